@@ -48,7 +48,7 @@ public sealed class EulerDiscreteScheduler : IScheduler
     /// <inheritdoc/>
     public float InitNoiseSigma => Run.InitNoiseSigma(_spacing);
 
-    private DiscreteSigmaSchedule Run => _run ?? throw new InvalidOperationException("Call SetTimesteps before sampling.");
+    private DiscreteSigmaSchedule Run => _run ?? throw TimestepsNotSet.Error(nameof(EulerDiscreteScheduler));
 
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps) =>
