@@ -1,0 +1,58 @@
+namespace LocalDiffusion.Randomness;
+
+/// <summary>
+/// The 32-bit Mersenne Twister (MT19937) with the standard initialisation, as PyTorch's CPU generator
+/// (at::mt19937) and std::mt19937 run it. Not thread-safe.
+/// </summary>
+internal sealed class Mt19937
+{
+    private const int StateSize = 624;
+    private const int ShiftSize = 397;
+    private const uint MatrixA = 0x9908B0DF;
+    private const uint UpperMask = 0x80000000;
+    private const uint LowerMask = 0x7FFFFFFF;
+
+    private readonly uint[] _state = new uint[StateSize];
+    private int _next;
+
+    /// <summary>Seeds the engine with the standard MT19937 initialisation (Knuth's multiplier 1812433253).</summary>
+    public Mt19937(uint seed)
+    {
+        _state[0] = seed;
+        for (var i = 1; i < StateSize; i++)
+            _state[i] = 1812433253u * (_state[i - 1] ^ (_state[i - 1] >> 30)) + (uint)i;
+        _next = StateSize;
+    }
+
+    /// <summary>The next tempered 32-bit output.</summary>
+    public uint NextUInt32()
+    {
+        if (_next >= StateSize)
+            Twist();
+        var y = _state[_next++];
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9D2C5680;
+        y ^= (y << 15) & 0xEFC60000;
+        y ^= y >> 18;
+        return y;
+    }
+
+    /// <summary>Regenerates the whole state block at once (cheaper than twisting one word per draw).</summary>
+    private void Twist()
+    {
+        var s = _state;
+        var i = 0;
+        for (; i < StateSize - ShiftSize; i++)
+            s[i] = s[i + ShiftSize] ^ Mix(s[i], s[i + 1]);
+        for (; i < StateSize - 1; i++)
+            s[i] = s[i + ShiftSize - StateSize] ^ Mix(s[i], s[i + 1]);
+        s[StateSize - 1] = s[ShiftSize - 1] ^ Mix(s[StateSize - 1], s[0]);
+        _next = 0;
+    }
+
+    private static uint Mix(uint current, uint following)
+    {
+        var y = (current & UpperMask) | (following & LowerMask);
+        return (y >> 1) ^ ((y & 1) * MatrixA);
+    }
+}

@@ -1,0 +1,58 @@
+using LocalDiffusion.Tokenizer;
+
+namespace LocalDiffusion.Tests.Tokenizer;
+
+/// <summary>Every case of ../shared/clip/tokenizer_cases.json (openai simple_tokenizer.py + ftfy 6.3.1), exactly.</summary>
+public class ClipTokenizerReferenceTests
+{
+    [Fact]
+    public void LoadsTheSd1Vocabulary()
+    {
+        var tokenizer = SharedClipData.Tokenizer();
+        Assert.Equal(49408, tokenizer.VocabularySize);
+        Assert.Equal(77, tokenizer.MaxLength);
+        Assert.Equal(49406, tokenizer.BosId);
+        Assert.Equal(49407, tokenizer.EosId);
+        Assert.Equal(49407, tokenizer.PadId);
+    }
+
+    [Fact]
+    public void ReproducesEveryReferenceCase()
+    {
+        var tokenizer = SharedClipData.Tokenizer();
+        var cases = SharedClipData.Cases().Where(c => c.Note is null).ToList();
+        Assert.NotEmpty(cases);
+        var failures = new List<string>();
+        foreach (var c in cases)
+        {
+            var prompt = tokenizer.Encode(c.Text);
+            if (!prompt.Ids.AsSpan().SequenceEqual(c.Ids) || prompt.Length != c.Length)
+                failures.Add($"{Escape(c.Text)}\n  expected ({c.Length}) {string.Join(' ', c.Ids.Take(c.Length))}\n  actual   ({prompt.Length}) {string.Join(' ', prompt.Ids.Take(prompt.Length))}");
+        }
+        Assert.True(failures.Count == 0, $"{failures.Count} of {cases.Count} cases differ:\n" + string.Join('\n', failures));
+    }
+
+    [Fact]
+    public void ReproducesTheMojibakeCase()
+    {
+        var tokenizer = SharedClipData.Tokenizer();
+        var optional = SharedClipData.Cases().Where(c => c.Note is not null).ToList();
+        if (optional.Count == 0)
+            Assert.Skip("tokenizer_cases.json has no optional (noted) case.");
+        Assert.Skip("ftfy's mojibake repair (fix_encoding: 'cafÃ©' → 'café') is not reproduced; "
+            + $"the {optional.Count} case(s) marked \"{optional[0].Note}\" are left out on purpose.");
+    }
+
+    [Fact]
+    public void EncodeIsThreadSafe()
+    {
+        var tokenizer = SharedClipData.Tokenizer();
+        var texts = SharedClipData.Cases().Select(c => c.Text).ToArray();
+        var expected = texts.Select(t => tokenizer.Encode(t).Ids).ToArray();
+        Parallel.For(0, texts.Length * 20, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+            Assert.Equal(expected[i % texts.Length], tokenizer.Encode(texts[i % texts.Length]).Ids));
+    }
+
+    private static string Escape(string text) =>
+        string.Concat(text.EnumerateRunes().Select(r => r.Value is >= 0x20 and < 0x7F ? r.ToString() : $"\\u{r.Value:X4}"));
+}
