@@ -1,3 +1,6 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+
 namespace LocalDiffusion.Randomness;
 
 /// <summary>
@@ -87,12 +90,22 @@ public sealed class TorchGenerator
             CephesBoxMuller.TransformScalar(data);
     }
 
-    /// <summary>Float uniforms in [0, 1): the low 24 bits of one 32-bit draw, times 2⁻²⁴.</summary>
+    /// <summary>Float uniforms in [0, 1): the low 24 bits of one 32-bit draw, times 2⁻²⁴ (exact in float).</summary>
     private void FillUniform(Span<float> destination)
     {
         const float scale = 1f / (1 << 24);
-        for (var i = 0; i < destination.Length; i++)
-            destination[i] = (_engine.NextUInt32() & 0xFFFFFF) * scale;
+        const int lowBits = 0xFFFFFF;
+        // The raw draws go into the destination's own memory and are converted in place.
+        var raw = MemoryMarshal.Cast<float, int>(destination);
+        _engine.Fill(MemoryMarshal.Cast<int, uint>(raw));
+        var i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; i + Vector<int>.Count <= raw.Length; i += Vector<int>.Count)
+                (Vector.ConvertToSingle(new Vector<int>(raw[i..]) & new Vector<int>(lowBits)) * scale).CopyTo(destination[i..]);
+        }
+        for (; i < raw.Length; i++)
+            destination[i] = (raw[i] & lowBits) * scale;
     }
 
     /// <summary>
