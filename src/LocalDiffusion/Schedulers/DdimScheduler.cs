@@ -33,7 +33,7 @@ public sealed class DdimScheduler : IScheduler
         ArgumentNullException.ThrowIfNull(config);
         ArgumentOutOfRangeException.ThrowIfNegative(eta);
         Eta = eta;
-        _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true);
+        _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true, finiteTerminalSigma: false);
         _finalAlphaCumprod = config.SetAlphaToOne ?? true ? 1f : _schedule.AlphasCumprod[0];
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _spacing = config.TimestepSpacing ?? TimestepSpacing.Leading;

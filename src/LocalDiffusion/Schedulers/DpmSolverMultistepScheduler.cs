@@ -8,7 +8,7 @@ namespace LocalDiffusion.Schedulers;
 /// the last <c>solver_order</c> outputs. Defaults: dpmsolver++, order 2, midpoint — AUTOMATIC1111's "DPM++ 2M";
 /// with use_karras_sigmas "DPM++ 2M Karras"; sde-dpmsolver++ is "DPM++ 2M SDE" (draws noise each step).
 /// </summary>
-public sealed class DpmSolverMultistepScheduler : IScheduler
+public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
 {
     private readonly NoiseSchedule _schedule;
     private readonly int _solverOrder;
@@ -41,7 +41,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler
     {
         ArgumentNullException.ThrowIfNull(config);
         const string name = nameof(DpmSolverMultistepScheduler);
-        _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true);
+        _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true, finiteTerminalSigma: true);
         _solverOrder = config.SolverOrder ?? 2;
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _algorithm = config.AlgorithmType ?? DpmSolverAlgorithmType.DpmSolverPlusPlus;
@@ -83,7 +83,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler
     /// <inheritdoc/>
     public IReadOnlyList<float> Timesteps => _sigmas is null ? throw TimestepsNotSet.Error(nameof(DpmSolverMultistepScheduler)) : _timesteps;
 
-    /// <summary>σ for each step, then the final sigma.</summary>
+    /// <inheritdoc/>
     public IReadOnlyList<float> Sigmas => _sigmas ?? throw TimestepsNotSet.Error(nameof(DpmSolverMultistepScheduler));
 
     /// <inheritdoc/>

@@ -8,7 +8,7 @@ namespace LocalDiffusion.Schedulers;
 /// <c>EulerAncestralDiscreteScheduler</c>: an Euler step down to σ_down, then fresh noise of scale σ_up, with
 /// σ_up = √(σᵢ₊₁²(σᵢ² − σᵢ₊₁²)/σᵢ²) and σ_down = √(σᵢ₊₁² − σ_up²).
 /// </summary>
-public sealed class EulerAncestralDiscreteScheduler : IScheduler
+public sealed class EulerAncestralDiscreteScheduler : IScheduler, ISigmaSchedule
 {
     private readonly NoiseSchedule _schedule;
     private readonly PredictionType _prediction;
@@ -23,7 +23,7 @@ public sealed class EulerAncestralDiscreteScheduler : IScheduler
     public EulerAncestralDiscreteScheduler(SchedulerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true);
+        _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true, finiteTerminalSigma: true);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         if (_prediction == PredictionType.Sample)
             throw new NotSupportedException($"{nameof(EulerAncestralDiscreteScheduler)}: prediction_type \"sample\" is not supported (diffusers does not implement it either).");
@@ -34,7 +34,7 @@ public sealed class EulerAncestralDiscreteScheduler : IScheduler
     /// <inheritdoc/>
     public IReadOnlyList<float> Timesteps => Run.Timesteps;
 
-    /// <summary>σ for each step, then 0.</summary>
+    /// <inheritdoc/>
     public IReadOnlyList<float> Sigmas => Run.Sigmas;
 
     /// <inheritdoc/>

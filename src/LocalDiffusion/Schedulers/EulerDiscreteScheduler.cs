@@ -7,7 +7,7 @@ namespace LocalDiffusion.Schedulers;
 /// Euler's method on the probability-flow ODE in sigma space (Karras et al. 2022, Algorithm 2 without churn),
 /// matching diffusers' <c>EulerDiscreteScheduler</c>: x ← x + (x − x₀)/σᵢ · (σᵢ₊₁ − σᵢ).
 /// </summary>
-public sealed class EulerDiscreteScheduler : IScheduler
+public sealed class EulerDiscreteScheduler : IScheduler, ISigmaSchedule
 {
     private readonly NoiseSchedule _schedule;
     private readonly PredictionType _prediction;
@@ -25,7 +25,7 @@ public sealed class EulerDiscreteScheduler : IScheduler
     public EulerDiscreteScheduler(SchedulerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true);
+        _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true, finiteTerminalSigma: true);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _spacing = config.TimestepSpacing ?? TimestepSpacing.Linspace;
         _stepsOffset = config.StepsOffset ?? 0;
@@ -42,7 +42,7 @@ public sealed class EulerDiscreteScheduler : IScheduler
     /// <inheritdoc/>
     public IReadOnlyList<float> Timesteps => Run.Timesteps;
 
-    /// <summary>σ for each step, then the final sigma (one more than <see cref="Timesteps"/>).</summary>
+    /// <inheritdoc/>
     public IReadOnlyList<float> Sigmas => Run.Sigmas;
 
     /// <inheritdoc/>

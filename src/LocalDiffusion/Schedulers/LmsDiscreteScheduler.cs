@@ -7,7 +7,7 @@ namespace LocalDiffusion.Schedulers;
 /// x ← x + Σⱼ cⱼ·dᵢ₋ⱼ over the last (up to 4) derivatives d = (x − x₀)/σ, with cⱼ the integrals of the Lagrange
 /// polynomials through those sigmas over [σᵢ, σᵢ₊₁].
 /// </summary>
-public sealed class LmsDiscreteScheduler : IScheduler
+public sealed class LmsDiscreteScheduler : IScheduler, ISigmaSchedule
 {
     private const int Order = 4;
     private readonly NoiseSchedule _schedule;
@@ -24,7 +24,7 @@ public sealed class LmsDiscreteScheduler : IScheduler
     public LmsDiscreteScheduler(SchedulerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: false);
+        _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: false, finiteTerminalSigma: false);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _spacing = config.TimestepSpacing ?? TimestepSpacing.Linspace;
         _stepsOffset = config.StepsOffset ?? 0;
@@ -34,7 +34,7 @@ public sealed class LmsDiscreteScheduler : IScheduler
     /// <inheritdoc/>
     public IReadOnlyList<float> Timesteps => Run.Timesteps;
 
-    /// <summary>σ for each step, then 0.</summary>
+    /// <inheritdoc/>
     public IReadOnlyList<float> Sigmas => Run.Sigmas;
 
     /// <inheritdoc/>

@@ -28,7 +28,11 @@ public sealed class NoiseSchedule
     /// <param name="config">The loaded or overridden config.</param>
     /// <param name="defaults">The scheduler class's defaults for T, beta_start, beta_end and beta_schedule.</param>
     /// <param name="supportsZeroSnrRescale">Whether the class has <c>rescale_betas_zero_snr</c> (PNDM and LMS do not, and ignore the key).</param>
-    public static NoiseSchedule FromConfig(SchedulerConfig config, BetaDefaults defaults, bool supportsZeroSnrRescale)
+    /// <param name="finiteTerminalSigma">
+    /// Whether a zero-SNR rescale sets the last ᾱ to 2⁻²⁴ instead of 0, as diffusers' sigma-based classes (Euler,
+    /// Euler a, DPM-Solver) do so that σ = √((1−ᾱ)/ᾱ) stays finite; DDIM keeps the exact 0.
+    /// </param>
+    public static NoiseSchedule FromConfig(SchedulerConfig config, BetaDefaults defaults, bool supportsZeroSnrRescale, bool finiteTerminalSigma)
     {
         var trainTimesteps = config.NumTrainTimesteps ?? defaults.TrainTimesteps;
         var betas = config.TrainedBetas is { } trained
@@ -43,8 +47,7 @@ public sealed class NoiseSchedule
             betas = BetaSchedules.RescaleZeroTerminalSnr(betas);
 
         var alphasCumprod = BetaSchedules.AlphasCumprod(betas);
-        if (rescale)
-            // diffusers nudges the terminal ᾱ off zero so that σ = √((1−ᾱ)/ᾱ) stays finite.
+        if (rescale && finiteTerminalSigma)
             alphasCumprod[^1] = MathF.Pow(2, -24);
         return new NoiseSchedule(betas, alphasCumprod);
     }

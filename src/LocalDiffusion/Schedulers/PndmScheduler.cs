@@ -34,7 +34,7 @@ public sealed class PndmScheduler : IScheduler
     public PndmScheduler(SchedulerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: false);
+        _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: false, finiteTerminalSigma: false);
         _finalAlphaCumprod = config.SetAlphaToOne ?? false ? 1f : _schedule.AlphasCumprod[0];
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         if (_prediction == PredictionType.Sample)

@@ -189,7 +189,7 @@ internal static class HtmlUnescape
             // ftfy also accepts an all-caps name when html.unescape would leave it alone.
             var upper = "&" + name.ToUpperInvariant();
             if (Python(upper) == upper)
-                names.TryAdd(upper, value.ToUpperInvariant());
+                names.TryAdd(upper, PythonText.UpperOfEntityValue(value));
         }
         return names;
     }

@@ -9,6 +9,22 @@ internal static class PythonText
 {
     private const int CapitalSigma = 0x03A3;
 
+    /// <summary>
+    /// Python's <c>str.upper()</c> for the text HTML entities decode to: simple upper-casing plus the
+    /// one-to-many SpecialCasing mappings those values reach (ß → SS, the ﬀ-style ligatures, ŉ → ʼN).
+    /// </summary>
+    public static string UpperOfEntityValue(string text) => text switch
+    {
+        "ß" => "SS",
+        "ﬀ" => "FF",
+        "ﬁ" => "FI",
+        "ﬂ" => "FL",
+        "ﬃ" => "FFI",
+        "ﬄ" => "FFL",
+        "ŉ" => "ʼN",
+        _ => text.ToUpperInvariant(),
+    };
+
     /// <summary>Python's <c>str.isspace</c> for one code point: Unicode White_Space plus U+001C–U+001F.</summary>
     public static bool IsSpace(char c) => char.IsWhiteSpace(c) || c is >= '\u001C' and <= '\u001F';
 

@@ -4,10 +4,10 @@ namespace LocalDiffusion.Tokenizer;
 
 /// <summary>
 /// The parts of ftfy 6.3 <c>fix_text</c> (default settings) that change real prompts: per line, repeated until
-/// nothing changes — strict HTML unescape (unless the line has '&lt;'), C1 controls read as Windows-1252, Latin
+/// nothing changes — strict HTML unescape (unless the line has '&lt;'), mojibake repair, C1 controls read as Windows-1252, Latin
 /// ligatures split, fullwidth/halfwidth forms to standard width, curly quotes straightened, line breaks
 /// unified, lone surrogates replaced, terminal escapes and control characters removed, then NFC.
-/// Mojibake repair (ftfy's <c>fix_encoding</c>) is not reproduced.
+/// Mojibake repair covers ftfy's common case only (see <see cref="RepairMojibake"/>).
 /// </summary>
 internal static class TextFixer
 {
@@ -34,6 +34,10 @@ internal static class TextFixer
             var original = segment;
             if (unescape)
                 segment = HtmlUnescape.Strict(segment);
+            // Layered mojibake is peeled before anything else changes it, as ftfy's fix_encoding loops itself.
+            // Each repair shortens the text, so this ends.
+            for (var repaired = RepairMojibake(segment); repaired != segment; repaired = RepairMojibake(segment))
+                segment = repaired;
             segment = Translate(segment, CharacterFix);
             segment = FixLineBreaks(segment);
             segment = RemoveTerminalEscapes(segment);
@@ -44,6 +48,42 @@ internal static class TextFixer
                 return segment;
         }
     }
+
+    /// <summary>
+    /// The common case of ftfy's <c>fix_encoding</c>: UTF-8 that was decoded as Windows-1252/Latin-1
+    /// ("cafÃ©" → "café", "donâ€™t" → "don’t"). ftfy decides with a large badness heuristic; this keeps to the
+    /// unmistakable signatures instead: the whole segment re-encodes to single bytes, those bytes are valid
+    /// UTF-8, and every multi-byte sequence starts with Â, Ã (Latin-1 letters and signs) or â (punctuation).
+    /// Legitimate text such as "JOSÉ’S" (É’ is valid UTF-8 too) is left alone; so are other code pages, mixed
+    /// segments and ftfy's lossy-sequence repairs.
+    /// </summary>
+    private static string RepairMojibake(string segment)
+    {
+        var bytes = new byte[segment.Length];
+        var multiByteLead = false;
+        for (var i = 0; i < segment.Length; i++)
+        {
+            var b = Windows1252.ByteOf(segment[i]);
+            if (b < 0)
+                return segment;
+            bytes[i] = (byte)b;
+            if (b >= 0xC0 && b is not (0xC2 or 0xC3 or 0xE2))
+                return segment;
+            multiByteLead |= b >= 0xC0;
+        }
+        if (!multiByteLead)
+            return segment;
+        try
+        {
+            return StrictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            return segment;
+        }
+    }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>
     /// Applies a per-character fix to every UTF-16 unit outside a valid surrogate pair; <paramref name="map"/>

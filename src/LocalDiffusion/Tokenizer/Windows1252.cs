@@ -14,6 +14,18 @@ internal static class Windows1252
         '\u02DC', '\u2122', '\u0161', '\u203A', '\u0153', '\u009D', '\u017E', '\u0178',
     ];
 
+    /// <summary>
+    /// The byte <paramref name="c"/> came from when text was decoded as Windows-1252 or Latin-1 (whichever
+    /// defines it), or -1 when neither can produce it.
+    /// </summary>
+    public static int ByteOf(char c)
+    {
+        if (c < 0x100)
+            return c;
+        var index = Array.IndexOf(C1, c);
+        return index < 0 ? -1 : 0x80 + index;
+    }
+
     /// <summary>True for U+0080..U+009F.</summary>
     public static bool IsC1(int codePoint) => codePoint is >= 0x80 and <= 0x9F;
 

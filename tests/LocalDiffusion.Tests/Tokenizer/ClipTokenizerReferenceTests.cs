@@ -17,30 +17,16 @@ public class ClipTokenizerReferenceTests
     }
 
     [Fact]
-    public void ReproducesEveryReferenceCase()
-    {
-        var tokenizer = SharedClipData.Tokenizer();
-        var cases = SharedClipData.Cases().Where(c => c.Note is null).ToList();
-        Assert.NotEmpty(cases);
-        var failures = new List<string>();
-        foreach (var c in cases)
-        {
-            var prompt = tokenizer.Encode(c.Text);
-            if (!prompt.Ids.AsSpan().SequenceEqual(c.Ids) || prompt.Length != c.Length)
-                failures.Add($"{Escape(c.Text)}\n  expected ({c.Length}) {string.Join(' ', c.Ids.Take(c.Length))}\n  actual   ({prompt.Length}) {string.Join(' ', prompt.Ids.Take(prompt.Length))}");
-        }
-        Assert.True(failures.Count == 0, $"{failures.Count} of {cases.Count} cases differ:\n" + string.Join('\n', failures));
-    }
+    public void ReproducesEveryReferenceCase() => AssertCasesReproduced(SharedClipData.Cases().Where(c => c.Note is null).ToList());
 
+    /// <summary>The cases marked optional (ftfy's mojibake repair, "cafÃ©" → "café").</summary>
     [Fact]
     public void ReproducesTheMojibakeCase()
     {
-        var tokenizer = SharedClipData.Tokenizer();
         var optional = SharedClipData.Cases().Where(c => c.Note is not null).ToList();
         if (optional.Count == 0)
             Assert.Skip("tokenizer_cases.json has no optional (noted) case.");
-        Assert.Skip("ftfy's mojibake repair (fix_encoding: 'cafÃ©' → 'café') is not reproduced; "
-            + $"the {optional.Count} case(s) marked \"{optional[0].Note}\" are left out on purpose.");
+        AssertCasesReproduced(optional);
     }
 
     [Fact]
@@ -51,6 +37,20 @@ public class ClipTokenizerReferenceTests
         var expected = texts.Select(t => tokenizer.Encode(t).Ids).ToArray();
         Parallel.For(0, texts.Length * 20, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
             Assert.Equal(expected[i % texts.Length], tokenizer.Encode(texts[i % texts.Length]).Ids));
+    }
+
+    private static void AssertCasesReproduced(List<TokenizerCase> cases)
+    {
+        var tokenizer = SharedClipData.Tokenizer();
+        Assert.NotEmpty(cases);
+        var failures = new List<string>();
+        foreach (var c in cases)
+        {
+            var prompt = tokenizer.Encode(c.Text);
+            if (!prompt.Ids.AsSpan().SequenceEqual(c.Ids) || prompt.Length != c.Length)
+                failures.Add($"{Escape(c.Text)}\n  expected ({c.Length}) {string.Join(' ', c.Ids.Take(c.Length))}\n  actual   ({prompt.Length}) {string.Join(' ', prompt.Ids.Take(prompt.Length))}");
+        }
+        Assert.True(failures.Count == 0, $"{failures.Count} of {cases.Count} cases differ:\n" + string.Join('\n', failures));
     }
 
     private static string Escape(string text) =>
