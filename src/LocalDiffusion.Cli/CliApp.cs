@@ -15,6 +15,8 @@ internal static class CliApp
             GenerateCommand.Create(console),
             InfoCommand.Create(console),
             TokenizeCommand.Create(console),
+            SchedulersCommand.Create(console),
+            BenchCommand.Create(console),
         };
         var parse = root.Parse(args);
         var config = new InvocationConfiguration { Output = new AnsiTextWriter(console), Error = error, EnableDefaultExceptionHandler = false };

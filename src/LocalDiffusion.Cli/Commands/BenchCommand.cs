@@ -1,0 +1,100 @@
+using System.CommandLine;
+using LocalDiffusion.Benchmarking;
+using Spectre.Console;
+
+namespace LocalDiffusion.Cli.Commands;
+
+/// <summary><c>localdiffusion bench schedulers</c>: cost and convergence of every scheduler at several step counts.</summary>
+internal static class BenchCommand
+{
+    private const string DefaultPrompt = "a red circle on a blue background";
+
+    public static Command Create(IAnsiConsole console) =>
+        new("bench", "Measure the engine.") { CreateSchedulers(console) };
+
+    private static Command CreateSchedulers(IAnsiConsole console)
+    {
+        var model = new Option<string?>("--model", "-m") { Description = $"Model folder. Default: {ModelLocator.DefaultModel}." };
+        var schedulers = new Option<string>("--schedulers") { Description = "all, or comma-separated scheduler ids/names (see `localdiffusion schedulers`).", DefaultValueFactory = _ => "all" };
+        var steps = new Option<string>("--steps") { Description = "Comma-separated step counts.", DefaultValueFactory = _ => "4,8,16,32" };
+        var prompt = new Option<string>("--prompt", "-p") { Description = "The prompt, when no --prompts file is given.", DefaultValueFactory = _ => DefaultPrompt };
+        var prompts = new Option<string?>("--prompts") { Description = "Prompts file: one prompt per line, or JSON (array of prompts or {prompt, seed, …} objects)." };
+        var seeds = new Option<string?>("--seeds") { Description = "Seeds: a range 1-8, a list 1,2,5, or both (default 1-4; overrides seeds in a JSON prompts file)." };
+        var reference = new Option<string>("--reference") { Description = "The high-step solution errors are measured against, NAME@STEPS.", DefaultValueFactory = _ => ReferenceSolution.Default.ToString() };
+        var guidance = new Option<float>("--guidance", "--cfg") { Description = "Classifier-free guidance scale.", DefaultValueFactory = _ => 7.5f };
+        var negative = new Option<string>("--negative-prompt") { Description = "Negative prompt.", DefaultValueFactory = _ => "" };
+        var width = new Option<int?>("--width", "-W") { Description = "Width in pixels (default: the model's native size)." };
+        var height = new Option<int?>("--height", "-H") { Description = "Height in pixels (default: the model's native size)." };
+        var repeats = new Option<int>("--repeats") { Description = "Timed runs per case; times are the median.", DefaultValueFactory = _ => 1 };
+        var device = new Option<string>("--device") { Description = "auto | cpu | cuda[:N] | tensorrt[:N] | directml[:N] | coreml.", DefaultValueFactory = _ => "auto" };
+        var threads = new Option<int?>("--threads") { Description = "CPU threads per operator (default: ONNX Runtime's choice)." };
+        var output = new Option<string>("--out", "-o") { Description = "Folder for the table (.md, .csv, .json), convergence plots and image grid.", DefaultValueFactory = _ => "bench-schedulers" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace existing files in --out (by default they are never overwritten)." };
+
+        var command = new Command("schedulers",
+            "Run schedulers at several step counts on the same prompts and seeds: UNet evaluations, time, memory, and error against a high-step reference.")
+        {
+            model, schedulers, steps, prompt, prompts, seeds, reference, guidance, negative, width, height, repeats, device, threads, output, overwrite,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            // Every argument is checked before the model loads and anything runs.
+            var outDir = parse.GetValue(output)!;
+            var replace = parse.GetValue(overwrite);
+            BenchmarkOutput.EnsureWritable(outDir, replace);
+            var stepList = NumberLists.ParseSteps(parse.GetValue(steps)!);
+            var seedText = parse.GetValue(seeds);
+            var seedList = NumberLists.ParseSeeds(seedText ?? "1-4");
+            var referenceSolution = ReferenceSolution.Parse(parse.GetValue(reference)!);
+            var schedulerText = parse.GetValue(schedulers)!.Trim();
+            var schedulerList = schedulerText.Equals("all", StringComparison.OrdinalIgnoreCase)
+                ? null
+                : schedulerText.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            var cases = parse.GetValue(prompts) is { } file
+                ? BenchmarkCaseFile.Load(file, seedList, overrideFileSeeds: seedText is not null)
+                : BenchmarkCase.Cross([parse.GetValue(prompt)!], seedList);
+            var options = new SchedulerBenchmarkOptions
+            {
+                Schedulers = schedulerList,
+                Steps = stepList,
+                Cases = cases,
+                Reference = referenceSolution,
+                GuidanceScale = parse.GetValue(guidance),
+                NegativePrompt = parse.GetValue(negative)!,
+                Width = parse.GetValue(width),
+                Height = parse.GetValue(height),
+                Repeats = parse.GetValue(repeats),
+            };
+            SchedulerBenchmark.Validate(options);
+
+            using var pipeline = StableDiffusionPipeline.Load(ModelLocator.Resolve(parse.GetValue(model)), new PipelineOptions
+            {
+                Device = parse.GetValue(device)!,
+                IntraOpThreads = parse.GetValue(threads),
+            });
+            SchedulerBenchmarkReport? report = null;
+            await console.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .StartAsync(async ctx =>
+                {
+                    var task = ctx.AddTask("starting");
+                    var progress = new InlineProgress<BenchmarkProgress>(p =>
+                    {
+                        task.Description = Markup.Escape(p.Current);
+                        task.MaxValue = p.Total;
+                        task.Value = p.Completed;
+                    });
+                    report = await new SchedulerBenchmark(pipeline).RunAsync(options, progress, cancellationToken);
+                    task.Value = task.MaxValue;
+                });
+
+            console.WriteLine(MarkdownReport.Format(report!));
+            foreach (var path in BenchmarkOutput.Write(report!, outDir, replace))
+                console.MarkupLineInterpolated($"Saved [green]{path}[/]");
+            if (!ConvergencePlot.CanDrawText)
+                console.MarkupLine("[yellow]warning:[/] no font was found, so the plots and the grid have no text.");
+            return 0;
+        });
+        return command;
+    }
+}

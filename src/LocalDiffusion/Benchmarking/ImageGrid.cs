@@ -1,0 +1,86 @@
+using SkiaSharp;
+
+namespace LocalDiffusion.Benchmarking;
+
+/// <summary>
+/// AUTOMATIC1111's X/Y grid for a benchmark: rows = schedulers, columns = step counts, each cell the first case's
+/// picture (small pictures scaled up by a whole factor with nearest-neighbour sampling), labelled at the left and top.
+/// </summary>
+public static class ImageGrid
+{
+    /// <summary>Width of the row-label column in pixels.</summary>
+    public const int LabelWidth = 170;
+
+    /// <summary>Height of the title band (prompt and seed) in pixels.</summary>
+    public const int TitleHeight = 30;
+
+    /// <summary>Height of the column-label band in pixels.</summary>
+    public const int HeaderHeight = 26;
+
+    /// <summary>Space between and around cells in pixels.</summary>
+    public const int Gap = 4;
+
+    /// <summary>Pictures smaller than this are scaled up by the smallest whole factor that reaches it.</summary>
+    public const int MinCellSide = 128;
+
+    /// <summary>The whole factor a picture of <paramref name="width"/>×<paramref name="height"/> is scaled by.</summary>
+    public static int Scale(int width, int height) => Math.Max(1, (MinCellSide + Math.Max(width, height) - 1) / Math.Max(width, height));
+
+    /// <summary>The grid as PNG bytes.</summary>
+    public static byte[] Render(SchedulerBenchmarkReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var steps = report.StepCounts;
+        var ids = report.SchedulerIds;
+        var scale = Scale(report.Width, report.Height);
+        int cellW = report.Width * scale, cellH = report.Height * scale;
+        var width = LabelWidth + steps.Count * (cellW + Gap) + Gap;
+        var height = TitleHeight + HeaderHeight + ids.Count * (cellH + Gap) + Gap;
+
+        using var surface = SKSurface.Create(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul));
+        var canvas = surface.Canvas;
+        canvas.Clear(SKColors.White);
+        using var font = PlotFont.Create(14);
+        using var small = PlotFont.Create(11);
+        using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true };
+        using var grey = new SKPaint { Color = new SKColor(0x70, 0x70, 0x70), IsAntialias = true };
+
+        if (font is not null && report.Cases.Count > 0)
+            DrawFitted(canvas, $"\"{report.Cases[0].Prompt}\", seed {report.Cases[0].Seed}, guidance {report.GuidanceScale}", Gap, TitleHeight - 9, width - 2 * Gap, font, ink);
+        for (var c = 0; c < steps.Count; c++)
+            if (font is not null)
+                canvas.DrawText($"{steps[c]} steps", LabelWidth + c * (cellW + Gap) + cellW / 2f, TitleHeight + HeaderHeight - 8, SKTextAlign.Center, font, ink);
+
+        for (var r = 0; r < ids.Count; r++)
+        {
+            var top = TitleHeight + HeaderHeight + r * (cellH + Gap);
+            var rows = report.Rows.Where(x => x.SchedulerId == ids[r]).ToList();
+            if (font is not null && small is not null)
+            {
+                DrawFitted(canvas, rows[0].DisplayName, Gap, top + cellH / 2f, LabelWidth - 2 * Gap, font, ink);
+                DrawFitted(canvas, rows[0].SchedulerId, Gap, top + cellH / 2f + 16, LabelWidth - 2 * Gap, small, grey);
+            }
+            for (var c = 0; c < steps.Count; c++)
+            {
+                if (rows.FirstOrDefault(x => x.Steps == steps[c])?.Sample is not { } sample) continue;
+                using var picture = SKImage.FromEncodedData(sample.EncodePng(new Dictionary<string, string>()));
+                var left = LabelWidth + c * (cellW + Gap);
+                canvas.DrawImage(picture, new SKRect(left, top, left + cellW, top + cellH), new SKSamplingOptions(SKFilterMode.Nearest));
+            }
+        }
+        return ConvergencePlot.PngOf(surface);
+    }
+
+    // Left-aligned text, shrunk to fit the width when it is too long.
+    private static void DrawFitted(SKCanvas canvas, string text, float x, float y, float maxWidth, SKFont font, SKPaint paint)
+    {
+        var measured = font.MeasureText(text);
+        if (measured <= maxWidth)
+        {
+            canvas.DrawText(text, x, y, SKTextAlign.Left, font, paint);
+            return;
+        }
+        using var smaller = new SKFont(font.Typeface, font.Size * maxWidth / measured) { Edging = font.Edging };
+        canvas.DrawText(text, x, y, SKTextAlign.Left, smaller, paint);
+    }
+}
