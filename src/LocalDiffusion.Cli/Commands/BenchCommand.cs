@@ -88,7 +88,8 @@ internal static class BenchCommand
                     task.Value = task.MaxValue;
                 });
 
-            console.WriteLine(MarkdownReport.Format(report!));
+            // Straight to the writer: Spectre would wrap the table's long lines at the console width.
+            console.Profile.Out.Writer.WriteLine(MarkdownReport.Format(report!));
             foreach (var path in BenchmarkOutput.Write(report!, outDir, replace))
                 console.MarkupLineInterpolated($"Saved [green]{path}[/]");
             if (!ConvergencePlot.CanDrawText)

@@ -47,7 +47,7 @@ public static class ConvergencePlot
         using var surface = SKSurface.Create(new SKImageInfo(Width, Height, SKColorType.Rgba8888, SKAlphaType.Premul));
         var canvas = surface.Canvas;
         canvas.Clear(SKColors.White);
-        DrawAxes(canvas, x, y);
+        DrawAxes(canvas, x, y, report.StepCounts.Select(n => (double)n));
 
         using var labels = PlotFont.Create(13);
         using var text = new SKPaint { Color = SKColors.Black, IsAntialias = true };
@@ -92,14 +92,14 @@ public static class ConvergencePlot
         return PngOf(surface);
     }
 
-    private static void DrawAxes(SKCanvas canvas, LogAxis x, LogAxis y)
+    private static void DrawAxes(SKCanvas canvas, LogAxis x, LogAxis y, IEnumerable<double> stepCounts)
     {
         var ci = CultureInfo.InvariantCulture;
         using var grid = new SKPaint { Color = new SKColor(0xe4, 0xe4, 0xe4), StrokeWidth = 1 };
         using var axis = new SKPaint { Color = SKColors.Black, StrokeWidth = 1.5f, IsAntialias = true };
         using var text = new SKPaint { Color = SKColors.Black, IsAntialias = true };
         using var font = PlotFont.Create(12);
-        foreach (var v in x.Ticks())
+        foreach (var v in x.Ticks(stepCounts))
         {
             var px = x.Map(v);
             canvas.DrawLine(px, Top, px, Bottom, grid);

@@ -17,16 +17,20 @@ internal sealed class LogAxis
 
     public float Map(double value) => (float)(_from + (Math.Log10(value) - _low) / (_high - _low) * (_to - _from));
 
-    /// <summary>Values 1, 2 and 5 × 10^k inside the axis; the ends when fewer than two fall inside.</summary>
-    public IReadOnlyList<double> Ticks()
+    /// <summary>
+    /// <paramref name="preferred"/> (e.g. the step counts run) when there are at most ten of them, else 1, 2 and
+    /// 5 × 10^k inside the axis; the axis ends when fewer than two fall inside.
+    /// </summary>
+    public IReadOnlyList<double> Ticks(IEnumerable<double>? preferred = null)
     {
+        var wanted = preferred?.Where(Inside).Distinct().Order().ToList();
+        if (wanted is { Count: >= 2 and <= 10 }) return wanted;
         var ticks = new List<double>();
         for (var k = (int)Math.Floor(_low); k <= (int)Math.Ceiling(_high); k++)
             foreach (var m in new[] { 1.0, 2.0, 5.0 })
-            {
-                var v = m * Math.Pow(10, k);
-                if (Math.Log10(v) >= _low && Math.Log10(v) <= _high) ticks.Add(v);
-            }
+                if (Inside(m * Math.Pow(10, k))) ticks.Add(m * Math.Pow(10, k));
         return ticks.Count >= 2 ? ticks : [Math.Pow(10, _low), Math.Pow(10, _high)];
     }
+
+    private bool Inside(double v) => v > 0 && Math.Log10(v) >= _low && Math.Log10(v) <= _high;
 }

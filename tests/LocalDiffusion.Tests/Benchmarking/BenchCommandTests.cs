@@ -1,0 +1,107 @@
+using LocalDiffusion.Benchmarking;
+using LocalDiffusion.Cli;
+using LocalDiffusion.Schedulers;
+using SkiaSharp;
+using Spectre.Console;
+
+namespace LocalDiffusion.Tests.Benchmarking;
+
+/// <summary><c>localdiffusion schedulers</c> and <c>localdiffusion bench schedulers</c>, run in-process on the tiny model.</summary>
+public class BenchCommandTests
+{
+    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+        });
+        console.Profile.Width = 200; // a redirected console is 80 columns wide, which would wrap the tables
+        var code = await CliApp.RunAsync(args, console, error, TestContext.Current.CancellationToken);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    // A small run; each (option, value) pair in overrides replaces that option's value or, for a flag, is added.
+    private static string[] Bench(string outDir, params (string Option, string? Value)[] overrides)
+    {
+        var options = new Dictionary<string, string?>
+        {
+            ["--model"] = TestModels.PathOf("tiny"), ["--device"] = "cpu", ["--width"] = "64", ["--height"] = "64",
+            ["--schedulers"] = "ddim,Euler a", ["--steps"] = "2,4", ["--seeds"] = "1", ["--reference"] = "ddim@16", ["--out"] = outDir,
+        };
+        foreach (var (option, value) in overrides) options[option] = value;
+        return ["bench", "schedulers", .. options.SelectMany(o => o.Value is null ? [o.Key] : new[] { o.Key, o.Value })];
+    }
+
+    [Fact]
+    public async Task SchedulersListsEveryRegisteredScheduler()
+    {
+        var (code, output, error) = await Run("schedulers");
+        Assert.True(code == 0, error);
+        foreach (var info in SchedulerRegistry.Default.All)
+        {
+            Assert.Contains(info.Id, output);
+            Assert.Contains(info.DisplayName, output);
+        }
+        Assert.Contains("EulerAncestralDiscreteScheduler", output);
+        Assert.Contains("k_euler_ancestral", output);
+    }
+
+    [Fact]
+    public async Task BenchWritesTheTableFilesPlotsAndGrid()
+    {
+        using var dir = new TempDirectory();
+        var (code, output, error) = await Run(Bench(dir.Path));
+
+        Assert.True(code == 0, error);
+        Assert.Contains("| DDIM | ddim | 2 | 2 |", output);
+        Assert.Contains("| Euler a | euler_a | 4 | 4 |", output);
+        Assert.Contains("errors against `ddim@16`", output);
+        foreach (var name in BenchmarkOutput.FileNames)
+            Assert.True(File.Exists(Path.Combine(dir.Path, name)), $"{name} was not written");
+        Assert.Equal(5, File.ReadAllLines(Path.Combine(dir.Path, BenchmarkOutput.CsvFile)).Length);
+        using var grid = SKBitmap.Decode(Path.Combine(dir.Path, BenchmarkOutput.GridFile));
+        Assert.Equal(ImageGrid.LabelWidth + 2 * (128 + ImageGrid.Gap) + ImageGrid.Gap, grid.Width);
+        using var plot = SKBitmap.Decode(Path.Combine(dir.Path, BenchmarkOutput.LatentPlotFile));
+        Assert.Equal(ConvergencePlot.Width, plot.Width);
+    }
+
+    [Fact]
+    public async Task BenchRefusesToOverwriteUnlessAsked()
+    {
+        using var dir = new TempDirectory();
+        var csv = Path.Combine(dir.Path, BenchmarkOutput.CsvFile);
+        File.WriteAllText(csv, "precious");
+
+        var (code, _, error) = await Run(Bench(dir.Path));
+        Assert.Equal(1, code);
+        Assert.Contains("already exists", error);
+        Assert.Equal("precious", File.ReadAllText(csv));
+        Assert.False(File.Exists(Path.Combine(dir.Path, BenchmarkOutput.GridFile))); // refused before running
+
+        Assert.Equal(0, (await Run(Bench(dir.Path, ("--overwrite", null)))).Code);
+        Assert.StartsWith("scheduler,id,steps", File.ReadAllText(csv));
+    }
+
+    [Theory]
+    [InlineData("--schedulers", "ddim,warp_drive", "Unknown scheduler 'warp_drive'")]
+    [InlineData("--steps", "4,eight", "'eight' is not a step count")]
+    [InlineData("--reference", "ddim", "NAME@STEPS")]
+    [InlineData("--reference", "warp_drive@50", "Unknown scheduler 'warp_drive'")]
+    [InlineData("--seeds", "5-1", "'5-1'")]
+    [InlineData("--prompts", "/no/such/prompts.txt", "/no/such/prompts.txt")]
+    public async Task BadArgumentsAreOneClearLine(string option, string value, string mentions)
+    {
+        using var dir = new TempDirectory();
+        var (code, _, error) = await Run(Bench(dir.Path, (option, value)));
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: ", error);
+        Assert.Contains(mentions, error);
+        Assert.DoesNotContain("   at ", error);
+        Assert.Empty(Directory.GetFiles(dir.Path));
+    }
+}
