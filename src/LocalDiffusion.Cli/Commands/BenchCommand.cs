@@ -8,6 +8,7 @@ namespace LocalDiffusion.Cli.Commands;
 internal static class BenchCommand
 {
     private const string DefaultPrompt = "a red circle on a blue background";
+    private const string EvalPromptsFile = "eval_prompts.json";
 
     public static Command Create(IAnsiConsole console) =>
         new("bench", "Measure the engine.") { CreateSchedulers(console) };
@@ -17,7 +18,7 @@ internal static class BenchCommand
         var model = new Option<string?>("--model", "-m") { Description = $"Model folder. Default: {ModelLocator.DefaultModel}." };
         var schedulers = new Option<string>("--schedulers") { Description = "all, or comma-separated scheduler ids/names (see `localdiffusion schedulers`).", DefaultValueFactory = _ => "all" };
         var steps = new Option<string>("--steps") { Description = "Comma-separated step counts.", DefaultValueFactory = _ => "4,8,16,32" };
-        var prompt = new Option<string>("--prompt", "-p") { Description = "The prompt, when no --prompts file is given.", DefaultValueFactory = _ => DefaultPrompt };
+        var prompt = new Option<string?>("--prompt", "-p") { Description = $"One prompt, run with every seed. Default: the model's {EvalPromptsFile} when it has one (the shapes model's evaluation set), else \"{DefaultPrompt}\"." };
         var prompts = new Option<string?>("--prompts") { Description = "Prompts file: one prompt per line, or JSON (array of prompts or {prompt, seed, …} objects)." };
         var seeds = new Option<string?>("--seeds") { Description = "Seeds: a range 1-8, a list 1,2,5, or both (default 1-4; overrides seeds in a JSON prompts file)." };
         var reference = new Option<string>("--reference") { Description = "The high-step solution errors are measured against, NAME@STEPS.", DefaultValueFactory = _ => ReferenceSolution.Default.ToString() };
@@ -50,9 +51,12 @@ internal static class BenchCommand
             var schedulerList = schedulerText.Equals("all", StringComparison.OrdinalIgnoreCase)
                 ? null
                 : schedulerText.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-            var cases = parse.GetValue(prompts) is { } file
-                ? BenchmarkCaseFile.Load(file, seedList, overrideFileSeeds: seedText is not null)
-                : BenchmarkCase.Cross([parse.GetValue(prompt)!], seedList);
+            var modelDir = ModelLocator.Resolve(parse.GetValue(model));
+            var promptsFile = parse.GetValue(prompts)
+                ?? (parse.GetValue(prompt) is null && File.Exists(Path.Combine(modelDir, EvalPromptsFile)) ? Path.Combine(modelDir, EvalPromptsFile) : null);
+            var cases = promptsFile is not null
+                ? BenchmarkCaseFile.Load(promptsFile, seedList, overrideFileSeeds: seedText is not null)
+                : BenchmarkCase.Cross([parse.GetValue(prompt) ?? DefaultPrompt], seedList);
             var options = new SchedulerBenchmarkOptions
             {
                 Schedulers = schedulerList,
@@ -66,8 +70,10 @@ internal static class BenchCommand
                 Repeats = parse.GetValue(repeats),
             };
             SchedulerBenchmark.Validate(options);
+            if (promptsFile is not null)
+                console.MarkupLineInterpolated($"Prompts: [blue]{promptsFile}[/] ({cases.Count} cases)");
 
-            using var pipeline = StableDiffusionPipeline.Load(ModelLocator.Resolve(parse.GetValue(model)), new PipelineOptions
+            using var pipeline = StableDiffusionPipeline.Load(modelDir, new PipelineOptions
             {
                 Device = parse.GetValue(device)!,
                 IntraOpThreads = parse.GetValue(threads),

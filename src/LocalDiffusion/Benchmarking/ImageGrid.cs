@@ -1,10 +1,12 @@
+using LocalDiffusion.Imaging;
 using SkiaSharp;
 
 namespace LocalDiffusion.Benchmarking;
 
 /// <summary>
 /// AUTOMATIC1111's X/Y grid for a benchmark: rows = schedulers, columns = step counts, each cell the first case's
-/// picture (small pictures scaled up by a whole factor with nearest-neighbour sampling), labelled at the left and top.
+/// picture (small pictures scaled up by a whole factor with nearest-neighbour sampling), labelled at the left and top;
+/// a last column shows the reference solution's picture in the first row.
 /// </summary>
 public static class ImageGrid
 {
@@ -34,7 +36,7 @@ public static class ImageGrid
         var ids = report.SchedulerIds;
         var scale = Scale(report.Width, report.Height);
         int cellW = report.Width * scale, cellH = report.Height * scale;
-        var width = LabelWidth + steps.Count * (cellW + Gap) + Gap;
+        var width = LabelWidth + (steps.Count + 1) * (cellW + Gap) + Gap;
         var height = TitleHeight + HeaderHeight + ids.Count * (cellH + Gap) + Gap;
 
         using var surface = SKSurface.Create(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul));
@@ -51,6 +53,15 @@ public static class ImageGrid
             if (font is not null)
                 canvas.DrawText($"{steps[c]} steps", LabelWidth + c * (cellW + Gap) + cellW / 2f, TitleHeight + HeaderHeight - 8, SKTextAlign.Center, font, ink);
 
+        var referenceLeft = LabelWidth + steps.Count * (cellW + Gap);
+        if (font is not null && small is not null)
+        {
+            canvas.DrawText("reference", referenceLeft + cellW / 2f, TitleHeight + HeaderHeight - 20, SKTextAlign.Center, small, grey);
+            canvas.DrawText(report.Reference.ToString(), referenceLeft + cellW / 2f, TitleHeight + HeaderHeight - 8, SKTextAlign.Center, small, ink);
+        }
+        if (report.ReferenceSample is { } referencePicture)
+            DrawPicture(canvas, referencePicture, referenceLeft, TitleHeight + HeaderHeight, cellW, cellH);
+
         for (var r = 0; r < ids.Count; r++)
         {
             var top = TitleHeight + HeaderHeight + r * (cellH + Gap);
@@ -62,13 +73,17 @@ public static class ImageGrid
             }
             for (var c = 0; c < steps.Count; c++)
             {
-                if (rows.FirstOrDefault(x => x.Steps == steps[c])?.Sample is not { } sample) continue;
-                using var picture = SKImage.FromEncodedData(sample.EncodePng(new Dictionary<string, string>()));
-                var left = LabelWidth + c * (cellW + Gap);
-                canvas.DrawImage(picture, new SKRect(left, top, left + cellW, top + cellH), new SKSamplingOptions(SKFilterMode.Nearest));
+                if (rows.FirstOrDefault(x => x.Steps == steps[c])?.Sample is { } sample)
+                    DrawPicture(canvas, sample, LabelWidth + c * (cellW + Gap), top, cellW, cellH);
             }
         }
         return ConvergencePlot.PngOf(surface);
+    }
+
+    private static void DrawPicture(SKCanvas canvas, GeneratedImage image, float left, float top, int width, int height)
+    {
+        using var picture = SKImage.FromEncodedData(image.EncodePng(new Dictionary<string, string>()));
+        canvas.DrawImage(picture, new SKRect(left, top, left + width, top + height), new SKSamplingOptions(SKFilterMode.Nearest));
     }
 
     // Left-aligned text, shrunk to fit the width when it is too long.

@@ -65,7 +65,7 @@ public class BenchCommandTests
             Assert.True(File.Exists(Path.Combine(dir.Path, name)), $"{name} was not written");
         Assert.Equal(5, File.ReadAllLines(Path.Combine(dir.Path, BenchmarkOutput.CsvFile)).Length);
         using var grid = SKBitmap.Decode(Path.Combine(dir.Path, BenchmarkOutput.GridFile));
-        Assert.Equal(ImageGrid.LabelWidth + 2 * (128 + ImageGrid.Gap) + ImageGrid.Gap, grid.Width);
+        Assert.Equal(ImageGrid.LabelWidth + 3 * (128 + ImageGrid.Gap) + ImageGrid.Gap, grid.Width);
         using var plot = SKBitmap.Decode(Path.Combine(dir.Path, BenchmarkOutput.LatentPlotFile));
         Assert.Equal(ConvergencePlot.Width, plot.Width);
     }
@@ -85,6 +85,29 @@ public class BenchCommandTests
 
         Assert.Equal(0, (await Run(Bench(dir.Path, ("--overwrite", null)))).Code);
         Assert.StartsWith("scheduler,id,steps", File.ReadAllText(csv));
+    }
+
+    [Fact]
+    public async Task AModelsEvaluationPromptsAreTheDefaultCases()
+    {
+        using var model = TestModels.CopyOf("tiny");
+        File.WriteAllText(Path.Combine(model.Path, "eval_prompts.json"),
+            """{"cases": [{"prompt": "a red circle", "seed": 5}, {"prompt": "a blue square", "seed": 6}]}""");
+        using var dir = new TempDirectory();
+
+        var (code, output, error) = await Run("bench", "schedulers", "--model", model.Path, "--device", "cpu", "--schedulers", "euler",
+            "--steps", "2", "--reference", "euler@8", "--out", dir.Path);
+
+        Assert.True(code == 0, error);
+        Assert.Contains("(2 cases)", output);
+        Assert.Contains("2 case(s) (2 prompt(s) × 2 seed(s))", output);
+        Assert.Equal([5L, 6L], ReadCaseSeeds(Path.Combine(dir.Path, BenchmarkOutput.JsonFile)));
+    }
+
+    private static IEnumerable<long> ReadCaseSeeds(string json)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+        return doc.RootElement.GetProperty("cases").EnumerateArray().Select(c => c.GetProperty("seed").GetInt64()).ToList();
     }
 
     [Theory]

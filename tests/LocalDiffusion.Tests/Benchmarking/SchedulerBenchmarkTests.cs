@@ -122,8 +122,8 @@ public class SchedulerBenchmarkTests
         Assert.True(Colours(plot) > 5, "the plot has lines in several colours");
 
         using var grid = SKBitmap.Decode(ImageGrid.Render(report));
-        // 64-pixel pictures are doubled to reach the 128-pixel minimum cell; 2 step columns, 2 scheduler rows.
-        Assert.Equal(ImageGrid.LabelWidth + 2 * (128 + ImageGrid.Gap) + ImageGrid.Gap, grid.Width);
+        // 64-pixel pictures are doubled to reach the 128-pixel minimum cell; 2 step columns + the reference, 2 scheduler rows.
+        Assert.Equal(ImageGrid.LabelWidth + 3 * (128 + ImageGrid.Gap) + ImageGrid.Gap, grid.Width);
         Assert.Equal(ImageGrid.TitleHeight + ImageGrid.HeaderHeight + 2 * (128 + ImageGrid.Gap) + ImageGrid.Gap, grid.Height);
         // The top-left cell is DDIM at 2 steps, each pixel doubled.
         var sample = report.Rows[0].Sample!;
@@ -134,6 +134,11 @@ public class SchedulerBenchmarkTests
             var i = (y * sample.Width + x) * 3;
             Assert.Equal((sample.Rgb[i], sample.Rgb[i + 1], sample.Rgb[i + 2]), (pixel.Red, pixel.Green, pixel.Blue));
         }
+        // The last column's first cell is the reference picture.
+        var reference = report.ReferenceSample!;
+        var corner = grid.GetPixel(x0 + 2 * (128 + ImageGrid.Gap) + 2 * 20 + 1, y0 + 2 * 30 + 1);
+        var j = (30 * reference.Width + 20) * 3;
+        Assert.Equal((reference.Rgb[j], reference.Rgb[j + 1], reference.Rgb[j + 2]), (corner.Red, corner.Green, corner.Blue));
     }
 
     [Fact]
