@@ -51,6 +51,10 @@ internal static class BenchCommand
             var schedulerList = schedulerText.Equals("all", StringComparison.OrdinalIgnoreCase)
                 ? null
                 : schedulerText.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            if (schedulerList is [])
+                throw new ArgumentException("--schedulers names no scheduler: pass all, or ids such as euler,dpmpp_2m (see `localdiffusion schedulers`).");
+            if (parse.GetValue(prompt) is not null && parse.GetValue(prompts) is not null)
+                throw new ArgumentException("Give --prompt or --prompts, not both.");
             var modelDir = ModelLocator.Resolve(parse.GetValue(model));
             var promptsFile = parse.GetValue(prompts)
                 ?? (parse.GetValue(prompt) is null && File.Exists(Path.Combine(modelDir, EvalPromptsFile)) ? Path.Combine(modelDir, EvalPromptsFile) : null);

@@ -88,6 +88,15 @@ public class BenchCommandTests
     }
 
     [Fact]
+    public async Task PromptAndPromptsFileExcludeEachOther()
+    {
+        using var dir = new TempDirectory();
+        var (code, _, error) = await Run(Bench(dir.Path, ("--prompt", "a cat"), ("--prompts", "/no/such/prompts.txt")));
+        Assert.Equal(1, code);
+        Assert.Contains("--prompt or --prompts, not both", error);
+    }
+
+    [Fact]
     public async Task AModelsEvaluationPromptsAreTheDefaultCases()
     {
         using var model = TestModels.CopyOf("tiny");
@@ -117,6 +126,7 @@ public class BenchCommandTests
     [InlineData("--reference", "warp_drive@50", "Unknown scheduler 'warp_drive'")]
     [InlineData("--seeds", "5-1", "'5-1'")]
     [InlineData("--prompts", "/no/such/prompts.txt", "/no/such/prompts.txt")]
+    [InlineData("--schedulers", " , ", "names no scheduler")]
     public async Task BadArgumentsAreOneClearLine(string option, string value, string mentions)
     {
         using var dir = new TempDirectory();
