@@ -172,7 +172,9 @@ def export_variant(v: Variant, nets, out: Path, vocab: dict[str, int]) -> None:
         "float16[B]": torch.full((batch,), 500.0, dtype=torch.float16),
     }[v.timestep]
     spatial = {0: b, 1: ch, 2: h, 3: w}
-    unet_axes = {"sample": spatial, "encoder_hidden_states": {0: b, 1: seq}, "out_sample": spatial}
+    # Outputs keep their channel count concrete (ONNX Runtime infers and reports it anyway); inputs declare it
+    # symbolic as the exporters do.
+    unet_axes = {"sample": spatial, "encoder_hidden_states": {0: b, 1: seq}, "out_sample": {0: b, 2: h, 3: w}}
     if timestep.dim() == 1 and not v.static:
         unet_axes["timestep"] = {0: b}
     export(unet, (sample, timestep, states), out / "unet" / "model.onnx",
@@ -184,14 +186,18 @@ def export_variant(v: Variant, nets, out: Path, vocab: dict[str, int]) -> None:
         latent_dims, image_dims = {0: b, 1: "num_channels_latent", 2: "height_latent", 3: "width_latent"}, spatial
     else:
         latent_dims, image_dims = spatial, {0: b, 1: "image_channels", 2: "image_height", 3: "image_width"}
+    def concrete_channels(axes):
+        return {k: name for k, name in axes.items() if k != 1}
+
     export(decoder, (torch.randn(batch, 4, lat_h, lat_w).to(float_type),), out / "vae_decoder" / "model.onnx",
-           ["latent_sample"], ["sample"], dims({"latent_sample": latent_dims, "sample": image_dims}, v.static),
-           fp16=v.fp16)
+           ["latent_sample"], ["sample"],
+           dims({"latent_sample": latent_dims, "sample": concrete_channels(image_dims)}, v.static), fp16=v.fp16)
 
     encoder_out = "latent_sample" if v.encoder_mean_only else "latent_parameters"
     image = (torch.rand(batch, 3, 8 * lat_h, 8 * lat_w) * 2 - 1).to(float_type)
     export(encoder_mean if v.encoder_mean_only else encoder_full, (image,), out / "vae_encoder" / "model.onnx",
-           ["sample"], [encoder_out], dims({"sample": image_dims, encoder_out: latent_dims}, v.static), fp16=v.fp16)
+           ["sample"], [encoder_out], dims({"sample": image_dims, encoder_out: concrete_channels(latent_dims)}, v.static),
+           fp16=v.fp16)
 
 
 # ---- configs ------------------------------------------------------------------------------------------------
