@@ -145,6 +145,11 @@ def dims(names: dict[int, str], static: bool) -> dict[int, str]:
     return {} if static else names
 
 
+def concrete_channels(axes: dict[int, str]) -> dict[int, str]:
+    """An output's dynamic axes without the channel dim: outputs declare their channel count."""
+    return {k: name for k, name in axes.items() if k != 1}
+
+
 def export_variant(v: Variant, nets, out: Path, vocab: dict[str, int]) -> None:
     text_encoder, unet, decoder, encoder_full, encoder_mean = nets
     batch = 1 if v.static else 2
@@ -174,7 +179,7 @@ def export_variant(v: Variant, nets, out: Path, vocab: dict[str, int]) -> None:
     spatial = {0: b, 1: ch, 2: h, 3: w}
     # Outputs keep their channel count concrete (ONNX Runtime infers and reports it anyway); inputs declare it
     # symbolic as the exporters do.
-    unet_axes = {"sample": spatial, "encoder_hidden_states": {0: b, 1: seq}, "out_sample": {0: b, 2: h, 3: w}}
+    unet_axes = {"sample": spatial, "encoder_hidden_states": {0: b, 1: seq}, "out_sample": concrete_channels(spatial)}
     if timestep.dim() == 1 and not v.static:
         unet_axes["timestep"] = {0: b}
     export(unet, (sample, timestep, states), out / "unet" / "model.onnx",
@@ -186,9 +191,6 @@ def export_variant(v: Variant, nets, out: Path, vocab: dict[str, int]) -> None:
         latent_dims, image_dims = {0: b, 1: "num_channels_latent", 2: "height_latent", 3: "width_latent"}, spatial
     else:
         latent_dims, image_dims = spatial, {0: b, 1: "image_channels", 2: "image_height", 3: "image_width"}
-    def concrete_channels(axes):
-        return {k: name for k, name in axes.items() if k != 1}
-
     export(decoder, (torch.randn(batch, 4, lat_h, lat_w).to(float_type),), out / "vae_decoder" / "model.onnx",
            ["latent_sample"], ["sample"],
            dims({"latent_sample": latent_dims, "sample": concrete_channels(image_dims)}, v.static), fp16=v.fp16)
@@ -244,7 +246,7 @@ def optimum_configs(v: Variant) -> dict[str, dict]:
         "text_encoder": {"architectures": ["CLIPTextModel"], "model_type": "clip_text_model", "vocab_size": 49408,
                          "hidden_size": TEXT_DIM, "num_hidden_layers": 2, "num_attention_heads": 2,
                          "intermediate_size": 2 * TEXT_DIM, "max_position_embeddings": SEQ_LEN,
-                         "hidden_act": "quick_gelu", "bos_token_id": 49406, "eos_token_id": 49407, "pad_token_id": 1},
+                         "hidden_act": "quick_gelu"},
         "unet": {"_class_name": "UNet2DConditionModel", "_diffusers_version": "0.30.0", "in_channels": 4,
                  "out_channels": 4, "cross_attention_dim": TEXT_DIM, "sample_size": 8 if v.static else 64},
         "vae_decoder": vae,
