@@ -58,19 +58,28 @@ VARIANTS = [
 
 SUBJECTS = ["a cat", "a dog", "an old man", "a young woman", "a red fox", "a castle", "a lighthouse", "a robot",
             "an astronaut", "a sailing ship", "a mountain village", "a bowl of fruit", "a vintage car", "a dragon",
-            "a forest cabin", "a city street", "a teapot", "a hummingbird", "a waterfall", "a knight in armor"]
+            "a forest cabin", "a city street", "a teapot", "a hummingbird", "a waterfall", "a knight in armor",
+            "a steam locomotive", "a jellyfish", "an owl", "a samurai", "a cathedral", "a bicycle", "a greenhouse",
+            "a wizard", "a tiger", "a submarine", "a windmill", "a violinist", "a penguin", "a treehouse"]
 SETTINGS = ["at sunset", "in the rain", "on the moon", "under a starry sky", "in a misty forest", "by the sea",
-            "in a snowy field", "at night", "in a busy market", "on a wooden table", "in the desert"]
+            "in a snowy field", "at night", "in a busy market", "on a wooden table", "in the desert",
+            "in a neon cyberpunk alley", "beside a frozen lake", "among autumn leaves", "inside a crystal cave",
+            "above the clouds", "in a flooded library", "on a rooftop garden"]
+MOODS = ["golden", "gloomy", "whimsical", "serene", "ancient", "futuristic", "colorful", "majestic", "tiny",
+         "glowing", "weathered", "elegant", "mysterious", "cozy", "dramatic", "minimalist", "ornate", "rusty"]
 STYLES = ["oil painting", "watercolor", "highly detailed", "digital art", "photograph, 35mm", "studio lighting",
           "concept art", "trending on artstation", "8k, sharp focus", "pencil sketch", "cinematic lighting",
-          "soft pastel colors", "isometric render", "ukiyo-e woodblock print", "bokeh, shallow depth of field"]
+          "soft pastel colors", "isometric render", "ukiyo-e woodblock print", "bokeh, shallow depth of field",
+          "volumetric fog", "charcoal drawing", "stained glass", "low poly", "impressionist brushstrokes",
+          "hyperrealistic", "vaporwave palette", "baroque chiaroscuro", "analog film grain"]
 
 
 def corpus() -> list[str]:
-    """Prompt-like captions: every subject × setting, each with two styles chosen by a fixed rotation."""
+    """Prompt-like captions: every subject × setting, with a mood and two styles chosen by fixed rotations."""
     captions = []
     for i, (subject, setting) in enumerate(itertools.product(SUBJECTS, SETTINGS)):
-        captions.append(f"{subject} {setting}, {STYLES[i % len(STYLES)]}, {STYLES[(3 * i + 7) % len(STYLES)]}")
+        captions.append(f"{subject} {setting}, {MOODS[i % len(MOODS)]}, {STYLES[i % len(STYLES)]}, "
+                        f"{STYLES[(5 * i + 7) % len(STYLES)]}")
     return captions
 
 
@@ -271,14 +280,16 @@ def describe(value_info) -> str:
     return f"`{value_info.name}` {ELEM[t.elem_type]} [{shape}]"
 
 
-def readme(out: Path) -> str:
+def readme(out: Path, vocab: dict[str, int]) -> str:
     lines = ["# Tiny test models", "",
              "Random-weight Stable Diffusion folders with the real component interfaces, for the engine's tests.",
              "Built by `tools/build_test_models.py` (see tools/README.md); do not edit by hand. All variants share",
              "the same weights, so the same prompt, seed and size give the same image from `tiny`, `tiny-optimum`,",
              "`tiny-external` and (at 64×64) `tiny-static`, and nearly the same from `tiny-fp16`.",
-             "Text hidden size is 32 (not 768); the tokenizer is a 500-merge CLIP-format BPE (ids 0..1013,",
-             "BOS 1012, EOS 1013), but the text encoder accepts every CLIP id below 49408.", "",
+             f"Text hidden size is {TEXT_DIM} (not 768); the tokenizer is a {len(vocab) - 514}-merge CLIP-format BPE "
+             f"(ids 0..{len(vocab) - 1},",
+             f"BOS {vocab[clip_bpe.BOS]}, EOS {vocab[clip_bpe.EOS]}), but the text encoder accepts every CLIP id "
+             "below 49408.", "",
              "| variant | exercises | component | inputs | outputs |", "|---|---|---|---|---|"]
     for v in VARIANTS:
         for i, component in enumerate(("text_encoder", "unet", "vae_decoder", "vae_encoder")):
@@ -318,7 +329,7 @@ def main() -> int:
                 write_json(folder / component / "config.json", config)
         size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
         print(f"{v.name}: {size / 1024:.0f} KiB")
-    (out / "README.md").write_text(readme(out), encoding="utf-8")
+    (out / "README.md").write_text(readme(out, vocab), encoding="utf-8")
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"total {total / 1024:.0f} KiB in {out}")
     return 0

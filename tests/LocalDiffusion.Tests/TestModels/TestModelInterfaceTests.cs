@@ -65,6 +65,7 @@ public class TestModelInterfaceTests
         var vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(Path.Combine(folder, "vocab.json")))!;
         var merges = File.ReadAllLines(Path.Combine(folder, "merges.txt"));
         Assert.Equal("#version: 0.2", merges[0]);
+        Assert.Equal(500, merges.Length - 1);  // build_test_models.py's MERGES: its corpus must be rich enough to learn them all
         Assert.Equal(512 + (merges.Length - 1) + 2, vocab.Count);
         Assert.Equal(vocab.Count - 2, vocab["<|startoftext|>"]);
         Assert.Equal(vocab.Count - 1, vocab["<|endoftext|>"]);
