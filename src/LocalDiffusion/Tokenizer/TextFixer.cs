@@ -4,9 +4,9 @@ namespace LocalDiffusion.Tokenizer;
 
 /// <summary>
 /// The parts of ftfy 6.3 <c>fix_text</c> (default settings) that change real prompts: per line, repeated until
-/// nothing changes — strict HTML unescape (until a line has '&lt;'), mojibake repair, C1 controls read as Windows-1252, Latin
-/// ligatures split, fullwidth/halfwidth forms to standard width, curly quotes straightened, line breaks
-/// unified, lone surrogates replaced, terminal escapes and control characters removed, then NFC.
+/// nothing changes — strict HTML unescape (until a line has '&lt;'), mojibake repair, C1 controls read as
+/// Windows-1252, Latin ligatures split, fullwidth/halfwidth forms to standard width, curly quotes straightened,
+/// line breaks unified, lone surrogates replaced, terminal escapes and control characters removed, then NFC.
 /// Mojibake repair covers ftfy's common case only (see <see cref="RepairMojibake"/>).
 /// </summary>
 internal static class TextFixer
