@@ -1,7 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
-namespace LocalDiffusion.Tests.TestModels;
+namespace LocalDiffusion.Tests.TestModelFiles;
 
 /// <summary>A model output read back as float32, with its shape.</summary>
 internal sealed record Output(float[] Data, long[] Shape);

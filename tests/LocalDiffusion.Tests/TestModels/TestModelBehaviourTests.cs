@@ -1,7 +1,7 @@
 using System.Text.Json;
-using static LocalDiffusion.Tests.TestModels.TestInputs;
+using static LocalDiffusion.Tests.TestModelFiles.TestInputs;
 
-namespace LocalDiffusion.Tests.TestModels;
+namespace LocalDiffusion.Tests.TestModelFiles;
 
 /// <summary>
 /// The shipped test models run in ONNX Runtime at sizes other than the ones they were exported at, give finite

@@ -1,7 +1,7 @@
 using Microsoft.ML.OnnxRuntime.Tensors;
 using E = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 
-namespace LocalDiffusion.Tests.TestModels;
+namespace LocalDiffusion.Tests.TestModelFiles;
 
 /// <summary>One declared model input or output: name, element type, shape (-1 = symbolic dimension).</summary>
 internal sealed record TensorSpec(string Name, TensorElementType Type, params long[] Shape);

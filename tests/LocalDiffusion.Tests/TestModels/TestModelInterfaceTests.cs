@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 
-namespace LocalDiffusion.Tests.TestModels;
+namespace LocalDiffusion.Tests.TestModelFiles;
 
 /// <summary>Each shipped test model declares exactly the interface its variant promises (TestModelCatalog).</summary>
 public class TestModelInterfaceTests

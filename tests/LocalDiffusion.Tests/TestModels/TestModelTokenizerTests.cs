@@ -1,6 +1,6 @@
 using Microsoft.ML.Tokenizers;
 
-namespace LocalDiffusion.Tests.TestModels;
+namespace LocalDiffusion.Tests.TestModelFiles;
 
 /// <summary>The test models' tokenizer folder (written by tools/clip_bpe.py) loads in Microsoft.ML.Tokenizers.</summary>
 public class TestModelTokenizerTests

@@ -1,6 +1,6 @@
-using static LocalDiffusion.Tests.TestModels.TestInputs;
+using static LocalDiffusion.Tests.TestModelFiles.TestInputs;
 
-namespace LocalDiffusion.Tests.TestModels;
+namespace LocalDiffusion.Tests.TestModelFiles;
 
 /// <summary>
 /// All variants carry the same weights behind different interfaces (tools/build_test_models.py), so at the one
