@@ -12,6 +12,8 @@ namespace LocalDiffusion.Randomness;
 /// One instance is one torch generator: consecutive <see cref="FillNormal"/> calls continue the stream exactly as
 /// consecutive <c>torch.randn</c> calls on the same generator do, including the cached second value of the
 /// double-precision Box–Muller pair used for draws of fewer than 16 values. Not thread-safe.
+/// Cost: one <see cref="FillNormal"/> of 4×128×128 values (SD 1.5 latents at 512²) takes about 0.5 ms on one
+/// x64 core with AVX2 and FMA; without them the same bits come from a per-lane path several times slower.
 /// </remarks>
 public sealed class TorchGenerator
 {
