@@ -139,6 +139,8 @@ public sealed class TorchGenerator
         }
         var u1 = NextDoubleUniform();
         var u2 = NextDoubleUniform();
+        // Torch 1.13 takes log(1 − u2), newer releases log1p(−u2); 1 − u2 is exact for a 53-bit uniform, so both are
+        // the same logarithm up to the C library's last-bit rounding, which rounding to float hides but for rare near-ties.
         var radius = Math.Sqrt(-2.0 * Math.Log(1.0 - u2));
         var theta = 2.0 * Math.PI * u1;
         _cachedNormal = radius * Math.Sin(theta);
