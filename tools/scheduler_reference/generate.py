@@ -185,9 +185,11 @@ def alphas_cumprod_cases():
         "scaled_linear_zero_snr": {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
                                    "rescale_betas_zero_snr": True},
     }
-    return [{"name": name, "config": config,
-             "alphas_cumprod": f32_list(DDIMScheduler.from_config(config).alphas_cumprod.numpy())}
-            for name, config in configs.items()]
+    schedulers = {name: DDIMScheduler.from_config(config) for name, config in configs.items()}
+    return [{"name": name, "config": configs[name],
+             "betas": f32_list(scheduler.betas.numpy()),
+             "alphas_cumprod": f32_list(scheduler.alphas_cumprod.numpy())}
+            for name, scheduler in schedulers.items()]
 
 
 def main():

@@ -130,8 +130,8 @@ public sealed class PndmScheduler : IScheduler
                     combined[k] = accumulated[k] + 1f / 6 * modelOutput[k];
                 break;
         }
-        var start = _curSample ?? sample.ToArray();
-        PreviousSample(start, from, previous, combined, sample);
+        // PreviousSample reads and writes element by element, so the sample may be both its input and its output.
+        PreviousSample(_curSample is null ? (ReadOnlySpan<float>)sample : _curSample, from, previous, combined, sample);
     }
 
     private void StepLinearMultistep(ReadOnlySpan<float> modelOutput, int timestep, Span<float> sample)
@@ -166,7 +166,7 @@ public sealed class PndmScheduler : IScheduler
         }
         else
             PlmsCombination(combined);
-        PreviousSample(start.ToArray(), timestep, previous, combined, sample);
+        PreviousSample(start, timestep, previous, combined, sample);
     }
 
     /// <summary>Adams–Bashforth combination of the stored model outputs, of the order the history allows (up to 4).</summary>
