@@ -44,8 +44,11 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
         _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true, finiteTerminalSigma: true);
         _solverOrder = config.SolverOrder ?? 2;
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
-        _algorithm = config.AlgorithmType ?? DpmSolverAlgorithmType.DpmSolverPlusPlus;
-        _solverType = config.SolverType ?? DpmSolverType.Midpoint;
+        // A DEIS or UniPC config loaded into DPM-Solver runs as dpmsolver++ / midpoint (diffusers does the same).
+        _algorithm = config.AlgorithmType is null or DpmSolverAlgorithmType.Deis
+            ? DpmSolverAlgorithmType.DpmSolverPlusPlus
+            : config.AlgorithmType.Value;
+        _solverType = config.SolverType is DpmSolverType.Heun ? DpmSolverType.Heun : DpmSolverType.Midpoint;
         _lowerOrderFinal = config.LowerOrderFinal ?? true;
         _eulerAtFinal = config.EulerAtFinal ?? false;
         _karras = SigmaRampOption.FromConfig(config, name) switch

@@ -35,7 +35,7 @@ public sealed class PndmScheduler : IScheduler
     {
         ArgumentNullException.ThrowIfNull(config);
         _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: false, finiteTerminalSigma: false);
-        _finalAlphaCumprod = config.SetAlphaToOne ?? false ? 1f : _schedule.AlphasCumprod[0];
+        _finalAlphaCumprod = (config.SetAlphaToOne ?? false) ? 1f : _schedule.AlphasCumprod[0];
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         if (_prediction == PredictionType.Sample)
             throw new NotSupportedException($"{nameof(PndmScheduler)}: prediction_type \"sample\" is not supported (diffusers' PNDM takes epsilon or v_prediction).");

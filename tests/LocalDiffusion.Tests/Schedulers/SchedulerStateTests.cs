@@ -93,4 +93,13 @@ public class SchedulerStateTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new EulerDiscreteScheduler(Sd15).SetTimesteps(0));
         Assert.Throws<ArgumentOutOfRangeException>(() => new PndmScheduler(Sd15 with { SkipPrkSteps = false }).SetTimesteps(3));
     }
+
+    [Fact]
+    public void DpmSolverRunsDeisAndUniPcSettingsAsDiffusersDoes()
+    {
+        // diffusers' DPMSolverMultistepScheduler turns algorithm_type "deis" into dpmsolver++ and solver_type bh1/bh2/logrho into midpoint.
+        var foreign = Run(new DpmSolverMultistepScheduler(Sd15 with { AlgorithmType = DpmSolverAlgorithmType.Deis, SolverType = DpmSolverType.Bh2 }), 10, 0);
+        Assert.Equal(Run(new DpmSolverMultistepScheduler(Sd15), 10, 0), foreign);
+        Assert.Equal(DpmSolverType.Bh2, SchedulerConfig.Parse("""{"solver_type": "bh2"}""").SolverType);
+    }
 }
