@@ -55,7 +55,8 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
         {
             SigmaRamp.Karras => true,
             SigmaRamp.None => false,
-            _ => throw new NotSupportedException($"{name}: use_exponential_sigmas is not supported."),
+            // diffusers 0.31 feeds these ramps the ascending training sigmas, so they run the wrong way; not reproduced.
+            var ramp => throw new NotSupportedException($"{name}: {(ramp == SigmaRamp.Beta ? "use_beta_sigmas" : "use_exponential_sigmas")} is not supported."),
         };
         _sigmaMin = config.SigmaMin;
         _sigmaMax = config.SigmaMax;
