@@ -111,14 +111,15 @@ public sealed class PndmScheduler : IScheduler
         var from = _timesteps![_counter / 4 * 4];
         var stage = _counter % 4;
         var accumulated = _curModelOutput ??= new float[sample.Length];
-        float[] combined = modelOutput.ToArray();
+        // A copy: PreviousSample converts v-predictions to ε in place.
+        var combined = modelOutput.ToArray();
         switch (stage)
         {
             case 0:
                 // RK4 weights 1/6, 1/3, 1/3, 1/6 accumulated over the four evaluations.
                 for (var k = 0; k < accumulated.Length; k++)
                     accumulated[k] = 1f / 6 * modelOutput[k];
-                _ets.Add(combined.ToArray());
+                _ets.Add(modelOutput.ToArray());
                 _curSample = sample.ToArray();
                 break;
             case 1 or 2:
