@@ -47,7 +47,7 @@ public class CancellationAndConcurrencyTests
     public async Task DisposeCancelsGenerationsInFlightAndRefusesNewOnes()
     {
         var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny"), new PipelineOptions { Device = "cpu" });
-        var started = new TaskCompletionSource();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var running = pipeline.GenerateAsync(TestModels.Request() with { Steps = 500 },
             new SyncProgress<GenerationProgress>(p => { if (p.Step == 1) started.TrySetResult(); }));
         await started.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
@@ -56,5 +56,22 @@ public class CancellationAndConcurrencyTests
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
         Assert.Throws<ObjectDisposedException>(() => { _ = pipeline.GenerateAsync(TestModels.Request()); });
+    }
+
+    [Fact]
+    public async Task DisposeFromInsideAGenerationIsRefusedInsteadOfDeadlocking()
+    {
+        using var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny"), new PipelineOptions { Device = "cpu" });
+        Exception? thrown = null;
+        var progress = new SyncProgress<GenerationProgress>(p =>
+        {
+            if (p.Step != 1 || thrown is not null) return;
+            try { pipeline.Dispose(); } catch (InvalidOperationException e) { thrown = e; }
+        });
+
+        await pipeline.GenerateAsync(TestModels.Request(), progress);
+
+        Assert.NotNull(thrown);
+        Assert.Contains("inside a generation", thrown.Message);
     }
 }
