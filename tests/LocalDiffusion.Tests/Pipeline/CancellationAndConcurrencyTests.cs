@@ -48,10 +48,16 @@ public class CancellationAndConcurrencyTests
     {
         var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny"), new PipelineOptions { Device = "cpu" });
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var running = pipeline.GenerateAsync(TestModels.Request() with { Steps = 500 },
-            new SyncProgress<GenerationProgress>(p => { if (p.Step == 1) started.TrySetResult(); }));
+        var disposing = false;
+        // Each step waits a little until Dispose is under way, so the generation cannot finish first.
+        var running = pipeline.GenerateAsync(TestModels.Request() with { Steps = 500 }, new SyncProgress<GenerationProgress>(p =>
+        {
+            if (p.Step == 1) started.TrySetResult();
+            if (!Volatile.Read(ref disposing)) Thread.Sleep(5);
+        }));
         await started.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
 
+        Volatile.Write(ref disposing, true);
         pipeline.Dispose();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
