@@ -1,0 +1,24 @@
+namespace LocalDiffusion.Schedulers;
+
+/// <summary>The schedulers LocalDiffusion ships, with their names; <see cref="SchedulerRegistry"/> starts from this list.</summary>
+internal static class BuiltInSchedulers
+{
+    // The first entry of each diffusers class is its plain form, which CreateFromConfig picks for that class.
+    public static IReadOnlyList<(SchedulerInfo Info, Func<SchedulerConfig, IScheduler> Factory)> All { get; } =
+    [
+        (new SchedulerInfo("pndm", "PLMS", "PNDMScheduler", ["PNDM"], IsStochastic: false),
+            config => new PndmScheduler(config)),
+        (new SchedulerInfo("ddim", "DDIM", "DDIMScheduler", [], IsStochastic: false),
+            config => new DdimScheduler(config)),
+        (new SchedulerInfo("euler", "Euler", "EulerDiscreteScheduler", ["k_euler"], IsStochastic: false),
+            config => new EulerDiscreteScheduler(config)),
+        (new SchedulerInfo("euler_a", "Euler a", "EulerAncestralDiscreteScheduler", ["Euler Ancestral", "k_euler_ancestral"], IsStochastic: true),
+            config => new EulerAncestralDiscreteScheduler(config)),
+        (new SchedulerInfo("lms", "LMS", "LMSDiscreteScheduler", ["k_lms"], IsStochastic: false),
+            config => new LmsDiscreteScheduler(config)),
+        (new SchedulerInfo("dpmpp_2m", "DPM++ 2M", "DPMSolverMultistepScheduler", ["k_dpmpp_2m", "DPMSolverMultistep"], IsStochastic: false),
+            config => new DpmSolverMultistepScheduler(config)),
+        (new SchedulerInfo("dpmpp_2m_karras", "DPM++ 2M Karras", "DPMSolverMultistepScheduler", ["k_dpmpp_2m_karras"], IsStochastic: false),
+            config => new DpmSolverMultistepScheduler(config with { UseKarrasSigmas = true })),
+    ];
+}

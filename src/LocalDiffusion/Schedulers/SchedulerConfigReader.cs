@@ -1,0 +1,128 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace LocalDiffusion.Schedulers;
+
+/// <summary>Parses diffusers' <c>scheduler_config.json</c> into a <see cref="SchedulerConfig"/>, checking each known key's type.</summary>
+internal static class SchedulerConfigReader
+{
+    public static SchedulerConfig Read(string json, string source)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(QuoteNonFiniteLiterals(json), new JsonDocumentOptions { AllowTrailingCommas = true });
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{source}: not valid JSON ({e.Message}).", e);
+        }
+
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw new InvalidDataException($"{source}: expected a JSON object of scheduler settings, found {document.RootElement.ValueKind}.");
+
+            var config = SchedulerConfig.Default;
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                if (property.Value.ValueKind == JsonValueKind.Null)
+                    continue;
+                var v = new Value(source, property.Name, property.Value);
+                config = property.Name switch
+                {
+                    "_class_name" => config with { ClassName = v.String() },
+                    "num_train_timesteps" => config with { NumTrainTimesteps = v.Int(minimum: 1) },
+                    "beta_start" => config with { BetaStart = v.Double() },
+                    "beta_end" => config with { BetaEnd = v.Double() },
+                    "beta_schedule" => config with { BetaSchedule = v.Name(ConfigNames.BetaSchedules) },
+                    "trained_betas" => config with { TrainedBetas = v.FloatArray() },
+                    "prediction_type" => config with { PredictionType = v.Name(ConfigNames.PredictionTypes) },
+                    "timestep_spacing" => config with { TimestepSpacing = v.Name(ConfigNames.TimestepSpacings) },
+                    "steps_offset" => config with { StepsOffset = v.Int(minimum: 0) },
+                    "set_alpha_to_one" => config with { SetAlphaToOne = v.Bool() },
+                    "skip_prk_steps" => config with { SkipPrkSteps = v.Bool() },
+                    "clip_sample" => config with { ClipSample = v.Bool() },
+                    "clip_sample_range" => config with { ClipSampleRange = v.Double() },
+                    "thresholding" => config with { Thresholding = v.Bool() },
+                    "dynamic_thresholding_ratio" => config with { DynamicThresholdingRatio = v.Double() },
+                    "sample_max_value" => config with { SampleMaxValue = v.Double() },
+                    "use_karras_sigmas" => config with { UseKarrasSigmas = v.Bool() },
+                    "use_exponential_sigmas" => config with { UseExponentialSigmas = v.Bool() },
+                    "use_beta_sigmas" => config with { UseBetaSigmas = v.Bool() },
+                    "use_lu_lambdas" => config with { UseLuLambdas = v.Bool() },
+                    "rescale_betas_zero_snr" => config with { RescaleBetasZeroSnr = v.Bool() },
+                    "final_sigmas_type" => config with { FinalSigmasType = v.Name(ConfigNames.FinalSigmasTypes) },
+                    "solver_order" => config with { SolverOrder = v.Int(minimum: 1) },
+                    "algorithm_type" => config with { AlgorithmType = v.Name(ConfigNames.AlgorithmTypes) },
+                    "solver_type" => config with { SolverType = v.Name(ConfigNames.SolverTypes) },
+                    "lower_order_final" => config with { LowerOrderFinal = v.Bool() },
+                    "euler_at_final" => config with { EulerAtFinal = v.Bool() },
+                    "interpolation_type" => config with { InterpolationType = v.Name(ConfigNames.InterpolationTypes) },
+                    "timestep_type" => config with { TimestepType = v.Name(ConfigNames.TimestepTypes) },
+                    "sigma_min" => config with { SigmaMin = v.Double() },
+                    "sigma_max" => config with { SigmaMax = v.Double() },
+                    "lambda_min_clipped" => config with { LambdaMinClipped = v.Double() },
+                    "variance_type" => config with { VarianceType = v.String() },
+                    _ => config,
+                };
+            }
+            return config;
+        }
+    }
+
+    /// <summary>
+    /// Python's json module writes non-finite floats as bare <c>-Infinity</c>/<c>Infinity</c>/<c>NaN</c> (diffusers' default
+    /// lambda_min_clipped is −∞), which is not JSON; quote them so the number reader can accept them.
+    /// </summary>
+    private static string QuoteNonFiniteLiterals(string json) =>
+        Regex.Replace(json, @"(?<=[:\[,]\s*)(-?Infinity|NaN)(?=\s*[,}\]])", "\"$1\"");
+
+    /// <summary>One key's JSON value, with readers that name the source and key when the type or value is wrong.</summary>
+    private readonly record struct Value(string Source, string Key, JsonElement Element)
+    {
+        public string String() => Element.ValueKind == JsonValueKind.String ? Element.GetString()! : throw Wrong("a string");
+
+        public bool Bool() => Element.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw Wrong("true or false"),
+        };
+
+        public double Double()
+        {
+            if (Element.ValueKind == JsonValueKind.Number && Element.TryGetDouble(out var value))
+                return value;
+            return Element.ValueKind == JsonValueKind.String && Element.GetString() is "-Infinity" or "Infinity"
+                ? (Element.GetString() == "Infinity" ? double.PositiveInfinity : double.NegativeInfinity)
+                : throw Wrong("a number");
+        }
+
+        public int Int(int minimum)
+        {
+            if (Element.ValueKind != JsonValueKind.Number || !Element.TryGetInt32(out var value))
+                throw Wrong("an integer");
+            return value >= minimum ? value : throw Wrong($"an integer ≥ {minimum}");
+        }
+
+        public float[] FloatArray()
+        {
+            if (Element.ValueKind != JsonValueKind.Array)
+                throw Wrong("an array of numbers");
+            var values = new float[Element.GetArrayLength()];
+            var i = 0;
+            foreach (var item in Element.EnumerateArray())
+                values[i++] = item.ValueKind == JsonValueKind.Number ? item.GetSingle() : throw Wrong("an array of numbers");
+            return values;
+        }
+
+        public T Name<T>(IReadOnlyDictionary<string, T> names) where T : struct, Enum =>
+            Element.ValueKind == JsonValueKind.String && names.TryGetValue(Element.GetString()!, out var value)
+                ? value
+                : throw Wrong($"one of {string.Join(", ", names.Keys.Select(k => $"\"{k}\""))}");
+
+        private InvalidDataException Wrong(string expected) =>
+            new($"{Source}: key \"{Key}\" is {Element.GetRawText()}; expected {expected}.");
+    }
+}
