@@ -48,8 +48,6 @@ class TrainConfig:
     warmup: int = 200
     ema: float = 0.999
     uncond_prob: float = 0.1
-    loss_weighting: str = "v"  # "v": eps-MSE x (1 + 1/SNR), i.e. the v-prediction loss; "min_snr": min(SNR, 5) / SNR
-    pyramid_discount: float = 0.0  # multi-resolution training noise (0: plain white noise)
     train_steps: int = 1000  # diffusion schedule: scaled_linear 0.00085 -> 0.012, as Stable Diffusion
     beta_start: float = 0.00085
     beta_end: float = 0.012
@@ -82,22 +80,6 @@ class SceneStream:
         return scenes, render(scenes, self.size, self.device)
 
 
-def pyramid_noise(shape: torch.Size, gen: torch.Generator, device: torch.device, discount: float) -> torch.Tensor:
-    """White noise plus upsampled coarser noise (weights discount^i at 1/2, 1/4, ... down to 1 x 1), rescaled to unit
-    std per sample. With SD's schedule the last timestep keeps 6.8 % of the image, enough for a UNet trained on
-    white noise to read the layout off the noise instead of the prompt; coarse noise in training drowns that leak."""
-    b, c, h, w = shape
-    noise = torch.randn(shape, generator=gen, device=device)
-    if discount <= 0:
-        return noise
-    level = 1
-    while (h >> level) >= 1:
-        low = torch.randn((b, c, max(1, h >> level), max(1, w >> level)), generator=gen, device=device)
-        noise = noise + discount ** level * F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)
-        level += 1
-    return noise / noise.std(dim=(1, 2, 3), keepdim=True)
-
-
 def edge_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """L1 between image gradients: keeps shape edges crisp where plain L1 would blur them."""
     dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
@@ -116,7 +98,7 @@ def train_vae(cfg: TrainConfig, device: torch.device, out: Path, bench: int = 0)
     gen = torch.Generator(device).manual_seed(cfg.seed + 2)
     steps = bench or cfg.vae_steps
     print(f"VAE: encoder {count_params(enc):,} + decoder {count_params(dec):,} params, {steps} steps x {cfg.vae_batch}", flush=True)
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg.vae_steps, cfg.vae_lr, cfg.warmup)
@@ -136,12 +118,12 @@ def train_vae(cfg: TrainConfig, device: torch.device, out: Path, bench: int = 0)
         if step % 100 == 0 or step == steps - 1:
             psnr = 10 * math.log10(4 / F.mse_loss(y.detach(), x).item())
             print(f"  vae {step:5d}  loss {loss.item():.4f}  psnr {psnr:.1f} dB  kl {kl.item():.0f}  {time.time() - t0:.0f}s", flush=True)
-    seconds = (time.time() - t0) / steps
+    seconds, cpu = (time.time() - t0) / steps, (time.process_time() - c0) / steps
     enc.eval(), dec.eval()
     scale = latent_scale(cfg, enc, device)
     if not bench:
         torch.save({"encoder": half_state(enc), "decoder": half_state(dec), "scaling_factor": scale}, out / "vae.pt")
-    print(f"VAE done: {seconds:.3f} s/step, scaling_factor {scale:.5f}", flush=True)
+    print(f"VAE done: {seconds:.3f} s/step ({cpu:.3f} CPU s/step), scaling_factor {scale:.5f}", flush=True)
     return enc, scale, seconds
 
 
@@ -199,7 +181,7 @@ def train_unet(cfg: TrainConfig, enc: VaeEncoder, scale: float, device: torch.de
             token_cache[text] = tokenizer.ids77(text)
         return token_cache[text]
 
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg.unet_steps, cfg.unet_lr, cfg.warmup)
@@ -211,14 +193,15 @@ def train_unet(cfg: TrainConfig, enc: VaeEncoder, scale: float, device: torch.de
         noise_z = torch.randn(mean.shape, generator=gen, device=device)
         x0 = (mean + torch.exp(0.5 * logvar.clamp(-30, 20)) * noise_z) * scale
         t = torch.randint(0, cfg.train_steps, (len(idx),), generator=gen, device=device)
-        eps = pyramid_noise(x0.shape, gen, device, cfg.pyramid_discount)
+        eps = torch.randn(x0.shape, generator=gen, device=device)
         a = ac[t].view(-1, 1, 1, 1)
         xt = (a.sqrt() * x0 + (1 - a).sqrt() * eps).contiguous(memory_format=fmt)
         context, _ = te(ids)
         pred = unet(xt, t.float(), context)
-        snr = a.view(-1) / (1 - a.view(-1))
-        # The v-loss weight makes the noisiest steps count: there the prompt alone must decide the layout.
-        weight = 1 + 1 / snr if cfg.loss_weighting == "v" else torch.clamp(snr, max=5.0) / snr
+        # Epsilon MSE weighted by 1 + 1/SNR = 1/alpha_bar, i.e. the v-prediction loss: the noisiest steps, where the
+        # prompt alone must decide the layout, count as much as the rest (plain epsilon MSE all but ignores them
+        # and the model then places objects wherever the initial noise leans).
+        weight = 1 / a.view(-1)
         loss = (weight * (pred.float() - eps).pow(2).mean(dim=(1, 2, 3))).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -232,8 +215,8 @@ def train_unet(cfg: TrainConfig, enc: VaeEncoder, scale: float, device: torch.de
             print(f"  unet {step:5d}  loss {loss.item():.4f}  lr {opt.param_groups[0]['lr']:.2e}  {time.time() - t0:.0f}s", flush=True)
         if not bench and (step % 500 == 499 or step == steps - 1):
             torch.save({"text_encoder": half_state(ema_te), "unet": half_state(ema_unet), "step": step + 1}, out / "unet.pt")
-    seconds = (time.time() - t0) / steps
-    print(f"UNet done: {seconds:.3f} s/step (+ {encode_seconds:.0f}s encoding {count} scenes)", flush=True)
+    seconds, cpu = (time.time() - t0) / steps, (time.process_time() - c0) / steps
+    print(f"UNet done: {seconds:.3f} s/step ({cpu:.3f} CPU s/step) (+ {encode_seconds:.0f}s encoding {count} scenes)", flush=True)
     return seconds
 
 
