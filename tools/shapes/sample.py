@@ -166,11 +166,18 @@ def main() -> int:
     parser.add_argument("--guidance", type=float, nargs="+", default=[7.5, 1.0])
     parser.add_argument("--scheduler", nargs="+", default=["dpm", "euler"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--grid", help="write a PNG of the first 12 eval pictures (first scheduler and guidance)")
+    parser.add_argument("--grid", help="write a PNG grid: of --grid-prompt pictures, else of the first 12 eval pictures")
+    parser.add_argument("--grid-prompt", action="append", default=[], help="a prompt for the grid (seed = its index)")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
     model = Model(Path(args.ckpt), Path(args.tokenizer), args.device)
+    if args.grid and args.grid_prompt:
+        from PIL import Image
+        prompts = args.grid_prompt
+        images = model.generate(prompts, list(range(len(prompts))), args.steps, args.guidance[0], args.scheduler[0])
+        Image.fromarray(grid(images, min(6, len(prompts)))).save(args.grid)
+        return 0
     cases = json.loads(Path(args.cases).read_text())["cases"]
     for scheduler in args.scheduler:
         for g in args.guidance:
