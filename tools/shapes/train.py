@@ -39,6 +39,7 @@ class TrainConfig:
     vae_lr: float = 1e-3
     vae_kl: float = 1e-6
     vae_edge: float = 1.0
+    vae_crop: int = 0  # > 0: train the VAE on random crops of this size, 4 per rendered scene (it is convolutional)
     latent_images: int = 50000
     text: TextConfig = dataclasses.field(default_factory=lambda: TextConfig(width=128, layers=3, heads=4))
     unet: UNetConfig = dataclasses.field(default_factory=lambda: UNetConfig(channels=(64, 96, 160), groups=32, context_dim=128, coordinates=True))
@@ -51,6 +52,15 @@ class TrainConfig:
     train_steps: int = 1000  # diffusion schedule: scaled_linear 0.00085 -> 0.012, as Stable Diffusion
     beta_start: float = 0.00085
     beta_end: float = 0.012
+
+
+# Named configs. "cpu2h" cuts the work about 9x so that training fits in 2 hours on the project's 2-core CPU
+# (from the per-step times measured with --bench; see tools/README.md).
+PROFILES: dict[str, dict] = {
+    "shipped": {},
+    "cpu2h": {"vae_steps": 1000, "vae_crop": 64, "latent_images": 20000, "unet_steps": 700, "unet_batch": 128,
+              "warmup": 50, "ema": 0.995},
+}
 
 
 def alphas_cumprod(cfg: TrainConfig) -> torch.Tensor:
@@ -80,6 +90,14 @@ class SceneStream:
         return scenes, render(scenes, self.size, self.device)
 
 
+def random_crops(images: torch.Tensor, size: int, per_image: int, gen: torch.Generator) -> torch.Tensor:
+    """per_image random size x size crops of each image, at multiples of 8 pixels (the latent grid)."""
+    cells = (images.shape[-1] - size) // 8 + 1
+    offsets = torch.randint(0, cells, (len(images) * per_image, 2), generator=gen, device=gen.device).tolist()
+    return torch.stack([images[i // per_image, :, 8 * oy:8 * oy + size, 8 * ox:8 * ox + size]
+                        for i, (oy, ox) in enumerate(offsets)])
+
+
 def edge_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """L1 between image gradients: keeps shape edges crisp where plain L1 would blur them."""
     dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
@@ -102,7 +120,10 @@ def train_vae(cfg: TrainConfig, device: torch.device, out: Path, bench: int = 0)
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg.vae_steps, cfg.vae_lr, cfg.warmup)
-        _, x = stream.batch(cfg.vae_batch)
+        if cfg.vae_crop:
+            x = random_crops(stream.batch(cfg.vae_batch // 4)[1], cfg.vae_crop, 4, gen)
+        else:
+            x = stream.batch(cfg.vae_batch)[1]
         x = x.contiguous(memory_format=fmt)
         mean, logvar = enc(x).chunk(2, dim=1)
         logvar = logvar.clamp(-30, 20)
@@ -234,6 +255,8 @@ def main() -> int:
     parser.add_argument("--stage", choices=["vae", "unet", "all"], default="all")
     parser.add_argument("--bench", type=int, default=0, help="time this many steps per stage and extrapolate")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--profile", choices=list(PROFILES), default="shipped",
+                        help="shipped: the config of models/shapes; cpu2h: a reduced config sized for 2 h on 2 CPU cores")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="override TrainConfig fields (smoke tests only: the shipped model uses the defaults)")
     args = parser.parse_args()
@@ -244,7 +267,7 @@ def main() -> int:
     device = torch.device(args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = TrainConfig()
+    cfg = dataclasses.replace(TrainConfig(), **PROFILES[args.profile])
     for item in args.set:
         field, value = item.split("=", 1)
         cfg = dataclasses.replace(cfg, **{field: type(getattr(cfg, field))(value)})
