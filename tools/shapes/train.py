@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Train the shapes model: the VAE first, then the text encoder and UNet jointly on the VAE's latents.
 
-    train.py --out DIR [--device cpu|cuda] [--stage vae|unet|all] [--bench N]
+    train.py --out DIR [--device cpu|cuda] [--stage vae|unet|all] [--profile shipped|cpu2h] [--bench N]
 
-Everything is drawn from --seed (scenes, captions, noise, initialisation). The same config runs on a 2-core CPU
-(torch 1.13) and on a GPU (torch 2.x). Checkpoints (fp16 state dicts) are written to DIR as it goes:
-vae.pt, unet.pt (text encoder + UNet, EMA weights) and config.json. --bench N times N steps of each stage and
-prints seconds per step and the extrapolated total instead of training.
+Everything is drawn from TrainConfig.seed (scenes, captions, noise, initialisation). The same config runs on a
+2-core CPU (torch 1.13) and on a GPU (torch 2.x). Checkpoints (fp16 state dicts) are written to DIR as it goes:
+vae.pt, unet.pt (text encoder + UNet, EMA weights) and config.json; --stage unet reuses DIR/vae.pt. --bench N
+times N steps of each stage and prints seconds per step and the extrapolated total instead of training.
 """
 from __future__ import annotations
 
