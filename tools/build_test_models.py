@@ -58,19 +58,28 @@ VARIANTS = [
 
 SUBJECTS = ["a cat", "a dog", "an old man", "a young woman", "a red fox", "a castle", "a lighthouse", "a robot",
             "an astronaut", "a sailing ship", "a mountain village", "a bowl of fruit", "a vintage car", "a dragon",
-            "a forest cabin", "a city street", "a teapot", "a hummingbird", "a waterfall", "a knight in armor"]
+            "a forest cabin", "a city street", "a teapot", "a hummingbird", "a waterfall", "a knight in armor",
+            "a steam locomotive", "a jellyfish", "an owl", "a samurai", "a cathedral", "a bicycle", "a greenhouse",
+            "a wizard", "a tiger", "a submarine", "a windmill", "a violinist", "a penguin", "a treehouse"]
 SETTINGS = ["at sunset", "in the rain", "on the moon", "under a starry sky", "in a misty forest", "by the sea",
-            "in a snowy field", "at night", "in a busy market", "on a wooden table", "in the desert"]
+            "in a snowy field", "at night", "in a busy market", "on a wooden table", "in the desert",
+            "in a neon cyberpunk alley", "beside a frozen lake", "among autumn leaves", "inside a crystal cave",
+            "above the clouds", "in a flooded library", "on a rooftop garden"]
+MOODS = ["golden", "gloomy", "whimsical", "serene", "ancient", "futuristic", "colorful", "majestic", "tiny",
+         "glowing", "weathered", "elegant", "mysterious", "cozy", "dramatic", "minimalist", "ornate", "rusty"]
 STYLES = ["oil painting", "watercolor", "highly detailed", "digital art", "photograph, 35mm", "studio lighting",
           "concept art", "trending on artstation", "8k, sharp focus", "pencil sketch", "cinematic lighting",
-          "soft pastel colors", "isometric render", "ukiyo-e woodblock print", "bokeh, shallow depth of field"]
+          "soft pastel colors", "isometric render", "ukiyo-e woodblock print", "bokeh, shallow depth of field",
+          "volumetric fog", "charcoal drawing", "stained glass", "low poly", "impressionist brushstrokes",
+          "hyperrealistic", "vaporwave palette", "baroque chiaroscuro", "analog film grain"]
 
 
 def corpus() -> list[str]:
-    """Prompt-like captions: every subject × setting, each with two styles chosen by a fixed rotation."""
+    """Prompt-like captions: every subject × setting, with a mood and two styles chosen by fixed rotations."""
     captions = []
     for i, (subject, setting) in enumerate(itertools.product(SUBJECTS, SETTINGS)):
-        captions.append(f"{subject} {setting}, {STYLES[i % len(STYLES)]}, {STYLES[(3 * i + 7) % len(STYLES)]}")
+        captions.append(f"{subject} {setting}, {MOODS[i % len(MOODS)]}, {STYLES[i % len(STYLES)]}, "
+                        f"{STYLES[(5 * i + 7) % len(STYLES)]}")
     return captions
 
 
@@ -145,6 +154,11 @@ def dims(names: dict[int, str], static: bool) -> dict[int, str]:
     return {} if static else names
 
 
+def concrete_channels(axes: dict[int, str]) -> dict[int, str]:
+    """An output's dynamic axes without the channel dim: outputs declare their channel count."""
+    return {k: name for k, name in axes.items() if k != 1}
+
+
 def export_variant(v: Variant, nets, out: Path, vocab: dict[str, int]) -> None:
     text_encoder, unet, decoder, encoder_full, encoder_mean = nets
     batch = 1 if v.static else 2
@@ -172,7 +186,9 @@ def export_variant(v: Variant, nets, out: Path, vocab: dict[str, int]) -> None:
         "float16[B]": torch.full((batch,), 500.0, dtype=torch.float16),
     }[v.timestep]
     spatial = {0: b, 1: ch, 2: h, 3: w}
-    unet_axes = {"sample": spatial, "encoder_hidden_states": {0: b, 1: seq}, "out_sample": spatial}
+    # Outputs keep their channel count concrete (ONNX Runtime infers and reports it anyway); inputs declare it
+    # symbolic as the exporters do.
+    unet_axes = {"sample": spatial, "encoder_hidden_states": {0: b, 1: seq}, "out_sample": concrete_channels(spatial)}
     if timestep.dim() == 1 and not v.static:
         unet_axes["timestep"] = {0: b}
     export(unet, (sample, timestep, states), out / "unet" / "model.onnx",
@@ -185,13 +201,14 @@ def export_variant(v: Variant, nets, out: Path, vocab: dict[str, int]) -> None:
     else:
         latent_dims, image_dims = spatial, {0: b, 1: "image_channels", 2: "image_height", 3: "image_width"}
     export(decoder, (torch.randn(batch, 4, lat_h, lat_w).to(float_type),), out / "vae_decoder" / "model.onnx",
-           ["latent_sample"], ["sample"], dims({"latent_sample": latent_dims, "sample": image_dims}, v.static),
-           fp16=v.fp16)
+           ["latent_sample"], ["sample"],
+           dims({"latent_sample": latent_dims, "sample": concrete_channels(image_dims)}, v.static), fp16=v.fp16)
 
     encoder_out = "latent_sample" if v.encoder_mean_only else "latent_parameters"
     image = (torch.rand(batch, 3, 8 * lat_h, 8 * lat_w) * 2 - 1).to(float_type)
     export(encoder_mean if v.encoder_mean_only else encoder_full, (image,), out / "vae_encoder" / "model.onnx",
-           ["sample"], [encoder_out], dims({"sample": image_dims, encoder_out: latent_dims}, v.static), fp16=v.fp16)
+           ["sample"], [encoder_out], dims({"sample": image_dims, encoder_out: concrete_channels(latent_dims)}, v.static),
+           fp16=v.fp16)
 
 
 # ---- configs ------------------------------------------------------------------------------------------------
@@ -238,7 +255,7 @@ def optimum_configs(v: Variant) -> dict[str, dict]:
         "text_encoder": {"architectures": ["CLIPTextModel"], "model_type": "clip_text_model", "vocab_size": 49408,
                          "hidden_size": TEXT_DIM, "num_hidden_layers": 2, "num_attention_heads": 2,
                          "intermediate_size": 2 * TEXT_DIM, "max_position_embeddings": SEQ_LEN,
-                         "hidden_act": "quick_gelu", "bos_token_id": 49406, "eos_token_id": 49407, "pad_token_id": 1},
+                         "hidden_act": "quick_gelu"},
         "unet": {"_class_name": "UNet2DConditionModel", "_diffusers_version": "0.30.0", "in_channels": 4,
                  "out_channels": 4, "cross_attention_dim": TEXT_DIM, "sample_size": 8 if v.static else 64},
         "vae_decoder": vae,
@@ -263,14 +280,16 @@ def describe(value_info) -> str:
     return f"`{value_info.name}` {ELEM[t.elem_type]} [{shape}]"
 
 
-def readme(out: Path) -> str:
+def readme(out: Path, vocab: dict[str, int]) -> str:
     lines = ["# Tiny test models", "",
              "Random-weight Stable Diffusion folders with the real component interfaces, for the engine's tests.",
              "Built by `tools/build_test_models.py` (see tools/README.md); do not edit by hand. All variants share",
              "the same weights, so the same prompt, seed and size give the same image from `tiny`, `tiny-optimum`,",
              "`tiny-external` and (at 64×64) `tiny-static`, and nearly the same from `tiny-fp16`.",
-             "Text hidden size is 32 (not 768); the tokenizer is a 500-merge CLIP-format BPE (ids 0..1013,",
-             "BOS 1012, EOS 1013), but the text encoder accepts every CLIP id below 49408.", "",
+             f"Text hidden size is {TEXT_DIM} (not 768); the tokenizer is a {len(vocab) - 514}-merge CLIP-format BPE "
+             f"(ids 0..{len(vocab) - 1},",
+             f"BOS {vocab[clip_bpe.BOS]}, EOS {vocab[clip_bpe.EOS]}), but the text encoder accepts every CLIP id "
+             "below 49408.", "",
              "| variant | exercises | component | inputs | outputs |", "|---|---|---|---|---|"]
     for v in VARIANTS:
         for i, component in enumerate(("text_encoder", "unet", "vae_decoder", "vae_encoder")):
@@ -310,7 +329,7 @@ def main() -> int:
                 write_json(folder / component / "config.json", config)
         size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
         print(f"{v.name}: {size / 1024:.0f} KiB")
-    (out / "README.md").write_text(readme(out), encoding="utf-8")
+    (out / "README.md").write_text(readme(out, vocab), encoding="utf-8")
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"total {total / 1024:.0f} KiB in {out}")
     return 0

@@ -145,6 +145,8 @@ def cases():
                 yield f"{sid}/karras/{steps}", sid, with_keys(SD15, use_karras_sigmas=True), steps, {}
         if sid in ("euler", "lms"):
             yield f"{sid}/exponential/10", sid, with_keys(SD15, use_exponential_sigmas=True), 10, {}
+            yield f"{sid}/beta/10", sid, with_keys(SD15, use_beta_sigmas=True), 10, {}
+            yield f"{sid}/beta/25", sid, with_keys(SD15, use_beta_sigmas=True), 25, {}
         if sid in ("ddim", "euler", "euler_a", "dpmpp_2m"):
             zero_snr = with_keys(SD15, rescale_betas_zero_snr=True, timestep_spacing="trailing", prediction_type="v_prediction")
             yield f"{sid}/zero_snr/10", sid, zero_snr, 10, {}
@@ -185,9 +187,11 @@ def alphas_cumprod_cases():
         "scaled_linear_zero_snr": {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
                                    "rescale_betas_zero_snr": True},
     }
-    return [{"name": name, "config": config,
-             "alphas_cumprod": f32_list(DDIMScheduler.from_config(config).alphas_cumprod.numpy())}
-            for name, config in configs.items()]
+    schedulers = {name: DDIMScheduler.from_config(config) for name, config in configs.items()}
+    return [{"name": name, "config": configs[name],
+             "betas": f32_list(scheduler.betas.numpy()),
+             "alphas_cumprod": f32_list(scheduler.alphas_cumprod.numpy())}
+            for name, scheduler in schedulers.items()]
 
 
 def main():

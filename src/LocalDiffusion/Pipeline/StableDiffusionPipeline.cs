@@ -47,6 +47,7 @@ public sealed class StableDiffusionPipeline : IDisposable
     private readonly CancellationTokenSource _disposing = new();
     private readonly object _gate = new();
     private int _active;
+    [ThreadStatic] private static int _generationsOnThisThread;
     private bool _disposed;
 
     private StableDiffusionPipeline(ModelFolder folder, ClipTokenizer tokenizer, ClipTextEncoder textEncoder, UNet unet,
@@ -135,12 +136,14 @@ public sealed class StableDiffusionPipeline : IDisposable
         Enter();
         return Task.Run(() =>
         {
+            _generationsOnThisThread++;
             try
             {
                 return Generate(request, scheduler, latentH, latentW, progress, cancellationToken);
             }
             finally
             {
+                _generationsOnThisThread--;
                 Exit();
             }
         }, CancellationToken.None);
@@ -301,6 +304,9 @@ public sealed class StableDiffusionPipeline : IDisposable
     /// <summary>Cancels generations in flight, waits for them to stop, and releases the native sessions.</summary>
     public void Dispose()
     {
+        // Waiting for the generation this thread is running (e.g. from a progress callback) would never end.
+        if (_generationsOnThisThread > 0)
+            throw new InvalidOperationException("Dispose was called from inside a generation (a progress callback?); dispose the pipeline after GenerateAsync completes.");
         lock (_gate)
         {
             if (_disposed) return;

@@ -12,6 +12,8 @@ namespace LocalDiffusion.Randomness;
 /// One instance is one torch generator: consecutive <see cref="FillNormal"/> calls continue the stream exactly as
 /// consecutive <c>torch.randn</c> calls on the same generator do, including the cached second value of the
 /// double-precision Box–Muller pair used for draws of fewer than 16 values. Not thread-safe.
+/// Cost: one <see cref="FillNormal"/> of 4×128×128 values (SD 1.5 latents at 512²) takes about 0.5 ms on one
+/// x64 core with AVX2 and FMA; without them the same bits come from a per-lane path several times slower.
 /// </remarks>
 public sealed class TorchGenerator
 {
@@ -137,6 +139,8 @@ public sealed class TorchGenerator
         }
         var u1 = NextDoubleUniform();
         var u2 = NextDoubleUniform();
+        // Torch 1.13 takes log(1 − u2), newer releases log1p(−u2); 1 − u2 is exact for a 53-bit uniform, so both are
+        // the same logarithm up to the C library's last-bit rounding, which rounding to float hides but for rare near-ties.
         var radius = Math.Sqrt(-2.0 * Math.Log(1.0 - u2));
         var theta = 2.0 * Math.PI * u1;
         _cachedNormal = radius * Math.Sin(theta);

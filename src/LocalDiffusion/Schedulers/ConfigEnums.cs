@@ -42,7 +42,7 @@ public enum FinalSigmasType
     SigmaMin,
 }
 
-/// <summary>DPM-Solver's formulation (diffusers' <c>algorithm_type</c>).</summary>
+/// <summary>A multistep solver's formulation (diffusers' <c>algorithm_type</c>).</summary>
 public enum DpmSolverAlgorithmType
 {
     /// <summary><c>dpmsolver++</c>: data prediction, the usual choice for guided sampling.</summary>
@@ -53,15 +53,26 @@ public enum DpmSolverAlgorithmType
     SdeDpmSolverPlusPlus,
     /// <summary><c>sde-dpmsolver</c>: the stochastic variant of dpmsolver.</summary>
     SdeDpmSolver,
+    /// <summary><c>deis</c>: DEIS's own formulation (DPM-Solver reads it as dpmsolver++, as diffusers does).</summary>
+    Deis,
 }
 
-/// <summary>The second-order update rule of DPM-Solver (diffusers' <c>solver_type</c>).</summary>
+/// <summary>
+/// A multistep solver's update rule (diffusers' <c>solver_type</c>): DPM-Solver's midpoint/heun, DEIS's logrho,
+/// UniPC's bh1/bh2. DPM-Solver reads the DEIS and UniPC values as midpoint, as diffusers does.
+/// </summary>
 public enum DpmSolverType
 {
     /// <summary><c>midpoint</c>.</summary>
     Midpoint,
     /// <summary><c>heun</c>.</summary>
     Heun,
+    /// <summary><c>logrho</c> (DEIS).</summary>
+    Logrho,
+    /// <summary><c>bh1</c> (UniPC).</summary>
+    Bh1,
+    /// <summary><c>bh2</c> (UniPC).</summary>
+    Bh2,
 }
 
 /// <summary>How Euler's sigmas are interpolated at the inference timesteps (diffusers' <c>interpolation_type</c>).</summary>

@@ -38,18 +38,16 @@ internal static class ConfigNames
         ["dpmsolver"] = DpmSolverAlgorithmType.DpmSolver,
         ["sde-dpmsolver++"] = DpmSolverAlgorithmType.SdeDpmSolverPlusPlus,
         ["sde-dpmsolver"] = DpmSolverAlgorithmType.SdeDpmSolver,
-        // diffusers maps the DEIS name onto dpmsolver++ when a DEIS config is loaded into DPM-Solver.
-        ["deis"] = DpmSolverAlgorithmType.DpmSolverPlusPlus,
+        ["deis"] = DpmSolverAlgorithmType.Deis,
     };
 
     public static readonly IReadOnlyDictionary<string, DpmSolverType> SolverTypes = new Dictionary<string, DpmSolverType>
     {
         ["midpoint"] = DpmSolverType.Midpoint,
         ["heun"] = DpmSolverType.Heun,
-        // UniPC/DEIS names that diffusers maps onto midpoint when their config is loaded into DPM-Solver.
-        ["logrho"] = DpmSolverType.Midpoint,
-        ["bh1"] = DpmSolverType.Midpoint,
-        ["bh2"] = DpmSolverType.Midpoint,
+        ["logrho"] = DpmSolverType.Logrho,
+        ["bh1"] = DpmSolverType.Bh1,
+        ["bh2"] = DpmSolverType.Bh2,
     };
 
     public static readonly IReadOnlyDictionary<string, InterpolationType> InterpolationTypes = new Dictionary<string, InterpolationType>

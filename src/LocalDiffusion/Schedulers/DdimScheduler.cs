@@ -34,13 +34,13 @@ public sealed class DdimScheduler : IScheduler
         ArgumentOutOfRangeException.ThrowIfNegative(eta);
         Eta = eta;
         _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true, finiteTerminalSigma: false);
-        _finalAlphaCumprod = config.SetAlphaToOne ?? true ? 1f : _schedule.AlphasCumprod[0];
+        _finalAlphaCumprod = (config.SetAlphaToOne ?? true) ? 1f : _schedule.AlphasCumprod[0];
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _spacing = config.TimestepSpacing ?? TimestepSpacing.Leading;
         _stepsOffset = config.StepsOffset ?? 0;
         if (config.Thresholding ?? false)
             throw new NotSupportedException($"{nameof(DdimScheduler)}: thresholding is not supported.");
-        _clipRange = config.ClipSample ?? true ? (float)(config.ClipSampleRange ?? 1.0) : null;
+        _clipRange = (config.ClipSample ?? true) ? (float)(config.ClipSampleRange ?? 1.0) : null;
     }
 
     /// <summary>η, the weight of fresh noise in each step.</summary>

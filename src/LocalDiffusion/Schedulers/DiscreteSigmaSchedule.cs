@@ -3,7 +3,7 @@ namespace LocalDiffusion.Schedulers;
 /// <summary>
 /// Timesteps and sigmas of the k-diffusion style schedulers (Euler, Euler a, LMS) for one inference run, computed as
 /// their diffusers <c>set_timesteps</c> does: spacing → float32 timesteps → training sigmas interpolated in double →
-/// optional Karras/exponential ramp with timesteps placed back by log-sigma → final sigma appended → float32.
+/// optional Karras/exponential/beta ramp with timesteps placed back by log-sigma → final sigma appended → float32.
 /// </summary>
 internal sealed record DiscreteSigmaSchedule(float[] Timesteps, float[] Sigmas)
 {
@@ -30,9 +30,12 @@ internal sealed record DiscreteSigmaSchedule(float[] Timesteps, float[] Sigmas)
         {
             var low = sigmaMin ?? sigmas[^1];
             var high = sigmaMax ?? sigmas[0];
-            sigmas = ramp == SigmaRamp.Karras
-                ? SigmaSchedules.Karras(low, high, inferenceSteps)
-                : SigmaSchedules.Exponential(low, high, inferenceSteps);
+            sigmas = ramp switch
+            {
+                SigmaRamp.Karras => SigmaSchedules.Karras(low, high, inferenceSteps),
+                SigmaRamp.Exponential => SigmaSchedules.Exponential(low, high, inferenceSteps),
+                _ => SigmaSchedules.Beta(low, high, inferenceSteps),
+            };
             var logSigmas = SigmaSchedules.Log(trainingSigmas);
             timesteps = sigmas.Select(s => SigmaSchedules.SigmaToTimestep(s, logSigmas)).ToArray();
         }

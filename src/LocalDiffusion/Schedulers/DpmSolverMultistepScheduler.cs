@@ -44,15 +44,19 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
         _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true, finiteTerminalSigma: true);
         _solverOrder = config.SolverOrder ?? 2;
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
-        _algorithm = config.AlgorithmType ?? DpmSolverAlgorithmType.DpmSolverPlusPlus;
-        _solverType = config.SolverType ?? DpmSolverType.Midpoint;
+        // A DEIS or UniPC config loaded into DPM-Solver runs as dpmsolver++ / midpoint (diffusers does the same).
+        _algorithm = config.AlgorithmType is null or DpmSolverAlgorithmType.Deis
+            ? DpmSolverAlgorithmType.DpmSolverPlusPlus
+            : config.AlgorithmType.Value;
+        _solverType = config.SolverType is DpmSolverType.Heun ? DpmSolverType.Heun : DpmSolverType.Midpoint;
         _lowerOrderFinal = config.LowerOrderFinal ?? true;
         _eulerAtFinal = config.EulerAtFinal ?? false;
         _karras = SigmaRampOption.FromConfig(config, name) switch
         {
             SigmaRamp.Karras => true,
             SigmaRamp.None => false,
-            _ => throw new NotSupportedException($"{name}: use_exponential_sigmas is not supported."),
+            // diffusers 0.31 feeds these ramps the ascending training sigmas, so they run the wrong way; not reproduced.
+            var ramp => throw new NotSupportedException($"{name}: {(ramp == SigmaRamp.Beta ? "use_beta_sigmas" : "use_exponential_sigmas")} is not supported."),
         };
         _sigmaMin = config.SigmaMin;
         _sigmaMax = config.SigmaMax;

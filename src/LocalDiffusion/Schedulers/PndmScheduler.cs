@@ -35,7 +35,7 @@ public sealed class PndmScheduler : IScheduler
     {
         ArgumentNullException.ThrowIfNull(config);
         _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: false, finiteTerminalSigma: false);
-        _finalAlphaCumprod = config.SetAlphaToOne ?? false ? 1f : _schedule.AlphasCumprod[0];
+        _finalAlphaCumprod = (config.SetAlphaToOne ?? false) ? 1f : _schedule.AlphasCumprod[0];
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         if (_prediction == PredictionType.Sample)
             throw new NotSupportedException($"{nameof(PndmScheduler)}: prediction_type \"sample\" is not supported (diffusers' PNDM takes epsilon or v_prediction).");
@@ -111,14 +111,15 @@ public sealed class PndmScheduler : IScheduler
         var from = _timesteps![_counter / 4 * 4];
         var stage = _counter % 4;
         var accumulated = _curModelOutput ??= new float[sample.Length];
-        float[] combined = modelOutput.ToArray();
+        // A copy: PreviousSample converts v-predictions to ε in place.
+        var combined = modelOutput.ToArray();
         switch (stage)
         {
             case 0:
                 // RK4 weights 1/6, 1/3, 1/3, 1/6 accumulated over the four evaluations.
                 for (var k = 0; k < accumulated.Length; k++)
                     accumulated[k] = 1f / 6 * modelOutput[k];
-                _ets.Add(combined.ToArray());
+                _ets.Add(modelOutput.ToArray());
                 _curSample = sample.ToArray();
                 break;
             case 1 or 2:
@@ -130,8 +131,8 @@ public sealed class PndmScheduler : IScheduler
                     combined[k] = accumulated[k] + 1f / 6 * modelOutput[k];
                 break;
         }
-        var start = _curSample ?? sample.ToArray();
-        PreviousSample(start, from, previous, combined, sample);
+        // PreviousSample reads and writes element by element, so the sample may be both its input and its output.
+        PreviousSample(_curSample is null ? (ReadOnlySpan<float>)sample : _curSample, from, previous, combined, sample);
     }
 
     private void StepLinearMultistep(ReadOnlySpan<float> modelOutput, int timestep, Span<float> sample)
@@ -166,7 +167,7 @@ public sealed class PndmScheduler : IScheduler
         }
         else
             PlmsCombination(combined);
-        PreviousSample(start.ToArray(), timestep, previous, combined, sample);
+        PreviousSample(start, timestep, previous, combined, sample);
     }
 
     /// <summary>Adams–Bashforth combination of the stored model outputs, of the order the history allows (up to 4).</summary>

@@ -76,7 +76,7 @@ public sealed class SchedulerRegistry
         ArgumentNullException.ThrowIfNull(name);
         var key = Normalize(name);
         var entries = _entries;
-        // Exact entries first, so a class name shared by variants resolves to the class's plain form.
+        // In registration order, so a class name shared by variants resolves to the class's plain (first) form.
         return entries.FirstOrDefault(e => e.Names.Contains(key))
             ?? throw new ArgumentException(
                 $"Unknown scheduler '{name}'; known schedulers: {string.Join(", ", entries.Select(e => e.Info.Id))}.", nameof(name));

@@ -6,6 +6,7 @@ internal enum SigmaRamp
     None,
     Karras,
     Exponential,
+    Beta,
 }
 
 /// <summary>Reads the mutually exclusive sigma-ramp switches of a config.</summary>
@@ -19,8 +20,6 @@ internal static class SigmaRampOption
         if ((karras ? 1 : 0) + (exponential ? 1 : 0) + (beta ? 1 : 0) > 1)
             throw new ArgumentException(
                 $"{schedulerName}: only one of use_karras_sigmas, use_exponential_sigmas and use_beta_sigmas can be set.", nameof(config));
-        if (beta)
-            throw new NotSupportedException($"{schedulerName}: use_beta_sigmas is not supported yet.");
-        return karras ? SigmaRamp.Karras : exponential ? SigmaRamp.Exponential : SigmaRamp.None;
+        return karras ? SigmaRamp.Karras : exponential ? SigmaRamp.Exponential : beta ? SigmaRamp.Beta : SigmaRamp.None;
     }
 }

@@ -27,6 +27,19 @@ public static class SigmaSchedules
     }
 
     /// <summary>
+    /// Beta ramp ("Beta Sampling is All You Need", Lee et al. 2024): σmin + q·(σmax − σmin) at the Beta(α, β) quantiles q of
+    /// 1 − r for r evenly spaced in [0, 1], rounded to float32 as diffusers stores them.
+    /// </summary>
+    public static double[] Beta(double sigmaMin, double sigmaMax, int steps, double alpha = 0.6, double beta = 0.6)
+    {
+        var ramp = NumpyRanges.Linspace(0, 1, steps);
+        var sigmas = new double[steps];
+        for (var i = 0; i < steps; i++)
+            sigmas[i] = (float)(sigmaMin + BetaDistribution.Quantile(1 - ramp[i], alpha, beta) * (sigmaMax - sigmaMin));
+        return sigmas;
+    }
+
+    /// <summary>
     /// numpy's <c>np.interp(t, arange(len(σ)), σ)</c>: the training sigmas (index = timestep) linearly interpolated at
     /// each (possibly fractional) timestep, in double.
     /// </summary>

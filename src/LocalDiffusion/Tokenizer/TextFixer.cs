@@ -4,9 +4,9 @@ namespace LocalDiffusion.Tokenizer;
 
 /// <summary>
 /// The parts of ftfy 6.3 <c>fix_text</c> (default settings) that change real prompts: per line, repeated until
-/// nothing changes — strict HTML unescape (unless the line has '&lt;'), mojibake repair, C1 controls read as Windows-1252, Latin
-/// ligatures split, fullwidth/halfwidth forms to standard width, curly quotes straightened, line breaks
-/// unified, lone surrogates replaced, terminal escapes and control characters removed, then NFC.
+/// nothing changes — strict HTML unescape (until a line has '&lt;'), mojibake repair, C1 controls read as
+/// Windows-1252, Latin ligatures split, fullwidth/halfwidth forms to standard width, curly quotes straightened,
+/// line breaks unified, lone surrogates replaced, terminal escapes and control characters removed, then NFC.
 /// Mojibake repair covers ftfy's common case only (see <see cref="RepairMojibake"/>).
 /// </summary>
 internal static class TextFixer
@@ -16,19 +16,22 @@ internal static class TextFixer
     {
         var sb = new StringBuilder(text.Length);
         var start = 0;
+        var unescape = true;
         while (start < text.Length)
         {
             var newline = text.IndexOf('\n', start);
             var end = newline < 0 ? text.Length : newline + 1;
-            sb.Append(FixSegment(text[start..end]));
+            var segment = text[start..end];
+            // ftfy turns HTML unescaping off at the first line with '<' and keeps it off for the lines after.
+            unescape &= !segment.Contains('<');
+            sb.Append(FixSegment(segment, unescape));
             start = end;
         }
         return sb.ToString();
     }
 
-    private static string FixSegment(string segment)
+    private static string FixSegment(string segment, bool unescape)
     {
-        var unescape = !segment.Contains('<');
         while (true)
         {
             var original = segment;

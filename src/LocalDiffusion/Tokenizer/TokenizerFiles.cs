@@ -148,18 +148,3 @@ internal static class TokenizerFiles
         return (int)number;
     }
 }
-
-/// <summary>A special token and the file that named it (null for the built-in default).</summary>
-internal sealed record SpecialToken(string Text, string? Source);
-
-/// <summary>What the optional config files say; defaults are SD1.x CLIP's.</summary>
-internal sealed class SpecialTokenSettings
-{
-    public SpecialToken Bos { get; set; } = new("<|startoftext|>", null);
-    public SpecialToken Eos { get; set; } = new("<|endoftext|>", null);
-
-    /// <summary>Null means "pad with EOS", as SD1.x does.</summary>
-    public SpecialToken? Pad { get; set; }
-
-    public int MaxLength { get; set; } = 77;
-}

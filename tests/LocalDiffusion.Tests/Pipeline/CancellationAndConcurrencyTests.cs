@@ -47,14 +47,37 @@ public class CancellationAndConcurrencyTests
     public async Task DisposeCancelsGenerationsInFlightAndRefusesNewOnes()
     {
         var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny"), new PipelineOptions { Device = "cpu" });
-        var started = new TaskCompletionSource();
-        var running = pipeline.GenerateAsync(TestModels.Request() with { Steps = 500 },
-            new SyncProgress<GenerationProgress>(p => { if (p.Step == 1) started.TrySetResult(); }));
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var disposing = false;
+        // Each step waits a little until Dispose is under way, so the generation cannot finish first.
+        var running = pipeline.GenerateAsync(TestModels.Request() with { Steps = 500 }, new SyncProgress<GenerationProgress>(p =>
+        {
+            if (p.Step == 1) started.TrySetResult();
+            if (!Volatile.Read(ref disposing)) Thread.Sleep(5);
+        }));
         await started.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
 
+        Volatile.Write(ref disposing, true);
         pipeline.Dispose();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
         Assert.Throws<ObjectDisposedException>(() => { _ = pipeline.GenerateAsync(TestModels.Request()); });
+    }
+
+    [Fact]
+    public async Task DisposeFromInsideAGenerationIsRefusedInsteadOfDeadlocking()
+    {
+        using var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny"), new PipelineOptions { Device = "cpu" });
+        Exception? thrown = null;
+        var progress = new SyncProgress<GenerationProgress>(p =>
+        {
+            if (p.Step != 1 || thrown is not null) return;
+            try { pipeline.Dispose(); } catch (InvalidOperationException e) { thrown = e; }
+        });
+
+        await pipeline.GenerateAsync(TestModels.Request(), progress);
+
+        Assert.NotNull(thrown);
+        Assert.Contains("inside a generation", thrown.Message);
     }
 }

@@ -38,19 +38,11 @@ public class DiffusersParityTests
         var seed = testCase.GetProperty("seed");
         var generator = new TorchGenerator(seed.ValueKind == JsonValueKind.Number ? seed.GetInt64() : 0);
 
-        var sample = DiffusersReference.InitialSample(scheduler.InitNoiseSigma);
-        var scaled = new float[sample.Length];
-        var modelOutput = new float[sample.Length];
         var tracked = DiffusersReference.Tracked;
         var trajectory = testCase.GetProperty("trajectory").EnumerateArray().ToArray();
         Assert.Equal(trajectory.Length, scheduler.Timesteps.Count);
-        for (var i = 0; i < scheduler.Timesteps.Count; i++)
-        {
-            scheduler.ScaleModelInput(sample, scaled, i);
-            DiffusersReference.ModelOutput(scaled, i, modelOutput);
-            scheduler.Step(modelOutput, i, sample, generator);
-            Tolerance.AssertClose(DiffusersReference.Floats(trajectory[i]), tracked.Select(k => sample[k]).ToArray(), $"{name} step {i}");
-        }
+        var sample = DiffusersReference.Sample(scheduler, generator, (i, current) =>
+            Tolerance.AssertClose(DiffusersReference.Floats(trajectory[i]), tracked.Select(k => current[k]).ToArray(), $"{name} step {i}"));
         Tolerance.AssertClose(DiffusersReference.Floats(testCase.GetProperty("final")), sample, $"{name} final sample");
     }
 
@@ -59,15 +51,15 @@ public class DiffusersParityTests
     [InlineData("scaled_linear")]
     [InlineData("squaredcos_cap_v2")]
     [InlineData("scaled_linear_zero_snr")]
-    public void AlphasCumprodMatchesTorch(string name)
+    public void BetasAndAlphasCumprodMatchTorchExactly(string name)
     {
         var reference = DiffusersReference.Root.GetProperty("alphas_cumprod").EnumerateArray()
             .Single(c => c.GetProperty("name").GetString() == name);
         // The generator read these from DDIMScheduler, which keeps the zero-SNR terminal ᾱ at exactly 0.
         var config = SchedulerConfig.Parse(reference.GetProperty("config").GetRawText(), name);
         var schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true, finiteTerminalSigma: false);
-        // Bit-exact is the aim (torch's float32 linspace and double-accumulated cumprod are reproduced); allow one float32 ulp.
-        Tolerance.AssertClose(DiffusersReference.Floats(reference.GetProperty("alphas_cumprod")), schedule.AlphasCumprod, name,
-            relative: 1.2e-7, absolute: 0);
+        // Bit-exact: torch's float32 linspace and its double-accumulated cumprod are reproduced, not approximated.
+        Assert.Equal(DiffusersReference.Floats(reference.GetProperty("betas")), schedule.Betas);
+        Assert.Equal(DiffusersReference.Floats(reference.GetProperty("alphas_cumprod")), schedule.AlphasCumprod);
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LocalDiffusion.Randomness;
 using LocalDiffusion.Schedulers;
 
 namespace LocalDiffusion.Tests.Schedulers;
@@ -31,6 +32,25 @@ internal static class DiffusersReference
     {
         for (var k = 0; k < destination.Length; k++)
             destination[k] = 0.6f * scaled[k] + (float)(0.3 * Math.Cos(0.23 * k + 0.5 * step));
+    }
+
+    /// <summary>
+    /// The generator's sampling loop on its inputs (after SetTimesteps): ScaleModelInput, <see cref="ModelOutput"/>, Step;
+    /// <paramref name="afterStep"/> sees the sample after each step. Returns the final sample.
+    /// </summary>
+    public static float[] Sample(IScheduler scheduler, TorchGenerator generator, Action<int, float[]>? afterStep = null)
+    {
+        var sample = InitialSample(scheduler.InitNoiseSigma);
+        var scaled = new float[sample.Length];
+        var modelOutput = new float[sample.Length];
+        for (var i = 0; i < scheduler.Timesteps.Count; i++)
+        {
+            scheduler.ScaleModelInput(sample, scaled, i);
+            ModelOutput(scaled, i, modelOutput);
+            scheduler.Step(modelOutput, i, sample, generator);
+            afterStep?.Invoke(i, sample);
+        }
+        return sample;
     }
 
     /// <summary>The scheduler of a case, built the way the generator built it (from_config of the case's config; DDIM's eta as a step option).</summary>

@@ -67,6 +67,16 @@ public class ClipTokenizerLoadErrorTests
         Assert.Contains("line 3", LoadFailsOn(folder, path).Message);
     }
 
+    [Fact]
+    public void MergeOfTokensAbsentFromVocabulary()
+    {
+        using var folder = new TempTokenizerFolder();
+        var path = folder.Write("merges.txt", "#version: 0.2\na b</w>\nb a</w>\n");
+        var e = LoadFailsOn(folder, path);
+        Assert.Contains(folder.FileIn("vocab.json"), e.Message);
+        Assert.Contains("ba</w>", e.Message);
+    }
+
     [Theory]
     [InlineData("tokenizer_config.json", "pad_token", "<pad>")]
     [InlineData("special_tokens_map.json", "bos_token", "<s>")]

@@ -23,4 +23,9 @@ public class TextFixerTests
     [InlineData("bell\u0007 bom\uFEFF tab\t", "bell bom tab\t")]
     [InlineData("cafe\u0301", "caf\u00E9")]
     public void FixesLikeFtfy(string input, string expected) => Assert.Equal(expected, TextFixer.Fix(input));
+
+    /// <summary>ftfy 6.3.1 fix_text: once a line holds '&lt;', later lines are not HTML-unescaped either.</summary>
+    [Fact]
+    public void HtmlUnescapingStopsAtTheFirstLineWithATag() =>
+        Assert.Equal("&\n<b>&amp;\n&amp;", TextFixer.Fix("&amp;\n<b>&amp;\n&amp;"));
 }
