@@ -72,10 +72,11 @@ internal static class BenchCommand
                 Width = parse.GetValue(width),
                 Height = parse.GetValue(height),
                 Repeats = parse.GetValue(repeats),
+                AdherenceScorer = promptsFile is not null && IsShapesEvaluationSet(promptsFile) ? ShapesAdherenceScorer.Load(promptsFile) : null,
             };
             SchedulerBenchmark.Validate(options);
             if (promptsFile is not null)
-                console.MarkupLineInterpolated($"Prompts: [blue]{promptsFile}[/] ({cases.Count} cases)");
+                console.MarkupLineInterpolated($"Prompts: [blue]{promptsFile}[/] ({cases.Count} cases{(options.AdherenceScorer is null ? "" : ", adherence scored by the shapes analyser")})");
 
             using var pipeline = StableDiffusionPipeline.Load(modelDir, new PipelineOptions
             {
@@ -107,5 +108,19 @@ internal static class BenchCommand
             return 0;
         });
         return command;
+    }
+
+    // A JSON prompts file whose every case says what the picture must show (colour, background, shape, position).
+    private static bool IsShapesEvaluationSet(string path)
+    {
+        if (!path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return false;
+        try
+        {
+            return Evaluation.ShapesEvaluationSet.Load(path).Count > 0;
+        }
+        catch (Exception e) when (e is InvalidDataException or InvalidOperationException) // a plain prompt list, or an array root
+        {
+            return false;
+        }
     }
 }

@@ -9,7 +9,7 @@ namespace LocalDiffusion.Tests.Benchmarking;
 /// <summary><c>localdiffusion schedulers</c> and <c>localdiffusion bench schedulers</c>, run in-process on the tiny model.</summary>
 public class BenchCommandTests
 {
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    internal static async Task<(int Code, string Out, string Err)> Run(params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
