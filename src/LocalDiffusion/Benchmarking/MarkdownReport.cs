@@ -16,7 +16,7 @@ public static class MarkdownReport
         var prompts = report.Cases.Select(c => c.Prompt).Distinct().Count();
         var text = new StringBuilder();
         text.AppendLine(ci, $"Model `{report.Model}` on {report.Device}, {report.Width}x{report.Height}, guidance {report.GuidanceScale.ToString(ci)}; " +
-            $"{report.Cases.Count} case(s) ({prompts} prompt(s) × {seeds} seed(s)), {report.Repeats} timed run(s) each; " +
+            $"{report.Cases.Count} case(s) ({prompts} prompt(s), {seeds} seed(s)), {report.Repeats} timed run(s) each; " +
             $"errors against `{report.Reference}`.");
         text.AppendLine();
         text.AppendLine("| " + string.Join(" | ", columns.Select(c => c.Title)) + " |");

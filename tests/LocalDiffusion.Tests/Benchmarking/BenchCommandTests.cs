@@ -109,7 +109,7 @@ public class BenchCommandTests
 
         Assert.True(code == 0, error);
         Assert.Contains("(2 cases)", output);
-        Assert.Contains("2 case(s) (2 prompt(s) × 2 seed(s))", output);
+        Assert.Contains("2 case(s) (2 prompt(s), 2 seed(s))", output);
         Assert.Equal([5L, 6L], ReadCaseSeeds(Path.Combine(dir.Path, BenchmarkOutput.JsonFile)));
     }
 
