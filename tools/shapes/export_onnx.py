@@ -98,6 +98,9 @@ def main() -> int:
         "_class_name": args.scheduler, "_diffusers_version": "0.30.0", "num_train_timesteps": cfg["train_steps"],
         "beta_start": cfg["beta_start"], "beta_end": cfg["beta_end"], "beta_schedule": "scaled_linear",
         "prediction_type": "epsilon", "timestep_spacing": "linspace", "steps_offset": 0, "trained_betas": None,
+        # Keys other classes read when a user switches scheduler (as SD 1.5's config has them): without them
+        # DDIM would clip x0 to [-1, 1] (its default) and PNDM would run Runge-Kutta warm-up steps.
+        "clip_sample": False, "set_alpha_to_one": False, "skip_prk_steps": True,
     }
     if args.scheduler == "DPMSolverMultistepScheduler":
         scheduler.update({"algorithm_type": "dpmsolver++", "solver_order": 2, "solver_type": "midpoint",
