@@ -2,15 +2,18 @@
 """Writes tests/LocalDiffusion.Tests/TestData/Randomness/torch_randn.json: float32 torch.randn values, as hex bit
 patterns, from torch.Generator("cpu").manual_seed(seed), for the TorchGenerator tests.
 
-Run with Debian's torch (python3-torch): /usr/bin/python3 tools/torch_rng_reference.py
-The numbers must come from torch's AVX2 normal kernel (the x86 path TorchGenerator reproduces); the script refuses
-to write them when torch reports another CPU capability (set ATEN_CPU_CAPABILITY=avx2 on AVX-512 machines whose
-torch build would otherwise pick its AVX-512 kernels, which fall back to scalar libm float math).
+Run with Debian's torch (python3-torch) on an x86 machine with AVX2: /usr/bin/python3 tools/torch_rng_reference.py
+Torch picks its normal kernel by the CPU capability it dispatches to, so the numbers are drawn twice, each time in a
+child process with ATEN_CPU_CAPABILITY set: "avx2" (normal_fill_AVX2, the vectorised Cephes float math) and "default"
+(normal_fill, scalar libm float math; also what torch's AVX-512 kernels run). The script checks that torch reports
+the capability asked for before it keeps the numbers.
 """
 import hashlib
 import json
 import os
+import re
 import struct
+import subprocess
 import sys
 
 import torch
@@ -28,6 +31,8 @@ SEQUENCES = [
     (1, [1, 16, 1, 17, 2]),
     (7, [15, 33, 3]),
 ]
+# ATEN_CPU_CAPABILITY value -> what torch.__config__.show() then reports as "CPU capability usage".
+CAPABILITIES = {"avx2": "AVX2", "default": "NO AVX"}
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "LocalDiffusion.Tests", "TestData",
                    "Randomness", "torch_randn.json")
 
@@ -52,10 +57,14 @@ def draw(values):
     return {"count": len(bits), "first": bits[:EDGE], "last": bits[-EDGE:], "sha256": digest}
 
 
-def main():
-    capability = cpu_capability()
-    if capability != "AVX2":
-        raise SystemExit(f"torch runs its {capability} kernels; TorchGenerator reproduces the AVX2 ones")
+def compact_bit_lists(text):
+    """Puts each list of hex bit patterns on one line, which keeps the file small and still diffable."""
+    return re.sub(r'\[\s+("[0-9a-f]{8}"(?:,\s+"[0-9a-f]{8}")*)\s+\]',
+                  lambda match: "[" + re.sub(r",\s+", ", ", match.group(1)) + "]", text)
+
+
+def draws():
+    """All draws, on the kernel this process runs; printed as JSON for the parent process."""
     single = []
     for seed in SEEDS:
         for size in SIZES:
@@ -65,19 +74,32 @@ def main():
     for seed, sizes in SEQUENCES:
         generator = torch.Generator("cpu").manual_seed(seed)
         sequences.append({"seed": seed, "draws": [draw(torch.randn(size, generator=generator)) for size in sizes]})
+    return {"cpu_capability": cpu_capability(), "single": single, "sequences": sequences}
+
+
+def run_child(capability):
+    env = dict(os.environ, ATEN_CPU_CAPABILITY=capability)
+    result = subprocess.run([sys.executable, os.path.abspath(__file__), "--child"], env=env, check=True,
+                            capture_output=True, text=True)
+    kernel = json.loads(result.stdout)
+    if kernel["cpu_capability"] != CAPABILITIES[capability]:
+        raise SystemExit(f"ATEN_CPU_CAPABILITY={capability}: torch runs {kernel['cpu_capability']} kernels, "
+                         f"expected {CAPABILITIES[capability]}")
+    return kernel
+
+
+def main():
+    if sys.argv[1:] == ["--child"]:
+        json.dump(draws(), sys.stdout)
+        return
     document = {
         "source": "tools/torch_rng_reference.py",
         "torch_version": torch.__version__,
-        "cpu_capability": capability,
-        "kernel": "normal_fill_AVX2 (avx_mathfun.h log256_ps/sincos256_ps) for n >= 16; "
-                  "double normal_distribution with cached second value for n < 16",
-        "single": single,
-        "sequences": sequences,
+        "kernels": {capability: run_child(capability) for capability in CAPABILITIES},
     }
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
-        json.dump(document, f, indent=1)
-        f.write("\n")
+        f.write(compact_bit_lists(json.dumps(document, indent=1)) + "\n")
     print(f"wrote {os.path.normpath(OUT)} ({os.path.getsize(OUT)} bytes)", file=sys.stderr)
 
 

@@ -1,1 +1,8 @@
-namespace LocalDiffusion.Cli; internal static class Program { public static int Main(string[] args) => 0; }
+using Spectre.Console;
+
+namespace LocalDiffusion.Cli;
+
+internal static class Program
+{
+    public static Task<int> Main(string[] args) => CliApp.RunAsync(args, AnsiConsole.Console, Console.Error);
+}

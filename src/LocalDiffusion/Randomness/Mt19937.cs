@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace LocalDiffusion.Randomness;
 
 /// <summary>
@@ -29,12 +31,48 @@ internal sealed class Mt19937
     {
         if (_next >= StateSize)
             Twist();
-        var y = _state[_next++];
+        return Temper(_state[_next++]);
+    }
+
+    /// <summary>The next <c>destination.Length</c> outputs, the same as as many <see cref="NextUInt32"/> calls.</summary>
+    public void Fill(Span<uint> destination)
+    {
+        while (!destination.IsEmpty)
+        {
+            if (_next >= StateSize)
+                Twist();
+            var count = Math.Min(StateSize - _next, destination.Length);
+            Temper(_state.AsSpan(_next, count), destination[..count]);
+            _next += count;
+            destination = destination[count..];
+        }
+    }
+
+    private static void Temper(ReadOnlySpan<uint> state, Span<uint> output)
+    {
+        var i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; i + Vector<uint>.Count <= state.Length; i += Vector<uint>.Count)
+            {
+                var y = new Vector<uint>(state[i..]);
+                y ^= Vector.ShiftRightLogical(y, 11);
+                y ^= Vector.ShiftLeft(y, 7) & new Vector<uint>(0x9D2C5680);
+                y ^= Vector.ShiftLeft(y, 15) & new Vector<uint>(0xEFC60000);
+                y ^= Vector.ShiftRightLogical(y, 18);
+                y.CopyTo(output[i..]);
+            }
+        }
+        for (; i < state.Length; i++)
+            output[i] = Temper(state[i]);
+    }
+
+    private static uint Temper(uint y)
+    {
         y ^= y >> 11;
         y ^= (y << 7) & 0x9D2C5680;
         y ^= (y << 15) & 0xEFC60000;
-        y ^= y >> 18;
-        return y;
+        return y ^ (y >> 18);
     }
 
     /// <summary>Regenerates the whole state block at once (cheaper than twisting one word per draw).</summary>

@@ -1,9 +1,12 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+
 namespace LocalDiffusion.Randomness;
 
 /// <summary>
 /// A random generator that reproduces PyTorch's CPU generator bit for bit:
-/// <c>torch.randn(n, generator=torch.Generator("cpu").manual_seed(seed))</c> in float32, as PyTorch computes it
-/// on x86 with its AVX2 kernels (the path of every x86 build since 1.0 on CPUs with AVX2).
+/// <c>torch.randn(n, generator=torch.Generator("cpu").manual_seed(seed))</c> in float32, by default as torch computes
+/// it with its AVX2 kernels (see <see cref="TorchCpuKernel"/> for the other one).
 /// </summary>
 /// <remarks>
 /// One instance is one torch generator: consecutive <see cref="FillNormal"/> calls continue the stream exactly as
@@ -22,20 +25,34 @@ public sealed class TorchGenerator
     /// seeds that agree in their low 32 bits give the same stream.
     /// </summary>
     public TorchGenerator(long seed)
-        : this(seed, CephesBoxMuller.IsVectorized)
+        : this(seed, TorchCpuKernel.Avx2)
     {
     }
 
-    /// <summary>A generator that takes the SIMD or the per-lane Box–Muller path; both give the same bits.</summary>
-    internal TorchGenerator(long seed, bool vectorized)
+    /// <summary>A generator seeded like <see cref="TorchGenerator(long)"/> that reproduces the given torch kernel.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="kernel"/> is not a defined value.</exception>
+    public TorchGenerator(long seed, TorchCpuKernel kernel)
+        : this(seed, kernel, CephesBoxMuller.IsVectorized)
     {
+    }
+
+    /// <summary>For <see cref="TorchCpuKernel.Avx2"/>, <paramref name="vectorized"/> picks the SIMD or the per-lane
+    /// form; both give the same bits.</summary>
+    internal TorchGenerator(long seed, TorchCpuKernel kernel, bool vectorized)
+    {
+        if (!Enum.IsDefined(kernel))
+            throw new ArgumentOutOfRangeException(nameof(kernel), kernel, $"Unknown torch CPU kernel {kernel}; expected {string.Join(" or ", Enum.GetNames<TorchCpuKernel>())}.");
         Seed = seed;
+        Kernel = kernel;
         _engine = new Mt19937(unchecked((uint)seed));
         _vectorized = vectorized;
     }
 
     /// <summary>The seed this generator was created with.</summary>
     public long Seed { get; }
+
+    /// <summary>The torch normal kernel whose bits this generator reproduces.</summary>
+    public TorchCpuKernel Kernel { get; }
 
     /// <summary>
     /// Fills <paramref name="destination"/> with standard normal values, exactly as
@@ -81,18 +98,30 @@ public sealed class TorchGenerator
 
     private void Transform(Span<float> data)
     {
-        if (_vectorized)
+        if (Kernel == TorchCpuKernel.Default)
+            LibmBoxMuller.Transform(data);
+        else if (_vectorized)
             CephesBoxMuller.TransformVector(data);
         else
             CephesBoxMuller.TransformScalar(data);
     }
 
-    /// <summary>Float uniforms in [0, 1): the low 24 bits of one 32-bit draw, times 2⁻²⁴.</summary>
+    /// <summary>Float uniforms in [0, 1): the low 24 bits of one 32-bit draw, times 2⁻²⁴ (exact in float).</summary>
     private void FillUniform(Span<float> destination)
     {
         const float scale = 1f / (1 << 24);
-        for (var i = 0; i < destination.Length; i++)
-            destination[i] = (_engine.NextUInt32() & 0xFFFFFF) * scale;
+        const int lowBits = 0xFFFFFF;
+        // The raw draws go into the destination's own memory and are converted in place.
+        var raw = MemoryMarshal.Cast<float, int>(destination);
+        _engine.Fill(MemoryMarshal.Cast<int, uint>(raw));
+        var i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; i + Vector<int>.Count <= raw.Length; i += Vector<int>.Count)
+                (Vector.ConvertToSingle(new Vector<int>(raw[i..]) & new Vector<int>(lowBits)) * scale).CopyTo(destination[i..]);
+        }
+        for (; i < raw.Length; i++)
+            destination[i] = (raw[i] & lowBits) * scale;
     }
 
     /// <summary>

@@ -1,28 +1,24 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text.Json;
+using LocalDiffusion.Randomness;
 
 namespace LocalDiffusion.Tests.Randomness;
 
 /// <summary>
-/// TestData/Randomness/torch_randn.json, written by tools/torch_rng_reference.py with Debian's python3-torch 1.13
-/// running its AVX2 kernels: float32 torch.randn bit patterns per seed and size, and runs of consecutive draws on one
-/// generator. Expected values are compared bit for bit (tolerance: none).
+/// TestData/Randomness/torch_randn.json, written by tools/torch_rng_reference.py with Debian's python3-torch 1.13 on
+/// x86 (glibc), once per torch CPU kernel ("avx2" and "default", forced with ATEN_CPU_CAPABILITY): float32
+/// torch.randn bit patterns per seed and size, and runs of consecutive draws on one generator. Expected values are
+/// compared bit for bit (tolerance: none).
 /// </summary>
 internal static class TorchRandnReference
 {
     private static readonly Lazy<JsonDocument> Document = new(() =>
         JsonDocument.Parse(File.ReadAllText(TestPaths.TestData("Randomness", "torch_randn.json"))));
 
-    public static JsonElement Root => Document.Value.RootElement;
-
-    public static JsonElement Single(int index) => Root.GetProperty("single")[index];
-
-    public static JsonElement Sequence(int index) => Root.GetProperty("sequences")[index];
-
-    public static int SingleCount => Root.GetProperty("single").GetArrayLength();
-
-    public static int SequenceCount => Root.GetProperty("sequences").GetArrayLength();
+    /// <summary>The JSON section for a kernel: "avx2" or "default".</summary>
+    public static JsonElement Kernel(TorchCpuKernel kernel) =>
+        Document.Value.RootElement.GetProperty("kernels").GetProperty(kernel.ToString().ToLowerInvariant());
 
     /// <summary>Fails with the first differing index when <paramref name="actual"/> is not the recorded draw.</summary>
     public static void AssertSameBits(JsonElement draw, ReadOnlySpan<float> actual, string what)

@@ -1,0 +1,111 @@
+using System.CommandLine;
+using System.Globalization;
+using LocalDiffusion.Latents;
+using Spectre.Console;
+
+namespace LocalDiffusion.Cli.Commands;
+
+/// <summary><c>localdiffusion generate</c>: prompt in, PNG out.</summary>
+internal static class GenerateCommand
+{
+    public static Command Create(IAnsiConsole console)
+    {
+        var model = new Option<string?>("--model", "-m") { Description = $"Model folder (diffusers/optimum ONNX layout). Default: {ModelLocator.DefaultModel}, the shapes model that ships with LocalDiffusion." };
+        var prompt = new Option<string>("--prompt", "-p") { Description = "What to draw.", Required = true };
+        var negative = new Option<string>("--negative-prompt") { Description = "What not to draw (used when guidance > 1).", DefaultValueFactory = _ => "" };
+        var steps = new Option<int>("--steps") { Description = "Denoising steps.", DefaultValueFactory = _ => 20 };
+        var guidance = new Option<float>("--guidance", "--cfg") { Description = "Classifier-free guidance scale; ≤ 1 turns guidance off.", DefaultValueFactory = _ => 7.5f };
+        var width = new Option<int?>("--width", "-W") { Description = "Width in pixels, a multiple of 8 (default: the model's native size)." };
+        var height = new Option<int?>("--height", "-H") { Description = "Height in pixels, a multiple of 8 (default: the model's native size)." };
+        var seed = new Option<long?>("--seed", "-s") { Description = "Seed; the same seed gives the same image as diffusers with torch.Generator('cpu').manual_seed(seed). Default: random." };
+        var scheduler = new Option<string?>("--scheduler") { Description = "Sampler id or name: pndm, ddim, euler, euler_a, lms, dpmpp_2m, dpmpp_2m_karras, … (default: the model's scheduler_config.json)." };
+        var count = new Option<int>("--n", "--batch-size") { Description = "Number of images (one batch, one seed).", DefaultValueFactory = _ => 1 };
+        var device = new Option<string>("--device") { Description = "auto | cpu | cuda[:N] | tensorrt[:N] | directml[:N] | coreml.", DefaultValueFactory = _ => "auto" };
+        var threads = new Option<int?>("--threads") { Description = "CPU threads per operator (default: ONNX Runtime's choice)." };
+        var output = new Option<string>("--out", "-o") { Description = "Output PNG; with --n > 1, -0, -1, … are added before the extension.", DefaultValueFactory = _ => "output.png" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace existing output files (by default they are never overwritten)." };
+        var latents = new Option<string?>("--latents") { Description = "Initial unit-noise latents from a NumPy .npy file [n,4,H/8,W/8] instead of the seed's." };
+        var saveLatents = new Option<string?>("--save-latents") { Description = "Write the final (denoised) latents to this .npy file." };
+
+        var command = new Command("generate", "Generate images from a text prompt.")
+        {
+            model, prompt, negative, steps, guidance, width, height, seed, scheduler, count, device, threads, output, overwrite, latents, saveLatents,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var n = parse.GetValue(count);
+            var outputs = OutputPaths(parse.GetValue(output)!, n);
+            var latentsOut = parse.GetValue(saveLatents);
+            var replace = parse.GetValue(overwrite);
+            // Refuse before any work: nothing the user had is overwritten unless they say so.
+            foreach (var path in latentsOut is null ? outputs : [.. outputs, latentsOut])
+                if (!replace && File.Exists(path))
+                    throw new IOException($"{path} already exists; choose another --out/--save-latents or pass --overwrite.");
+
+            float[]? initial = null;
+            if (parse.GetValue(latents) is { } latentsPath)
+                initial = NpyFile.Read(latentsPath).Data;
+
+            var modelDir = ModelLocator.Resolve(parse.GetValue(model));
+            using var pipeline = StableDiffusionPipeline.Load(modelDir, new PipelineOptions
+            {
+                Device = parse.GetValue(device)!,
+                IntraOpThreads = parse.GetValue(threads),
+            });
+            var request = new GenerationRequest
+            {
+                Prompt = parse.GetValue(prompt)!,
+                NegativePrompt = parse.GetValue(negative)!,
+                Steps = parse.GetValue(steps),
+                GuidanceScale = parse.GetValue(guidance),
+                Width = parse.GetValue(width),
+                Height = parse.GetValue(height),
+                Seed = parse.GetValue(seed),
+                Scheduler = parse.GetValue(scheduler),
+                ImageCount = n,
+                InitialLatents = initial,
+            };
+
+            GenerationResult? result = null;
+            await console.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .StartAsync(async ctx =>
+                {
+                    var task = ctx.AddTask("encoding");
+                    var progress = new InlineProgress<GenerationProgress>(p =>
+                    {
+                        task.Description = p.Phase.ToString().ToLowerInvariant();
+                        if (p.TotalSteps > 0) task.MaxValue = p.TotalSteps;
+                        task.Value = p.Step;
+                    });
+                    result = await pipeline.GenerateAsync(request, progress, cancellationToken);
+                    task.Value = task.MaxValue;
+                });
+
+            foreach (var warning in result!.Warnings)
+                console.MarkupLineInterpolated($"[yellow]warning:[/] {warning}");
+            for (var i = 0; i < result.Images.Count; i++)
+            {
+                result.Images[i].SavePng(outputs[i], overwrite: replace);
+                console.MarkupLineInterpolated($"Saved [green]{outputs[i]}[/] ({result.Images[i].Width}x{result.Images[i].Height})");
+            }
+            if (latentsOut is not null)
+            {
+                NpyFile.Write(latentsOut, result.FinalLatents, result.LatentShape);
+                console.MarkupLineInterpolated($"Saved latents [green]{latentsOut}[/] [[{string.Join(",", result.LatentShape)}]]");
+            }
+            console.MarkupLineInterpolated(
+                $"seed {result.Seed}, {result.Scheduler}, {result.UnetEvaluations} UNet evaluations, {result.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture)} s on {pipeline.Info.Device}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static List<string> OutputPaths(string output, int count)
+    {
+        if (count <= 1) return [output];
+        var ext = Path.GetExtension(output);
+        var stem = output[..^ext.Length];
+        return Enumerable.Range(0, count).Select(i => $"{stem}-{i}{(ext.Length > 0 ? ext : ".png")}").ToList();
+    }
+}

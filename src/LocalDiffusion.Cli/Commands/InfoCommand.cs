@@ -1,0 +1,43 @@
+using System.CommandLine;
+using System.Globalization;
+using Spectre.Console;
+
+namespace LocalDiffusion.Cli.Commands;
+
+/// <summary><c>localdiffusion info</c>: what the engine detects in a model folder.</summary>
+internal static class InfoCommand
+{
+    public static Command Create(IAnsiConsole console)
+    {
+        var model = new Option<string?>("--model", "-m") { Description = $"Model folder. Default: {ModelLocator.DefaultModel}." };
+        var device = new Option<string>("--device") { Description = "auto | cpu | cuda[:N] | tensorrt[:N] | directml[:N] | coreml.", DefaultValueFactory = _ => "auto" };
+        var command = new Command("info", "Show the components, dtypes, shapes, scheduler and execution provider of a model.") { model, device };
+        command.SetAction(parse =>
+        {
+            using var pipeline = StableDiffusionPipeline.Load(ModelLocator.Resolve(parse.GetValue(model)),
+                new PipelineOptions { Device = parse.GetValue(device)! });
+            var info = pipeline.Info;
+            var ci = CultureInfo.InvariantCulture;
+            var summary = new Grid().AddColumn().AddColumn();
+            summary.AddRow("model", Markup.Escape(info.Root));
+            summary.AddRow("pipeline", Markup.Escape(info.PipelineClass ?? "(no model_index.json)"));
+            summary.AddRow("device", Markup.Escape(info.Device + (info.DeviceNotes.Count > 0 ? $" (passed over: {string.Join("; ", info.DeviceNotes)})" : "")));
+            summary.AddRow("scheduler", Markup.Escape(info.Scheduler));
+            summary.AddRow("native size", $"{info.NativeWidth}x{info.NativeHeight}");
+            summary.AddRow("vae scaling factor", info.VaeScalingFactor.ToString(ci));
+            summary.AddRow("tokenizer vocabulary", info.TokenizerVocabularySize.ToString(ci));
+            summary.AddRow("unet batch", info.UnetFixedBatch is { } b ? $"fixed {b}{(b == 1 ? " (CFG runs as two calls)" : "")}" : "dynamic");
+            console.Write(summary);
+
+            var table = new Table().AddColumns("component", "", "name", "type");
+            foreach (var c in info.Components)
+            {
+                foreach (var i in c.Inputs) table.AddRow(c.Name, "in", Markup.Escape(i.Name), Markup.Escape(i.Describe()));
+                foreach (var o in c.Outputs) table.AddRow(c.Name, "out", Markup.Escape(o.Name), Markup.Escape(o.Describe()));
+            }
+            console.Write(table);
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,54 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using LocalDiffusion.Randomness;
+using LocalDiffusion.Schedulers;
+using Microsoft.ML.OnnxRuntime;
+
+namespace LocalDiffusion.Denoising;
+
+/// <summary>
+/// The scheduler loop: at each evaluation scale the latents, run the UNet on the CFG pair [uncond, cond],
+/// combine uncond + g·(cond − uncond), and let the scheduler step. Latents are updated in place.
+/// </summary>
+internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, TorchGenerator generator)
+{
+    /// <summary>UNet evaluations made.</summary>
+    public int Evaluations { get; private set; }
+
+    /// <summary>ONNX Runtime UNet calls made (more than evaluations when a static batch splits the CFG pair).</summary>
+    public int Calls { get; private set; }
+
+    /// <summary>
+    /// Denoises <paramref name="latents"/> [n,4,h,w]. With <paramref name="guidance"/> &gt; 1 the conditioning holds
+    /// 2n rows, unconditional first; otherwise n conditional rows.
+    /// </summary>
+    public void Run(Span<float> latents, int images, int latentHeight, int latentWidth, float guidance,
+        UNet.Conditioning conditioning, RunOptions runOptions, Action<int, int> onEvaluation, CancellationToken cancellationToken)
+    {
+        var useCfg = guidance > 1f;
+        var size = latents.Length;
+        var batch = useCfg ? 2 * images : images;
+        var input = new float[batch * size / images];
+        var prediction = new float[input.Length];
+        var guided = useCfg ? new float[size] : prediction;
+        var timesteps = scheduler.Timesteps;
+        for (var i = 0; i < timesteps.Count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            scheduler.ScaleModelInput(latents, input.AsSpan(0, size), i);
+            if (useCfg) input.AsSpan(0, size).CopyTo(input.AsSpan(size, size));
+            unet.Predict(input, latentHeight, latentWidth, timesteps[i], conditioning, prediction, runOptions);
+            Calls += conditioning.Chunks.Count;
+            Evaluations++;
+            if (useCfg)
+            {
+                ReadOnlySpan<float> uncond = prediction.AsSpan(0, size), cond = prediction.AsSpan(size, size);
+                TensorPrimitives.Subtract(cond, uncond, guided);
+                TensorPrimitives.MultiplyAdd(guided, guidance, uncond, guided);
+            }
+            scheduler.Step(guided.AsSpan(0, size), i, latents, generator);
+            onEvaluation(i + 1, timesteps.Count);
+        }
+        Debug.Assert(Evaluations == timesteps.Count);
+    }
+}

@@ -1,0 +1,140 @@
+using System.Text.Json;
+using LocalDiffusion.Onnx;
+
+namespace LocalDiffusion.Model;
+
+/// <summary>
+/// A Stable Diffusion model folder in the diffusers/optimum ONNX layout: where each component lives and the
+/// settings read from model_index.json and the components' config.json files.
+/// </summary>
+public sealed record ModelFolder
+{
+    /// <summary>The folder.</summary>
+    public required string Root { get; init; }
+
+    /// <summary>The pipeline class model_index.json names (e.g. OnnxStableDiffusionPipeline), or null without one.</summary>
+    public string? PipelineClass { get; init; }
+
+    /// <summary>tokenizer/ (vocab.json, merges.txt, …).</summary>
+    public required string TokenizerDirectory { get; init; }
+
+    /// <summary>text_encoder/model.onnx.</summary>
+    public required string TextEncoderPath { get; init; }
+
+    /// <summary>unet/model.onnx.</summary>
+    public required string UnetPath { get; init; }
+
+    /// <summary>vae_decoder/model.onnx.</summary>
+    public required string VaeDecoderPath { get; init; }
+
+    /// <summary>vae_encoder/model.onnx when present (img2img and inpainting need it).</summary>
+    public string? VaeEncoderPath { get; init; }
+
+    /// <summary>scheduler/scheduler_config.json when present.</summary>
+    public string? SchedulerConfigPath { get; init; }
+
+    /// <summary>The VAE latent scaling factor: from the VAE's config.json when present, else SD 1.x's 0.18215.</summary>
+    public float VaeScalingFactor { get; init; } = DefaultVaeScalingFactor;
+
+    /// <summary>The UNet's <c>sample_size</c> (latent side) from unet/config.json, when present.</summary>
+    public int? UnetSampleSize { get; init; }
+
+    /// <summary>SD 1.x/2.x's VAE scaling factor, used when no VAE config says otherwise.</summary>
+    public const float DefaultVaeScalingFactor = 0.18215f;
+
+    private static readonly string[] SupportedPipelines =
+        ["OnnxStableDiffusionPipeline", "StableDiffusionPipeline", "ORTStableDiffusionPipeline"];
+
+    /// <summary>Finds the components of the model in <paramref name="root"/>; errors name the missing file.</summary>
+    public static ModelFolder Open(string root)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        var full = Path.GetFullPath(root);
+        if (!Directory.Exists(full))
+            throw new ModelLoadException(full, "model folder not found: a folder with model_index.json, tokenizer/, text_encoder/, unet/ and vae_decoder/ was expected.");
+
+        var indexPath = Path.Combine(full, "model_index.json");
+        string? pipelineClass = null;
+        if (File.Exists(indexPath))
+        {
+            using var index = ReadJson(indexPath);
+            pipelineClass = index.RootElement.TryGetProperty("_class_name", out var cls) && cls.ValueKind == JsonValueKind.String
+                ? cls.GetString() : null;
+            if (index.RootElement.TryGetProperty("text_encoder_2", out _) || pipelineClass?.Contains("XL", StringComparison.Ordinal) == true)
+                throw new ModelLoadException(indexPath, $"this is an SDXL pipeline ({pipelineClass ?? "text_encoder_2 present"}); LocalDiffusion supports Stable Diffusion 1.x/2.x exports so far.");
+            if (pipelineClass is not null && !SupportedPipelines.Contains(pipelineClass))
+                throw new ModelLoadException(indexPath, $"pipeline class '{pipelineClass}' is not supported; expected one of {string.Join(", ", SupportedPipelines)}.");
+        }
+        else if (!Directory.Exists(Path.Combine(full, "unet")))
+        {
+            throw new ModelLoadException(indexPath, "file not found, and there is no unet/ folder either: this does not look like a diffusers/optimum ONNX model folder.");
+        }
+
+        var tokenizer = Path.Combine(full, "tokenizer");
+        if (!Directory.Exists(tokenizer))
+            throw new ModelLoadException(tokenizer, "folder not found: the CLIP tokenizer (vocab.json, merges.txt) was expected here.");
+
+        var vaeEncoder = Path.Combine(full, "vae_encoder", "model.onnx");
+        var scheduler = Path.Combine(full, "scheduler", "scheduler_config.json");
+        return new ModelFolder
+        {
+            Root = full,
+            PipelineClass = pipelineClass,
+            TokenizerDirectory = tokenizer,
+            TextEncoderPath = RequireModel(full, "text_encoder"),
+            UnetPath = RequireModel(full, "unet"),
+            VaeDecoderPath = RequireModel(full, "vae_decoder"),
+            VaeEncoderPath = File.Exists(vaeEncoder) ? vaeEncoder : null,
+            SchedulerConfigPath = File.Exists(scheduler) ? scheduler : null,
+            VaeScalingFactor = ReadNumber(full, ["vae_decoder", "vae"], "scaling_factor") is { } sf ? (float)sf : DefaultVaeScalingFactor,
+            UnetSampleSize = ReadNumber(full, ["unet"], "sample_size") is { } size ? (int)size : null,
+        };
+    }
+
+    private static string RequireModel(string root, string component)
+    {
+        var path = Path.Combine(root, component, "model.onnx");
+        if (!File.Exists(path))
+            throw new ModelLoadException(path, $"file not found: the {component} ONNX model was expected here.");
+        return path;
+    }
+
+    // Optimum writes config.json beside each component; diffusers' script writes none.
+    private static double? ReadNumber(string root, string[] components, string key)
+    {
+        foreach (var component in components)
+        {
+            var path = Path.Combine(root, component, "config.json");
+            if (!File.Exists(path)) continue;
+            using var config = ReadJson(path);
+            if (!config.RootElement.TryGetProperty(key, out var value)) continue;
+            if (value.ValueKind == JsonValueKind.Number) return value.GetDouble();
+            // sample_size may be a list [h, w]; take the height.
+            if (value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0 && value[0].ValueKind == JsonValueKind.Number)
+                return value[0].GetDouble();
+            throw new ModelLoadException(path, $"'{key}' must be a number, not {value.ValueKind}.");
+        }
+        return null;
+    }
+
+    private static JsonDocument ReadJson(string path)
+    {
+        var text = File.ReadAllText(path);
+        if (text.StartsWith("version https://git-lfs", StringComparison.Ordinal))
+            throw new ModelLoadException(path, "this is a Git LFS pointer, not the file: run git lfs pull.");
+        try
+        {
+            var doc = JsonDocument.Parse(text);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                doc.Dispose();
+                throw new ModelLoadException(path, "a JSON object was expected.");
+            }
+            return doc;
+        }
+        catch (JsonException e)
+        {
+            throw new ModelLoadException(path, $"invalid JSON ({e.Message}).", e);
+        }
+    }
+}

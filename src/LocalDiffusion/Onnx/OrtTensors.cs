@@ -1,0 +1,99 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace LocalDiffusion.Onnx;
+
+/// <summary>
+/// Builds input tensors in whatever element type and rank a session declares, and reads outputs back as float:
+/// the one place where exporters' differences in dtypes (float16/float32, int32/int64) are absorbed.
+/// </summary>
+internal static class OrtTensors
+{
+    /// <summary>A tensor of <paramref name="spec"/>'s element type holding <paramref name="values"/>.</summary>
+    public static OrtValue FromFloats(TensorSpec spec, ReadOnlySpan<float> values, long[] shape)
+    {
+        var value = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, spec.ElementType, shape);
+        try
+        {
+            switch (spec.ElementType)
+            {
+                case TensorElementType.Float:
+                    values.CopyTo(value.GetTensorMutableDataAsSpan<float>());
+                    break;
+                case TensorElementType.Float16:
+                    TensorPrimitives.ConvertToHalf(values, MemoryMarshal.Cast<Float16, Half>(value.GetTensorMutableDataAsSpan<Float16>()));
+                    break;
+                case TensorElementType.Double:
+                    var doubles = value.GetTensorMutableDataAsSpan<double>();
+                    for (var i = 0; i < values.Length; i++) doubles[i] = values[i];
+                    break;
+                case TensorElementType.Int64:
+                    // Integer timesteps: diffusers' ONNX pipelines cast with numpy astype, which truncates.
+                    var longs = value.GetTensorMutableDataAsSpan<long>();
+                    for (var i = 0; i < values.Length; i++) longs[i] = (long)values[i];
+                    break;
+                case TensorElementType.Int32:
+                    var ints = value.GetTensorMutableDataAsSpan<int>();
+                    for (var i = 0; i < values.Length; i++) ints[i] = (int)values[i];
+                    break;
+                default:
+                    throw new NotSupportedException($"input '{spec.Name}' has element type {spec.ElementType}, which no Stable Diffusion export uses");
+            }
+            return value;
+        }
+        catch
+        {
+            value.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A tensor of token ids in the declared integer type.</summary>
+    public static OrtValue FromIds(TensorSpec spec, ReadOnlySpan<int> ids, long[] shape)
+    {
+        switch (spec.ElementType)
+        {
+            case TensorElementType.Int32:
+                var value = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Int32, shape);
+                ids.CopyTo(value.GetTensorMutableDataAsSpan<int>());
+                return value;
+            case TensorElementType.Int64:
+                var longValue = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Int64, shape);
+                var longs = longValue.GetTensorMutableDataAsSpan<long>();
+                for (var i = 0; i < ids.Length; i++) longs[i] = ids[i];
+                return longValue;
+            default:
+                throw new NotSupportedException($"input '{spec.Name}' has element type {spec.ElementType}; token ids must be int32 or int64");
+        }
+    }
+
+    /// <summary>Copies a float or float16 output tensor into <paramref name="destination"/> as float.</summary>
+    public static void ReadFloats(OrtValue value, Span<float> destination)
+    {
+        var info = value.GetTensorTypeAndShape();
+        switch (info.ElementDataType)
+        {
+            case TensorElementType.Float:
+                value.GetTensorDataAsSpan<float>().CopyTo(destination);
+                break;
+            case TensorElementType.Float16:
+                TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<Float16, Half>(value.GetTensorDataAsSpan<Float16>()), destination);
+                break;
+            default:
+                throw new NotSupportedException($"output of element type {info.ElementDataType}: float32 or float16 was expected");
+        }
+    }
+
+    /// <summary>The shape of an output tensor.</summary>
+    public static long[] Shape(OrtValue value) => value.GetTensorTypeAndShape().Shape;
+
+    /// <summary>Number of elements of a shape.</summary>
+    public static long Count(long[] shape)
+    {
+        long n = 1;
+        foreach (var d in shape) n *= d;
+        return n;
+    }
+}

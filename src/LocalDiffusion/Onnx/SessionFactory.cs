@@ -1,0 +1,131 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace LocalDiffusion.Onnx;
+
+/// <summary>
+/// Creates the inference sessions of one pipeline on one execution provider. With <c>auto</c> it tries the GPU
+/// providers this runtime build has, in order, and settles on the first that starts, else the CPU.
+/// </summary>
+internal sealed class SessionFactory
+{
+    private static readonly ExecutionProviderKind[] AutoOrder =
+        [ExecutionProviderKind.Cuda, ExecutionProviderKind.DirectML, ExecutionProviderKind.CoreML];
+
+    private readonly int? _intraOpThreads;
+    private readonly int? _interOpThreads;
+    private readonly List<string> _notes = [];
+    private List<ExecutionDevice> _candidates;
+
+    public SessionFactory(ExecutionDevice requested, int? intraOpThreads, int? interOpThreads)
+    {
+        Requested = requested;
+        _intraOpThreads = intraOpThreads;
+        _interOpThreads = interOpThreads;
+        var available = AvailableProviders();
+        if (requested.Kind == ExecutionProviderKind.Auto)
+        {
+            _candidates = AutoOrder.Select(k => new ExecutionDevice(k, requested.DeviceId))
+                .Where(d => available.Contains(d.ProviderName)).ToList();
+            _candidates.Add(new ExecutionDevice(ExecutionProviderKind.Cpu));
+        }
+        else
+        {
+            if (!available.Contains(requested.ProviderName))
+                throw new ExecutionProviderUnavailableException(requested,
+                    $"this ONNX Runtime build has only {string.Join(", ", available)}");
+            _candidates = [requested];
+        }
+    }
+
+    /// <summary>What the user asked for.</summary>
+    public ExecutionDevice Requested { get; }
+
+    /// <summary>The provider the sessions run on (the first candidate until a session has been created).</summary>
+    public ExecutionDevice Active => _candidates[0];
+
+    /// <summary>Why providers tried by <c>auto</c> were passed over.</summary>
+    public IReadOnlyList<string> Notes => _notes;
+
+    /// <summary>Provider names compiled into the loaded ONNX Runtime.</summary>
+    public static IReadOnlyList<string> AvailableProviders() => OrtEnv.Instance().GetAvailableProviders();
+
+    /// <summary>Opens <paramref name="modelPath"/> on the active provider (falling back under <c>auto</c>).</summary>
+    public InferenceSession Create(string modelPath)
+    {
+        while (true)
+        {
+            var device = _candidates[0];
+            SessionOptions? options = null;
+            try
+            {
+                options = CreateOptions(device);
+                var session = new InferenceSession(modelPath, options);
+                // A fallback now would put the components on different devices: settle here.
+                _candidates = [device];
+                return session;
+            }
+            catch (Exception e) when (device.Kind != ExecutionProviderKind.Cpu && IsProviderFailure(e))
+            {
+                var reason = e is EntryPointNotFoundException
+                    ? "this ONNX Runtime build does not contain it"
+                    : $"it could not start ({FirstLine(e.Message)})";
+                if (_candidates.Count == 1)
+                    throw new ExecutionProviderUnavailableException(device, reason, e);
+                _notes.Add($"{device}: {reason}");
+                _candidates.RemoveAt(0);
+            }
+            finally
+            {
+                options?.Dispose();
+            }
+        }
+    }
+
+    private SessionOptions CreateOptions(ExecutionDevice device)
+    {
+        var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        if (_intraOpThreads is { } intra) options.IntraOpNumThreads = intra;
+        if (_interOpThreads is { } inter) options.InterOpNumThreads = inter;
+        try
+        {
+            switch (device.Kind)
+            {
+                case ExecutionProviderKind.Cuda:
+                    options.AppendExecutionProvider_CUDA(device.DeviceId);
+                    break;
+                case ExecutionProviderKind.TensorRT:
+                    options.AppendExecutionProvider_Tensorrt(device.DeviceId);
+                    options.AppendExecutionProvider_CUDA(device.DeviceId);
+                    break;
+                case ExecutionProviderKind.DirectML:
+                    // DirectML needs sequential execution and no memory pattern (ONNX Runtime's documented requirement).
+                    options.EnableMemoryPattern = false;
+                    options.ExecutionMode = ExecutionMode.ORT_SEQUENTIAL;
+                    options.AppendExecutionProvider_DML(device.DeviceId);
+                    break;
+                case ExecutionProviderKind.CoreML:
+                    options.AppendExecutionProvider_CoreML(CoreMLFlags.COREML_FLAG_USE_NONE);
+                    break;
+            }
+            return options;
+        }
+        catch
+        {
+            options.Dispose();
+            throw;
+        }
+    }
+
+    // The CPU package lacks the GPU entry points (EntryPointNotFoundException); a GPU package without its
+    // CUDA/cuDNN libraries fails inside ONNX Runtime. Model errors must not be mistaken for these.
+    private static bool IsProviderFailure(Exception e) =>
+        e is EntryPointNotFoundException or DllNotFoundException
+        || (e is OnnxRuntimeException ort && ort.Message.Contains("Provider", StringComparison.OrdinalIgnoreCase)
+            && !ort.Message.Contains("Load model", StringComparison.OrdinalIgnoreCase));
+
+    private static string FirstLine(string s)
+    {
+        var i = s.IndexOf('\n');
+        return (i < 0 ? s : s[..i]).Trim();
+    }
+}

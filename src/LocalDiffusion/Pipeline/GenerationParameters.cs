@@ -1,0 +1,29 @@
+using System.Globalization;
+
+namespace LocalDiffusion;
+
+/// <summary>Formats generation settings as AUTOMATIC1111's PNG <c>parameters</c> text, which many tools read back.</summary>
+internal static class GenerationParameters
+{
+    public static string Format(GenerationRequest request, string sampler, long seed, int width, int height, string model, int batchIndex, int batchSize)
+    {
+        var ci = CultureInfo.InvariantCulture;
+        var lines = new List<string> { request.Prompt };
+        if (request.GuidanceScale > 1f && request.NegativePrompt.Length > 0)
+            lines.Add("Negative prompt: " + request.NegativePrompt);
+        var settings = new List<string>
+        {
+            $"Steps: {request.Steps}",
+            $"Sampler: {sampler}",
+            string.Create(ci, $"CFG scale: {request.GuidanceScale}"),
+            $"Seed: {seed}",
+            $"Size: {width}x{height}",
+            $"Model: {model}",
+        };
+        if (batchSize > 1) settings.Add($"Batch size: {batchSize}, Batch pos: {batchIndex}");
+        settings.Add("RNG: CPU");
+        settings.Add("Version: LocalDiffusion");
+        lines.Add(string.Join(", ", settings));
+        return string.Join("\n", lines);
+    }
+}

@@ -1,0 +1,24 @@
+namespace LocalDiffusion;
+
+/// <summary>Progress of a generation, reported after each UNet evaluation and once more when decoding ends.</summary>
+/// <param name="Step">Evaluations done so far (equals <paramref name="TotalSteps"/> when denoising is over).</param>
+/// <param name="TotalSteps">Evaluations in total.</param>
+/// <param name="Elapsed">Time since the generation started.</param>
+public sealed record GenerationProgress(int Step, int TotalSteps, TimeSpan Elapsed)
+{
+    /// <summary>What the pipeline is doing: encoding, denoising, decoding or done.</summary>
+    public GenerationPhase Phase { get; init; } = GenerationPhase.Denoising;
+}
+
+/// <summary>Stages of a generation.</summary>
+public enum GenerationPhase
+{
+    /// <summary>Tokenizing and running the text encoder.</summary>
+    Encoding,
+    /// <summary>The scheduler loop.</summary>
+    Denoising,
+    /// <summary>The VAE decoder.</summary>
+    Decoding,
+    /// <summary>Finished.</summary>
+    Done,
+}

@@ -1,0 +1,41 @@
+namespace LocalDiffusion;
+
+/// <summary>What to generate.</summary>
+public sealed record GenerationRequest
+{
+    /// <summary>The text prompt.</summary>
+    public required string Prompt { get; init; }
+
+    /// <summary>What the image should not show; "" is the unconditional prompt, as in diffusers.</summary>
+    public string NegativePrompt { get; init; } = "";
+
+    /// <summary>Denoising steps (the scheduler may call the UNet more than once per step, e.g. Heun).</summary>
+    public int Steps { get; init; } = 20;
+
+    /// <summary>Classifier-free guidance scale; at ≤ 1 the negative prompt is not used and each step runs one UNet pass.</summary>
+    public float GuidanceScale { get; init; } = 7.5f;
+
+    /// <summary>Image width in pixels, a multiple of 8; null: the model's native size.</summary>
+    public int? Width { get; init; }
+
+    /// <summary>Image height in pixels, a multiple of 8; null: the model's native size.</summary>
+    public int? Height { get; init; }
+
+    /// <summary>How many images, generated as one batch from one seed (diffusers' num_images_per_prompt).</summary>
+    public int ImageCount { get; init; } = 1;
+
+    /// <summary>
+    /// The seed of the torch-compatible generator (the same seed gives diffusers' picture); null picks one at
+    /// random and reports it in the result.
+    /// </summary>
+    public long? Seed { get; init; }
+
+    /// <summary>Scheduler id or name (e.g. <c>euler_a</c>, "DPM++ 2M Karras"); null: the model's scheduler_config.json.</summary>
+    public string? Scheduler { get; init; }
+
+    /// <summary>
+    /// Unit-variance initial latents [ImageCount,4,Height/8,Width/8] to use instead of drawing them from the seed
+    /// (e.g. read from a .npy file); they are scaled by the scheduler's initial sigma like drawn ones.
+    /// </summary>
+    public float[]? InitialLatents { get; init; }
+}

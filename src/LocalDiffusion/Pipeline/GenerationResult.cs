@@ -1,0 +1,24 @@
+using LocalDiffusion.Imaging;
+
+namespace LocalDiffusion;
+
+/// <summary>The outcome of one generation.</summary>
+/// <param name="Images">One image per requested image, in batch order.</param>
+/// <param name="Seed">The seed used (the one asked for, or the one picked).</param>
+/// <param name="FinalLatents">The denoised latents before VAE decoding, [ImageCount,4,h,w].</param>
+/// <param name="LatentShape">The shape of <paramref name="FinalLatents"/>.</param>
+/// <param name="Elapsed">Wall time of the whole generation.</param>
+public sealed record GenerationResult(IReadOnlyList<GeneratedImage> Images, long Seed, float[] FinalLatents, int[] LatentShape, TimeSpan Elapsed)
+{
+    /// <summary>Things the user should know, e.g. that a long prompt was truncated.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>How many times the UNet ran (counting a batched CFG pair as one evaluation per step).</summary>
+    public int UnetEvaluations { get; init; }
+
+    /// <summary>How many ONNX Runtime UNet calls were made (two per evaluation when a static batch of 1 splits CFG).</summary>
+    public int UnetCalls { get; init; }
+
+    /// <summary>The scheduler that ran.</summary>
+    public string Scheduler { get; init; } = "";
+}

@@ -1,0 +1,47 @@
+using LocalDiffusion.Onnx;
+
+namespace LocalDiffusion;
+
+/// <summary>What a loaded pipeline found in its model folder.</summary>
+public sealed record ModelInfo
+{
+    /// <summary>The model folder.</summary>
+    public required string Root { get; init; }
+
+    /// <summary>model_index.json's pipeline class, if any.</summary>
+    public string? PipelineClass { get; init; }
+
+    /// <summary>The execution provider the sessions run on, e.g. <c>cpu</c> or <c>cuda:0</c>.</summary>
+    public required string Device { get; init; }
+
+    /// <summary>Why providers that <c>auto</c> tried were passed over.</summary>
+    public IReadOnlyList<string> DeviceNotes { get; init; } = [];
+
+    /// <summary>The ONNX components and their declared inputs/outputs.</summary>
+    public required IReadOnlyList<ComponentInfo> Components { get; init; }
+
+    /// <summary>The scheduler class model's scheduler_config.json names (used when a request names none).</summary>
+    public required string Scheduler { get; init; }
+
+    /// <summary>Default image width in pixels.</summary>
+    public required int NativeWidth { get; init; }
+
+    /// <summary>Default image height in pixels.</summary>
+    public required int NativeHeight { get; init; }
+
+    /// <summary>The VAE latent scaling factor in use.</summary>
+    public required float VaeScalingFactor { get; init; }
+
+    /// <summary>The tokenizer's vocabulary size.</summary>
+    public required int TokenizerVocabularySize { get; init; }
+
+    /// <summary>The UNet's fixed batch size, or null when dynamic (a fixed 1 means CFG runs as two calls).</summary>
+    public long? UnetFixedBatch { get; init; }
+}
+
+/// <summary>One ONNX model of the pipeline.</summary>
+/// <param name="Name">Folder name: text_encoder, unet, vae_decoder, vae_encoder.</param>
+/// <param name="FilePath">Its model.onnx.</param>
+/// <param name="Inputs">Declared inputs.</param>
+/// <param name="Outputs">Declared outputs.</param>
+public sealed record ComponentInfo(string Name, string FilePath, IReadOnlyList<TensorSpec> Inputs, IReadOnlyList<TensorSpec> Outputs);

@@ -1,0 +1,17 @@
+namespace LocalDiffusion;
+
+/// <summary>How a pipeline is loaded: execution provider and threading.</summary>
+public sealed record PipelineOptions
+{
+    /// <summary><c>auto | cpu | cuda[:N] | tensorrt[:N] | directml[:N] | coreml</c>; auto tries GPUs, then the CPU.</summary>
+    public string Device { get; init; } = "auto";
+
+    /// <summary>Threads ONNX Runtime uses inside one operator (null: its default, one per physical core).</summary>
+    public int? IntraOpThreads { get; init; }
+
+    /// <summary>Threads ONNX Runtime uses across operators (null: its default).</summary>
+    public int? InterOpThreads { get; init; }
+
+    /// <summary>Where scheduler names are looked up; null: <see cref="Schedulers.SchedulerRegistry.Default"/> (register plug-ins there or pass your own).</summary>
+    public Schedulers.SchedulerRegistry? Schedulers { get; init; }
+}

@@ -1,0 +1,316 @@
+using System.Diagnostics;
+using LocalDiffusion.Denoising;
+using LocalDiffusion.Imaging;
+using LocalDiffusion.Model;
+using LocalDiffusion.Onnx;
+using LocalDiffusion.Randomness;
+using LocalDiffusion.Schedulers;
+using LocalDiffusion.TextEncoder;
+using LocalDiffusion.Tokenizer;
+using LocalDiffusion.Vae;
+using Microsoft.ML.OnnxRuntime;
+
+namespace LocalDiffusion;
+
+/// <summary>
+/// Text-to-image with a Stable Diffusion 1.x/2.x ONNX export: tokenizer → text encoder → scheduler loop → VAE.
+/// Sessions are created once and reused. <see cref="GenerateAsync"/> may be called from several threads at once:
+/// each generation has its own scheduler, generator and buffers, and ONNX Runtime sessions run concurrently.
+/// </summary>
+public sealed class StableDiffusionPipeline : IDisposable
+{
+    private const int MaxSide = 4096;
+    private const int MaxImages = 64;
+
+    // What SD 1.x exports ship in scheduler/scheduler_config.json (GUIDE §3), for folders that lack one.
+    private static readonly SchedulerConfig StableDiffusion15Scheduler = SchedulerConfig.Default with
+    {
+        ClassName = "PNDMScheduler",
+        NumTrainTimesteps = 1000,
+        BetaStart = 0.00085,
+        BetaEnd = 0.012,
+        BetaSchedule = BetaSchedule.ScaledLinear,
+        PredictionType = PredictionType.Epsilon,
+        SetAlphaToOne = false,
+        SkipPrkSteps = true,
+        StepsOffset = 1,
+        TimestepSpacing = TimestepSpacing.Leading,
+    };
+
+    private readonly ModelFolder _folder;
+    private readonly ClipTokenizer _tokenizer;
+    private readonly ClipTextEncoder _textEncoder;
+    private readonly UNet _unet;
+    private readonly VaeDecoder _vae;
+    private readonly SchedulerConfig _schedulerConfig;
+    private readonly SchedulerRegistry _schedulers;
+    private readonly CancellationTokenSource _disposing = new();
+    private readonly object _gate = new();
+    private int _active;
+    private bool _disposed;
+
+    private StableDiffusionPipeline(ModelFolder folder, ClipTokenizer tokenizer, ClipTextEncoder textEncoder, UNet unet,
+        VaeDecoder vae, SchedulerConfig schedulerConfig, SchedulerRegistry schedulers, ModelInfo info)
+    {
+        _schedulers = schedulers;
+        _folder = folder;
+        _tokenizer = tokenizer;
+        _textEncoder = textEncoder;
+        _unet = unet;
+        _vae = vae;
+        _schedulerConfig = schedulerConfig;
+        Info = info;
+    }
+
+    /// <summary>What was detected: components, dtypes, shapes, scheduler, provider, native size.</summary>
+    public ModelInfo Info { get; }
+
+    /// <summary>
+    /// Loads the model in <paramref name="modelDirectory"/> (diffusers/optimum ONNX layout). Every missing or
+    /// malformed file gives a <see cref="ModelLoadException"/> naming it; an unavailable execution provider gives
+    /// an <see cref="ExecutionProviderUnavailableException"/> saying which package provides it.
+    /// </summary>
+    public static StableDiffusionPipeline Load(string modelDirectory, PipelineOptions? options = null)
+    {
+        options ??= new PipelineOptions();
+        var folder = ModelFolder.Open(modelDirectory);
+        var tokenizer = ClipTokenizer.Load(folder.TokenizerDirectory);
+        var schedulerConfig = folder.SchedulerConfigPath is { } path ? SchedulerConfig.Load(path) : StableDiffusion15Scheduler;
+        var sessions = new SessionFactory(ExecutionDevice.Parse(options.Device), options.IntraOpThreads, options.InterOpThreads);
+
+        var opened = new List<OnnxComponent>();
+        try
+        {
+            OnnxComponent Open(string name, string file)
+            {
+                var component = OnnxComponent.Load(name, file, sessions);
+                opened.Add(component);
+                return component;
+            }
+            var textEncoder = new ClipTextEncoder(Open("text_encoder", folder.TextEncoderPath));
+            var unet = new UNet(Open("unet", folder.UnetPath));
+            var vae = new VaeDecoder(Open("vae_decoder", folder.VaeDecoderPath));
+            if (textEncoder.DeclaredHiddenSize is { } te && unet.DeclaredHiddenSize is { } un && te != un)
+                throw new ModelLoadException(folder.UnetPath,
+                    $"encoder_hidden_states has width {un}, but the text encoder ({folder.TextEncoderPath}) outputs {te}: the components come from different models.");
+            if (tokenizer.MaxLength != textEncoder.SequenceLength)
+                throw new ModelLoadException(folder.TokenizerDirectory,
+                    $"the tokenizer's model_max_length is {tokenizer.MaxLength}, but the text encoder takes {textEncoder.SequenceLength} tokens.");
+
+            var (nativeH, nativeW) = NativeLatentSize(folder, unet, vae);
+            var info = new ModelInfo
+            {
+                Root = folder.Root,
+                PipelineClass = folder.PipelineClass,
+                Device = sessions.Active.ToString(),
+                DeviceNotes = sessions.Notes.ToList(),
+                Components = opened.Select(c => new ComponentInfo(c.Name, c.FilePath, c.Inputs.Values.ToList(), c.Outputs.Values.ToList())).ToList(),
+                Scheduler = DescribeConfigured(options.Schedulers ?? SchedulerRegistry.Default, schedulerConfig),
+                NativeWidth = nativeW * VaeDecoder.Factor,
+                NativeHeight = nativeH * VaeDecoder.Factor,
+                VaeScalingFactor = folder.VaeScalingFactor,
+                TokenizerVocabularySize = tokenizer.VocabularySize,
+                UnetFixedBatch = unet.FixedBatch,
+            };
+            return new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig,
+                options.Schedulers ?? SchedulerRegistry.Default, info);
+        }
+        catch
+        {
+            foreach (var c in opened) c.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Generates images. Cancelling stops between UNet evaluations and interrupts a running ONNX Runtime call.
+    /// Bad requests throw <see cref="ArgumentException"/> naming the field before any work is done.
+    /// </summary>
+    public Task<GenerationResult> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var (latentH, latentW) = Validate(request);
+        var scheduler = CreateScheduler(request.Scheduler);
+        Enter();
+        return Task.Run(() =>
+        {
+            try
+            {
+                return Generate(request, scheduler, latentH, latentW, progress, cancellationToken);
+            }
+            finally
+            {
+                Exit();
+            }
+        }, CancellationToken.None);
+    }
+
+    private GenerationResult Generate(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
+        IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        cancellationToken.ThrowIfCancellationRequested();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+        var token = linked.Token;
+        using var runOptions = new RunOptions();
+        // Interrupts a long Run (a big UNet or VAE call) instead of waiting for it to finish.
+        using var terminate = token.Register(() => runOptions.Terminate = true);
+        try
+        {
+            return GenerateCore(request, scheduler, latentH, latentW, progress, runOptions, clock, token);
+        }
+        catch (OnnxRuntimeException) when (token.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(token);
+        }
+    }
+
+    private GenerationResult GenerateCore(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
+        IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, CancellationToken token)
+    {
+        var n = request.ImageCount;
+        var useCfg = request.GuidanceScale > 1f;
+        var warnings = new List<string>();
+        progress?.Report(new GenerationProgress(0, 0, clock.Elapsed) { Phase = GenerationPhase.Encoding });
+
+        // Text conditioning: [negative×n, prompt×n] with CFG (diffusers' order), else [prompt×n].
+        var prompts = useCfg ? new[] { request.NegativePrompt, request.Prompt } : [request.Prompt];
+        var seq = _textEncoder.SequenceLength;
+        var ids = new int[prompts.Length * seq];
+        for (var p = 0; p < prompts.Length; p++)
+        {
+            var tokens = _tokenizer.Encode(prompts[p]);
+            if (tokens.TruncatedTokens > 0)
+                warnings.Add($"The {(p == prompts.Length - 1 ? "prompt" : "negative prompt")} is longer than {seq - 2} tokens: " +
+                    $"the last {tokens.TruncatedTokens} token(s) were dropped.");
+            tokens.Ids.CopyTo(ids, p * seq);
+        }
+        var (encoded, hidden) = _textEncoder.Encode(ids, prompts.Length, runOptions);
+        var rows = new float[prompts.Length * n * seq * hidden];
+        for (var p = 0; p < prompts.Length; p++)
+            for (var i = 0; i < n; i++)
+                encoded.AsSpan(p * seq * hidden, seq * hidden).CopyTo(rows.AsSpan((p * n + i) * seq * hidden));
+        using var conditioning = _unet.Prepare(rows, prompts.Length * n, seq, hidden);
+
+        // Initial noise: torch.randn on a CPU generator seeded like diffusers, times the scheduler's sigma.
+        var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
+        var generator = new TorchGenerator(seed);
+        var latents = new float[n * UNet.LatentChannels * latentH * latentW];
+        if (request.InitialLatents is { } given) given.CopyTo(latents, 0);
+        else generator.FillNormal(latents);
+        scheduler.Scheduler.SetTimesteps(request.Steps);
+        System.Numerics.Tensors.TensorPrimitives.Multiply(latents, scheduler.Scheduler.InitNoiseSigma, latents);
+
+        var loop = new DenoisingLoop(_unet, scheduler.Scheduler, generator);
+        loop.Run(latents, n, latentH, latentW, request.GuidanceScale, conditioning, runOptions,
+            (step, total) => progress?.Report(new GenerationProgress(step, total, clock.Elapsed)), token);
+
+        progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
+        var images = new List<GeneratedImage>(n);
+        var item = UNet.LatentChannels * latentH * latentW;
+        var scaled = new float[item];
+        for (var i = 0; i < n; i++)
+        {
+            token.ThrowIfCancellationRequested();
+            System.Numerics.Tensors.TensorPrimitives.Divide(latents.AsSpan(i * item, item), _folder.VaeScalingFactor, scaled);
+            var chw = _vae.Decode(scaled, latentH, latentW, runOptions);
+            int width = latentW * VaeDecoder.Factor, height = latentH * VaeDecoder.Factor;
+            var rgb = ImageConversion.ToRgb8(chw, width, height, _folder.VaeDecoderPath);
+            var parameters = GenerationParameters.Format(request, scheduler.Name, seed, width, height,
+                Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar)), i, n);
+            images.Add(new GeneratedImage(width, height, rgb, parameters));
+        }
+        progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Done });
+        return new GenerationResult(images, seed, latents, [n, UNet.LatentChannels, latentH, latentW], clock.Elapsed)
+        {
+            Warnings = warnings,
+            UnetEvaluations = loop.Evaluations,
+            UnetCalls = loop.Calls,
+            Scheduler = scheduler.Name,
+        };
+    }
+
+    private (IScheduler, string) CreateScheduler(string? name) => name is null
+        ? (_schedulers.CreateFromConfig(_schedulerConfig), Info.Scheduler)
+        : (_schedulers.Create(name, _schedulerConfig), _schedulers.Describe(name).DisplayName);
+
+    // The name users know for the config's class (its plain form, e.g. "PNDM"), validating the class on load.
+    private static string DescribeConfigured(SchedulerRegistry schedulers, SchedulerConfig config)
+    {
+        _ = schedulers.CreateFromConfig(config);
+        return schedulers.All.First(i => i.DiffusersClass == config.ClassName).DisplayName;
+    }
+
+    private (int LatentH, int LatentW) Validate(GenerationRequest r)
+    {
+        if (r.Prompt is null) throw new ArgumentException("Prompt must not be null.", nameof(r.Prompt));
+        if (r.NegativePrompt is null) throw new ArgumentException("NegativePrompt must not be null (use \"\").", nameof(r.NegativePrompt));
+        if (r.Steps is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(r.Steps), r.Steps, "Steps must be between 1 and 1000.");
+        if (!float.IsFinite(r.GuidanceScale) || r.GuidanceScale < 0)
+            throw new ArgumentOutOfRangeException(nameof(r.GuidanceScale), r.GuidanceScale, "GuidanceScale must be a finite number ≥ 0.");
+        if (r.ImageCount is < 1 or > MaxImages)
+            throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount must be between 1 and {MaxImages}.");
+        var width = r.Width ?? Info.NativeWidth;
+        var height = r.Height ?? Info.NativeHeight;
+        CheckSide(nameof(r.Width), width);
+        CheckSide(nameof(r.Height), height);
+        int latentH = height / VaeDecoder.Factor, latentW = width / VaeDecoder.Factor;
+        foreach (var (fixedSize, file) in new[] { (_unet.FixedLatentSize, _folder.UnetPath), (_vae.FixedLatentSize, _folder.VaeDecoderPath) })
+        {
+            if (fixedSize is { } s && (s.Height != latentH || s.Width != latentW))
+                throw new ArgumentException(
+                    $"{file} has static latent dimensions {s.Height}x{s.Width}, so it only makes {s.Width * 8}x{s.Height * 8} images; {width}x{height} was requested.",
+                    width != s.Width * 8 ? nameof(r.Width) : nameof(r.Height));
+        }
+        if (r.InitialLatents is { } latents && latents.Length != r.ImageCount * UNet.LatentChannels * latentH * latentW)
+            throw new ArgumentException(
+                $"InitialLatents has {latents.Length} values; [{r.ImageCount},{UNet.LatentChannels},{latentH},{latentW}] = {r.ImageCount * UNet.LatentChannels * latentH * latentW} are needed for {r.ImageCount} image(s) of {width}x{height}.",
+                nameof(r.InitialLatents));
+        return (latentH, latentW);
+    }
+
+    private static void CheckSide(string name, int value)
+    {
+        if (value < 8 || value > MaxSide || value % 8 != 0)
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be a multiple of 8 between 8 and {MaxSide} pixels.");
+    }
+
+    private static (int H, int W) NativeLatentSize(ModelFolder folder, UNet unet, VaeDecoder vae) =>
+        unet.FixedLatentSize ?? vae.FixedLatentSize
+        ?? (folder.UnetSampleSize is { } s ? (s, s) : (64, 64)); // SD 1.x's 512×512 when nothing says otherwise
+
+    private void Enter()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _active++;
+        }
+    }
+
+    private void Exit()
+    {
+        lock (_gate)
+        {
+            _active--;
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    /// <summary>Cancels generations in flight, waits for them to stop, and releases the native sessions.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _disposing.Cancel();
+            while (_active > 0) Monitor.Wait(_gate);
+        }
+        _textEncoder.Dispose();
+        _unet.Dispose();
+        _vae.Dispose();
+        _disposing.Dispose();
+    }
+}

@@ -1,0 +1,70 @@
+using LocalDiffusion.Onnx;
+using Microsoft.ML.OnnxRuntime;
+
+namespace LocalDiffusion.Vae;
+
+/// <summary>The VAE decoder: latents [1,4,h,w] → image [1,3,8h,8w] in about [-1, 1].</summary>
+internal sealed class VaeDecoder : IDisposable
+{
+    /// <summary>Pixels per latent along each side in every Stable Diffusion VAE.</summary>
+    public const int Factor = 8;
+
+    private readonly OnnxComponent _model;
+    private readonly TensorSpec _latent;
+    private readonly TensorSpec _image;
+
+    public VaeDecoder(OnnxComponent model)
+    {
+        _model = model;
+        if (!model.Inputs.TryGetValue("latent_sample", out var latent) || latent.Rank != 4)
+            throw new ModelLoadException(model.FilePath,
+                $"this does not look like a VAE decoder: expected input 'latent_sample' [batch,4,h,w]; found {model.DescribeInputs()}.");
+        _latent = latent;
+        _image = model.OutputOrFirst("sample");
+        if (_image.Rank != 4)
+            throw new ModelLoadException(model.FilePath, $"expected output 'sample' [batch,3,H,W]; found {model.DescribeOutputs()}.");
+    }
+
+    public TensorSpec LatentSpec => _latent;
+
+    public TensorSpec ImageSpec => _image;
+
+    /// <summary>Latent height/width the model is fixed to, or null when dynamic.</summary>
+    public (int Height, int Width)? FixedLatentSize =>
+        _latent.FixedDimension(2) is { } h && _latent.FixedDimension(3) is { } w ? ((int)h, (int)w) : null;
+
+    /// <summary>
+    /// Decodes one image's latents (already divided by the scaling factor) into CHW floats. Images are decoded
+    /// one at a time: the decoder's activations at full resolution dominate memory.
+    /// </summary>
+    public float[] Decode(ReadOnlySpan<float> latents, int latentHeight, int latentWidth, RunOptions runOptions)
+    {
+        long[] shape = [_latent.FixedDimension(0) ?? 1, 4, latentHeight, latentWidth];
+        var item = 4 * latentHeight * latentWidth;
+        OrtValue input;
+        if (shape[0] == 1)
+        {
+            input = OrtTensors.FromFloats(_latent, latents[..item], shape);
+        }
+        else
+        {
+            var padded = new float[shape[0] * item];
+            new BatchChunk(0, 1, (int)shape[0]).Gather(latents[..item], item, padded);
+            input = OrtTensors.FromFloats(_latent, padded, shape);
+        }
+        using (input)
+        {
+            using var outputs = _model.Session.Run(runOptions, [_latent.Name], [input], [_image.Name]);
+            var outShape = OrtTensors.Shape(outputs[0]);
+            var all = new float[OrtTensors.Count(outShape)];
+            OrtTensors.ReadFloats(outputs[0], all);
+            var imageSize = (int)(outShape[1] * outShape[2] * outShape[3]);
+            if (outShape[1] != 3 || outShape[2] != latentHeight * Factor || outShape[3] != latentWidth * Factor)
+                throw new InvalidOperationException(
+                    $"{_model.FilePath}: the VAE decoder returned shape [{string.Join(",", outShape)}]; [1,3,{latentHeight * Factor},{latentWidth * Factor}] was expected.");
+            return all.Length == imageSize ? all : all[..imageSize];
+        }
+    }
+
+    public void Dispose() => _model.Dispose();
+}
