@@ -20,5 +20,7 @@ internal static class BuiltInSchedulers
             config => new DpmSolverMultistepScheduler(config)),
         (new SchedulerInfo("dpmpp_2m_karras", "DPM++ 2M Karras", "DPMSolverMultistepScheduler", ["k_dpmpp_2m_karras"], IsStochastic: false),
             config => new DpmSolverMultistepScheduler(config with { UseKarrasSigmas = true })),
+        (new SchedulerInfo("heun", "Heun", "HeunDiscreteScheduler", ["k_heun"], IsStochastic: false),
+            config => new HeunDiscreteScheduler(config)),
     ];
 }
