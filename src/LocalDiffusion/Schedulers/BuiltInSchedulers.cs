@@ -22,5 +22,13 @@ internal static class BuiltInSchedulers
             config => new DpmSolverMultistepScheduler(config with { UseKarrasSigmas = true })),
         (new SchedulerInfo("heun", "Heun", "HeunDiscreteScheduler", ["k_heun"], IsStochastic: false),
             config => new HeunDiscreteScheduler(config)),
+        (new SchedulerInfo("dpm2", "DPM2", "KDPM2DiscreteScheduler", ["k_dpm_2"], IsStochastic: false),
+            config => new KDpm2DiscreteScheduler(config)),
+        (new SchedulerInfo("dpm2_karras", "DPM2 Karras", "KDPM2DiscreteScheduler", ["k_dpm_2_karras"], IsStochastic: false),
+            config => new KDpm2DiscreteScheduler(config with { UseKarrasSigmas = true })),
+        (new SchedulerInfo("dpm2_a", "DPM2 a", "KDPM2AncestralDiscreteScheduler", ["DPM2 Ancestral", "k_dpm_2_ancestral"], IsStochastic: true),
+            config => new KDpm2AncestralDiscreteScheduler(config)),
+        (new SchedulerInfo("dpm2_a_karras", "DPM2 a Karras", "KDPM2AncestralDiscreteScheduler", ["k_dpm_2_ancestral_karras"], IsStochastic: true),
+            config => new KDpm2AncestralDiscreteScheduler(config with { UseKarrasSigmas = true })),
     ];
 }
