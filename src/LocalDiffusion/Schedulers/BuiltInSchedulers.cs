@@ -30,5 +30,13 @@ internal static class BuiltInSchedulers
             config => new KDpm2AncestralDiscreteScheduler(config)),
         (new SchedulerInfo("dpm2_a_karras", "DPM2 a Karras", "KDPM2AncestralDiscreteScheduler", ["k_dpm_2_ancestral_karras"], IsStochastic: true),
             config => new KDpm2AncestralDiscreteScheduler(config with { UseKarrasSigmas = true })),
+        (new SchedulerInfo("dpmpp_2m_sde", "DPM++ 2M SDE", "DPMSolverMultistepScheduler", ["k_dpmpp_2m_sde"], IsStochastic: true),
+            config => new DpmSolverMultistepScheduler(config with { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolverPlusPlus })),
+        (new SchedulerInfo("dpmpp_2m_sde_karras", "DPM++ 2M SDE Karras", "DPMSolverMultistepScheduler", ["k_dpmpp_2m_sde_karras"], IsStochastic: true),
+            config => new DpmSolverMultistepScheduler(config with { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolverPlusPlus, UseKarrasSigmas = true })),
+        (new SchedulerInfo("euler_exponential", "Euler Exponential", "EulerDiscreteScheduler", [], IsStochastic: false),
+            config => new EulerDiscreteScheduler(config with { UseExponentialSigmas = true })),
+        (new SchedulerInfo("euler_beta", "Euler Beta", "EulerDiscreteScheduler", [], IsStochastic: false),
+            config => new EulerDiscreteScheduler(config with { UseBetaSigmas = true })),
     ];
 }
