@@ -38,5 +38,7 @@ internal static class BuiltInSchedulers
             config => new EulerDiscreteScheduler(config with { UseExponentialSigmas = true })),
         (new SchedulerInfo("euler_beta", "Euler Beta", "EulerDiscreteScheduler", [], IsStochastic: false),
             config => new EulerDiscreteScheduler(config with { UseBetaSigmas = true })),
+        (new SchedulerInfo("ddpm", "DDPM", "DDPMScheduler", [], IsStochastic: true),
+            config => new DdpmScheduler(config)),
     ];
 }
