@@ -40,5 +40,13 @@ internal static class BuiltInSchedulers
             config => new EulerDiscreteScheduler(config with { UseBetaSigmas = true })),
         (new SchedulerInfo("ddpm", "DDPM", "DDPMScheduler", [], IsStochastic: true),
             config => new DdpmScheduler(config)),
+        (new SchedulerInfo("dpmpp_3m_sde", "DPM++ 3M SDE", "DPMSolverMultistepScheduler", ["k_dpmpp_3m_sde"], IsStochastic: true),
+            config => new DpmSolverMultistepScheduler(config with { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolverPlusPlus, SolverOrder = 3 })),
+        (new SchedulerInfo("dpmpp_3m_sde_karras", "DPM++ 3M SDE Karras", "DPMSolverMultistepScheduler", ["k_dpmpp_3m_sde_karras"], IsStochastic: true),
+            config => new DpmSolverMultistepScheduler(config with { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolverPlusPlus, SolverOrder = 3, UseKarrasSigmas = true })),
+        (new SchedulerInfo("dpmpp_2m_exponential", "DPM++ 2M Exponential", "DPMSolverMultistepScheduler", [], IsStochastic: false),
+            config => new DpmSolverMultistepScheduler(config with { UseExponentialSigmas = true })),
+        (new SchedulerInfo("dpmpp_2m_beta", "DPM++ 2M Beta", "DPMSolverMultistepScheduler", [], IsStochastic: false),
+            config => new DpmSolverMultistepScheduler(config with { UseBetaSigmas = true })),
     ];
 }

@@ -86,7 +86,7 @@ public class SchedulerStateTests
     {
         Assert.Throws<NotSupportedException>(() => new PndmScheduler(Sd15 with { PredictionType = PredictionType.Sample }));
         Assert.Throws<NotSupportedException>(() => new EulerAncestralDiscreteScheduler(Sd15 with { PredictionType = PredictionType.Sample }));
-        Assert.Throws<NotSupportedException>(() => new DpmSolverMultistepScheduler(Sd15 with { UseBetaSigmas = true }));
+        Assert.Throws<NotSupportedException>(() => new DpmSolverMultistepScheduler(Sd15 with { UseLuLambdas = true }));
         Assert.Throws<ArgumentException>(() => new EulerDiscreteScheduler(Sd15 with { UseKarrasSigmas = true, UseExponentialSigmas = true }));
         Assert.Throws<ArgumentException>(() => new DpmSolverMultistepScheduler(Sd15 with { AlgorithmType = DpmSolverAlgorithmType.DpmSolver }));
         Assert.Throws<NotSupportedException>(() => new DdimScheduler(Sd15 with { Thresholding = true }));
