@@ -48,5 +48,7 @@ internal static class BuiltInSchedulers
             config => new DpmSolverMultistepScheduler(config with { UseExponentialSigmas = true })),
         (new SchedulerInfo("dpmpp_2m_beta", "DPM++ 2M Beta", "DPMSolverMultistepScheduler", [], IsStochastic: false),
             config => new DpmSolverMultistepScheduler(config with { UseBetaSigmas = true })),
+        (new SchedulerInfo("unipc", "UniPC", "UniPCMultistepScheduler", ["UniPCMultistep"], IsStochastic: false),
+            config => new UniPcMultistepScheduler(config)),
     ];
 }

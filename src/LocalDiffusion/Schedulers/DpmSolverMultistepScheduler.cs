@@ -134,7 +134,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
             && (_eulerAtFinal || (_lowerOrderFinal && steps < 15) || _finalSigma == FinalSigmasType.Zero);
         var lowerOrderSecond = stepIndex == steps - 2 && _lowerOrderFinal && steps < 15;
 
-        var converted = ConvertModelOutput(modelOutput, sample, sigmas[stepIndex]);
+        var converted = SolverModelOutput.Convert(_prediction, IsDataPrediction, modelOutput, sample, sigmas[stepIndex]);
         if (_modelOutputs.Count == _solverOrder)
             _modelOutputs.RemoveAt(0);
         _modelOutputs.Add(converted);
@@ -157,26 +157,5 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
 
         if (_lowerOrderNums < _solverOrder)
             _lowerOrderNums++;
-    }
-
-    /// <summary>The model output as the solver's variable: x₀ for dpmsolver++, ε for dpmsolver (float32, diffusers' operation order).</summary>
-    private float[] ConvertModelOutput(ReadOnlySpan<float> modelOutput, ReadOnlySpan<float> sample, float sigma)
-    {
-        var (alpha, sigmaT) = DpmSolverUpdate.AlphaSigma(sigma);
-        var converted = new float[sample.Length];
-        for (var k = 0; k < converted.Length; k++)
-        {
-            float m = modelOutput[k], x = sample[k];
-            converted[k] = (IsDataPrediction, _prediction) switch
-            {
-                (true, PredictionType.Epsilon) => (x - sigmaT * m) / alpha,
-                (true, PredictionType.Sample) => m,
-                (true, _) => alpha * x - sigmaT * m,
-                (false, PredictionType.Epsilon) => m,
-                (false, PredictionType.Sample) => (x - alpha * m) / sigmaT,
-                (false, _) => alpha * m + sigmaT * x,
-            };
-        }
-        return converted;
     }
 }
