@@ -50,5 +50,7 @@ internal static class BuiltInSchedulers
             config => new DpmSolverMultistepScheduler(config with { UseBetaSigmas = true })),
         (new SchedulerInfo("unipc", "UniPC", "UniPCMultistepScheduler", ["UniPCMultistep"], IsStochastic: false),
             config => new UniPcMultistepScheduler(config)),
+        (new SchedulerInfo("deis", "DEIS", "DEISMultistepScheduler", ["DEISMultistep"], IsStochastic: false),
+            config => new DeisMultistepScheduler(config)),
     ];
 }

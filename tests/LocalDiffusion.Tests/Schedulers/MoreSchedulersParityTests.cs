@@ -47,7 +47,12 @@ public class MoreSchedulersParityTests
     public void SamplingRunMatchesDiffusers(string name)
     {
         var testCase = AllCases.Value[name];
-        DiffusersReference.AssertSamplingRunMatches(testCase, CreateScheduler(testCase), name);
+        // Third-order DEIS coefficients are differences of nearly equal float32 terms built from logarithms, so a one-ulp
+        // difference between numpy's float32 log and .NET's grows to about 2e-5 of the sample's scale (~1): those cases get
+        // 5e-5 relative with a 1e-5 absolute floor.
+        var deisOrder3 = name.StartsWith("deis/order3", StringComparison.Ordinal);
+        DiffusersReference.AssertSamplingRunMatches(testCase, CreateScheduler(testCase), name,
+            deisOrder3 ? 5e-5 : Tolerance.Relative, deisOrder3 ? 1e-5 : Tolerance.Absolute);
     }
 
     [Fact]
