@@ -52,5 +52,13 @@ internal static class BuiltInSchedulers
             config => new UniPcMultistepScheduler(config)),
         (new SchedulerInfo("deis", "DEIS", "DEISMultistepScheduler", ["DEISMultistep"], IsStochastic: false),
             config => new DeisMultistepScheduler(config)),
+        (new SchedulerInfo("dpmpp_2s_a", "DPM++ 2S a", "DPMSolverSinglestepScheduler", ["k_dpmpp_2s_a", "DPMSolverSinglestep"], IsStochastic: false),
+            config => new DpmSolverSinglestepScheduler(config)),
+        (new SchedulerInfo("dpmpp_2s_a_karras", "DPM++ 2S a Karras", "DPMSolverSinglestepScheduler", ["k_dpmpp_2s_a_karras"], IsStochastic: false),
+            config => new DpmSolverSinglestepScheduler(config with { UseKarrasSigmas = true })),
+        (new SchedulerInfo("dpmpp_sde", "DPM++ SDE", "DPMSolverSinglestepScheduler", ["k_dpmpp_sde"], IsStochastic: true),
+            config => new DpmSolverSinglestepScheduler(config with { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolverPlusPlus })),
+        (new SchedulerInfo("dpmpp_sde_karras", "DPM++ SDE Karras", "DPMSolverSinglestepScheduler", ["k_dpmpp_sde_karras"], IsStochastic: true),
+            config => new DpmSolverSinglestepScheduler(config with { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolverPlusPlus, UseKarrasSigmas = true })),
     ];
 }

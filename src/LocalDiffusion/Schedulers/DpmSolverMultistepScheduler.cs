@@ -94,7 +94,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
     {
         var trainTimesteps = _schedule.TrainTimesteps;
         TimestepSpacings.Validate(inferenceSteps, trainTimesteps);
-        var lastTimestep = trainTimesteps - ClippedTimesteps();
+        var lastTimestep = trainTimesteps - SolverSchedule.ClippedTimesteps(_schedule, _lambdaMinClipped);
         var timesteps = SolverSchedule.Timesteps(_spacing, trainTimesteps, lastTimestep, inferenceSteps, _stepsOffset);
         var trainingSigmas = _schedule.Sigmas();
         var sigmas = SolverSchedule.Sigmas(_ramp, trainingSigmas, ref timesteps, inferenceSteps, _sigmaMin, _sigmaMax);
@@ -105,20 +105,6 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
         _modelOutputs.Clear();
         _lowerOrderNums = 0;
         _nextStep = 0;
-    }
-
-    /// <summary>How many of the noisiest timesteps lambda_min_clipped removes (torch.searchsorted on λ ascending).</summary>
-    private int ClippedTimesteps()
-    {
-        var clipped = 0;
-        for (var t = _schedule.TrainTimesteps - 1; t >= 0; t--)
-        {
-            var alphaCumprod = _schedule.AlphasCumprod[t];
-            var lambda = MathF.Log(MathF.Sqrt(alphaCumprod)) - MathF.Log(MathF.Sqrt(1f - alphaCumprod));
-            if (lambda < _lambdaMinClipped)
-                clipped++;
-        }
-        return clipped;
     }
 
     /// <inheritdoc/>

@@ -7,6 +7,20 @@ namespace LocalDiffusion.Schedulers;
 /// </summary>
 internal static class SolverSchedule
 {
+    /// <summary>How many of the noisiest timesteps lambda_min_clipped removes (torch.searchsorted on λ ascending).</summary>
+    public static int ClippedTimesteps(NoiseSchedule schedule, double lambdaMinClipped)
+    {
+        var clipped = 0;
+        for (var t = schedule.TrainTimesteps - 1; t >= 0; t--)
+        {
+            var alphaCumprod = schedule.AlphasCumprod[t];
+            var lambda = MathF.Log(MathF.Sqrt(alphaCumprod)) - MathF.Log(MathF.Sqrt(1f - alphaCumprod));
+            if (lambda < lambdaMinClipped)
+                clipped++;
+        }
+        return clipped;
+    }
+
     /// <summary>The spaced timesteps, descending, before any sigma ramp.</summary>
     /// <param name="spacing">timestep_spacing.</param>
     /// <param name="trainTimesteps">T.</param>
