@@ -60,5 +60,9 @@ internal static class BuiltInSchedulers
             config => new DpmSolverSinglestepScheduler(config with { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolverPlusPlus })),
         (new SchedulerInfo("dpmpp_sde_karras", "DPM++ SDE Karras", "DPMSolverSinglestepScheduler", ["k_dpmpp_sde_karras"], IsStochastic: true),
             config => new DpmSolverSinglestepScheduler(config with { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolverPlusPlus, UseKarrasSigmas = true })),
+        (new SchedulerInfo("lcm", "LCM", "LCMScheduler", [], IsStochastic: true),
+            config => new LcmScheduler(config)),
+        (new SchedulerInfo("tcd", "TCD", "TCDScheduler", [], IsStochastic: true),
+            config => new TcdScheduler(config)),
     ];
 }
