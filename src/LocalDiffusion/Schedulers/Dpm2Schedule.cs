@@ -7,12 +7,10 @@ namespace LocalDiffusion.Schedulers;
 internal static class Dpm2Schedule
 {
     /// <summary>The k-diffusion run of <see cref="DiscreteSigmaSchedule"/>; the KDPM2 classes round Karras timesteps to integers.</summary>
-    public static DiscreteSigmaSchedule Create(
-        NoiseSchedule schedule, TimestepSpacing spacing, int stepsOffset, int inferenceSteps,
-        SigmaRamp ramp, double? sigmaMin, double? sigmaMax)
+    public static DiscreteSigmaSchedule Create(SecondOrderSigmaOptions options, int inferenceSteps)
     {
-        var run = DiscreteSigmaSchedule.Create(schedule, spacing, stepsOffset, inferenceSteps, ramp, sigmaMin, sigmaMax, FinalSigmasType.Zero);
-        if (ramp == SigmaRamp.Karras)
+        var run = options.CreateRun(inferenceSteps);
+        if (options.Ramp == SigmaRamp.Karras)
             for (var i = 0; i < run.Timesteps.Length; i++)
                 run.Timesteps[i] = MathF.Round(run.Timesteps[i], MidpointRounding.ToEven);
         return run;

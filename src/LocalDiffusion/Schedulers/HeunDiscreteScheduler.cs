@@ -11,16 +11,7 @@ namespace LocalDiffusion.Schedulers;
 /// </summary>
 public sealed class HeunDiscreteScheduler : IScheduler, ISigmaSchedule
 {
-    /// <summary>Heun's training-schedule defaults in diffusers: 1000 steps, linear 0.00085 → 0.012.</summary>
-    internal static BetaDefaults Defaults { get; } = new(1000, 0.00085, 0.012, BetaSchedule.Linear);
-
-    private readonly NoiseSchedule _schedule;
-    private readonly PredictionType _prediction;
-    private readonly TimestepSpacing _spacing;
-    private readonly int _stepsOffset;
-    private readonly SigmaRamp _ramp;
-    private readonly double? _sigmaMin;
-    private readonly double? _sigmaMax;
+    private readonly SecondOrderSigmaOptions _options;
     private readonly float? _clipRange;
     private readonly ScratchBuffer _derivative = new();
     private readonly ScratchBuffer _firstDerivative = new();
@@ -40,13 +31,7 @@ public sealed class HeunDiscreteScheduler : IScheduler, ISigmaSchedule
     public HeunDiscreteScheduler(SchedulerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        _schedule = NoiseSchedule.FromConfig(config, Defaults, supportsZeroSnrRescale: false, finiteTerminalSigma: false);
-        _prediction = config.PredictionType ?? PredictionType.Epsilon;
-        _spacing = config.TimestepSpacing ?? TimestepSpacing.Linspace;
-        _stepsOffset = config.StepsOffset ?? 0;
-        _ramp = SigmaRampOption.FromConfig(config, nameof(HeunDiscreteScheduler));
-        _sigmaMin = config.SigmaMin;
-        _sigmaMax = config.SigmaMax;
+        _options = SecondOrderSigmaOptions.FromConfig(config, nameof(HeunDiscreteScheduler));
         _clipRange = config.ClipSample ?? false ? (float)(config.ClipSampleRange ?? 1.0) : null;
     }
 
@@ -64,8 +49,7 @@ public sealed class HeunDiscreteScheduler : IScheduler, ISigmaSchedule
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps)
     {
-        var run = DiscreteSigmaSchedule.Create(
-            _schedule, _spacing, _stepsOffset, inferenceSteps, _ramp, _sigmaMin, _sigmaMax, FinalSigmasType.Zero);
+        var run = _options.CreateRun(inferenceSteps);
         // σ₀, then σ₁ … σₙ₋₁ twice each (Euler evaluation, correction evaluation), then the final 0.
         var sigmas = new float[2 * inferenceSteps];
         var timesteps = new float[2 * inferenceSteps - 1];
@@ -79,7 +63,7 @@ public sealed class HeunDiscreteScheduler : IScheduler, ISigmaSchedule
         sigmas[^1] = run.Sigmas[^1];
         _sigmas = sigmas;
         _timesteps = timesteps;
-        _initNoiseSigma = run.InitNoiseSigma(_spacing);
+        _initNoiseSigma = run.InitNoiseSigma(_options.Spacing);
         _nextStep = 0;
     }
 
@@ -121,7 +105,7 @@ public sealed class HeunDiscreteScheduler : IScheduler, ISigmaSchedule
 
     private void Denoise(ReadOnlySpan<float> modelOutput, ReadOnlySpan<float> sample, float sigma, Span<float> denoised)
     {
-        SigmaSpace.Denoise(_prediction, modelOutput, sample, sigma, denoised);
+        SigmaSpace.Denoise(_options.Prediction, modelOutput, sample, sigma, denoised);
         if (_clipRange is { } range)
             TensorPrimitives.Clamp(denoised, -range, range, denoised);
     }

@@ -12,13 +12,7 @@ namespace LocalDiffusion.Schedulers;
 /// </summary>
 public sealed class KDpm2AncestralDiscreteScheduler : IScheduler, ISigmaSchedule
 {
-    private readonly NoiseSchedule _schedule;
-    private readonly PredictionType _prediction;
-    private readonly TimestepSpacing _spacing;
-    private readonly int _stepsOffset;
-    private readonly SigmaRamp _ramp;
-    private readonly double? _sigmaMin;
-    private readonly double? _sigmaMax;
+    private readonly SecondOrderSigmaOptions _options;
     private readonly ScratchBuffer _derivative = new();
     private readonly ScratchBuffer _stepStart = new();
     private readonly ScratchBuffer _noise = new();
@@ -39,15 +33,9 @@ public sealed class KDpm2AncestralDiscreteScheduler : IScheduler, ISigmaSchedule
     public KDpm2AncestralDiscreteScheduler(SchedulerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        _schedule = NoiseSchedule.FromConfig(config, HeunDiscreteScheduler.Defaults, supportsZeroSnrRescale: false, finiteTerminalSigma: false);
-        _prediction = config.PredictionType ?? PredictionType.Epsilon;
-        if (_prediction == PredictionType.Sample)
+        _options = SecondOrderSigmaOptions.FromConfig(config, nameof(KDpm2AncestralDiscreteScheduler));
+        if (_options.Prediction == PredictionType.Sample)
             throw new NotSupportedException($"{nameof(KDpm2AncestralDiscreteScheduler)}: prediction_type \"sample\" is not supported (diffusers does not implement it either).");
-        _spacing = config.TimestepSpacing ?? TimestepSpacing.Linspace;
-        _stepsOffset = config.StepsOffset ?? 0;
-        _ramp = SigmaRampOption.FromConfig(config, nameof(KDpm2AncestralDiscreteScheduler));
-        _sigmaMin = config.SigmaMin;
-        _sigmaMax = config.SigmaMax;
     }
 
     /// <inheritdoc/>
@@ -64,7 +52,7 @@ public sealed class KDpm2AncestralDiscreteScheduler : IScheduler, ISigmaSchedule
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps)
     {
-        var run = Dpm2Schedule.Create(_schedule, _spacing, _stepsOffset, inferenceSteps, _ramp, _sigmaMin, _sigmaMax);
+        var run = Dpm2Schedule.Create(_options, inferenceSteps);
         var sigmas = run.Sigmas;
         var count = sigmas.Length;
         float[] up = new float[count], down = new float[count], midpoints = new float[count];
@@ -78,7 +66,7 @@ public sealed class KDpm2AncestralDiscreteScheduler : IScheduler, ISigmaSchedule
             midpoints[i] = i >= count - 2 ? 0f : Dpm2Schedule.LogMidpoint(s, down[i]);
         }
 
-        var logTrainingSigmas = SigmaSchedules.Log(_schedule.Sigmas());
+        var logTrainingSigmas = SigmaSchedules.Log(_options.Schedule.Sigmas());
         var timesteps = new float[2 * inferenceSteps - 1];
         timesteps[0] = run.Timesteps[0];
         for (var i = 1; i < inferenceSteps; i++)
@@ -91,7 +79,7 @@ public sealed class KDpm2AncestralDiscreteScheduler : IScheduler, ISigmaSchedule
         _sigmasUp = Dpm2Schedule.Interleave(up);
         _sigmasDown = Dpm2Schedule.Interleave(down);
         _timesteps = timesteps;
-        _initNoiseSigma = run.InitNoiseSigma(_spacing);
+        _initNoiseSigma = run.InitNoiseSigma(_options.Spacing);
         _nextStep = 0;
     }
 
@@ -110,7 +98,7 @@ public sealed class KDpm2AncestralDiscreteScheduler : IScheduler, ISigmaSchedule
         {
             // At σᵢ: d = (x − x₀)/σᵢ, Euler to the midpoint; keep x for the full step.
             var sigma = sigmas[stepIndex];
-            SigmaSpace.Denoise(_prediction, modelOutput, sample, sigma, derivative);
+            SigmaSpace.Denoise(_options.Prediction, modelOutput, sample, sigma, derivative);
             SigmaSpace.Derivative(sample, derivative, sigma);
             TensorPrimitives.Multiply(derivative, _sigmasMidpoint[stepIndex] - sigma, derivative);
             sample.CopyTo(stepStart);
@@ -121,7 +109,7 @@ public sealed class KDpm2AncestralDiscreteScheduler : IScheduler, ISigmaSchedule
         // At the midpoint: d_mid = (x_mid − x₀)/σ_mid, x ← x_start + d_mid·(σ_down − σᵢ) + σ_up·z.
         ArgumentNullException.ThrowIfNull(generator);
         var sigmaMidpoint = _sigmasMidpoint[stepIndex - 1];
-        SigmaSpace.Denoise(_prediction, modelOutput, sample, sigmaMidpoint, derivative);
+        SigmaSpace.Denoise(_options.Prediction, modelOutput, sample, sigmaMidpoint, derivative);
         SigmaSpace.Derivative(sample, derivative, sigmaMidpoint);
         TensorPrimitives.Multiply(derivative, _sigmasDown[stepIndex - 1] - sigmas[stepIndex - 1], derivative);
         TensorPrimitives.Add(stepStart, derivative, sample);

@@ -12,13 +12,7 @@ namespace LocalDiffusion.Schedulers;
 /// </summary>
 public sealed class KDpm2DiscreteScheduler : IScheduler, ISigmaSchedule
 {
-    private readonly NoiseSchedule _schedule;
-    private readonly PredictionType _prediction;
-    private readonly TimestepSpacing _spacing;
-    private readonly int _stepsOffset;
-    private readonly SigmaRamp _ramp;
-    private readonly double? _sigmaMin;
-    private readonly double? _sigmaMax;
+    private readonly SecondOrderSigmaOptions _options;
     private readonly ScratchBuffer _derivative = new();
     private readonly ScratchBuffer _stepStart = new();
     private float[]? _sigmas;
@@ -36,15 +30,9 @@ public sealed class KDpm2DiscreteScheduler : IScheduler, ISigmaSchedule
     public KDpm2DiscreteScheduler(SchedulerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        _schedule = NoiseSchedule.FromConfig(config, HeunDiscreteScheduler.Defaults, supportsZeroSnrRescale: false, finiteTerminalSigma: false);
-        _prediction = config.PredictionType ?? PredictionType.Epsilon;
-        if (_prediction == PredictionType.Sample)
+        _options = SecondOrderSigmaOptions.FromConfig(config, nameof(KDpm2DiscreteScheduler));
+        if (_options.Prediction == PredictionType.Sample)
             throw new NotSupportedException($"{nameof(KDpm2DiscreteScheduler)}: prediction_type \"sample\" is not supported (diffusers does not implement it either).");
-        _spacing = config.TimestepSpacing ?? TimestepSpacing.Linspace;
-        _stepsOffset = config.StepsOffset ?? 0;
-        _ramp = SigmaRampOption.FromConfig(config, nameof(KDpm2DiscreteScheduler));
-        _sigmaMin = config.SigmaMin;
-        _sigmaMax = config.SigmaMax;
     }
 
     /// <inheritdoc/>
@@ -61,14 +49,14 @@ public sealed class KDpm2DiscreteScheduler : IScheduler, ISigmaSchedule
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps)
     {
-        var run = Dpm2Schedule.Create(_schedule, _spacing, _stepsOffset, inferenceSteps, _ramp, _sigmaMin, _sigmaMax);
+        var run = Dpm2Schedule.Create(_options, inferenceSteps);
         var sigmas = run.Sigmas;
         // Midpoint of each σ with the one before it (diffusers rolls the array; the first entry is never read).
         var midpoints = new float[sigmas.Length];
         for (var i = 0; i < sigmas.Length; i++)
             midpoints[i] = Dpm2Schedule.LogMidpoint(sigmas[i], sigmas[(i + sigmas.Length - 1) % sigmas.Length]);
 
-        var logTrainingSigmas = SigmaSchedules.Log(_schedule.Sigmas());
+        var logTrainingSigmas = SigmaSchedules.Log(_options.Schedule.Sigmas());
         var timesteps = new float[2 * inferenceSteps - 1];
         timesteps[0] = run.Timesteps[0];
         for (var i = 1; i < inferenceSteps; i++)
@@ -79,7 +67,7 @@ public sealed class KDpm2DiscreteScheduler : IScheduler, ISigmaSchedule
         _sigmas = Dpm2Schedule.Interleave(sigmas);
         _sigmasMidpoint = Dpm2Schedule.Interleave(midpoints);
         _timesteps = timesteps;
-        _initNoiseSigma = run.InitNoiseSigma(_spacing);
+        _initNoiseSigma = run.InitNoiseSigma(_options.Spacing);
         _nextStep = 0;
     }
 
@@ -99,7 +87,7 @@ public sealed class KDpm2DiscreteScheduler : IScheduler, ISigmaSchedule
         {
             // At σᵢ: d = (x − x₀)/σᵢ, Euler to the midpoint; keep x for the full step.
             var sigma = sigmas[stepIndex];
-            SigmaSpace.Denoise(_prediction, modelOutput, sample, sigma, derivative);
+            SigmaSpace.Denoise(_options.Prediction, modelOutput, sample, sigma, derivative);
             SigmaSpace.Derivative(sample, derivative, sigma);
             dt = _sigmasMidpoint[stepIndex + 1] - sigma;
             sample.CopyTo(stepStart);
@@ -108,7 +96,7 @@ public sealed class KDpm2DiscreteScheduler : IScheduler, ISigmaSchedule
         {
             // At the midpoint: d_mid = (x_mid − x₀)/σ_mid, then x ← x_start + d_mid·(σᵢ₊₁ − σᵢ).
             var sigmaMidpoint = _sigmasMidpoint[stepIndex];
-            SigmaSpace.Denoise(_prediction, modelOutput, sample, sigmaMidpoint, derivative);
+            SigmaSpace.Denoise(_options.Prediction, modelOutput, sample, sigmaMidpoint, derivative);
             SigmaSpace.Derivative(sample, derivative, sigmaMidpoint);
             dt = sigmas[stepIndex] - sigmas[stepIndex - 1];
             stepStart.CopyTo(sample);

@@ -76,14 +76,7 @@ public sealed class LcmScheduler : IScheduler
 
         for (var k = 0; k < sample.Length; k++)
         {
-            var x0 = _prediction switch
-            {
-                PredictionType.Epsilon => (sample[k] - sqrtBeta * modelOutput[k]) / sqrtAlpha,
-                PredictionType.Sample => modelOutput[k],
-                _ => sqrtAlpha * sample[k] - sqrtBeta * modelOutput[k],
-            };
-            if (_clipRange is { } range)
-                x0 = Math.Clamp(x0, -range, range);
+            var x0 = AlphaSpace.OriginalSample(_prediction, modelOutput[k], sample[k], sqrtAlpha, sqrtBeta, _clipRange);
             sample[k] = cOut * x0 + cSkip * sample[k];
         }
         if (last)
