@@ -43,6 +43,12 @@ public class SchedulerStateTests
     [InlineData("pndm")]
     [InlineData("lms")]
     [InlineData("dpmpp_2m")]
+    [InlineData("heun")]
+    [InlineData("dpm2")]
+    [InlineData("dpm2_a")]
+    [InlineData("unipc")]
+    [InlineData("deis")]
+    [InlineData("dpmpp_2s_a")]
     public void MultistepSchedulersRejectStepsOutOfOrder(string id)
     {
         var scheduler = new SchedulerRegistry().Create(id, Sd15);
