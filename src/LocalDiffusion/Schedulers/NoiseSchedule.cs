@@ -32,7 +32,7 @@ public sealed class NoiseSchedule
     /// Whether a zero-SNR rescale sets the last ᾱ to 2⁻²⁴ instead of 0, as diffusers' sigma-based classes (Euler,
     /// Euler a, DPM-Solver) do so that σ = √((1−ᾱ)/ᾱ) stays finite; DDIM keeps the exact 0.
     /// </param>
-    public static NoiseSchedule FromConfig(SchedulerConfig config, BetaDefaults defaults, bool supportsZeroSnrRescale, bool finiteTerminalSigma)
+    public static NoiseSchedule FromConfig(SchedulerConfig config, BetaDefaults defaults, bool supportsZeroSnrRescale, bool finiteTerminalSigma = false)
     {
         var trainTimesteps = config.NumTrainTimesteps ?? defaults.TrainTimesteps;
         var betas = config.TrainedBetas is { } trained
