@@ -162,6 +162,12 @@ def cases_0_31():
     yield "dpmpp_2s_a/order3/10", "dpmpp_2s_a", single, with_keys(SD15, solver_order=3), 10, {}
     yield "dpmpp_2s_a/order3/25", "dpmpp_2s_a", single, with_keys(SD15, solver_order=3), 25, {}
     yield "dpmpp_2s_a/lower_order_final/10", "dpmpp_2s_a", single, with_keys(SD15, lower_order_final=True), 10, {}
+    # lower_order_final stays off only with a positive final sigma and whole groups; 9 steps switch it on.
+    for steps in (10, 9):
+        yield (f"dpmpp_2s_a/no_lower_order_final/{steps}", "dpmpp_2s_a", single,
+               with_keys(SD15, final_sigmas_type="sigma_min"), steps, {})
+    yield ("dpmpp_2s_a/order3_no_lower_order_final/12", "dpmpp_2s_a", single,
+           with_keys(SD15, solver_order=3, solver_type="heun", final_sigmas_type="sigma_min"), 12, {})
     yield "dpmpp_2s_a/heun/10", "dpmpp_2s_a", single, with_keys(SD15, solver_type="heun"), 10, {}
     yield "dpmpp_2s_a/karras/10", "dpmpp_2s_a", single, with_keys(SD15, use_karras_sigmas=True), 10, {}
     yield ("dpmpp_2s_a/dpmsolver/10", "dpmpp_2s_a", single,
