@@ -6,7 +6,9 @@ namespace LocalDiffusion.Schedulers;
 /// DPM-Solver / DPM-Solver++ multistep (Lu et al. 2022), matching diffusers' <c>DPMSolverMultistepScheduler</c>:
 /// the model output is converted to x₀ (dpmsolver++) or ε (dpmsolver), and the ODE is stepped in λ = ln(α/σ) with
 /// the last <c>solver_order</c> outputs. Defaults: dpmsolver++, order 2, midpoint — AUTOMATIC1111's "DPM++ 2M";
-/// with use_karras_sigmas "DPM++ 2M Karras"; sde-dpmsolver++ is "DPM++ 2M SDE" (draws noise each step).
+/// with use_karras_sigmas "DPM++ 2M Karras"; sde-dpmsolver++ is "DPM++ 2M SDE" (draws noise each step), and with
+/// order 3 "DPM++ 3M SDE" (diffusers v0.32). Exponential and beta sigmas follow diffusers v0.32, which fixed v0.31's
+/// ascending ramps.
 /// </summary>
 public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
 {
@@ -17,7 +19,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
     private readonly DpmSolverType _solverType;
     private readonly bool _lowerOrderFinal;
     private readonly bool _eulerAtFinal;
-    private readonly bool _karras;
+    private readonly SigmaRamp _ramp;
     private readonly double? _sigmaMin;
     private readonly double? _sigmaMax;
     private readonly FinalSigmasType _finalSigma;
@@ -51,13 +53,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
         _solverType = config.SolverType is DpmSolverType.Heun ? DpmSolverType.Heun : DpmSolverType.Midpoint;
         _lowerOrderFinal = config.LowerOrderFinal ?? true;
         _eulerAtFinal = config.EulerAtFinal ?? false;
-        _karras = SigmaRampOption.FromConfig(config, name) switch
-        {
-            SigmaRamp.Karras => true,
-            SigmaRamp.None => false,
-            // diffusers 0.31 feeds these ramps the ascending training sigmas, so they run the wrong way; not reproduced.
-            var ramp => throw new NotSupportedException($"{name}: {(ramp == SigmaRamp.Beta ? "use_beta_sigmas" : "use_exponential_sigmas")} is not supported."),
-        };
+        _ramp = SigmaRampOption.FromConfig(config, name);
         _sigmaMin = config.SigmaMin;
         _sigmaMax = config.SigmaMax;
         _finalSigma = config.FinalSigmasType ?? FinalSigmasType.Zero;
@@ -67,8 +63,8 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
 
         if (_solverOrder > 3)
             throw new ArgumentException($"{name}: solver_order {_solverOrder} is not supported; use 1, 2 or 3.", nameof(config));
-        if (IsSde && _solverOrder == 3)
-            throw new ArgumentException($"{name}: the SDE variants support solver_order 1 or 2, not 3.", nameof(config));
+        if (_algorithm == DpmSolverAlgorithmType.SdeDpmSolver && _solverOrder == 3)
+            throw new ArgumentException($"{name}: sde-dpmsolver supports solver_order 1 or 2, not 3.", nameof(config));
         if (!IsDataPrediction && _finalSigma == FinalSigmasType.Zero)
             throw new ArgumentException(
                 $"{name}: final_sigmas_type \"zero\" is not supported with algorithm_type {_algorithm}; use \"sigma_min\".", nameof(config));
@@ -98,30 +94,10 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
     {
         var trainTimesteps = _schedule.TrainTimesteps;
         TimestepSpacings.Validate(inferenceSteps, trainTimesteps);
-        var lastTimestep = trainTimesteps - ClippedTimesteps();
-        // DPM-Solver spaces n+1 points and drops the last, so it never evaluates at t = 0.
-        double[] timesteps = _spacing switch
-        {
-            TimestepSpacing.Linspace => NumpyRanges.Linspace(0, lastTimestep - 1, inferenceSteps + 1)
-                .Select(t => Math.Round(t, MidpointRounding.ToEven)).Reverse().SkipLast(1).ToArray(),
-            TimestepSpacing.Leading => Enumerable.Range(0, inferenceSteps + 1)
-                .Select(i => (double)i * (lastTimestep / (inferenceSteps + 1))).Reverse().SkipLast(1)
-                .Select(t => t + _stepsOffset).ToArray(),
-            _ => NumpyRanges.Arange(lastTimestep, 0, -(double)trainTimesteps / inferenceSteps)
-                .Select(t => Math.Round(t, MidpointRounding.ToEven) - 1).ToArray(),
-        };
-
+        var lastTimestep = trainTimesteps - SolverSchedule.ClippedTimesteps(_schedule, _lambdaMinClipped);
+        var timesteps = SolverSchedule.Timesteps(_spacing, trainTimesteps, lastTimestep, inferenceSteps, _stepsOffset);
         var trainingSigmas = _schedule.Sigmas();
-        double[] sigmas;
-        if (_karras)
-        {
-            var interpolated = trainingSigmas.Reverse().Select(s => (double)s).ToArray();
-            sigmas = SigmaSchedules.Karras(_sigmaMin ?? interpolated[^1], _sigmaMax ?? interpolated[0], inferenceSteps);
-            var logSigmas = SigmaSchedules.Log(trainingSigmas);
-            timesteps = sigmas.Select(s => Math.Round(SigmaSchedules.SigmaToTimestep(s, logSigmas), MidpointRounding.ToEven)).ToArray();
-        }
-        else
-            sigmas = SigmaSchedules.Interpolate(timesteps, trainingSigmas);
+        var sigmas = SolverSchedule.Sigmas(_ramp, trainingSigmas, ref timesteps, inferenceSteps, _sigmaMin, _sigmaMax);
 
         var finalSigma = _finalSigma == FinalSigmasType.SigmaMin ? trainingSigmas[0] : 0f;
         _sigmas = [.. sigmas.Select(s => (float)s), finalSigma];
@@ -129,20 +105,6 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
         _modelOutputs.Clear();
         _lowerOrderNums = 0;
         _nextStep = 0;
-    }
-
-    /// <summary>How many of the noisiest timesteps lambda_min_clipped removes (torch.searchsorted on λ ascending).</summary>
-    private int ClippedTimesteps()
-    {
-        var clipped = 0;
-        for (var t = _schedule.TrainTimesteps - 1; t >= 0; t--)
-        {
-            var alphaCumprod = _schedule.AlphasCumprod[t];
-            var lambda = MathF.Log(MathF.Sqrt(alphaCumprod)) - MathF.Log(MathF.Sqrt(1f - alphaCumprod));
-            if (lambda < _lambdaMinClipped)
-                clipped++;
-        }
-        return clipped;
     }
 
     /// <inheritdoc/>
@@ -158,7 +120,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
             && (_eulerAtFinal || (_lowerOrderFinal && steps < 15) || _finalSigma == FinalSigmasType.Zero);
         var lowerOrderSecond = stepIndex == steps - 2 && _lowerOrderFinal && steps < 15;
 
-        var converted = ConvertModelOutput(modelOutput, sample, sigmas[stepIndex]);
+        var converted = SolverModelOutput.Convert(_prediction, IsDataPrediction, modelOutput, sample, sigmas[stepIndex]);
         if (_modelOutputs.Count == _solverOrder)
             _modelOutputs.RemoveAt(0);
         _modelOutputs.Add(converted);
@@ -177,30 +139,9 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
         else if (_solverOrder == 2 || _lowerOrderNums < 2 || lowerOrderSecond)
             update.SecondOrder(_modelOutputs[^1], _modelOutputs[^2], sample, noise);
         else
-            update.ThirdOrder(_modelOutputs[^1], _modelOutputs[^2], _modelOutputs[^3], sample);
+            update.ThirdOrder(_modelOutputs[^1], _modelOutputs[^2], _modelOutputs[^3], sample, noise);
 
         if (_lowerOrderNums < _solverOrder)
             _lowerOrderNums++;
-    }
-
-    /// <summary>The model output as the solver's variable: x₀ for dpmsolver++, ε for dpmsolver (float32, diffusers' operation order).</summary>
-    private float[] ConvertModelOutput(ReadOnlySpan<float> modelOutput, ReadOnlySpan<float> sample, float sigma)
-    {
-        var (alpha, sigmaT) = DpmSolverUpdate.AlphaSigma(sigma);
-        var converted = new float[sample.Length];
-        for (var k = 0; k < converted.Length; k++)
-        {
-            float m = modelOutput[k], x = sample[k];
-            converted[k] = (IsDataPrediction, _prediction) switch
-            {
-                (true, PredictionType.Epsilon) => (x - sigmaT * m) / alpha,
-                (true, PredictionType.Sample) => m,
-                (true, _) => alpha * x - sigmaT * m,
-                (false, PredictionType.Epsilon) => m,
-                (false, PredictionType.Sample) => (x - alpha * m) / sigmaT,
-                (false, _) => alpha * m + sigmaT * x,
-            };
-        }
-        return converted;
     }
 }

@@ -128,8 +128,8 @@ internal readonly ref struct DpmSolverUpdate
         }
     }
 
-    /// <summary>Multistep DPM-Solver-3 from the three newest outputs (ODE variants only).</summary>
-    public void ThirdOrder(float[] m0, float[] m1, float[] m2, Span<float> sample)
+    /// <summary>Multistep DPM-Solver-3 from the three newest outputs: dpmsolver++, dpmsolver, and sde-dpmsolver++ (diffusers v0.32).</summary>
+    public void ThirdOrder(float[] m0, float[] m1, float[] m2, Span<float> sample, ReadOnlySpan<float> noise)
     {
         var (alphaT, sigmaT) = AlphaSigma(_sigmas[_step + 1]);
         var (alphaS0, sigmaS0) = AlphaSigma(_sigmas[_step]);
@@ -143,11 +143,18 @@ internal readonly ref struct DpmSolverUpdate
         float r0 = h0 / h, r1 = h1 / h;
         float scale10 = 1f / r0, scale11 = 1f / r1, scaleD1 = r0 / (r0 + r1), scaleD2 = 1f / (r0 + r1);
 
-        float a, b, c, d;
+        float a, b, c, d, n = 0f;
         if (_algorithm == DpmSolverAlgorithmType.DpmSolverPlusPlus)
         {
             var e = MathF.Exp(-h) - 1f;
             (a, b, c, d) = (sigmaT / sigmaS0, -(alphaT * e), alphaT * (e / h + 1f), -(alphaT * ((e + h) / (h * h) - 0.5f)));
+        }
+        else if (_algorithm == DpmSolverAlgorithmType.SdeDpmSolverPlusPlus)
+        {
+            var e = 1f - MathF.Exp(-2f * h);
+            var twoH = 2f * h;
+            (a, b, c, d) = (sigmaT / sigmaS0 * MathF.Exp(-h), alphaT * e, alphaT * (e / (-2f * h) + 1f), alphaT * ((e - twoH) / (twoH * twoH) - 0.5f));
+            n = sigmaT * MathF.Sqrt(1f - MathF.Exp(-2f * h));
         }
         else
         {
@@ -161,7 +168,8 @@ internal readonly ref struct DpmSolverUpdate
             var d11 = scale11 * (m1[k] - m2[k]);
             var d1 = d10 + scaleD1 * (d10 - d11);
             var d2 = scaleD2 * (d10 - d11);
-            sample[k] = a * sample[k] + b * m0[k] + c * d1 + d * d2;
+            var x = a * sample[k] + b * m0[k] + c * d1 + d * d2;
+            sample[k] = noise.IsEmpty ? x : x + n * noise[k];
         }
     }
 }

@@ -118,4 +118,16 @@ public sealed record SchedulerConfig
 
     /// <summary><c>variance_type</c>: "learned" / "learned_range" for models that also predict variance (not supported here).</summary>
     public string? VarianceType { get; init; }
+
+    /// <summary><c>predict_x0</c>: UniPC works with the data prediction x₀ (true, its default) or with the noise ε.</summary>
+    public bool? PredictX0 { get; init; }
+
+    /// <summary><c>disable_corrector</c>: the step indices at which UniPC skips its corrector (UniC).</summary>
+    public IReadOnlyList<int>? DisableCorrector { get; init; }
+
+    /// <summary><c>original_inference_steps</c>: the step count of LCM/TCD's distillation schedule that inference steps are drawn from.</summary>
+    public int? OriginalInferenceSteps { get; init; }
+
+    /// <summary><c>timestep_scaling</c>: LCM/TCD's scale of the timestep in the consistency boundary conditions c_skip, c_out.</summary>
+    public double? TimestepScaling { get; init; }
 }

@@ -64,6 +64,10 @@ internal static class SchedulerConfigReader
                     "sigma_max" => config with { SigmaMax = v.Double() },
                     "lambda_min_clipped" => config with { LambdaMinClipped = v.Double() },
                     "variance_type" => config with { VarianceType = v.String() },
+                    "predict_x0" => config with { PredictX0 = v.Bool() },
+                    "disable_corrector" => config with { DisableCorrector = v.IntArray() },
+                    "original_inference_steps" => config with { OriginalInferenceSteps = v.Int(minimum: 1) },
+                    "timestep_scaling" => config with { TimestepScaling = v.Double() },
                     _ => config,
                 };
             }
@@ -114,6 +118,17 @@ internal static class SchedulerConfigReader
             var i = 0;
             foreach (var item in Element.EnumerateArray())
                 values[i++] = item.ValueKind == JsonValueKind.Number ? item.GetSingle() : throw Wrong("an array of numbers");
+            return values;
+        }
+
+        public int[] IntArray()
+        {
+            if (Element.ValueKind != JsonValueKind.Array)
+                throw Wrong("an array of integers");
+            var values = new int[Element.GetArrayLength()];
+            var i = 0;
+            foreach (var item in Element.EnumerateArray())
+                values[i++] = item.ValueKind == JsonValueKind.Number && item.TryGetInt32(out var value) ? value : throw Wrong("an array of integers");
             return values;
         }
 

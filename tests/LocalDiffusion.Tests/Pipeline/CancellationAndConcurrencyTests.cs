@@ -49,11 +49,17 @@ public class CancellationAndConcurrencyTests
         var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny"), new PipelineOptions { Device = "cpu" });
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var disposing = false;
-        // Each step waits a little until Dispose is under way, so the generation cannot finish first.
+        // The first step waits until Dispose is about to start, and later ones are slowed down, so the generation
+        // cannot finish first however the threads are scheduled.
         var running = pipeline.GenerateAsync(TestModels.Request() with { Steps = 500 }, new SyncProgress<GenerationProgress>(p =>
         {
-            if (p.Step == 1) started.TrySetResult();
-            if (!Volatile.Read(ref disposing)) Thread.Sleep(5);
+            if (p.Phase != GenerationPhase.Denoising) return;
+            if (p.Step == 1)
+            {
+                started.TrySetResult();
+                SpinWait.SpinUntil(() => Volatile.Read(ref disposing), TimeSpan.FromSeconds(30));
+            }
+            Thread.Sleep(5);
         }));
         await started.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
 

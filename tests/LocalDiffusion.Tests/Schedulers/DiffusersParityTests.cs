@@ -33,17 +33,7 @@ public class DiffusersParityTests
     public void SamplingRunMatchesDiffusers(string name)
     {
         var testCase = DiffusersReference.Case(name);
-        var scheduler = DiffusersReference.CreateScheduler(testCase);
-        scheduler.SetTimesteps(testCase.GetProperty("steps").GetInt32());
-        var seed = testCase.GetProperty("seed");
-        var generator = new TorchGenerator(seed.ValueKind == JsonValueKind.Number ? seed.GetInt64() : 0);
-
-        var tracked = DiffusersReference.Tracked;
-        var trajectory = testCase.GetProperty("trajectory").EnumerateArray().ToArray();
-        Assert.Equal(trajectory.Length, scheduler.Timesteps.Count);
-        var sample = DiffusersReference.Sample(scheduler, generator, (i, current) =>
-            Tolerance.AssertClose(DiffusersReference.Floats(trajectory[i]), tracked.Select(k => current[k]).ToArray(), $"{name} step {i}"));
-        Tolerance.AssertClose(DiffusersReference.Floats(testCase.GetProperty("final")), sample, $"{name} final sample");
+        DiffusersReference.AssertSamplingRunMatches(testCase, DiffusersReference.CreateScheduler(testCase), name);
     }
 
     [Theory]

@@ -53,6 +53,25 @@ internal static class DiffusersReference
         return sample;
     }
 
+    /// <summary>
+    /// Runs <paramref name="scheduler"/> on the case's inputs with a generator seeded like the case's torch generator,
+    /// checking the tracked elements after every step and the whole final sample within <see cref="Tolerance"/>.
+    /// </summary>
+    public static void AssertSamplingRunMatches(JsonElement testCase, IScheduler scheduler, string name,
+        double relative = Tolerance.Relative, double absolute = Tolerance.Absolute)
+    {
+        scheduler.SetTimesteps(testCase.GetProperty("steps").GetInt32());
+        var seed = testCase.GetProperty("seed");
+        var generator = new TorchGenerator(seed.ValueKind == JsonValueKind.Number ? seed.GetInt64() : 0);
+
+        var tracked = Tracked;
+        var trajectory = testCase.GetProperty("trajectory").EnumerateArray().ToArray();
+        Assert.Equal(trajectory.Length, scheduler.Timesteps.Count);
+        var sample = Sample(scheduler, generator, (i, current) =>
+            Tolerance.AssertClose(Floats(trajectory[i]), tracked.Select(k => current[k]).ToArray(), $"{name} step {i}", relative, absolute));
+        Tolerance.AssertClose(Floats(testCase.GetProperty("final")), sample, $"{name} final sample", relative, absolute);
+    }
+
     /// <summary>The scheduler of a case, built the way the generator built it (from_config of the case's config; DDIM's eta as a step option).</summary>
     public static IScheduler CreateScheduler(JsonElement testCase)
     {

@@ -81,7 +81,8 @@ public class SchedulerRegistryTests
     [Fact]
     public void AllDescribesTheBuiltIns()
     {
-        var all = new SchedulerRegistry().All;
+        // The first seven; later samplers are appended after them (MoreSchedulersRegistryTests lists those).
+        var all = new SchedulerRegistry().All.Take(7).ToList();
         Assert.Equal(["pndm", "ddim", "euler", "euler_a", "lms", "dpmpp_2m", "dpmpp_2m_karras"], all.Select(i => i.Id));
         Assert.Equal(["euler_a"], all.Where(i => i.IsStochastic).Select(i => i.Id));
         Assert.Equal("EulerAncestralDiscreteScheduler", all.Single(i => i.Id == "euler_a").DiffusersClass);

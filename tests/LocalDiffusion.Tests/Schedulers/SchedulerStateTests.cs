@@ -43,6 +43,12 @@ public class SchedulerStateTests
     [InlineData("pndm")]
     [InlineData("lms")]
     [InlineData("dpmpp_2m")]
+    [InlineData("heun")]
+    [InlineData("dpm2")]
+    [InlineData("dpm2_a")]
+    [InlineData("unipc")]
+    [InlineData("deis")]
+    [InlineData("dpmpp_2s_a")]
     public void MultistepSchedulersRejectStepsOutOfOrder(string id)
     {
         var scheduler = new SchedulerRegistry().Create(id, Sd15);
@@ -86,7 +92,7 @@ public class SchedulerStateTests
     {
         Assert.Throws<NotSupportedException>(() => new PndmScheduler(Sd15 with { PredictionType = PredictionType.Sample }));
         Assert.Throws<NotSupportedException>(() => new EulerAncestralDiscreteScheduler(Sd15 with { PredictionType = PredictionType.Sample }));
-        Assert.Throws<NotSupportedException>(() => new DpmSolverMultistepScheduler(Sd15 with { UseBetaSigmas = true }));
+        Assert.Throws<NotSupportedException>(() => new DpmSolverMultistepScheduler(Sd15 with { UseLuLambdas = true }));
         Assert.Throws<ArgumentException>(() => new EulerDiscreteScheduler(Sd15 with { UseKarrasSigmas = true, UseExponentialSigmas = true }));
         Assert.Throws<ArgumentException>(() => new DpmSolverMultistepScheduler(Sd15 with { AlgorithmType = DpmSolverAlgorithmType.DpmSolver }));
         Assert.Throws<NotSupportedException>(() => new DdimScheduler(Sd15 with { Thresholding = true }));
