@@ -9,21 +9,7 @@ namespace LocalDiffusion.Tests.Benchmarking;
 /// <summary><c>localdiffusion schedulers</c> and <c>localdiffusion bench schedulers</c>, run in-process on the tiny model.</summary>
 public class BenchCommandTests
 {
-    internal static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(output),
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-        });
-        console.Profile.Width = 200; // a redirected console is 80 columns wide, which would wrap the tables
-        var code = await CliApp.RunAsync(args, console, error, TestContext.Current.CancellationToken);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static Task<(int Code, string Out, string Err)> Run(params string[] args) => LocalDiffusion.Tests.Cli.CliRunner.Run(args);
 
     // A small run; each (option, value) pair in overrides replaces that option's value or, for a flag, is added.
     private static string[] Bench(string outDir, params (string Option, string? Value)[] overrides)

@@ -77,7 +77,7 @@ public class ShapesAdherenceTests
         var file = TwoCases(dir, model);
         var outDir = Path.Combine(dir.Path, "out");
 
-        var (code, output, error) = await BenchCommandTests.Run("bench", "schedulers", "--model", model, "--device", "cpu", "--schedulers", "euler",
+        var (code, output, error) = await LocalDiffusion.Tests.Cli.CliRunner.Run("bench", "schedulers", "--model", model, "--device", "cpu", "--schedulers", "euler",
             "--steps", "3", "--reference", "euler@12", "--prompts", file, "--out", outDir);
 
         Assert.True(code == 0, error);
