@@ -17,9 +17,7 @@ public sealed class DdimScheduler : IScheduler
     private readonly float? _clipRange;
     private readonly ScratchBuffer _denoised = new();
     private readonly ScratchBuffer _noise = new();
-    private int[]? _timesteps;
-    private float[] _timestepValues = [];
-    private int _inferenceSteps;
+    private IntegerTimesteps? _timesteps;
 
     /// <summary>
     /// Builds the scheduler; absent keys take diffusers' <c>DDIMScheduler</c> defaults (linear 0.0001→0.02,
@@ -47,22 +45,18 @@ public sealed class DdimScheduler : IScheduler
     public float Eta { get; }
 
     /// <inheritdoc/>
-    public IReadOnlyList<float> Timesteps => _timesteps is null ? throw TimestepsNotSet.Error(nameof(DdimScheduler)) : _timestepValues;
+    public IReadOnlyList<float> Timesteps => Run.Values;
 
     /// <inheritdoc/>
     public float InitNoiseSigma => 1f;
 
-    private int[] Run => _timesteps ?? throw TimestepsNotSet.Error(nameof(DdimScheduler));
+    private IntegerTimesteps Run => _timesteps ?? throw TimestepsNotSet.Error(nameof(DdimScheduler));
 
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps)
     {
-        TimestepSpacings.Validate(inferenceSteps, _schedule.TrainTimesteps);
         // DDIM rounds linspace timesteps to integers (Euler keeps them fractional).
-        _timesteps = TimestepSpacings.Create(_spacing, _schedule.TrainTimesteps, inferenceSteps, _stepsOffset)
-            .Select(t => (int)Math.Round(t, MidpointRounding.ToEven)).ToArray();
-        _timestepValues = _timesteps.Select(t => (float)t).ToArray();
-        _inferenceSteps = inferenceSteps;
+        _timesteps = IntegerTimesteps.Create(_spacing, _schedule.TrainTimesteps, inferenceSteps, _stepsOffset);
     }
 
     /// <inheritdoc/>
@@ -71,9 +65,9 @@ public sealed class DdimScheduler : IScheduler
     /// <inheritdoc/>
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator)
     {
-        var timestep = Run[stepIndex];
-        // diffusers steps back by T/n whatever the spacing.
-        var previous = timestep - _schedule.TrainTimesteps / _inferenceSteps;
+        var timesteps = Run;
+        var timestep = timesteps[stepIndex];
+        var previous = timesteps.Previous(timestep);
         var alphaProd = _schedule.AlphasCumprod[timestep];
         var alphaProdPrev = previous >= 0 ? _schedule.AlphasCumprod[previous] : _finalAlphaCumprod;
         var betaProd = 1f - alphaProd;

@@ -17,9 +17,7 @@ public sealed class DdpmScheduler : IScheduler
     private readonly float? _clipRange;
     private readonly DdpmVariance _variance;
     private readonly ScratchBuffer _noise = new();
-    private int[]? _timesteps;
-    private float[] _timestepValues = [];
-    private int _inferenceSteps;
+    private IntegerTimesteps? _timesteps;
 
     /// <summary>
     /// Builds the scheduler; absent keys take diffusers' <c>DDPMScheduler</c> defaults (linear 0.0001→0.02,
@@ -58,21 +56,17 @@ public sealed class DdpmScheduler : IScheduler
     }
 
     /// <inheritdoc/>
-    public IReadOnlyList<float> Timesteps => _timesteps is null ? throw TimestepsNotSet.Error(nameof(DdpmScheduler)) : _timestepValues;
+    public IReadOnlyList<float> Timesteps => Run.Values;
 
     /// <inheritdoc/>
     public float InitNoiseSigma => 1f;
 
-    private int[] Run => _timesteps ?? throw TimestepsNotSet.Error(nameof(DdpmScheduler));
+    private IntegerTimesteps Run => _timesteps ?? throw TimestepsNotSet.Error(nameof(DdpmScheduler));
 
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps)
     {
-        TimestepSpacings.Validate(inferenceSteps, _schedule.TrainTimesteps);
-        _timesteps = TimestepSpacings.Create(_spacing, _schedule.TrainTimesteps, inferenceSteps, _stepsOffset)
-            .Select(t => (int)Math.Round(t, MidpointRounding.ToEven)).ToArray();
-        _timestepValues = _timesteps.Select(t => (float)t).ToArray();
-        _inferenceSteps = inferenceSteps;
+        _timesteps = IntegerTimesteps.Create(_spacing, _schedule.TrainTimesteps, inferenceSteps, _stepsOffset);
     }
 
     /// <inheritdoc/>
@@ -81,9 +75,9 @@ public sealed class DdpmScheduler : IScheduler
     /// <inheritdoc/>
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator)
     {
-        var timestep = Run[stepIndex];
-        // diffusers steps back by T/n whatever the spacing.
-        var previous = timestep - _schedule.TrainTimesteps / _inferenceSteps;
+        var timesteps = Run;
+        var timestep = timesteps[stepIndex];
+        var previous = timesteps.Previous(timestep);
         var alphaProd = _schedule.AlphasCumprod[timestep];
         var alphaProdPrev = previous >= 0 ? _schedule.AlphasCumprod[previous] : 1f;
         float betaProd = 1f - alphaProd, betaProdPrev = 1f - alphaProdPrev;
