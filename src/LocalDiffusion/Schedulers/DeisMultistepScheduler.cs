@@ -66,14 +66,11 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps)
     {
-        var trainTimesteps = _schedule.TrainTimesteps;
-        TimestepSpacings.Validate(inferenceSteps, trainTimesteps);
-        var timesteps = SolverSchedule.Timesteps(_spacing, trainTimesteps, trainTimesteps, inferenceSteps, _stepsOffset);
-        var trainingSigmas = _schedule.Sigmas();
-        var sigmas = SolverSchedule.Sigmas(_karras ? SigmaRamp.Karras : SigmaRamp.None, trainingSigmas, ref timesteps, inferenceSteps, _sigmaMin, _sigmaMax);
         // DEIS always ends at a positive sigma: the ramp's last one repeated, else the schedule's smallest.
-        _sigmas = [.. sigmas.Select(s => (float)s), _karras ? (float)sigmas[^1] : trainingSigmas[0]];
-        _timesteps = timesteps.Select(t => (float)(long)t).ToArray();
+        (_sigmas, _timesteps) = SolverSchedule.Create(
+            _schedule, _spacing, _schedule.TrainTimesteps, inferenceSteps, _stepsOffset,
+            _karras ? SigmaRamp.Karras : SigmaRamp.None, _sigmaMin, _sigmaMax,
+            (sigmas, trainingSigmas) => _karras ? (float)sigmas[^1] : trainingSigmas[0]);
         _modelOutputs.Clear();
         _lowerOrderNums = 0;
         _nextStep = 0;

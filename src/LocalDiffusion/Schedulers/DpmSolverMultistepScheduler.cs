@@ -92,16 +92,10 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps)
     {
-        var trainTimesteps = _schedule.TrainTimesteps;
-        TimestepSpacings.Validate(inferenceSteps, trainTimesteps);
-        var lastTimestep = trainTimesteps - SolverSchedule.ClippedTimesteps(_schedule, _lambdaMinClipped);
-        var timesteps = SolverSchedule.Timesteps(_spacing, trainTimesteps, lastTimestep, inferenceSteps, _stepsOffset);
-        var trainingSigmas = _schedule.Sigmas();
-        var sigmas = SolverSchedule.Sigmas(_ramp, trainingSigmas, ref timesteps, inferenceSteps, _sigmaMin, _sigmaMax);
-
-        var finalSigma = _finalSigma == FinalSigmasType.SigmaMin ? trainingSigmas[0] : 0f;
-        _sigmas = [.. sigmas.Select(s => (float)s), finalSigma];
-        _timesteps = timesteps.Select(t => (float)(long)t).ToArray();
+        var lastTimestep = _schedule.TrainTimesteps - SolverSchedule.ClippedTimesteps(_schedule, _lambdaMinClipped);
+        (_sigmas, _timesteps) = SolverSchedule.Create(
+            _schedule, _spacing, lastTimestep, inferenceSteps, _stepsOffset, _ramp, _sigmaMin, _sigmaMax,
+            (_, trainingSigmas) => _finalSigma == FinalSigmasType.SigmaMin ? trainingSigmas[0] : 0f);
         _modelOutputs.Clear();
         _lowerOrderNums = 0;
         _nextStep = 0;

@@ -93,14 +93,11 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps)
     {
-        var trainTimesteps = _schedule.TrainTimesteps;
-        TimestepSpacings.Validate(inferenceSteps, trainTimesteps);
-        var lastTimestep = trainTimesteps - SolverSchedule.ClippedTimesteps(_schedule, _lambdaMinClipped);
-        var timesteps = SolverSchedule.Timesteps(TimestepSpacing.Linspace, trainTimesteps, lastTimestep, inferenceSteps, 0);
-        var trainingSigmas = _schedule.Sigmas();
-        var sigmas = SolverSchedule.Sigmas(_karras ? SigmaRamp.Karras : SigmaRamp.None, trainingSigmas, ref timesteps, inferenceSteps, _sigmaMin, _sigmaMax);
-        _sigmas = [.. sigmas.Select(s => (float)s), _finalSigma == FinalSigmasType.SigmaMin ? trainingSigmas[0] : 0f];
-        _timesteps = timesteps.Select(t => (float)(long)t).ToArray();
+        var lastTimestep = _schedule.TrainTimesteps - SolverSchedule.ClippedTimesteps(_schedule, _lambdaMinClipped);
+        (_sigmas, _timesteps) = SolverSchedule.Create(
+            _schedule, TimestepSpacing.Linspace, lastTimestep, inferenceSteps, 0,
+            _karras ? SigmaRamp.Karras : SigmaRamp.None, _sigmaMin, _sigmaMax,
+            (_, trainingSigmas) => _finalSigma == FinalSigmasType.SigmaMin ? trainingSigmas[0] : 0f);
 
         // diffusers switches lower_order_final on for good (it rewrites its config) when the steps do not divide into
         // whole groups, or when the last sigma is zero.

@@ -76,16 +76,11 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps)
     {
-        var trainTimesteps = _schedule.TrainTimesteps;
-        TimestepSpacings.Validate(inferenceSteps, trainTimesteps);
-        var timesteps = SolverSchedule.Timesteps(_spacing, trainTimesteps, trainTimesteps, inferenceSteps, _stepsOffset);
-        var trainingSigmas = _schedule.Sigmas();
-        var sigmas = SolverSchedule.Sigmas(_ramp, trainingSigmas, ref timesteps, inferenceSteps, _sigmaMin, _sigmaMax);
         // With a Karras ramp, diffusers' sigma_min final sigma is the ramp's last sigma, not the schedule's smallest.
-        var finalSigma = _finalSigma == FinalSigmasType.Zero ? 0f
-            : _ramp == SigmaRamp.Karras ? (float)sigmas[^1] : trainingSigmas[0];
-        _sigmas = [.. sigmas.Select(s => (float)s), finalSigma];
-        _timesteps = timesteps.Select(t => (float)(long)t).ToArray();
+        (_sigmas, _timesteps) = SolverSchedule.Create(
+            _schedule, _spacing, _schedule.TrainTimesteps, inferenceSteps, _stepsOffset, _ramp, _sigmaMin, _sigmaMax,
+            (sigmas, trainingSigmas) => _finalSigma == FinalSigmasType.Zero ? 0f
+                : _ramp == SigmaRamp.Karras ? (float)sigmas[^1] : trainingSigmas[0]);
         _modelOutputs.Clear();
         _lastSample = null;
         _thisOrder = 0;
