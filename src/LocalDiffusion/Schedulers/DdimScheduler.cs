@@ -16,7 +16,7 @@ public sealed class DdimScheduler : IScheduler
     private readonly int _stepsOffset;
     private readonly float? _clipRange;
     private readonly ScratchBuffer _denoised = new();
-    private readonly ScratchBuffer _noise = new();
+    private readonly NoiseBuffer _noise = new();
     private IntegerTimesteps? _timesteps;
 
     /// <summary>
@@ -94,9 +94,7 @@ public sealed class DdimScheduler : IScheduler
 
         if (Eta > 0)
         {
-            ArgumentNullException.ThrowIfNull(generator);
-            var noise = _noise.Get(sample.Length);
-            generator.FillNormal(noise);
+            var noise = _noise.Draw(generator, sample.Length);
             for (var k = 0; k < sample.Length; k++)
                 denoised[k] += stdDev * noise[k];
         }

@@ -16,7 +16,7 @@ public sealed class DdpmScheduler : IScheduler
     private readonly int _stepsOffset;
     private readonly float? _clipRange;
     private readonly DdpmVariance _variance;
-    private readonly ScratchBuffer _noise = new();
+    private readonly NoiseBuffer _noise = new();
     private IntegerTimesteps? _timesteps;
 
     /// <summary>
@@ -95,9 +95,7 @@ public sealed class DdpmScheduler : IScheduler
 
         if (timestep > 0)
         {
-            ArgumentNullException.ThrowIfNull(generator);
-            var noise = _noise.Get(sample.Length);
-            generator.FillNormal(noise);
+            var noise = _noise.Draw(generator, sample.Length);
             var std = StandardDeviation(betaProd, betaProdPrev, currentBeta);
             for (var k = 0; k < sample.Length; k++)
                 sample[k] += std * noise[k];

@@ -27,7 +27,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
     private readonly TimestepSpacing _spacing;
     private readonly int _stepsOffset;
     private readonly List<float[]> _modelOutputs = [];
-    private readonly ScratchBuffer _noise = new();
+    private readonly NoiseBuffer _noise = new();
     private float[]? _sigmas;
     private float[] _timesteps = [];
     private int _lowerOrderNums;
@@ -122,9 +122,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
         Span<float> noise = default;
         if (IsSde)
         {
-            ArgumentNullException.ThrowIfNull(generator);
-            noise = _noise.Get(sample.Length);
-            generator.FillNormal(noise);
+            noise = _noise.Draw(generator, sample.Length);
         }
 
         var update = new DpmSolverUpdate(_algorithm, _solverType, sigmas, stepIndex);

@@ -23,7 +23,7 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
     private readonly FinalSigmasType _finalSigma;
     private readonly double _lambdaMinClipped;
     private readonly List<float[]> _modelOutputs = [];
-    private readonly ScratchBuffer _noise = new();
+    private readonly NoiseBuffer _noise = new();
     private bool _lowerOrderFinal;
     private float[]? _sigmas;
     private float[] _timesteps = [];
@@ -140,9 +140,7 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
         Span<float> noise = default;
         if (IsSde)
         {
-            ArgumentNullException.ThrowIfNull(generator);
-            noise = _noise.Get(sample.Length);
-            generator.FillNormal(noise);
+            noise = _noise.Draw(generator, sample.Length);
         }
 
         var order = Math.Min(_orders[stepIndex], _modelOutputs.Count);

@@ -17,7 +17,7 @@ public sealed class LcmScheduler : IScheduler
     private readonly int _originalSteps;
     private readonly float? _clipRange;
     private readonly double _timestepScaling;
-    private readonly ScratchBuffer _noise = new();
+    private readonly NoiseBuffer _noise = new();
     private int[]? _timesteps;
     private float[] _timestepValues = [];
 
@@ -82,9 +82,7 @@ public sealed class LcmScheduler : IScheduler
         if (last)
             return;
 
-        ArgumentNullException.ThrowIfNull(generator);
-        var noise = _noise.Get(sample.Length);
-        generator.FillNormal(noise);
+        var noise = _noise.Draw(generator, sample.Length);
         float sqrtAlphaPrev = MathF.Sqrt(alphaProdPrev), sqrtBetaPrev = MathF.Sqrt(1f - alphaProdPrev);
         for (var k = 0; k < sample.Length; k++)
             sample[k] = sqrtAlphaPrev * sample[k] + sqrtBetaPrev * noise[k];

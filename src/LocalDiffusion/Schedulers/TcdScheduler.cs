@@ -14,7 +14,7 @@ public sealed class TcdScheduler : IScheduler
     private readonly NoiseSchedule _schedule;
     private readonly PredictionType _prediction;
     private readonly int _originalSteps;
-    private readonly ScratchBuffer _noise = new();
+    private readonly NoiseBuffer _noise = new();
     private int[]? _timesteps;
     private float[] _timestepValues = [];
 
@@ -87,9 +87,7 @@ public sealed class TcdScheduler : IScheduler
         if (Eta <= 0 || last)
             return;
 
-        ArgumentNullException.ThrowIfNull(generator);
-        var noise = _noise.Get(sample.Length);
-        generator.FillNormal(noise);
+        var noise = _noise.Draw(generator, sample.Length);
         var ratio = alphaProdPrev / alphaProdS;
         float keep = MathF.Sqrt(ratio), fresh = MathF.Sqrt(1f - ratio);
         for (var k = 0; k < sample.Length; k++)
