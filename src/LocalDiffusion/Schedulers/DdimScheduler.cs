@@ -36,8 +36,7 @@ public sealed class DdimScheduler : IScheduler
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _spacing = config.TimestepSpacing ?? TimestepSpacing.Leading;
         _stepsOffset = config.StepsOffset ?? 0;
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{nameof(DdimScheduler)}: thresholding is not supported.");
+        ConfigGuards.RejectThresholding(config, nameof(DdimScheduler));
         _clipRange = (config.ClipSample ?? true) ? (float)(config.ClipSampleRange ?? 1.0) : null;
     }
 

@@ -35,8 +35,7 @@ public sealed class DdpmScheduler : IScheduler
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _spacing = config.TimestepSpacing ?? TimestepSpacing.Leading;
         _stepsOffset = config.StepsOffset ?? 0;
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{name}: thresholding is not supported.");
+        ConfigGuards.RejectThresholding(config, name);
         _clipRange = config.ClipSample ?? true ? (float)(config.ClipSampleRange ?? 1.0) : null;
         _variance = (config.VarianceType ?? "fixed_small") switch
         {

@@ -36,8 +36,7 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
         const string name = nameof(DeisMultistepScheduler);
         _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: false, finiteTerminalSigma: false);
         _solverOrder = config.SolverOrder ?? 2;
-        if (_solverOrder > 3)
-            throw new ArgumentException($"{name}: solver_order {_solverOrder} is not supported; use 1, 2 or 3.", nameof(config));
+        ConfigGuards.CheckSolverOrder(_solverOrder, name);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _lowerOrderFinal = config.LowerOrderFinal ?? true;
         var ramp = SigmaRampOption.FromConfig(config, name);
@@ -48,8 +47,7 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
         _sigmaMax = config.SigmaMax;
         _spacing = config.TimestepSpacing ?? TimestepSpacing.Linspace;
         _stepsOffset = config.StepsOffset ?? 0;
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{name}: thresholding is not supported.");
+        ConfigGuards.RejectThresholding(config, name);
     }
 
     /// <inheritdoc/>

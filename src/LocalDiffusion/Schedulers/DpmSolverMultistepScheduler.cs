@@ -61,8 +61,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
         _spacing = config.TimestepSpacing ?? TimestepSpacing.Linspace;
         _stepsOffset = config.StepsOffset ?? 0;
 
-        if (_solverOrder > 3)
-            throw new ArgumentException($"{name}: solver_order {_solverOrder} is not supported; use 1, 2 or 3.", nameof(config));
+        ConfigGuards.CheckSolverOrder(_solverOrder, name);
         if (_algorithm == DpmSolverAlgorithmType.SdeDpmSolver && _solverOrder == 3)
             throw new ArgumentException($"{name}: sde-dpmsolver supports solver_order 1 or 2, not 3.", nameof(config));
         if (!IsDataPrediction && _finalSigma == FinalSigmasType.Zero)
@@ -70,10 +69,8 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
                 $"{name}: final_sigmas_type \"zero\" is not supported with algorithm_type {_algorithm}; use \"sigma_min\".", nameof(config));
         if (config.UseLuLambdas ?? false)
             throw new NotSupportedException($"{name}: use_lu_lambdas is not supported.");
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{name}: thresholding is not supported.");
-        if (config.VarianceType is "learned" or "learned_range")
-            throw new NotSupportedException($"{name}: variance_type \"{config.VarianceType}\" (models that also predict variance) is not supported.");
+        ConfigGuards.RejectThresholding(config, name);
+        ConfigGuards.RejectLearnedVariance(config, name);
     }
 
     private bool IsSde => _algorithm is DpmSolverAlgorithmType.SdeDpmSolverPlusPlus or DpmSolverAlgorithmType.SdeDpmSolver;

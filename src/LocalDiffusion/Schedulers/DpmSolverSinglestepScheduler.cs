@@ -61,18 +61,15 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
         _finalSigma = config.FinalSigmasType ?? FinalSigmasType.Zero;
         _lambdaMinClipped = config.LambdaMinClipped ?? double.NegativeInfinity;
 
-        if (_solverOrder > 3)
-            throw new ArgumentException($"{name}: solver_order {_solverOrder} is not supported; use 1, 2 or 3.", nameof(config));
+        ConfigGuards.CheckSolverOrder(_solverOrder, name);
         if (_algorithm == DpmSolverAlgorithmType.SdeDpmSolver)
             throw new NotSupportedException($"{name}: algorithm_type sde-dpmsolver is not supported (diffusers' class rejects it too).");
         if (IsSde && _solverOrder == 3)
             throw new ArgumentException($"{name}: sde-dpmsolver++ supports solver_order 1 or 2, not 3.", nameof(config));
         if (_algorithm == DpmSolverAlgorithmType.DpmSolver && _finalSigma == FinalSigmasType.Zero)
             throw new ArgumentException($"{name}: final_sigmas_type \"zero\" is not supported with algorithm_type dpmsolver; use \"sigma_min\".", nameof(config));
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{name}: thresholding is not supported.");
-        if (config.VarianceType is "learned" or "learned_range")
-            throw new NotSupportedException($"{name}: variance_type \"{config.VarianceType}\" (models that also predict variance) is not supported.");
+        ConfigGuards.RejectThresholding(config, name);
+        ConfigGuards.RejectLearnedVariance(config, name);
     }
 
     private bool IsSde => _algorithm == DpmSolverAlgorithmType.SdeDpmSolverPlusPlus;

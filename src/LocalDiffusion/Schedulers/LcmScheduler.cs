@@ -35,8 +35,7 @@ public sealed class LcmScheduler : IScheduler
         _originalSteps = config.OriginalInferenceSteps ?? 50;
         _clipRange = config.ClipSample ?? false ? (float)(config.ClipSampleRange ?? 1.0) : null;
         _timestepScaling = config.TimestepScaling ?? 10.0;
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{nameof(LcmScheduler)}: thresholding is not supported.");
+        ConfigGuards.RejectThresholding(config, nameof(LcmScheduler));
     }
 
     /// <inheritdoc/>

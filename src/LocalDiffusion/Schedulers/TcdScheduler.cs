@@ -34,8 +34,7 @@ public sealed class TcdScheduler : IScheduler
         _schedule = NoiseSchedule.FromConfig(config, ConsistencyTimesteps.Defaults, supportsZeroSnrRescale: true, finiteTerminalSigma: false);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _originalSteps = config.OriginalInferenceSteps ?? 50;
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{nameof(TcdScheduler)}: thresholding is not supported.");
+        ConfigGuards.RejectThresholding(config, nameof(TcdScheduler));
     }
 
     /// <summary>γ, the share of each step that is re-noised (0 deterministic, 1 fully stochastic).</summary>

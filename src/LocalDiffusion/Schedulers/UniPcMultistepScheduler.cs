@@ -58,8 +58,7 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
         _finalSigma = config.FinalSigmasType ?? FinalSigmasType.Zero;
         _spacing = config.TimestepSpacing ?? TimestepSpacing.Linspace;
         _stepsOffset = config.StepsOffset ?? 0;
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{name}: thresholding is not supported.");
+        ConfigGuards.RejectThresholding(config, name);
     }
 
     /// <inheritdoc/>
