@@ -18,7 +18,7 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
     private readonly double? _sigmaMax;
     private readonly TimestepSpacing _spacing;
     private readonly int _stepsOffset;
-    private readonly List<float[]> _modelOutputs = [];
+    private readonly ModelOutputHistory _modelOutputs;
     private float[]? _sigmas;
     private float[] _timesteps = [];
     private int _lowerOrderNums;
@@ -36,6 +36,7 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
         const string name = nameof(DeisMultistepScheduler);
         _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: false, finiteTerminalSigma: false);
         _solverOrder = config.SolverOrder ?? 2;
+        _modelOutputs = new ModelOutputHistory(_solverOrder);
         ConfigGuards.CheckSolverOrder(_solverOrder, name);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _lowerOrderFinal = config.LowerOrderFinal ?? true;
@@ -92,8 +93,6 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
         var epsilon = SolverModelOutput.Convert(_prediction, dataPrediction: true, modelOutput, sample, sigma);
         for (var k = 0; k < epsilon.Length; k++)
             epsilon[k] = (sample[k] - alpha * epsilon[k]) / sigmaT;
-        if (_modelOutputs.Count == _solverOrder)
-            _modelOutputs.RemoveAt(0);
         _modelOutputs.Add(epsilon);
 
         if (_solverOrder == 1 || _lowerOrderNums < 1 || lowerOrderFinal)

@@ -26,7 +26,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
     private readonly double _lambdaMinClipped;
     private readonly TimestepSpacing _spacing;
     private readonly int _stepsOffset;
-    private readonly List<float[]> _modelOutputs = [];
+    private readonly ModelOutputHistory _modelOutputs;
     private readonly NoiseBuffer _noise = new();
     private float[]? _sigmas;
     private float[] _timesteps = [];
@@ -45,6 +45,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
         const string name = nameof(DpmSolverMultistepScheduler);
         _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true, finiteTerminalSigma: true);
         _solverOrder = config.SolverOrder ?? 2;
+        _modelOutputs = new ModelOutputHistory(_solverOrder);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         // A DEIS or UniPC config loaded into DPM-Solver runs as dpmsolver++ / midpoint (diffusers does the same).
         _algorithm = config.AlgorithmType is null or DpmSolverAlgorithmType.Deis
@@ -112,8 +113,6 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
         var lowerOrderSecond = stepIndex == steps - 2 && _lowerOrderFinal && steps < 15;
 
         var converted = SolverModelOutput.Convert(_prediction, IsDataPrediction, modelOutput, sample, sigmas[stepIndex]);
-        if (_modelOutputs.Count == _solverOrder)
-            _modelOutputs.RemoveAt(0);
         _modelOutputs.Add(converted);
 
         Span<float> noise = default;

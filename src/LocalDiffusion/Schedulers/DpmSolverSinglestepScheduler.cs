@@ -22,7 +22,7 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
     private readonly double? _sigmaMax;
     private readonly FinalSigmasType _finalSigma;
     private readonly double _lambdaMinClipped;
-    private readonly List<float[]> _modelOutputs = [];
+    private readonly ModelOutputHistory _modelOutputs;
     private readonly NoiseBuffer _noise = new();
     private bool _lowerOrderFinal;
     private float[]? _sigmas;
@@ -48,6 +48,7 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
         const string name = nameof(DpmSolverSinglestepScheduler);
         _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: false, finiteTerminalSigma: false);
         _solverOrder = config.SolverOrder ?? 2;
+        _modelOutputs = new ModelOutputHistory(_solverOrder);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _algorithm = config.AlgorithmType is null or DpmSolverAlgorithmType.Deis ? DpmSolverAlgorithmType.DpmSolverPlusPlus : config.AlgorithmType.Value;
         _solverType = config.SolverType is DpmSolverType.Heun ? DpmSolverType.Heun : DpmSolverType.Midpoint;
@@ -130,8 +131,6 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
         var sigmas = Run;
         StepOrder.Check(stepIndex, ref _nextStep, nameof(DpmSolverSinglestepScheduler));
         var converted = SolverModelOutput.Convert(_prediction, IsDataPrediction, modelOutput, sample, sigmas[stepIndex]);
-        if (_modelOutputs.Count == _solverOrder)
-            _modelOutputs.RemoveAt(0);
         _modelOutputs.Add(converted);
 
         Span<float> noise = default;

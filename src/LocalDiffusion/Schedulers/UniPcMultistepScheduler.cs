@@ -23,7 +23,7 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
     private readonly FinalSigmasType _finalSigma;
     private readonly TimestepSpacing _spacing;
     private readonly int _stepsOffset;
-    private readonly List<float[]> _modelOutputs = [];
+    private readonly ModelOutputHistory _modelOutputs;
     private float[]? _sigmas;
     private float[] _timesteps = [];
     private float[]? _lastSample;
@@ -45,6 +45,7 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
         const string name = nameof(UniPcMultistepScheduler);
         _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true, finiteTerminalSigma: true);
         _solverOrder = config.SolverOrder ?? 2;
+        _modelOutputs = new ModelOutputHistory(_solverOrder);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _predictX0 = config.PredictX0 ?? true;
         _bh1 = config.SolverType == DpmSolverType.Bh1;
@@ -101,8 +102,6 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
         if (stepIndex > 0 && !_disableCorrector.Contains(stepIndex - 1) && _lastSample is { } lastSample)
             Update(stepIndex, stepIndex - 1, _thisOrder, lastSample, sample, corrector: converted);
 
-        if (_modelOutputs.Count == _solverOrder)
-            _modelOutputs.RemoveAt(0);
         _modelOutputs.Add(converted);
 
         var order = _lowerOrderFinal ? Math.Min(_solverOrder, _timesteps.Length - stepIndex) : _solverOrder;
