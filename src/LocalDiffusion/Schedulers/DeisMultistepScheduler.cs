@@ -96,7 +96,8 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
         _modelOutputs.Add(epsilon);
 
         if (_solverOrder == 1 || _lowerOrderNums < 1 || lowerOrderFinal)
-            FirstOrder(stepIndex, epsilon, sample);
+            // DDIM, x_t = (α_t/α_s)·x − σ_t(eʰ − 1)·ε: DPM-Solver-1 on ε.
+            new DpmSolverUpdate(DpmSolverAlgorithmType.DpmSolver, DpmSolverType.Midpoint, sigmas, stepIndex).FirstOrder(epsilon, sample, default);
         else if (_solverOrder == 2 || _lowerOrderNums < 2 || lowerOrderSecond)
             SecondOrder(stepIndex, sample);
         else
@@ -104,17 +105,6 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
 
         if (_lowerOrderNums < _solverOrder)
             _lowerOrderNums++;
-    }
-
-    /// <summary>DDIM: x_t = (α_t/α_s)·x − σ_t(eʰ − 1)·ε.</summary>
-    private void FirstOrder(int step, float[] epsilon, Span<float> sample)
-    {
-        var (alphaT, sigmaT) = DpmSolverUpdate.AlphaSigma(Run[step + 1]);
-        var (alphaS, sigmaS) = DpmSolverUpdate.AlphaSigma(Run[step]);
-        var h = MathF.Log(alphaT) - MathF.Log(sigmaT) - (MathF.Log(alphaS) - MathF.Log(sigmaS));
-        float a = alphaT / alphaS, b = sigmaT * (MathF.Exp(h) - 1f);
-        for (var k = 0; k < sample.Length; k++)
-            sample[k] = a * sample[k] - b * epsilon[k];
     }
 
     /// <summary>x_t = α_t·(x/α_s0 + c₁·ε₀ + c₂·ε₁), cₖ the integrals over [ρ_s0, ρ_t] of the Lagrange basis through ρ_s0, ρ_s1.</summary>
