@@ -47,11 +47,8 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
         _solverOrder = config.SolverOrder ?? 2;
         _modelOutputs = new ModelOutputHistory(_solverOrder);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
-        // A DEIS or UniPC config loaded into DPM-Solver runs as dpmsolver++ / midpoint (diffusers does the same).
-        _algorithm = config.AlgorithmType is null or DpmSolverAlgorithmType.Deis
-            ? DpmSolverAlgorithmType.DpmSolverPlusPlus
-            : config.AlgorithmType.Value;
-        _solverType = config.SolverType is DpmSolverType.Heun ? DpmSolverType.Heun : DpmSolverType.Midpoint;
+        _algorithm = DpmSolverOptions.Algorithm(config);
+        _solverType = DpmSolverOptions.SolverType(config);
         _lowerOrderFinal = config.LowerOrderFinal ?? true;
         _eulerAtFinal = config.EulerAtFinal ?? false;
         _ramp = SigmaRampOption.FromConfig(config, name);

@@ -50,8 +50,8 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
         _solverOrder = config.SolverOrder ?? 2;
         _modelOutputs = new ModelOutputHistory(_solverOrder);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
-        _algorithm = config.AlgorithmType is null or DpmSolverAlgorithmType.Deis ? DpmSolverAlgorithmType.DpmSolverPlusPlus : config.AlgorithmType.Value;
-        _solverType = config.SolverType is DpmSolverType.Heun ? DpmSolverType.Heun : DpmSolverType.Midpoint;
+        _algorithm = DpmSolverOptions.Algorithm(config);
+        _solverType = DpmSolverOptions.SolverType(config);
         _lowerOrderFinal = config.LowerOrderFinal ?? false;
         var ramp = SigmaRampOption.FromConfig(config, name);
         if (ramp is SigmaRamp.Exponential or SigmaRamp.Beta)
