@@ -174,35 +174,8 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
         var lambdaS1 = Lambda(sigmas[step - 1]);
         float h = lambdaT - lambdaS1, h0 = lambdaS0 - lambdaS1;
         var d1Scale = 1f / (h0 / h);
-        var midpoint = _solverType == DpmSolverType.Midpoint;
-
-        // x_t = a·x_s1 + b·D0 + c·D1 (+ n·noise) with D0 = m1, D1 = (m0 − m1)/r0; signs folded into b and c.
-        float a, b, c, n = 0f;
-        switch (_algorithm)
-        {
-            case DpmSolverAlgorithmType.DpmSolverPlusPlus:
-            {
-                var e = alphaT * (MathF.Exp(-h) - 1f);
-                (a, b) = (sigmaT / sigmaS1, -e);
-                c = midpoint ? -(0.5f * e) : alphaT * ((MathF.Exp(-h) - 1f) / h + 1f);
-                break;
-            }
-            case DpmSolverAlgorithmType.DpmSolver:
-            {
-                var e = sigmaT * (MathF.Exp(h) - 1f);
-                (a, b) = (alphaT / alphaS1, -e);
-                c = midpoint ? -(0.5f * e) : -(sigmaT * ((MathF.Exp(h) - 1f) / h - 1f));
-                break;
-            }
-            default:
-            {
-                var e = alphaT * (1f - MathF.Exp(-2f * h));
-                (a, b) = (sigmaT / sigmaS1 * MathF.Exp(-h), e);
-                c = midpoint ? 0.5f * e : alphaT * ((1f - MathF.Exp(-2f * h)) / (-2f * h) + 1f);
-                n = sigmaT * MathF.Sqrt(1f - MathF.Exp(-2f * h));
-                break;
-            }
-        }
+        // x_t = a·x_s1 + b·D0 + c·D1 (+ n·noise) with D0 = m1, D1 = (m0 − m1)/r0.
+        var (a, b, c, n) = DpmSolverUpdate.SecondOrderCoefficients(_algorithm, _solverType, alphaT, sigmaT, alphaS1, sigmaS1, h);
 
         float[] m0 = _modelOutputs[^1], m1 = _modelOutputs[^2];
         for (var k = 0; k < sample.Length; k++)
