@@ -26,7 +26,8 @@ internal readonly ref struct DpmSolverUpdate
         return (alpha, sigma * alpha);
     }
 
-    private static float Lambda(float alpha, float sigma) => MathF.Log(alpha) - MathF.Log(sigma);
+    /// <summary>λ = ln α_t − ln σ_t, the log signal-to-noise ratio the solvers step in.</summary>
+    public static float Lambda(float alpha, float sigma) => MathF.Log(alpha) - MathF.Log(sigma);
 
     /// <summary>DPM-Solver-1 (DDIM-like): x_t from the newest converted output m.</summary>
     public void FirstOrder(float[] m, Span<float> sample, ReadOnlySpan<float> noise)

@@ -123,15 +123,15 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
         var sigmas = Run;
         var (alphaT, sigmaT) = DpmSolverUpdate.AlphaSigma(sigmas[target]);
         var (alphaS0, sigmaS0) = DpmSolverUpdate.AlphaSigma(sigmas[source]);
-        var lambdaS0 = Lambda(alphaS0, sigmaS0);
-        var h = Lambda(alphaT, sigmaT) - lambdaS0;
+        var lambdaS0 = DpmSolverUpdate.Lambda(alphaS0, sigmaS0);
+        var h = DpmSolverUpdate.Lambda(alphaT, sigmaT) - lambdaS0;
 
         // rₖ = (λ_sₖ − λ_s0)/h for the older outputs, then 1.
         var rks = new float[order];
         for (var k = 1; k < order; k++)
         {
             var (alphaSk, sigmaSk) = DpmSolverUpdate.AlphaSigma(sigmas[source - k]);
-            rks[k - 1] = (Lambda(alphaSk, sigmaSk) - lambdaS0) / h;
+            rks[k - 1] = (DpmSolverUpdate.Lambda(alphaSk, sigmaSk) - lambdaS0) / h;
         }
         rks[order - 1] = 1f;
 
@@ -173,8 +173,6 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
             destination[e] = order == 1 && corrector is null ? result : result - scale * residual;
         }
     }
-
-    private static float Lambda(float alpha, float sigma) => MathF.Log(alpha) - MathF.Log(sigma);
 
     /// <summary>Solves the leading <paramref name="size"/>×<paramref name="size"/> block of the system by Gaussian elimination with partial pivoting.</summary>
     private static float[] Solve(double[,] matrix, double[] rhs, int size)
