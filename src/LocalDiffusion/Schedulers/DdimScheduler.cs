@@ -80,12 +80,7 @@ public sealed class DdimScheduler : IScheduler
         var denoised = _denoised.Get(sample.Length);
         for (var k = 0; k < sample.Length; k++)
         {
-            var (x0, epsilon) = _prediction switch
-            {
-                PredictionType.Epsilon => ((sample[k] - sqrtBeta * modelOutput[k]) / sqrtAlpha, modelOutput[k]),
-                PredictionType.Sample => (modelOutput[k], (sample[k] - sqrtAlpha * modelOutput[k]) / sqrtBeta),
-                _ => (sqrtAlpha * sample[k] - sqrtBeta * modelOutput[k], sqrtAlpha * modelOutput[k] + sqrtBeta * sample[k]),
-            };
+            var (x0, epsilon) = AlphaSpace.OriginalSampleAndNoise(_prediction, modelOutput[k], sample[k], sqrtAlpha, sqrtBeta);
             if (_clipRange is { } range)
                 x0 = Math.Clamp(x0, -range, range);
             denoised[k] = sqrtAlphaPrev * x0 + directionScale * epsilon;

@@ -74,13 +74,7 @@ public sealed class TcdScheduler : IScheduler
 
         for (var k = 0; k < sample.Length; k++)
         {
-            float m = modelOutput[k], x = sample[k];
-            var (x0, epsilon) = _prediction switch
-            {
-                PredictionType.Epsilon => ((x - sqrtBeta * m) / sqrtAlpha, m),
-                PredictionType.Sample => (m, (x - sqrtAlpha * m) / sqrtBeta),
-                _ => (sqrtAlpha * x - sqrtBeta * m, sqrtAlpha * m + sqrtBeta * x),
-            };
+            var (x0, epsilon) = AlphaSpace.OriginalSampleAndNoise(_prediction, modelOutput[k], sample[k], sqrtAlpha, sqrtBeta);
             sample[k] = sqrtAlphaS * x0 + sqrtBetaS * epsilon;
         }
         if (Eta <= 0 || last)
