@@ -16,10 +16,8 @@ public sealed class DdimScheduler : IScheduler
     private readonly int _stepsOffset;
     private readonly float? _clipRange;
     private readonly ScratchBuffer _denoised = new();
-    private readonly ScratchBuffer _noise = new();
-    private int[]? _timesteps;
-    private float[] _timestepValues = [];
-    private int _inferenceSteps;
+    private readonly NoiseBuffer _noise = new();
+    private IntegerTimesteps? _timesteps;
 
     /// <summary>
     /// Builds the scheduler; absent keys take diffusers' <c>DDIMScheduler</c> defaults (linear 0.0001→0.02,
@@ -38,8 +36,7 @@ public sealed class DdimScheduler : IScheduler
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _spacing = config.TimestepSpacing ?? TimestepSpacing.Leading;
         _stepsOffset = config.StepsOffset ?? 0;
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{nameof(DdimScheduler)}: thresholding is not supported.");
+        ConfigGuards.RejectThresholding(config, nameof(DdimScheduler));
         _clipRange = (config.ClipSample ?? true) ? (float)(config.ClipSampleRange ?? 1.0) : null;
     }
 
@@ -47,22 +44,18 @@ public sealed class DdimScheduler : IScheduler
     public float Eta { get; }
 
     /// <inheritdoc/>
-    public IReadOnlyList<float> Timesteps => _timesteps is null ? throw TimestepsNotSet.Error(nameof(DdimScheduler)) : _timestepValues;
+    public IReadOnlyList<float> Timesteps => Run.Values;
 
     /// <inheritdoc/>
     public float InitNoiseSigma => 1f;
 
-    private int[] Run => _timesteps ?? throw TimestepsNotSet.Error(nameof(DdimScheduler));
+    private IntegerTimesteps Run => _timesteps ?? throw TimestepsNotSet.Error(nameof(DdimScheduler));
 
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps)
     {
-        TimestepSpacings.Validate(inferenceSteps, _schedule.TrainTimesteps);
         // DDIM rounds linspace timesteps to integers (Euler keeps them fractional).
-        _timesteps = TimestepSpacings.Create(_spacing, _schedule.TrainTimesteps, inferenceSteps, _stepsOffset)
-            .Select(t => (int)Math.Round(t, MidpointRounding.ToEven)).ToArray();
-        _timestepValues = _timesteps.Select(t => (float)t).ToArray();
-        _inferenceSteps = inferenceSteps;
+        _timesteps = IntegerTimesteps.Create(_spacing, _schedule.TrainTimesteps, inferenceSteps, _stepsOffset);
     }
 
     /// <inheritdoc/>
@@ -71,9 +64,9 @@ public sealed class DdimScheduler : IScheduler
     /// <inheritdoc/>
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator)
     {
-        var timestep = Run[stepIndex];
-        // diffusers steps back by T/n whatever the spacing.
-        var previous = timestep - _schedule.TrainTimesteps / _inferenceSteps;
+        var timesteps = Run;
+        var timestep = timesteps[stepIndex];
+        var previous = timesteps.Previous(timestep);
         var alphaProd = _schedule.AlphasCumprod[timestep];
         var alphaProdPrev = previous >= 0 ? _schedule.AlphasCumprod[previous] : _finalAlphaCumprod;
         var betaProd = 1f - alphaProd;
@@ -87,12 +80,7 @@ public sealed class DdimScheduler : IScheduler
         var denoised = _denoised.Get(sample.Length);
         for (var k = 0; k < sample.Length; k++)
         {
-            var (x0, epsilon) = _prediction switch
-            {
-                PredictionType.Epsilon => ((sample[k] - sqrtBeta * modelOutput[k]) / sqrtAlpha, modelOutput[k]),
-                PredictionType.Sample => (modelOutput[k], (sample[k] - sqrtAlpha * modelOutput[k]) / sqrtBeta),
-                _ => (sqrtAlpha * sample[k] - sqrtBeta * modelOutput[k], sqrtAlpha * modelOutput[k] + sqrtBeta * sample[k]),
-            };
+            var (x0, epsilon) = AlphaSpace.OriginalSampleAndNoise(_prediction, modelOutput[k], sample[k], sqrtAlpha, sqrtBeta);
             if (_clipRange is { } range)
                 x0 = Math.Clamp(x0, -range, range);
             denoised[k] = sqrtAlphaPrev * x0 + directionScale * epsilon;
@@ -100,9 +88,7 @@ public sealed class DdimScheduler : IScheduler
 
         if (Eta > 0)
         {
-            ArgumentNullException.ThrowIfNull(generator);
-            var noise = _noise.Get(sample.Length);
-            generator.FillNormal(noise);
+            var noise = _noise.Draw(generator, sample.Length);
             for (var k = 0; k < sample.Length; k++)
                 denoised[k] += stdDev * noise[k];
         }

@@ -16,10 +16,8 @@ public sealed class DdpmScheduler : IScheduler
     private readonly int _stepsOffset;
     private readonly float? _clipRange;
     private readonly DdpmVariance _variance;
-    private readonly ScratchBuffer _noise = new();
-    private int[]? _timesteps;
-    private float[] _timestepValues = [];
-    private int _inferenceSteps;
+    private readonly NoiseBuffer _noise = new();
+    private IntegerTimesteps? _timesteps;
 
     /// <summary>
     /// Builds the scheduler; absent keys take diffusers' <c>DDPMScheduler</c> defaults (linear 0.0001→0.02,
@@ -37,8 +35,7 @@ public sealed class DdpmScheduler : IScheduler
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _spacing = config.TimestepSpacing ?? TimestepSpacing.Leading;
         _stepsOffset = config.StepsOffset ?? 0;
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{name}: thresholding is not supported.");
+        ConfigGuards.RejectThresholding(config, name);
         _clipRange = config.ClipSample ?? true ? (float)(config.ClipSampleRange ?? 1.0) : null;
         _variance = (config.VarianceType ?? "fixed_small") switch
         {
@@ -58,21 +55,17 @@ public sealed class DdpmScheduler : IScheduler
     }
 
     /// <inheritdoc/>
-    public IReadOnlyList<float> Timesteps => _timesteps is null ? throw TimestepsNotSet.Error(nameof(DdpmScheduler)) : _timestepValues;
+    public IReadOnlyList<float> Timesteps => Run.Values;
 
     /// <inheritdoc/>
     public float InitNoiseSigma => 1f;
 
-    private int[] Run => _timesteps ?? throw TimestepsNotSet.Error(nameof(DdpmScheduler));
+    private IntegerTimesteps Run => _timesteps ?? throw TimestepsNotSet.Error(nameof(DdpmScheduler));
 
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps)
     {
-        TimestepSpacings.Validate(inferenceSteps, _schedule.TrainTimesteps);
-        _timesteps = TimestepSpacings.Create(_spacing, _schedule.TrainTimesteps, inferenceSteps, _stepsOffset)
-            .Select(t => (int)Math.Round(t, MidpointRounding.ToEven)).ToArray();
-        _timestepValues = _timesteps.Select(t => (float)t).ToArray();
-        _inferenceSteps = inferenceSteps;
+        _timesteps = IntegerTimesteps.Create(_spacing, _schedule.TrainTimesteps, inferenceSteps, _stepsOffset);
     }
 
     /// <inheritdoc/>
@@ -81,9 +74,9 @@ public sealed class DdpmScheduler : IScheduler
     /// <inheritdoc/>
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator)
     {
-        var timestep = Run[stepIndex];
-        // diffusers steps back by T/n whatever the spacing.
-        var previous = timestep - _schedule.TrainTimesteps / _inferenceSteps;
+        var timesteps = Run;
+        var timestep = timesteps[stepIndex];
+        var previous = timesteps.Previous(timestep);
         var alphaProd = _schedule.AlphasCumprod[timestep];
         var alphaProdPrev = previous >= 0 ? _schedule.AlphasCumprod[previous] : 1f;
         float betaProd = 1f - alphaProd, betaProdPrev = 1f - alphaProdPrev;
@@ -101,9 +94,7 @@ public sealed class DdpmScheduler : IScheduler
 
         if (timestep > 0)
         {
-            ArgumentNullException.ThrowIfNull(generator);
-            var noise = _noise.Get(sample.Length);
-            generator.FillNormal(noise);
+            var noise = _noise.Draw(generator, sample.Length);
             var std = StandardDeviation(betaProd, betaProdPrev, currentBeta);
             for (var k = 0; k < sample.Length; k++)
                 sample[k] += std * noise[k];

@@ -18,7 +18,7 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
     private readonly double? _sigmaMax;
     private readonly TimestepSpacing _spacing;
     private readonly int _stepsOffset;
-    private readonly List<float[]> _modelOutputs = [];
+    private readonly ModelOutputHistory _modelOutputs;
     private float[]? _sigmas;
     private float[] _timesteps = [];
     private int _lowerOrderNums;
@@ -36,8 +36,8 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
         const string name = nameof(DeisMultistepScheduler);
         _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: false, finiteTerminalSigma: false);
         _solverOrder = config.SolverOrder ?? 2;
-        if (_solverOrder > 3)
-            throw new ArgumentException($"{name}: solver_order {_solverOrder} is not supported; use 1, 2 or 3.", nameof(config));
+        _modelOutputs = new ModelOutputHistory(_solverOrder);
+        ConfigGuards.CheckSolverOrder(_solverOrder, name);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _lowerOrderFinal = config.LowerOrderFinal ?? true;
         var ramp = SigmaRampOption.FromConfig(config, name);
@@ -48,8 +48,7 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
         _sigmaMax = config.SigmaMax;
         _spacing = config.TimestepSpacing ?? TimestepSpacing.Linspace;
         _stepsOffset = config.StepsOffset ?? 0;
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{name}: thresholding is not supported.");
+        ConfigGuards.RejectThresholding(config, name);
     }
 
     /// <inheritdoc/>
@@ -66,14 +65,11 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps)
     {
-        var trainTimesteps = _schedule.TrainTimesteps;
-        TimestepSpacings.Validate(inferenceSteps, trainTimesteps);
-        var timesteps = SolverSchedule.Timesteps(_spacing, trainTimesteps, trainTimesteps, inferenceSteps, _stepsOffset);
-        var trainingSigmas = _schedule.Sigmas();
-        var sigmas = SolverSchedule.Sigmas(_karras ? SigmaRamp.Karras : SigmaRamp.None, trainingSigmas, ref timesteps, inferenceSteps, _sigmaMin, _sigmaMax);
         // DEIS always ends at a positive sigma: the ramp's last one repeated, else the schedule's smallest.
-        _sigmas = [.. sigmas.Select(s => (float)s), _karras ? (float)sigmas[^1] : trainingSigmas[0]];
-        _timesteps = timesteps.Select(t => (float)(long)t).ToArray();
+        (_sigmas, _timesteps) = SolverSchedule.Create(
+            _schedule, _spacing, _schedule.TrainTimesteps, inferenceSteps, _stepsOffset,
+            _karras ? SigmaRamp.Karras : SigmaRamp.None, _sigmaMin, _sigmaMax,
+            (sigmas, trainingSigmas) => _karras ? (float)sigmas[^1] : trainingSigmas[0]);
         _modelOutputs.Clear();
         _lowerOrderNums = 0;
         _nextStep = 0;
@@ -97,12 +93,11 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
         var epsilon = SolverModelOutput.Convert(_prediction, dataPrediction: true, modelOutput, sample, sigma);
         for (var k = 0; k < epsilon.Length; k++)
             epsilon[k] = (sample[k] - alpha * epsilon[k]) / sigmaT;
-        if (_modelOutputs.Count == _solverOrder)
-            _modelOutputs.RemoveAt(0);
         _modelOutputs.Add(epsilon);
 
         if (_solverOrder == 1 || _lowerOrderNums < 1 || lowerOrderFinal)
-            FirstOrder(stepIndex, epsilon, sample);
+            // DDIM, x_t = (α_t/α_s)·x − σ_t(eʰ − 1)·ε: DPM-Solver-1 on ε.
+            new DpmSolverUpdate(DpmSolverAlgorithmType.DpmSolver, DpmSolverType.Midpoint, sigmas, stepIndex).FirstOrder(epsilon, sample, default);
         else if (_solverOrder == 2 || _lowerOrderNums < 2 || lowerOrderSecond)
             SecondOrder(stepIndex, sample);
         else
@@ -110,17 +105,6 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
 
         if (_lowerOrderNums < _solverOrder)
             _lowerOrderNums++;
-    }
-
-    /// <summary>DDIM: x_t = (α_t/α_s)·x − σ_t(eʰ − 1)·ε.</summary>
-    private void FirstOrder(int step, float[] epsilon, Span<float> sample)
-    {
-        var (alphaT, sigmaT) = DpmSolverUpdate.AlphaSigma(Run[step + 1]);
-        var (alphaS, sigmaS) = DpmSolverUpdate.AlphaSigma(Run[step]);
-        var h = MathF.Log(alphaT) - MathF.Log(sigmaT) - (MathF.Log(alphaS) - MathF.Log(sigmaS));
-        float a = alphaT / alphaS, b = sigmaT * (MathF.Exp(h) - 1f);
-        for (var k = 0; k < sample.Length; k++)
-            sample[k] = a * sample[k] - b * epsilon[k];
     }
 
     /// <summary>x_t = α_t·(x/α_s0 + c₁·ε₀ + c₂·ε₁), cₖ the integrals over [ρ_s0, ρ_t] of the Lagrange basis through ρ_s0, ρ_s1.</summary>

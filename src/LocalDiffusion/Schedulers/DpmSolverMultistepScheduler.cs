@@ -26,8 +26,8 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
     private readonly double _lambdaMinClipped;
     private readonly TimestepSpacing _spacing;
     private readonly int _stepsOffset;
-    private readonly List<float[]> _modelOutputs = [];
-    private readonly ScratchBuffer _noise = new();
+    private readonly ModelOutputHistory _modelOutputs;
+    private readonly NoiseBuffer _noise = new();
     private float[]? _sigmas;
     private float[] _timesteps = [];
     private int _lowerOrderNums;
@@ -45,12 +45,10 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
         const string name = nameof(DpmSolverMultistepScheduler);
         _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true, finiteTerminalSigma: true);
         _solverOrder = config.SolverOrder ?? 2;
+        _modelOutputs = new ModelOutputHistory(_solverOrder);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
-        // A DEIS or UniPC config loaded into DPM-Solver runs as dpmsolver++ / midpoint (diffusers does the same).
-        _algorithm = config.AlgorithmType is null or DpmSolverAlgorithmType.Deis
-            ? DpmSolverAlgorithmType.DpmSolverPlusPlus
-            : config.AlgorithmType.Value;
-        _solverType = config.SolverType is DpmSolverType.Heun ? DpmSolverType.Heun : DpmSolverType.Midpoint;
+        _algorithm = DpmSolverOptions.Algorithm(config);
+        _solverType = DpmSolverOptions.SolverType(config);
         _lowerOrderFinal = config.LowerOrderFinal ?? true;
         _eulerAtFinal = config.EulerAtFinal ?? false;
         _ramp = SigmaRampOption.FromConfig(config, name);
@@ -61,8 +59,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
         _spacing = config.TimestepSpacing ?? TimestepSpacing.Linspace;
         _stepsOffset = config.StepsOffset ?? 0;
 
-        if (_solverOrder > 3)
-            throw new ArgumentException($"{name}: solver_order {_solverOrder} is not supported; use 1, 2 or 3.", nameof(config));
+        ConfigGuards.CheckSolverOrder(_solverOrder, name);
         if (_algorithm == DpmSolverAlgorithmType.SdeDpmSolver && _solverOrder == 3)
             throw new ArgumentException($"{name}: sde-dpmsolver supports solver_order 1 or 2, not 3.", nameof(config));
         if (!IsDataPrediction && _finalSigma == FinalSigmasType.Zero)
@@ -70,10 +67,8 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
                 $"{name}: final_sigmas_type \"zero\" is not supported with algorithm_type {_algorithm}; use \"sigma_min\".", nameof(config));
         if (config.UseLuLambdas ?? false)
             throw new NotSupportedException($"{name}: use_lu_lambdas is not supported.");
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{name}: thresholding is not supported.");
-        if (config.VarianceType is "learned" or "learned_range")
-            throw new NotSupportedException($"{name}: variance_type \"{config.VarianceType}\" (models that also predict variance) is not supported.");
+        ConfigGuards.RejectThresholding(config, name);
+        ConfigGuards.RejectLearnedVariance(config, name);
     }
 
     private bool IsSde => _algorithm is DpmSolverAlgorithmType.SdeDpmSolverPlusPlus or DpmSolverAlgorithmType.SdeDpmSolver;
@@ -92,16 +87,10 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps)
     {
-        var trainTimesteps = _schedule.TrainTimesteps;
-        TimestepSpacings.Validate(inferenceSteps, trainTimesteps);
-        var lastTimestep = trainTimesteps - SolverSchedule.ClippedTimesteps(_schedule, _lambdaMinClipped);
-        var timesteps = SolverSchedule.Timesteps(_spacing, trainTimesteps, lastTimestep, inferenceSteps, _stepsOffset);
-        var trainingSigmas = _schedule.Sigmas();
-        var sigmas = SolverSchedule.Sigmas(_ramp, trainingSigmas, ref timesteps, inferenceSteps, _sigmaMin, _sigmaMax);
-
-        var finalSigma = _finalSigma == FinalSigmasType.SigmaMin ? trainingSigmas[0] : 0f;
-        _sigmas = [.. sigmas.Select(s => (float)s), finalSigma];
-        _timesteps = timesteps.Select(t => (float)(long)t).ToArray();
+        var lastTimestep = _schedule.TrainTimesteps - SolverSchedule.ClippedTimesteps(_schedule, _lambdaMinClipped);
+        (_sigmas, _timesteps) = SolverSchedule.Create(
+            _schedule, _spacing, lastTimestep, inferenceSteps, _stepsOffset, _ramp, _sigmaMin, _sigmaMax,
+            (_, trainingSigmas) => _finalSigma == FinalSigmasType.SigmaMin ? trainingSigmas[0] : 0f);
         _modelOutputs.Clear();
         _lowerOrderNums = 0;
         _nextStep = 0;
@@ -121,16 +110,12 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
         var lowerOrderSecond = stepIndex == steps - 2 && _lowerOrderFinal && steps < 15;
 
         var converted = SolverModelOutput.Convert(_prediction, IsDataPrediction, modelOutput, sample, sigmas[stepIndex]);
-        if (_modelOutputs.Count == _solverOrder)
-            _modelOutputs.RemoveAt(0);
         _modelOutputs.Add(converted);
 
         Span<float> noise = default;
         if (IsSde)
         {
-            ArgumentNullException.ThrowIfNull(generator);
-            noise = _noise.Get(sample.Length);
-            generator.FillNormal(noise);
+            noise = _noise.Draw(generator, sample.Length);
         }
 
         var update = new DpmSolverUpdate(_algorithm, _solverType, sigmas, stepIndex);

@@ -22,8 +22,8 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
     private readonly double? _sigmaMax;
     private readonly FinalSigmasType _finalSigma;
     private readonly double _lambdaMinClipped;
-    private readonly List<float[]> _modelOutputs = [];
-    private readonly ScratchBuffer _noise = new();
+    private readonly ModelOutputHistory _modelOutputs;
+    private readonly NoiseBuffer _noise = new();
     private bool _lowerOrderFinal;
     private float[]? _sigmas;
     private float[] _timesteps = [];
@@ -48,9 +48,10 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
         const string name = nameof(DpmSolverSinglestepScheduler);
         _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: false, finiteTerminalSigma: false);
         _solverOrder = config.SolverOrder ?? 2;
+        _modelOutputs = new ModelOutputHistory(_solverOrder);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
-        _algorithm = config.AlgorithmType is null or DpmSolverAlgorithmType.Deis ? DpmSolverAlgorithmType.DpmSolverPlusPlus : config.AlgorithmType.Value;
-        _solverType = config.SolverType is DpmSolverType.Heun ? DpmSolverType.Heun : DpmSolverType.Midpoint;
+        _algorithm = DpmSolverOptions.Algorithm(config);
+        _solverType = DpmSolverOptions.SolverType(config);
         _lowerOrderFinal = config.LowerOrderFinal ?? false;
         var ramp = SigmaRampOption.FromConfig(config, name);
         if (ramp is SigmaRamp.Exponential or SigmaRamp.Beta)
@@ -61,18 +62,15 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
         _finalSigma = config.FinalSigmasType ?? FinalSigmasType.Zero;
         _lambdaMinClipped = config.LambdaMinClipped ?? double.NegativeInfinity;
 
-        if (_solverOrder > 3)
-            throw new ArgumentException($"{name}: solver_order {_solverOrder} is not supported; use 1, 2 or 3.", nameof(config));
+        ConfigGuards.CheckSolverOrder(_solverOrder, name);
         if (_algorithm == DpmSolverAlgorithmType.SdeDpmSolver)
             throw new NotSupportedException($"{name}: algorithm_type sde-dpmsolver is not supported (diffusers' class rejects it too).");
         if (IsSde && _solverOrder == 3)
             throw new ArgumentException($"{name}: sde-dpmsolver++ supports solver_order 1 or 2, not 3.", nameof(config));
         if (_algorithm == DpmSolverAlgorithmType.DpmSolver && _finalSigma == FinalSigmasType.Zero)
             throw new ArgumentException($"{name}: final_sigmas_type \"zero\" is not supported with algorithm_type dpmsolver; use \"sigma_min\".", nameof(config));
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{name}: thresholding is not supported.");
-        if (config.VarianceType is "learned" or "learned_range")
-            throw new NotSupportedException($"{name}: variance_type \"{config.VarianceType}\" (models that also predict variance) is not supported.");
+        ConfigGuards.RejectThresholding(config, name);
+        ConfigGuards.RejectLearnedVariance(config, name);
     }
 
     private bool IsSde => _algorithm == DpmSolverAlgorithmType.SdeDpmSolverPlusPlus;
@@ -93,14 +91,11 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps)
     {
-        var trainTimesteps = _schedule.TrainTimesteps;
-        TimestepSpacings.Validate(inferenceSteps, trainTimesteps);
-        var lastTimestep = trainTimesteps - SolverSchedule.ClippedTimesteps(_schedule, _lambdaMinClipped);
-        var timesteps = SolverSchedule.Timesteps(TimestepSpacing.Linspace, trainTimesteps, lastTimestep, inferenceSteps, 0);
-        var trainingSigmas = _schedule.Sigmas();
-        var sigmas = SolverSchedule.Sigmas(_karras ? SigmaRamp.Karras : SigmaRamp.None, trainingSigmas, ref timesteps, inferenceSteps, _sigmaMin, _sigmaMax);
-        _sigmas = [.. sigmas.Select(s => (float)s), _finalSigma == FinalSigmasType.SigmaMin ? trainingSigmas[0] : 0f];
-        _timesteps = timesteps.Select(t => (float)(long)t).ToArray();
+        var lastTimestep = _schedule.TrainTimesteps - SolverSchedule.ClippedTimesteps(_schedule, _lambdaMinClipped);
+        (_sigmas, _timesteps) = SolverSchedule.Create(
+            _schedule, TimestepSpacing.Linspace, lastTimestep, inferenceSteps, 0,
+            _karras ? SigmaRamp.Karras : SigmaRamp.None, _sigmaMin, _sigmaMax,
+            (_, trainingSigmas) => _finalSigma == FinalSigmasType.SigmaMin ? trainingSigmas[0] : 0f);
 
         // diffusers switches lower_order_final on for good (it rewrites its config) when the steps do not divide into
         // whole groups, or when the last sigma is zero.
@@ -136,16 +131,12 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
         var sigmas = Run;
         StepOrder.Check(stepIndex, ref _nextStep, nameof(DpmSolverSinglestepScheduler));
         var converted = SolverModelOutput.Convert(_prediction, IsDataPrediction, modelOutput, sample, sigmas[stepIndex]);
-        if (_modelOutputs.Count == _solverOrder)
-            _modelOutputs.RemoveAt(0);
         _modelOutputs.Add(converted);
 
         Span<float> noise = default;
         if (IsSde)
         {
-            ArgumentNullException.ThrowIfNull(generator);
-            noise = _noise.Get(sample.Length);
-            generator.FillNormal(noise);
+            noise = _noise.Draw(generator, sample.Length);
         }
 
         var order = Math.Min(_orders[stepIndex], _modelOutputs.Count);
@@ -183,35 +174,8 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
         var lambdaS1 = Lambda(sigmas[step - 1]);
         float h = lambdaT - lambdaS1, h0 = lambdaS0 - lambdaS1;
         var d1Scale = 1f / (h0 / h);
-        var midpoint = _solverType == DpmSolverType.Midpoint;
-
-        // x_t = a·x_s1 + b·D0 + c·D1 (+ n·noise) with D0 = m1, D1 = (m0 − m1)/r0; signs folded into b and c.
-        float a, b, c, n = 0f;
-        switch (_algorithm)
-        {
-            case DpmSolverAlgorithmType.DpmSolverPlusPlus:
-            {
-                var e = alphaT * (MathF.Exp(-h) - 1f);
-                (a, b) = (sigmaT / sigmaS1, -e);
-                c = midpoint ? -(0.5f * e) : alphaT * ((MathF.Exp(-h) - 1f) / h + 1f);
-                break;
-            }
-            case DpmSolverAlgorithmType.DpmSolver:
-            {
-                var e = sigmaT * (MathF.Exp(h) - 1f);
-                (a, b) = (alphaT / alphaS1, -e);
-                c = midpoint ? -(0.5f * e) : -(sigmaT * ((MathF.Exp(h) - 1f) / h - 1f));
-                break;
-            }
-            default:
-            {
-                var e = alphaT * (1f - MathF.Exp(-2f * h));
-                (a, b) = (sigmaT / sigmaS1 * MathF.Exp(-h), e);
-                c = midpoint ? 0.5f * e : alphaT * ((1f - MathF.Exp(-2f * h)) / (-2f * h) + 1f);
-                n = sigmaT * MathF.Sqrt(1f - MathF.Exp(-2f * h));
-                break;
-            }
-        }
+        // x_t = a·x_s1 + b·D0 + c·D1 (+ n·noise) with D0 = m1, D1 = (m0 − m1)/r0.
+        var (a, b, c, n) = DpmSolverUpdate.SecondOrderCoefficients(_algorithm, _solverType, alphaT, sigmaT, alphaS1, sigmaS1, h);
 
         float[] m0 = _modelOutputs[^1], m1 = _modelOutputs[^2];
         for (var k = 0; k < sample.Length; k++)

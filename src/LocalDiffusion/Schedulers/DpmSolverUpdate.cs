@@ -26,7 +26,8 @@ internal readonly ref struct DpmSolverUpdate
         return (alpha, sigma * alpha);
     }
 
-    private static float Lambda(float alpha, float sigma) => MathF.Log(alpha) - MathF.Log(sigma);
+    /// <summary>λ = ln α_t − ln σ_t, the log signal-to-noise ratio the solvers step in.</summary>
+    public static float Lambda(float alpha, float sigma) => MathF.Log(alpha) - MathF.Log(sigma);
 
     /// <summary>DPM-Solver-1 (DDIM-like): x_t from the newest converted output m.</summary>
     public void FirstOrder(float[] m, Span<float> sample, ReadOnlySpan<float> noise)
@@ -81,43 +82,8 @@ internal readonly ref struct DpmSolverUpdate
         float h = lambdaT - lambdaS0, h0 = lambdaS0 - lambdaS1;
         var r0 = h0 / h;
         var d1Scale = 1f / r0;
-        var midpoint = _solverType == DpmSolverType.Midpoint;
-
-        // x_t = a·x + b·D0 + c·D1 (+ n·noise), D0 = m0, D1 = (m0 − m1)/r0; the signs are folded into b and c.
-        float a, b, c, n = 0f;
-        switch (_algorithm)
-        {
-            case DpmSolverAlgorithmType.DpmSolverPlusPlus:
-            {
-                var e = alphaT * (MathF.Exp(-h) - 1f);
-                (a, b) = (sigmaT / sigmaS0, -e);
-                c = midpoint ? -(0.5f * e) : alphaT * ((MathF.Exp(-h) - 1f) / h + 1f);
-                break;
-            }
-            case DpmSolverAlgorithmType.DpmSolver:
-            {
-                var e = sigmaT * (MathF.Exp(h) - 1f);
-                (a, b) = (alphaT / alphaS0, -e);
-                c = midpoint ? -(0.5f * e) : -(sigmaT * ((MathF.Exp(h) - 1f) / h - 1f));
-                break;
-            }
-            case DpmSolverAlgorithmType.SdeDpmSolverPlusPlus:
-            {
-                var e = alphaT * (1f - MathF.Exp(-2f * h));
-                (a, b) = (sigmaT / sigmaS0 * MathF.Exp(-h), e);
-                c = midpoint ? 0.5f * e : alphaT * ((1f - MathF.Exp(-2f * h)) / (-2f * h) + 1f);
-                n = sigmaT * MathF.Sqrt(1f - MathF.Exp(-2f * h));
-                break;
-            }
-            default:
-            {
-                var e = sigmaT * (MathF.Exp(h) - 1f);
-                (a, b) = (alphaT / alphaS0, -(2f * e));
-                c = midpoint ? -e : -(2f * (sigmaT * ((MathF.Exp(h) - 1f) / h - 1f)));
-                n = sigmaT * MathF.Sqrt(MathF.Exp(2f * h) - 1f);
-                break;
-            }
-        }
+        // x_t = a·x + b·D0 + c·D1 (+ n·noise), D0 = m0, D1 = (m0 − m1)/r0.
+        var (a, b, c, n) = SecondOrderCoefficients(_algorithm, _solverType, alphaT, sigmaT, alphaS0, sigmaS0, h);
 
         var withNoise = !noise.IsEmpty;
         for (var k = 0; k < sample.Length; k++)
@@ -126,6 +92,51 @@ internal readonly ref struct DpmSolverUpdate
             var x = a * sample[k] + b * m0[k] + c * d1;
             sample[k] = withNoise ? x + n * noise[k] : x;
         }
+    }
+
+    /// <summary>
+    /// The DPM-Solver-2 coefficients of x_t = a·x_s + b·D0 + c·D1 + n·noise (signs folded in) for a step of h in λ
+    /// from (α_s, σ_s) to (α_t, σ_t). The multistep and singlestep solvers differ only in where s is and what D0 and D1 are.
+    /// </summary>
+    public static (float A, float B, float C, float N) SecondOrderCoefficients(
+        DpmSolverAlgorithmType algorithm, DpmSolverType solverType, float alphaT, float sigmaT, float alphaS, float sigmaS, float h)
+    {
+        var midpoint = solverType == DpmSolverType.Midpoint;
+        float a, b, c, n = 0f;
+        switch (algorithm)
+        {
+            case DpmSolverAlgorithmType.DpmSolverPlusPlus:
+            {
+                var e = alphaT * (MathF.Exp(-h) - 1f);
+                (a, b) = (sigmaT / sigmaS, -e);
+                c = midpoint ? -(0.5f * e) : alphaT * ((MathF.Exp(-h) - 1f) / h + 1f);
+                break;
+            }
+            case DpmSolverAlgorithmType.DpmSolver:
+            {
+                var e = sigmaT * (MathF.Exp(h) - 1f);
+                (a, b) = (alphaT / alphaS, -e);
+                c = midpoint ? -(0.5f * e) : -(sigmaT * ((MathF.Exp(h) - 1f) / h - 1f));
+                break;
+            }
+            case DpmSolverAlgorithmType.SdeDpmSolverPlusPlus:
+            {
+                var e = alphaT * (1f - MathF.Exp(-2f * h));
+                (a, b) = (sigmaT / sigmaS * MathF.Exp(-h), e);
+                c = midpoint ? 0.5f * e : alphaT * ((1f - MathF.Exp(-2f * h)) / (-2f * h) + 1f);
+                n = sigmaT * MathF.Sqrt(1f - MathF.Exp(-2f * h));
+                break;
+            }
+            default:
+            {
+                var e = sigmaT * (MathF.Exp(h) - 1f);
+                (a, b) = (alphaT / alphaS, -(2f * e));
+                c = midpoint ? -e : -(2f * (sigmaT * ((MathF.Exp(h) - 1f) / h - 1f)));
+                n = sigmaT * MathF.Sqrt(MathF.Exp(2f * h) - 1f);
+                break;
+            }
+        }
+        return (a, b, c, n);
     }
 
     /// <summary>Multistep DPM-Solver-3 from the three newest outputs: dpmsolver++, dpmsolver, and sde-dpmsolver++ (diffusers v0.32).</summary>

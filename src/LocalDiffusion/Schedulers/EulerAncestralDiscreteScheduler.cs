@@ -15,7 +15,7 @@ public sealed class EulerAncestralDiscreteScheduler : IScheduler, ISigmaSchedule
     private readonly TimestepSpacing _spacing;
     private readonly int _stepsOffset;
     private readonly ScratchBuffer _derivative = new();
-    private readonly ScratchBuffer _noise = new();
+    private readonly NoiseBuffer _noise = new();
     private DiscreteSigmaSchedule? _run;
 
     /// <summary>Builds the scheduler; absent keys take diffusers' <c>EulerAncestralDiscreteScheduler</c> defaults (linear 0.0001→0.02, linspace spacing).</summary>
@@ -65,8 +65,7 @@ public sealed class EulerAncestralDiscreteScheduler : IScheduler, ISigmaSchedule
         // x ← x + d·(σ_down − σ) + noise·σ_up
         TensorPrimitives.Multiply(derivative, sigmaDown - sigma, derivative);
         TensorPrimitives.Add(sample, derivative, sample);
-        var noise = _noise.Get(sample.Length);
-        generator.FillNormal(noise);
+        var noise = _noise.Draw(generator, sample.Length);
         TensorPrimitives.Multiply(noise, sigmaUp, noise);
         TensorPrimitives.Add(sample, noise, sample);
     }

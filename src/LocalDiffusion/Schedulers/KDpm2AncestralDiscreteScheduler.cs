@@ -15,7 +15,7 @@ public sealed class KDpm2AncestralDiscreteScheduler : IScheduler, ISigmaSchedule
     private readonly SecondOrderSigmaOptions _options;
     private readonly ScratchBuffer _derivative = new();
     private readonly ScratchBuffer _stepStart = new();
-    private readonly ScratchBuffer _noise = new();
+    private readonly NoiseBuffer _noise = new();
     private float[]? _sigmas;
     private float[] _sigmasMidpoint = [];
     private float[] _sigmasUp = [];
@@ -113,8 +113,7 @@ public sealed class KDpm2AncestralDiscreteScheduler : IScheduler, ISigmaSchedule
         SigmaSpace.Derivative(sample, derivative, sigmaMidpoint);
         TensorPrimitives.Multiply(derivative, _sigmasDown[stepIndex - 1] - sigmas[stepIndex - 1], derivative);
         TensorPrimitives.Add(stepStart, derivative, sample);
-        var noise = _noise.Get(sample.Length);
-        generator.FillNormal(noise);
+        var noise = _noise.Draw(generator, sample.Length);
         TensorPrimitives.Multiply(noise, _sigmasUp[stepIndex - 1], noise);
         TensorPrimitives.Add(sample, noise, sample);
     }

@@ -17,7 +17,7 @@ public sealed class LcmScheduler : IScheduler
     private readonly int _originalSteps;
     private readonly float? _clipRange;
     private readonly double _timestepScaling;
-    private readonly ScratchBuffer _noise = new();
+    private readonly NoiseBuffer _noise = new();
     private int[]? _timesteps;
     private float[] _timestepValues = [];
 
@@ -35,8 +35,7 @@ public sealed class LcmScheduler : IScheduler
         _originalSteps = config.OriginalInferenceSteps ?? 50;
         _clipRange = config.ClipSample ?? false ? (float)(config.ClipSampleRange ?? 1.0) : null;
         _timestepScaling = config.TimestepScaling ?? 10.0;
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{nameof(LcmScheduler)}: thresholding is not supported.");
+        ConfigGuards.RejectThresholding(config, nameof(LcmScheduler));
     }
 
     /// <inheritdoc/>
@@ -82,9 +81,7 @@ public sealed class LcmScheduler : IScheduler
         if (last)
             return;
 
-        ArgumentNullException.ThrowIfNull(generator);
-        var noise = _noise.Get(sample.Length);
-        generator.FillNormal(noise);
+        var noise = _noise.Draw(generator, sample.Length);
         float sqrtAlphaPrev = MathF.Sqrt(alphaProdPrev), sqrtBetaPrev = MathF.Sqrt(1f - alphaProdPrev);
         for (var k = 0; k < sample.Length; k++)
             sample[k] = sqrtAlphaPrev * sample[k] + sqrtBetaPrev * noise[k];

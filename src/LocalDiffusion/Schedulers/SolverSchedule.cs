@@ -21,13 +21,37 @@ internal static class SolverSchedule
         return clipped;
     }
 
+    /// <summary>
+    /// One run's sigmas (float32, with <paramref name="finalSigma"/> appended) and timesteps (truncated to integers, as
+    /// diffusers' int64 cast does), after validating <paramref name="inferenceSteps"/>.
+    /// </summary>
+    /// <param name="schedule">The training schedule.</param>
+    /// <param name="spacing">timestep_spacing.</param>
+    /// <param name="lastTimestep">One past the largest usable timestep (see <see cref="Timesteps"/>).</param>
+    /// <param name="inferenceSteps">n.</param>
+    /// <param name="stepsOffset">steps_offset (leading spacing only).</param>
+    /// <param name="ramp">The sigma ramp, if any.</param>
+    /// <param name="sigmaMin">Low end of the ramp, or null for the smallest training sigma.</param>
+    /// <param name="sigmaMax">High end of the ramp, or null for the largest training sigma.</param>
+    /// <param name="finalSigma">The class's sigma after the last step, from the run's sigmas and the training sigmas.</param>
+    public static (float[] Sigmas, float[] Timesteps) Create(
+        NoiseSchedule schedule, TimestepSpacing spacing, int lastTimestep, int inferenceSteps, int stepsOffset,
+        SigmaRamp ramp, double? sigmaMin, double? sigmaMax, Func<double[], float[], float> finalSigma)
+    {
+        TimestepSpacings.Validate(inferenceSteps, schedule.TrainTimesteps);
+        var timesteps = Timesteps(spacing, schedule.TrainTimesteps, lastTimestep, inferenceSteps, stepsOffset);
+        var trainingSigmas = schedule.Sigmas();
+        var sigmas = Sigmas(ramp, trainingSigmas, ref timesteps, inferenceSteps, sigmaMin, sigmaMax);
+        return ([.. sigmas.Select(s => (float)s), finalSigma(sigmas, trainingSigmas)], timesteps.Select(t => (float)(long)t).ToArray());
+    }
+
     /// <summary>The spaced timesteps, descending, before any sigma ramp.</summary>
     /// <param name="spacing">timestep_spacing.</param>
     /// <param name="trainTimesteps">T.</param>
     /// <param name="lastTimestep">One past the largest usable timestep (T, or less where DPM-Solver clips λ).</param>
     /// <param name="inferenceSteps">n.</param>
     /// <param name="stepsOffset">steps_offset (leading spacing only).</param>
-    public static double[] Timesteps(TimestepSpacing spacing, int trainTimesteps, int lastTimestep, int inferenceSteps, int stepsOffset) => spacing switch
+    private static double[] Timesteps(TimestepSpacing spacing, int trainTimesteps, int lastTimestep, int inferenceSteps, int stepsOffset) => spacing switch
     {
         TimestepSpacing.Linspace => NumpyRanges.Linspace(0, lastTimestep - 1, inferenceSteps + 1)
             .Select(t => Math.Round(t, MidpointRounding.ToEven)).Reverse().SkipLast(1).ToArray(),
@@ -44,7 +68,7 @@ internal static class SolverSchedule
     /// rounded for Karras, fractional for exponential and beta (diffusers v0.32, which builds those ramps descending,
     /// in float64).
     /// </summary>
-    public static double[] Sigmas(SigmaRamp ramp, float[] trainingSigmas, ref double[] timesteps, int inferenceSteps, double? sigmaMin, double? sigmaMax)
+    private static double[] Sigmas(SigmaRamp ramp, float[] trainingSigmas, ref double[] timesteps, int inferenceSteps, double? sigmaMin, double? sigmaMax)
     {
         if (ramp == SigmaRamp.None)
             return SigmaSchedules.Interpolate(timesteps, trainingSigmas);

@@ -14,7 +14,7 @@ public sealed class TcdScheduler : IScheduler
     private readonly NoiseSchedule _schedule;
     private readonly PredictionType _prediction;
     private readonly int _originalSteps;
-    private readonly ScratchBuffer _noise = new();
+    private readonly NoiseBuffer _noise = new();
     private int[]? _timesteps;
     private float[] _timestepValues = [];
 
@@ -34,8 +34,7 @@ public sealed class TcdScheduler : IScheduler
         _schedule = NoiseSchedule.FromConfig(config, ConsistencyTimesteps.Defaults, supportsZeroSnrRescale: true, finiteTerminalSigma: false);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _originalSteps = config.OriginalInferenceSteps ?? 50;
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{nameof(TcdScheduler)}: thresholding is not supported.");
+        ConfigGuards.RejectThresholding(config, nameof(TcdScheduler));
     }
 
     /// <summary>γ, the share of each step that is re-noised (0 deterministic, 1 fully stochastic).</summary>
@@ -75,21 +74,13 @@ public sealed class TcdScheduler : IScheduler
 
         for (var k = 0; k < sample.Length; k++)
         {
-            float m = modelOutput[k], x = sample[k];
-            var (x0, epsilon) = _prediction switch
-            {
-                PredictionType.Epsilon => ((x - sqrtBeta * m) / sqrtAlpha, m),
-                PredictionType.Sample => (m, (x - sqrtAlpha * m) / sqrtBeta),
-                _ => (sqrtAlpha * x - sqrtBeta * m, sqrtAlpha * m + sqrtBeta * x),
-            };
+            var (x0, epsilon) = AlphaSpace.OriginalSampleAndNoise(_prediction, modelOutput[k], sample[k], sqrtAlpha, sqrtBeta);
             sample[k] = sqrtAlphaS * x0 + sqrtBetaS * epsilon;
         }
         if (Eta <= 0 || last)
             return;
 
-        ArgumentNullException.ThrowIfNull(generator);
-        var noise = _noise.Get(sample.Length);
-        generator.FillNormal(noise);
+        var noise = _noise.Draw(generator, sample.Length);
         var ratio = alphaProdPrev / alphaProdS;
         float keep = MathF.Sqrt(ratio), fresh = MathF.Sqrt(1f - ratio);
         for (var k = 0; k < sample.Length; k++)

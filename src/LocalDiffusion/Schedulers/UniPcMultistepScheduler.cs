@@ -23,7 +23,7 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
     private readonly FinalSigmasType _finalSigma;
     private readonly TimestepSpacing _spacing;
     private readonly int _stepsOffset;
-    private readonly List<float[]> _modelOutputs = [];
+    private readonly ModelOutputHistory _modelOutputs;
     private float[]? _sigmas;
     private float[] _timesteps = [];
     private float[]? _lastSample;
@@ -45,6 +45,7 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
         const string name = nameof(UniPcMultistepScheduler);
         _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true, finiteTerminalSigma: true);
         _solverOrder = config.SolverOrder ?? 2;
+        _modelOutputs = new ModelOutputHistory(_solverOrder);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _predictX0 = config.PredictX0 ?? true;
         _bh1 = config.SolverType == DpmSolverType.Bh1;
@@ -58,8 +59,7 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
         _finalSigma = config.FinalSigmasType ?? FinalSigmasType.Zero;
         _spacing = config.TimestepSpacing ?? TimestepSpacing.Linspace;
         _stepsOffset = config.StepsOffset ?? 0;
-        if (config.Thresholding ?? false)
-            throw new NotSupportedException($"{name}: thresholding is not supported.");
+        ConfigGuards.RejectThresholding(config, name);
     }
 
     /// <inheritdoc/>
@@ -76,16 +76,11 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
     /// <inheritdoc/>
     public void SetTimesteps(int inferenceSteps)
     {
-        var trainTimesteps = _schedule.TrainTimesteps;
-        TimestepSpacings.Validate(inferenceSteps, trainTimesteps);
-        var timesteps = SolverSchedule.Timesteps(_spacing, trainTimesteps, trainTimesteps, inferenceSteps, _stepsOffset);
-        var trainingSigmas = _schedule.Sigmas();
-        var sigmas = SolverSchedule.Sigmas(_ramp, trainingSigmas, ref timesteps, inferenceSteps, _sigmaMin, _sigmaMax);
         // With a Karras ramp, diffusers' sigma_min final sigma is the ramp's last sigma, not the schedule's smallest.
-        var finalSigma = _finalSigma == FinalSigmasType.Zero ? 0f
-            : _ramp == SigmaRamp.Karras ? (float)sigmas[^1] : trainingSigmas[0];
-        _sigmas = [.. sigmas.Select(s => (float)s), finalSigma];
-        _timesteps = timesteps.Select(t => (float)(long)t).ToArray();
+        (_sigmas, _timesteps) = SolverSchedule.Create(
+            _schedule, _spacing, _schedule.TrainTimesteps, inferenceSteps, _stepsOffset, _ramp, _sigmaMin, _sigmaMax,
+            (sigmas, trainingSigmas) => _finalSigma == FinalSigmasType.Zero ? 0f
+                : _ramp == SigmaRamp.Karras ? (float)sigmas[^1] : trainingSigmas[0]);
         _modelOutputs.Clear();
         _lastSample = null;
         _thisOrder = 0;
@@ -107,8 +102,6 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
         if (stepIndex > 0 && !_disableCorrector.Contains(stepIndex - 1) && _lastSample is { } lastSample)
             Update(stepIndex, stepIndex - 1, _thisOrder, lastSample, sample, corrector: converted);
 
-        if (_modelOutputs.Count == _solverOrder)
-            _modelOutputs.RemoveAt(0);
         _modelOutputs.Add(converted);
 
         var order = _lowerOrderFinal ? Math.Min(_solverOrder, _timesteps.Length - stepIndex) : _solverOrder;
@@ -130,15 +123,15 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
         var sigmas = Run;
         var (alphaT, sigmaT) = DpmSolverUpdate.AlphaSigma(sigmas[target]);
         var (alphaS0, sigmaS0) = DpmSolverUpdate.AlphaSigma(sigmas[source]);
-        var lambdaS0 = Lambda(alphaS0, sigmaS0);
-        var h = Lambda(alphaT, sigmaT) - lambdaS0;
+        var lambdaS0 = DpmSolverUpdate.Lambda(alphaS0, sigmaS0);
+        var h = DpmSolverUpdate.Lambda(alphaT, sigmaT) - lambdaS0;
 
         // rₖ = (λ_sₖ − λ_s0)/h for the older outputs, then 1.
         var rks = new float[order];
         for (var k = 1; k < order; k++)
         {
             var (alphaSk, sigmaSk) = DpmSolverUpdate.AlphaSigma(sigmas[source - k]);
-            rks[k - 1] = (Lambda(alphaSk, sigmaSk) - lambdaS0) / h;
+            rks[k - 1] = (DpmSolverUpdate.Lambda(alphaSk, sigmaSk) - lambdaS0) / h;
         }
         rks[order - 1] = 1f;
 
@@ -180,8 +173,6 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
             destination[e] = order == 1 && corrector is null ? result : result - scale * residual;
         }
     }
-
-    private static float Lambda(float alpha, float sigma) => MathF.Log(alpha) - MathF.Log(sigma);
 
     /// <summary>Solves the leading <paramref name="size"/>×<paramref name="size"/> block of the system by Gaussian elimination with partial pivoting.</summary>
     private static float[] Solve(double[,] matrix, double[] rhs, int size)
