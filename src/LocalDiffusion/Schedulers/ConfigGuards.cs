@@ -23,7 +23,7 @@ internal static class ConfigGuards
     /// <exception cref="ArgumentException">solverOrder is above 3 (reported against the config).</exception>
     public static void CheckSolverOrder(int solverOrder, string schedulerName)
     {
-        if (solverOrder > 3)
+        if (solverOrder is < 1 or > 3)
             throw new ArgumentException($"{schedulerName}: solver_order {solverOrder} is not supported; use 1, 2 or 3.", "config");
     }
 }

@@ -45,6 +45,7 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
         const string name = nameof(UniPcMultistepScheduler);
         _schedule = NoiseSchedule.FromConfig(config, BetaDefaults.Standard, supportsZeroSnrRescale: true, finiteTerminalSigma: true);
         _solverOrder = config.SolverOrder ?? 2;
+        ConfigGuards.CheckSolverOrder(_solverOrder, name);
         _modelOutputs = new ModelOutputHistory(_solverOrder);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;
         _predictX0 = config.PredictX0 ?? true;

@@ -92,6 +92,11 @@ public class MoreSchedulersRegistryTests
         Assert.Throws<NotSupportedException>(() => new UniPcMultistepScheduler(Sd15 with { UseExponentialSigmas = true }));
         Assert.Throws<NotSupportedException>(() => new DeisMultistepScheduler(Sd15 with { UseBetaSigmas = true }));
         Assert.Throws<ArgumentException>(() => new DeisMultistepScheduler(Sd15 with { SolverOrder = 4 }));
+        // An order below 1 is refused up front, naming the key, instead of failing with an index error at the first step.
+        Assert.Contains("solver_order 0", Assert.Throws<ArgumentException>(() => new DeisMultistepScheduler(Sd15 with { SolverOrder = 0 })).Message);
+        Assert.Contains("solver_order 0", Assert.Throws<ArgumentException>(() => new UniPcMultistepScheduler(Sd15 with { SolverOrder = 0 })).Message);
+        Assert.Contains("solver_order -1", Assert.Throws<ArgumentException>(() => new DpmSolverMultistepScheduler(Sd15 with { SolverOrder = -1 })).Message);
+        Assert.Contains("solver_order 0", Assert.Throws<ArgumentException>(() => new DpmSolverSinglestepScheduler(Sd15 with { SolverOrder = 0 })).Message);
         Assert.Throws<ArgumentException>(() => new DpmSolverSinglestepScheduler(Sd15 with { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolverPlusPlus, SolverOrder = 3 }));
         Assert.Throws<ArgumentException>(() => new DpmSolverSinglestepScheduler(Sd15 with { AlgorithmType = DpmSolverAlgorithmType.DpmSolver }));
         Assert.Throws<ArgumentException>(() => new DpmSolverMultistepScheduler(Sd15 with { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolver, SolverOrder = 3, FinalSigmasType = FinalSigmasType.SigmaMin }));
