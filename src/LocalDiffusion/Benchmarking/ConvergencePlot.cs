@@ -19,7 +19,7 @@ public enum ConvergenceMetric
 public static class ConvergencePlot
 {
     /// <summary>Picture width in pixels.</summary>
-    public const int Width = 1100;
+    public const int Width = 1200;
 
     /// <summary>Picture height in pixels.</summary>
     public const int Height = 700;
@@ -27,7 +27,7 @@ public static class ConvergencePlot
     /// <summary>Whether a font was found; without one, plots and grids are drawn without text.</summary>
     public static bool CanDrawText => PlotFont.Typeface is not null;
 
-    private const float Left = 90, Right = Width - 270, Top = 60, Bottom = Height - 70;
+    private const float Left = 90, Right = Width - 370, Top = 60, Bottom = Height - 70;
 
     // Tableau 10, so neighbouring lines are told apart; after ten, the colours repeat dashed.
     private static readonly SKColor[] Palette =
