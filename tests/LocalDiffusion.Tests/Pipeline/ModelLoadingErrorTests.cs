@@ -95,6 +95,23 @@ public class ModelLoadingErrorTests
         Assert.Contains("does not look like a CLIP text encoder", e.Message);
     }
 
+    [Theory]
+    [InlineData("unet-inpainting.onnx", "9 channels", "inpainting")]
+    [InlineData("unet-lcm.onnx", "timestep_cond", "LCM-distilled")]
+    [InlineData("unet-sdxl.onnx", "text_embeds", "SDXL")]
+    public void UnsupportedUnetVariantsAreRefusedByName(string file, string detail, string kind)
+    {
+        // Stand-ins with those variants' inputs, built by tools/build_refused_unets.py.
+        using var model = TestModels.CopyOf("tiny");
+        var unet = Path.Combine(model.Path, "unet", "model.onnx");
+        File.Copy(Path.Combine(TestPaths.ModelsDir, "test", "refused", file), unet, overwrite: true);
+
+        var e = Assert.Throws<ModelLoadException>(() => StableDiffusionPipeline.Load(model.Path, new PipelineOptions { Device = "cpu" }));
+        Assert.Equal(unet, e.FilePath);
+        Assert.Contains(detail, e.Message);
+        Assert.Contains(kind, e.Message);
+    }
+
     [Fact]
     public void MalformedModelIndexIsNamed()
     {
