@@ -297,6 +297,8 @@ def readme(out: Path, vocab: dict[str, int]) -> str:
             lines.append(f"| {v.name if i == 0 else ''} | {v.purpose if i == 0 else ''} | {component} | "
                          f"{'<br>'.join(describe(x) for x in graph.input)} | "
                          f"{'<br>'.join(describe(x) for x in graph.output)} |")
+    lines += ["", "`refused/` holds UNet stand-ins the engine must refuse (inpainting, LCM, SDXL inputs), built by",
+              "`tools/build_refused_unets.py`."]
     return "\n".join(lines) + "\n"
 
 
