@@ -32,6 +32,14 @@ internal static class TestPaths
     /// <summary>A file shipped with the tests (tests/LocalDiffusion.Tests/TestData), copied beside the test binary.</summary>
     public static string TestData(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "TestData", .. parts]);
 
+    /// <summary>Writes <paramref name="bytes"/> to a new file in the system temp folder and returns its path.</summary>
+    public static string WriteTempFile(byte[] bytes, string extension)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"ld-{Guid.NewGuid():N}{extension}");
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
     private static string FindRepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

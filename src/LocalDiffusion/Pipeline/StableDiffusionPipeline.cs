@@ -78,6 +78,7 @@ public sealed class StableDiffusionPipeline : IDisposable
         var tokenizer = ClipTokenizer.Load(folder.TokenizerDirectory);
         var schedulerConfig = folder.SchedulerConfigPath is { } path ? SchedulerConfig.Load(path) : StableDiffusion15Scheduler;
         var sessions = new SessionFactory(ExecutionDevice.Parse(options.Device), options.IntraOpThreads, options.InterOpThreads);
+        var schedulers = options.Schedulers ?? SchedulerRegistry.Default;
 
         var opened = new List<OnnxComponent>();
         try
@@ -106,15 +107,14 @@ public sealed class StableDiffusionPipeline : IDisposable
                 Device = sessions.Active.ToString(),
                 DeviceNotes = sessions.Notes.ToList(),
                 Components = opened.Select(c => new ComponentInfo(c.Name, c.FilePath, c.Inputs.Values.ToList(), c.Outputs.Values.ToList())).ToList(),
-                Scheduler = DescribeConfigured(options.Schedulers ?? SchedulerRegistry.Default, schedulerConfig),
+                Scheduler = DescribeConfigured(schedulers, schedulerConfig),
                 NativeWidth = nativeW * VaeDecoder.Factor,
                 NativeHeight = nativeH * VaeDecoder.Factor,
                 VaeScalingFactor = folder.VaeScalingFactor,
                 TokenizerVocabularySize = tokenizer.VocabularySize,
                 UnetFixedBatch = unet.FixedBatch,
             };
-            return new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig,
-                options.Schedulers ?? SchedulerRegistry.Default, info);
+            return new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info);
         }
         catch
         {

@@ -37,7 +37,7 @@ public class PngTests
         var texts = PngTextChunks.Read(png);
         Assert.Equal("a cat\nSteps: 20, Seed: 1", texts["parameters"]);
         Assert.Equal("猫 ☕", texts["comment"]);
-        Assert.Equal(image.Rgb, GeneratedImage.LoadPng(WriteTemp(png)).Rgb); // still a valid PNG (CRCs right)
+        Assert.Equal(image.Rgb, GeneratedImage.LoadPng(TestPaths.WriteTempFile(png, ".png")).Rgb); // still a valid PNG (CRCs right)
     }
 
     [Fact]
@@ -58,11 +58,4 @@ public class PngTests
     [Fact]
     public void WrongBufferSizeIsRefused() =>
         Assert.Throws<ArgumentException>(() => new GeneratedImage(4, 4, new byte[10]));
-
-    private static string WriteTemp(byte[] bytes)
-    {
-        var path = Path.Combine(Path.GetTempPath(), $"ld-{Guid.NewGuid():N}.png");
-        File.WriteAllBytes(path, bytes);
-        return path;
-    }
 }

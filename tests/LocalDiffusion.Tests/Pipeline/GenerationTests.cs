@@ -21,7 +21,7 @@ public class GenerationTests
         Assert.All(result.FinalLatents, v => Assert.True(float.IsFinite(v)));
         // A real picture, not a flat fill: the random VAE still maps latents to varied pixels.
         Assert.True(image.Rgb.Distinct().Count() > 16, "the image is (nearly) uniform");
-        var decoded = GeneratedImage.LoadPng(WriteTemp(image.EncodePng()));
+        var decoded = GeneratedImage.LoadPng(TestPaths.WriteTempFile(image.EncodePng(), ".png"));
         Assert.Equal(image.Rgb, decoded.Rgb);
     }
 
@@ -174,13 +174,6 @@ public class GenerationTests
         var diff = new float[a.Length];
         TensorPrimitives.Subtract(a, b, diff);
         return TensorPrimitives.MaxMagnitude(diff);
-    }
-
-    private static string WriteTemp(byte[] bytes)
-    {
-        var path = Path.Combine(Path.GetTempPath(), $"ld-{Guid.NewGuid():N}.png");
-        File.WriteAllBytes(path, bytes);
-        return path;
     }
 }
 
