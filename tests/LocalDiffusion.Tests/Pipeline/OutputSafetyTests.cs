@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace LocalDiffusion.Tests.Pipeline;
 
 /// <summary>What the user must be told rather than silently given: overflow, truncation, interrupted runs.</summary>
@@ -37,18 +35,22 @@ public class OutputSafetyTests
     [Fact]
     public async Task CancellingInterruptsARunningUnetCall()
     {
-        // One UNet call on 512x512 latents takes a good part of a second even for the tiny model; cancelling
-        // inside it must abort the ONNX Runtime call (RunOptions.Terminate), so no step is ever completed.
+        // One UNet call on 512x512 latents takes over a second even for the tiny model; cancelling inside it must
+        // abort the ONNX Runtime call (RunOptions.Terminate), so no step is ever completed. The cancel comes from a
+        // dedicated thread started once encoding begins: a thread-pool timer can be late by seconds when parallel
+        // tests keep the pool busy, and would then cancel only after the UNet call had finished.
         var pipeline = TestModels.Pipeline("tiny");
         var request = TestModels.Request() with { Width = 4096, Height = 4096, Steps = 1, GuidanceScale = 1f, Scheduler = "ddim" };
         var steps = 0;
-        var progress = new SyncProgress<GenerationProgress>(p => { if (p.Phase == GenerationPhase.Denoising) steps++; });
         using var cts = new CancellationTokenSource();
-        var clock = Stopwatch.StartNew();
-        var run = pipeline.GenerateAsync(request, progress, cts.Token);
-        cts.CancelAfter(TimeSpan.FromMilliseconds(200));
+        var canceller = new Thread(() => { Thread.Sleep(150); cts.Cancel(); }) { IsBackground = true };
+        var progress = new SyncProgress<GenerationProgress>(p =>
+        {
+            if (p.Phase == GenerationPhase.Encoding) canceller.Start();
+            if (p.Phase == GenerationPhase.Denoising) steps++;
+        });
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pipeline.GenerateAsync(request, progress, cts.Token));
         Assert.Equal(0, steps);
     }
 }
