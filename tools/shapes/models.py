@@ -140,18 +140,28 @@ class VaeDecoder(nn.Module):
 
 # ---------------------------------------------------------------------------------------------------- attention
 
+def batched_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a [G, M, K] @ b [G, K, N]. Training on CPU runs it as a grouped 1x1 convolution: Debian's torch has no
+    optimised BLAS and its bmm took 60 % of a text-encoder step; oneDNN's grouped convolution is ~4x faster."""
+    if a.device.type != "cpu" or not torch.is_grad_enabled():
+        return torch.matmul(a, b)
+    g, m, k = a.shape
+    return F.conv1d(b.reshape(1, g * k, b.shape[2]), a.reshape(g * m, k, 1), groups=g).reshape(g, m, b.shape[2])
+
+
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Multi-head scaled dot-product attention on [B, N, C] tensors (explicit ops: exports to plain ONNX)."""
     b, n, c = q.shape
+    m = k.shape[1]
     d = c // heads
-    q = q.reshape(b, n, heads, d).transpose(1, 2)
-    k = k.reshape(b, k.shape[1], heads, d).transpose(1, 2)
-    v = v.reshape(b, v.shape[1], heads, d).transpose(1, 2)
-    scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(d))
+    q = q.reshape(b, n, heads, d).transpose(1, 2).reshape(b * heads, n, d)
+    k = k.reshape(b, m, heads, d).transpose(1, 2).reshape(b * heads, m, d)
+    v = v.reshape(b, m, heads, d).transpose(1, 2).reshape(b * heads, m, d)
+    scores = batched_matmul(q, k.transpose(1, 2)) * (1.0 / math.sqrt(d))
     if mask is not None:
         scores = scores + mask
-    out = torch.matmul(scores.softmax(dim=-1), v)
-    return out.transpose(1, 2).reshape(b, n, c)
+    out = batched_matmul(scores.softmax(dim=-1), v)
+    return out.reshape(b, heads, n, d).transpose(1, 2).reshape(b, n, c)
 
 
 class Attention(nn.Module):

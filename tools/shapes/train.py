@@ -55,18 +55,18 @@ class TrainConfig:
     beta_end: float = 0.012
 
 
-# Named configs. "shipped" (the TrainConfig defaults) is the recipe of models/shapes: meant for a GPU (about 7
-# minutes on an H100, about 18 hours on the project's 2-core CPU). "cpu2h" is sized for 2 hours on that CPU
-# (Debian torch 1.13): there small batches run far faster per picture (a VAE step on 8 pictures takes 0.4 s, on 32
-# it takes 4.5 s: the activations fall out of cache) and the text encoder's attention over 77 positions dominates
-# a UNet step, so it uses a narrower text encoder and UNet and more, smaller steps. Its measurements and scores
-# are in tools/README.md: it does not reach the shipped model's quality yet.
+# Named configs. "shipped" (the TrainConfig defaults) is the recipe of models/shapes: 128 px, meant for a GPU (about
+# 7 minutes on an H100, about 18 hours on the project's 2-core CPU). "cpu2h" is sized for under 2 hours on that CPU
+# (Debian torch 1.13): 64 px (latents 8x8, a quarter of the work), small batches (on that CPU they run far faster
+# per picture: the activations stay in cache), a narrower text encoder and UNet, and more, smaller steps. Its
+# measurements and scores are in tools/README.md: its VAE is good, its UNet does not learn shape and position yet.
 PROFILES: dict[str, dict] = {
     "shipped": {},
-    "cpu2h": {"vae_batch": 8, "vae_steps": 3500, "vae_object_weight": 8.0, "latent_images": 40000,
+    "cpu2h": {"image_size": 64, "vae_batch": 16, "vae_steps": 8000, "vae_object_weight": 8.0, "latent_images": 60000,
               "text": TextConfig(width=64, layers=3, heads=4),
-              "unet": UNetConfig(channels=(32, 64, 96), groups=16, context_dim=64, coordinates=True),
-              "unet_steps": 4000, "unet_batch": 64, "ema": 0.998},
+              "unet": UNetConfig(channels=(32, 64, 96), attention=(True, True, True), groups=16, context_dim=64,
+                                 coordinates=True),
+              "unet_steps": 9000, "unet_batch": 64, "ema": 0.999},
 }
 
 
@@ -282,6 +282,7 @@ def main() -> int:
                         help="override TrainConfig fields on top of the profile (experiments and smoke tests)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # tiny values late in training must not fall onto the CPU's slow denormal path
     keep_freed_memory()
     if args.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
