@@ -59,7 +59,7 @@ class TrainConfig:
 # 7 minutes on an H100, about 18 hours on the project's 2-core CPU). "cpu2h" is sized for under 2 hours on that CPU
 # (Debian torch 1.13): 64 px (latents 8x8, a quarter of the work), small batches (on that CPU they run far faster
 # per picture: the activations stay in cache), a narrower text encoder and UNet, and more, smaller steps. Its
-# measurements and scores are in tools/README.md: its VAE is good, its UNet does not learn shape and position yet.
+# measurements and scores are in tools/README.md: its VAE is good; its UNet learns position, not yet shape.
 PROFILES: dict[str, dict] = {
     "shipped": {},
     "cpu2h": {"image_size": 64, "vae_batch": 16, "vae_steps": 8000, "vae_object_weight": 8.0, "latent_images": 60000,
