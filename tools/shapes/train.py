@@ -88,6 +88,11 @@ def keep_freed_memory() -> None:
     libc.mallopt(m_mmap_threshold, 32 << 20)  # glibc's maximum: larger blocks are always mapped
 
 
+def memory_format(device: torch.device) -> torch.memory_format:
+    """Channels-last on the CPU, where oneDNN's convolutions run several times faster in it."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 def half_state(module: torch.nn.Module) -> dict:
     return {k: v.detach().to("cpu", torch.float16) for k, v in module.state_dict().items()}
 
@@ -130,7 +135,7 @@ def edge_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def train_vae(cfg: TrainConfig, device: torch.device, out: Path, bench: int = 0) -> tuple[VaeEncoder, float, float]:
     torch.manual_seed(cfg.seed)
     enc, dec = VaeEncoder(cfg.vae).to(device), VaeDecoder(cfg.vae).to(device)
-    fmt = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    fmt = memory_format(device)
     enc, dec = enc.to(memory_format=fmt), dec.to(memory_format=fmt)
     params = list(enc.parameters()) + list(dec.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.vae_lr, weight_decay=0.0)
@@ -183,7 +188,7 @@ def encode_dataset(cfg: TrainConfig, enc: VaeEncoder, device: torch.device, coun
     """Seeded scenes and their latent posteriors (mean, logvar) [N, 8, h, w], stored fp16 on the device."""
     stream = SceneStream(cfg.seed + 5, cfg.image_size, device)
     # Batches of 16 in channels-last: on the CPU, 64 at a time is several times slower per scene (cache).
-    fmt = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    fmt = memory_format(device)
     enc = enc.to(memory_format=fmt)
     scenes, params = [], []
     for start in range(0, count, 16):
@@ -198,7 +203,7 @@ def train_unet(cfg: TrainConfig, enc: VaeEncoder, scale: float, device: torch.de
     torch.manual_seed(cfg.seed + 10)
     text_cfg = dataclasses.replace(cfg.text, vocab_size=len(tokenizer.vocab))
     te, unet = TextEncoder(text_cfg).to(device), UNet(cfg.unet).to(device)
-    fmt = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    fmt = memory_format(device)
     unet = unet.to(memory_format=fmt)
     ema_te, ema_unet = TextEncoder(text_cfg).to(device), UNet(cfg.unet).to(device)
     ema_te.load_state_dict(te.state_dict()), ema_unet.load_state_dict(unet.state_dict())
