@@ -3,7 +3,8 @@
     /usr/bin/python3 tools/shapes/engine_samples.py [--out models/shapes/samples.png]
 
 Runs `localdiffusion generate` (through `dotnet run`) once per prompt below, seed = 1, default settings
-(20 steps, guidance 7.5, the model's DPM++ 2M), and pastes the 128x128 pictures into a 4x2 grid with PIL.
+(20 steps, guidance 7.5, the model's DPM++ 2M), and pastes the pictures into a 4x2 grid with PIL (pictures
+smaller than 128 px enlarged by whole pixels, nearest neighbour, so the grid shows what the engine drew).
 """
 import argparse
 import pathlib
@@ -37,6 +38,8 @@ def main() -> None:
             subprocess.run(["dotnet", "run", "--project", str(ROOT / "src/LocalDiffusion.Cli"), "-c", "Release", "--",
                             "generate", "--prompt", prompt, "--seed", "1", "--out", str(path)], check=True, cwd=ROOT)
             tiles.append(Image.open(path).convert("RGB"))
+    factor = max(1, 128 // tiles[0].width)
+    tiles = [tile.resize((tile.width * factor, tile.height * factor), Image.NEAREST) for tile in tiles]
     w, h = tiles[0].size
     grid = Image.new("RGB", (4 * w, 2 * h))
     for i, tile in enumerate(tiles):

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Train the shapes model: the VAE first, then the text encoder and UNet jointly on the VAE's latents.
 
-    train.py --out DIR [--device cpu|cuda] [--stage vae|unet|all] [--profile shipped|cpu2h] [--bench N]
+    train.py --out DIR [--device cpu|cuda] [--stage vae|unet|finetune|all] [--profile cpu2h|gpu128] [--bench N]
 
 Everything is drawn from TrainConfig.seed (scenes, captions, noise, initialisation). The same config runs on a
 2-core CPU (torch 1.13) and on a GPU (torch 2.x). Checkpoints (fp16 state dicts) are written to DIR as it goes:
-vae.pt, unet.pt (text encoder + UNet, EMA weights) and config.json; --stage unet reuses DIR/vae.pt. --bench N
-times N steps of each stage and prints seconds per step and the extrapolated total instead of training.
+vae.pt, unet.pt (text encoder + UNet, EMA weights) and config.json; --stage unet reuses DIR/vae.pt. A profile with
+finetune_steps then continues from those EMA weights (kept as unet_base.pt) in a second phase; --stage finetune runs
+that phase alone. --bench N times N steps of each stage and prints seconds per step and the extrapolated total
+instead of training.
 """
 from __future__ import annotations
 
@@ -50,23 +52,30 @@ class TrainConfig:
     warmup: int = 200
     ema: float = 0.999
     uncond_prob: float = 0.1
+    loss_weight_cap: float = 0.0  # upper bound on the 1/alpha_bar loss weight (0: none)
+    # Second UNet phase from the first phase's EMA weights: fresh AdamW, uncapped weight, new scenes and seed.
+    finetune_steps: int = 0
+    finetune_lr: float = 3e-4
+    finetune_images: int = 20000
+    finetune_seed: int = 777
     train_steps: int = 1000  # diffusion schedule: scaled_linear 0.00085 -> 0.012, as Stable Diffusion
     beta_start: float = 0.00085
     beta_end: float = 0.012
 
 
-# Named configs. "shipped" (the TrainConfig defaults) is the recipe of models/shapes: 128 px, meant for a GPU (about
-# 7 minutes on an H100, about 18 hours on the project's 2-core CPU). "cpu2h" is sized for under 2 hours on that CPU
-# (Debian torch 1.13): 64 px (latents 8x8, a quarter of the work), small batches (on that CPU they run far faster
-# per picture: the activations stay in cache), a narrower text encoder and UNet, and more, smaller steps. Its
-# measurements and scores are in tools/README.md: its VAE is good; its UNet learns position, not yet shape.
+# Named configs. "cpu2h" is the recipe of models/shapes, sized for under 2 hours on the project's 2-core CPU (Debian
+# torch 1.13): 64 px (latents 8x8, a quarter of the work of 128 px), small batches (on that CPU they run far faster
+# per picture: the activations stay in cache), a narrow text encoder, a UNet 64 channels wide at its 8x8 level
+# (where shape is drawn) and narrow below, the loss weight capped at 5 for 8000 steps (size and shape), then 1500
+# uncapped steps (position). "gpu128" (the TrainConfig defaults) is the earlier 128-px recipe for a GPU (about
+# 7 minutes on an H100, about 18 hours on that CPU). Measurements and scores of both: tools/README.md.
 PROFILES: dict[str, dict] = {
-    "shipped": {},
     "cpu2h": {"image_size": 64, "vae_batch": 16, "vae_steps": 8000, "vae_object_weight": 8.0, "latent_images": 60000,
               "text": TextConfig(width=64, layers=3, heads=4),
-              "unet": UNetConfig(channels=(32, 64, 96), attention=(True, True, True), groups=16, context_dim=64,
+              "unet": UNetConfig(channels=(64, 64, 96), attention=(True, True, True), groups=16, context_dim=64,
                                  coordinates=True),
-              "unet_steps": 9000, "unet_batch": 64, "ema": 0.999},
+              "unet_steps": 8000, "unet_batch": 64, "ema": 0.999, "loss_weight_cap": 5.0, "finetune_steps": 1500},
+    "gpu128": {},
 }
 
 
@@ -198,11 +207,26 @@ def encode_dataset(cfg: TrainConfig, enc: VaeEncoder, device: torch.device, coun
     return scenes, torch.cat(params)
 
 
+def finetune_config(cfg: TrainConfig) -> TrainConfig:
+    return dataclasses.replace(cfg, unet_steps=cfg.finetune_steps, latent_images=cfg.finetune_images,
+                               seed=cfg.finetune_seed, loss_weight_cap=0.0)
+
+
+def finetune_lr_at(cfg: TrainConfig):
+    """The second phase's schedule: a 100-step linear warm-up times a cosine over the whole phase."""
+    return lambda step: cfg.finetune_lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / cfg.finetune_steps))
+
+
 def train_unet(cfg: TrainConfig, enc: VaeEncoder, scale: float, device: torch.device, out: Path, tokenizer: ClipBpe,
-               bench: int = 0) -> float:
+               bench: int = 0, init: dict | None = None, schedule=None) -> float:
+    """Text encoder + UNet on the VAE's latents; from `init` (a unet.pt checkpoint) when given. `schedule(step)` is
+    the learning rate (default: lr_at with the config's warm-up and cosine)."""
     torch.manual_seed(cfg.seed + 10)
     text_cfg = dataclasses.replace(cfg.text, vocab_size=len(tokenizer.vocab))
     te, unet = TextEncoder(text_cfg).to(device), UNet(cfg.unet).to(device)
+    if init is not None:
+        for net, state in ((te, init["text_encoder"]), (unet, init["unet"])):
+            net.load_state_dict({k: v.float() for k, v in state.items()})
     fmt = memory_format(device)
     unet = unet.to(memory_format=fmt)
     ema_te, ema_unet = TextEncoder(text_cfg).to(device), UNet(cfg.unet).to(device)
@@ -231,7 +255,7 @@ def train_unet(cfg: TrainConfig, enc: VaeEncoder, scale: float, device: torch.de
     t0, c0 = time.time(), time.process_time()
     for step in range(steps):
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg.unet_steps, cfg.unet_lr, cfg.warmup)
+            group["lr"] = schedule(step) if schedule else lr_at(step, cfg.unet_steps, cfg.unet_lr, cfg.warmup)
         idx = [rng.randrange(len(scenes)) for _ in range(cfg.unet_batch)]
         # A fresh caption each time a scene comes back: more wordings for the same picture.
         ids = [empty if rng.random() < cfg.uncond_prob else ids77(caption(rng, scenes[i])) for i in idx]
@@ -249,6 +273,8 @@ def train_unet(cfg: TrainConfig, enc: VaeEncoder, scale: float, device: torch.de
         # prompt alone must decide the layout, count as much as the rest (plain epsilon MSE all but ignores them
         # and the model then places objects wherever the initial noise leans).
         weight = 1 / a.view(-1)
+        if cfg.loss_weight_cap:  # 1/alpha_bar reaches 215: uncapped, the noisiest steps dominate a batch of 64
+            weight = weight.clamp(max=cfg.loss_weight_cap)
         loss = (weight * (pred.float() - eps).pow(2).mean(dim=(1, 2, 3))).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -278,11 +304,11 @@ def main() -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--tokenizer", default=str(Path(__file__).resolve().parents[2] / "models" / "shapes" / "tokenizer"))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--stage", choices=["vae", "unet", "all"], default="all")
+    parser.add_argument("--stage", choices=["vae", "unet", "finetune", "all"], default="all")
     parser.add_argument("--bench", type=int, default=0, help="time this many steps per stage and extrapolate")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--profile", choices=list(PROFILES), default="shipped",
-                        help="shipped: the recipe of models/shapes (for a GPU); cpu2h: sized for 2 h on 2 CPU cores")
+    parser.add_argument("--profile", choices=list(PROFILES), default="cpu2h",
+                        help="cpu2h: the recipe of models/shapes, under 2 h on 2 CPU cores; gpu128: 128 px, for a GPU")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="override TrainConfig fields on top of the profile (experiments and smoke tests)")
     args = parser.parse_args()
@@ -317,9 +343,17 @@ def main() -> int:
         if args.bench:
             measured = time.time() - t0 - unet_s * args.bench  # the encoding part, for bench*batch scenes
             encode_total = measured * cfg.latent_images / min(cfg.latent_images, args.bench * cfg.unet_batch)
-            total = vae_s * cfg.vae_steps + encode_total + unet_s * cfg.unet_steps
+            encode_total *= (cfg.latent_images + cfg.finetune_images * bool(cfg.finetune_steps)) / cfg.latent_images
+            unet_total = unet_s * (cfg.unet_steps + cfg.finetune_steps)
+            total = vae_s * cfg.vae_steps + encode_total + unet_total
             print(f"extrapolated: VAE {vae_s * cfg.vae_steps / 60:.1f} min + encoding {encode_total / 60:.1f} min + "
-                  f"UNet {unet_s * cfg.unet_steps / 60:.1f} min = {total / 60:.1f} min", flush=True)
+                  f"UNet {unet_total / 60:.1f} min = {total / 60:.1f} min", flush=True)
+    if cfg.finetune_steps and not args.bench and args.stage in ("unet", "finetune", "all"):
+        base = out / "unet_base.pt"
+        if args.stage != "finetune" or not base.exists():
+            (out / "unet.pt").replace(base)
+        fine = finetune_config(cfg)
+        train_unet(fine, enc, scale, device, out, tokenizer, init=torch.load(base), schedule=finetune_lr_at(fine))
     print(f"total {time.time() - started:.0f}s", flush=True)
     return 0
 
