@@ -11,10 +11,11 @@ public class ShapesAnalyserTests
 {
     private const int Side = 128;
 
-    public static TheoryData<ShapeKind, string, string, string, double> Drawings()
+    public static TheoryData<int, ShapeKind, string, string, string, double> Drawings()
     {
-        // Every shape at every position (5 × 9), colours and sizes rotating through the palette.
-        var data = new TheoryData<ShapeKind, string, string, string, double>();
+        // Every shape at every position (5 × 9), colours and sizes rotating through the palette, at both native
+        // sizes of the shapes recipes (128 px, and 64 px where the small object is 13 px across).
+        var data = new TheoryData<int, ShapeKind, string, string, string, double>();
         var shapes = Enum.GetValues<ShapeKind>();
         var sizes = new[] { 0.10, 0.15, 0.21 };
         var i = 0;
@@ -25,7 +26,8 @@ public class ShapesAnalyserTests
                 var background = NamedColor.Palette[(i * 3 + 1) % NamedColor.Palette.Count].Name;
                 if (background == color)
                     background = NamedColor.Palette[(i * 3 + 2) % NamedColor.Palette.Count].Name;
-                data.Add(shape, color, background, position, sizes[i % sizes.Length]);
+                foreach (var side in new[] { 128, 64 })
+                    data.Add(side, shape, color, background, position, sizes[i % sizes.Length]);
                 i++;
             }
         return data;
@@ -33,12 +35,12 @@ public class ShapesAnalyserTests
 
     [Theory]
     [MemberData(nameof(Drawings))]
-    public void ReadsWhatWasDrawn(ShapeKind shape, string color, string background, string position, double size)
+    public void ReadsWhatWasDrawn(int side, ShapeKind shape, string color, string background, string position, double size)
     {
         var (x, y) = Centre(position);
-        var rgb = Draw(background, canvas => DrawShape(canvas, shape, color, x * Side, y * Side, size * Side));
+        var rgb = Draw(background, canvas => DrawShape(canvas, shape, color, x * side, y * side, size * side), side);
 
-        var seen = ShapesAnalyser.Analyse(rgb, Side, Side);
+        var seen = ShapesAnalyser.Analyse(rgb, side, side);
 
         Assert.Equal(new SceneAttributes(color, background, shape, position), seen);
     }
@@ -118,17 +120,17 @@ public class ShapesAnalyserTests
         return (x, y);
     }
 
-    private static byte[] Draw(string background, Action<SKCanvas> draw)
+    private static byte[] Draw(string background, Action<SKCanvas> draw, int side = Side)
     {
-        using var bitmap = new SKBitmap(new SKImageInfo(Side, Side, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        using var bitmap = new SKBitmap(new SKImageInfo(side, side, SKColorType.Rgba8888, SKAlphaType.Opaque));
         using (var canvas = new SKCanvas(bitmap))
         {
             canvas.Clear(Color(background));
             draw(canvas);
         }
         var rgba = bitmap.Bytes;
-        var rgb = new byte[Side * Side * 3];
-        for (var i = 0; i < Side * Side; i++)
+        var rgb = new byte[side * side * 3];
+        for (var i = 0; i < side * side; i++)
         {
             rgb[3 * i] = rgba[4 * i];
             rgb[3 * i + 1] = rgba[4 * i + 1];
