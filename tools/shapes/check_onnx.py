@@ -26,11 +26,11 @@ COMPONENTS = {
 def write_reference(ckpt: Path, model_dir: Path, out: Path) -> None:
     import torch
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from models import VaeConfig, VaeEncoder
+    from models import VaeConfig, VaeEncoder, load_half
     from sample import Model
     m = Model(ckpt, model_dir / "tokenizer", "cpu")
     enc = VaeEncoder(VaeConfig(**{**m.cfg["vae"], "channels": tuple(m.cfg["vae"]["channels"])}))
-    enc.load_state_dict({k: v.float() for k, v in torch.load(ckpt / "vae.pt")["encoder"].items()})
+    load_half(enc, torch.load(ckpt / "vae.pt")["encoder"])
     enc.eval()
     g = torch.Generator().manual_seed(0)
     ids = torch.tensor([m.tokenizer.ids77(""), m.tokenizer.ids77("a red circle on the left on a blue background")], dtype=torch.int32)

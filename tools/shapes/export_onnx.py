@@ -21,7 +21,7 @@ from onnx import helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sample import REPO, Model  # noqa: E402
-from models import VaeConfig, VaeEncoder  # noqa: E402
+from models import VaeConfig, VaeEncoder, load_half  # noqa: E402
 
 OPSET = 17
 
@@ -71,7 +71,7 @@ def main() -> int:
     model = Model(ckpt, out / "tokenizer", "cpu")
     cfg = model.cfg
     encoder = VaeEncoder(VaeConfig(**{**cfg["vae"], "channels": tuple(cfg["vae"]["channels"])}))
-    encoder.load_state_dict({k: v.float() for k, v in torch.load(ckpt / "vae.pt")["encoder"].items()})
+    load_half(encoder, torch.load(ckpt / "vae.pt")["encoder"])
     encoder.eval()
     h, width, d = model.latent_size, cfg["image_size"], cfg["text"]["width"]
 

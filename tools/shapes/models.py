@@ -342,5 +342,11 @@ class UNet(nn.Module):
         return self.conv_out(F.silu(self.norm_out(h)))
 
 
+def load_half(module: nn.Module, state: dict) -> nn.Module:
+    """Loads a checkpoint's fp16 state dict (train.py saves them so) into the fp32 module."""
+    module.load_state_dict({k: v.float() for k, v in state.items()})
+    return module
+
+
 def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())

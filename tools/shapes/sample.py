@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analyse import analyse, score  # noqa: E402
 from clip_bpe import ClipBpe  # noqa: E402
-from models import TextConfig, TextEncoder, UNet, UNetConfig, VaeConfig, VaeDecoder  # noqa: E402
+from models import TextConfig, TextEncoder, UNet, UNetConfig, VaeConfig, VaeDecoder, load_half  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,8 +43,7 @@ class Model:
         ucfg = {**cfg["unet"], "channels": tuple(cfg["unet"]["channels"]), "attention": tuple(cfg["unet"]["attention"])}
         self.unet = UNet(UNetConfig(**ucfg))
         for net, state in ((self.decoder, vae["decoder"]), (self.text, nets["text_encoder"]), (self.unet, nets["unet"])):
-            net.load_state_dict({k: v.float() for k, v in state.items()})
-            net.to(self.device).eval()
+            load_half(net, state).to(self.device).eval()
         self.scaling_factor = float(vae["scaling_factor"])
         betas = torch.linspace(cfg["beta_start"] ** 0.5, cfg["beta_end"] ** 0.5, cfg["train_steps"], dtype=torch.float64) ** 2
         self.alphas_cumprod = torch.cumprod(1 - betas, 0).numpy()

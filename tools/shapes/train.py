@@ -28,7 +28,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from clip_bpe import ClipBpe  # noqa: E402
-from models import TextConfig, TextEncoder, UNet, UNetConfig, VaeConfig, VaeDecoder, VaeEncoder, count_params  # noqa: E402
+from models import (TextConfig, TextEncoder, UNet, UNetConfig, VaeConfig, VaeDecoder, VaeEncoder, count_params,  # noqa: E402
+                    load_half)
 from world import caption, render, sample_scene  # noqa: E402
 
 
@@ -225,8 +226,7 @@ def train_unet(cfg: TrainConfig, enc: VaeEncoder, scale: float, device: torch.de
     text_cfg = dataclasses.replace(cfg.text, vocab_size=len(tokenizer.vocab))
     te, unet = TextEncoder(text_cfg).to(device), UNet(cfg.unet).to(device)
     if init is not None:
-        for net, state in ((te, init["text_encoder"]), (unet, init["unet"])):
-            net.load_state_dict({k: v.float() for k, v in state.items()})
+        load_half(te, init["text_encoder"]), load_half(unet, init["unet"])
     fmt = memory_format(device)
     unet = unet.to(memory_format=fmt)
     ema_te, ema_unet = TextEncoder(text_cfg).to(device), UNet(cfg.unet).to(device)
@@ -325,6 +325,12 @@ def main() -> int:
     for item in args.set:
         field, value = item.split("=", 1)
         cfg = dataclasses.replace(cfg, **{field: type(getattr(cfg, field))(value)})
+    if args.stage == "finetune":
+        if not cfg.finetune_steps:
+            parser.error(f"--stage finetune: finetune_steps is 0 (profile {args.profile}, after --set): no second phase to run")
+        if not (out / "unet_base.pt").exists() and not (out / "unet.pt").exists():
+            parser.error(f"--stage finetune needs the first phase's weights: neither {out / 'unet_base.pt'} nor "
+                         f"{out / 'unet.pt'} exists")
     tokenizer = ClipBpe(args.tokenizer)
     (out / "config.json").write_text(json.dumps(config_dict(cfg, len(tokenizer.vocab)), indent=2))
     print(f"torch {torch.__version__} on {device}, {torch.get_num_threads()} threads", flush=True)
@@ -333,17 +339,14 @@ def main() -> int:
         enc, scale, vae_s = train_vae(cfg, device, out, args.bench)
     else:
         ckpt = torch.load(out / "vae.pt")
-        enc = VaeEncoder(cfg.vae).to(device)
-        enc.load_state_dict({k: v.float() for k, v in ckpt["encoder"].items()})
-        enc.eval()
+        enc = load_half(VaeEncoder(cfg.vae).to(device), ckpt["encoder"]).eval()
         scale, vae_s = ckpt["scaling_factor"], 0.0
     if args.stage in ("unet", "all"):
         t0 = time.time()
         unet_s = train_unet(cfg, enc, scale, device, out, tokenizer, args.bench)
         if args.bench:
-            measured = time.time() - t0 - unet_s * args.bench  # the encoding part, for bench*batch scenes
-            encode_total = measured * cfg.latent_images / min(cfg.latent_images, args.bench * cfg.unet_batch)
-            encode_total *= (cfg.latent_images + cfg.finetune_images * bool(cfg.finetune_steps)) / cfg.latent_images
+            encode_scene = (time.time() - t0 - unet_s * args.bench) / min(cfg.latent_images, args.bench * cfg.unet_batch)
+            encode_total = encode_scene * (cfg.latent_images + (cfg.finetune_images if cfg.finetune_steps else 0))
             unet_total = unet_s * (cfg.unet_steps + cfg.finetune_steps)
             total = vae_s * cfg.vae_steps + encode_total + unet_total
             print(f"extrapolated: VAE {vae_s * cfg.vae_steps / 60:.1f} min + encoding {encode_total / 60:.1f} min + "
