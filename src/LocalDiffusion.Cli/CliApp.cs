@@ -1,17 +1,18 @@
 using System.CommandLine;
 using LocalDiffusion.Cli.Commands;
-using LocalDiffusion.Onnx;
 using Spectre.Console;
 
 namespace LocalDiffusion.Cli;
 
-/// <summary>The <c>localdiffusion</c> command line: parses, dispatches, and turns user errors into one clear line.</summary>
+/// <summary>The <c>localdiffusion</c> command line: parses, dispatches, and turns every error into one clear line and an exit code (<see cref="ExitCodes"/>).</summary>
 internal static class CliApp
 {
     public static async Task<int> RunAsync(string[] args, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken = default)
     {
+        var verbose = new Option<bool>("--verbose") { Description = "Print the full details (stack trace) of an error.", Recursive = true };
         var root = new RootCommand("LocalDiffusion: text-to-image with Stable Diffusion ONNX models, on your own machine.")
         {
+            verbose,
             GenerateCommand.Create(console),
             InfoCommand.Create(console),
             TokenizeCommand.Create(console),
@@ -27,26 +28,15 @@ internal static class CliApp
         {
             return await parse.InvokeAsync(config, cts.Token);
         }
-        catch (Exception e) when (IsUserError(e))
+        catch (Exception e)
         {
-            await error.WriteLineAsync($"error: {e.Message}");
-            return 1;
-        }
-        catch (OperationCanceledException)
-        {
-            await error.WriteLineAsync("cancelled");
-            return 130;
+            return await ErrorReport.WriteAsync(e, error, parse.GetValue(verbose));
         }
         finally
         {
             Console.CancelKeyPress -= onCancel;
         }
     }
-
-    // What the user can fix (a path, a value, a missing package) needs one clear line, not a stack trace.
-    private static bool IsUserError(Exception e) => e is ModelLoadException or ExecutionProviderUnavailableException
-        or ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException
-        or IOException or FormatException or InvalidOperationException;
 
     /// <summary>Lets System.CommandLine's help and parse errors go through the same console as everything else.</summary>
     private sealed class AnsiTextWriter(IAnsiConsole console) : TextWriter

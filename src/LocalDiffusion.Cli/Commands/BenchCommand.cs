@@ -42,19 +42,19 @@ internal static class BenchCommand
             // Every argument is checked before the model loads and anything runs.
             var outDir = parse.GetValue(output)!;
             var replace = parse.GetValue(overwrite);
-            BenchmarkOutput.EnsureWritable(outDir, replace);
-            var stepList = NumberLists.ParseSteps(parse.GetValue(steps)!);
+            OutputFiles.Check(BenchmarkOutput.FileNames.Select(name => ("--out", Path.Combine(outDir, name))).ToList(), [], replace);
+            var stepList = Flag("--steps", () => NumberLists.ParseSteps(parse.GetValue(steps)!));
             var seedText = parse.GetValue(seeds);
-            var seedList = NumberLists.ParseSeeds(seedText ?? "1-4");
-            var referenceSolution = ReferenceSolution.Parse(parse.GetValue(reference)!);
+            var seedList = Flag("--seeds", () => NumberLists.ParseSeeds(seedText ?? "1-4"));
+            var referenceSolution = Flag("--reference", () => ReferenceSolution.Parse(parse.GetValue(reference)!));
             var schedulerText = parse.GetValue(schedulers)!.Trim();
             var schedulerList = schedulerText.Equals("all", StringComparison.OrdinalIgnoreCase)
                 ? null
                 : schedulerText.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             if (schedulerList is [])
-                throw new ArgumentException("--schedulers names no scheduler: pass all, or ids such as euler,dpmpp_2m (see `localdiffusion schedulers`).");
+                throw new ArgumentException("--schedulers names no scheduler: pass all, or ids such as euler,dpmpp_2m (see `localdiffusion schedulers`).", "--schedulers");
             if (parse.GetValue(prompt) is not null && parse.GetValue(prompts) is not null)
-                throw new ArgumentException("Give --prompt or --prompts, not both.");
+                throw new ArgumentException("Give --prompt or --prompts, not both.", "--prompts");
             var modelDir = ModelLocator.Resolve(parse.GetValue(model));
             var promptsFile = parse.GetValue(prompts)
                 ?? (parse.GetValue(prompt) is null && File.Exists(Path.Combine(modelDir, EvalPromptsFile)) ? Path.Combine(modelDir, EvalPromptsFile) : null);
@@ -121,6 +121,19 @@ internal static class BenchCommand
         catch (Exception e) when (e is InvalidDataException or InvalidOperationException) // a plain prompt list, or an array root
         {
             return false;
+        }
+    }
+
+    // The benchmark library's parsers throw FormatException; on the command line that is a bad flag value.
+    private static T Flag<T>(string flag, Func<T> parse)
+    {
+        try
+        {
+            return parse();
+        }
+        catch (FormatException e)
+        {
+            throw new ArgumentException($"{flag}: {e.Message}", flag, e);
         }
     }
 }

@@ -34,17 +34,24 @@ internal static class GenerateCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var n = parse.GetValue(count);
+            if (n < 1) throw new ArgumentException($"--n is {n}; it must be at least 1.", "--n");
             var outputs = OutputPaths(parse.GetValue(output)!, n);
+            var latentsIn = parse.GetValue(latents);
             var latentsOut = parse.GetValue(saveLatents);
             var replace = parse.GetValue(overwrite);
-            // Refuse before any work: nothing the user had is overwritten unless they say so.
-            foreach (var path in latentsOut is null ? outputs : [.. outputs, latentsOut])
-                if (!replace && File.Exists(path))
-                    throw new IOException($"{path} already exists; choose another --out/--save-latents or pass --overwrite.");
+            // Refuse before any work: nothing the user had is overwritten unless they say so, and no run is wasted on
+            // an output that cannot be written.
+            OutputFiles.Check(
+                [.. outputs.Select(o => ("--out", o)), .. latentsOut is null ? [] : new[] { ("--save-latents", latentsOut) }],
+                latentsIn is null ? [] : [("--latents", latentsIn)], replace);
 
-            float[]? initial = null;
-            if (parse.GetValue(latents) is { } latentsPath)
-                initial = NpyFile.Read(latentsPath).Data;
+            var (initial, latentWidth, latentHeight) = latentsIn is null ? (null, null, null) : ReadLatents(latentsIn, n);
+            var requestWidth = parse.GetValue(width) ?? latentWidth;
+            var requestHeight = parse.GetValue(height) ?? latentHeight;
+            if (latentWidth is { } lw && latentHeight is { } lh && (requestWidth != lw || requestHeight != lh))
+                throw new ArgumentException(
+                    $"--latents {latentsIn} holds {lw / 8}x{lh / 8} latents, which make {lw}x{lh} images; --width/--height ask for {requestWidth}x{requestHeight}.",
+                    "--latents");
 
             var modelDir = ModelLocator.Resolve(parse.GetValue(model));
             using var pipeline = StableDiffusionPipeline.Load(modelDir, new PipelineOptions
@@ -58,8 +65,8 @@ internal static class GenerateCommand
                 NegativePrompt = parse.GetValue(negative)!,
                 Steps = parse.GetValue(steps),
                 GuidanceScale = parse.GetValue(guidance),
-                Width = parse.GetValue(width),
-                Height = parse.GetValue(height),
+                Width = requestWidth,
+                Height = requestHeight,
                 Seed = parse.GetValue(seed),
                 Scheduler = parse.GetValue(scheduler),
                 ImageCount = n,
@@ -91,7 +98,7 @@ internal static class GenerateCommand
             }
             if (latentsOut is not null)
             {
-                NpyFile.Write(latentsOut, result.FinalLatents, result.LatentShape);
+                NpyFile.Write(latentsOut, result.FinalLatents, result.LatentShape, overwrite: replace);
                 console.MarkupLineInterpolated($"Saved latents [green]{latentsOut}[/] [[{string.Join(",", result.LatentShape)}]]");
             }
             console.MarkupLineInterpolated(
@@ -99,6 +106,26 @@ internal static class GenerateCommand
             return 0;
         });
         return command;
+    }
+
+    // The file's header shape must be [n,4,h,w]: its element count alone would accept a transposed or foreign array.
+    private static (float[] Data, int? Width, int? Height) ReadLatents(string path, int images)
+    {
+        float[] data;
+        int[] shape;
+        try
+        {
+            (data, shape) = NpyFile.Read(path);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"--latents: {e.Message}", "--latents", e);
+        }
+        if (shape is not [var n, 4, var h, var w] || n != images || h < 1 || w < 1)
+            throw new ArgumentException(
+                $"--latents {path} has shape ({string.Join(", ", shape)}); ({images}, 4, height/8, width/8) was expected for --n {images}.",
+                "--latents");
+        return (data, w * 8, h * 8);
     }
 
     private static List<string> OutputPaths(string output, int count)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Numerics.Tensors;
 using LocalDiffusion.Randomness;
 using LocalDiffusion.Schedulers;
@@ -8,9 +9,10 @@ namespace LocalDiffusion.Denoising;
 
 /// <summary>
 /// The scheduler loop: at each evaluation scale the latents, run the UNet on the CFG pair [uncond, cond],
-/// combine uncond + g·(cond − uncond), and let the scheduler step. Latents are updated in place.
+/// combine uncond + g·(cond − uncond), and let the scheduler step. Latents are updated in place. After every stage the
+/// values are checked for NaN/infinity, so a failure names the step and the stage where it began.
 /// </summary>
-internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, TorchGenerator generator)
+internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, string schedulerName, TorchGenerator generator)
 {
     /// <summary>UNet evaluations made.</summary>
     public int Evaluations { get; private set; }
@@ -22,6 +24,7 @@ internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, TorchGenera
     /// Denoises <paramref name="latents"/> [n,4,h,w]. With <paramref name="guidance"/> &gt; 1 the conditioning holds
     /// 2n rows, unconditional first; otherwise n conditional rows.
     /// </summary>
+    /// <exception cref="GenerationNumericsException">The UNet, the guidance or the scheduler produced NaN or infinity.</exception>
     public void Run(Span<float> latents, int images, int latentHeight, int latentWidth, float guidance,
         UNet.Conditioning conditioning, RunOptions runOptions, Action<int, int> onEvaluation, CancellationToken cancellationToken)
     {
@@ -40,15 +43,31 @@ internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, TorchGenera
             unet.Predict(input, latentHeight, latentWidth, timesteps[i], conditioning, prediction, runOptions);
             Calls += conditioning.Chunks.Count;
             Evaluations++;
+            if (!TensorPrimitives.IsFiniteAll<float>(prediction))
+                throw Failure(NumericsStage.Unet, i, timesteps.Count,
+                    TensorPrimitives.IsFiniteAll<float>(input)
+                        ? $"the UNet ({unet.FilePath}) returned NaN/infinity from finite inputs: an fp16 UNet overflowing, or a broken export."
+                        : $"the {schedulerName} scheduler's scaled model input was not finite.");
             if (useCfg)
             {
                 ReadOnlySpan<float> uncond = prediction.AsSpan(0, size), cond = prediction.AsSpan(size, size);
                 TensorPrimitives.Subtract(cond, uncond, guided);
                 TensorPrimitives.MultiplyAdd(guided, guidance, uncond, guided);
+                if (!TensorPrimitives.IsFiniteAll<float>(guided.AsSpan(0, size)))
+                    throw Failure(NumericsStage.Guidance, i, timesteps.Count,
+                        $"classifier-free guidance at scale {guidance.ToString(CultureInfo.InvariantCulture)} overflowed although the UNet's predictions were finite; use a smaller guidance scale.");
             }
             scheduler.Step(guided.AsSpan(0, size), i, latents, generator);
+            if (!TensorPrimitives.IsFiniteAll<float>(latents))
+                throw Failure(NumericsStage.Scheduler, i, timesteps.Count,
+                    $"the {schedulerName} scheduler turned finite latents and a finite noise prediction into NaN/infinity " +
+                    "(a division by a zero step, or a scheduler_config.json value out of its useful range).");
             onEvaluation(i + 1, timesteps.Count);
         }
         Debug.Assert(Evaluations == timesteps.Count);
     }
+
+    private GenerationNumericsException Failure(NumericsStage stage, int index, int total, string cause) =>
+        new(stage, index + 1,
+            $"NaN/infinity at denoising step {index + 1} of {total} (timestep {scheduler.Timesteps[index].ToString(CultureInfo.InvariantCulture)}, {schedulerName}): {cause}");
 }

@@ -35,17 +35,29 @@ internal sealed class UNet : IDisposable
             throw new ModelLoadException(model.FilePath, extra.Contains("text_embeds") || extra.Contains("time_ids")
                 ? $"this is an SDXL UNet (inputs {string.Join(", ", extra)}); LocalDiffusion supports SD 1.x/2.x so far."
                 : $"it has inputs this pipeline does not provide: {string.Join(", ", extra)} ({(extra.Contains("timestep_cond") ? "an LCM-distilled UNet" : "unknown variant")}).");
+        foreach (var spec in new[] { sample, timestep, hidden })
+            if (!OrtTensors.AcceptsFloats(spec.ElementType))
+                throw new ModelLoadException(model.FilePath, $"input '{spec.Name}' has element type {spec.ElementType}; Stable Diffusion UNets take float32/float16 (timestep also int64/int32).");
         _sample = sample;
         _timestep = timestep;
         _hidden = hidden;
         _output = model.OutputOrFirst("out_sample");
     }
 
+    /// <summary>The model.onnx path.</summary>
+    public string FilePath => _model.FilePath;
+
     public TensorSpec SampleSpec => _sample;
 
     public TensorSpec TimestepSpec => _timestep;
 
     public TensorSpec HiddenSpec => _hidden;
+
+    /// <summary>
+    /// How many times the UNet halves the latents (its stride-2 convolutions): ONNX exports trace the up-sampling with a
+    /// fixed ×2, so latent sides must be multiples of 2^levels or a skip connection's Concat fails. 0 when unknown.
+    /// </summary>
+    public int DownsamplingLevels => _model.Scan?.StrideTwoConvolutions ?? 0;
 
     /// <summary>The batch size the model is fixed to, or null when dynamic.</summary>
     public long? FixedBatch => _sample.FixedDimension(0);
@@ -90,7 +102,7 @@ internal sealed class UNet : IDisposable
             var chunk = conditioning.Chunks[c];
             using var sampleValue = GatherSample(sample, item, chunk, latentHeight, latentWidth);
             using var timestepValue = TimestepTensor(timestep, chunk.RunBatch);
-            using var outputs = _model.Session.Run(runOptions,
+            using var outputs = _model.Run(runOptions,
                 [_sample.Name, _timestep.Name, _hidden.Name], [sampleValue, timestepValue, conditioning.Values[c]], [_output.Name]);
             if (_output.ElementType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float)
             {

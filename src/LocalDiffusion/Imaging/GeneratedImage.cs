@@ -55,18 +55,7 @@ public sealed class GeneratedImage
     public void SavePng(string path, IReadOnlyDictionary<string, string>? textChunks = null, bool overwrite = false)
     {
         ArgumentNullException.ThrowIfNull(path);
-        var bytes = EncodePng(textChunks);
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        try
-        {
-            using var stream = new FileStream(path, overwrite ? FileMode.Create : FileMode.CreateNew, FileAccess.Write);
-            stream.Write(bytes);
-        }
-        catch (IOException) when (!overwrite && File.Exists(path))
-        {
-            throw new IOException($"{path} already exists; choose another output path (it was not overwritten).");
-        }
+        AtomicFile.Write(path, EncodePng(textChunks), overwrite);
     }
 
     /// <summary>Decodes a PNG (or any format SkiaSharp reads) into an image; errors name the file.</summary>

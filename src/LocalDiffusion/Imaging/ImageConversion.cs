@@ -7,7 +7,8 @@ internal static class ImageConversion
 {
     /// <summary>
     /// CHW floats in about [-1,1] → RGB8: clamp(x/2 + 0.5, 0, 1)·255, rounded. Throws when the decoder produced
-    /// NaN or infinity (an fp16 VAE overflow would otherwise come out as a silent black image).
+    /// NaN or infinity (an fp16 VAE overflow would otherwise come out as a silent black image); the caller has checked
+    /// that the latents were finite, so the decoder is to blame.
     /// </summary>
     public static byte[] ToRgb8(ReadOnlySpan<float> chw, int width, int height, string source)
     {
@@ -17,9 +18,9 @@ internal static class ImageConversion
             var bad = 0;
             foreach (var v in chw) if (!float.IsFinite(v)) bad++;
             if (bad > 0)
-                throw new InvalidOperationException(
-                    $"{source} produced {bad} NaN/Inf values out of {chw.Length}: the image would be black. " +
-                    "fp16 VAE decoders overflow this way; use an fp32 VAE decoder (or one exported with keep_io_types / upcast).");
+                throw new GenerationNumericsException(NumericsStage.VaeDecoder, null,
+                    $"the VAE decoder ({source}) turned finite latents into {bad} NaN/infinity values out of {chw.Length}: the image would be black. " +
+                    "fp16 VAE decoders overflow this way (SDXL's above all); use an fp32 VAE decoder (or one exported with upcast / keep_io_types).");
         }
         var scaled = new float[chw.Length];
         // x/2 + 0.5, clamp to [0,1], ×255 in one pass each, vectorised.

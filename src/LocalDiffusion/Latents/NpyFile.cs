@@ -34,9 +34,17 @@ public static partial class NpyFile
             throw new InvalidDataException($"{path}: 'fortran_order' is True; save a C-ordered array (numpy.ascontiguousarray).");
         var shapeMatch = ShapePattern().Match(header);
         if (!shapeMatch.Success) throw new InvalidDataException($"{path}: .npy header has no 'shape' field: {header.Trim()}");
-        var shape = shapeMatch.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-        var count = shape.Aggregate(1L, (a, d) => a * d);
+        var dims = shapeMatch.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var shape = new int[dims.Length];
+        long count = 1;
+        for (var i = 0; i < dims.Length; i++)
+        {
+            if (!int.TryParse(dims[i], NumberStyles.None, CultureInfo.InvariantCulture, out shape[i]))
+                throw new InvalidDataException($"{path}: .npy shape ({shapeMatch.Groups[1].Value.Trim()}) has dimension '{dims[i]}'; whole numbers ≥ 0 were expected.");
+            count *= shape[i];
+            if (count > Array.MaxLength)
+                throw new InvalidDataException($"{path}: .npy shape ({shapeMatch.Groups[1].Value.Trim()}) holds more values than an array can ({Array.MaxLength}).");
+        }
 
         var type = descr.Groups[1].Value;
         var size = type.Length == 3 ? type[1..] switch { "f2" => 2, "f4" => 4, "f8" => 8, _ => 0 } : 0;
@@ -59,8 +67,12 @@ public static partial class NpyFile
         return (data, shape);
     }
 
-    /// <summary>Writes a float32 array of <paramref name="shape"/> in .npy format 1.0.</summary>
-    public static void Write(string path, ReadOnlySpan<float> data, ReadOnlySpan<int> shape)
+    /// <summary>Writes a float32 array of <paramref name="shape"/> in .npy format 1.0, whole or not at all.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="data">The values, C order.</param>
+    /// <param name="shape">Their shape.</param>
+    /// <param name="overwrite">Replace an existing file (else an existing file is an <see cref="IOException"/>).</param>
+    public static void Write(string path, ReadOnlySpan<float> data, ReadOnlySpan<int> shape, bool overwrite = true)
     {
         ArgumentNullException.ThrowIfNull(path);
         long count = 1;
@@ -72,18 +84,14 @@ public static partial class NpyFile
         // Pad with spaces so data starts on a 64-byte boundary, newline-terminated, as numpy does.
         var total = 10 + header.Length + 1;
         header += new string(' ', (64 - total % 64) % 64) + "\n";
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        using var stream = new FileStream(path, FileMode.Create, FileAccess.Write);
-        stream.Write(Magic);
-        stream.Write([1, 0]);
-        Span<byte> len = stackalloc byte[2];
-        BinaryPrimitives.WriteUInt16LittleEndian(len, (ushort)header.Length);
-        stream.Write(len);
-        stream.Write(Encoding.ASCII.GetBytes(header));
-        var buffer = new byte[data.Length * 4];
-        for (var i = 0; i < data.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(buffer.AsSpan(i * 4), data[i]);
-        stream.Write(buffer);
+        var bytes = new byte[10 + header.Length + data.Length * 4];
+        Magic.CopyTo(bytes, 0);
+        bytes[6] = 1;
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(8), (ushort)header.Length);
+        Encoding.ASCII.GetBytes(header, bytes.AsSpan(10));
+        var body = bytes.AsSpan(10 + header.Length);
+        for (var i = 0; i < data.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(body[(i * 4)..], data[i]);
+        Imaging.AtomicFile.Write(path, bytes, overwrite);
     }
 
     [GeneratedRegex(@"'descr'\s*:\s*'([^']*)'")]

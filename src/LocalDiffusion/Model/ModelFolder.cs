@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using LocalDiffusion.Onnx;
 
@@ -38,6 +39,12 @@ public sealed record ModelFolder
 
     /// <summary>The UNet's <c>sample_size</c> (latent side) from unet/config.json, when present.</summary>
     public int? UnetSampleSize { get; init; }
+
+    // Every published VAE lies well inside these (0.13025 … 1.5305); outside them the latents are scaled into NaN or grey.
+    private static readonly (double Min, double Max) ScalingFactorRange = (1e-3, 1e3);
+
+    // Latent sides up to 4096 px / 8.
+    private static readonly (double Min, double Max) SampleSizeRange = (1, 512);
 
     /// <summary>SD 1.x/2.x's VAE scaling factor, used when no VAE config says otherwise.</summary>
     public const float DefaultVaeScalingFactor = 0.18215f;
@@ -86,8 +93,10 @@ public sealed record ModelFolder
             VaeDecoderPath = RequireModel(full, "vae_decoder"),
             VaeEncoderPath = File.Exists(vaeEncoder) ? vaeEncoder : null,
             SchedulerConfigPath = File.Exists(scheduler) ? scheduler : null,
-            VaeScalingFactor = ReadNumber(full, ["vae_decoder", "vae"], "scaling_factor") is { } sf ? (float)sf : DefaultVaeScalingFactor,
-            UnetSampleSize = ReadNumber(full, ["unet"], "sample_size") is { } size ? (int)size : null,
+            VaeScalingFactor = ReadNumber(full, ["vae_decoder", "vae"], "scaling_factor", ScalingFactorRange,
+                "a positive number such as 0.18215 (SD 1.x/2.x) or 0.13025 (SDXL)") is { } sf ? (float)sf : DefaultVaeScalingFactor,
+            UnetSampleSize = ReadNumber(full, ["unet"], "sample_size", SampleSizeRange,
+                "the latent side, a whole number such as 64 (SD 1.x: 512 px) or 128 (SDXL)", wholeNumber: true) is { } size ? (int)size : null,
         };
     }
 
@@ -100,7 +109,8 @@ public sealed record ModelFolder
     }
 
     // Optimum writes config.json beside each component; diffusers' script writes none.
-    private static double? ReadNumber(string root, string[] components, string key)
+    private static double? ReadNumber(string root, string[] components, string key, (double Min, double Max) range, string expected,
+        bool wholeNumber = false)
     {
         foreach (var component in components)
         {
@@ -108,11 +118,13 @@ public sealed record ModelFolder
             if (!File.Exists(path)) continue;
             using var config = ReadJson(path);
             if (!config.RootElement.TryGetProperty(key, out var value)) continue;
-            if (value.ValueKind == JsonValueKind.Number) return value.GetDouble();
             // sample_size may be a list [h, w]; take the height.
-            if (value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0 && value[0].ValueKind == JsonValueKind.Number)
-                return value[0].GetDouble();
-            throw new ModelLoadException(path, $"'{key}' must be a number, not {value.ValueKind}.");
+            var number = value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0 ? value[0] : value;
+            if (number.ValueKind != JsonValueKind.Number || !number.TryGetDouble(out var result)
+                || !double.IsFinite(result) || result < range.Min || result > range.Max || (wholeNumber && result != Math.Floor(result)))
+                throw new ModelLoadException(path,
+                    $"\"{key}\" is {value.GetRawText()}; expected {expected} (between {range.Min.ToString(CultureInfo.InvariantCulture)} and {range.Max.ToString(CultureInfo.InvariantCulture)}).");
+            return result;
         }
         return null;
     }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.ML.OnnxRuntime;
 
 namespace LocalDiffusion.Onnx;
@@ -7,9 +8,10 @@ internal sealed class OnnxComponent : IDisposable
 {
     private const string LfsPointerPrefix = "version https://git-lfs";
 
-    private OnnxComponent(string name, string path, InferenceSession session)
+    private OnnxComponent(string name, string path, InferenceSession session, OnnxFileScan? scan)
     {
         Name = name;
+        Scan = scan;
         FilePath = path;
         Session = session;
         Inputs = session.InputMetadata.ToDictionary(kv => kv.Key, kv => TensorSpec.FromMetadata(kv.Key, kv.Value));
@@ -24,6 +26,9 @@ internal sealed class OnnxComponent : IDisposable
 
     public InferenceSession Session { get; }
 
+    /// <summary>What was read from the file's protobuf before loading (null when it could not be scanned).</summary>
+    public OnnxFileScan? Scan { get; }
+
     public IReadOnlyDictionary<string, TensorSpec> Inputs { get; }
 
     public IReadOnlyDictionary<string, TensorSpec> Outputs { get; }
@@ -32,6 +37,8 @@ internal sealed class OnnxComponent : IDisposable
     public static OnnxComponent Load(string name, string path, SessionFactory sessions)
     {
         CheckModelFile(path);
+        var scan = OnnxFileScan.TryRead(path);
+        if (scan is not null) CheckExternalData(path, scan);
         InferenceSession session;
         try
         {
@@ -41,7 +48,24 @@ internal sealed class OnnxComponent : IDisposable
         {
             throw new ModelLoadException(path, $"ONNX Runtime cannot load this {name} model: {e.Message.Trim()}", e);
         }
-        return new OnnxComponent(name, path, session);
+        return new OnnxComponent(name, path, session, scan);
+    }
+
+    /// <summary>
+    /// Runs the session. A failure that is not a cancellation (<see cref="RunOptions.Terminate"/>) becomes a
+    /// <see cref="ModelLoadException"/> naming this model's file: the inputs were validated, so the model is at fault.
+    /// </summary>
+    public IDisposableReadOnlyCollection<OrtValue> Run(RunOptions runOptions, IReadOnlyCollection<string> inputNames,
+        IReadOnlyCollection<OrtValue> inputs, IReadOnlyCollection<string> outputNames)
+    {
+        try
+        {
+            return Session.Run(runOptions, inputNames, inputs, outputNames);
+        }
+        catch (OnnxRuntimeException e) when (!runOptions.Terminate)
+        {
+            throw new ModelLoadException(FilePath, $"ONNX Runtime failed running this {Name} model: {e.Message.Trim()}", e);
+        }
     }
 
     /// <summary>The declared input <paramref name="name"/>, or an error listing what the model has.</summary>
@@ -62,6 +86,32 @@ internal sealed class OnnxComponent : IDisposable
     private static string DescribeAll(IReadOnlyDictionary<string, TensorSpec> specs) =>
         string.Join(", ", specs.Values.Select(s => $"{s.Name} {s.Describe()}"));
 
+    // ONNX Runtime reports a missing or short weights file against model.onnx, in a log line on stderr; name the file.
+    private static void CheckExternalData(string modelPath, OnnxFileScan scan)
+    {
+        var directory = Path.GetDirectoryName(modelPath)!;
+        foreach (var (location, needed) in scan.ExternalDataEnd)
+        {
+            var file = Path.GetFullPath(Path.Combine(directory, location));
+            if (!File.Exists(file))
+                throw new ModelLoadException(file, $"file not found: {Path.GetFileName(modelPath)} keeps its weights in this external-data file.");
+            CheckNotLfsPointer(file, "weights");
+            var length = new FileInfo(file).Length;
+            if (length < needed)
+                throw new ModelLoadException(file,
+                    $"truncated: {Path.GetFileName(modelPath)} needs {needed.ToString("N0", CultureInfo.InvariantCulture)} bytes of weights from it, the file has {length.ToString("N0", CultureInfo.InvariantCulture)} (an interrupted download or copy?).");
+        }
+    }
+
+    private static void CheckNotLfsPointer(string path, string what)
+    {
+        if (new FileInfo(path).Length >= 1024) return;
+        var head = File.ReadAllText(path);
+        if (head.StartsWith(LfsPointerPrefix, StringComparison.Ordinal))
+            throw new ModelLoadException(path,
+                $"this is a Git LFS pointer, not the {what}: fetch the real file (git lfs install && git lfs pull) and try again.");
+    }
+
     private static void CheckModelFile(string path)
     {
         if (!File.Exists(path))
@@ -69,12 +119,6 @@ internal sealed class OnnxComponent : IDisposable
         var length = new FileInfo(path).Length;
         if (length == 0)
             throw new ModelLoadException(path, "the file is empty: an ONNX model was expected.");
-        if (length < 1024)
-        {
-            var head = File.ReadAllText(path);
-            if (head.StartsWith(LfsPointerPrefix, StringComparison.Ordinal))
-                throw new ModelLoadException(path,
-                    "this is a Git LFS pointer, not the model: fetch the real file (git lfs install && git lfs pull) and try again.");
-        }
+        CheckNotLfsPointer(path, "model");
     }
 }

@@ -50,6 +50,10 @@ internal static class OrtTensors
         }
     }
 
+    /// <summary>Whether <see cref="FromFloats"/> can fill an input of this element type.</summary>
+    public static bool AcceptsFloats(TensorElementType type) => type is TensorElementType.Float or TensorElementType.Float16
+        or TensorElementType.Double or TensorElementType.Int64 or TensorElementType.Int32;
+
     /// <summary>A tensor of token ids in the declared integer type.</summary>
     public static OrtValue FromIds(TensorSpec spec, ReadOnlySpan<int> ids, long[] shape)
     {

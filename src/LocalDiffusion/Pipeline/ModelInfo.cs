@@ -29,6 +29,10 @@ public sealed record ModelInfo
     /// <summary>Default image height in pixels.</summary>
     public required int NativeHeight { get; init; }
 
+    /// <summary>Image sides must be multiples of this many pixels: 8 (the VAE) times 2 per down-sampling level of the UNet
+    /// (64 for SD 1.x/2.x exports, whose UNet halves the latents three times).</summary>
+    public int SizeMultiple { get; init; } = 8;
+
     /// <summary>The VAE latent scaling factor in use.</summary>
     public required float VaeScalingFactor { get; init; }
 

@@ -21,6 +21,9 @@ public sealed class StableDiffusionPipeline : IDisposable
 {
     private const int MaxSide = 4096;
     private const int MaxImages = 64;
+    private const int MaxSteps = 1000;
+    // ComfyUI's limit; AUTOMATIC1111's slider stops at 30. Beyond it guidance only overflows.
+    private const float MaxGuidance = 100f;
 
     // What SD 1.x exports ship in scheduler/scheduler_config.json (GUIDE §3), for folders that lack one.
     private static readonly SchedulerConfig StableDiffusion15Scheduler = SchedulerConfig.Default with
@@ -74,11 +77,13 @@ public sealed class StableDiffusionPipeline : IDisposable
     public static StableDiffusionPipeline Load(string modelDirectory, PipelineOptions? options = null)
     {
         options ??= new PipelineOptions();
+        var device = options.Validate();
         var folder = ModelFolder.Open(modelDirectory);
-        var tokenizer = ClipTokenizer.Load(folder.TokenizerDirectory);
-        var schedulerConfig = folder.SchedulerConfigPath is { } path ? SchedulerConfig.Load(path) : StableDiffusion15Scheduler;
-        var sessions = new SessionFactory(ExecutionDevice.Parse(options.Device), options.IntraOpThreads, options.InterOpThreads);
+        var tokenizer = LoadTokenizer(folder.TokenizerDirectory);
+        var schedulerConfig = LoadSchedulerConfig(folder.SchedulerConfigPath);
         var schedulers = options.Schedulers ?? SchedulerRegistry.Default;
+        var schedulerName = DescribeConfigured(schedulers, schedulerConfig, folder.SchedulerConfigPath);
+        var sessions = new SessionFactory(device, options.IntraOpThreads, options.InterOpThreads);
 
         var opened = new List<OnnxComponent>();
         try
@@ -99,7 +104,11 @@ public sealed class StableDiffusionPipeline : IDisposable
                 throw new ModelLoadException(folder.TokenizerDirectory,
                     $"the tokenizer's model_max_length is {tokenizer.MaxLength}, but the text encoder takes {textEncoder.SequenceLength} tokens.");
 
+            var sizeMultiple = VaeDecoder.Factor << unet.DownsamplingLevels;
             var (nativeH, nativeW) = NativeLatentSize(folder, unet, vae);
+            if (unet.FixedLatentSize is null && folder.UnetSampleSize is { } sample && sample * VaeDecoder.Factor % sizeMultiple != 0)
+                throw new ModelLoadException(Path.Combine(Path.GetDirectoryName(folder.UnetPath)!, "config.json"),
+                    $"\"sample_size\" is {sample} ({sample * VaeDecoder.Factor} px), but this UNet halves its latents {unet.DownsamplingLevels} times, so sides must be multiples of {sizeMultiple} px.");
             var info = new ModelInfo
             {
                 Root = folder.Root,
@@ -107,7 +116,8 @@ public sealed class StableDiffusionPipeline : IDisposable
                 Device = sessions.Active.ToString(),
                 DeviceNotes = sessions.Notes.ToList(),
                 Components = opened.Select(c => new ComponentInfo(c.Name, c.FilePath, c.Inputs.Values.ToList(), c.Outputs.Values.ToList())).ToList(),
-                Scheduler = DescribeConfigured(schedulers, schedulerConfig),
+                Scheduler = schedulerName,
+                SizeMultiple = sizeMultiple,
                 NativeWidth = nativeW * VaeDecoder.Factor,
                 NativeHeight = nativeH * VaeDecoder.Factor,
                 VaeScalingFactor = folder.VaeScalingFactor,
@@ -131,8 +141,9 @@ public sealed class StableDiffusionPipeline : IDisposable
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var (latentH, latentW) = Validate(request);
-        var scheduler = CreateScheduler(request.Scheduler);
+        var scheduler = CreateScheduler(request);
         Enter();
         return Task.Run(() =>
         {
@@ -190,6 +201,9 @@ public sealed class StableDiffusionPipeline : IDisposable
             tokens.Ids.CopyTo(ids, p * seq);
         }
         var (encoded, hidden) = _textEncoder.Encode(ids, prompts.Length, runOptions);
+        if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(encoded))
+            throw new GenerationNumericsException(NumericsStage.TextEncoder, null,
+                $"the text encoder ({_folder.TextEncoderPath}) returned NaN/infinity for the prompt: an fp16 encoder overflowing, or a broken export.");
         var rows = new float[prompts.Length * n * seq * hidden];
         for (var p = 0; p < prompts.Length; p++)
             for (var i = 0; i < n; i++)
@@ -202,10 +216,9 @@ public sealed class StableDiffusionPipeline : IDisposable
         var latents = new float[n * UNet.LatentChannels * latentH * latentW];
         if (request.InitialLatents is { } given) given.CopyTo(latents, 0);
         else generator.FillNormal(latents);
-        scheduler.Scheduler.SetTimesteps(request.Steps);
         System.Numerics.Tensors.TensorPrimitives.Multiply(latents, scheduler.Scheduler.InitNoiseSigma, latents);
 
-        var loop = new DenoisingLoop(_unet, scheduler.Scheduler, generator);
+        var loop = new DenoisingLoop(_unet, scheduler.Scheduler, scheduler.Name, generator);
         loop.Run(latents, n, latentH, latentW, request.GuidanceScale, conditioning, runOptions,
             (step, total) => progress?.Report(new GenerationProgress(step, total, clock.Elapsed)), token);
 
@@ -217,6 +230,9 @@ public sealed class StableDiffusionPipeline : IDisposable
         {
             token.ThrowIfCancellationRequested();
             System.Numerics.Tensors.TensorPrimitives.Divide(latents.AsSpan(i * item, item), _folder.VaeScalingFactor, scaled);
+            if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(scaled))
+                throw new GenerationNumericsException(NumericsStage.VaeInput, null,
+                    $"the denoised latents divided by the VAE scaling factor ({_folder.VaeScalingFactor}) are not finite: the scaling factor in the VAE's config.json is too small.");
             var chw = _vae.Decode(scaled, latentH, latentW, runOptions);
             int width = latentW * VaeDecoder.Factor, height = latentH * VaeDecoder.Factor;
             var rgb = ImageConversion.ToRgb8(chw, width, height, _folder.VaeDecoderPath);
@@ -234,26 +250,99 @@ public sealed class StableDiffusionPipeline : IDisposable
         };
     }
 
-    private (IScheduler, string) CreateScheduler(string? name) => name is null
-        ? (_schedulers.CreateFromConfig(_schedulerConfig), Info.Scheduler)
-        : (_schedulers.Create(name, _schedulerConfig), _schedulers.Describe(name).DisplayName);
+    // Builds the request's scheduler and sets its timesteps before any work, so a config the scheduler cannot use or a
+    // step count it cannot take is refused up front, naming the request field.
+    private (IScheduler Scheduler, string Name) CreateScheduler(GenerationRequest request)
+    {
+        IScheduler scheduler;
+        string name;
+        try
+        {
+            (scheduler, name) = request.Scheduler is null
+                ? (_schedulers.CreateFromConfig(_schedulerConfig), Info.Scheduler)
+                : (_schedulers.Create(request.Scheduler, _schedulerConfig), _schedulers.Describe(request.Scheduler).DisplayName);
+        }
+        catch (Exception e) when (e is NotSupportedException or InvalidDataException || (e is ArgumentException a && a.ParamName == "config"))
+        {
+            throw new ArgumentException($"Scheduler '{request.Scheduler}' cannot run with this model's scheduler config " +
+                $"({_folder.SchedulerConfigPath ?? "built-in SD 1.5 defaults"}): {StripParameter(e.Message)}", nameof(request.Scheduler), e);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException(StripParameter(e.Message), nameof(request.Scheduler), e);
+        }
+        try
+        {
+            scheduler.SetTimesteps(request.Steps);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentOutOfRangeException(nameof(request.Steps), request.Steps, $"Steps {request.Steps} with {name}: {StripParameter(e.Message)}");
+        }
+        return (scheduler, name);
+    }
+
+    private static string StripParameter(string message) =>
+        System.Text.RegularExpressions.Regex.Replace(message, @" \(Parameter '[^']*'\)$|\s*Actual value was [^\n]*$", "", System.Text.RegularExpressions.RegexOptions.Multiline).TrimEnd();
 
     // The name users know for the config's class (its plain form, e.g. "PNDM"), validating the class on load.
-    private static string DescribeConfigured(SchedulerRegistry schedulers, SchedulerConfig config)
+    private static string DescribeConfigured(SchedulerRegistry schedulers, SchedulerConfig config, string? configPath)
     {
-        _ = schedulers.CreateFromConfig(config);
+        try
+        {
+            _ = schedulers.CreateFromConfig(config);
+        }
+        catch (Exception e) when (e is NotSupportedException or InvalidDataException or ArgumentException)
+        {
+            throw new ModelLoadException(configPath ?? "scheduler config", e.Message, e);
+        }
         return schedulers.All.First(i => i.DiffusersClass == config.ClassName).DisplayName;
+    }
+
+    private static ClipTokenizer LoadTokenizer(string directory)
+    {
+        try
+        {
+            return ClipTokenizer.Load(directory);
+        }
+        catch (TokenizerFileException e)
+        {
+            throw new ModelLoadException(e.FilePath, e.Message, e);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new ModelLoadException(e.FileName ?? directory, e.Message, e);
+        }
+        catch (DirectoryNotFoundException e)
+        {
+            throw new ModelLoadException(directory, e.Message, e);
+        }
+    }
+
+    private static SchedulerConfig LoadSchedulerConfig(string? path)
+    {
+        if (path is null) return StableDiffusion15Scheduler;
+        try
+        {
+            return SchedulerConfig.Load(path);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            throw new ModelLoadException(path, e.Message.StartsWith(path, StringComparison.Ordinal) ? e.Message[(path.Length + 1)..].Trim() : e.Message, e);
+        }
     }
 
     private (int LatentH, int LatentW) Validate(GenerationRequest r)
     {
         if (r.Prompt is null) throw new ArgumentException("Prompt must not be null.", nameof(r.Prompt));
         if (r.NegativePrompt is null) throw new ArgumentException("NegativePrompt must not be null (use \"\").", nameof(r.NegativePrompt));
-        if (r.Steps is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(r.Steps), r.Steps, "Steps must be between 1 and 1000.");
-        if (!float.IsFinite(r.GuidanceScale) || r.GuidanceScale < 0)
-            throw new ArgumentOutOfRangeException(nameof(r.GuidanceScale), r.GuidanceScale, "GuidanceScale must be a finite number ≥ 0.");
+        if (r.Steps is < 1 or > MaxSteps)
+            throw new ArgumentOutOfRangeException(nameof(r.Steps), r.Steps, $"Steps is {r.Steps}; it must be between 1 and {MaxSteps}.");
+        if (!float.IsFinite(r.GuidanceScale) || r.GuidanceScale is < 0 or > MaxGuidance)
+            throw new ArgumentOutOfRangeException(nameof(r.GuidanceScale), r.GuidanceScale,
+                $"GuidanceScale is {r.GuidanceScale.ToString(System.Globalization.CultureInfo.InvariantCulture)}; it must be a number from 0 to {MaxGuidance} (usually 1–15).");
         if (r.ImageCount is < 1 or > MaxImages)
-            throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount must be between 1 and {MaxImages}.");
+            throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
         var width = r.Width ?? Info.NativeWidth;
         var height = r.Height ?? Info.NativeHeight;
         CheckSide(nameof(r.Width), width);
@@ -266,17 +355,27 @@ public sealed class StableDiffusionPipeline : IDisposable
                     $"{file} has static latent dimensions {s.Height}x{s.Width}, so it only makes {s.Width * 8}x{s.Height * 8} images; {width}x{height} was requested.",
                     width != s.Width * 8 ? nameof(r.Width) : nameof(r.Height));
         }
-        if (r.InitialLatents is { } latents && latents.Length != r.ImageCount * UNet.LatentChannels * latentH * latentW)
-            throw new ArgumentException(
-                $"InitialLatents has {latents.Length} values; [{r.ImageCount},{UNet.LatentChannels},{latentH},{latentW}] = {r.ImageCount * UNet.LatentChannels * latentH * latentW} are needed for {r.ImageCount} image(s) of {width}x{height}.",
-                nameof(r.InitialLatents));
+        if (r.InitialLatents is { } latents)
+        {
+            if (latents.Length != r.ImageCount * UNet.LatentChannels * latentH * latentW)
+                throw new ArgumentException(
+                    $"InitialLatents has {latents.Length} values; [{r.ImageCount},{UNet.LatentChannels},{latentH},{latentW}] = {r.ImageCount * UNet.LatentChannels * latentH * latentW} are needed for {r.ImageCount} image(s) of {width}x{height}.",
+                    nameof(r.InitialLatents));
+            if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(latents))
+                throw new ArgumentException("InitialLatents contains NaN or infinity; unit Gaussian noise was expected.", nameof(r.InitialLatents));
+        }
         return (latentH, latentW);
     }
 
-    private static void CheckSide(string name, int value)
+    private void CheckSide(string name, int value)
     {
-        if (value < 8 || value > MaxSide || value % 8 != 0)
-            throw new ArgumentOutOfRangeException(name, value, $"{name} must be a multiple of 8 between 8 and {MaxSide} pixels.");
+        var multiple = Info.SizeMultiple;
+        if (value < multiple || value > MaxSide || value % multiple != 0)
+            throw new ArgumentOutOfRangeException(name, value,
+                $"{name} is {value}; it must be a multiple of {multiple} between {multiple} and {MaxSide} pixels" +
+                (multiple > VaeDecoder.Factor
+                    ? $" (this model's UNet halves the latents {_unet.DownsamplingLevels} times, so sides must be multiples of 8×{multiple / VaeDecoder.Factor}; e.g. {Math.Max(multiple, value / multiple * multiple)} or {(value / multiple + 1) * multiple})."
+                    : "."));
     }
 
     private static (int H, int W) NativeLatentSize(ModelFolder folder, UNet unet, VaeDecoder vae) =>

@@ -26,8 +26,7 @@ internal sealed class IntegerTimesteps
     public static IntegerTimesteps Create(TimestepSpacing spacing, int trainTimesteps, int inferenceSteps, int stepsOffset)
     {
         TimestepSpacings.Validate(inferenceSteps, trainTimesteps);
-        var timesteps = TimestepSpacings.Create(spacing, trainTimesteps, inferenceSteps, stepsOffset)
-            .Select(t => (int)Math.Round(t, MidpointRounding.ToEven)).ToArray();
+        var timesteps = TimestepSpacings.Rounded(spacing, trainTimesteps, inferenceSteps, stepsOffset);
         return new IntegerTimesteps(timesteps, trainTimesteps / inferenceSteps);
     }
 

@@ -59,8 +59,8 @@ public sealed class PndmScheduler : IScheduler
             throw new ArgumentOutOfRangeException(nameof(inferenceSteps), inferenceSteps,
                 $"{nameof(PndmScheduler)}: Runge–Kutta warm-up (skip_prk_steps false) needs at least 4 steps.");
         // Ascending integer timesteps (diffusers' _timesteps).
-        var ascending = TimestepSpacings.Create(_spacing, trainTimesteps, inferenceSteps, _stepsOffset)
-            .Reverse().Select(t => (int)Math.Round(t, MidpointRounding.ToEven)).ToArray();
+        var ascending = TimestepSpacings.Rounded(_spacing, trainTimesteps, inferenceSteps, _stepsOffset);
+        Array.Reverse(ascending);
         _stepRatio = trainTimesteps / inferenceSteps;
 
         List<int> timesteps;

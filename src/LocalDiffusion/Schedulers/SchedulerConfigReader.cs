@@ -71,9 +71,53 @@ internal static class SchedulerConfigReader
                     _ => config,
                 };
             }
+            CheckRanges(config, source);
             return config;
         }
     }
+
+    // Which values make sense is known without the class: betas are probabilities, offsets and distilled schedules live
+    // inside the training range. Out of range they index past the schedule or turn the first step into NaN.
+    private const int MaxTrainTimesteps = 100_000;
+
+    private static void CheckRanges(SchedulerConfig c, string source)
+    {
+        var trainTimesteps = c.NumTrainTimesteps ?? 1000;
+        void Require(bool ok, string key, object? value, string expected)
+        {
+            if (!ok)
+                throw new InvalidDataException($"{source}: key \"{key}\" is {Format(value)}; expected {expected}.");
+        }
+        Require(trainTimesteps <= MaxTrainTimesteps, "num_train_timesteps", trainTimesteps, $"at most {MaxTrainTimesteps} (Stable Diffusion uses 1000)");
+        Require(c.BetaStart is not { } start || start is > 0 and < 1, "beta_start", c.BetaStart, "a number between 0 and 1 (SD: 0.00085)");
+        Require(c.BetaEnd is not { } end || end is > 0 and < 1, "beta_end", c.BetaEnd, "a number between 0 and 1 (SD: 0.012)");
+        if (c.TrainedBetas is { } betas)
+        {
+            Require(betas.Count == trainTimesteps, "trained_betas", $"{betas.Count} values", $"num_train_timesteps ({trainTimesteps}) values");
+            foreach (var beta in betas)
+                Require(beta is > 0 and < 1, "trained_betas", $"an array holding {Format(beta)}", "values between 0 and 1");
+        }
+        Require(c.StepsOffset is not { } offset || offset < trainTimesteps, "steps_offset", c.StepsOffset,
+            $"less than num_train_timesteps ({trainTimesteps}); Stable Diffusion uses 1");
+        Require(c.OriginalInferenceSteps is not { } original || original <= trainTimesteps, "original_inference_steps", c.OriginalInferenceSteps,
+            $"at most num_train_timesteps ({trainTimesteps}); LCM uses 50");
+        Require(c.ClipSampleRange is not { } range || (double.IsFinite(range) && range > 0), "clip_sample_range", c.ClipSampleRange, "a positive number (1.0)");
+        Require(c.SampleMaxValue is not { } max || (double.IsFinite(max) && max > 0), "sample_max_value", c.SampleMaxValue, "a positive number (1.0)");
+        Require(c.DynamicThresholdingRatio is not { } ratio || ratio is > 0 and <= 1, "dynamic_thresholding_ratio", c.DynamicThresholdingRatio, "a number in (0, 1] (0.995)");
+        Require(c.SigmaMin is not { } sMin || (double.IsFinite(sMin) && sMin > 0), "sigma_min", c.SigmaMin, "a positive number");
+        Require(c.SigmaMax is not { } sMax || (double.IsFinite(sMax) && sMax > 0), "sigma_max", c.SigmaMax, "a positive number");
+        Require(c.SigmaMin is not { } lo || c.SigmaMax is not { } hi || lo < hi, "sigma_min", c.SigmaMin, $"less than sigma_max ({Format(c.SigmaMax)})");
+        Require(c.TimestepScaling is not { } scaling || (double.IsFinite(scaling) && scaling > 0), "timestep_scaling", c.TimestepScaling, "a positive number (10.0)");
+        Require(c.LambdaMinClipped is not { } lambda || !double.IsNaN(lambda), "lambda_min_clipped", c.LambdaMinClipped, "a number or -Infinity");
+    }
+
+    private static string Format(object? value) => value switch
+    {
+        double d => d.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+        float f => f.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+        null => "absent",
+        _ => value.ToString() ?? "",
+    };
 
     /// <summary>
     /// Python's json module writes non-finite floats as bare <c>-Infinity</c>/<c>Infinity</c>/<c>NaN</c> (diffusers' default

@@ -39,10 +39,18 @@ internal static class SolverSchedule
         SigmaRamp ramp, double? sigmaMin, double? sigmaMax, Func<double[], float[], float> finalSigma)
     {
         TimestepSpacings.Validate(inferenceSteps, schedule.TrainTimesteps);
-        var timesteps = Timesteps(spacing, schedule.TrainTimesteps, lastTimestep, inferenceSteps, stepsOffset);
         var trainingSigmas = schedule.Sigmas();
-        var sigmas = Sigmas(ramp, trainingSigmas, ref timesteps, inferenceSteps, sigmaMin, sigmaMax);
-        return ([.. sigmas.Select(s => (float)s), finalSigma(sigmas, trainingSigmas)], timesteps.Select(t => (float)(long)t).ToArray());
+        (double[] Sigmas, float[] Timesteps) Compute(int steps)
+        {
+            var timesteps = Timesteps(spacing, schedule.TrainTimesteps, lastTimestep, steps, stepsOffset);
+            var sigmas = Sigmas(ramp, trainingSigmas, ref timesteps, steps, sigmaMin, sigmaMax);
+            return (sigmas, timesteps.Select(t => (float)(long)t).ToArray());
+        }
+        // The solvers divide by the log-SNR step between consecutive sigmas: equal sigmas (from repeated rounded timesteps) are fatal.
+        static float[] AsFloat(double[] sigmas) => Array.ConvertAll(sigmas, s => (float)s);
+        var run = Compute(inferenceSteps);
+        TimestepSpacings.RequireDistinct(AsFloat(run.Sigmas), inferenceSteps, steps => AsFloat(Compute(steps).Sigmas));
+        return ([.. run.Sigmas.Select(s => (float)s), finalSigma(run.Sigmas, trainingSigmas)], run.Timesteps);
     }
 
     /// <summary>The spaced timesteps, descending, before any sigma ramp.</summary>

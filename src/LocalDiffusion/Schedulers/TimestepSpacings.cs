@@ -49,4 +49,53 @@ public static class TimestepSpacings
             throw new ArgumentOutOfRangeException(nameof(inferenceSteps), inferenceSteps,
                 $"The number of inference steps must be between 1 and num_train_timesteps ({trainTimesteps}).");
     }
+
+    /// <summary>
+    /// The spaced timesteps rounded half to even, for the schedulers that index the training schedule with them (DDIM,
+    /// DDPM, PNDM). Leading spacing plus steps_offset can reach T (1000 steps with offset 1): refused, naming the
+    /// largest step count that stays below T. diffusers v0.31 fails there with an IndexError.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A timestep would be T or more.</exception>
+    public static int[] Rounded(TimestepSpacing spacing, int trainTimesteps, int inferenceSteps, int stepsOffset)
+    {
+        var timesteps = Round(Create(spacing, trainTimesteps, inferenceSteps, stepsOffset));
+        var largest = timesteps.Max();
+        if (largest < trainTimesteps) return timesteps;
+        var fits = inferenceSteps - 1;
+        while (fits > 0 && Round(Create(spacing, trainTimesteps, fits, stepsOffset)).Max() >= trainTimesteps) fits--;
+        throw new ArgumentOutOfRangeException(nameof(inferenceSteps), inferenceSteps,
+            $"{inferenceSteps} steps with {spacing.ToString().ToLowerInvariant()} spacing and steps_offset {stepsOffset} reach timestep {largest}, " +
+            $"past the last training timestep {trainTimesteps - 1}; at most {fits} steps work with this scheduler config.");
+    }
+
+    /// <summary>
+    /// Refuses a step count whose timesteps repeat, for the solvers that divide by the step between two timesteps
+    /// (DPM-Solver, UniPC, DEIS): at 1000 steps their n + 1 rounded points collide. diffusers v0.31 repeats them the same
+    /// way and returns NaN (linspace: from step 500; leading: from step 1). The message names the largest step count
+    /// whose points are distinct.
+    /// </summary>
+    /// <param name="points">The run's sigmas (or timesteps) in the scheduler's precision.</param>
+    /// <param name="inferenceSteps">n.</param>
+    /// <param name="pointsFor">The same points for another step count.</param>
+    /// <exception cref="ArgumentOutOfRangeException">Two points are equal.</exception>
+    public static void RequireDistinct(IReadOnlyList<float> points, int inferenceSteps, Func<int, IReadOnlyList<float>> pointsFor)
+    {
+        if (AllDistinct(points)) return;
+        var fits = inferenceSteps - 1;
+        while (fits > 1 && !AllDistinct(pointsFor(fits))) fits--;
+        throw new ArgumentOutOfRangeException(nameof(inferenceSteps), inferenceSteps,
+            $"at {inferenceSteps} steps this scheduler's rounded timesteps repeat, and it would divide by a zero step; " +
+            $"at most {fits} steps work with this scheduler config.");
+    }
+
+    private static bool AllDistinct(IReadOnlyList<float> timesteps)
+    {
+        var seen = new HashSet<float>();
+        foreach (var t in timesteps)
+            if (!seen.Add(t)) return false;
+        return true;
+    }
+
+    private static int[] Round(double[] timesteps) =>
+        Array.ConvertAll(timesteps, t => (int)Math.Round(t, MidpointRounding.ToEven));
 }

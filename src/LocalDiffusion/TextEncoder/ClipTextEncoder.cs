@@ -48,7 +48,7 @@ internal sealed class ClipTextEncoder : IDisposable
             var runIds = chunkIds.AsSpan(0, chunk.RunBatch * SequenceLength);
             chunk.Gather(ids, SequenceLength, runIds);
             using var input = OrtTensors.FromIds(_ids, runIds, [chunk.RunBatch, SequenceLength]);
-            using var outputs = _model.Session.Run(runOptions, [_ids.Name], [input], [_hidden.Name]);
+            using var outputs = _model.Run(runOptions, [_ids.Name], [input], [_hidden.Name]);
             var shape = OrtTensors.Shape(outputs[0]);
             hiddenSize = (int)shape[2];
             result ??= new float[rows * SequenceLength * hiddenSize];

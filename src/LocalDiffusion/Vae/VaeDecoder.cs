@@ -19,11 +19,16 @@ internal sealed class VaeDecoder : IDisposable
         if (!model.Inputs.TryGetValue("latent_sample", out var latent) || latent.Rank != 4)
             throw new ModelLoadException(model.FilePath,
                 $"this does not look like a VAE decoder: expected input 'latent_sample' [batch,4,h,w]; found {model.DescribeInputs()}.");
+        if (!OrtTensors.AcceptsFloats(latent.ElementType))
+            throw new ModelLoadException(model.FilePath, $"input 'latent_sample' has element type {latent.ElementType}; float32 or float16 was expected.");
         _latent = latent;
         _image = model.OutputOrFirst("sample");
         if (_image.Rank != 4)
             throw new ModelLoadException(model.FilePath, $"expected output 'sample' [batch,3,H,W]; found {model.DescribeOutputs()}.");
     }
+
+    /// <summary>The model.onnx path.</summary>
+    public string FilePath => _model.FilePath;
 
     public TensorSpec LatentSpec => _latent;
 
@@ -54,14 +59,14 @@ internal sealed class VaeDecoder : IDisposable
         }
         using (input)
         {
-            using var outputs = _model.Session.Run(runOptions, [_latent.Name], [input], [_image.Name]);
+            using var outputs = _model.Run(runOptions, [_latent.Name], [input], [_image.Name]);
             var outShape = OrtTensors.Shape(outputs[0]);
             var all = new float[OrtTensors.Count(outShape)];
             OrtTensors.ReadFloats(outputs[0], all);
             var imageSize = (int)(outShape[1] * outShape[2] * outShape[3]);
             if (outShape[1] != 3 || outShape[2] != latentHeight * Factor || outShape[3] != latentWidth * Factor)
-                throw new InvalidOperationException(
-                    $"{_model.FilePath}: the VAE decoder returned shape [{string.Join(",", outShape)}]; [1,3,{latentHeight * Factor},{latentWidth * Factor}] was expected.");
+                throw new ModelLoadException(_model.FilePath,
+                    $"the VAE decoder returned shape [{string.Join(",", outShape)}]; [1,3,{latentHeight * Factor},{latentWidth * Factor}] was expected.");
             return all.Length == imageSize ? all : all[..imageSize];
         }
     }

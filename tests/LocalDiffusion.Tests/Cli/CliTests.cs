@@ -69,7 +69,7 @@ public class CliTests
     public async Task BadModelFolderIsOneClearLine()
     {
         var (code, _, error) = await Run("generate", "--model", "/no/such/model", "--prompt", "x");
-        Assert.Equal(1, code);
+        Assert.Equal(ExitCodes.ModelError, code);
         Assert.StartsWith("error: ", error);
         Assert.Contains("/no/such/model", error);
         Assert.DoesNotContain("   at ", error); // no stack trace

@@ -71,7 +71,8 @@ public class ModelLoadingErrorTests
         File.Delete(Path.Combine(model.Path, "unet", "model.onnx_data"));
 
         var e = Assert.Throws<ModelLoadException>(() => StableDiffusionPipeline.Load(model.Path, new PipelineOptions { Device = "cpu" }));
-        Assert.EndsWith(Path.Combine("unet", "model.onnx"), e.FilePath);
+        Assert.EndsWith(Path.Combine("unet", "model.onnx_data"), e.FilePath);
+        Assert.Contains("external-data file", e.Message);
     }
 
     [Fact]

@@ -6,15 +6,26 @@ public class OutputSafetyTests
     [Fact]
     public async Task Float16OverflowIsAnErrorNotABlackImage()
     {
-        // Latents far beyond float16's range (65504) become ±Inf in the fp16 model and NaN in the VAE's output:
-        // the way an fp16 VAE overflows on real models.
+        // Denoised latents that float32 holds but that exceed float16's range (65504) once divided by the VAE scaling
+        // factor become ±Inf inside the fp16 VAE and NaN in its output: the way an fp16 VAE overflows on real models.
+        // A scheduler that leaves such latents (finite, so every check before the VAE passes) makes the case here.
+        var registry = new LocalDiffusion.Schedulers.SchedulerRegistry();
+        registry.Register(new LocalDiffusion.Schedulers.SchedulerInfo("loud", "Loud", "LoudScheduler", Aliases: [], IsStochastic: false), _ => new Loud());
+        using var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny-fp16"), new PipelineOptions { Device = "cpu", Schedulers = registry });
+
+        var e = await Assert.ThrowsAsync<GenerationNumericsException>(() => pipeline.GenerateAsync(TestModels.Request() with { Steps = 1, Scheduler = "loud" }));
+        Assert.Equal(NumericsStage.VaeDecoder, e.Stage);
+        Assert.Contains("NaN/infinity", e.Message);
+        Assert.Contains("vae_decoder", e.Message);
+
         var noise = new LocalDiffusion.Randomness.TorchGenerator(1).Normal(4 * 8 * 8);
         for (var i = 0; i < noise.Length; i++) noise[i] *= 1e6f;
         var request = TestModels.Request() with { InitialLatents = noise, Steps = 1, Scheduler = "ddim" };
-
-        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => TestModels.Pipeline("tiny-fp16").GenerateAsync(request));
-        Assert.Contains("NaN/Inf", e.Message);
-        Assert.Contains("vae_decoder", e.Message);
+        // Far beyond float16's range the UNet's own input overflows first, and the error says so.
+        var unet = await Assert.ThrowsAsync<GenerationNumericsException>(() => TestModels.Pipeline("tiny-fp16").GenerateAsync(request));
+        Assert.Equal(NumericsStage.Unet, unet.Stage);
+        Assert.Equal(1, unet.Step);
+        Assert.Contains("unet", unet.Message);
     }
 
     [Fact]
@@ -52,5 +63,22 @@ public class OutputSafetyTests
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pipeline.GenerateAsync(request, progress, cts.Token));
         Assert.Equal(0, steps);
+    }
+
+    /// <summary>One step that leaves latents of ±50 000: finite in float32, beyond float16 after ÷ 0.18215.</summary>
+    private sealed class Loud : LocalDiffusion.Schedulers.IScheduler
+    {
+        public IReadOnlyList<float> Timesteps { get; private set; } = [];
+
+        public float InitNoiseSigma => 1f;
+
+        public void SetTimesteps(int steps) => Timesteps = Enumerable.Range(0, steps).Select(i => 999f - i).ToArray();
+
+        public void ScaleModelInput(ReadOnlySpan<float> sample, Span<float> destination, int i) => sample.CopyTo(destination);
+
+        public void Step(ReadOnlySpan<float> eps, int i, Span<float> x, LocalDiffusion.Randomness.TorchGenerator generator)
+        {
+            for (var k = 0; k < x.Length; k++) x[k] = k % 2 == 0 ? 5e4f : -5e4f;
+        }
     }
 }

@@ -68,7 +68,7 @@ public class SchedulerConfigTests
             {"prediction_type": "v_prediction", "timestep_spacing": "linspace", "algorithm_type": "sde-dpmsolver++",
              "solver_type": "heun", "final_sigmas_type": "sigma_min", "beta_schedule": "squaredcos_cap_v2",
              "interpolation_type": "linear", "timestep_type": "discrete", "lambda_min_clipped": -Infinity,
-             "trained_betas": [0.1, 0.2], "use_karras_sigmas": true, "solver_order": 3}
+             "trained_betas": [0.1, 0.2], "num_train_timesteps": 2, "use_karras_sigmas": true, "solver_order": 3}
             """);
         Assert.Equal(PredictionType.VPrediction, config.PredictionType);
         Assert.Equal(TimestepSpacing.Linspace, config.TimestepSpacing);

@@ -1,0 +1,88 @@
+using System.Text.RegularExpressions;
+using LocalDiffusion.Onnx;
+using LocalDiffusion.Tokenizer;
+
+namespace LocalDiffusion.Cli;
+
+/// <summary>
+/// Turns an exception into one line for the user and an exit code: whose fault it is decides the code, and a library
+/// property name in the message becomes the flag the user typed. Anything unexpected is reported as a bug, with the
+/// stack trace in a log file.
+/// </summary>
+internal static partial class ErrorReport
+{
+    // GenerationRequest / PipelineOptions properties → the generate command's flags.
+    private static readonly Dictionary<string, string> Flags = new(StringComparer.Ordinal)
+    {
+        ["Prompt"] = "--prompt",
+        ["NegativePrompt"] = "--negative-prompt",
+        ["Steps"] = "--steps",
+        ["GuidanceScale"] = "--guidance",
+        ["Width"] = "--width",
+        ["Height"] = "--height",
+        ["ImageCount"] = "--n",
+        ["Seed"] = "--seed",
+        ["Scheduler"] = "--scheduler",
+        ["InitialLatents"] = "--latents",
+        ["IntraOpThreads"] = "--threads",
+        ["Device"] = "--device",
+    };
+
+    public static async Task<int> WriteAsync(Exception e, TextWriter error, bool verbose)
+    {
+        var (code, line) = e switch
+        {
+            OperationCanceledException => (ExitCodes.Cancelled, "cancelled"),
+            ArgumentException a => (ExitCodes.InvalidInput, $"error: {WithFlags(a)}"),
+            ModelLoadException or ExecutionProviderUnavailableException or TokenizerFileException => (ExitCodes.ModelError, $"error: {e.Message}"),
+            GenerationNumericsException => (ExitCodes.NumericalFailure, $"error: {e.Message}"),
+            FileNotFoundException or DirectoryNotFoundException or InvalidDataException => (ExitCodes.InvalidInput, $"error: {e.Message}"),
+            IOException or UnauthorizedAccessException => (ExitCodes.IoError, $"error: {e.Message}"),
+            _ => (ExitCodes.InternalError, null),
+        };
+        if (line is not null)
+        {
+            await error.WriteLineAsync(line);
+            if (verbose && code != ExitCodes.Cancelled) await error.WriteLineAsync(e.ToString());
+            return code;
+        }
+        var log = WriteLog(e);
+        await error.WriteLineAsync($"internal error: {e.GetType().Name}: {FirstLine(e.Message)}");
+        await error.WriteLineAsync(
+            $"This is a bug in LocalDiffusion, not something you did. The details are in {log ?? "(no log file could be written)"}; run with --verbose to print them.");
+        if (verbose) await error.WriteLineAsync(e.ToString());
+        return ExitCodes.InternalError;
+    }
+
+    /// <summary>The message with the library's property name replaced by the CLI flag and .NET's parameter suffixes removed.</summary>
+    public static string WithFlags(ArgumentException e)
+    {
+        var message = ParameterSuffix().Replace(e.Message, "").TrimEnd();
+        return e.ParamName is { } name && Flags.TryGetValue(name, out var flag)
+            ? Regex.Replace(message, $@"\b{Regex.Escape(name)}\b", flag)
+            : message;
+    }
+
+    private static string? WriteLog(Exception e)
+    {
+        try
+        {
+            var path = Path.Combine(Path.GetTempPath(), $"localdiffusion-error-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}.log");
+            File.WriteAllText(path, $"{DateTime.UtcNow:O} localdiffusion {Environment.CommandLine}{Environment.NewLine}{e}{Environment.NewLine}");
+            return path;
+        }
+        catch (Exception logError) when (logError is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static string FirstLine(string s)
+    {
+        var i = s.IndexOf('\n');
+        return (i < 0 ? s : s[..i]).Trim();
+    }
+
+    [GeneratedRegex(@" \(Parameter '[^']*'\)|\s*Actual value was [^\n]*", RegexOptions.Multiline)]
+    private static partial Regex ParameterSuffix();
+}

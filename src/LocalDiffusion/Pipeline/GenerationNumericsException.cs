@@ -1,0 +1,39 @@
+namespace LocalDiffusion;
+
+/// <summary>Where in a generation a non-finite value (NaN or infinity) first appeared.</summary>
+public enum NumericsStage
+{
+    /// <summary>The text encoder's hidden states.</summary>
+    TextEncoder,
+    /// <summary>The UNet's noise prediction.</summary>
+    Unet,
+    /// <summary>Combining the two classifier-free-guidance halves at the request's guidance scale.</summary>
+    Guidance,
+    /// <summary>The scheduler's update of the latents.</summary>
+    Scheduler,
+    /// <summary>The latents divided by the VAE scaling factor, before decoding.</summary>
+    VaeInput,
+    /// <summary>The VAE decoder's image.</summary>
+    VaeDecoder,
+}
+
+/// <summary>
+/// A generation produced NaN or infinity. The message says where it first appeared (which component, which step and
+/// scheduler) and the likely cause there, so the picture is never a silent black or grey image.
+/// </summary>
+public sealed class GenerationNumericsException : Exception
+{
+    /// <summary>Creates the exception; <paramref name="message"/> names the stage and what usually causes it there.</summary>
+    public GenerationNumericsException(NumericsStage stage, int? step, string message) : base(message)
+    {
+        Stage = stage;
+        Step = step;
+    }
+
+    /// <summary>Where the values were first non-finite.</summary>
+    public NumericsStage Stage { get; }
+
+    /// <summary>The 1-based denoising step, for <see cref="NumericsStage.Unet"/>, <see cref="NumericsStage.Guidance"/>
+    /// and <see cref="NumericsStage.Scheduler"/>; else null.</summary>
+    public int? Step { get; }
+}
