@@ -23,7 +23,7 @@ internal static class InfoCommand
             summary.AddRow("pipeline", Markup.Escape(info.PipelineClass ?? "(no model_index.json)"));
             summary.AddRow("device", Markup.Escape(info.Device + (info.DeviceNotes.Count > 0 ? $" (passed over: {string.Join("; ", info.DeviceNotes)})" : "")));
             summary.AddRow("scheduler", Markup.Escape(info.Scheduler));
-            summary.AddRow("native size", $"{info.NativeWidth}x{info.NativeHeight}");
+            summary.AddRow("native size", $"{info.NativeWidth}x{info.NativeHeight} (sides in multiples of {info.SizeMultiple} px)");
             summary.AddRow("vae scaling factor", info.VaeScalingFactor.ToString(ci));
             summary.AddRow("tokenizer vocabulary", info.TokenizerVocabularySize.ToString(ci));
             summary.AddRow("unet batch", info.UnetFixedBatch is { } b ? $"fixed {b}{(b == 1 ? " (CFG runs as two calls)" : "")}" : "dynamic");

@@ -42,6 +42,7 @@ internal sealed class UNet : IDisposable
         _timestep = timestep;
         _hidden = hidden;
         _output = model.OutputOrFirst("out_sample");
+        OrtTensors.RequireFloatOutput(_output, model.FilePath);
     }
 
     /// <summary>The model.onnx path.</summary>

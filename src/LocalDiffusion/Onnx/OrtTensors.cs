@@ -54,6 +54,14 @@ internal static class OrtTensors
     public static bool AcceptsFloats(TensorElementType type) => type is TensorElementType.Float or TensorElementType.Float16
         or TensorElementType.Double or TensorElementType.Int64 or TensorElementType.Int32;
 
+    /// <summary>Checks that an output can be read by <see cref="ReadFloats"/>, at load rather than after the first run.</summary>
+    /// <exception cref="ModelLoadException">The output is neither float32 nor float16.</exception>
+    public static void RequireFloatOutput(TensorSpec spec, string modelPath)
+    {
+        if (spec.ElementType is not (TensorElementType.Float or TensorElementType.Float16))
+            throw new ModelLoadException(modelPath, $"output '{spec.Name}' has element type {spec.ElementType}; float32 or float16 was expected.");
+    }
+
     /// <summary>A tensor of token ids in the declared integer type.</summary>
     public static OrtValue FromIds(TensorSpec spec, ReadOnlySpan<int> ids, long[] shape)
     {

@@ -23,6 +23,7 @@ internal sealed class ClipTextEncoder : IDisposable
         if (_hidden.Rank != 3)
             throw new ModelLoadException(model.FilePath,
                 $"expected output 'last_hidden_state' [batch,77,hidden]; found {model.DescribeOutputs()}.");
+        OrtTensors.RequireFloatOutput(_hidden, model.FilePath);
         SequenceLength = (int)(ids.FixedDimension(1) ?? 77);
     }
 

@@ -25,6 +25,7 @@ internal sealed class VaeDecoder : IDisposable
         _image = model.OutputOrFirst("sample");
         if (_image.Rank != 4)
             throw new ModelLoadException(model.FilePath, $"expected output 'sample' [batch,3,H,W]; found {model.DescribeOutputs()}.");
+        OrtTensors.RequireFloatOutput(_image, model.FilePath);
     }
 
     /// <summary>The model.onnx path.</summary>
