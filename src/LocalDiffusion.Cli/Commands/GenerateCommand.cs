@@ -31,6 +31,8 @@ internal static class GenerateCommand
         {
             model, prompt, negative, steps, guidance, width, height, seed, scheduler, count, device, threads, output, overwrite, latents, saveLatents,
         };
+        var imageOptions = new ImageOptions();
+        imageOptions.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var n = parse.GetValue(count);
@@ -46,6 +48,7 @@ internal static class GenerateCommand
             if (parse.GetValue(latents) is { } latentsPath)
                 initial = NpyFile.Read(latentsPath).Data;
 
+            var withImages = imageOptions.Read(parse);
             var modelDir = ModelLocator.Resolve(parse.GetValue(model));
             using var pipeline = StableDiffusionPipeline.Load(modelDir, new PipelineOptions
             {
@@ -65,6 +68,7 @@ internal static class GenerateCommand
                 ImageCount = n,
                 InitialLatents = initial,
             };
+            request = withImages(request);
 
             GenerationResult? result = null;
             await console.Progress()

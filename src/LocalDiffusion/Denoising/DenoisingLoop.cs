@@ -20,10 +20,12 @@ internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, TorchGenera
 
     /// <summary>
     /// Denoises <paramref name="latents"/> [n,4,h,w]. With <paramref name="guidance"/> &gt; 1 the conditioning holds
-    /// 2n rows, unconditional first; otherwise n conditional rows.
+    /// 2n rows, unconditional first; otherwise n conditional rows. img2img starts at <paramref name="beginIndex"/>;
+    /// <paramref name="afterStep"/> (inpainting's blend) sees the latents after each step with the step's index.
     /// </summary>
     public void Run(Span<float> latents, int images, int latentHeight, int latentWidth, float guidance,
-        UNet.Conditioning conditioning, RunOptions runOptions, Action<int, int> onEvaluation, CancellationToken cancellationToken)
+        UNet.Conditioning conditioning, RunOptions runOptions, Action<int, int> onEvaluation, CancellationToken cancellationToken,
+        int beginIndex = 0, InpaintBlend? afterStep = null)
     {
         var useCfg = guidance > 1f;
         var size = latents.Length;
@@ -32,7 +34,7 @@ internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, TorchGenera
         var prediction = new float[input.Length];
         var guided = useCfg ? new float[size] : prediction;
         var timesteps = scheduler.Timesteps;
-        for (var i = 0; i < timesteps.Count; i++)
+        for (var i = beginIndex; i < timesteps.Count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             scheduler.ScaleModelInput(latents, input.AsSpan(0, size), i);
@@ -47,8 +49,9 @@ internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, TorchGenera
                 TensorPrimitives.MultiplyAdd(guided, guidance, uncond, guided);
             }
             scheduler.Step(guided.AsSpan(0, size), i, latents, generator);
-            onEvaluation(i + 1, timesteps.Count);
+            afterStep?.AfterStep(i, latents);
+            onEvaluation(i + 1 - beginIndex, timesteps.Count - beginIndex);
         }
-        Debug.Assert(Evaluations == timesteps.Count);
+        Debug.Assert(Evaluations == timesteps.Count - beginIndex);
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using LocalDiffusion.Denoising;
 using LocalDiffusion.Imaging;
+using LocalDiffusion.Latents;
 using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Randomness;
@@ -42,6 +43,7 @@ public sealed class StableDiffusionPipeline : IDisposable
     private readonly ClipTextEncoder _textEncoder;
     private readonly UNet _unet;
     private readonly VaeDecoder _vae;
+    private readonly Lazy<VaeEncoder?> _vaeEncoder;
     private readonly SchedulerConfig _schedulerConfig;
     private readonly SchedulerRegistry _schedulers;
     private readonly CancellationTokenSource _disposing = new();
@@ -51,8 +53,9 @@ public sealed class StableDiffusionPipeline : IDisposable
     private bool _disposed;
 
     private StableDiffusionPipeline(ModelFolder folder, ClipTokenizer tokenizer, ClipTextEncoder textEncoder, UNet unet,
-        VaeDecoder vae, SchedulerConfig schedulerConfig, SchedulerRegistry schedulers, ModelInfo info)
+        VaeDecoder vae, SchedulerConfig schedulerConfig, SchedulerRegistry schedulers, ModelInfo info, Lazy<VaeEncoder?> vaeEncoder)
     {
+        _vaeEncoder = vaeEncoder;
         _schedulers = schedulers;
         _folder = folder;
         _tokenizer = tokenizer;
@@ -114,7 +117,10 @@ public sealed class StableDiffusionPipeline : IDisposable
                 TokenizerVocabularySize = tokenizer.VocabularySize,
                 UnetFixedBatch = unet.FixedBatch,
             };
-            return new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info);
+            // Opened on first use: only img2img and inpainting need the encoder.
+            var vaeEncoder = new Lazy<VaeEncoder?>(() => folder.VaeEncoderPath is { } encoderPath
+                ? new VaeEncoder(OnnxComponent.Load("vae_encoder", encoderPath, sessions)) : null);
+            return new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info, vaeEncoder);
         }
         catch
         {
@@ -132,7 +138,9 @@ public sealed class StableDiffusionPipeline : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         var (latentH, latentW) = Validate(request);
-        var scheduler = CreateScheduler(request.Scheduler);
+        var scheduler = CreateScheduler(request.Scheduler, request.Eta);
+        if (request.InitImage is not null)
+            LatentPreparation.CheckScheduler(scheduler.Item1, scheduler.Item2, request.Steps);
         Enter();
         return Task.Run(() =>
         {
@@ -199,15 +207,29 @@ public sealed class StableDiffusionPipeline : IDisposable
         // Initial noise: torch.randn on a CPU generator seeded like diffusers, times the scheduler's sigma.
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
         var generator = new TorchGenerator(seed);
-        var latents = new float[n * UNet.LatentChannels * latentH * latentW];
-        if (request.InitialLatents is { } given) given.CopyTo(latents, 0);
-        else generator.FillNormal(latents);
-        scheduler.Scheduler.SetTimesteps(request.Steps);
-        System.Numerics.Tensors.TensorPrimitives.Multiply(latents, scheduler.Scheduler.InitNoiseSigma, latents);
+        float[] latents;
+        PreparedLatents? fromImage = null;
+        if (request.InitImage is not null)
+        {
+            scheduler.Scheduler.SetTimesteps(request.Steps);
+            fromImage = LatentPreparation.FromImage(request, scheduler.Scheduler, _vaeEncoder.Value!, _folder.VaeScalingFactor,
+                generator, n, latentH, latentW, runOptions);
+            latents = fromImage.Latents;
+            scheduler.Scheduler.SetBeginIndex(fromImage.BeginIndex);
+        }
+        else
+        {
+            latents = new float[n * UNet.LatentChannels * latentH * latentW];
+            if (request.InitialLatents is { } given) given.CopyTo(latents, 0);
+            else generator.FillNormal(latents);
+            scheduler.Scheduler.SetTimesteps(request.Steps);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(latents, scheduler.Scheduler.InitNoiseSigma, latents);
+        }
 
         var loop = new DenoisingLoop(_unet, scheduler.Scheduler, generator);
         loop.Run(latents, n, latentH, latentW, request.GuidanceScale, conditioning, runOptions,
-            (step, total) => progress?.Report(new GenerationProgress(step, total, clock.Elapsed)), token);
+            (step, total) => progress?.Report(new GenerationProgress(step, total, clock.Elapsed)), token,
+            fromImage?.BeginIndex ?? 0, fromImage?.Blend);
 
         progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
         var images = new List<GeneratedImage>(n);
@@ -234,9 +256,10 @@ public sealed class StableDiffusionPipeline : IDisposable
         };
     }
 
-    private (IScheduler, string) CreateScheduler(string? name) => name is null
-        ? (_schedulers.CreateFromConfig(_schedulerConfig), Info.Scheduler)
-        : (_schedulers.Create(name, _schedulerConfig), _schedulers.Describe(name).DisplayName);
+    // Eta reaches DDIM and TCD as diffusers' pipeline passes it to step: 0 unless the request sets it.
+    private (IScheduler, string) CreateScheduler(string? name, float? eta) => name is null
+        ? (_schedulers.CreateFromConfig(_schedulerConfig with { Eta = eta ?? 0 }), Info.Scheduler)
+        : (_schedulers.Create(name, _schedulerConfig with { Eta = eta ?? 0 }), _schedulers.Describe(name).DisplayName);
 
     // The name users know for the config's class (its plain form, e.g. "PNDM"), validating the class on load.
     private static string DescribeConfigured(SchedulerRegistry schedulers, SchedulerConfig config)
@@ -254,8 +277,10 @@ public sealed class StableDiffusionPipeline : IDisposable
             throw new ArgumentOutOfRangeException(nameof(r.GuidanceScale), r.GuidanceScale, "GuidanceScale must be a finite number ≥ 0.");
         if (r.ImageCount is < 1 or > MaxImages)
             throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount must be between 1 and {MaxImages}.");
-        var width = r.Width ?? Info.NativeWidth;
-        var height = r.Height ?? Info.NativeHeight;
+        ImageRequestValidation.Check(r, _folder.VaeEncoderPath);
+        // With an init image the size defaults to the image's own, rounded down to a multiple of 8 (diffusers' img2img).
+        var width = r.Width ?? (r.InitImage is { } init ? init.Width / VaeDecoder.Factor * VaeDecoder.Factor : Info.NativeWidth);
+        var height = r.Height ?? (r.InitImage is { } image ? image.Height / VaeDecoder.Factor * VaeDecoder.Factor : Info.NativeHeight);
         CheckSide(nameof(r.Width), width);
         CheckSide(nameof(r.Height), height);
         int latentH = height / VaeDecoder.Factor, latentW = width / VaeDecoder.Factor;
@@ -317,6 +342,7 @@ public sealed class StableDiffusionPipeline : IDisposable
         _textEncoder.Dispose();
         _unet.Dispose();
         _vae.Dispose();
+        if (_vaeEncoder.IsValueCreated) _vaeEncoder.Value?.Dispose();
         _disposing.Dispose();
     }
 }

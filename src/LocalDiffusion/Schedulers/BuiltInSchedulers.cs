@@ -9,7 +9,7 @@ internal static class BuiltInSchedulers
         (new SchedulerInfo("pndm", "PLMS", "PNDMScheduler", ["PNDM"], IsStochastic: false),
             config => new PndmScheduler(config)),
         (new SchedulerInfo("ddim", "DDIM", "DDIMScheduler", [], IsStochastic: false),
-            config => new DdimScheduler(config)),
+            config => new DdimScheduler(config, (float)(config.Eta ?? 0))),
         (new SchedulerInfo("euler", "Euler", "EulerDiscreteScheduler", ["k_euler"], IsStochastic: false),
             config => new EulerDiscreteScheduler(config)),
         (new SchedulerInfo("euler_a", "Euler a", "EulerAncestralDiscreteScheduler", ["Euler Ancestral", "k_euler_ancestral"], IsStochastic: true),
@@ -71,6 +71,6 @@ internal static class BuiltInSchedulers
         (new SchedulerInfo("lcm", "LCM", "LCMScheduler", [], IsStochastic: true),
             config => new LcmScheduler(config)),
         (new SchedulerInfo("tcd", "TCD", "TCDScheduler", [], IsStochastic: true),
-            config => new TcdScheduler(config)),
+            config => new TcdScheduler(config, config.Eta ?? 0.3)),
     ];
 }
