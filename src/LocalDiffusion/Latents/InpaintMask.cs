@@ -11,6 +11,17 @@ namespace LocalDiffusion.Latents;
 /// </summary>
 internal static class InpaintMask
 {
+    /// <summary>The mask at pixel resolution for the paste-back: binarised at 0.5, or blurred (soft) when <paramref name="blur"/> &gt; 0.</summary>
+    public static float[] ToPixels(InitImage mask, float blur)
+    {
+        var gray = mask.ToGray();
+        if (blur > 0)
+            return Blur(gray, mask.Width, mask.Height, blur);
+        for (var p = 0; p < gray.Length; p++)
+            gray[p] = gray[p] >= 0.5f ? 1f : 0f;
+        return gray;
+    }
+
     public static float[] ToLatent(InitImage mask, int latentHeight, int latentWidth, float blur)
     {
         int width = mask.Width, height = mask.Height, f = VaeDecoder.Factor;

@@ -242,6 +242,8 @@ public sealed class StableDiffusionPipeline : IDisposable
             var chw = _vae.Decode(scaled, latentH, latentW, runOptions);
             int width = latentW * VaeDecoder.Factor, height = latentH * VaeDecoder.Factor;
             var rgb = ImageConversion.ToRgb8(chw, width, height, _folder.VaeDecoderPath);
+            if (request.MaskImage is { } mask)
+                InpaintComposite.Apply(rgb, request.InitImage!.Resize(width, height), InpaintMask.ToPixels(mask.Resize(width, height), request.MaskBlur));
             var parameters = GenerationParameters.Format(request, scheduler.Name, seed, width, height,
                 Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar)), i, n);
             images.Add(new GeneratedImage(width, height, rgb, parameters));
