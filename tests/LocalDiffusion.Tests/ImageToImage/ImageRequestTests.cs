@@ -1,0 +1,91 @@
+using LocalDiffusion.Imaging;
+using LocalDiffusion.Randomness;
+using LocalDiffusion.Schedulers;
+
+namespace LocalDiffusion.Tests.ImageToImage;
+
+/// <summary>img2img/inpainting/eta request rules: refusals name the field before any work; the size rule; eta reaches the scheduler.</summary>
+public class ImageRequestTests
+{
+    private static readonly InitImage Picture = Img2ImgDiffusersParityTests.Picture(64, 64);
+
+    public static TheoryData<string, GenerationRequest> BadRequests => new()
+    {
+        { "Strength", TestModels.Request() with { InitImage = Picture, Strength = 0f } },
+        { "Strength", TestModels.Request() with { InitImage = Picture, Strength = 1.5f } },
+        { "Strength", TestModels.Request() with { InitImage = Picture, Steps = 4, Strength = 0.2f } }, // int(4·0.2) = 0 steps
+        { "MaskImage", TestModels.Request() with { MaskImage = Picture } },
+        { "MaskBlur", TestModels.Request() with { InitImage = Picture, MaskImage = Picture, MaskBlur = -1f } },
+        { "Eta", TestModels.Request() with { Eta = -0.5f } },
+        { "InitialLatents", TestModels.Request() with { InitImage = Picture, InitialLatents = new float[4 * 8 * 8] } },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadRequests))]
+    public async Task BadFieldIsNamed(string field, GenerationRequest request)
+    {
+        var e = await Assert.ThrowsAnyAsync<ArgumentException>(() => TestModels.Pipeline("tiny").GenerateAsync(request));
+        Assert.Equal(field, e.ParamName);
+    }
+
+    [Fact]
+    public async Task ModelWithoutVaeEncoderRefusesAnInitImage()
+    {
+        using var copy = TestModels.CopyOf("tiny");
+        Directory.Delete(Path.Combine(copy.Path, "vae_encoder"), recursive: true);
+        using var pipeline = StableDiffusionPipeline.Load(copy.Path, new PipelineOptions { Device = "cpu" });
+        var e = await Assert.ThrowsAnyAsync<ArgumentException>(() => pipeline.GenerateAsync(TestModels.Request() with { InitImage = Picture }));
+        Assert.Equal("InitImage", e.ParamName);
+        Assert.Contains("vae_encoder", e.Message);
+    }
+
+    [Fact]
+    public async Task PluginSchedulerWithoutAddNoiseIsRefusedByName()
+    {
+        var registry = new SchedulerRegistry();
+        registry.Register(new SchedulerInfo("no_noise", "No Noise", "NoNoiseScheduler", Aliases: [], IsStochastic: false), _ => new NoAddNoise());
+        using var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny"), new PipelineOptions { Device = "cpu", Schedulers = registry });
+        var e = await Assert.ThrowsAnyAsync<ArgumentException>(
+            () => pipeline.GenerateAsync(TestModels.Request() with { InitImage = Picture, Scheduler = "no_noise" }));
+        Assert.Equal("Scheduler", e.ParamName);
+        Assert.Contains("AddNoise", e.Message);
+    }
+
+    [Fact]
+    public async Task WithoutASizeTheInitImageSizeRoundedDownToEightIsUsed_WithOneItIsResized()
+    {
+        var odd = Img2ImgDiffusersParityTests.Picture(100, 70);
+        var own = await TestModels.Pipeline("tiny").GenerateAsync(TestModels.Request() with { Width = null, Height = null, InitImage = odd },
+            cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal((96, 64), (own.Images[0].Width, own.Images[0].Height));
+        var resized = await TestModels.Pipeline("tiny").GenerateAsync(TestModels.Request() with { Width = 64, Height = 64, InitImage = odd },
+            cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal((64, 64), (resized.Images[0].Width, resized.Images[0].Height));
+        // Resizing is what the engine does first: the same result as giving the picture already resized.
+        var preResized = await TestModels.Pipeline("tiny").GenerateAsync(TestModels.Request() with { InitImage = odd.Resize(64, 64) },
+            cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal(preResized.FinalLatents, resized.FinalLatents);
+    }
+
+    [Fact]
+    public async Task EtaReachesDdimAndDefaultsToZero()
+    {
+        var token = TestContext.Current.CancellationToken;
+        var request = TestModels.Request() with { Scheduler = "ddim" };
+        var plain = await TestModels.Pipeline("tiny").GenerateAsync(request, cancellationToken: token);
+        var zero = await TestModels.Pipeline("tiny").GenerateAsync(request with { Eta = 0f }, cancellationToken: token);
+        var noisy = await TestModels.Pipeline("tiny").GenerateAsync(request with { Eta = 1f }, cancellationToken: token);
+        Assert.Equal(plain.FinalLatents, zero.FinalLatents);
+        Assert.NotEqual(plain.FinalLatents, noisy.FinalLatents);
+    }
+
+    private sealed class NoAddNoise : IScheduler
+    {
+        private float[] _timesteps = [];
+        public IReadOnlyList<float> Timesteps => _timesteps;
+        public float InitNoiseSigma => 1f;
+        public void SetTimesteps(int inferenceSteps) => _timesteps = [.. Enumerable.Range(0, inferenceSteps).Select(i => 999f - i)];
+        public void ScaleModelInput(ReadOnlySpan<float> sample, Span<float> destination, int stepIndex) => sample.CopyTo(destination);
+        public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator) { }
+    }
+}
