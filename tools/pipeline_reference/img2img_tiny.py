@@ -7,9 +7,12 @@ ONNX files. Instead the tiny model's torch networks are rebuilt exactly as tools
 StableDiffusionImg2ImgPipeline / StableDiffusionInpaintPipeline (4-channel UNet branch) are run with diffusers' own
 schedulers (DiagonalGaussianDistribution.sample and randn_tensor written out: diffusers.models needs safetensors), in the pipelines' order of generator draws:
     img2img:  encoder sample [1,4,h,w] → × 0.18215 → noise [1,4,h,w] → add_noise at timesteps[t_start·order]
-    inpaint:  the same image latents and noise (pure noise × init_noise_sigma when strength is 1), then the
+    inpaint (4-channel UNet): the same image latents and noise (pure noise × init_noise_sigma when strength is 1), then the
               masked-image encoder sample (unused by a 4-channel UNet), then after every step
               latents = (1 − mask)·add_noise(image_latents, noise, next t) + mask·latents.
+    inpaint (9-channel UNet, models/test/tiny-inpainting): the image is encoded only below strength 1, then the noise,
+              then the masked image (pixels where the mask is white set to 0); the UNet input is
+              [scaled latents ‖ mask ‖ masked-image latents], no blend.
 Then per step: CFG pair [uncond, cond], scale_model_input, UNet (timestep given as the int64 the tiny ONNX UNet
 takes), uncond + g·(cond − uncond), scheduler.step(..., generator) (eta where the step takes it).
 
@@ -30,7 +33,7 @@ import torch
 
 import diffusers
 
-from test_model_nets import TextEncoder, UNet, VaeDecoder, VaeEncoder, calibrate
+from test_model_nets import InpaintingUNet, TextEncoder, UNet, VaeDecoder, VaeEncoder, calibrate
 
 SEED = 20240  # tools/build_test_models.py
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -62,7 +65,7 @@ def nets():
     text_encoder, unet, decoder = TextEncoder().eval(), UNet().eval(), VaeDecoder().eval()
     encoder = VaeEncoder(mean_only=False).eval()
     calibrate(text_encoder, unet, decoder, encoder)
-    return text_encoder, unet, encoder
+    return text_encoder, unet, encoder, InpaintingUNet(unet, 909).eval()  # tools/build_inpainting_test_model.py
 
 
 def init_image():
@@ -72,8 +75,10 @@ def init_image():
 
 
 @torch.no_grad()
-def run(models, sid, steps, strength, guidance, seed, inpaint, eta=0.0):
-    text_encoder, unet, encoder = models
+def run(models, sid, steps, strength, guidance, seed, inpaint, eta=0.0, nine=False):
+    text_encoder, unet, encoder, inpainting_unet = models
+    if nine:
+        unet = inpainting_unet
     scheduler = getattr(diffusers, CLASSES[sid]).from_config(SD15)
     embeddings = text_encoder(torch.tensor([EMPTY_IDS, PROMPT_IDS], dtype=torch.int32))[0]
     scheduler.set_timesteps(steps)
@@ -84,8 +89,10 @@ def run(models, sid, steps, strength, guidance, seed, inpaint, eta=0.0):
         scheduler.set_begin_index(t_start * scheduler.order)
     generator = torch.Generator().manual_seed(seed)
     image = init_image()
-    image_latents = SCALING * sample_posterior(encoder(image), generator)
-    noise = torch.randn(image_latents.shape, generator=generator, dtype=torch.float32)
+    image_latents = None
+    if not (nine and strength == 1.0):  # a 9-channel UNet at strength 1 never encodes the image (no draw)
+        image_latents = SCALING * sample_posterior(encoder(image), generator)
+    noise = torch.randn((1, 4, HEIGHT // 8, WIDTH // 8), generator=generator, dtype=torch.float32)
     if inpaint and strength == 1.0:
         latents = noise * scheduler.init_noise_sigma
     else:
@@ -95,19 +102,21 @@ def run(models, sid, steps, strength, guidance, seed, inpaint, eta=0.0):
         pixel_mask = torch.zeros(1, 1, HEIGHT, WIDTH)
         pixel_mask[..., :WIDTH // 2] = 1.0
         masked_image = image * (pixel_mask < 0.5)
-        _ = sample_posterior(encoder(masked_image), generator)  # the pipeline's draw
+        masked_latents = SCALING * sample_posterior(encoder(masked_image), generator)  # drawn for either UNet kind
         mask = torch.nn.functional.interpolate(pixel_mask, size=(HEIGHT // 8, WIDTH // 8))
     # prepare_extra_step_kwargs: eta and generator only where step takes them.
     accepted = inspect.signature(scheduler.step).parameters
     step_kwargs = {key: value for key, value in (("generator", generator), ("eta", eta)) if key in accepted}
     for i, t in enumerate(timesteps):
         model_input = scheduler.scale_model_input(torch.cat([latents] * 2), t)
+        if nine:
+            model_input = torch.cat([model_input, torch.cat([mask] * 2), torch.cat([masked_latents] * 2)], dim=1)
         t_int = torch.full((2,), int(t), dtype=torch.int64)
         noise_pred = unet(model_input, t_int, embeddings)
         uncond, cond = noise_pred.chunk(2)
         guided = uncond + guidance * (cond - uncond)
         latents = scheduler.step(guided, t, latents, **step_kwargs).prev_sample
-        if inpaint:
+        if inpaint and not nine:
             proper = image_latents
             if i < len(timesteps) - 1:
                 proper = scheduler.add_noise(image_latents, noise, torch.tensor([timesteps[i + 1]]))
@@ -118,17 +127,19 @@ def run(models, sid, steps, strength, guidance, seed, inpaint, eta=0.0):
 def main():
     models = nets()
     cases = []
-    for name, sid, steps, strength, guidance, seed, inpaint, eta in [
-        ("img2img/pndm", "pndm", 10, 0.8, 7.5, 42, False, 0.0),
-        ("img2img/ddim_eta", "ddim", 10, 0.6, 7.5, 7, False, 0.5),
-        ("img2img/euler_a", "euler_a", 8, 0.75, 5.0, 3, False, 0.0),
-        ("img2img/heun", "heun", 6, 0.5, 7.5, 11, False, 0.0),
-        ("inpaint/dpmpp_2m", "dpmpp_2m", 10, 0.9, 7.5, 5, True, 0.0),
-        ("inpaint/euler_a_full", "euler_a", 8, 1.0, 7.5, 9, True, 0.0),
+    for name, sid, steps, strength, guidance, seed, inpaint, eta, nine in [
+        ("img2img/pndm", "pndm", 10, 0.8, 7.5, 42, False, 0.0, False),
+        ("img2img/ddim_eta", "ddim", 10, 0.6, 7.5, 7, False, 0.5, False),
+        ("img2img/euler_a", "euler_a", 8, 0.75, 5.0, 3, False, 0.0, False),
+        ("img2img/heun", "heun", 6, 0.5, 7.5, 11, False, 0.0, False),
+        ("inpaint/dpmpp_2m", "dpmpp_2m", 10, 0.9, 7.5, 5, True, 0.0, False),
+        ("inpaint/euler_a_full", "euler_a", 8, 1.0, 7.5, 9, True, 0.0, False),
+        ("inpaint9/pndm_full", "pndm", 10, 1.0, 7.5, 21, True, 0.0, True),
+        ("inpaint9/euler_a", "euler_a", 8, 0.75, 7.5, 22, True, 0.0, True),
     ]:
         cases.append({"name": name, "scheduler": sid, "steps": steps, "strength": strength, "guidance": guidance,
-                      "seed": seed, "inpaint": inpaint, "eta": eta, "prompt": PROMPT, "width": WIDTH, "height": HEIGHT,
-                      "final_latents": run(models, sid, steps, strength, guidance, seed, inpaint, eta)})
+                      "seed": seed, "inpaint": inpaint, "eta": eta, "model": "tiny-inpainting" if nine else "tiny", "prompt": PROMPT, "width": WIDTH, "height": HEIGHT,
+                      "final_latents": run(models, sid, steps, strength, guidance, seed, inpaint, eta, nine)})
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump({"source": "tools/pipeline_reference/img2img_tiny.py", "diffusers_version": diffusers.__version__,

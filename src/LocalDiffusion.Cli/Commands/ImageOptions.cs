@@ -7,7 +7,7 @@ namespace LocalDiffusion.Cli.Commands;
 internal sealed class ImageOptions
 {
     private readonly Option<string?> _initImage = new("--init-image") { Description = "img2img: start from this picture (PNG, JPEG, …); it is resized to --width/--height when given, else its size rounded down to a multiple of 8 is used." };
-    private readonly Option<float> _strength = new("--strength") { Description = "img2img: share of the schedule that runs, in (0, 1]; higher changes the picture more.", DefaultValueFactory = _ => 0.8f };
+    private readonly Option<float?> _strength = new("--strength") { Description = "img2img: share of the schedule that runs, in (0, 1]; higher changes the picture more (default 0.8; 1 with --mask)." };
     private readonly Option<string?> _mask = new("--mask") { Description = "Inpainting: mask picture, white = repaint, black = keep (needs --init-image)." };
     private readonly Option<float> _maskBlur = new("--mask-blur") { Description = "Inpainting: Gaussian blur of the mask in pixels (soft edge); 0 = hard edge.", DefaultValueFactory = _ => 0f };
     private readonly Option<float?> _eta = new("--eta") { Description = "DDIM's eta / TCD's gamma (fresh noise per step); default 0 as in diffusers." };

@@ -25,20 +25,23 @@ internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, TorchGenera
     /// </summary>
     public void Run(Span<float> latents, int images, int latentHeight, int latentWidth, float guidance,
         UNet.Conditioning conditioning, RunOptions runOptions, Action<int, int> onEvaluation, CancellationToken cancellationToken,
-        int beginIndex = 0, InpaintBlend? afterStep = null)
+        int beginIndex = 0, InpaintBlend? afterStep = null, InpaintChannels? extraChannels = null)
     {
         var useCfg = guidance > 1f;
         var size = latents.Length;
         var batch = useCfg ? 2 * images : images;
-        var input = new float[batch * size / images];
-        var prediction = new float[input.Length];
+        var scaledPair = new float[batch * size / images];
+        // An inpainting UNet takes [scaled latents ‖ mask ‖ masked-image latents] per row.
+        var input = extraChannels is null ? scaledPair : new float[batch * size / images / UNet.LatentChannels * unet.InputChannels];
+        var prediction = new float[scaledPair.Length];
         var guided = useCfg ? new float[size] : prediction;
         var timesteps = scheduler.Timesteps;
         for (var i = beginIndex; i < timesteps.Count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            scheduler.ScaleModelInput(latents, input.AsSpan(0, size), i);
-            if (useCfg) input.AsSpan(0, size).CopyTo(input.AsSpan(size, size));
+            scheduler.ScaleModelInput(latents, scaledPair.AsSpan(0, size), i);
+            if (useCfg) scaledPair.AsSpan(0, size).CopyTo(scaledPair.AsSpan(size, size));
+            extraChannels?.Assemble(scaledPair, input, batch);
             unet.Predict(input, latentHeight, latentWidth, timesteps[i], conditioning, prediction, runOptions);
             Calls += conditioning.Chunks.Count;
             Evaluations++;

@@ -39,11 +39,15 @@ public sealed record ModelFolder
     /// <summary>The UNet's <c>sample_size</c> (latent side) from unet/config.json, when present.</summary>
     public int? UnetSampleSize { get; init; }
 
+    /// <summary>The UNet's <c>in_channels</c> from unet/config.json (9 for inpainting UNets), when present.</summary>
+    public int? UnetInChannels { get; init; }
+
     /// <summary>SD 1.x/2.x's VAE scaling factor, used when no VAE config says otherwise.</summary>
     public const float DefaultVaeScalingFactor = 0.18215f;
 
     private static readonly string[] SupportedPipelines =
-        ["OnnxStableDiffusionPipeline", "StableDiffusionPipeline", "ORTStableDiffusionPipeline"];
+        ["OnnxStableDiffusionPipeline", "StableDiffusionPipeline", "ORTStableDiffusionPipeline",
+         "OnnxStableDiffusionInpaintPipeline", "StableDiffusionInpaintPipeline"];
 
     /// <summary>Finds the components of the model in <paramref name="root"/>; errors name the missing file.</summary>
     public static ModelFolder Open(string root)
@@ -88,6 +92,7 @@ public sealed record ModelFolder
             SchedulerConfigPath = File.Exists(scheduler) ? scheduler : null,
             VaeScalingFactor = ReadNumber(full, ["vae_decoder", "vae"], "scaling_factor") is { } sf ? (float)sf : DefaultVaeScalingFactor,
             UnetSampleSize = ReadNumber(full, ["unet"], "sample_size") is { } size ? (int)size : null,
+            UnetInChannels = ReadNumber(full, ["unet"], "in_channels") is { } channels ? (int)channels : null,
         };
     }
 

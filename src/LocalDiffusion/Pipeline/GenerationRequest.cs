@@ -55,10 +55,13 @@ public sealed record GenerationRequest
 
     /// <summary>
     /// img2img: how much of the schedule runs, in (0, 1]: the first Steps − int(Steps·Strength) steps are skipped and the
-    /// init image is noised to the level where the rest begins (diffusers' <c>strength</c>, default 0.8). 1 ignores the
-    /// picture's content except through inpainting's kept region.
+    /// init image is noised to the level where the rest begins (diffusers' <c>strength</c>). Null: diffusers' default,
+    /// 0.8 for img2img and 1 for inpainting (where 1 starts the repainted region from pure noise).
     /// </summary>
-    public float Strength { get; init; } = 0.8f;
+    public float? Strength { get; init; }
+
+    /// <summary>The strength in effect: <see cref="Strength"/>, else 1 with a mask and 0.8 without.</summary>
+    internal float EffectiveStrength => Strength ?? (MaskImage is null ? 0.8f : 1f);
 
     /// <summary>
     /// Inpainting: white (≥ 128 in the mask's luminance) marks the pixels to repaint, black those to keep; the same size

@@ -93,7 +93,7 @@ public sealed class StableDiffusionPipeline : IDisposable
                 return component;
             }
             var textEncoder = new ClipTextEncoder(Open("text_encoder", folder.TextEncoderPath));
-            var unet = new UNet(Open("unet", folder.UnetPath));
+            var unet = new UNet(Open("unet", folder.UnetPath), folder.UnetInChannels);
             var vae = new VaeDecoder(Open("vae_decoder", folder.VaeDecoderPath));
             if (textEncoder.DeclaredHiddenSize is { } te && unet.DeclaredHiddenSize is { } un && te != un)
                 throw new ModelLoadException(folder.UnetPath,
@@ -213,7 +213,7 @@ public sealed class StableDiffusionPipeline : IDisposable
         {
             scheduler.Scheduler.SetTimesteps(request.Steps);
             fromImage = LatentPreparation.FromImage(request, scheduler.Scheduler, _vaeEncoder.Value!, _folder.VaeScalingFactor,
-                generator, n, latentH, latentW, runOptions);
+                _unet.InputChannels, generator, n, latentH, latentW, runOptions);
             latents = fromImage.Latents;
             scheduler.Scheduler.SetBeginIndex(fromImage.BeginIndex);
         }
@@ -229,7 +229,7 @@ public sealed class StableDiffusionPipeline : IDisposable
         var loop = new DenoisingLoop(_unet, scheduler.Scheduler, generator);
         loop.Run(latents, n, latentH, latentW, request.GuidanceScale, conditioning, runOptions,
             (step, total) => progress?.Report(new GenerationProgress(step, total, clock.Elapsed)), token,
-            fromImage?.BeginIndex ?? 0, fromImage?.Blend);
+            fromImage?.BeginIndex ?? 0, fromImage?.Blend, fromImage?.Channels);
 
         progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
         var images = new List<GeneratedImage>(n);
@@ -279,7 +279,7 @@ public sealed class StableDiffusionPipeline : IDisposable
             throw new ArgumentOutOfRangeException(nameof(r.GuidanceScale), r.GuidanceScale, "GuidanceScale must be a finite number ≥ 0.");
         if (r.ImageCount is < 1 or > MaxImages)
             throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount must be between 1 and {MaxImages}.");
-        ImageRequestValidation.Check(r, _folder.VaeEncoderPath);
+        ImageRequestValidation.Check(r, _folder.VaeEncoderPath, _unet.InputChannels == UNet.InpaintingChannels);
         // With an init image the size defaults to the image's own, rounded down to a multiple of 8 (diffusers' img2img).
         var width = r.Width ?? (r.InitImage is { } init ? init.Width / VaeDecoder.Factor * VaeDecoder.Factor : Info.NativeWidth);
         var height = r.Height ?? (r.InitImage is { } image ? image.Height / VaeDecoder.Factor * VaeDecoder.Factor : Info.NativeHeight);

@@ -89,3 +89,35 @@ public class ImageRequestTests
         public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator) { }
     }
 }
+
+/// <summary>9-channel inpainting UNets load, and are refused for anything but inpainting.</summary>
+public class InpaintingUnetTests
+{
+    [Fact]
+    public async Task NineChannelStandInLoadsAndTextToImageIsRefusedNamingMaskImage()
+    {
+        // The stand-in of tools/build_refused_unets.py (refused before 9-channel UNets were supported).
+        using var model = TestModels.CopyOf("tiny");
+        File.Copy(Path.Combine(TestPaths.ModelsDir, "test", "refused", "unet-inpainting.onnx"), Path.Combine(model.Path, "unet", "model.onnx"), overwrite: true);
+        using var pipeline = StableDiffusionPipeline.Load(model.Path, new PipelineOptions { Device = "cpu" });
+        var e = await Assert.ThrowsAnyAsync<ArgumentException>(() => pipeline.GenerateAsync(TestModels.Request()));
+        Assert.Equal("MaskImage", e.ParamName);
+        Assert.Contains("9-channel inpainting UNet", e.Message);
+    }
+
+    [Fact]
+    public async Task NineChannelInpaintingKeepsTheUnmaskedPixels()
+    {
+        var picture = Img2ImgDiffusersParityTests.Picture(64, 64);
+        var result = await TestModels.Pipeline("tiny-inpainting").GenerateAsync(TestModels.Request() with
+        {
+            InitImage = picture,
+            MaskImage = Img2ImgDiffusersParityTests.LeftHalfMask(64, 64),
+        }, cancellationToken: TestContext.Current.CancellationToken);
+        var rgb = result.Images[0].Rgb;
+        for (var y = 0; y < 64; y++)
+            for (var x = 32; x < 64; x++)
+                Assert.Equal(picture.Rgb[(y * 64 + x) * 3], rgb[(y * 64 + x) * 3]);
+        Assert.NotEqual(picture.Rgb[..(32 * 3)], rgb[..(32 * 3)]);
+    }
+}

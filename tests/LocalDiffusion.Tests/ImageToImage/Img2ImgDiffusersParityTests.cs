@@ -5,10 +5,11 @@ using LocalDiffusion.Tests.Schedulers;
 namespace LocalDiffusion.Tests.ImageToImage;
 
 /// <summary>
-/// Final latents of img2img and 4-channel inpainting on models/test/tiny against diffusers v0.31.0's pipeline steps
+/// Final latents of img2img and inpainting on models/test/tiny (4-channel blend) and models/test/tiny-inpainting
+/// (9-channel UNet, built by tools/build_inpainting_test_model.py) against diffusers v0.31.0's pipeline steps
 /// (TestData/Pipeline/diffusers_img2img_tiny.json). The numbers come from tools/pipeline_reference/img2img_tiny.py: the
 /// tiny model's torch weights rebuilt as tools/build_test_models.py builds them (the ONNX files are their export), run
-/// through StableDiffusionImg2ImgPipeline's / StableDiffusionInpaintPipeline's sequence with diffusers' schedulers and
+/// through StableDiffusionImg2ImgPipeline's / StableDiffusionInpaintPipeline's sequence (both UNet branches) with diffusers' schedulers and
 /// the same torch generator, because onnxruntime for Python is not available to run diffusers' ONNX pipelines.
 /// </summary>
 public class Img2ImgDiffusersParityTests
@@ -58,10 +59,10 @@ public class Img2ImgDiffusersParityTests
             InitImage = Picture(width, height),
             MaskImage = c.GetProperty("inpaint").GetBoolean() ? LeftHalfMask(width, height) : null,
         };
-        var result = await TestModels.Pipeline("tiny").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken);
+        var result = await TestModels.Pipeline(c.GetProperty("model").GetString()!).GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken);
         // 1e-4 relative to the tensor's largest magnitude: ONNX Runtime's and torch's convolutions differ in the last
         // float32 bits, which after 3–10 UNet calls leave errors of up to 1e-4 on elements of every size (measured
-        // 2.8e-5 … 9.6e-5 against largest latents 3 … 13, i.e. ≤ 2.3e-5 of the scale); a wrong draw order or timestep is off by O(1).
+        // 2.8e-5 … 9.6e-5 against largest latents 3 … 15, i.e. ≤ 2.3e-5 of the scale); a wrong draw order or timestep is off by O(1).
         var expected = DiffusersReference.Floats(c.GetProperty("final_latents"));
         var scale = expected.Max(MathF.Abs);
         var worst = expected.Zip(result.FinalLatents, (e, a) => Math.Abs(e - a)).Max();
