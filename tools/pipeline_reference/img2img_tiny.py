@@ -47,7 +47,7 @@ EMPTY_IDS = [1012] + [1013] * 76
 SD15 = {"_class_name": "PNDMScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
         "clip_sample": False, "num_train_timesteps": 1000, "prediction_type": "epsilon", "set_alpha_to_one": False,
         "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading", "trained_betas": None}
-CLASSES = {"pndm": "PNDMScheduler", "ddim": "DDIMScheduler", "euler_a": "EulerAncestralDiscreteScheduler",
+CLASSES = {"dpmpp_2m_sde": "DPMSolverMultistepScheduler", "pndm": "PNDMScheduler", "ddim": "DDIMScheduler", "euler_a": "EulerAncestralDiscreteScheduler",
            "dpmpp_2m": "DPMSolverMultistepScheduler", "heun": "HeunDiscreteScheduler"}
 
 
@@ -75,12 +75,14 @@ def init_image():
 
 
 @torch.no_grad()
-def run(models, sid, steps, strength, guidance, seed, inpaint, eta=0.0, nine=False):
+def run(models, sid, steps, strength, guidance, seed, inpaint, eta=0.0, nine=False, images=1):
     text_encoder, unet, encoder, inpainting_unet = models
     if nine:
         unet = inpainting_unet
-    scheduler = getattr(diffusers, CLASSES[sid]).from_config(SD15)
-    embeddings = text_encoder(torch.tensor([EMPTY_IDS, PROMPT_IDS], dtype=torch.int32))[0]
+    overrides = {"algorithm_type": "sde-dpmsolver++"} if sid == "dpmpp_2m_sde" else {}  # the registry entry's option
+    scheduler = getattr(diffusers, CLASSES[sid]).from_config({**SD15, **overrides})
+    # num_images_per_prompt: [uncond × n, cond × n]; the image is encoded once and its latents repeated.
+    embeddings = text_encoder(torch.tensor([EMPTY_IDS] * images + [PROMPT_IDS] * images, dtype=torch.int32))[0]
     scheduler.set_timesteps(steps)
     init_timestep = min(int(steps * strength), steps)
     t_start = max(steps - init_timestep, 0)
@@ -92,7 +94,8 @@ def run(models, sid, steps, strength, guidance, seed, inpaint, eta=0.0, nine=Fal
     image_latents = None
     if not (nine and strength == 1.0):  # a 9-channel UNet at strength 1 never encodes the image (no draw)
         image_latents = SCALING * sample_posterior(encoder(image), generator)
-    noise = torch.randn((1, 4, HEIGHT // 8, WIDTH // 8), generator=generator, dtype=torch.float32)
+        image_latents = torch.cat([image_latents] * images)
+    noise = torch.randn((images, 4, HEIGHT // 8, WIDTH // 8), generator=generator, dtype=torch.float32)
     if inpaint and strength == 1.0:
         latents = noise * scheduler.init_noise_sigma
     else:
@@ -111,7 +114,7 @@ def run(models, sid, steps, strength, guidance, seed, inpaint, eta=0.0, nine=Fal
         model_input = scheduler.scale_model_input(torch.cat([latents] * 2), t)
         if nine:
             model_input = torch.cat([model_input, torch.cat([mask] * 2), torch.cat([masked_latents] * 2)], dim=1)
-        t_int = torch.full((2,), int(t), dtype=torch.int64)
+        t_int = torch.full((2 * images,), int(t), dtype=torch.int64)
         noise_pred = unet(model_input, t_int, embeddings)
         uncond, cond = noise_pred.chunk(2)
         guided = uncond + guidance * (cond - uncond)
@@ -127,7 +130,7 @@ def run(models, sid, steps, strength, guidance, seed, inpaint, eta=0.0, nine=Fal
 def main():
     models = nets()
     cases = []
-    for name, sid, steps, strength, guidance, seed, inpaint, eta, nine in [
+    for name, sid, steps, strength, guidance, seed, inpaint, eta, nine, *batch in [
         ("img2img/pndm", "pndm", 10, 0.8, 7.5, 42, False, 0.0, False),
         ("img2img/ddim_eta", "ddim", 10, 0.6, 7.5, 7, False, 0.5, False),
         ("img2img/euler_a", "euler_a", 8, 0.75, 5.0, 3, False, 0.0, False),
@@ -136,10 +139,12 @@ def main():
         ("inpaint/euler_a_full", "euler_a", 8, 1.0, 7.5, 9, True, 0.0, False),
         ("inpaint9/pndm_full", "pndm", 10, 1.0, 7.5, 21, True, 0.0, True),
         ("inpaint9/euler_a", "euler_a", 8, 0.75, 7.5, 22, True, 0.0, True),
+        ("img2img/dpmpp_2m_sde_batch2", "dpmpp_2m_sde", 8, 0.7, 7.5, 31, False, 0.0, False, 2),
     ]:
         cases.append({"name": name, "scheduler": sid, "steps": steps, "strength": strength, "guidance": guidance,
-                      "seed": seed, "inpaint": inpaint, "eta": eta, "model": "tiny-inpainting" if nine else "tiny", "prompt": PROMPT, "width": WIDTH, "height": HEIGHT,
-                      "final_latents": run(models, sid, steps, strength, guidance, seed, inpaint, eta, nine)})
+                      "seed": seed, "images": batch[0] if batch else 1, "inpaint": inpaint, "eta": eta, "model": "tiny-inpainting" if nine else "tiny", "prompt": PROMPT, "width": WIDTH, "height": HEIGHT,
+                      "final_latents": run(models, sid, steps, strength, guidance, seed, inpaint, eta, nine,
+                                           batch[0] if batch else 1)})
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump({"source": "tools/pipeline_reference/img2img_tiny.py", "diffusers_version": diffusers.__version__,

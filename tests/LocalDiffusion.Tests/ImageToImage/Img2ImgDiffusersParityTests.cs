@@ -55,6 +55,7 @@ public class Img2ImgDiffusersParityTests
             Strength = c.GetProperty("strength").GetSingle(),
             GuidanceScale = c.GetProperty("guidance").GetSingle(),
             Seed = c.GetProperty("seed").GetInt64(),
+            ImageCount = c.GetProperty("images").GetInt32(),
             Eta = c.GetProperty("eta").GetSingle(),
             InitImage = Picture(width, height),
             MaskImage = c.GetProperty("inpaint").GetBoolean() ? LeftHalfMask(width, height) : null,
