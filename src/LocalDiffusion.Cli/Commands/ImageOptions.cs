@@ -10,6 +10,7 @@ internal sealed class ImageOptions
     private readonly Option<float?> _strength = new("--strength") { Description = "img2img: share of the schedule that runs, in (0, 1]; higher changes the picture more (default 0.8; 1 with --mask)." };
     private readonly Option<string?> _mask = new("--mask") { Description = "Inpainting: mask picture, white = repaint, black = keep (needs --init-image)." };
     private readonly Option<float> _maskBlur = new("--mask-blur") { Description = "Inpainting: Gaussian blur of the mask in pixels (soft edge); 0 = hard edge.", DefaultValueFactory = _ => 0f };
+    private readonly Option<string?> _outpaint = new("--outpaint") { Description = "Outpainting: pad --init-image by side=pixels margins (e.g. left=64,right=64) and paint the padding (edge-filled start)." };
     private readonly Option<float?> _eta = new("--eta") { Description = "DDIM's eta / TCD's gamma (fresh noise per step); default 0 as in diffusers." };
 
     /// <summary>Adds the options to <paramref name="command"/>.</summary>
@@ -19,6 +20,7 @@ internal sealed class ImageOptions
         command.Options.Add(_strength);
         command.Options.Add(_mask);
         command.Options.Add(_maskBlur);
+        command.Options.Add(_outpaint);
         command.Options.Add(_eta);
     }
 
@@ -29,6 +31,13 @@ internal sealed class ImageOptions
         var mask = parse.GetValue(_mask) is { } maskPath ? InitImage.FromPng(maskPath) : null;
         if (mask is not null && init is null)
             throw new ArgumentException("--mask needs --init-image (the picture to inpaint).");
+        if (parse.GetValue(_outpaint) is { } margins)
+        {
+            if (init is null || mask is not null)
+                throw new ArgumentException("--outpaint needs --init-image and makes its own mask (do not give --mask).");
+            var (left, top, right, bottom) = Outpainting.ParseMargins(margins);
+            (init, mask) = Outpainting.Pad(init, left, top, right, bottom);
+        }
         var strength = parse.GetValue(_strength);
         var blur = parse.GetValue(_maskBlur);
         var eta = parse.GetValue(_eta);

@@ -49,3 +49,44 @@ public class ImageOptionsCliTests
         Assert.Contains("/no/such/picture.png", error);
     }
 }
+
+/// <summary>Outpainting: padding + mask.</summary>
+public class OutpaintingTests
+{
+    [Fact]
+    public void PadRepeatsTheEdgesAndMasksThePadding()
+    {
+        var picture = ImageToImage.Img2ImgDiffusersParityTests.Picture(16, 8);
+        var (image, mask) = Outpainting.Pad(picture, 8, 0, 0, 8);
+        Assert.Equal((24, 16), (image.Width, image.Height));
+        Assert.Equal(picture.Rgb[..3], image.Rgb[..3]);                       // top-left padding copies pixel (0, 0)
+        Assert.Equal(picture.Rgb.AsSpan(0, 3).ToArray(), image.Rgb.AsSpan(8 * 3, 3).ToArray()); // the picture starts at x = 8
+        Assert.Equal(255, mask.Rgb[0]);
+        Assert.Equal(0, mask.Rgb[8 * 3]);
+        Assert.Equal(255, mask.Rgb[(15 * 24 + 12) * 3]);                      // bottom padding
+    }
+
+    [Fact]
+    public void MarginsThatBreakTheMultipleOfEightAreRefused()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Outpainting.Pad(ImageToImage.Img2ImgDiffusersParityTests.Picture(16, 8), 4, 0, 0, 0));
+        Assert.Contains("multiples of 8", e.Message);
+        Assert.Throws<ArgumentException>(() => Outpainting.ParseMargins("sideways=8"));
+        Assert.Equal((64, 0, 32, 0), Outpainting.ParseMargins("left=64, right=32"));
+    }
+
+    [Fact]
+    public async Task CliOutpaintsAndKeepsTheOriginal()
+    {
+        using var dir = new TempDirectory();
+        string source = Path.Combine(dir.Path, "source.png"), wide = Path.Combine(dir.Path, "wide.png");
+        string[] common = ["generate", "--model", TestModels.PathOf("tiny"), "--prompt", "a cat", "--steps", "4", "--seed", "3", "--device", "cpu"];
+        Assert.Equal(0, (await CliRunner.Run([.. common, "--width", "64", "--height", "64", "--out", source])).Code);
+        var (code, _, error) = await CliRunner.Run([.. common, "--init-image", source, "--outpaint", "left=32", "--out", wide]);
+        Assert.True(code == 0, error);
+        var result = GeneratedImage.LoadPng(wide);
+        Assert.Equal((96, 64), (result.Width, result.Height));
+        var original = GeneratedImage.LoadPng(source);
+        Assert.Equal(original.Rgb.AsSpan(0, 64 * 3).ToArray(), result.Rgb.AsSpan(32 * 3, 64 * 3).ToArray()); // first row, pasted back
+    }
+}
