@@ -259,9 +259,19 @@ public sealed class StableDiffusionPipeline : IDisposable
     }
 
     // Eta reaches DDIM and TCD as diffusers' pipeline passes it to step: 0 unless the request sets it.
-    private (IScheduler, string) CreateScheduler(string? name, float? eta) => name is null
-        ? (_schedulers.CreateFromConfig(_schedulerConfig with { Eta = eta ?? 0 }), Info.Scheduler)
-        : (_schedulers.Create(name, _schedulerConfig with { Eta = eta ?? 0 }), _schedulers.Describe(name).DisplayName);
+    private (IScheduler, string) CreateScheduler(string? name, float? eta)
+    {
+        try
+        {
+            return name is null
+                ? (_schedulers.CreateFromConfig(_schedulerConfig with { Eta = eta ?? 0 }), Info.Scheduler)
+                : (_schedulers.Create(name, _schedulerConfig with { Eta = eta ?? 0 }), _schedulers.Describe(name).DisplayName);
+        }
+        catch (ArgumentOutOfRangeException e) when (e.ParamName == "eta")
+        {
+            throw new ArgumentOutOfRangeException(nameof(GenerationRequest.Eta), eta, e.Message);
+        }
+    }
 
     // The name users know for the config's class (its plain form, e.g. "PNDM"), validating the class on load.
     private static string DescribeConfigured(SchedulerRegistry schedulers, SchedulerConfig config)

@@ -17,6 +17,7 @@ public class ImageRequestTests
         { "MaskImage", TestModels.Request() with { MaskImage = Picture } },
         { "MaskBlur", TestModels.Request() with { InitImage = Picture, MaskImage = Picture, MaskBlur = -1f } },
         { "Eta", TestModels.Request() with { Eta = -0.5f } },
+        { "Eta", TestModels.Request() with { Eta = 1.5f, Scheduler = "tcd" } }, // TCD's gamma lies in [0, 1]
         { "InitialLatents", TestModels.Request() with { InitImage = Picture, InitialLatents = new float[4 * 8 * 8] } },
     };
 
