@@ -140,7 +140,10 @@ public sealed class StableDiffusionPipeline : IDisposable
         var (latentH, latentW) = Validate(request);
         var scheduler = CreateScheduler(request.Scheduler, request.Eta);
         if (request.InitImage is not null)
+        {
             LatentPreparation.CheckScheduler(scheduler.Item1, scheduler.Item2, request.Steps);
+            _ = _vaeEncoder.Value; // a broken vae_encoder is reported before any work
+        }
         Enter();
         return Task.Run(() =>
         {

@@ -122,3 +122,21 @@ public class InpaintingUnetTests
         Assert.NotEqual(picture.Rgb[..(32 * 3)], rgb[..(32 * 3)]);
     }
 }
+
+/// <summary>A bad VAE encoder file is reported, naming it, when an init image first needs it.</summary>
+public class VaeEncoderLoadTests
+{
+    [Fact]
+    public async Task CorruptVaeEncoderIsNamedOnFirstImageRequest()
+    {
+        using var copy = TestModels.CopyOf("tiny");
+        var encoder = Path.Combine(copy.Path, "vae_encoder", "model.onnx");
+        File.WriteAllText(encoder, "not a model");
+        using var pipeline = StableDiffusionPipeline.Load(copy.Path, new PipelineOptions { Device = "cpu" }); // text-to-image does not need it
+        var e = await Assert.ThrowsAsync<LocalDiffusion.Onnx.ModelLoadException>(() => pipeline.GenerateAsync(TestModels.Request() with
+        {
+            InitImage = Img2ImgDiffusersParityTests.Picture(64, 64),
+        }));
+        Assert.Equal(encoder, e.FilePath);
+    }
+}
