@@ -116,6 +116,9 @@ public sealed class StableDiffusionPipeline : IDisposable
                 VaeScalingFactor = folder.VaeScalingFactor,
                 TokenizerVocabularySize = tokenizer.VocabularySize,
                 UnetFixedBatch = unet.FixedBatch,
+                Tasks = unet.InputChannels == UNet.InpaintingChannels
+                    ? (folder.VaeEncoderPath is null ? [] : ["inpainting (9-channel UNet)"])
+                    : folder.VaeEncoderPath is null ? ["text-to-image"] : ["text-to-image", "img2img", "inpainting"],
             };
             // Opened on first use: only img2img and inpainting need the encoder.
             var vaeEncoder = new Lazy<VaeEncoder?>(() => folder.VaeEncoderPath is { } encoderPath

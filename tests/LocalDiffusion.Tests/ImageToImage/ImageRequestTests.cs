@@ -140,3 +140,18 @@ public class VaeEncoderLoadTests
         Assert.Equal(encoder, e.FilePath);
     }
 }
+
+/// <summary>ModelInfo.Tasks and <c>info</c> say what a model can do.</summary>
+public class ModelTasksTests
+{
+    [Theory]
+    [InlineData("tiny", "text-to-image, img2img, inpainting")]
+    [InlineData("tiny-inpainting", "inpainting (9-channel UNet)")]
+    public async Task InfoListsTheTasks(string variant, string tasks)
+    {
+        Assert.Equal(tasks, string.Join(", ", TestModels.Pipeline(variant).Info.Tasks));
+        var (code, output, error) = await Cli.CliRunner.Run("info", "--model", TestModels.PathOf(variant), "--device", "cpu");
+        Assert.True(code == 0, error);
+        Assert.Contains(tasks, output);
+    }
+}
