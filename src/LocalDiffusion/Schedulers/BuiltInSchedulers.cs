@@ -59,11 +59,16 @@ internal static class BuiltInSchedulers
         (new SchedulerInfo("deis", "DEIS", "DEISMultistepScheduler", ["DEISMultistep"], IsStochastic: false),
             config => new DeisMultistepScheduler(config)),
         // diffusers' DPMSolverSinglestep (order 2) is deterministic: AUTOMATIC1111's "DPM++ 2S a" is a different, ancestral
-        // sampler, so this one is named for what it is and the ancestral names are not accepted for it.
+        // sampler (dpmpp_2s_a below), so this one is named for what it is.
         (new SchedulerInfo("dpmpp_2s", "DPM++ 2S", "DPMSolverSinglestepScheduler", ["DPMSolverSinglestep"], IsStochastic: false),
             config => new DpmSolverSinglestepScheduler(config)),
         (new SchedulerInfo("dpmpp_2s_karras", "DPM++ 2S Karras", "DPMSolverSinglestepScheduler", [], IsStochastic: false),
             config => new DpmSolverSinglestepScheduler(config with { UseKarrasSigmas = true })),
+        // Not in diffusers: k-diffusion's sample_dpmpp_2s_ancestral, what AUTOMATIC1111 calls "DPM++ 2S a".
+        (new SchedulerInfo("dpmpp_2s_a", "DPM++ 2S a", "(k-diffusion sample_dpmpp_2s_ancestral)", ["k_dpmpp_2s_a"], IsStochastic: true),
+            config => new DpmPlusPlus2SAncestralScheduler(config)),
+        (new SchedulerInfo("dpmpp_2s_a_karras", "DPM++ 2S a Karras", "(k-diffusion sample_dpmpp_2s_ancestral)", ["k_dpmpp_2s_a_karras"], IsStochastic: true),
+            config => new DpmPlusPlus2SAncestralScheduler(config with { UseKarrasSigmas = true })),
         (new SchedulerInfo("dpmpp_sde", "DPM++ SDE", "DPMSolverSinglestepScheduler", ["k_dpmpp_sde"], IsStochastic: true),
             config => new DpmSolverSinglestepScheduler(config with { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolverPlusPlus })),
         (new SchedulerInfo("dpmpp_sde_karras", "DPM++ SDE Karras", "DPMSolverSinglestepScheduler", ["k_dpmpp_sde_karras"], IsStochastic: true),

@@ -36,6 +36,8 @@ public class MoreSchedulersRegistryTests
             ("deis", "DEIS", "DEISMultistepScheduler", false),
             ("dpmpp_2s", "DPM++ 2S", "DPMSolverSinglestepScheduler", false),
             ("dpmpp_2s_karras", "DPM++ 2S Karras", "DPMSolverSinglestepScheduler", false),
+            ("dpmpp_2s_a", "DPM++ 2S a", "(k-diffusion sample_dpmpp_2s_ancestral)", true),
+            ("dpmpp_2s_a_karras", "DPM++ 2S a Karras", "(k-diffusion sample_dpmpp_2s_ancestral)", true),
             ("dpmpp_sde", "DPM++ SDE", "DPMSolverSinglestepScheduler", true),
             ("dpmpp_sde_karras", "DPM++ SDE Karras", "DPMSolverSinglestepScheduler", true),
             ("lcm", "LCM", "LCMScheduler", true),
@@ -65,8 +67,8 @@ public class MoreSchedulersRegistryTests
     [InlineData("k_dpmpp_2s_a")]
     public void AncestralTwoSNamesAreNotGivenToTheDeterministicSinglestepSolver(string name)
     {
-        // diffusers' DPMSolverSinglestep is not AUTOMATIC1111's ancestral "DPM++ 2S a"; it answers to "DPM++ 2S" only.
-        Assert.ThrowsAny<ArgumentException>(() => new SchedulerRegistry().Create(name, Sd15));
+        // diffusers' DPMSolverSinglestep is not AUTOMATIC1111's ancestral "DPM++ 2S a" (k-diffusion's sampler, its own class).
+        Assert.IsType<DpmPlusPlus2SAncestralScheduler>(new SchedulerRegistry().Create(name, Sd15));
         Assert.IsType<DpmSolverSinglestepScheduler>(new SchedulerRegistry().Create("DPM++ 2S", Sd15));
     }
 
