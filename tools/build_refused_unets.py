@@ -1,4 +1,5 @@
-"""Build the tiny UNet stand-ins the engine must refuse: models/test/refused/*.onnx.
+"""Build the tiny UNet stand-ins of other UNet variants: models/test/refused/*.onnx (the engine refuses the LCM and
+SDXL ones; since 9-channel inpainting UNets are supported, the inpainting one loads and is refused for text-to-image).
 
     /usr/bin/python3 tools/build_refused_unets.py
 

@@ -297,8 +297,10 @@ def readme(out: Path, vocab: dict[str, int]) -> str:
             lines.append(f"| {v.name if i == 0 else ''} | {v.purpose if i == 0 else ''} | {component} | "
                          f"{'<br>'.join(describe(x) for x in graph.input)} | "
                          f"{'<br>'.join(describe(x) for x in graph.output)} |")
-    lines += ["", "`refused/` holds UNet stand-ins the engine must refuse (inpainting, LCM, SDXL inputs), built by",
-              "`tools/build_refused_unets.py`."]
+    lines += ["", "`refused/` holds UNet stand-ins with the inputs of other variants (LCM, SDXL: refused; the 9-channel",
+              "inpainting one loads and is refused for anything but inpainting), built by `tools/build_refused_unets.py`.",
+              "`tiny-inpainting/` is `tiny` with a 9-channel inpainting UNet, built by `tools/build_inpainting_test_model.py`",
+              "after this script."]
     return "\n".join(lines) + "\n"
 
 

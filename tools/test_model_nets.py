@@ -238,3 +238,33 @@ def calibrate(text_encoder: TextEncoder, unet: UNet, decoder: VaeDecoder, encode
     rescale_last_layer(decoder.conv_out, decoder(latents), 0.9, centre=True)
     images = torch.rand(2, 3, 64, 64, generator=g) * 2 - 1
     rescale_last_layer(encoder.conv_out, encoder(images)[:, :4], 1.0)
+
+
+class InpaintingUNet(nn.Module):
+    """A 9-channel inpainting UNet (sample = latents ‖ mask ‖ masked-image latents, as sd-1.5-inpainting) around the
+    tiny UNet: its first conv also reads the five conditioning channels through an extra conv; everything else,
+    including the epsilon that maps the latents to the proposed x0, is the 4-channel UNet's."""
+
+    def __init__(self, base: UNet, seed: int):
+        super().__init__()
+        self.base = base
+        generator = torch.Generator().manual_seed(seed)
+        self.cond_in = nn.Conv2d(5, base.conv_in.out_channels, 3, padding=1)
+        with torch.no_grad():
+            self.cond_in.weight.copy_(torch.randn(self.cond_in.weight.shape, generator=generator) * 0.3)
+            self.cond_in.bias.zero_()
+
+    def forward(self, sample, timestep, encoder_hidden_states):
+        u = self.base
+        latents = sample[:, :4]
+        t = timestep.float().reshape(-1)
+        temb = u.time_embedding(t)
+        h_high = u.res_high(u.conv_in(latents) + self.cond_in(sample[:, 4:]), temb)
+        h = u.res_low(u.down(h_high), temb)
+        tokens = u.attn_norm(h).flatten(2).transpose(1, 2)
+        h = h + u.cross(tokens, encoder_hidden_states).transpose(1, 2).reshape(h.shape)
+        h = F.interpolate(h, scale_factor=2.0, mode="nearest")
+        h = u.up(torch.cat([h, h_high], dim=1))
+        x0 = 3.0 * torch.tanh(u.conv_out(F.silu(u.out_norm(h))) / 3.0)
+        a = u.alpha_bar(t)[:, None, None, None]
+        return (latents - torch.sqrt(a) * x0) / torch.sqrt(1.0 - a)

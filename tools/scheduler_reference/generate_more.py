@@ -154,23 +154,23 @@ def cases_0_31():
 
     single = "DPMSolverSinglestepScheduler"
     for steps in (1, 4, 10, 25):
-        yield f"dpmpp_2s_a/sd15/{steps}", "dpmpp_2s_a", single, SD15, steps, {}
-    yield "dpmpp_2s_a/class_defaults/10", "dpmpp_2s_a", single, {}, 10, {}
-    yield "dpmpp_2s_a/v_prediction/10", "dpmpp_2s_a", single, with_keys(SD15, prediction_type="v_prediction"), 10, {}
-    yield "dpmpp_2s_a/sample_prediction/10", "dpmpp_2s_a", single, with_keys(SD15, prediction_type="sample"), 10, {}
-    yield "dpmpp_2s_a/order1/10", "dpmpp_2s_a", single, with_keys(SD15, solver_order=1), 10, {}
-    yield "dpmpp_2s_a/order3/10", "dpmpp_2s_a", single, with_keys(SD15, solver_order=3), 10, {}
-    yield "dpmpp_2s_a/order3/25", "dpmpp_2s_a", single, with_keys(SD15, solver_order=3), 25, {}
-    yield "dpmpp_2s_a/lower_order_final/10", "dpmpp_2s_a", single, with_keys(SD15, lower_order_final=True), 10, {}
+        yield f"dpmpp_2s/sd15/{steps}", "dpmpp_2s", single, SD15, steps, {}
+    yield "dpmpp_2s/class_defaults/10", "dpmpp_2s", single, {}, 10, {}
+    yield "dpmpp_2s/v_prediction/10", "dpmpp_2s", single, with_keys(SD15, prediction_type="v_prediction"), 10, {}
+    yield "dpmpp_2s/sample_prediction/10", "dpmpp_2s", single, with_keys(SD15, prediction_type="sample"), 10, {}
+    yield "dpmpp_2s/order1/10", "dpmpp_2s", single, with_keys(SD15, solver_order=1), 10, {}
+    yield "dpmpp_2s/order3/10", "dpmpp_2s", single, with_keys(SD15, solver_order=3), 10, {}
+    yield "dpmpp_2s/order3/25", "dpmpp_2s", single, with_keys(SD15, solver_order=3), 25, {}
+    yield "dpmpp_2s/lower_order_final/10", "dpmpp_2s", single, with_keys(SD15, lower_order_final=True), 10, {}
     # lower_order_final stays off only with a positive final sigma and whole groups; 9 steps switch it on.
     for steps in (10, 9):
-        yield (f"dpmpp_2s_a/no_lower_order_final/{steps}", "dpmpp_2s_a", single,
+        yield (f"dpmpp_2s/no_lower_order_final/{steps}", "dpmpp_2s", single,
                with_keys(SD15, final_sigmas_type="sigma_min"), steps, {})
-    yield ("dpmpp_2s_a/order3_no_lower_order_final/12", "dpmpp_2s_a", single,
+    yield ("dpmpp_2s/order3_no_lower_order_final/12", "dpmpp_2s", single,
            with_keys(SD15, solver_order=3, solver_type="heun", final_sigmas_type="sigma_min"), 12, {})
-    yield "dpmpp_2s_a/heun/10", "dpmpp_2s_a", single, with_keys(SD15, solver_type="heun"), 10, {}
-    yield "dpmpp_2s_a/karras/10", "dpmpp_2s_a", single, with_keys(SD15, use_karras_sigmas=True), 10, {}
-    yield ("dpmpp_2s_a/dpmsolver/10", "dpmpp_2s_a", single,
+    yield "dpmpp_2s/heun/10", "dpmpp_2s", single, with_keys(SD15, solver_type="heun"), 10, {}
+    yield "dpmpp_2s/karras/10", "dpmpp_2s", single, with_keys(SD15, use_karras_sigmas=True), 10, {}
+    yield ("dpmpp_2s/dpmsolver/10", "dpmpp_2s", single,
            with_keys(SD15, algorithm_type="dpmsolver", final_sigmas_type="sigma_min"), 10, {})
     yield "dpmpp_sde/sd15/10", "dpmpp_sde", single, with_keys(SD15, algorithm_type="sde-dpmsolver++"), 10, {"seed": 31}
     yield "dpmpp_sde/sd15/25", "dpmpp_sde", single, with_keys(SD15, algorithm_type="sde-dpmsolver++"), 25, {"seed": 32}

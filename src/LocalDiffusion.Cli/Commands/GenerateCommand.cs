@@ -31,6 +31,8 @@ internal static class GenerateCommand
         {
             model, prompt, negative, steps, guidance, width, height, seed, scheduler, count, device, threads, output, overwrite, latents, saveLatents,
         };
+        var imageOptions = new ImageOptions();
+        imageOptions.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var n = parse.GetValue(count);
@@ -43,7 +45,7 @@ internal static class GenerateCommand
             // an output that cannot be written.
             OutputFiles.Check(
                 [.. outputs.Select(o => ("--out", o)), .. latentsOut is null ? [] : new[] { ("--save-latents", latentsOut) }],
-                latentsIn is null ? [] : [("--latents", latentsIn)], replace);
+                [.. latentsIn is null ? [] : new[] { ("--latents", latentsIn) }, .. imageOptions.Inputs(parse)], replace);
 
             var (initial, latentWidth, latentHeight) = latentsIn is null ? (null, null, null) : ReadLatents(latentsIn, n);
             var requestWidth = parse.GetValue(width) ?? latentWidth;
@@ -53,6 +55,7 @@ internal static class GenerateCommand
                     $"--latents {latentsIn} holds {lw / 8}x{lh / 8} latents, which make {lw}x{lh} images; --width/--height ask for {requestWidth}x{requestHeight}.",
                     "--latents");
 
+            var withImages = imageOptions.Read(parse);
             var modelDir = ModelLocator.Resolve(parse.GetValue(model));
             using var pipeline = StableDiffusionPipeline.Load(modelDir, new PipelineOptions
             {
@@ -72,6 +75,7 @@ internal static class GenerateCommand
                 ImageCount = n,
                 InitialLatents = initial,
             };
+            request = withImages(request);
 
             GenerationResult? result = null;
             await console.Progress()

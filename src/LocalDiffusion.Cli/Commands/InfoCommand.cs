@@ -24,6 +24,7 @@ internal static class InfoCommand
             summary.AddRow("device", Markup.Escape(info.Device + (info.DeviceNotes.Count > 0 ? $" (passed over: {string.Join("; ", info.DeviceNotes)})" : "")));
             summary.AddRow("scheduler", Markup.Escape(info.Scheduler));
             summary.AddRow("native size", $"{info.NativeWidth}x{info.NativeHeight} (sides in multiples of {info.SizeMultiple} px)");
+            summary.AddRow("tasks", Markup.Escape(info.Tasks.Count > 0 ? string.Join(", ", info.Tasks) : "none (an inpainting UNet needs vae_encoder/model.onnx)"));
             summary.AddRow("vae scaling factor", info.VaeScalingFactor.ToString(ci));
             summary.AddRow("tokenizer vocabulary", info.TokenizerVocabularySize.ToString(ci));
             summary.AddRow("unet batch", info.UnetFixedBatch is { } b ? $"fixed {b}{(b == 1 ? " (CFG runs as two calls)" : "")}" : "dynamic");

@@ -22,24 +22,29 @@ internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, string sche
 
     /// <summary>
     /// Denoises <paramref name="latents"/> [n,4,h,w]. With <paramref name="guidance"/> &gt; 1 the conditioning holds
-    /// 2n rows, unconditional first; otherwise n conditional rows.
+    /// 2n rows, unconditional first; otherwise n conditional rows. img2img starts at <paramref name="beginIndex"/>;
+    /// <paramref name="afterStep"/> (inpainting's blend) sees the latents after each step with the step's index.
     /// </summary>
     /// <exception cref="GenerationNumericsException">The UNet, the guidance or the scheduler produced NaN or infinity.</exception>
     public void Run(Span<float> latents, int images, int latentHeight, int latentWidth, float guidance,
-        UNet.Conditioning conditioning, RunOptions runOptions, Action<int, int> onEvaluation, CancellationToken cancellationToken)
+        UNet.Conditioning conditioning, RunOptions runOptions, Action<int, int> onEvaluation, CancellationToken cancellationToken,
+        int beginIndex = 0, InpaintBlend? afterStep = null, InpaintChannels? extraChannels = null)
     {
         var useCfg = guidance > 1f;
         var size = latents.Length;
         var batch = useCfg ? 2 * images : images;
-        var input = new float[batch * size / images];
-        var prediction = new float[input.Length];
+        var scaledPair = new float[batch * size / images];
+        // An inpainting UNet takes [scaled latents ‖ mask ‖ masked-image latents] per row.
+        var input = extraChannels is null ? scaledPair : new float[batch * size / images / UNet.LatentChannels * unet.InputChannels];
+        var prediction = new float[scaledPair.Length];
         var guided = useCfg ? new float[size] : prediction;
         var timesteps = scheduler.Timesteps;
-        for (var i = 0; i < timesteps.Count; i++)
+        for (var i = beginIndex; i < timesteps.Count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            scheduler.ScaleModelInput(latents, input.AsSpan(0, size), i);
-            if (useCfg) input.AsSpan(0, size).CopyTo(input.AsSpan(size, size));
+            scheduler.ScaleModelInput(latents, scaledPair.AsSpan(0, size), i);
+            if (useCfg) scaledPair.AsSpan(0, size).CopyTo(scaledPair.AsSpan(size, size));
+            extraChannels?.Assemble(scaledPair, input, batch);
             unet.Predict(input, latentHeight, latentWidth, timesteps[i], conditioning, prediction, runOptions);
             Calls += conditioning.Chunks.Count;
             Evaluations++;
@@ -62,9 +67,10 @@ internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, string sche
                 throw Failure(NumericsStage.Scheduler, i, timesteps.Count,
                     $"the {schedulerName} scheduler turned finite latents and a finite noise prediction into NaN/infinity " +
                     "(a division by a zero step, or a scheduler_config.json value out of its useful range).");
-            onEvaluation(i + 1, timesteps.Count);
+            afterStep?.AfterStep(i, latents);
+            onEvaluation(i + 1 - beginIndex, timesteps.Count - beginIndex);
         }
-        Debug.Assert(Evaluations == timesteps.Count);
+        Debug.Assert(Evaluations == timesteps.Count - beginIndex);
     }
 
     private GenerationNumericsException Failure(NumericsStage stage, int index, int total, string cause) =>

@@ -18,7 +18,12 @@ internal sealed class UNet : IDisposable
     private readonly TensorSpec _hidden;
     private readonly TensorSpec _output;
 
-    public UNet(OnnxComponent model)
+    /// <summary>Latent channels plus mask plus masked-image latents: the input of an inpainting UNet.</summary>
+    public const int InpaintingChannels = 9;
+
+    /// <param name="model">The session.</param>
+    /// <param name="configChannels">unet/config.json's in_channels, for exports that leave the channel dimension symbolic.</param>
+    public UNet(OnnxComponent model, int? configChannels = null)
     {
         _model = model;
         string Expected() =>
@@ -27,9 +32,13 @@ internal sealed class UNet : IDisposable
             || !model.Inputs.TryGetValue("timestep", out var timestep) || timestep.Rank > 1
             || !model.Inputs.TryGetValue("encoder_hidden_states", out var hidden) || hidden.Rank != 3)
             throw new ModelLoadException(model.FilePath, Expected());
-        if (sample.FixedDimension(1) is { } channels && channels != LatentChannels)
+        var channels = (int?)sample.FixedDimension(1) ?? configChannels ?? LatentChannels;
+        // 9 channels is an inpainting UNet, which the pipeline feeds mask and masked-image latents; other counts
+        // (e.g. 5 for depth-to-image) are models it cannot drive.
+        if (channels is not (LatentChannels or InpaintingChannels))
             throw new ModelLoadException(model.FilePath,
-                $"its sample input has {channels} channels; text-to-image needs {LatentChannels} (a {channels}-channel UNet is an inpainting or depth model).");
+                $"its sample input has {channels} channels; LocalDiffusion runs {LatentChannels}-channel UNets and {InpaintingChannels}-channel inpainting UNets (a {channels}-channel UNet is e.g. a depth model).");
+        InputChannels = channels;
         var extra = model.Inputs.Keys.Except(["sample", "timestep", "encoder_hidden_states"]).ToList();
         if (extra.Count > 0)
             throw new ModelLoadException(model.FilePath, extra.Contains("text_embeds") || extra.Contains("time_ids")
@@ -49,6 +58,9 @@ internal sealed class UNet : IDisposable
     public string FilePath => _model.FilePath;
 
     public TensorSpec SampleSpec => _sample;
+
+    /// <summary>Channels of the sample input: 4, or 9 for an inpainting UNet (latents ‖ mask ‖ masked-image latents).</summary>
+    public int InputChannels { get; }
 
     public TensorSpec TimestepSpec => _timestep;
 
@@ -93,15 +105,16 @@ internal sealed class UNet : IDisposable
         return new Conditioning(chunks, values);
     }
 
-    /// <summary>Predicts the noise for <paramref name="sample"/> [B,4,h,w] at <paramref name="timestep"/>.</summary>
+    /// <summary>Predicts the noise [B,4,h,w] for <paramref name="sample"/> [B,<see cref="InputChannels"/>,h,w] at <paramref name="timestep"/>.</summary>
     public void Predict(ReadOnlySpan<float> sample, int latentHeight, int latentWidth, float timestep,
         Conditioning conditioning, Span<float> output, RunOptions runOptions)
     {
+        var inputItem = InputChannels * latentHeight * latentWidth;
         var item = LatentChannels * latentHeight * latentWidth;
         for (var c = 0; c < conditioning.Chunks.Count; c++)
         {
             var chunk = conditioning.Chunks[c];
-            using var sampleValue = GatherSample(sample, item, chunk, latentHeight, latentWidth);
+            using var sampleValue = GatherSample(sample, inputItem, chunk, latentHeight, latentWidth);
             using var timestepValue = TimestepTensor(timestep, chunk.RunBatch);
             using var outputs = _model.Run(runOptions,
                 [_sample.Name, _timestep.Name, _hidden.Name], [sampleValue, timestepValue, conditioning.Values[c]], [_output.Name]);
@@ -120,7 +133,7 @@ internal sealed class UNet : IDisposable
 
     private OrtValue GatherSample(ReadOnlySpan<float> sample, int item, BatchChunk chunk, int h, int w)
     {
-        long[] shape = [chunk.RunBatch, LatentChannels, h, w];
+        long[] shape = [chunk.RunBatch, InputChannels, h, w];
         if (chunk.Count == chunk.RunBatch)
             return OrtTensors.FromFloats(_sample, sample.Slice(chunk.Start * item, chunk.Count * item), shape);
         var padded = new float[chunk.RunBatch * item];

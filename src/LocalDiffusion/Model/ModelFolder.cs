@@ -46,11 +46,16 @@ public sealed record ModelFolder
     // Latent sides up to 4096 px / 8.
     private static readonly (double Min, double Max) SampleSizeRange = (1, 512);
 
+    private static readonly (double Min, double Max) InChannelsRange = (1, 64);
+    /// <summary>The UNet's <c>in_channels</c> from unet/config.json (9 for inpainting UNets), when present.</summary>
+    public int? UnetInChannels { get; init; }
+
     /// <summary>SD 1.x/2.x's VAE scaling factor, used when no VAE config says otherwise.</summary>
     public const float DefaultVaeScalingFactor = 0.18215f;
 
     private static readonly string[] SupportedPipelines =
-        ["OnnxStableDiffusionPipeline", "StableDiffusionPipeline", "ORTStableDiffusionPipeline"];
+        ["OnnxStableDiffusionPipeline", "StableDiffusionPipeline", "ORTStableDiffusionPipeline",
+         "OnnxStableDiffusionInpaintPipeline", "StableDiffusionInpaintPipeline"];
 
     /// <summary>Finds the components of the model in <paramref name="root"/>; errors name the missing file.</summary>
     public static ModelFolder Open(string root)
@@ -97,6 +102,8 @@ public sealed record ModelFolder
                 "a positive number such as 0.18215 (SD 1.x/2.x) or 0.13025 (SDXL)") is { } sf ? (float)sf : DefaultVaeScalingFactor,
             UnetSampleSize = ReadNumber(full, ["unet"], "sample_size", SampleSizeRange,
                 "the latent side, a whole number such as 64 (SD 1.x: 512 px) or 128 (SDXL)", wholeNumber: true) is { } size ? (int)size : null,
+            UnetInChannels = ReadNumber(full, ["unet"], "in_channels", InChannelsRange,
+                "the UNet's input channels, 4 (text-to-image) or 9 (inpainting)", wholeNumber: true) is { } channels ? (int)channels : null,
         };
     }
 

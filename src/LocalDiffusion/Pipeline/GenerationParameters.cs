@@ -21,6 +21,9 @@ internal static class GenerationParameters
             $"Model: {model}",
         };
         if (batchSize > 1) settings.Add($"Batch size: {batchSize}, Batch pos: {batchIndex}");
+        if (request.InitImage is not null) settings.Add(string.Create(ci, $"Denoising strength: {request.EffectiveStrength}"));
+        if (request.MaskImage is not null) settings.Add(string.Create(ci, $"Mask blur: {request.MaskBlur}"));
+        if (request.Eta is { } eta) settings.Add(string.Create(ci, $"Eta: {eta}"));
         settings.Add("RNG: CPU");
         settings.Add("Version: LocalDiffusion");
         lines.Add(string.Join(", ", settings));

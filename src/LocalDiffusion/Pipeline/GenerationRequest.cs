@@ -1,3 +1,5 @@
+using LocalDiffusion.Imaging;
+
 namespace LocalDiffusion;
 
 /// <summary>What to generate.</summary>
@@ -38,4 +40,35 @@ public sealed record GenerationRequest
     /// (e.g. read from a .npy file); they are scaled by the scheduler's initial sigma like drawn ones.
     /// </summary>
     public float[]? InitialLatents { get; init; }
+
+    /// <summary>
+    /// DDIM's η (0 deterministic, 1 DDPM-like) and TCD's γ (its stochasticity, in [0, 1]); other schedulers ignore it.
+    /// Null means 0, the default of diffusers' StableDiffusionPipeline (TCD's authors suggest γ = 0.3).
+    /// </summary>
+    public float? Eta { get; init; }
+
+    /// <summary>
+    /// img2img: the picture to start from (resized to the requested Width×Height when its size differs); null for
+    /// text-to-image. With <see cref="MaskImage"/> it is the picture to inpaint.
+    /// </summary>
+    public InitImage? InitImage { get; init; }
+
+    /// <summary>
+    /// img2img: how much of the schedule runs, in (0, 1]: the first Steps − int(Steps·Strength) steps are skipped and the
+    /// init image is noised to the level where the rest begins (diffusers' <c>strength</c>). Null: diffusers' default,
+    /// 0.8 for img2img and 1 for inpainting (where 1 starts the repainted region from pure noise).
+    /// </summary>
+    public float? Strength { get; init; }
+
+    /// <summary>The strength in effect: <see cref="Strength"/>, else 1 with a mask and 0.8 without.</summary>
+    internal float EffectiveStrength => Strength ?? (MaskImage is null ? 0.8f : 1f);
+
+    /// <summary>
+    /// Inpainting: white (≥ 128 in the mask's luminance) marks the pixels to repaint, black those to keep; the same size
+    /// rule as <see cref="InitImage"/>. Needs <see cref="InitImage"/>.
+    /// </summary>
+    public InitImage? MaskImage { get; init; }
+
+    /// <summary>Inpainting: Gaussian blur radius (σ, in pixels) applied to the mask before it is used; 0 = a hard edge.</summary>
+    public float MaskBlur { get; init; }
 }

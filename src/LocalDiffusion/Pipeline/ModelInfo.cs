@@ -41,6 +41,12 @@ public sealed record ModelInfo
 
     /// <summary>The UNet's fixed batch size, or null when dynamic (a fixed 1 means CFG runs as two calls).</summary>
     public long? UnetFixedBatch { get; init; }
+
+    /// <summary>
+    /// What the model can be asked to do: "text-to-image" (4-channel UNet), "img2img" and "inpainting" (with a
+    /// vae_encoder), or only "inpainting" for a 9-channel inpainting UNet.
+    /// </summary>
+    public IReadOnlyList<string> Tasks { get; init; } = [];
 }
 
 /// <summary>One ONNX model of the pipeline.</summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using LocalDiffusion.Denoising;
 using LocalDiffusion.Imaging;
+using LocalDiffusion.Latents;
 using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Randomness;
@@ -45,6 +46,7 @@ public sealed class StableDiffusionPipeline : IDisposable
     private readonly ClipTextEncoder _textEncoder;
     private readonly UNet _unet;
     private readonly VaeDecoder _vae;
+    private readonly Lazy<VaeEncoder?> _vaeEncoder;
     private readonly SchedulerConfig _schedulerConfig;
     private readonly SchedulerRegistry _schedulers;
     private readonly CancellationTokenSource _disposing = new();
@@ -54,8 +56,9 @@ public sealed class StableDiffusionPipeline : IDisposable
     private bool _disposed;
 
     private StableDiffusionPipeline(ModelFolder folder, ClipTokenizer tokenizer, ClipTextEncoder textEncoder, UNet unet,
-        VaeDecoder vae, SchedulerConfig schedulerConfig, SchedulerRegistry schedulers, ModelInfo info)
+        VaeDecoder vae, SchedulerConfig schedulerConfig, SchedulerRegistry schedulers, ModelInfo info, Lazy<VaeEncoder?> vaeEncoder)
     {
+        _vaeEncoder = vaeEncoder;
         _schedulers = schedulers;
         _folder = folder;
         _tokenizer = tokenizer;
@@ -95,7 +98,7 @@ public sealed class StableDiffusionPipeline : IDisposable
                 return component;
             }
             var textEncoder = new ClipTextEncoder(Open("text_encoder", folder.TextEncoderPath));
-            var unet = new UNet(Open("unet", folder.UnetPath));
+            var unet = new UNet(Open("unet", folder.UnetPath), folder.UnetInChannels);
             var vae = new VaeDecoder(Open("vae_decoder", folder.VaeDecoderPath));
             if (textEncoder.DeclaredHiddenSize is { } te && unet.DeclaredHiddenSize is { } un && te != un)
                 throw new ModelLoadException(folder.UnetPath,
@@ -123,8 +126,14 @@ public sealed class StableDiffusionPipeline : IDisposable
                 VaeScalingFactor = folder.VaeScalingFactor,
                 TokenizerVocabularySize = tokenizer.VocabularySize,
                 UnetFixedBatch = unet.FixedBatch,
+                Tasks = unet.InputChannels == UNet.InpaintingChannels
+                    ? (folder.VaeEncoderPath is null ? [] : ["inpainting (9-channel UNet)"])
+                    : folder.VaeEncoderPath is null ? ["text-to-image"] : ["text-to-image", "img2img", "inpainting"],
             };
-            return new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info);
+            // Opened on first use: only img2img and inpainting need the encoder.
+            var vaeEncoder = new Lazy<VaeEncoder?>(() => folder.VaeEncoderPath is { } encoderPath
+                ? new VaeEncoder(OnnxComponent.Load("vae_encoder", encoderPath, sessions)) : null);
+            return new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info, vaeEncoder);
         }
         catch
         {
@@ -144,6 +153,11 @@ public sealed class StableDiffusionPipeline : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         var (latentH, latentW) = Validate(request);
         var scheduler = CreateScheduler(request);
+        if (request.InitImage is not null)
+        {
+            LatentPreparation.CheckScheduler(scheduler.Scheduler, scheduler.Name, request.Steps);
+            _ = _vaeEncoder.Value; // a broken vae_encoder is reported before any work
+        }
         Enter();
         return Task.Run(() =>
         {
@@ -213,14 +227,29 @@ public sealed class StableDiffusionPipeline : IDisposable
         // Initial noise: torch.randn on a CPU generator seeded like diffusers, times the scheduler's sigma.
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
         var generator = new TorchGenerator(seed);
-        var latents = new float[n * UNet.LatentChannels * latentH * latentW];
-        if (request.InitialLatents is { } given) given.CopyTo(latents, 0);
-        else generator.FillNormal(latents);
-        System.Numerics.Tensors.TensorPrimitives.Multiply(latents, scheduler.Scheduler.InitNoiseSigma, latents);
+        float[] latents;
+        PreparedLatents? fromImage = null;
+        if (request.InitImage is not null)
+        {
+            scheduler.Scheduler.SetTimesteps(request.Steps);
+            fromImage = LatentPreparation.FromImage(request, scheduler.Scheduler, _vaeEncoder.Value!, _folder.VaeScalingFactor,
+                _unet.InputChannels, generator, n, latentH, latentW, runOptions);
+            latents = fromImage.Latents;
+            scheduler.Scheduler.SetBeginIndex(fromImage.BeginIndex);
+        }
+        else
+        {
+            latents = new float[n * UNet.LatentChannels * latentH * latentW];
+            if (request.InitialLatents is { } given) given.CopyTo(latents, 0);
+            else generator.FillNormal(latents);
+            scheduler.Scheduler.SetTimesteps(request.Steps);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(latents, scheduler.Scheduler.InitNoiseSigma, latents);
+        }
 
         var loop = new DenoisingLoop(_unet, scheduler.Scheduler, scheduler.Name, generator);
         loop.Run(latents, n, latentH, latentW, request.GuidanceScale, conditioning, runOptions,
-            (step, total) => progress?.Report(new GenerationProgress(step, total, clock.Elapsed)), token);
+            (step, total) => progress?.Report(new GenerationProgress(step, total, clock.Elapsed)), token,
+            fromImage?.BeginIndex ?? 0, fromImage?.Blend, fromImage?.Channels);
 
         progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
         var images = new List<GeneratedImage>(n);
@@ -236,6 +265,8 @@ public sealed class StableDiffusionPipeline : IDisposable
             var chw = _vae.Decode(scaled, latentH, latentW, runOptions);
             int width = latentW * VaeDecoder.Factor, height = latentH * VaeDecoder.Factor;
             var rgb = ImageConversion.ToRgb8(chw, width, height, _folder.VaeDecoderPath);
+            if (request.MaskImage is { } mask)
+                InpaintComposite.Apply(rgb, request.InitImage!.Resize(width, height), InpaintMask.ToPixels(mask.Resize(width, height), request.MaskBlur));
             var parameters = GenerationParameters.Format(request, scheduler.Name, seed, width, height,
                 Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar)), i, n);
             images.Add(new GeneratedImage(width, height, rgb, parameters));
@@ -251,21 +282,27 @@ public sealed class StableDiffusionPipeline : IDisposable
     }
 
     // Builds the request's scheduler and sets its timesteps before any work, so a config the scheduler cannot use or a
-    // step count it cannot take is refused up front, naming the request field.
+    // step count it cannot take is refused up front, naming the request field. Eta reaches DDIM and TCD as diffusers'
+    // pipeline passes it to step: 0 unless the request sets it.
     private (IScheduler Scheduler, string Name) CreateScheduler(GenerationRequest request)
     {
         IScheduler scheduler;
         string name;
+        var config = _schedulerConfig with { Eta = request.Eta ?? 0 };
         try
         {
             (scheduler, name) = request.Scheduler is null
-                ? (_schedulers.CreateFromConfig(_schedulerConfig), Info.Scheduler)
-                : (_schedulers.Create(request.Scheduler, _schedulerConfig), _schedulers.Describe(request.Scheduler).DisplayName);
+                ? (_schedulers.CreateFromConfig(config), Info.Scheduler)
+                : (_schedulers.Create(request.Scheduler, config), _schedulers.Describe(request.Scheduler).DisplayName);
         }
         catch (Exception e) when (e is NotSupportedException or InvalidDataException || (e is ArgumentException a && a.ParamName == "config"))
         {
             throw new ArgumentException($"Scheduler '{request.Scheduler}' cannot run with this model's scheduler config " +
                 $"({_folder.SchedulerConfigPath ?? "built-in SD 1.5 defaults"}): {StripParameter(e.Message)}", nameof(request.Scheduler), e);
+        }
+        catch (ArgumentOutOfRangeException e) when (e.ParamName == "eta")
+        {
+            throw new ArgumentOutOfRangeException(nameof(request.Eta), request.Eta, StripParameter(e.Message));
         }
         catch (ArgumentException e)
         {
@@ -343,8 +380,11 @@ public sealed class StableDiffusionPipeline : IDisposable
                 $"GuidanceScale is {r.GuidanceScale.ToString(System.Globalization.CultureInfo.InvariantCulture)}; it must be a number from 0 to {MaxGuidance} (usually 1–15).");
         if (r.ImageCount is < 1 or > MaxImages)
             throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
-        var width = r.Width ?? Info.NativeWidth;
-        var height = r.Height ?? Info.NativeHeight;
+        ImageRequestValidation.Check(r, _folder.VaeEncoderPath, _unet.InputChannels == UNet.InpaintingChannels);
+        // With an init image the size defaults to the image's own, rounded down to a size the UNet can draw.
+        var multiple = Info.SizeMultiple;
+        var width = r.Width ?? (r.InitImage is { } init ? Math.Max(multiple, init.Width / multiple * multiple) : Info.NativeWidth);
+        var height = r.Height ?? (r.InitImage is { } image ? Math.Max(multiple, image.Height / multiple * multiple) : Info.NativeHeight);
         CheckSide(nameof(r.Width), width);
         CheckSide(nameof(r.Height), height);
         int latentH = height / VaeDecoder.Factor, latentW = width / VaeDecoder.Factor;
@@ -416,6 +456,7 @@ public sealed class StableDiffusionPipeline : IDisposable
         _textEncoder.Dispose();
         _unet.Dispose();
         _vae.Dispose();
+        if (_vaeEncoder.IsValueCreated) _vaeEncoder.Value?.Dispose();
         _disposing.Dispose();
     }
 }

@@ -62,6 +62,17 @@ public sealed class DdimScheduler : IScheduler
     public void ScaleModelInput(ReadOnlySpan<float> sample, Span<float> destination, int stepIndex) => sample.CopyTo(destination);
 
     /// <inheritdoc/>
+    /// <remarks>Each step reads only the index it is given, so the begin index is only checked.</remarks>
+    public void SetBeginIndex(int beginIndex) => NoiseAdding.CheckIndex(beginIndex, Timesteps.Count, nameof(DdimScheduler), nameof(beginIndex));
+
+    /// <inheritdoc/>
+    public void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination)
+    {
+        var i = NoiseAdding.CheckIndex(stepIndex, Timesteps.Count, nameof(DdimScheduler), nameof(stepIndex));
+        NoiseAdding.Alpha(original, noise, _schedule.AlphasCumprod[Run[i]], destination);
+    }
+
+    /// <inheritdoc/>
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator)
     {
         var timesteps = Run;

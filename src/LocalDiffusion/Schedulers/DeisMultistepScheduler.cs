@@ -79,6 +79,16 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
     public void ScaleModelInput(ReadOnlySpan<float> sample, Span<float> destination, int stepIndex) => sample.CopyTo(destination);
 
     /// <inheritdoc/>
+    public void SetBeginIndex(int beginIndex) => _nextStep = NoiseAdding.CheckIndex(beginIndex, Timesteps.Count, nameof(DeisMultistepScheduler), nameof(beginIndex));
+
+    /// <inheritdoc/>
+    public void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination)
+    {
+        var i = NoiseAdding.CheckIndex(stepIndex, Timesteps.Count, nameof(DeisMultistepScheduler), nameof(stepIndex));
+        NoiseAdding.Solver(original, noise, Run[i], destination);
+    }
+
+    /// <inheritdoc/>
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator)
     {
         var sigmas = Run;

@@ -100,6 +100,16 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
     public void ScaleModelInput(ReadOnlySpan<float> sample, Span<float> destination, int stepIndex) => sample.CopyTo(destination);
 
     /// <inheritdoc/>
+    public void SetBeginIndex(int beginIndex) => _nextStep = NoiseAdding.CheckIndex(beginIndex, Timesteps.Count, nameof(DpmSolverMultistepScheduler), nameof(beginIndex));
+
+    /// <inheritdoc/>
+    public void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination)
+    {
+        var i = NoiseAdding.CheckIndex(stepIndex, Timesteps.Count, nameof(DpmSolverMultistepScheduler), nameof(stepIndex));
+        NoiseAdding.Solver(original, noise, Sigmas[i], destination);
+    }
+
+    /// <inheritdoc/>
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator)
     {
         var sigmas = _sigmas ?? throw TimestepsNotSet.Error(nameof(DpmSolverMultistepScheduler));

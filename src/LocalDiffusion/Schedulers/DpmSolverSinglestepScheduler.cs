@@ -6,8 +6,8 @@ namespace LocalDiffusion.Schedulers;
 /// Singlestep DPM-Solver / DPM-Solver++ (Lu et al. 2022), matching diffusers' <c>DPMSolverSinglestepScheduler</c>:
 /// steps are grouped by the order list (1, 2, 1, 2, … for order 2); a group of order k starts at a sample x_s and
 /// every evaluation inside it re-solves from x_s with the outputs gathered so far, so the group's last update is a
-/// k-th order singlestep solve. Defaults: dpmsolver++, order 2, midpoint — diffusers' stand-in for AUTOMATIC1111's
-/// "DPM++ 2S a"; with sde-dpmsolver++ it draws noise each step ("DPM++ SDE" here: k-diffusion's DPM++ SDE samples
+/// k-th order singlestep solve. Defaults: dpmsolver++, order 2, midpoint — "DPM++ 2S" (deterministic; AUTOMATIC1111's
+/// "DPM++ 2S a" is an ancestral sampler this class is not); with sde-dpmsolver++ it draws noise each step ("DPM++ SDE" here: k-diffusion's DPM++ SDE samples
 /// a Brownian tree, which diffusers' torchsde-based <c>DPMSolverSDEScheduler</c> reproduces and this class does not).
 /// </summary>
 public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
@@ -124,6 +124,16 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
 
     /// <inheritdoc/>
     public void ScaleModelInput(ReadOnlySpan<float> sample, Span<float> destination, int stepIndex) => sample.CopyTo(destination);
+
+    /// <inheritdoc/>
+    public void SetBeginIndex(int beginIndex) => _nextStep = NoiseAdding.CheckIndex(beginIndex, Timesteps.Count, nameof(DpmSolverSinglestepScheduler), nameof(beginIndex));
+
+    /// <inheritdoc/>
+    public void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination)
+    {
+        var i = NoiseAdding.CheckIndex(stepIndex, Timesteps.Count, nameof(DpmSolverSinglestepScheduler), nameof(stepIndex));
+        NoiseAdding.Solver(original, noise, Run[i], destination);
+    }
 
     /// <inheritdoc/>
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator)

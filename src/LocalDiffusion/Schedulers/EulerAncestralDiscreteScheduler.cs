@@ -51,6 +51,17 @@ public sealed class EulerAncestralDiscreteScheduler : IScheduler, ISigmaSchedule
         SigmaSpace.ScaleInput(sample, destination, Run.Sigmas[stepIndex]);
 
     /// <inheritdoc/>
+    /// <remarks>Each step reads only the index it is given, so the begin index is only checked.</remarks>
+    public void SetBeginIndex(int beginIndex) => NoiseAdding.CheckIndex(beginIndex, Timesteps.Count, nameof(EulerAncestralDiscreteScheduler), nameof(beginIndex));
+
+    /// <inheritdoc/>
+    public void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination)
+    {
+        var i = NoiseAdding.CheckIndex(stepIndex, Timesteps.Count, nameof(EulerAncestralDiscreteScheduler), nameof(stepIndex));
+        NoiseAdding.Sigma(original, noise, Run.Sigmas[i], destination);
+    }
+
+    /// <inheritdoc/>
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator)
     {
         ArgumentNullException.ThrowIfNull(generator);

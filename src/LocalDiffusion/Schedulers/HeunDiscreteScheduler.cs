@@ -72,6 +72,19 @@ public sealed class HeunDiscreteScheduler : IScheduler, ISigmaSchedule
         SigmaSpace.ScaleInput(sample, destination, Run[stepIndex]);
 
     /// <inheritdoc/>
+    public int Order => 2;
+
+    /// <inheritdoc/>
+    public void SetBeginIndex(int beginIndex) => _nextStep = NoiseAdding.CheckIndex(beginIndex, Timesteps.Count, nameof(HeunDiscreteScheduler), nameof(beginIndex));
+
+    /// <inheritdoc/>
+    public void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination)
+    {
+        var i = NoiseAdding.CheckIndex(stepIndex, Timesteps.Count, nameof(HeunDiscreteScheduler), nameof(stepIndex));
+        NoiseAdding.Sigma(original, noise, Run[i], destination);
+    }
+
+    /// <inheritdoc/>
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator)
     {
         var sigmas = Run;

@@ -38,4 +38,30 @@ public interface IScheduler
     /// draw their noise from <paramref name="generator"/>, the generator that made the initial latents.
     /// </summary>
     void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator);
+
+    /// <summary>
+    /// Model evaluations per inference step (diffusers' <c>order</c>): 2 for Heun and DPM2, whose <see cref="Timesteps"/>
+    /// list each step twice, else 1. img2img starts at evaluation <c>t_start · Order</c>.
+    /// </summary>
+    int Order => 1;
+
+    /// <summary>
+    /// Makes the run start at evaluation <paramref name="beginIndex"/> instead of 0 (diffusers' <c>set_begin_index</c>, which
+    /// img2img and inpainting call after <c>set_timesteps</c>): the first <see cref="Step"/> is then <c>Step(beginIndex)</c>.
+    /// Call it after <see cref="SetTimesteps"/>, which resets it to 0. The default does nothing, which is right for a
+    /// scheduler whose steps depend only on the index they are given.
+    /// </summary>
+    void SetBeginIndex(int beginIndex)
+    {
+    }
+
+    /// <summary>
+    /// Writes <paramref name="original"/> noised to the level of evaluation <paramref name="stepIndex"/> into
+    /// <paramref name="destination"/> (diffusers' <c>add_noise</c> with the begin index set to <paramref name="stepIndex"/>):
+    /// x₀ + σ·ε for the sigma schedulers, √ᾱ_t·x₀ + √(1−ᾱ_t)·ε for the ᾱ ones, α_σ·x₀ + σ·α_σ·ε (α_σ = 1/√(σ²+1)) for
+    /// the DPM-Solver family. img2img and inpainting need it; a scheduler without it is refused for them.
+    /// </summary>
+    /// <exception cref="NotSupportedException">The scheduler does not implement it (the default).</exception>
+    void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination) =>
+        throw new NotSupportedException($"Scheduler {GetType().Name} does not implement AddNoise, which img2img and inpainting need.");
 }

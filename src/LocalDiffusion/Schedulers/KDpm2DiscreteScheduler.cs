@@ -76,6 +76,19 @@ public sealed class KDpm2DiscreteScheduler : IScheduler, ISigmaSchedule
         SigmaSpace.ScaleInput(sample, destination, stepIndex % 2 == 0 ? Run[stepIndex] : _sigmasMidpoint[stepIndex]);
 
     /// <inheritdoc/>
+    public int Order => 2;
+
+    /// <inheritdoc/>
+    public void SetBeginIndex(int beginIndex) => _nextStep = NoiseAdding.CheckIndex(beginIndex, Timesteps.Count, nameof(KDpm2DiscreteScheduler), nameof(beginIndex));
+
+    /// <inheritdoc/>
+    public void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination)
+    {
+        var i = NoiseAdding.CheckIndex(stepIndex, Timesteps.Count, nameof(KDpm2DiscreteScheduler), nameof(stepIndex));
+        NoiseAdding.Sigma(original, noise, Run[i], destination);
+    }
+
+    /// <inheritdoc/>
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator)
     {
         var sigmas = Run;

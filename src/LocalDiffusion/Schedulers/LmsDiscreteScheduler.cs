@@ -56,6 +56,16 @@ public sealed class LmsDiscreteScheduler : IScheduler, ISigmaSchedule
         SigmaSpace.ScaleInput(sample, destination, Run.Sigmas[stepIndex]);
 
     /// <inheritdoc/>
+    public void SetBeginIndex(int beginIndex) => _nextStep = NoiseAdding.CheckIndex(beginIndex, Timesteps.Count, nameof(LmsDiscreteScheduler), nameof(beginIndex));
+
+    /// <inheritdoc/>
+    public void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination)
+    {
+        var i = NoiseAdding.CheckIndex(stepIndex, Timesteps.Count, nameof(LmsDiscreteScheduler), nameof(stepIndex));
+        NoiseAdding.Sigma(original, noise, Run.Sigmas[i], destination);
+    }
+
+    /// <inheritdoc/>
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator)
     {
         StepOrder.Check(stepIndex, ref _nextStep, nameof(LmsDiscreteScheduler));
@@ -72,10 +82,13 @@ public sealed class LmsDiscreteScheduler : IScheduler, ISigmaSchedule
         var coefficients = new float[order];
         for (var j = 0; j < order; j++)
             coefficients[j] = (float)LmsCoefficients.Coefficient(sigmas, order, stepIndex, j);
+        // After a begin index (img2img) fewer derivatives than the order exist yet: diffusers zips the coefficients with
+        // the derivatives it has, so the extra coefficients are dropped, not the order lowered.
+        var terms = Math.Min(order, _derivatives.Count);
         for (var k = 0; k < sample.Length; k++)
         {
             var sum = 0f;
-            for (var j = 0; j < order; j++)
+            for (var j = 0; j < terms; j++)
                 sum += coefficients[j] * _derivatives[^(j + 1)][k];
             sample[k] += sum;
         }

@@ -23,6 +23,7 @@ public sealed class PndmScheduler : IScheduler
     private int _prkCount;
     private int _stepRatio;
     private int _counter;
+    private int _begin;
     private float[]? _curSample;
     private float[]? _curModelOutput;
 
@@ -84,6 +85,7 @@ public sealed class PndmScheduler : IScheduler
         _timestepValues = timesteps.Select(t => (float)t).ToArray();
         _ets.Clear();
         _counter = 0;
+        _begin = 0;
         _curSample = null;
         _curModelOutput = null;
     }
@@ -92,12 +94,23 @@ public sealed class PndmScheduler : IScheduler
     public void ScaleModelInput(ReadOnlySpan<float> sample, Span<float> destination, int stepIndex) => sample.CopyTo(destination);
 
     /// <inheritdoc/>
+    /// <remarks>diffusers' PNDM has no begin index: its counter restarts at 0 wherever the run starts, and so does this one's.</remarks>
+    public void SetBeginIndex(int beginIndex) => _begin = NoiseAdding.CheckIndex(beginIndex, Timesteps.Count, nameof(PndmScheduler), nameof(beginIndex));
+
+    /// <inheritdoc/>
+    public void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination)
+    {
+        var i = NoiseAdding.CheckIndex(stepIndex, Timesteps.Count, nameof(PndmScheduler), nameof(stepIndex));
+        NoiseAdding.Alpha(original, noise, _schedule.AlphasCumprod[_timesteps![i]], destination);
+    }
+
+    /// <inheritdoc/>
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator)
     {
         var timesteps = _timesteps ?? throw TimestepsNotSet.Error(nameof(PndmScheduler));
-        if (stepIndex != _counter)
+        if (stepIndex != _begin + _counter)
             throw new InvalidOperationException(
-                $"{nameof(PndmScheduler)}: Step({stepIndex}) called when step {_counter} was due; call Step once per timestep, in order, after SetTimesteps.");
+                $"{nameof(PndmScheduler)}: Step({stepIndex}) called when step {_begin + _counter} was due; call Step once per timestep, in order, after SetTimesteps.");
         if (_counter < _prkCount)
             StepRungeKutta(modelOutput, timesteps[stepIndex], sample);
         else

@@ -130,4 +130,11 @@ public sealed record SchedulerConfig
 
     /// <summary><c>timestep_scaling</c>: LCM/TCD's scale of the timestep in the consistency boundary conditions c_skip, c_out.</summary>
     public double? TimestepScaling { get; init; }
+
+    /// <summary>
+    /// Not a config key: the <c>eta</c> that diffusers' pipelines pass to <c>step</c> — DDIM's η (fresh-noise weight) and
+    /// TCD's γ. Null: the class's own step default (DDIM 0, TCD 0.3). The pipeline sets it from
+    /// <see cref="GenerationRequest.Eta"/>, 0 unless asked, as diffusers' StableDiffusionPipeline does.
+    /// </summary>
+    public double? Eta { get; init; }
 }

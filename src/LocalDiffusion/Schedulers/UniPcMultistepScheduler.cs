@@ -93,6 +93,16 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
     public void ScaleModelInput(ReadOnlySpan<float> sample, Span<float> destination, int stepIndex) => sample.CopyTo(destination);
 
     /// <inheritdoc/>
+    public void SetBeginIndex(int beginIndex) => _nextStep = NoiseAdding.CheckIndex(beginIndex, Timesteps.Count, nameof(UniPcMultistepScheduler), nameof(beginIndex));
+
+    /// <inheritdoc/>
+    public void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, int stepIndex, Span<float> destination)
+    {
+        var i = NoiseAdding.CheckIndex(stepIndex, Timesteps.Count, nameof(UniPcMultistepScheduler), nameof(stepIndex));
+        NoiseAdding.Solver(original, noise, Run[i], destination);
+    }
+
+    /// <inheritdoc/>
     public void Step(ReadOnlySpan<float> modelOutput, int stepIndex, Span<float> sample, TorchGenerator generator)
     {
         var sigmas = Run;

@@ -47,8 +47,12 @@ public class ContractFuzzTests
             };
             for (var m = random.Next(3); m > 0; m--)
             {
-                request = random.Next(9) switch
+                request = random.Next(13) switch
                 {
+                    9 => request with { InitImage = Picture(random), Strength = Pick<float?>(random, null, 0.5f, 1f) },
+                    10 => request with { Strength = Pick<float?>(random, 0.3f, 0f, -1f, 1.5f, float.NaN) },
+                    11 => request with { MaskImage = Picture(random), InitImage = random.Next(2) == 0 ? Picture(random) : request.InitImage },
+                    12 => request with { MaskBlur = Pick(random, 0f, 4f, -1f, 1e9f, float.NaN), Eta = Pick<float?>(random, null, 0.5f, -1f, float.NaN, 2f) },
                     0 => request with { Prompt = null! },
                     1 => request with { NegativePrompt = Pick(random, "blurry", null!) },
                     2 => request with { Steps = Pick(random, 0, -1, 1001, int.MaxValue) },
@@ -65,6 +69,14 @@ public class ContractFuzzTests
         }
         TestContext.Current.TestOutputHelper?.WriteLine(string.Join(", ", outcomes.Select(o => $"{o.Key}: {o.Value}")));
         Assert.True(outcomes.GetValueOrDefault("ok") > 0, "no request succeeded: the generator only makes bad requests");
+    }
+
+    private static LocalDiffusion.Imaging.InitImage Picture(Random random)
+    {
+        var (w, h) = Pick(random, (64, 64), (37, 100), (8, 8), (1, 1), (64, 32));
+        var rgb = new byte[w * h * 3];
+        random.NextBytes(rgb);
+        return new LocalDiffusion.Imaging.InitImage(w, h, rgb);
     }
 
     private static float[] Latents(Random random, int count)

@@ -24,6 +24,9 @@ public class MoreSchedulersRegistryTests
             ("dpmpp_2m_sde_karras", "DPM++ 2M SDE Karras", "DPMSolverMultistepScheduler", true),
             ("euler_exponential", "Euler Exponential", "EulerDiscreteScheduler", false),
             ("euler_beta", "Euler Beta", "EulerDiscreteScheduler", false),
+            ("euler_karras", "Euler Karras", "EulerDiscreteScheduler", false),
+            ("heun_karras", "Heun Karras", "HeunDiscreteScheduler", false),
+            ("lms_karras", "LMS Karras", "LMSDiscreteScheduler", false),
             ("ddpm", "DDPM", "DDPMScheduler", true),
             ("dpmpp_3m_sde", "DPM++ 3M SDE", "DPMSolverMultistepScheduler", true),
             ("dpmpp_3m_sde_karras", "DPM++ 3M SDE Karras", "DPMSolverMultistepScheduler", true),
@@ -31,8 +34,10 @@ public class MoreSchedulersRegistryTests
             ("dpmpp_2m_beta", "DPM++ 2M Beta", "DPMSolverMultistepScheduler", false),
             ("unipc", "UniPC", "UniPCMultistepScheduler", false),
             ("deis", "DEIS", "DEISMultistepScheduler", false),
-            ("dpmpp_2s_a", "DPM++ 2S a", "DPMSolverSinglestepScheduler", false),
-            ("dpmpp_2s_a_karras", "DPM++ 2S a Karras", "DPMSolverSinglestepScheduler", false),
+            ("dpmpp_2s", "DPM++ 2S", "DPMSolverSinglestepScheduler", false),
+            ("dpmpp_2s_karras", "DPM++ 2S Karras", "DPMSolverSinglestepScheduler", false),
+            ("dpmpp_2s_a", "DPM++ 2S a", "(k-diffusion sample_dpmpp_2s_ancestral)", true),
+            ("dpmpp_2s_a_karras", "DPM++ 2S a Karras", "(k-diffusion sample_dpmpp_2s_ancestral)", true),
             ("dpmpp_sde", "DPM++ SDE", "DPMSolverSinglestepScheduler", true),
             ("dpmpp_sde_karras", "DPM++ SDE Karras", "DPMSolverSinglestepScheduler", true),
             ("lcm", "LCM", "LCMScheduler", true),
@@ -55,6 +60,17 @@ public class MoreSchedulersRegistryTests
     [InlineData("TCDScheduler", typeof(TcdScheduler))]
     public void NamesAndClassNamesResolve(string name, Type type) =>
         Assert.IsType(type, new SchedulerRegistry().Create(name, Sd15));
+
+    [Theory]
+    [InlineData("DPM++ 2S a")]
+    [InlineData("dpmpp_2s_a")]
+    [InlineData("k_dpmpp_2s_a")]
+    public void AncestralTwoSNamesAreNotGivenToTheDeterministicSinglestepSolver(string name)
+    {
+        // diffusers' DPMSolverSinglestep is not AUTOMATIC1111's ancestral "DPM++ 2S a" (k-diffusion's sampler, its own class).
+        Assert.IsType<DpmPlusPlus2SAncestralScheduler>(new SchedulerRegistry().Create(name, Sd15));
+        Assert.IsType<DpmSolverSinglestepScheduler>(new SchedulerRegistry().Create("DPM++ 2S", Sd15));
+    }
 
     [Fact]
     public void ConfigClassNamePicksThePlainForm()

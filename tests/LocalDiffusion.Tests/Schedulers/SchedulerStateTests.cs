@@ -48,7 +48,7 @@ public class SchedulerStateTests
     [InlineData("dpm2_a")]
     [InlineData("unipc")]
     [InlineData("deis")]
-    [InlineData("dpmpp_2s_a")]
+    [InlineData("dpmpp_2s")]
     public void MultistepSchedulersRejectStepsOutOfOrder(string id)
     {
         var scheduler = new SchedulerRegistry().Create(id, Sd15);

@@ -1,0 +1,63 @@
+using System.CommandLine;
+using LocalDiffusion.Imaging;
+
+namespace LocalDiffusion.Cli.Commands;
+
+/// <summary><c>generate</c>'s img2img, inpainting and eta options, read (files loaded) before the model is.</summary>
+internal sealed class ImageOptions
+{
+    private readonly Option<string?> _initImage = new("--init-image") { Description = "img2img: start from this picture (PNG, JPEG, …); it is resized to --width/--height when given, else its size rounded down to a multiple of 8 is used." };
+    private readonly Option<float?> _strength = new("--strength") { Description = "img2img: share of the schedule that runs, in (0, 1]; higher changes the picture more (default 0.8; 1 with --mask)." };
+    private readonly Option<string?> _mask = new("--mask") { Description = "Inpainting: mask picture, white = repaint, black = keep (needs --init-image)." };
+    private readonly Option<float> _maskBlur = new("--mask-blur") { Description = "Inpainting: Gaussian blur of the mask in pixels (soft edge); 0 = hard edge.", DefaultValueFactory = _ => 0f };
+    private readonly Option<string?> _outpaint = new("--outpaint") { Description = "Outpainting: pad --init-image by side=pixels margins (e.g. left=64,right=64) and paint the padding (edge-filled start)." };
+    private readonly Option<float?> _eta = new("--eta") { Description = "DDIM's eta / TCD's gamma (fresh noise per step); default 0 as in diffusers." };
+
+    /// <summary>Adds the options to <paramref name="command"/>.</summary>
+    public void AddTo(Command command)
+    {
+        command.Options.Add(_initImage);
+        command.Options.Add(_strength);
+        command.Options.Add(_mask);
+        command.Options.Add(_maskBlur);
+        command.Options.Add(_outpaint);
+        command.Options.Add(_eta);
+    }
+
+    /// <summary>The files these options read, to keep outputs from overwriting them.</summary>
+    public IReadOnlyList<(string Flag, string Path)> Inputs(ParseResult parse) =>
+        new[] { ("--init-image", parse.GetValue(_initImage)), ("--mask", parse.GetValue(_mask)) }
+            .Where(i => i.Item2 is not null).Select(i => (i.Item1, i.Item2!)).ToList();
+
+    private static InitImage Load(string flag, string path)
+    {
+        try
+        {
+            return InitImage.FromPng(path);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"{flag}: {e.Message}", flag, e);
+        }
+    }
+
+    /// <summary>Loads the pictures the options name and returns <paramref name="request"/> with them and the other settings.</summary>
+    public Func<GenerationRequest, GenerationRequest> Read(ParseResult parse)
+    {
+        var init = parse.GetValue(_initImage) is { } initPath ? Load("--init-image", initPath) : null;
+        var mask = parse.GetValue(_mask) is { } maskPath ? Load("--mask", maskPath) : null;
+        if (mask is not null && init is null)
+            throw new ArgumentException("--mask needs --init-image (the picture to inpaint).", "--mask");
+        if (parse.GetValue(_outpaint) is { } margins)
+        {
+            if (init is null || mask is not null)
+                throw new ArgumentException("--outpaint needs --init-image and makes its own mask (do not give --mask).", "--outpaint");
+            var (left, top, right, bottom) = Outpainting.ParseMargins(margins);
+            (init, mask) = Outpainting.Pad(init, left, top, right, bottom);
+        }
+        var strength = parse.GetValue(_strength);
+        var blur = parse.GetValue(_maskBlur);
+        var eta = parse.GetValue(_eta);
+        return request => request with { InitImage = init, Strength = strength, MaskImage = mask, MaskBlur = blur, Eta = eta };
+    }
+}

@@ -1,0 +1,113 @@
+using System.Runtime.InteropServices;
+using SkiaSharp;
+
+namespace LocalDiffusion.Imaging;
+
+/// <summary>
+/// A picture given to a generation: the init image of img2img or the mask of inpainting, as RGB8 pixels.
+/// When its size differs from the generation's, it is resized to that size (the whole picture, no crop, aspect not
+/// kept — diffusers' <c>image_processor.preprocess(image, height, width)</c> does the same, with Lanczos where this uses
+/// Mitchell cubic resampling).
+/// </summary>
+public sealed class InitImage
+{
+    /// <summary>Wraps row-major RGB8 pixels (<paramref name="width"/> × <paramref name="height"/> × 3 bytes).</summary>
+    /// <exception cref="ArgumentException">The buffer does not fit the size.</exception>
+    public InitImage(int width, int height, byte[] rgb)
+    {
+        ArgumentNullException.ThrowIfNull(rgb);
+        if (width <= 0 || height <= 0 || rgb.Length != (long)width * height * 3)
+            throw new ArgumentException($"InitImage: an RGB buffer of {rgb.Length} bytes does not fit {width}x{height}x3.", nameof(rgb));
+        Width = width;
+        Height = height;
+        Rgb = rgb;
+    }
+
+    /// <summary>Width in pixels.</summary>
+    public int Width { get; }
+
+    /// <summary>Height in pixels.</summary>
+    public int Height { get; }
+
+    /// <summary>Row-major RGB8 pixels.</summary>
+    public byte[] Rgb { get; }
+
+    // 8192² is twice the largest picture the engine makes (4096²); a decompression bomb stops here, not in memory.
+    private const long MaxPixels = 8192L * 8192;
+
+    /// <summary>Reads a PNG (or JPEG, WebP, … — whatever SkiaSharp decodes); alpha is dropped.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="InvalidDataException">The file is not a picture SkiaSharp can decode; the message names it.</exception>
+    public static InitImage FromPng(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"Image file not found: {path}", path);
+        using var codec = SKCodec.Create(path) ?? throw new InvalidDataException($"{path}: not an image SkiaSharp can decode.");
+        if ((long)codec.Info.Width * codec.Info.Height > MaxPixels)
+            throw new InvalidDataException($"{path}: {codec.Info.Width}x{codec.Info.Height} is larger than the {MaxPixels / 1_000_000} megapixels an init image may have.");
+        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        using var bitmap = SKBitmap.Decode(codec, info) ?? throw new InvalidDataException($"{path}: the image could not be decoded.");
+        return FromRgba(bitmap.GetPixelSpan(), info.Width, info.Height);
+    }
+
+    /// <summary>The pixels of a generated image (e.g. to feed one generation's result to the next).</summary>
+    public static InitImage FromImage(GeneratedImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        return new InitImage(image.Width, image.Height, image.Rgb);
+    }
+
+    /// <summary>This picture at <paramref name="width"/> × <paramref name="height"/> (itself when the size already matches).</summary>
+    public InitImage Resize(int width, int height)
+    {
+        if (width == Width && height == Height)
+            return this;
+        using var source = ToBitmap();
+        var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        using var resized = source.Resize(info, new SKSamplingOptions(SKCubicResampler.Mitchell))
+            ?? throw new InvalidOperationException($"SkiaSharp could not resize {Width}x{Height} to {width}x{height}.");
+        return FromRgba(resized.GetPixelSpan(), width, height);
+    }
+
+    /// <summary>CHW floats in [−1, 1] (x/255·2 − 1), what the VAE encoder takes (diffusers' preprocess).</summary>
+    internal float[] ToChw()
+    {
+        var plane = Width * Height;
+        var chw = new float[3 * plane];
+        for (var p = 0; p < plane; p++)
+            for (var c = 0; c < 3; c++)
+                chw[c * plane + p] = Rgb[p * 3 + c] / 255f * 2f - 1f;
+        return chw;
+    }
+
+    /// <summary>Luminance in [0, 1] per pixel (ITU-R 601, as PIL's convert("L")), for masks.</summary>
+    internal float[] ToGray()
+    {
+        var gray = new float[Width * Height];
+        for (var p = 0; p < gray.Length; p++)
+            gray[p] = (Rgb[3 * p] * 299 + Rgb[3 * p + 1] * 587 + Rgb[3 * p + 2] * 114) / 1000 / 255f;
+        return gray;
+    }
+
+    private SKBitmap ToBitmap()
+    {
+        var bitmap = new SKBitmap(new SKImageInfo(Width, Height, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        var rgba = MemoryMarshal.Cast<byte, uint>(bitmap.GetPixelSpan());
+        for (int i = 0, j = 0; i < rgba.Length; i++, j += 3)
+            rgba[i] = Rgb[j] | (uint)Rgb[j + 1] << 8 | (uint)Rgb[j + 2] << 16 | 0xFF000000u;
+        return bitmap;
+    }
+
+    private static InitImage FromRgba(ReadOnlySpan<byte> rgba, int width, int height)
+    {
+        var rgb = new byte[width * height * 3];
+        for (int i = 0, j = 0; j < rgb.Length; i += 4, j += 3)
+        {
+            rgb[j] = rgba[i];
+            rgb[j + 1] = rgba[i + 1];
+            rgb[j + 2] = rgba[i + 2];
+        }
+        return new InitImage(width, height, rgb);
+    }
+}
