@@ -38,4 +38,11 @@ public sealed record GenerationRequest
     /// (e.g. read from a .npy file); they are scaled by the scheduler's initial sigma like drawn ones.
     /// </summary>
     public float[]? InitialLatents { get; init; }
+
+    /// <summary>
+    /// Evaluations (1-based, as in <see cref="GenerationProgress.Step"/>) after which the current latents are decoded
+    /// into a preview, delivered in <see cref="GenerationProgress.Preview"/>; null or empty: no previews. Each preview
+    /// costs one VAE decode per image.
+    /// </summary>
+    public IReadOnlyCollection<int>? PreviewSteps { get; init; }
 }
