@@ -45,6 +45,9 @@ public sealed record ServerOptions
     /// <summary>CPU threads per ONNX Runtime operator (null: its default).</summary>
     public int? IntraOpThreads { get; init; }
 
+    /// <summary>Test seam: model loading waits for this task, so a test can see the 503 a loading model gives.</summary>
+    internal Task? ModelLoadGate { get; init; }
+
     internal void Validate()
     {
         if (Models.Count == 0 && ModelsDirectory is null)

@@ -17,10 +17,10 @@ internal sealed class ModelCatalog : IDisposable
     private readonly List<ServedModel> _models = [];
     private readonly ILogger _logger;
 
-    public ModelCatalog(IReadOnlyList<string> folders, PipelineOptions options, ILogger logger)
+    public ModelCatalog(IReadOnlyList<string> folders, PipelineOptions options, ILogger logger, Task? gate = null)
     {
         _logger = logger;
-        Task previous = Task.CompletedTask;
+        var previous = gate ?? Task.CompletedTask;
         foreach (var folder in folders)
         {
             var id = IdOf(folder);
