@@ -175,6 +175,7 @@ internal static class ImagesEndpoints
                 // Extensions.
                 revised_prompt = body.Request.Prompt,
                 seed = outcome.Result.Seed,
+                scheduler = outcome.Result.Scheduler,
                 parameters = image.Parameters,
             });
         }
