@@ -13,6 +13,21 @@ internal sealed class ServedModel(string id, string path, Task<StableDiffusionPi
 
     public bool IsReady => Loading.IsCompletedSuccessfully;
 
+    /// <summary>The model's tokenizer, for reporting how a long prompt was cut; null when it cannot be read on its own.</summary>
+    public LocalDiffusion.Tokenizer.ClipTokenizer? Tokenizer => _tokenizer.Value;
+
+    private readonly Lazy<LocalDiffusion.Tokenizer.ClipTokenizer?> _tokenizer = new(() =>
+    {
+        try
+        {
+            return LocalDiffusion.Tokenizer.ClipTokenizer.Load(System.IO.Path.Combine(path, "tokenizer"));
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or LocalDiffusion.Tokenizer.TokenizerFileException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    });
+
     /// <summary>The loaded pipeline; 503 while loading, the load error (mapped to 500) when it failed.</summary>
     public StableDiffusionPipeline Pipeline
     {

@@ -58,6 +58,7 @@ internal static class ImagesEndpoints
         }
         var outcome = await server.Generator.GenerateAsync(context, body.Model, body.Request);
         var result = outcome.Result;
+        var revised = result.Warnings.Count > 0 ? RevisedPrompt.Of(body.Model.Tokenizer, body.Request.Prompt) : body.Request.Prompt;
         var data = new List<object>(result.Images.Count);
         foreach (var image in result.Images)
         {
@@ -65,11 +66,11 @@ internal static class ImagesEndpoints
             if (body.ResponseAsUrl)
             {
                 var name = await server.Images.SaveAsync(bytes, body.Format, context.RequestAborted);
-                data.Add(new { url = $"{context.Request.Scheme}://{context.Request.Host}/v1/images/files/{name}", revised_prompt = body.Request.Prompt });
+                data.Add(new { url = $"{context.Request.Scheme}://{context.Request.Host}/v1/images/files/{name}", revised_prompt = revised });
             }
             else
             {
-                data.Add(new { b64_json = Convert.ToBase64String(bytes), revised_prompt = body.Request.Prompt });
+                data.Add(new { b64_json = Convert.ToBase64String(bytes), revised_prompt = revised });
             }
         }
         var first = result.Images[0];
@@ -173,7 +174,7 @@ internal static class ImagesEndpoints
                 output_format = format,
                 usage = new { total_tokens = 0, input_tokens = 0, output_tokens = 0, input_tokens_details = new { text_tokens = 0, image_tokens = 0 } },
                 // Extensions.
-                revised_prompt = body.Request.Prompt,
+                revised_prompt = outcome.Result.Warnings.Count > 0 ? RevisedPrompt.Of(body.Model.Tokenizer, body.Request.Prompt) : body.Request.Prompt,
                 seed = outcome.Result.Seed,
                 scheduler = outcome.Result.Scheduler,
                 parameters = image.Parameters,
