@@ -42,6 +42,12 @@ public sealed record ServerOptions
     /// <summary>Largest request body of any kind (uploads, once edits exist), enforced by Kestrel.</summary>
     public long MaxUploadBytes { get; init; } = 50L << 20;
 
+    /// <summary>
+    /// The address clients reach the server at (e.g. https://images.example.com behind a TLS proxy or load balancer),
+    /// used for the image URLs it hands out; null: the scheme and Host header of each request.
+    /// </summary>
+    public Uri? PublicUrl { get; init; }
+
     /// <summary>CPU threads per ONNX Runtime operator (null: its default).</summary>
     public int? IntraOpThreads { get; init; }
 
@@ -56,6 +62,8 @@ public sealed record ServerOptions
         if (MaxQueue < 0) throw new ArgumentOutOfRangeException(nameof(MaxQueue), MaxQueue, "MaxQueue must be 0 or more.");
         if (Concurrency < 1) throw new ArgumentOutOfRangeException(nameof(Concurrency), Concurrency, "Concurrency must be at least 1.");
         if (ImageTtl <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ImageTtl), ImageTtl, "ImageTtl must be positive.");
+        if (PublicUrl is { IsAbsoluteUri: false })
+            throw new ArgumentException($"PublicUrl '{PublicUrl}' must be an absolute URL such as https://images.example.com.", nameof(PublicUrl));
         if (ApiKey is { Length: 0 }) throw new ArgumentException("ApiKey must not be empty (leave it unset to turn authentication off).", nameof(ApiKey));
     }
 }

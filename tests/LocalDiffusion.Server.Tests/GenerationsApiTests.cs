@@ -97,6 +97,44 @@ public sealed class GenerationsApiTests(SharedServer shared) : IClassFixture<Sha
     }
 
     [Fact]
+    public async Task Public_url_names_the_image_urls_and_replicas_share_the_output_folder()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "ld-shared-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var options = new ServerOptions { Models = [Repo.Tiny], OutputDirectory = folder, PublicUrl = new Uri("https://images.example.com/") };
+            await using var a = await TestServer.StartAsync(options);
+            await using var b = await TestServer.StartAsync(options);
+            using var response = await Json.PostAsync(a.Http, "v1/images/generations", new { prompt = "x", size = "64x64", steps = 2 });
+            var url = (await Json.ReadAsync(response, 200)).GetProperty("data")[0].GetProperty("url").GetString()!;
+            Assert.StartsWith("https://images.example.com/v1/images/files/", url);
+            // The other replica serves the file the first one issued: the folder is the only shared state.
+            var path = new Uri(url).AbsolutePath.TrimStart('/');
+            Assert.True(Images.IsPng(await b.Http.GetByteArrayAsync(path)));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Image_urls_expire_and_their_files_are_deleted()
+    {
+        await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Tiny], ImageTtl = TimeSpan.FromSeconds(1) });
+        using var response = await Json.PostAsync(server.Http, "v1/images/generations", new { prompt = "x", size = "64x64", steps = 2 });
+        var url = (await Json.ReadAsync(response, 200)).GetProperty("data")[0].GetProperty("url").GetString()!;
+        Assert.Equal(HttpStatusCode.OK, (await server.Http.GetAsync(url)).StatusCode);
+        Assert.Single(Directory.GetFiles(server.Server.OutputDirectory));
+        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        Assert.Equal(HttpStatusCode.NotFound, (await server.Http.GetAsync(url)).StatusCode);
+        // The cleanup runs every quarter TTL (at least every second): the file goes soon after it expires.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Directory.GetFiles(server.Server.OutputDirectory).Length > 0 && DateTime.UtcNow < deadline) await Task.Delay(100);
+        Assert.Empty(Directory.GetFiles(server.Server.OutputDirectory));
+    }
+
+    [Fact]
     public void Loopback_detection()
     {
         Assert.True(LocalDiffusionServer.IsLoopback("127.0.0.1"));

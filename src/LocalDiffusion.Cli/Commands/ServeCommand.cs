@@ -22,11 +22,12 @@ internal static class ServeCommand
         var ttl = new Option<double>("--image-ttl-minutes") { Description = "How long image URLs stay valid; files are deleted after that.", DefaultValueFactory = _ => 60 };
         var cors = new Option<string[]>("--cors-origin") { Description = "Allow browser pages from this origin to call the API (repeatable). Default: CORS off." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads per operator (default: ONNX Runtime's choice)." };
+        var publicUrl = new Option<Uri?>("--public-url") { Description = "The URL clients reach this server at (behind a proxy or load balancer), used in image URLs. Default: each request's own host." };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every request, not only generations." };
 
         var command = new Command("serve", "Serve models over HTTP: OpenAI Images API (/v1), AUTOMATIC1111 API (/sdapi/v1), web UI (/).")
         {
-            models, modelsDir, host, port, apiKey, maxQueue, concurrency, outputDir, device, ttl, cors, threads, verbose,
+            models, modelsDir, host, port, apiKey, maxQueue, concurrency, outputDir, device, ttl, cors, threads, publicUrl, verbose,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -47,6 +48,7 @@ internal static class ServeCommand
                 ImageTtl = TimeSpan.FromMinutes(parse.GetValue(ttl)),
                 CorsOrigins = parse.GetValue(cors) ?? [],
                 IntraOpThreads = parse.GetValue(threads),
+                PublicUrl = parse.GetValue(publicUrl),
             };
             var level = parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information;
             using var logs = LoggerFactory.Create(b => b

@@ -66,7 +66,7 @@ internal static class ImagesEndpoints
             if (body.ResponseAsUrl)
             {
                 var name = await server.Images.SaveAsync(bytes, body.Format, context.RequestAborted);
-                data.Add(new { url = $"{context.Request.Scheme}://{context.Request.Host}/v1/images/files/{name}", revised_prompt = revised });
+                data.Add(new { url = FileUrl(context, server.Options, name), revised_prompt = revised });
             }
             else
             {
@@ -181,6 +181,10 @@ internal static class ImagesEndpoints
             });
         }
     }
+
+    private static string FileUrl(HttpContext context, ServerOptions options, string name) => options.PublicUrl is { } publicUrl
+        ? $"{publicUrl.ToString().TrimEnd('/')}/v1/images/files/{name}"
+        : $"{context.Request.Scheme}://{context.Request.Host}/v1/images/files/{name}";
 
     private static async Task WriteEventAsync(HttpContext context, string name, object data)
     {
