@@ -28,6 +28,7 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ServerContext _context;
     private readonly PrometheusTextExporter _exporter;
+    private int _disposed;
 
     private LocalDiffusionServer(WebApplication app, ServerContext context, PrometheusTextExporter exporter, Uri address)
     {
@@ -147,12 +148,14 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
     /// <summary>Stops listening, cancels generations in flight, releases the models, removes the temporary image folder.</summary>
     public async ValueTask DisposeAsync()
     {
-        _context.Active.InterruptAll();
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _context.Stopping.CancelAsync();
         await _app.StopAsync(CancellationToken.None);
         await _app.DisposeAsync();
         _exporter.Dispose();
         _context.Metrics.Dispose();
         _context.Images.Dispose();
         _context.Catalog.Dispose();
+        _context.Stopping.Dispose();
     }
 }

@@ -17,7 +17,10 @@ internal sealed class ServerContext(ServerOptions options, ModelCatalog catalog,
     public ImageStore Images { get; } = images;
     public ServerMetrics Metrics { get; } = metrics;
     public ActiveGenerations Active { get; } = new();
-    public GenerationService Generator => field ??= new GenerationService(Queue, Active, Metrics);
+    public GenerationService Generator => field ??= new GenerationService(Queue, Active, Metrics, Stopping.Token);
+
+    /// <summary>Cancelled when the server stops: waiting and running generations end instead of holding up shutdown.</summary>
+    public CancellationTokenSource Stopping { get; } = new();
 
     /// <summary>The model A1111 clients get: A1111 has one loaded checkpoint, chosen with POST /sdapi/v1/options.</summary>
     public ServedModel A1111Model

@@ -83,6 +83,26 @@ public sealed class QueueTests
     }
 
     [Fact]
+    public async Task Stopping_the_server_ends_running_and_waiting_generations_at_once()
+    {
+        await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], MaxQueue = 4, Concurrency = 1 });
+        var running = Json.PostAsync(server.Http, "v1/images/generations", Slow("first"));
+        await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("running").GetInt32() == 1, "the first generation to start");
+        var waiting = Json.PostAsync(server.Http, "v1/images/generations", Slow("second"));
+        await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("waiting").GetInt32() == 1, "the second request to wait");
+
+        var clock = Stopwatch.StartNew();
+        await server.Server.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"stopping took {clock.Elapsed.TotalSeconds:F1} s");
+        foreach (var request in new[] { running, waiting })
+        {
+            using var response = await request.WaitAsync(TimeSpan.FromSeconds(5));
+            var json = await Json.ReadAsync(response, 503);
+            Assert.Equal("shutting_down", json.GetProperty("error").GetProperty("code").GetString());
+        }
+    }
+
+    [Fact]
     public async Task Waiting_request_that_disconnects_leaves_the_queue()
     {
         await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], MaxQueue = 1, Concurrency = 1 });

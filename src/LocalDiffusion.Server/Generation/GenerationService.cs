@@ -16,7 +16,7 @@ internal sealed record GenerationOutcome(GenerationResult Result, ServedModel Mo
 /// (so progress and interrupt see it), cancelled when the client disconnects, measured, and logged by the request log.
 /// Every API (OpenAI, A1111) goes through here, so the queue and the limits hold for all of them.
 /// </summary>
-internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations active, ServerMetrics metrics)
+internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations active, ServerMetrics metrics, CancellationToken stopping)
 {
     public async Task<GenerationOutcome> GenerateAsync(HttpContext context, ServedModel model, GenerationRequest request,
         Action<GenerationProgress>? onProgress = null)
@@ -29,10 +29,11 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
         var tags = new KeyValuePair<string, object?>("model", model.Id);
 
         var waited = Stopwatch.StartNew();
+        using var abandoned = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
         IDisposable lease;
         try
         {
-            lease = await queue.EnterAsync(context.RequestAborted);
+            lease = await queue.EnterAsync(abandoned.Token);
         }
         catch (QueueFullException)
         {
@@ -40,12 +41,16 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
             items[RequestLog.Outcome] = "queue full";
             throw ApiException.QueueFull(queue.Capacity);
         }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested)
+        {
+            throw ShuttingDown();
+        }
         using (lease)
         {
             var queueWait = waited.Elapsed;
             items[RequestLog.QueueWait] = queueWait;
             metrics.QueueWaitSeconds.Record(queueWait.TotalSeconds, tags);
-            using var generation = new ActiveGeneration(context.TraceIdentifier, model.Id, request.Steps, context.RequestAborted);
+            using var generation = new ActiveGeneration(context.TraceIdentifier, model.Id, request.Steps, abandoned.Token);
             active.Add(generation);
             var outcome = "error";
             var clock = Stopwatch.StartNew();
@@ -68,6 +73,11 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
                 outcome = "interrupted";
                 throw new GenerationInterruptedException();
             }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested)
+            {
+                outcome = "cancelled";
+                throw ShuttingDown();
+            }
             catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
             {
                 outcome = "cancelled";
@@ -82,6 +92,9 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
             }
         }
     }
+
+    private static ApiException ShuttingDown() =>
+        new(503, "The server is shutting down; try again (another replica, or this one once it is back).", "server_error", null, "shutting_down") { RetryAfterSeconds = 5 };
 
     /// <summary>Reports on the generation's own thread, in order (Progress&lt;T&gt; would post to the thread pool and reorder).</summary>
     private sealed class InlineProgress(Action<GenerationProgress> report) : IProgress<GenerationProgress>
