@@ -60,6 +60,30 @@ public sealed class Automatic1111Tests(SharedServer shared) : IClassFixture<Shar
     }
 
     [Fact]
+    public async Task Checkpoint_is_chosen_with_options_or_override_settings()
+    {
+        try
+        {
+            await Json.ReadAsync(await Json.PostAsync(Http, "sdapi/v1/options", new { sd_model_checkpoint = "tiny [0123abcd]" }), 200);
+            Assert.Equal("tiny", (await Json.GetAsync(Http, "sdapi/v1/options")).GetProperty("sd_model_checkpoint").GetString());
+            async Task<string> ModelOf(object body)
+            {
+                using var response = await Json.PostAsync(Http, "sdapi/v1/txt2img", body);
+                var json = await Json.ReadAsync(response, 200);
+                return JsonDocument.Parse(json.GetProperty("info").GetString()!).RootElement.GetProperty("sd_model_name").GetString()!;
+            }
+            Assert.Equal("tiny", await ModelOf(new { prompt = "x", steps = 2, width = 64, height = 64 }));
+            Assert.Equal("shapes", await ModelOf(new { prompt = "x", steps = 2, override_settings = new { sd_model_checkpoint = "shapes" } }));
+            using var unknown = await Json.PostAsync(Http, "sdapi/v1/options", new { sd_model_checkpoint = "sdxl" });
+            Assert.Equal(404, (int)unknown.StatusCode);
+        }
+        finally
+        {
+            await Json.PostAsync(Http, "sdapi/v1/options", new { sd_model_checkpoint = "shapes" });
+        }
+    }
+
+    [Fact]
     public async Task Progress_rises_during_a_generation_and_interrupt_stops_it()
     {
         await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes] });

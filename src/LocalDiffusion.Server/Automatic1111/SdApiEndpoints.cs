@@ -53,9 +53,9 @@ internal static class SdApiEndpoints
             var json = await JsonBody.ReadObjectAsync(context, server.Options.MaxJsonBodyBytes);
             if (new JsonFields(json).String("sd_model_checkpoint") is { } checkpoint)
                 server.A1111Model = server.Catalog.Get(StripHash(checkpoint));
-            return Results.Json((object?)null);
+            return Results.Text("null", "application/json");
         });
-        app.MapPost("/sdapi/v1/refresh-checkpoints", () => Results.Json((object?)null));
+        app.MapPost("/sdapi/v1/refresh-checkpoints", () => Results.Text("null", "application/json"));
     }
 
     // A1111 model titles look like "name.safetensors [hash]"; clients echo them back.
