@@ -18,7 +18,7 @@ public sealed class QueueTests
         var clock = Stopwatch.StartNew();
         var requests = Enumerable.Range(0, 40).Select(async i =>
         {
-            using var response = await Json.PostAsync(server.Http, "v1/images/generations", new { prompt = $"a red circle {i}", steps = 10, seed = i });
+            using var response = await Json.PostAsync(server.Http, "v1/images/generations", new { prompt = $"a red circle {i}", steps = 20, seed = i });
             var text = await response.Content.ReadAsStringAsync();
             return (Status: (int)response.StatusCode, Text: text, RetryAfter: response.Headers.RetryAfter?.Delta);
         }).ToList();

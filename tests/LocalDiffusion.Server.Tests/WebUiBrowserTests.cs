@@ -13,19 +13,24 @@ public sealed class WebUiBrowserTests
 
     public static string ArtifactsDirectory => Path.Combine(AppContext.BaseDirectory, "test-artifacts");
 
-    [Fact]
-    public async Task Generate_in_the_browser_at_desktop_and_phone_width()
+    private static async Task<IBrowser> LaunchAsync(IPlaywright playwright)
     {
         Assert.True(File.Exists(Chromium), $"{Chromium} is missing: this test drives Debian's Chromium. Install it with `apt-get install chromium`.");
-        Directory.CreateDirectory(ArtifactsDirectory);
-        await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes] });
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        return await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {
             ExecutablePath = Chromium,
             Headless = true,
             Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
         });
+    }
+
+    [Fact]
+    public async Task Generate_in_the_browser_at_desktop_and_phone_width()
+    {
+        Directory.CreateDirectory(ArtifactsDirectory);
+        await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes] });
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright);
 
         // Desktop: a long generation (150 steps, the slider's maximum) so the progress bar can be seen moving.
         var desktop = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 860 } });
@@ -78,5 +83,27 @@ public sealed class WebUiBrowserTests
         // Nothing may stick out sideways at phone width.
         Assert.True(await phone.EvaluateAsync<bool>("() => document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways at 390 px");
         await phone.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ArtifactsDirectory, "webui-phone.png"), FullPage = true });
+    }
+
+    [Fact]
+    public async Task Asks_for_the_api_key_when_the_server_has_one()
+    {
+        await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Tiny], ApiKey = "sesame" });
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright);
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(server.Address.ToString());
+        await Assertions.Expect(page.Locator("#key-dialog")).ToBeVisibleAsync();
+        Assert.Equal(0, await page.Locator("#model option").CountAsync());
+        await page.Locator("#key-input").FillAsync("sesame");
+        await page.Locator("#key-save").ClickAsync();
+        await Assertions.Expect(page.Locator("#model option")).ToHaveTextAsync("tiny");
+        await page.Locator("#prompt").FillAsync("x");
+        await page.Locator("#width").FillAsync("64");
+        await page.Locator("#height").FillAsync("64");
+        await page.Locator("#steps").FillAsync("3");
+        await page.Locator("#generate").ClickAsync();
+        await Assertions.Expect(page.Locator(".card")).ToHaveCountAsync(1, new LocatorAssertionsToHaveCountOptions { Timeout = 30_000 });
+        Assert.True(await page.Locator("#error").IsHiddenAsync());
     }
 }
