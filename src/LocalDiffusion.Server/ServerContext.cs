@@ -22,6 +22,9 @@ internal sealed class ServerContext(ServerOptions options, ModelCatalog catalog,
     /// <summary>Cancelled when the server stops: waiting and running generations end instead of holding up shutdown.</summary>
     public CancellationTokenSource Stopping { get; } = new();
 
+    /// <summary>When a client last asked /sdapi/v1/progress for the current image (Environment.TickCount64).</summary>
+    public long LastPreviewPoll { get; set; } = long.MinValue / 2;
+
     /// <summary>The model A1111 clients get: A1111 has one loaded checkpoint, chosen with POST /sdapi/v1/options.</summary>
     public ServedModel A1111Model
     {

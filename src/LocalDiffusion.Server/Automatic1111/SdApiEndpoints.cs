@@ -58,6 +58,8 @@ internal static class SdApiEndpoints
         app.MapPost("/sdapi/v1/refresh-checkpoints", () => Results.Text("null", "application/json"));
     }
 
+    private const long PreviewPollWindowMs = 60_000;
+
     // A1111 model titles look like "name.safetensors [hash]"; clients echo them back.
     private static string StripHash(string title) => title.Split(" [")[0];
 
@@ -96,8 +98,10 @@ internal static class SdApiEndpoints
             ImageCount = batchSize,
             Scheduler = sampler,
         };
-        // Previews for /sdapi/v1/progress's current_image, at a quarter, half and three quarters of the way.
-        request = request with { PreviewSteps = OpenAi.ImageGenerationBody.PreviewSteps(request.Steps, 3) };
+        // Previews for /sdapi/v1/progress's current_image, at a quarter, half and three quarters of the way, only while
+        // some client polls for them: each costs a VAE decode, seconds for SD 1.5 on a CPU.
+        if (Environment.TickCount64 - server.LastPreviewPoll < PreviewPollWindowMs)
+            request = request with { PreviewSteps = OpenAi.ImageGenerationBody.PreviewSteps(request.Steps, 3) };
 
         var images = new List<string>();
         var infotexts = new List<string>();
@@ -169,6 +173,7 @@ internal static class SdApiEndpoints
         var running = server.Active.Snapshot();
         var current = running.FirstOrDefault();
         var skipImage = context.Request.Query["skip_current_image"].ToString().Equals("true", StringComparison.OrdinalIgnoreCase);
+        if (!skipImage) server.LastPreviewPoll = Environment.TickCount64;
         double progress = 0, eta = 0;
         var step = 0;
         var steps = 0;
