@@ -8,6 +8,12 @@ public sealed record GenerationProgress(int Step, int TotalSteps, TimeSpan Elaps
 {
     /// <summary>What the pipeline is doing: encoding, denoising, decoding or done.</summary>
     public GenerationPhase Phase { get; init; } = GenerationPhase.Denoising;
+
+    /// <summary>
+    /// The current latents decoded, one image per batch item, at the steps <see cref="GenerationRequest.PreviewSteps"/>
+    /// asks for; null otherwise. A preview of a noisy latent is noisy: it shows where the picture is heading.
+    /// </summary>
+    public IReadOnlyList<Imaging.GeneratedImage>? Preview { get; init; }
 }
 
 /// <summary>Stages of a generation.</summary>

@@ -71,4 +71,11 @@ public sealed record GenerationRequest
 
     /// <summary>Inpainting: Gaussian blur radius (σ, in pixels) applied to the mask before it is used; 0 = a hard edge.</summary>
     public float MaskBlur { get; init; }
+
+    /// <summary>
+    /// Evaluations (1-based, as in <see cref="GenerationProgress.Step"/>) after which the current latents are decoded
+    /// into a preview, delivered in <see cref="GenerationProgress.Preview"/>; null or empty: no previews. Each preview
+    /// costs one VAE decode per image.
+    /// </summary>
+    public IReadOnlyCollection<int>? PreviewSteps { get; init; }
 }

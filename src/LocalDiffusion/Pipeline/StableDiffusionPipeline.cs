@@ -18,7 +18,7 @@ namespace LocalDiffusion;
 /// Sessions are created once and reused. <see cref="GenerateAsync"/> may be called from several threads at once:
 /// each generation has its own scheduler, generator and buffers, and ONNX Runtime sessions run concurrently.
 /// </summary>
-public sealed class StableDiffusionPipeline : IDisposable
+public sealed partial class StableDiffusionPipeline : IDisposable
 {
     private const int MaxSide = 4096;
     private const int MaxImages = 64;
@@ -248,7 +248,10 @@ public sealed class StableDiffusionPipeline : IDisposable
 
         var loop = new DenoisingLoop(_unet, scheduler.Scheduler, scheduler.Name, generator);
         loop.Run(latents, n, latentH, latentW, request.GuidanceScale, conditioning, runOptions,
-            (step, total) => progress?.Report(new GenerationProgress(step, total, clock.Elapsed)), token,
+            (step, total) => progress?.Report(new GenerationProgress(step, total, clock.Elapsed)
+            {
+                Preview = WantsPreview(request, step) ? DecodePreview(latents, n, latentH, latentW, runOptions) : null, // StableDiffusionPipeline.Previews.cs
+            }), token,
             fromImage?.BeginIndex ?? 0, fromImage?.Blend, fromImage?.Channels);
 
         progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });

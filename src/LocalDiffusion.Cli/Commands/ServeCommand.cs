@@ -1,0 +1,66 @@
+using System.CommandLine;
+using LocalDiffusion.Server;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
+
+namespace LocalDiffusion.Cli.Commands;
+
+/// <summary><c>localdiffusion serve</c>: the OpenAI Images API, an AUTOMATIC1111 API subset and a web UI, on this machine.</summary>
+internal static class ServeCommand
+{
+    public static Command Create(IAnsiConsole console)
+    {
+        var models = new Option<string[]>("--model", "-m") { Description = $"A model folder to serve (repeatable); its id is the folder name. Default: {ModelLocator.DefaultModel}.", AllowMultipleArgumentsPerToken = false };
+        var modelsDir = new Option<string?>("--models-dir") { Description = "Serve every model folder (one holding model_index.json) inside this folder." };
+        var host = new Option<string>("--host") { Description = "Address to listen on. Anything but a loopback address exposes the server to the network: use --api-key then.", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "TCP port (0: any free port; the address is printed).", DefaultValueFactory = _ => 7860 };
+        var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on the API (also read from $LOCALDIFFUSION_API_KEY)." };
+        var maxQueue = new Option<int>("--max-queue") { Description = "Requests that may wait for a generation; more get 429 at once.", DefaultValueFactory = _ => 16 };
+        var concurrency = new Option<int>("--concurrency") { Description = "Generations that run at the same time.", DefaultValueFactory = _ => 1 };
+        var outputDir = new Option<string?>("--output-dir") { Description = "Where images handed out by URL are written (shared storage for replicas). Default: a temporary folder removed on exit." };
+        var device = new Option<string>("--device") { Description = "auto | cpu | cuda[:N] | tensorrt[:N] | directml[:N] | coreml.", DefaultValueFactory = _ => "auto" };
+        var ttl = new Option<double>("--image-ttl-minutes") { Description = "How long image URLs stay valid; files are deleted after that.", DefaultValueFactory = _ => 60 };
+        var cors = new Option<string[]>("--cors-origin") { Description = "Allow browser pages from this origin to call the API (repeatable). Default: CORS off." };
+        var threads = new Option<int?>("--threads") { Description = "CPU threads per operator (default: ONNX Runtime's choice)." };
+        var publicUrl = new Option<Uri?>("--public-url") { Description = "The URL clients reach this server at (behind a proxy or load balancer), used in image URLs. Default: each request's own host." };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every request, not only generations." };
+
+        var command = new Command("serve", "Serve models over HTTP: OpenAI Images API (/v1), AUTOMATIC1111 API (/sdapi/v1), web UI (/).")
+        {
+            models, modelsDir, host, port, apiKey, maxQueue, concurrency, outputDir, device, ttl, cors, threads, publicUrl, verbose,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var folders = parse.GetValue(models) ?? [];
+            var directory = parse.GetValue(modelsDir);
+            if (folders.Length == 0 && directory is null) folders = [ModelLocator.Resolve(null)];
+            var options = new ServerOptions
+            {
+                Models = folders,
+                ModelsDirectory = directory,
+                Host = parse.GetValue(host)!,
+                Port = parse.GetValue(port),
+                ApiKey = parse.GetValue(apiKey) ?? (Environment.GetEnvironmentVariable("LOCALDIFFUSION_API_KEY") is { Length: > 0 } k ? k : null),
+                MaxQueue = parse.GetValue(maxQueue),
+                Concurrency = parse.GetValue(concurrency),
+                OutputDirectory = parse.GetValue(outputDir),
+                Device = parse.GetValue(device)!,
+                ImageTtl = TimeSpan.FromMinutes(parse.GetValue(ttl)),
+                CorsOrigins = parse.GetValue(cors) ?? [],
+                IntraOpThreads = parse.GetValue(threads),
+                PublicUrl = parse.GetValue(publicUrl),
+            };
+            var level = parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information;
+            using var logs = LoggerFactory.Create(b => b
+                .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+                .SetMinimumLevel(level)
+                .AddFilter("Microsoft", LogLevel.Warning)
+                .AddFilter("System", LogLevel.Warning));
+            await using var server = await LocalDiffusionServer.StartAsync(options, logs, cancellationToken);
+            console.MarkupLineInterpolated($"LocalDiffusion is serving [green]{string.Join(", ", server.ModelIds)}[/] at [link]{server.Address}[/] (web UI there; OpenAI base URL {server.Address}v1). Ctrl+C stops it.");
+            await server.WaitForShutdownAsync(cancellationToken);
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,211 @@
+using System.Text.Json;
+using LocalDiffusion.Imaging;
+using LocalDiffusion.Server.Errors;
+using LocalDiffusion.Server.Generation;
+using LocalDiffusion.Server.Http;
+using LocalDiffusion.Server.Models;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace LocalDiffusion.Server.Automatic1111;
+
+/// <summary>
+/// The part of AUTOMATIC1111's <c>/sdapi/v1</c> API that clients use: txt2img, progress, interrupt, samplers,
+/// schedulers, sd-models and options. Unknown fields are ignored, as A1111 does. <c>/sdapi/v1/img2img</c> answers
+/// 501 until the engine has img2img; its handler belongs here, beside txt2img.
+/// </summary>
+internal static class SdApiEndpoints
+{
+    public static void Map(IEndpointRouteBuilder app, ServerContext server)
+    {
+        app.MapPost("/sdapi/v1/txt2img", (HttpContext context) => Txt2ImgAsync(context, server));
+        app.MapPost("/sdapi/v1/img2img", () => Results.Json(
+            new { error = "NotImplementedError", detail = "img2img needs img2img/inpainting in the engine, which this server does not have yet." }, statusCode: 501));
+        app.MapGet("/sdapi/v1/progress", (HttpContext context) => Progress(context, server));
+        app.MapPost("/sdapi/v1/interrupt", () => Results.Json(new { interrupted = server.Active.InterruptAll() }));
+        app.MapPost("/sdapi/v1/skip", () => Results.Json(new { interrupted = server.Active.InterruptAll() }));
+        app.MapGet("/sdapi/v1/samplers", () => Results.Json(Schedulers.SchedulerRegistry.Default.All.Select(s => new
+        {
+            name = s.DisplayName,
+            aliases = s.Aliases.Prepend(s.Id).Distinct().ToArray(),
+            options = new Dictionary<string, string>(),
+        })));
+        // A1111 1.9+ lists noise schedules separately; here they are part of the sampler names ("DPM++ 2M Karras").
+        app.MapGet("/sdapi/v1/schedulers", () => Results.Json(new[] { new { name = "automatic", label = "Automatic", aliases = (string[]?)null } }));
+        app.MapGet("/sdapi/v1/sd-models", () => Results.Json(server.Catalog.All.Select(m => new
+        {
+            title = m.Id,
+            model_name = m.Id,
+            hash = (string?)null,
+            sha256 = (string?)null,
+            filename = m.Path,
+            config = (string?)null,
+        })));
+        app.MapGet("/sdapi/v1/options", () => Results.Json(new Dictionary<string, object?>
+        {
+            ["sd_model_checkpoint"] = server.A1111Model.Id,
+            ["samples_format"] = "png",
+            ["live_previews_enable"] = true,
+        }));
+        app.MapPost("/sdapi/v1/options", async (HttpContext context) =>
+        {
+            var json = await JsonBody.ReadObjectAsync(context, server.Options.MaxJsonBodyBytes);
+            if (new JsonFields(json).String("sd_model_checkpoint") is { } checkpoint)
+                server.A1111Model = server.Catalog.Get(StripHash(checkpoint));
+            return Results.Text("null", "application/json");
+        });
+        app.MapPost("/sdapi/v1/refresh-checkpoints", () => Results.Text("null", "application/json"));
+    }
+
+    private const long PreviewPollWindowMs = 60_000;
+
+    // A1111 model titles look like "name.safetensors [hash]"; clients echo them back.
+    private static string StripHash(string title) => title.Split(" [")[0];
+
+    private static async Task Txt2ImgAsync(HttpContext context, ServerContext server)
+    {
+        var json = await JsonBody.ReadObjectAsync(context, server.Options.MaxJsonBodyBytes);
+        var f = new JsonFields(json);
+        var model = server.A1111Model;
+        if (f.Object("override_settings") is { } overrides && new JsonFields(overrides).String("sd_model_checkpoint") is { } checkpoint)
+            model = server.Catalog.Get(StripHash(checkpoint));
+        var pipeline = model.Pipeline;
+        var sampler = f.String("sampler_name") ?? f.String("sampler_index");
+        if (sampler is not null)
+        {
+            try
+            {
+                _ = Schedulers.SchedulerRegistry.Default.Describe(sampler);
+            }
+            catch (ArgumentException e)
+            {
+                throw ApiException.BadRequest("sampler_name", e.Message.Split(" (Parameter")[0]);
+            }
+        }
+        var batchSize = f.Int("batch_size", 1, 64) ?? 1;
+        var iterations = f.Int("n_iter", 1, 100) ?? 1;
+        var seed = f.Long("seed", -1, uint.MaxValue) ?? -1;
+        if (seed == -1) seed = Random.Shared.NextInt64(0, uint.MaxValue);
+        var request = new GenerationRequest
+        {
+            Prompt = f.String("prompt") ?? "",
+            NegativePrompt = f.String("negative_prompt") ?? "",
+            Steps = f.Int("steps", 1, 1000) ?? 20,
+            GuidanceScale = (float)(f.Double("cfg_scale", 0, 100) ?? 7.0),
+            Width = f.Int("width", 8, 4096) ?? pipeline.Info.NativeWidth,
+            Height = f.Int("height", 8, 4096) ?? pipeline.Info.NativeHeight,
+            ImageCount = batchSize,
+            Scheduler = sampler,
+        };
+        // Previews for /sdapi/v1/progress's current_image, at a quarter, half and three quarters of the way, only while
+        // some client polls for them: each costs a VAE decode, seconds for SD 1.5 on a CPU.
+        if (Environment.TickCount64 - server.LastPreviewPoll < PreviewPollWindowMs)
+            request = request with { PreviewSteps = OpenAi.ImageGenerationBody.PreviewSteps(request.Steps, 3) };
+
+        var images = new List<string>();
+        var infotexts = new List<string>();
+        var seeds = new List<long>();
+        string samplerName = "";
+        var interrupted = false;
+        // n_iter batches run one after another, seed + batch_size × iteration each, as A1111 numbers them.
+        for (var i = 0; i < iterations && !interrupted; i++)
+        {
+            try
+            {
+                var outcome = await server.Generator.GenerateAsync(context, model, request with { Seed = seed + (long)i * batchSize });
+                samplerName = outcome.Result.Scheduler;
+                foreach (var image in outcome.Result.Images)
+                {
+                    images.Add(Convert.ToBase64String(image.EncodePng()));
+                    infotexts.Add(image.Parameters ?? "");
+                    seeds.Add(outcome.Result.Seed);
+                }
+            }
+            catch (GenerationInterruptedException)
+            {
+                interrupted = true; // A1111 answers an interrupted job with what it has
+            }
+        }
+        var info = new Dictionary<string, object?>
+        {
+            ["prompt"] = request.Prompt,
+            ["all_prompts"] = images.Select(_ => request.Prompt),
+            ["negative_prompt"] = request.NegativePrompt,
+            ["all_negative_prompts"] = images.Select(_ => request.NegativePrompt),
+            ["seed"] = seed,
+            ["all_seeds"] = seeds,
+            ["subseed"] = -1,
+            ["all_subseeds"] = seeds.Select(_ => -1),
+            ["subseed_strength"] = 0,
+            ["width"] = request.Width,
+            ["height"] = request.Height,
+            ["sampler_name"] = samplerName,
+            ["cfg_scale"] = request.GuidanceScale,
+            ["steps"] = request.Steps,
+            ["batch_size"] = batchSize,
+            ["restore_faces"] = false,
+            ["sd_model_name"] = model.Id,
+            ["sd_model_hash"] = null,
+            ["seed_resize_from_w"] = -1,
+            ["seed_resize_from_h"] = -1,
+            ["denoising_strength"] = null,
+            ["extra_generation_params"] = new Dictionary<string, object>(),
+            ["index_of_first_image"] = 0,
+            ["infotexts"] = infotexts,
+            ["styles"] = Array.Empty<string>(),
+            ["job_timestamp"] = DateTime.UtcNow.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture),
+            ["clip_skip"] = 1,
+            ["is_using_inpainting_conditioning"] = false,
+            ["version"] = "LocalDiffusion",
+            ["interrupted"] = interrupted,
+        };
+        await Results.Json(new
+        {
+            images,
+            parameters = json,
+            info = JsonSerializer.Serialize(info, ErrorWriter.Json),
+        }).ExecuteAsync(context);
+    }
+
+    private static IResult Progress(HttpContext context, ServerContext server)
+    {
+        var running = server.Active.Snapshot();
+        var current = running.FirstOrDefault();
+        var skipImage = context.Request.Query["skip_current_image"].ToString().Equals("true", StringComparison.OrdinalIgnoreCase);
+        if (!skipImage) server.LastPreviewPoll = Environment.TickCount64;
+        double progress = 0, eta = 0;
+        var step = 0;
+        var steps = 0;
+        string? image = null;
+        if (current is not null)
+        {
+            progress = current.Fraction;
+            var p = current.Progress;
+            step = p?.Step ?? 0;
+            steps = p?.TotalSteps ?? current.Steps;
+            // Remaining time from the pace so far, as A1111 estimates it.
+            eta = progress > 0.01 ? current.Elapsed.TotalSeconds / progress * (1 - progress) : 0;
+            if (!skipImage && current.Preview is { } preview) image = Convert.ToBase64String(ImageEncoder.Encode(preview, ImageFormat.Png));
+        }
+        return Results.Json(new
+        {
+            progress,
+            eta_relative = eta,
+            state = new
+            {
+                skipped = false,
+                interrupted = current?.Interrupted ?? false,
+                stopping_generation = false,
+                job = current is null ? "" : $"txt2img {current.RequestId}",
+                job_count = running.Count + server.Queue.Waiting,
+                job_timestamp = (current?.Started ?? DateTimeOffset.UtcNow).ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture),
+                job_no = 0,
+                sampling_step = step,
+                sampling_steps = steps,
+            },
+            current_image = image,
+            textinfo = (string?)null,
+        });
+    }
+}

@@ -1,0 +1,63 @@
+using LocalDiffusion.Onnx;
+using Microsoft.AspNetCore.Http;
+using LocalDiffusion.Server.Http;
+using Microsoft.Extensions.Logging;
+
+namespace LocalDiffusion.Server.Errors;
+
+/// <summary>
+/// Turns exceptions into OpenAI-shaped errors: <see cref="ApiException"/> as it says, the engine's
+/// <see cref="ArgumentException"/> as 400 naming the field, a NaN during generation (<see cref="GenerationNumericsException"/>) as a
+/// 500 that says where it began, 413 for bodies over the limit, nothing at all when the
+/// client went away, and anything else as a 500 that is logged with the request id and never shows a stack trace.
+/// </summary>
+internal sealed class ErrorMiddleware(RequestDelegate next, ILogger<ErrorMiddleware> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        try
+        {
+            await next(context);
+        }
+        catch (Exception e) when (context.RequestAborted.IsCancellationRequested && e is OperationCanceledException or IOException)
+        {
+            // The client disconnected; its generation was cancelled with it. Nobody is left to answer.
+            context.Items[RequestLog.Outcome] = "client disconnected";
+        }
+        catch (Exception e) when (!context.Response.HasStarted)
+        {
+            var error = Map(e, context.TraceIdentifier);
+            if (error.Status >= 500 && error.Code != "model_loading")
+                logger.LogError(e, "Request {RequestId} failed: {Message}", context.TraceIdentifier, e.Message);
+            await ErrorWriter.WriteAsync(context, error);
+        }
+    }
+
+    public static ApiException Map(Exception e, string requestId) => e switch
+    {
+        ApiException api => api,
+        Generation.GenerationInterruptedException => new ApiException(409,
+            "The generation was interrupted (POST /sdapi/v1/interrupt) before it finished.", "invalid_request_error", null, "interrupted"),
+        BadHttpRequestException { StatusCode: 413 } => new ApiException(413, e.Message, "invalid_request_error", null, "request_too_large"),
+        BadHttpRequestException bad => new ApiException(bad.StatusCode, bad.Message, "invalid_request_error"),
+        ArgumentException arg => ApiException.BadRequest(EngineParameters.ToApiName(arg.ParamName), CleanMessage(arg)),
+        GenerationNumericsException numerics => new ApiException(500,
+            $"The generation failed numerically: {numerics.Message} (request id {requestId}).", "server_error", null, "numerical_failure"),
+        ModelLoadException load => new ApiException(500, $"The model could not be loaded: {load.Message} (request id {requestId}).", "server_error", "model", "model_load_failed"),
+        _ => new ApiException(500, $"The server had an internal error while processing the request (request id {requestId}); it has been logged.", "server_error"),
+    };
+
+    // ArgumentException.Message appends " (Parameter 'x')", which means nothing to an HTTP client.
+    private static string CleanMessage(ArgumentException e)
+    {
+        var message = e.Message;
+        var suffix = e.ParamName is null ? null : $" (Parameter '{e.ParamName}')";
+        if (suffix is not null)
+        {
+            var at = message.IndexOf(suffix, StringComparison.Ordinal);
+            if (at >= 0) message = message.Remove(at, suffix.Length);
+        }
+        if (e is ArgumentOutOfRangeException { ActualValue: { } value }) message = message.Replace($"{Environment.NewLine}Actual value was {value}.", "");
+        return message.Trim();
+    }
+}

@@ -1,0 +1,53 @@
+using System.Diagnostics;
+using LocalDiffusion.Imaging;
+
+namespace LocalDiffusion.Server.Generation;
+
+/// <summary>A generation holding a slot: what <c>/sdapi/v1/progress</c> reports and <c>/sdapi/v1/interrupt</c> stops.</summary>
+internal sealed class ActiveGeneration(string requestId, string model, int steps, CancellationToken requestAborted) : IDisposable
+{
+    private readonly CancellationTokenSource _cancel = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private volatile GenerationProgress? _progress;
+    private volatile GeneratedImage? _preview;
+
+    public string RequestId { get; } = requestId;
+    public string Model { get; } = model;
+    public int Steps { get; } = steps;
+    public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
+
+    /// <summary>Cancelled when the client disconnects or someone interrupts.</summary>
+    public CancellationToken Token => _cancel.Token;
+
+    public bool Interrupted { get; private set; }
+
+    public TimeSpan Elapsed => _clock.Elapsed;
+
+    public GenerationProgress? Progress => _progress;
+
+    /// <summary>The latest decoded preview, if the request asked for previews.</summary>
+    public GeneratedImage? Preview => _preview;
+
+    /// <summary>Share of the work done, 0–1: denoising is most of it.</summary>
+    public double Fraction => _progress is { } p ? p.Phase switch
+    {
+        GenerationPhase.Encoding => 0,
+        GenerationPhase.Denoising => p.TotalSteps > 0 ? 0.95 * p.Step / p.TotalSteps : 0,
+        GenerationPhase.Decoding => 0.95,
+        _ => 1,
+    } : 0;
+
+    public void Report(GenerationProgress progress)
+    {
+        _progress = progress;
+        if (progress.Preview is { Count: > 0 } preview) _preview = preview[0];
+    }
+
+    public void Interrupt()
+    {
+        Interrupted = true;
+        try { _cancel.Cancel(); } catch (ObjectDisposedException) { }
+    }
+
+    public void Dispose() => _cancel.Dispose();
+}

@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using LocalDiffusion.Server.Errors;
+using LocalDiffusion.Server.Http;
+using LocalDiffusion.Server.Metrics;
+using LocalDiffusion.Server.Models;
+using LocalDiffusion.Server.Queue;
+using Microsoft.AspNetCore.Http;
+
+namespace LocalDiffusion.Server.Generation;
+
+/// <summary>A finished generation and what it cost.</summary>
+internal sealed record GenerationOutcome(GenerationResult Result, ServedModel Model, TimeSpan QueueWait);
+
+/// <summary>
+/// Runs a generation for an HTTP request: through the queue (429 when full), as an <see cref="ActiveGeneration"/>
+/// (so progress and interrupt see it), cancelled when the client disconnects, measured, and logged by the request log.
+/// Every API (OpenAI, A1111) goes through here, so the queue and the limits hold for all of them.
+/// </summary>
+internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations active, ServerMetrics metrics, CancellationToken stopping)
+{
+    public async Task<GenerationOutcome> GenerateAsync(HttpContext context, ServedModel model, GenerationRequest request,
+        Action<GenerationProgress>? onProgress = null)
+    {
+        var pipeline = model.Pipeline; // 503 while loading
+        var items = context.Items;
+        items[RequestLog.Model] = model.Id;
+        items[RequestLog.Size] = $"{request.Width ?? pipeline.Info.NativeWidth}x{request.Height ?? pipeline.Info.NativeHeight}";
+        items[RequestLog.Steps] = request.Steps;
+        var tags = new KeyValuePair<string, object?>("model", model.Id);
+
+        var waited = Stopwatch.StartNew();
+        using var abandoned = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
+        IDisposable lease;
+        try
+        {
+            lease = await queue.EnterAsync(abandoned.Token);
+        }
+        catch (QueueFullException)
+        {
+            metrics.Rejected.Add(1, tags);
+            items[RequestLog.Outcome] = "queue full";
+            throw ApiException.QueueFull(queue.Capacity);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested)
+        {
+            throw ShuttingDown();
+        }
+        using (lease)
+        {
+            var queueWait = waited.Elapsed;
+            items[RequestLog.QueueWait] = queueWait;
+            metrics.QueueWaitSeconds.Record(queueWait.TotalSeconds, tags);
+            using var generation = new ActiveGeneration(context.TraceIdentifier, model.Id, request.Steps, abandoned.Token);
+            active.Add(generation);
+            var outcome = "error";
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                var progress = new InlineProgress(p =>
+                {
+                    generation.Report(p);
+                    onProgress?.Invoke(p);
+                });
+                var result = await pipeline.GenerateAsync(request, progress, generation.Token);
+                outcome = "ok";
+                metrics.Images.Add(result.Images.Count, tags);
+                metrics.GenerationSeconds.Record(result.Elapsed.TotalSeconds, tags);
+                if (result.UnetEvaluations > 0) metrics.StepSeconds.Record(result.Elapsed.TotalSeconds / result.UnetEvaluations, tags);
+                return new GenerationOutcome(result, model, queueWait);
+            }
+            catch (OperationCanceledException) when (generation.Interrupted && !context.RequestAborted.IsCancellationRequested)
+            {
+                outcome = "interrupted";
+                throw new GenerationInterruptedException();
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested)
+            {
+                outcome = "cancelled";
+                throw ShuttingDown();
+            }
+            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            {
+                outcome = "cancelled";
+                throw;
+            }
+            finally
+            {
+                active.Remove(generation);
+                items[RequestLog.GenerationTime] = clock.Elapsed;
+                if (outcome != "ok") items[RequestLog.Outcome] = outcome;
+                metrics.Generations.Add(1, tags, new KeyValuePair<string, object?>("outcome", outcome));
+            }
+        }
+    }
+
+    private static ApiException ShuttingDown() =>
+        new(503, "The server is shutting down; try again (another replica, or this one once it is back).", "server_error", null, "shutting_down") { RetryAfterSeconds = 5 };
+
+    /// <summary>Reports on the generation's own thread, in order (Progress&lt;T&gt; would post to the thread pool and reorder).</summary>
+    private sealed class InlineProgress(Action<GenerationProgress> report) : IProgress<GenerationProgress>
+    {
+        public void Report(GenerationProgress value) => report(value);
+    }
+}
+
+/// <summary>The generation was stopped by <c>/sdapi/v1/interrupt</c>.</summary>
+internal sealed class GenerationInterruptedException() : Exception("The generation was interrupted.");

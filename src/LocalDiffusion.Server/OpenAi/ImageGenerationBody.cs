@@ -1,0 +1,123 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using LocalDiffusion.Imaging;
+using LocalDiffusion.Server.Errors;
+using LocalDiffusion.Server.Http;
+using LocalDiffusion.Server.Models;
+
+namespace LocalDiffusion.Server.OpenAi;
+
+/// <summary>
+/// A parsed <c>POST /v1/images/generations</c> body: OpenAI's fields, checked as OpenAI checks them (each bad one
+/// is a 400 naming it), plus the local extensions negative_prompt, seed, steps, guidance_scale and scheduler.
+/// </summary>
+internal sealed partial record ImageGenerationBody
+{
+    public const int MaxPromptLength = 32_000;
+
+    public required ServedModel Model { get; init; }
+    public required GenerationRequest Request { get; init; }
+    public required bool ResponseAsUrl { get; init; }
+    public required ImageFormat Format { get; init; }
+    public required int Compression { get; init; }
+    public required bool Stream { get; init; }
+    public required int PartialImages { get; init; }
+
+    /// <summary>Extension: also stream <c>localdiffusion.progress</c> events, one per step (the web UI's progress bar).</summary>
+    public required bool StreamProgress { get; init; }
+
+    [GeneratedRegex("^([0-9]{1,5})x([0-9]{1,5})$", RegexOptions.CultureInvariant)]
+    private static partial Regex SizePattern();
+
+    public static ImageGenerationBody Parse(JsonElement json, ModelCatalog catalog)
+    {
+        var f = new JsonFields(json);
+        var prompt = f.String("prompt");
+        if (prompt is null) throw ApiException.BadRequest("prompt", "Missing required parameter: 'prompt'.", "missing_required_parameter");
+        if (prompt.Length > MaxPromptLength)
+            throw ApiException.BadRequest("prompt", $"Invalid 'prompt': string too long. Expected a string with maximum length {MaxPromptLength}, but got a string with length {prompt.Length} instead.", "string_above_max_length");
+        var n = f.Int("n", 1, 10) ?? 1;
+        var (width, height) = ParseSize(f.String("size"));
+        var responseFormat = f.Choice("response_format", "url", "b64_json") ?? "url";
+        var format = f.Choice("output_format", "png", "jpeg", "webp") switch
+        {
+            "jpeg" => ImageFormat.Jpeg,
+            "webp" => ImageFormat.Webp,
+            _ => ImageFormat.Png,
+        };
+        var compression = f.Int("output_compression", 0, 100) ?? 100;
+        if (f.Choice("background", "auto", "opaque", "transparent") == "transparent")
+            throw ApiException.BadRequest("background", "background 'transparent' is not supported: this model draws opaque images. Use 'opaque' or 'auto'.");
+        // Accepted for compatibility; they have no meaning for a local model.
+        _ = f.String("quality");
+        _ = f.String("style");
+        _ = f.String("moderation");
+        _ = f.String("user");
+        var stream = f.Bool("stream") ?? false;
+        var partialImages = f.Int("partial_images", 0, 3) ?? 0;
+
+        var scheduler = f.String("scheduler");
+        if (scheduler is not null)
+        {
+            try
+            {
+                _ = Schedulers.SchedulerRegistry.Default.Describe(scheduler);
+            }
+            catch (ArgumentException e)
+            {
+                throw ApiException.BadRequest("scheduler", e.Message.Split(" (Parameter")[0]);
+            }
+        }
+        var model = catalog.Get(f.String("model"));
+        var seed = f.Long("seed", -1, uint.MaxValue);
+        var request = new GenerationRequest
+        {
+            Prompt = prompt,
+            NegativePrompt = f.String("negative_prompt") ?? "",
+            ImageCount = n,
+            Width = width,
+            Height = height,
+            Seed = seed is null or -1 ? null : seed,
+            Steps = f.Int("steps", 1, 1000) ?? 20,
+            GuidanceScale = (float)(f.Double("guidance_scale", 0, 100) ?? 7.5),
+            Scheduler = scheduler,
+        };
+        return new ImageGenerationBody
+        {
+            Model = model,
+            Request = request,
+            ResponseAsUrl = responseFormat == "url" && !stream,
+            Format = format,
+            Compression = compression,
+            Stream = stream,
+            PartialImages = partialImages,
+            StreamProgress = f.Bool("stream_progress") ?? false,
+        };
+    }
+
+    /// <summary>"auto" or absent: the model's native size; "WxH": multiples of 8 (the engine checks the model's own limits).</summary>
+    private static (int? Width, int? Height) ParseSize(string? size)
+    {
+        if (size is null || size.Equals("auto", StringComparison.OrdinalIgnoreCase)) return (null, null);
+        var match = SizePattern().Match(size);
+        if (!match.Success)
+            throw ApiException.BadRequest("size", $"Invalid value '{size}' for 'size': use 'auto' or WIDTHxHEIGHT, e.g. '512x512'.");
+        int width = int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        int height = int.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+        if (width is < 8 or > 4096 || height is < 8 or > 4096 || width % 8 != 0 || height % 8 != 0)
+            throw ApiException.BadRequest("size", $"Invalid value '{size}' for 'size': width and height must be multiples of 8 between 8 and 4096.");
+        return (width, height);
+    }
+
+    /// <summary>Steps after which previews are decoded: evenly spaced over the steps, never the last (the final image is the last event).</summary>
+    public static IReadOnlyCollection<int> PreviewSteps(int steps, int partialImages)
+    {
+        var at = new SortedSet<int>();
+        for (var j = 1; j <= partialImages; j++)
+        {
+            var step = (int)Math.Round((double)steps * j / (partialImages + 1));
+            if (step >= 1 && step < steps) at.Add(step);
+        }
+        return at;
+    }
+}

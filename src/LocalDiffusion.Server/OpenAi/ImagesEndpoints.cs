@@ -1,0 +1,195 @@
+using System.Text.Json;
+using System.Threading.Channels;
+using LocalDiffusion.Imaging;
+using LocalDiffusion.Server.Errors;
+using LocalDiffusion.Server.Files;
+using LocalDiffusion.Server.Generation;
+using LocalDiffusion.Server.Http;
+using LocalDiffusion.Server.Models;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace LocalDiffusion.Server.OpenAi;
+
+/// <summary>
+/// The OpenAI Images API: <c>POST /v1/images/generations</c> (JSON or server-sent events), the image files its
+/// URLs point at, and <c>GET /v1/models</c>. <c>/v1/images/edits</c> and <c>/v1/images/variations</c> answer 501 until
+/// the engine has img2img and inpainting; their handlers belong in this class, beside generations.
+/// </summary>
+internal static class ImagesEndpoints
+{
+    public static void Map(IEndpointRouteBuilder app, ServerContext server)
+    {
+        app.MapPost("/v1/images/generations", (HttpContext context) => GenerateAsync(context, server));
+        app.MapPost("/v1/images/edits", () => NotYet("edits"));
+        app.MapPost("/v1/images/variations", () => NotYet("variations"));
+        app.MapGet("/v1/images/files/{name}", (string name) =>
+            server.Images.TryGet(name, out var path, out var contentType)
+                ? Results.File(path, contentType, enableRangeProcessing: false)
+                : throw new ApiException(404, $"No image '{name}' on this server (image URLs expire after {server.Images.Ttl.TotalMinutes:0} minutes).", "invalid_request_error", null, "image_not_found"));
+        app.MapGet("/v1/models", () => Results.Json(new { @object = "list", data = server.Catalog.All.Select(Describe) }));
+        app.MapGet("/v1/models/{id}", (string id) => Results.Json(Describe(server.Catalog.Get(id))));
+    }
+
+    private static object Describe(ServedModel m) => new
+    {
+        id = m.Id,
+        @object = "model",
+        created = 0,
+        owned_by = "localdiffusion",
+        // Extensions: whether it can generate now, and its native size (what size "auto" means).
+        state = m.State,
+        native_size = m.IsReady ? $"{m.Pipeline.Info.NativeWidth}x{m.Pipeline.Info.NativeHeight}" : null,
+        scheduler = m.IsReady ? m.Pipeline.Info.Scheduler : null,
+    };
+
+    private static IResult NotYet(string what) => throw new ApiException(501,
+        $"/v1/images/{what} is not supported by this server yet: it needs img2img/inpainting in the engine.", "invalid_request_error", null, "not_implemented");
+
+    private static async Task GenerateAsync(HttpContext context, ServerContext server)
+    {
+        var json = await JsonBody.ReadObjectAsync(context, server.Options.MaxJsonBodyBytes);
+        var body = ImageGenerationBody.Parse(json, server.Catalog);
+        if (body.Stream)
+        {
+            await StreamAsync(context, server, body);
+            return;
+        }
+        var outcome = await server.Generator.GenerateAsync(context, body.Model, body.Request);
+        var result = outcome.Result;
+        var revised = result.Warnings.Count > 0 ? RevisedPrompt.Of(body.Model.Tokenizer, body.Request.Prompt) : body.Request.Prompt;
+        var data = new List<object>(result.Images.Count);
+        foreach (var image in result.Images)
+        {
+            var bytes = ImageEncoder.Encode(image, body.Format, body.Compression);
+            if (body.ResponseAsUrl)
+            {
+                var name = await server.Images.SaveAsync(bytes, body.Format, context.RequestAborted);
+                data.Add(new { url = FileUrl(context, server.Options, name), revised_prompt = revised });
+            }
+            else
+            {
+                data.Add(new { b64_json = Convert.ToBase64String(bytes), revised_prompt = revised });
+            }
+        }
+        var first = result.Images[0];
+        await Results.Json(new
+        {
+            created = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+            data,
+            background = "opaque",
+            output_format = ImageEncoder.Extension(body.Format),
+            size = $"{first.Width}x{first.Height}",
+            // Extensions: the model and the seed of every image (the batch shares one seed, as diffusers' num_images_per_prompt).
+            model = outcome.Model.Id,
+            seeds = result.Images.Select(_ => result.Seed),
+            scheduler = result.Scheduler,
+            steps = body.Request.Steps,
+            warnings = result.Warnings,
+        }).ExecuteAsync(context);
+    }
+
+    /// <summary>
+    /// Server-sent events in OpenAI's shapes: <c>image_generation.partial_image</c> for each preview (decoded at evenly
+    /// spaced steps), then one <c>image_generation.completed</c> per image; with the <c>stream_progress</c> extension also
+    /// a <c>localdiffusion.progress</c> event per step. An error after the stream has begun arrives as an <c>error</c> event.
+    /// </summary>
+    private static async Task StreamAsync(HttpContext context, ServerContext server, ImageGenerationBody body)
+    {
+        var request = body.Request with { PreviewSteps = ImageGenerationBody.PreviewSteps(body.Request.Steps, body.PartialImages) };
+        var events = Channel.CreateUnbounded<(string Name, object Data)>(new UnboundedChannelOptions { SingleReader = true });
+        var partialIndex = 0;
+        var format = ImageEncoder.Extension(body.Format);
+        void OnProgress(GenerationProgress p)
+        {
+            if (body.StreamProgress && p.Phase == GenerationPhase.Denoising)
+                events.Writer.TryWrite(("localdiffusion.progress", new { type = "localdiffusion.progress", step = p.Step, total_steps = p.TotalSteps, elapsed = p.Elapsed.TotalSeconds }));
+            if (p.Preview is not { Count: > 0 } preview) return;
+            var image = preview[0];
+            events.Writer.TryWrite(("image_generation.partial_image", new
+            {
+                type = "image_generation.partial_image",
+                b64_json = Convert.ToBase64String(ImageEncoder.Encode(image, body.Format, body.Compression)),
+                created_at = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+                size = $"{image.Width}x{image.Height}",
+                quality = "auto",
+                background = "opaque",
+                output_format = format,
+                partial_image_index = partialIndex++,
+            }));
+        }
+
+        var generation = Task.Run(async () =>
+        {
+            try
+            {
+                return await server.Generator.GenerateAsync(context, body.Model, request, OnProgress);
+            }
+            finally
+            {
+                events.Writer.TryComplete();
+            }
+        });
+
+        // The first event waits for a queue slot, so errors that come before it (429, 503, 400 from the engine) are plain JSON errors.
+        var started = false;
+        async Task StartAsync()
+        {
+            if (started) return;
+            started = true;
+            context.Response.ContentType = "text/event-stream";
+            context.Response.Headers.CacheControl = "no-cache";
+            context.Response.Headers["X-Accel-Buffering"] = "no";
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+        }
+
+        await foreach (var (name, data) in events.Reader.ReadAllAsync(context.RequestAborted))
+        {
+            await StartAsync();
+            await WriteEventAsync(context, name, data);
+        }
+        GenerationOutcome outcome;
+        try
+        {
+            outcome = await generation;
+        }
+        catch (Exception e) when (started && !context.RequestAborted.IsCancellationRequested)
+        {
+            var error = ErrorMiddleware.Map(e, context.TraceIdentifier);
+            await WriteEventAsync(context, "error", new { type = "error", error = new { message = error.Message, type = error.Type, param = error.Param, code = error.Code } });
+            return;
+        }
+        await StartAsync();
+        foreach (var image in outcome.Result.Images)
+        {
+            await WriteEventAsync(context, "image_generation.completed", new
+            {
+                type = "image_generation.completed",
+                b64_json = Convert.ToBase64String(ImageEncoder.Encode(image, body.Format, body.Compression)),
+                created_at = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+                size = $"{image.Width}x{image.Height}",
+                quality = "auto",
+                background = "opaque",
+                output_format = format,
+                usage = new { total_tokens = 0, input_tokens = 0, output_tokens = 0, input_tokens_details = new { text_tokens = 0, image_tokens = 0 } },
+                // Extensions.
+                revised_prompt = outcome.Result.Warnings.Count > 0 ? RevisedPrompt.Of(body.Model.Tokenizer, body.Request.Prompt) : body.Request.Prompt,
+                seed = outcome.Result.Seed,
+                scheduler = outcome.Result.Scheduler,
+                parameters = image.Parameters,
+            });
+        }
+    }
+
+    private static string FileUrl(HttpContext context, ServerOptions options, string name) => options.PublicUrl is { } publicUrl
+        ? $"{publicUrl.ToString().TrimEnd('/')}/v1/images/files/{name}"
+        : $"{context.Request.Scheme}://{context.Request.Host}/v1/images/files/{name}";
+
+    private static async Task WriteEventAsync(HttpContext context, string name, object data)
+    {
+        var payload = $"event: {name}\ndata: {JsonSerializer.Serialize(data, ErrorWriter.Json)}\n\n";
+        await context.Response.WriteAsync(payload, context.RequestAborted);
+        await context.Response.Body.FlushAsync(context.RequestAborted);
+    }
+}

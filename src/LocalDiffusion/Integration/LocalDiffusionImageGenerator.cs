@@ -1,0 +1,121 @@
+using System.Drawing;
+using System.Globalization;
+using System.Text.Json;
+using LocalDiffusion.Imaging;
+using Microsoft.Extensions.AI;
+
+#pragma warning disable MEAI001 // Microsoft.Extensions.AI's image generation types are experimental.
+
+namespace LocalDiffusion.Integration;
+
+/// <summary>
+/// LocalDiffusion behind Microsoft.Extensions.AI's <see cref="IImageGenerator"/>: an app written against that
+/// abstraction switches from a remote service (e.g. OpenAI's <c>ImageClient.AsIImageGenerator()</c>) to a local model
+/// by swapping this one object in.
+/// </summary>
+/// <remarks>
+/// Options map as follows: <see cref="ImageGenerationOptions.Count"/> → images in one batch,
+/// <see cref="ImageGenerationOptions.ImageSize"/> → width and height (default: the model's native size),
+/// <see cref="ImageGenerationOptions.MediaType"/> → image/png (default, with the A1111 parameters chunk), image/jpeg or
+/// image/webp. <see cref="ImageGenerationOptions.AdditionalProperties"/> may carry <c>negative_prompt</c>,
+/// <c>seed</c>, <c>steps</c>, <c>guidance_scale</c> and <c>scheduler</c>; <see cref="ImageGenerationOptions.RawRepresentationFactory"/>
+/// may return a <see cref="GenerationRequest"/> to start from. Images always come back as <see cref="DataContent"/>:
+/// there is no host to hand out URLs (<see cref="ImageGenerationResponseFormat.Uri"/> gives data too).
+/// </remarks>
+public sealed class LocalDiffusionImageGenerator : IImageGenerator
+{
+    private readonly StableDiffusionPipeline _pipeline;
+    private readonly bool _ownsPipeline;
+    private readonly ImageGeneratorMetadata _metadata;
+
+    /// <summary>Wraps a loaded pipeline; it is disposed with this generator only when <paramref name="ownsPipeline"/> is true.</summary>
+    public LocalDiffusionImageGenerator(StableDiffusionPipeline pipeline, string? modelId = null, bool ownsPipeline = false)
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        _pipeline = pipeline;
+        _ownsPipeline = ownsPipeline;
+        ModelId = modelId ?? Path.GetFileName(pipeline.Info.Root.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
+        _metadata = new ImageGeneratorMetadata("localdiffusion", null, ModelId);
+    }
+
+    /// <summary>The model id reported in metadata (default: the model folder's name).</summary>
+    public string ModelId { get; }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">A bad option (the message names it).</exception>
+    /// <exception cref="NotSupportedException">The request carries original images (image editing is not supported yet).</exception>
+    public async Task<ImageGenerationResponse> GenerateAsync(ImageGenerationRequest request, ImageGenerationOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.OriginalImages?.Any() == true)
+            throw new NotSupportedException("Editing images (OriginalImages) is not supported by LocalDiffusion yet; send a prompt only.");
+        if (string.IsNullOrEmpty(request.Prompt))
+            throw new ArgumentException("The request has no prompt.", nameof(request));
+        var format = ImageFormat.Png;
+        if (options?.MediaType is { } mediaType)
+            format = ImageEncoder.Parse(mediaType)
+                ?? throw new ArgumentException($"MediaType '{mediaType}' is not supported; use image/png, image/jpeg or image/webp.", nameof(options));
+
+        var generation = ToGenerationRequest(request.Prompt, options);
+        var result = await _pipeline.GenerateAsync(generation, null, cancellationToken).ConfigureAwait(false);
+        var contents = new List<AIContent>(result.Images.Count);
+        foreach (var image in result.Images)
+            contents.Add(new DataContent(ImageEncoder.Encode(image, format, quality: 95), ImageEncoder.MediaType(format))
+            {
+                AdditionalProperties = new AdditionalPropertiesDictionary { ["seed"] = result.Seed, ["parameters"] = image.Parameters },
+            });
+        return new ImageGenerationResponse(contents) { RawRepresentation = result };
+    }
+
+    private GenerationRequest ToGenerationRequest(string prompt, ImageGenerationOptions? options)
+    {
+        var start = options?.RawRepresentationFactory?.Invoke(this) as GenerationRequest;
+        var generation = (start ?? new GenerationRequest { Prompt = prompt }) with { Prompt = prompt };
+        if (options is null) return generation;
+        if (options.Count is { } count) generation = generation with { ImageCount = count };
+        if (options.ImageSize is Size size) generation = generation with { Width = size.Width, Height = size.Height };
+        if (options.AdditionalProperties is { } extra)
+        {
+            if (extra.TryGetValue("negative_prompt", out var negative) && negative is not null)
+                generation = generation with { NegativePrompt = AsString(negative) };
+            if (extra.TryGetValue("seed", out var seed) && seed is not null)
+                generation = generation with { Seed = (long)AsDouble("seed", seed) };
+            if (extra.TryGetValue("steps", out var steps) && steps is not null)
+                generation = generation with { Steps = (int)AsDouble("steps", steps) };
+            if (extra.TryGetValue("guidance_scale", out var guidance) && guidance is not null)
+                generation = generation with { GuidanceScale = (float)AsDouble("guidance_scale", guidance) };
+            if (extra.TryGetValue("scheduler", out var scheduler) && scheduler is not null)
+                generation = generation with { Scheduler = AsString(scheduler) };
+        }
+        return generation;
+    }
+
+    private static string AsString(object value) => value is JsonElement { ValueKind: JsonValueKind.String } e ? e.GetString()! : value.ToString()!;
+
+    // Additional properties arrive as CLR numbers, strings or (after JSON round trips) JsonElements.
+    private static double AsDouble(string name, object value) => value switch
+    {
+        JsonElement { ValueKind: JsonValueKind.Number } e => e.GetDouble(),
+        JsonElement { ValueKind: JsonValueKind.String } e when double.TryParse(e.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) => d,
+        IConvertible c when value is not string => c.ToDouble(CultureInfo.InvariantCulture),
+        string s when double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) => d,
+        _ => throw new ArgumentException($"AdditionalProperties['{name}'] must be a number; got '{value}'.", name),
+    };
+
+    /// <inheritdoc />
+    public object? GetService(Type serviceType, object? serviceKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(serviceType);
+        if (serviceKey is not null) return null;
+        if (serviceType == typeof(ImageGeneratorMetadata)) return _metadata;
+        if (serviceType == typeof(StableDiffusionPipeline)) return _pipeline;
+        return serviceType.IsInstanceOfType(this) ? this : null;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_ownsPipeline) _pipeline.Dispose();
+    }
+}

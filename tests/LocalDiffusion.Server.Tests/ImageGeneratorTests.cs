@@ -1,0 +1,64 @@
+using System.Drawing;
+using LocalDiffusion.Integration;
+using Microsoft.Extensions.AI;
+
+namespace LocalDiffusion.Server.Tests;
+
+/// <summary>
+/// Microsoft.Extensions.AI's <see cref="IImageGenerator"/>: OpenAI's adapter pointed at the server, and LocalDiffusion's own
+/// in-process generator, used by the same code.
+/// </summary>
+public sealed class ImageGeneratorTests(SharedServer shared) : IClassFixture<SharedServer>
+{
+    // What an application written against the abstraction does; it does not know which generator it has.
+    private static async Task<List<DataContent>> Draw(IImageGenerator generator, string prompt, int count)
+    {
+        var response = await generator.GenerateImagesAsync(prompt, new ImageGenerationOptions
+        {
+            Count = count,
+            ImageSize = new Size(64, 64),
+            MediaType = "image/png",
+            ResponseFormat = ImageGenerationResponseFormat.Data,
+        });
+        return response.Contents.OfType<DataContent>().ToList();
+    }
+
+    [Fact]
+    public async Task OpenAi_adapter_against_the_server()
+    {
+        using var generator = OpenAiSdkTests.Client(shared.Instance.Address, "tiny").AsIImageGenerator();
+        var images = await Draw(generator, "a red circle on a blue background", 2);
+        Assert.Equal(2, images.Count);
+        Assert.All(images, image =>
+        {
+            Assert.Equal("image/png", image.MediaType);
+            Assert.Equal((64, 64), (Images.Decode(image.Data.ToArray()).Width, Images.Decode(image.Data.ToArray()).Height));
+        });
+    }
+
+    [Fact]
+    public async Task In_process_generator()
+    {
+        using var pipeline = StableDiffusionPipeline.Load(Repo.Tiny, new PipelineOptions { Device = "cpu" });
+        using IImageGenerator generator = new LocalDiffusionImageGenerator(pipeline);
+        var images = await Draw(generator, "a red circle on a blue background", 2);
+        Assert.Equal(2, images.Count);
+        Assert.All(images, image => Assert.Equal((64, 64), (Images.Decode(image.Data.ToArray()).Width, Images.Decode(image.Data.ToArray()).Height)));
+        Assert.Equal("tiny", generator.GetService<ImageGeneratorMetadata>()?.DefaultModelId);
+
+        // Extensions through AdditionalProperties; the same seed gives the same picture.
+        var options = new ImageGenerationOptions
+        {
+            ImageSize = new Size(64, 64),
+            MediaType = "image/webp",
+            AdditionalProperties = new() { ["seed"] = 5, ["steps"] = 3, ["scheduler"] = "euler", ["negative_prompt"] = "blurry" },
+        };
+        var a = (DataContent)(await generator.GenerateImagesAsync("x", options)).Contents[0];
+        var b = (DataContent)(await generator.GenerateImagesAsync("x", options)).Contents[0];
+        Assert.Equal("image/webp", a.MediaType);
+        Assert.Equal(Images.Decode(a.Data.ToArray()).Rgb, Images.Decode(b.Data.ToArray()).Rgb);
+        Assert.Contains("Sampler: Euler", (string)a.AdditionalProperties!["parameters"]!);
+
+        await Assert.ThrowsAsync<ArgumentException>(() => generator.GenerateImagesAsync("x", new ImageGenerationOptions { MediaType = "image/gif" }));
+    }
+}
