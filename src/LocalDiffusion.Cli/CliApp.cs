@@ -17,6 +17,7 @@ internal static class CliApp
             TokenizeCommand.Create(console),
             SchedulersCommand.Create(console),
             BenchCommand.Create(console),
+            CacheCommand.Create(console),
         };
         var parse = root.Parse(args);
         var config = new InvocationConfiguration { Output = new AnsiTextWriter(console), Error = error, EnableDefaultExceptionHandler = false };

@@ -37,6 +37,8 @@ internal static class BenchCommand
         {
             model, schedulers, steps, prompt, prompts, seeds, reference, guidance, negative, width, height, repeats, device, threads, output, overwrite,
         };
+        var cacheDir = CacheDirOption.Create();
+        command.Options.Add(cacheDir);
         command.SetAction(async (parse, cancellationToken) =>
         {
             // Every argument is checked before the model loads and anything runs.
@@ -82,6 +84,7 @@ internal static class BenchCommand
             {
                 Device = parse.GetValue(device)!,
                 IntraOpThreads = parse.GetValue(threads),
+                CacheDirectory = parse.GetValue(cacheDir),
             });
             SchedulerBenchmarkReport? report = null;
             await console.Progress()

@@ -31,6 +31,8 @@ internal static class GenerateCommand
         {
             model, prompt, negative, steps, guidance, width, height, seed, scheduler, count, device, threads, output, overwrite, latents, saveLatents,
         };
+        var cacheDir = CacheDirOption.Create();
+        command.Options.Add(cacheDir);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var n = parse.GetValue(count);
@@ -51,6 +53,7 @@ internal static class GenerateCommand
             {
                 Device = parse.GetValue(device)!,
                 IntraOpThreads = parse.GetValue(threads),
+                CacheDirectory = parse.GetValue(cacheDir),
             });
             var request = new GenerationRequest
             {

@@ -7,8 +7,9 @@ internal sealed class OnnxComponent : IDisposable
 {
     private const string LfsPointerPrefix = "version https://git-lfs";
 
-    private OnnxComponent(string name, string path, InferenceSession session)
+    private OnnxComponent(string name, string path, InferenceSession session, ModelCacheStatus cacheStatus)
     {
+        CacheStatus = cacheStatus;
         Name = name;
         FilePath = path;
         Session = session;
@@ -24,6 +25,9 @@ internal sealed class OnnxComponent : IDisposable
 
     public InferenceSession Session { get; }
 
+    /// <summary>Whether the session came from the optimised-model cache.</summary>
+    public ModelCacheStatus CacheStatus { get; }
+
     public IReadOnlyDictionary<string, TensorSpec> Inputs { get; }
 
     public IReadOnlyDictionary<string, TensorSpec> Outputs { get; }
@@ -33,15 +37,16 @@ internal sealed class OnnxComponent : IDisposable
     {
         CheckModelFile(path);
         InferenceSession session;
+        ModelCacheStatus cacheStatus;
         try
         {
-            session = sessions.Create(path);
+            session = sessions.Create(path, out cacheStatus);
         }
         catch (OnnxRuntimeException e)
         {
             throw new ModelLoadException(path, $"ONNX Runtime cannot load this {name} model: {e.Message.Trim()}", e);
         }
-        return new OnnxComponent(name, path, session);
+        return new OnnxComponent(name, path, session, cacheStatus);
     }
 
     /// <summary>The declared input <paramref name="name"/>, or an error listing what the model has.</summary>

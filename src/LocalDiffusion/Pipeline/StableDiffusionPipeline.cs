@@ -77,21 +77,20 @@ public sealed class StableDiffusionPipeline : IDisposable
         var folder = ModelFolder.Open(modelDirectory);
         var tokenizer = ClipTokenizer.Load(folder.TokenizerDirectory);
         var schedulerConfig = folder.SchedulerConfigPath is { } path ? SchedulerConfig.Load(path) : StableDiffusion15Scheduler;
-        var sessions = new SessionFactory(ExecutionDevice.Parse(options.Device), options.IntraOpThreads, options.InterOpThreads);
+        var sessions = new SessionFactory(ExecutionDevice.Parse(options.Device), options.IntraOpThreads, options.InterOpThreads)
+        {
+            Cache = options.UseModelCache ? new ModelCache(options.CacheDirectory ?? ModelCache.DefaultDirectory) : null,
+        };
         var schedulers = options.Schedulers ?? SchedulerRegistry.Default;
 
         var opened = new List<OnnxComponent>();
         try
         {
-            OnnxComponent Open(string name, string file)
-            {
-                var component = OnnxComponent.Load(name, file, sessions);
-                opened.Add(component);
-                return component;
-            }
-            var textEncoder = new ClipTextEncoder(Open("text_encoder", folder.TextEncoderPath));
-            var unet = new UNet(Open("unet", folder.UnetPath));
-            var vae = new VaeDecoder(Open("vae_decoder", folder.VaeDecoderPath));
+            var loaded = ComponentLoader.LoadAll(sessions,
+                [("text_encoder", folder.TextEncoderPath), ("unet", folder.UnetPath), ("vae_decoder", folder.VaeDecoderPath)], opened);
+            var textEncoder = new ClipTextEncoder(loaded[0]);
+            var unet = new UNet(loaded[1]);
+            var vae = new VaeDecoder(loaded[2]);
             if (textEncoder.DeclaredHiddenSize is { } te && unet.DeclaredHiddenSize is { } un && te != un)
                 throw new ModelLoadException(folder.UnetPath,
                     $"encoder_hidden_states has width {un}, but the text encoder ({folder.TextEncoderPath}) outputs {te}: the components come from different models.");
@@ -106,7 +105,7 @@ public sealed class StableDiffusionPipeline : IDisposable
                 PipelineClass = folder.PipelineClass,
                 Device = sessions.Active.ToString(),
                 DeviceNotes = sessions.Notes.ToList(),
-                Components = opened.Select(c => new ComponentInfo(c.Name, c.FilePath, c.Inputs.Values.ToList(), c.Outputs.Values.ToList())).ToList(),
+                Components = opened.Select(c => new ComponentInfo(c.Name, c.FilePath, c.Inputs.Values.ToList(), c.Outputs.Values.ToList()) { Cache = c.CacheStatus }).ToList(),
                 Scheduler = DescribeConfigured(schedulers, schedulerConfig),
                 NativeWidth = nativeW * VaeDecoder.Factor,
                 NativeHeight = nativeH * VaeDecoder.Factor,
