@@ -21,6 +21,9 @@ public sealed record PipelineOptions
     /// <summary>Whether optimised graphs are stored and reused between starts (default true).</summary>
     public bool UseModelCache { get; init; } = true;
 
+    /// <summary>Tiled VAE decoding (diffusers' enable_tiling): by default on for images over 1024², in 512-pixel tiles.</summary>
+    public VaeTilingOptions VaeTiling { get; init; } = new();
+
     /// <summary>Where scheduler names are looked up; null: <see cref="Schedulers.SchedulerRegistry.Default"/> (register plug-ins there or pass your own).</summary>
     public Schedulers.SchedulerRegistry? Schedulers { get; init; }
 }

@@ -90,7 +90,7 @@ public sealed class StableDiffusionPipeline : IDisposable
                 [("text_encoder", folder.TextEncoderPath), ("unet", folder.UnetPath), ("vae_decoder", folder.VaeDecoderPath)], opened);
             var textEncoder = new ClipTextEncoder(loaded[0]);
             var unet = new UNet(loaded[1]);
-            var vae = new VaeDecoder(loaded[2]);
+            var vae = new VaeDecoder(loaded[2]) { Tiling = options.VaeTiling };
             if (textEncoder.DeclaredHiddenSize is { } te && unet.DeclaredHiddenSize is { } un && te != un)
                 throw new ModelLoadException(folder.UnetPath,
                     $"encoder_hidden_states has width {un}, but the text encoder ({folder.TextEncoderPath}) outputs {te}: the components come from different models.");

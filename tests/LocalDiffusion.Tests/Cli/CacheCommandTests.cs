@@ -25,3 +25,20 @@ public class CacheCommandTests
         Assert.Contains("0 entries", listed);
     }
 }
+
+public class VaeTilingOptionTests
+{
+    [Fact]
+    public async Task GenerateTakesVaeTilingAndRefusesOtherValues()
+    {
+        using var dir = new TempDirectory();
+        var model = TestModels.PathOf("tiny");
+        var off = Path.Combine(dir.Path, "off.png");
+        var (code, _, err) = await CliRunner.Run("generate", "--model", model, "--device", "cpu", "--prompt", "x", "--seed", "1", "--steps", "2",
+            "--width", "128", "--height", "128", "--vae-tiling", "off", "--out", off);
+        Assert.True(code == 0, err);
+        (code, _, err) = await CliRunner.Run("generate", "--model", model, "--device", "cpu", "--prompt", "x", "--steps", "2", "--vae-tiling", "sometimes", "--out", Path.Combine(dir.Path, "x.png"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("sometimes", err);
+    }
+}
