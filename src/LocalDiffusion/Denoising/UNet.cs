@@ -88,6 +88,8 @@ internal sealed class UNet : IDisposable
     public void Predict(ReadOnlySpan<float> sample, int latentHeight, int latentWidth, float timestep,
         Conditioning conditioning, Span<float> output, RunOptions runOptions)
     {
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
+        long runTicks = 0;
         var item = LatentChannels * latentHeight * latentWidth;
         var bindings = conditioning.Bind(this, latentHeight, latentWidth);
         for (var c = 0; c < conditioning.Chunks.Count; c++)
@@ -98,9 +100,12 @@ internal sealed class UNet : IDisposable
             for (var i = 0; i < chunk.RunBatch; i++)
                 run.Sample.Write(sample.Slice((chunk.Start + Math.Min(i, chunk.Count - 1)) * item, item), i * item);
             run.Timestep.Fill(timestep);
+            var runStart = System.Diagnostics.Stopwatch.GetTimestamp();
             _model.Session.RunWithBinding(runOptions, run.Binding);
+            runTicks += System.Diagnostics.Stopwatch.GetTimestamp() - runStart;
             run.Output.Read(0, output.Slice(chunk.Start * item, chunk.Count * item));
         }
+        conditioning.Timings?.UnetCall(System.Diagnostics.Stopwatch.GetTimestamp() - start, runTicks);
     }
 
     // Exporters disagree on the timestep: int64 [B], float [B], int64 [1], or a float scalar; follow the declaration.
@@ -159,6 +164,9 @@ internal sealed class UNet : IDisposable
         public IReadOnlyList<BatchChunk> Chunks { get; } = chunks;
 
         public IReadOnlyList<OrtValue> Values { get; } = values;
+
+        /// <summary>Where the calls' times are recorded, if anywhere.</summary>
+        internal TimingRecorder? Timings { get; set; }
 
         internal RunBinding[] Bind(UNet unet, int h, int w)
         {

@@ -174,6 +174,7 @@ public sealed class StableDiffusionPipeline : IDisposable
         var n = request.ImageCount;
         var useCfg = request.GuidanceScale > 1f;
         var warnings = new List<string>();
+        var timings = new TimingRecorder();
         progress?.Report(new GenerationProgress(0, 0, clock.Elapsed) { Phase = GenerationPhase.Encoding });
 
         // Text conditioning: [negative×n, prompt×n] with CFG (diffusers' order), else [prompt×n].
@@ -188,12 +189,14 @@ public sealed class StableDiffusionPipeline : IDisposable
                     $"the last {tokens.TruncatedTokens} token(s) were dropped.");
             tokens.Ids.CopyTo(ids, p * seq);
         }
+        timings.TokenizeDone();
         var (encoded, hidden) = _textEncoder.Encode(ids, prompts.Length, runOptions);
         var rows = new float[prompts.Length * n * seq * hidden];
         for (var p = 0; p < prompts.Length; p++)
             for (var i = 0; i < n; i++)
                 encoded.AsSpan(p * seq * hidden, seq * hidden).CopyTo(rows.AsSpan((p * n + i) * seq * hidden));
         using var conditioning = _unet.Prepare(rows, prompts.Length * n, seq, hidden);
+        timings.TextEncoderDone();
 
         // Initial noise: torch.randn on a CPU generator seeded like diffusers, times the scheduler's sigma.
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
@@ -205,8 +208,14 @@ public sealed class StableDiffusionPipeline : IDisposable
         System.Numerics.Tensors.TensorPrimitives.Multiply(latents, scheduler.Scheduler.InitNoiseSigma, latents);
 
         var loop = new DenoisingLoop(_unet, scheduler.Scheduler, generator);
+        timings.BeginDenoising(scheduler.Scheduler.Timesteps.Count);
+        conditioning.Timings = timings;
         loop.Run(latents, n, latentH, latentW, request.GuidanceScale, conditioning, runOptions,
-            (step, total) => progress?.Report(new GenerationProgress(step, total, clock.Elapsed)), token);
+            (step, total) =>
+            {
+                timings.EvaluationDone();
+                progress?.Report(new GenerationProgress(step, total, clock.Elapsed));
+            }, token);
 
         progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
         var images = new List<GeneratedImage>(n);
@@ -223,6 +232,7 @@ public sealed class StableDiffusionPipeline : IDisposable
                 Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar)), i, n);
             images.Add(new GeneratedImage(width, height, rgb, parameters));
         }
+        timings.DecodeDone();
         progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Done });
         return new GenerationResult(images, seed, latents, [n, UNet.LatentChannels, latentH, latentW], clock.Elapsed)
         {
@@ -230,6 +240,7 @@ public sealed class StableDiffusionPipeline : IDisposable
             UnetEvaluations = loop.Evaluations,
             UnetCalls = loop.Calls,
             Scheduler = scheduler.Name,
+            Timings = timings.Result(),
         };
     }
 
