@@ -116,9 +116,8 @@ public sealed record PipelineBenchmarkReport
     public required string MemoryMeasurement { get; init; }
 
     /// <summary>
-    /// Managed bytes allocated per evaluation while denoising, after the first (median over the repeats). A
-    /// multistep scheduler, made fresh for each generation, fills its history in its first steps: at few steps
-    /// that shows here; the steady cost is the slope over step counts (the tests hold it under 256 bytes).
+    /// Managed bytes allocated per evaluation once denoising is under way (see
+    /// <see cref="GenerationTimings.StepAllocatedBytes"/>; median over the repeats).
     /// </summary>
     public required double AllocatedBytesPerStep { get; init; }
 
@@ -203,7 +202,7 @@ public static class PipelineBenchmark
                 Steady = Median(runs.Select(r => r.Times).ToList()),
                 PeakResidentBytes = peak,
                 MemoryMeasurement = memory.Method,
-                AllocatedBytesPerStep = MedianOf(runs.Select(r => r.Result.Timings.StepAllocatedBytes / (double)Math.Max(1, r.Result.UnetEvaluations - 1))),
+                AllocatedBytesPerStep = MedianOf(runs.Select(r => r.Result.Timings.StepAllocatedBytes / (double)Math.Max(1, r.Result.Timings.StepAllocationSteps))),
             };
         }
         finally

@@ -28,10 +28,14 @@ public sealed record GenerationTimings
     public TimeSpan VaeDecode { get; init; }
 
     /// <summary>
-    /// Managed bytes the generation's thread allocated from the end of the first evaluation to the end of the last
-    /// (the generation's buffers are made in the first): divided by evaluations − 1, the allocation per step.
+    /// Managed bytes the generation's thread allocated over the last <see cref="StepAllocationSteps"/> evaluations
+    /// (all but the first four, where the generation's tensors are made and a multistep scheduler fills its
+    /// history; all but the first when there are fewer): the steady allocation per step is their ratio.
     /// </summary>
     public long StepAllocatedBytes { get; init; }
+
+    /// <summary>The evaluations <see cref="StepAllocatedBytes"/> covers.</summary>
+    public int StepAllocationSteps { get; init; }
 
     /// <summary>The time per evaluation spent outside the UNet call: input scaling, guidance and the scheduler step.</summary>
     public IEnumerable<TimeSpan> SchedulerSteps => Evaluations.Zip(UnetCalls, (e, u) => e - u);

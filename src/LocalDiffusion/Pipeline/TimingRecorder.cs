@@ -13,7 +13,8 @@ internal sealed class TimingRecorder
     private long _allocated;
     private TimeSpan _tokenize, _textEncoder, _prepare, _vae;
     private TimeSpan[] _evaluations = [], _unetCalls = [], _unetRuns = [];
-    private int _evaluation, _unetCall;
+    private int _evaluation, _unetCall, _allocationSteps;
+    private const int SteadyAfter = 4;
 
     /// <summary>Ends the tokenizing stage.</summary>
     public void TokenizeDone() => _tokenize = Lap();
@@ -44,11 +45,15 @@ internal sealed class TimingRecorder
     {
         if (_evaluation >= _evaluations.Length) return;
         _evaluations[_evaluation++] = Lap();
-        // From the end of the first evaluation: the generation's own buffers are made during the first.
-        if (_evaluation == 1)
+        // Counted from the end of evaluation SteadyAfter: the generation's tensors are made in the first, and a
+        // multistep scheduler (made per generation) fills its history, up to 4 outputs, in its first steps.
+        if (_evaluation == Math.Min(SteadyAfter, _evaluations.Length - 1))
             _allocatedAtStart = GC.GetAllocatedBytesForCurrentThread();
-        else if (_evaluation == _evaluations.Length)
+        if (_evaluation == _evaluations.Length && _evaluations.Length > 1)
+        {
             _allocated = GC.GetAllocatedBytesForCurrentThread() - _allocatedAtStart;
+            _allocationSteps = _evaluations.Length - Math.Min(SteadyAfter, _evaluations.Length - 1);
+        }
     }
 
     /// <summary>Ends VAE decoding.</summary>
@@ -64,6 +69,7 @@ internal sealed class TimingRecorder
         UnetRuns = _unetRuns,
         VaeDecode = _vae,
         StepAllocatedBytes = _allocated,
+        StepAllocationSteps = _allocationSteps,
     };
 
     private TimeSpan Lap()
