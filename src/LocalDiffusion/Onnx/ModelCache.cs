@@ -128,6 +128,9 @@ public sealed class ModelCache
     internal static void WriteOptimisedTo(SessionOptions options, string staging)
     {
         options.OptimizedModelFilePath = System.IO.Path.Combine(staging, ModelFileName);
+        // ONNX Runtime warns on every store that an "all"-level graph is only for the machine that made it: the
+        // key holds the CPU's instruction sets for that reason, so the warning would only alarm the user.
+        options.LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR;
         options.AddSessionConfigEntry(ExternalInitializersFileKey, DataFileName);
         options.AddSessionConfigEntry(ExternalInitializersMinSizeKey, "1024");
     }
