@@ -34,9 +34,9 @@ public static class ConvergencePlot
         ArgumentNullException.ThrowIfNull(report);
         Func<SchedulerBenchmarkRow, double> error = metric == ConvergenceMetric.LatentRmse ? r => r.LatentRmse : r => r.ImageRmse;
         var plot = new Plot();
-        // Tableau 10, so neighbouring lines are told apart; after ten, the colours repeat dashed.
-        var palette = new ScottPlot.Palettes.Category10();
+        // Tableau's 10 colours, or its 20 (light and dark pairs) for more lines; beyond those, colours repeat dashed.
         var ids = report.SchedulerIds;
+        IPalette palette = ids.Count <= 10 ? new ScottPlot.Palettes.Category10() : new ScottPlot.Palettes.Category20();
         for (var s = 0; s < ids.Count; s++)
         {
             var first = report.Rows.First(r => r.SchedulerId == ids[s]);
@@ -51,8 +51,9 @@ public static class ConvergencePlot
             if (CanDrawText) line.LegendText = first.DisplayName + (first.IsStochastic ? " (stochastic)" : "");
         }
 
-        var evaluations = report.Rows.Select(r => (double)r.UnetEvaluations).Distinct().Order().ToList();
-        plot.Axes.Bottom.TickGenerator = evaluations.Count is >= 2 and <= 10 ? Manual(evaluations) : LogTicks();
+        // Ticks at the step counts run (second-order samplers' points sit just left of them, at 2n − 1 evaluations).
+        var steps = report.StepCounts.Select(n => (double)n).ToList();
+        plot.Axes.Bottom.TickGenerator = steps.Count is >= 2 and <= 10 ? Manual(steps) : LogTicks();
         var errors = report.Rows.Select(error).Where(e => e > 0 && double.IsFinite(e)).ToList();
         plot.Axes.Left.TickGenerator = errors.Count > 0 ? Manual(OneTwoFive(errors.Min(), errors.Max())) : LogTicks();
         if (CanDrawText)
