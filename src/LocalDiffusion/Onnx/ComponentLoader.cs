@@ -9,6 +9,8 @@ internal static class ComponentLoader
     /// Loads <paramref name="components"/> in parallel, adding each to <paramref name="opened"/> in order. While
     /// <c>auto</c> is still choosing a provider the first loads alone, so every component lands on the same one.
     /// When several fail, the first in order is reported (as a sequential load would) and the others are released.
+    /// Where memory is short (the weights, twice over for the copies a load makes, exceed the memory the process may
+    /// use: the machine's, or its container's limit), they load one after another, so two loads' peaks do not add up.
     /// </summary>
     public static OnnxComponent[] LoadAll(SessionFactory sessions, IReadOnlyList<(string Name, string Path)> components, List<OnnxComponent> opened)
     {
@@ -33,11 +35,28 @@ internal static class ComponentLoader
             first = 1;
         }
         if (errors[0] is null)
-            Parallel.For(first, components.Count, Load);
+        {
+            if (MemoryAllowsParallel(components))
+                Parallel.For(first, components.Count, Load);
+            else
+                for (var i = first; i < components.Count && errors.All(e => e is null); i++) Load(i);
+        }
         foreach (var component in loaded)
             if (component is not null) opened.Add(component);
         if (errors.FirstOrDefault(e => e is not null) is { } error)
             ExceptionDispatchInfo.Capture(error).Throw();
         return loaded!;
+    }
+
+    // The model files and their external data sit beside model.onnx; a load holds about twice their size for a while.
+    private static bool MemoryAllowsParallel(IReadOnlyList<(string Name, string Path)> components)
+    {
+        long weights = 0;
+        foreach (var (_, path) in components)
+        {
+            if (System.IO.Path.GetDirectoryName(path) is not { } folder || !Directory.Exists(folder)) continue;
+            weights += Directory.EnumerateFiles(folder).Sum(f => new FileInfo(f).Length);
+        }
+        return 2 * weights < GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
     }
 }
