@@ -19,6 +19,7 @@ internal static class CliApp
             SchedulersCommand.Create(console),
             BenchCommand.Create(console),
             ServeCommand.Create(console),
+            CacheCommand.Create(console),
         };
         var parse = root.Parse(args);
         var config = new InvocationConfiguration { Output = new AnsiTextWriter(console), Error = error, EnableDefaultExceptionHandler = false };

@@ -1,4 +1,4 @@
-"""A simple picture analyser for the shapes world (the C# twin is src/LocalDiffusion/Evaluation).
+"""A simple picture analyser for the shapes world (the C# twin is src/LocalDiffusion.Benchmarking/Evaluation).
 
 Each pixel is labelled with its nearest named colour; the background is the most common label on the 2-pixel
 border; the object is the largest 4-connected region of other labels; its colour is the most common label in it;

@@ -46,7 +46,7 @@ POSITIONS: dict[str, tuple[float, float]] = {
 }
 PAIR_POSITIONS = [("left", "right"), ("top", "bottom"), ("top left", "bottom right"), ("top right", "bottom left")]
 
-# Shape geometry constants; the C# analyser (src/LocalDiffusion/Evaluation) draws its templates from the same numbers.
+# Shape geometry constants; the C# analyser (src/LocalDiffusion.Benchmarking/Evaluation) draws its templates from the same numbers.
 SQUARE_HALF = 0.85      # square half-side / r
 CROSS_ARM = 0.34        # cross arm half-width / r
 STAR_INNER = 0.5        # star inner radius / outer radius

@@ -11,7 +11,7 @@ internal static class BenchCommand
     private const string EvalPromptsFile = "eval_prompts.json";
 
     public static Command Create(IAnsiConsole console) =>
-        new("bench", "Measure the engine.") { CreateSchedulers(console) };
+        new("bench", "Measure the engine.") { CreateSchedulers(console), BenchPipelineCommand.Create(console) };
 
     private static Command CreateSchedulers(IAnsiConsole console)
     {
@@ -37,6 +37,8 @@ internal static class BenchCommand
         {
             model, schedulers, steps, prompt, prompts, seeds, reference, guidance, negative, width, height, repeats, device, threads, output, overwrite,
         };
+        var cacheDir = CacheDirOption.Create();
+        command.Options.Add(cacheDir);
         command.SetAction(async (parse, cancellationToken) =>
         {
             // Every argument is checked before the model loads and anything runs.
@@ -82,6 +84,7 @@ internal static class BenchCommand
             {
                 Device = parse.GetValue(device)!,
                 IntraOpThreads = parse.GetValue(threads),
+                CacheDirectory = parse.GetValue(cacheDir),
             });
             SchedulerBenchmarkReport? report = null;
             await console.Progress()

@@ -33,6 +33,13 @@ internal static class GenerateCommand
         };
         var imageOptions = new ImageOptions();
         imageOptions.AddTo(command);
+        var cacheDir = CacheDirOption.Create();
+        command.Options.Add(cacheDir);
+        var vaeTiling = new Option<string>("--vae-tiling")
+        {
+            Description = "Decode in overlapping 512-pixel tiles: auto (above 1024x1024), on, off.", DefaultValueFactory = _ => "auto",
+        }.AcceptOnlyFromAmong("auto", "on", "off");
+        command.Options.Add(vaeTiling);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var n = parse.GetValue(count);
@@ -61,6 +68,8 @@ internal static class GenerateCommand
             {
                 Device = parse.GetValue(device)!,
                 IntraOpThreads = parse.GetValue(threads),
+                CacheDirectory = parse.GetValue(cacheDir),
+                VaeTiling = new VaeTilingOptions { Mode = Enum.Parse<VaeTiling>(parse.GetValue(vaeTiling)!, ignoreCase: true) },
             });
             var request = new GenerationRequest
             {

@@ -105,62 +105,123 @@ internal sealed class UNet : IDisposable
         return new Conditioning(chunks, values);
     }
 
-    /// <summary>Predicts the noise [B,4,h,w] for <paramref name="sample"/> [B,<see cref="InputChannels"/>,h,w] at <paramref name="timestep"/>.</summary>
+    /// <summary>
+    /// Predicts the noise [B,4,h,w] for <paramref name="sample"/> [B,<see cref="InputChannels"/>,h,w] at
+    /// <paramref name="timestep"/>. The input, timestep and output tensors are the generation's own (in
+    /// <paramref name="conditioning"/>), bound to the session once: a call writes into them and reads back, and
+    /// allocates nothing.
+    /// </summary>
     public void Predict(ReadOnlySpan<float> sample, int latentHeight, int latentWidth, float timestep,
         Conditioning conditioning, Span<float> output, RunOptions runOptions)
     {
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
+        long runTicks = 0;
         var inputItem = InputChannels * latentHeight * latentWidth;
         var item = LatentChannels * latentHeight * latentWidth;
+        var bindings = conditioning.Bind(this, latentHeight, latentWidth);
         for (var c = 0; c < conditioning.Chunks.Count; c++)
         {
             var chunk = conditioning.Chunks[c];
-            using var sampleValue = GatherSample(sample, inputItem, chunk, latentHeight, latentWidth);
-            using var timestepValue = TimestepTensor(timestep, chunk.RunBatch);
-            using var outputs = _model.Run(runOptions,
-                [_sample.Name, _timestep.Name, _hidden.Name], [sampleValue, timestepValue, conditioning.Values[c]], [_output.Name]);
-            if (_output.ElementType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float)
-            {
-                chunk.Scatter(outputs[0].GetTensorDataAsSpan<float>(), item, output);
-            }
-            else
-            {
-                var run = new float[chunk.RunBatch * item];
-                OrtTensors.ReadFloats(outputs[0], run);
-                chunk.Scatter(run, item, output);
-            }
+            var run = bindings[c];
+            // A static batch larger than the chunk is padded with its last item, as BatchChunk.Gather does.
+            for (var i = 0; i < chunk.RunBatch; i++)
+                run.Sample.Write(sample.Slice((chunk.Start + Math.Min(i, chunk.Count - 1)) * inputItem, inputItem), i * inputItem);
+            run.Timestep.Fill(timestep);
+            var runStart = System.Diagnostics.Stopwatch.GetTimestamp();
+            _model.RunWithBinding(runOptions, run.Binding);
+            runTicks += System.Diagnostics.Stopwatch.GetTimestamp() - runStart;
+            run.Output.Read(0, output.Slice(chunk.Start * item, chunk.Count * item));
         }
-    }
-
-    private OrtValue GatherSample(ReadOnlySpan<float> sample, int item, BatchChunk chunk, int h, int w)
-    {
-        long[] shape = [chunk.RunBatch, InputChannels, h, w];
-        if (chunk.Count == chunk.RunBatch)
-            return OrtTensors.FromFloats(_sample, sample.Slice(chunk.Start * item, chunk.Count * item), shape);
-        var padded = new float[chunk.RunBatch * item];
-        chunk.Gather(sample, item, padded);
-        return OrtTensors.FromFloats(_sample, padded, shape);
+        conditioning.Timings?.UnetCall(System.Diagnostics.Stopwatch.GetTimestamp() - start, runTicks);
     }
 
     // Exporters disagree on the timestep: int64 [B], float [B], int64 [1], or a float scalar; follow the declaration.
-    private OrtValue TimestepTensor(float timestep, int batch)
+    private long[] TimestepShape(int batch) => _timestep.Rank == 0 ? [] : [_timestep.FixedDimension(0) ?? batch];
+
+    private RunBinding CreateBinding(BatchChunk chunk, OrtValue hidden, int h, int w)
     {
-        long[] shape = _timestep.Rank == 0 ? [] : [_timestep.FixedDimension(0) ?? batch];
-        Span<float> values = stackalloc float[(int)OrtTensors.Count(shape)];
-        values.Fill(timestep);
-        return OrtTensors.FromFloats(_timestep, values, shape);
+        var tensors = new List<IDisposable>(4);
+        try
+        {
+            var sample = HostTensor.Create(_sample.ElementType, [chunk.RunBatch, InputChannels, h, w], _sample.Name);
+            tensors.Add(sample);
+            var timestep = HostTensor.Create(_timestep.ElementType, TimestepShape(chunk.RunBatch), _timestep.Name);
+            tensors.Add(timestep);
+            var output = HostTensor.Create(_output.ElementType, [chunk.RunBatch, LatentChannels, h, w], _output.Name);
+            tensors.Add(output);
+            var binding = _model.Session.CreateIoBinding();
+            tensors.Add(binding);
+            binding.BindInput(_sample.Name, sample.Value);
+            binding.BindInput(_timestep.Name, timestep.Value);
+            binding.BindInput(_hidden.Name, hidden);
+            binding.BindOutput(_output.Name, output.Value);
+            return new RunBinding(sample, timestep, output, binding);
+        }
+        catch
+        {
+            foreach (var t in tensors) t.Dispose();
+            throw;
+        }
     }
 
     public void Dispose() => _model.Dispose();
 
-    /// <summary>Text conditioning as per-run tensors; dispose after the generation.</summary>
+    /// <summary>One ONNX Runtime call's tensors, bound to the session.</summary>
+    internal sealed record RunBinding(HostTensor Sample, HostTensor Timestep, HostTensor Output, OrtIoBinding Binding) : IDisposable
+    {
+        public void Dispose()
+        {
+            Binding.Dispose();
+            Sample.Dispose();
+            Timestep.Dispose();
+            Output.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A generation's UNet tensors: the text conditioning per run, and the sample, timestep and output tensors bound
+    /// with it (made at the first call, remade only if the latent size changes). Dispose after the generation.
+    /// </summary>
     internal sealed class Conditioning(IReadOnlyList<BatchChunk> chunks, IReadOnlyList<OrtValue> values) : IDisposable
     {
+        private RunBinding[] _bindings = [];
+        private (int H, int W) _size;
+
         public IReadOnlyList<BatchChunk> Chunks { get; } = chunks;
 
         public IReadOnlyList<OrtValue> Values { get; } = values;
 
+        /// <summary>Where the calls' times are recorded, if anywhere.</summary>
+        internal TimingRecorder? Timings { get; set; }
+
+        internal RunBinding[] Bind(UNet unet, int h, int w)
+        {
+            if (_bindings.Length == Chunks.Count && _size == (h, w)) return _bindings;
+            DisposeBindings();
+            var bindings = new RunBinding[Chunks.Count];
+            try
+            {
+                for (var c = 0; c < Chunks.Count; c++)
+                    bindings[c] = unet.CreateBinding(Chunks[c], Values[c], h, w);
+            }
+            catch
+            {
+                foreach (var b in bindings) b?.Dispose();
+                throw;
+            }
+            (_bindings, _size) = (bindings, (h, w));
+            return _bindings;
+        }
+
+        private void DisposeBindings()
+        {
+            foreach (var b in _bindings) b.Dispose();
+            _bindings = [];
+        }
+
         public void Dispose()
         {
+            DisposeBindings();
             foreach (var v in Values) v.Dispose();
         }
     }

@@ -8,8 +8,9 @@ internal sealed class OnnxComponent : IDisposable
 {
     private const string LfsPointerPrefix = "version https://git-lfs";
 
-    private OnnxComponent(string name, string path, InferenceSession session, OnnxFileScan? scan)
+    private OnnxComponent(string name, string path, InferenceSession session, OnnxFileScan? scan, ModelCacheStatus cacheStatus)
     {
+        CacheStatus = cacheStatus;
         Name = name;
         Scan = scan;
         FilePath = path;
@@ -29,6 +30,9 @@ internal sealed class OnnxComponent : IDisposable
     /// <summary>What was read from the file's protobuf before loading (null when it could not be scanned).</summary>
     public OnnxFileScan? Scan { get; }
 
+    /// <summary>Whether the session came from the optimised-model cache.</summary>
+    public ModelCacheStatus CacheStatus { get; }
+
     public IReadOnlyDictionary<string, TensorSpec> Inputs { get; }
 
     public IReadOnlyDictionary<string, TensorSpec> Outputs { get; }
@@ -40,15 +44,16 @@ internal sealed class OnnxComponent : IDisposable
         var scan = OnnxFileScan.TryRead(path);
         if (scan is not null) CheckExternalData(path, scan);
         InferenceSession session;
+        ModelCacheStatus cacheStatus;
         try
         {
-            session = sessions.Create(path);
+            session = sessions.Create(path, out cacheStatus);
         }
         catch (OnnxRuntimeException e)
         {
             throw new ModelLoadException(path, $"ONNX Runtime cannot load this {name} model: {e.Message.Trim()}", e);
         }
-        return new OnnxComponent(name, path, session, scan);
+        return new OnnxComponent(name, path, session, scan, cacheStatus);
     }
 
     /// <summary>
@@ -61,6 +66,19 @@ internal sealed class OnnxComponent : IDisposable
         try
         {
             return Session.Run(runOptions, inputNames, inputs, outputNames);
+        }
+        catch (OnnxRuntimeException e) when (!runOptions.Terminate)
+        {
+            throw new ModelLoadException(FilePath, $"ONNX Runtime failed running this {Name} model: {e.Message.Trim()}", e);
+        }
+    }
+
+    /// <summary>Runs the session on bound tensors; failures are reported as by <see cref="Run"/>.</summary>
+    public void RunWithBinding(RunOptions runOptions, OrtIoBinding binding)
+    {
+        try
+        {
+            Session.RunWithBinding(runOptions, binding);
         }
         catch (OnnxRuntimeException e) when (!runOptions.Terminate)
         {

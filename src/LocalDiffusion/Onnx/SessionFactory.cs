@@ -46,20 +46,27 @@ internal sealed class SessionFactory
     /// <summary>Why providers tried by <c>auto</c> were passed over.</summary>
     public IReadOnlyList<string> Notes => _notes;
 
+    /// <summary>Where optimised graphs are stored and found; null: no cache.</summary>
+    public ModelCache? Cache { get; init; }
+
+    /// <summary>Whether the provider is settled, so that sessions may be created in parallel.</summary>
+    public bool IsSettled => _candidates.Count == 1;
+
     /// <summary>Provider names compiled into the loaded ONNX Runtime.</summary>
     public static IReadOnlyList<string> AvailableProviders() => OrtEnv.Instance().GetAvailableProviders();
 
     /// <summary>Opens <paramref name="modelPath"/> on the active provider (falling back under <c>auto</c>).</summary>
-    public InferenceSession Create(string modelPath)
+    public InferenceSession Create(string modelPath) => Create(modelPath, out _);
+
+    /// <inheritdoc cref="Create(string)"/>
+    public InferenceSession Create(string modelPath, out ModelCacheStatus cacheStatus)
     {
         while (true)
         {
             var device = _candidates[0];
-            SessionOptions? options = null;
             try
             {
-                options = CreateOptions(device);
-                var session = new InferenceSession(modelPath, options);
+                var session = Open(device, modelPath, out cacheStatus);
                 // A fallback now would put the components on different devices: settle here.
                 _candidates = [device];
                 return session;
@@ -74,16 +81,67 @@ internal sealed class SessionFactory
                 _notes.Add($"{device}: {reason}");
                 _candidates.RemoveAt(0);
             }
-            finally
-            {
-                options?.Dispose();
-            }
         }
     }
 
-    private SessionOptions CreateOptions(ExecutionDevice device)
+    // The optimised-model cache serves the CPU provider: GPU providers compile or place nodes in ways ONNX Runtime
+    // cannot always write back as a plain ONNX file (TensorRT, DirectML, CoreML), and CUDA is not measured here.
+    private InferenceSession Open(ExecutionDevice device, string modelPath, out ModelCacheStatus cacheStatus)
     {
-        var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        cacheStatus = ModelCacheStatus.NotUsed;
+        if (Cache is null || device.Kind != ExecutionProviderKind.Cpu)
+            return OpenPlain(device, modelPath, GraphOptimizationLevel.ORT_ENABLE_ALL);
+
+        var slot = Cache.SlotFor(modelPath, device);
+        if (slot.Find() is { } cached)
+        {
+            try
+            {
+                // Already optimised at the "all" level: optimising again would only spend the time saved.
+                var session = OpenPlain(device, cached, GraphOptimizationLevel.ORT_DISABLE_ALL);
+                slot.Touch();
+                cacheStatus = ModelCacheStatus.Hit;
+                return session;
+            }
+            catch (OnnxRuntimeException)
+            {
+                slot.Discard(); // damaged although complete in size: rebuilt below
+            }
+        }
+
+        if (slot.BeginStore() is not { } staging)
+            return OpenPlain(device, modelPath, GraphOptimizationLevel.ORT_ENABLE_ALL);
+        InferenceSession? stored = null;
+        using (var options = CreateOptions(device, GraphOptimizationLevel.ORT_ENABLE_ALL))
+        {
+            ModelCache.WriteOptimisedTo(options, staging);
+            try
+            {
+                stored = new InferenceSession(modelPath, options);
+            }
+            catch (OnnxRuntimeException)
+            {
+                // Writing the optimised graph failed, or the model is bad: the plain load below says which.
+            }
+        }
+        if (stored is null)
+        {
+            ModelCache.Slot.Abandon(staging);
+            return OpenPlain(device, modelPath, GraphOptimizationLevel.ORT_ENABLE_ALL);
+        }
+        cacheStatus = slot.Commit(staging, device) ? ModelCacheStatus.Stored : ModelCacheStatus.NotUsed;
+        return stored;
+    }
+
+    private InferenceSession OpenPlain(ExecutionDevice device, string modelPath, GraphOptimizationLevel level)
+    {
+        using var options = CreateOptions(device, level);
+        return new InferenceSession(modelPath, options);
+    }
+
+    private SessionOptions CreateOptions(ExecutionDevice device, GraphOptimizationLevel level)
+    {
+        var options = new SessionOptions { GraphOptimizationLevel = level };
         if (_intraOpThreads is { } intra) options.IntraOpNumThreads = intra;
         if (_interOpThreads is { } inter) options.InterOpNumThreads = inter;
         try

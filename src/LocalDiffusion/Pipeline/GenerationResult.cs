@@ -21,4 +21,7 @@ public sealed record GenerationResult(IReadOnlyList<GeneratedImage> Images, long
 
     /// <summary>The scheduler that ran.</summary>
     public string Scheduler { get; init; } = "";
+
+    /// <summary>Where the time went, stage by stage and evaluation by evaluation.</summary>
+    public GenerationTimings Timings { get; init; } = new();
 }

@@ -54,4 +54,8 @@ public sealed record ModelInfo
 /// <param name="FilePath">Its model.onnx.</param>
 /// <param name="Inputs">Declared inputs.</param>
 /// <param name="Outputs">Declared outputs.</param>
-public sealed record ComponentInfo(string Name, string FilePath, IReadOnlyList<TensorSpec> Inputs, IReadOnlyList<TensorSpec> Outputs);
+public sealed record ComponentInfo(string Name, string FilePath, IReadOnlyList<TensorSpec> Inputs, IReadOnlyList<TensorSpec> Outputs)
+{
+    /// <summary>Whether its session was loaded from the optimised-model cache, stored there, or neither.</summary>
+    public ModelCacheStatus Cache { get; init; }
+}

@@ -86,20 +86,19 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var schedulerConfig = LoadSchedulerConfig(folder.SchedulerConfigPath);
         var schedulers = options.Schedulers ?? SchedulerRegistry.Default;
         var schedulerName = DescribeConfigured(schedulers, schedulerConfig, folder.SchedulerConfigPath);
-        var sessions = new SessionFactory(device, options.IntraOpThreads, options.InterOpThreads);
+        var sessions = new SessionFactory(device, options.IntraOpThreads, options.InterOpThreads)
+        {
+            Cache = options.UseModelCache ? new ModelCache(options.CacheDirectory ?? ModelCache.DefaultDirectory) : null,
+        };
 
         var opened = new List<OnnxComponent>();
         try
         {
-            OnnxComponent Open(string name, string file)
-            {
-                var component = OnnxComponent.Load(name, file, sessions);
-                opened.Add(component);
-                return component;
-            }
-            var textEncoder = new ClipTextEncoder(Open("text_encoder", folder.TextEncoderPath));
-            var unet = new UNet(Open("unet", folder.UnetPath), folder.UnetInChannels);
-            var vae = new VaeDecoder(Open("vae_decoder", folder.VaeDecoderPath));
+            var loaded = ComponentLoader.LoadAll(sessions,
+                [("text_encoder", folder.TextEncoderPath), ("unet", folder.UnetPath), ("vae_decoder", folder.VaeDecoderPath)], opened);
+            var textEncoder = new ClipTextEncoder(loaded[0]);
+            var unet = new UNet(loaded[1], folder.UnetInChannels);
+            var vae = new VaeDecoder(loaded[2]) { Tiling = options.VaeTiling };
             if (textEncoder.DeclaredHiddenSize is { } te && unet.DeclaredHiddenSize is { } un && te != un)
                 throw new ModelLoadException(folder.UnetPath,
                     $"encoder_hidden_states has width {un}, but the text encoder ({folder.TextEncoderPath}) outputs {te}: the components come from different models.");
@@ -118,7 +117,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 PipelineClass = folder.PipelineClass,
                 Device = sessions.Active.ToString(),
                 DeviceNotes = sessions.Notes.ToList(),
-                Components = opened.Select(c => new ComponentInfo(c.Name, c.FilePath, c.Inputs.Values.ToList(), c.Outputs.Values.ToList())).ToList(),
+                Components = opened.Select(c => new ComponentInfo(c.Name, c.FilePath, c.Inputs.Values.ToList(), c.Outputs.Values.ToList()) { Cache = c.CacheStatus }).ToList(),
                 Scheduler = schedulerName,
                 SizeMultiple = sizeMultiple,
                 NativeWidth = nativeW * VaeDecoder.Factor,
@@ -200,6 +199,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var n = request.ImageCount;
         var useCfg = request.GuidanceScale > 1f;
         var warnings = new List<string>();
+        var timings = new TimingRecorder();
         progress?.Report(new GenerationProgress(0, 0, clock.Elapsed) { Phase = GenerationPhase.Encoding });
 
         // Text conditioning: [negative×n, prompt×n] with CFG (diffusers' order), else [prompt×n].
@@ -214,6 +214,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                     $"the last {tokens.TruncatedTokens} token(s) were dropped.");
             tokens.Ids.CopyTo(ids, p * seq);
         }
+        timings.TokenizeDone();
         var (encoded, hidden) = _textEncoder.Encode(ids, prompts.Length, runOptions);
         if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(encoded))
             throw new GenerationNumericsException(NumericsStage.TextEncoder, null,
@@ -223,6 +224,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             for (var i = 0; i < n; i++)
                 encoded.AsSpan(p * seq * hidden, seq * hidden).CopyTo(rows.AsSpan((p * n + i) * seq * hidden));
         using var conditioning = _unet.Prepare(rows, prompts.Length * n, seq, hidden);
+        timings.TextEncoderDone();
 
         // Initial noise: torch.randn on a CPU generator seeded like diffusers, times the scheduler's sigma.
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
@@ -247,11 +249,17 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         }
 
         var loop = new DenoisingLoop(_unet, scheduler.Scheduler, scheduler.Name, generator);
+        timings.BeginDenoising(scheduler.Scheduler.Timesteps.Count - (fromImage?.BeginIndex ?? 0));
+        conditioning.Timings = timings;
         loop.Run(latents, n, latentH, latentW, request.GuidanceScale, conditioning, runOptions,
-            (step, total) => progress?.Report(new GenerationProgress(step, total, clock.Elapsed)
+            (step, total) =>
             {
-                Preview = WantsPreview(request, step) ? DecodePreview(latents, n, latentH, latentW, runOptions) : null, // StableDiffusionPipeline.Previews.cs
-            }), token,
+                timings.EvaluationDone();
+                progress?.Report(new GenerationProgress(step, total, clock.Elapsed)
+                {
+                    Preview = WantsPreview(request, step) ? DecodePreview(latents, n, latentH, latentW, runOptions) : null, // StableDiffusionPipeline.Previews.cs
+                });
+            }, token,
             fromImage?.BeginIndex ?? 0, fromImage?.Blend, fromImage?.Channels);
 
         progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
@@ -274,6 +282,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar)), i, n);
             images.Add(new GeneratedImage(width, height, rgb, parameters));
         }
+        timings.DecodeDone();
         progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Done });
         return new GenerationResult(images, seed, latents, [n, UNet.LatentChannels, latentH, latentW], clock.Elapsed)
         {
@@ -281,6 +290,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             UnetEvaluations = loop.Evaluations,
             UnetCalls = loop.Calls,
             Scheduler = scheduler.Name,
+            Timings = timings.Result(),
         };
     }
 

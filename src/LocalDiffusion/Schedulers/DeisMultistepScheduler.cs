@@ -100,7 +100,8 @@ public sealed class DeisMultistepScheduler : IScheduler, ISigmaSchedule
         // diffusers goes through x₀ even for ε-prediction: ε = (x − α·x₀)/σ_t, in float32.
         var sigma = sigmas[stepIndex];
         var (alpha, sigmaT) = DpmSolverUpdate.AlphaSigma(sigma);
-        var epsilon = SolverModelOutput.Convert(_prediction, dataPrediction: true, modelOutput, sample, sigma);
+        var epsilon = _modelOutputs.Rent(sample.Length);
+        SolverModelOutput.Convert(_prediction, dataPrediction: true, modelOutput, sample, sigma, epsilon);
         for (var k = 0; k < epsilon.Length; k++)
             epsilon[k] = (sample[k] - alpha * epsilon[k]) / sigmaT;
         _modelOutputs.Add(epsilon);

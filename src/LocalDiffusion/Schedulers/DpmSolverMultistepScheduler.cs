@@ -119,7 +119,8 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
             && (_eulerAtFinal || (_lowerOrderFinal && steps < 15) || _finalSigma == FinalSigmasType.Zero);
         var lowerOrderSecond = stepIndex == steps - 2 && _lowerOrderFinal && steps < 15;
 
-        var converted = SolverModelOutput.Convert(_prediction, IsDataPrediction, modelOutput, sample, sigmas[stepIndex]);
+        var converted = _modelOutputs.Rent(sample.Length);
+        SolverModelOutput.Convert(_prediction, IsDataPrediction, modelOutput, sample, sigmas[stepIndex], converted);
         _modelOutputs.Add(converted);
 
         Span<float> noise = default;

@@ -29,6 +29,7 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
     private float[] _timesteps = [];
     private int[] _orders = [];
     private float[] _groupStart = [];
+    private readonly SampleCopy _groupStartCopy = new();
     private int _nextStep;
 
     /// <summary>
@@ -140,7 +141,8 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
     {
         var sigmas = Run;
         StepOrder.Check(stepIndex, ref _nextStep, nameof(DpmSolverSinglestepScheduler));
-        var converted = SolverModelOutput.Convert(_prediction, IsDataPrediction, modelOutput, sample, sigmas[stepIndex]);
+        var converted = _modelOutputs.Rent(sample.Length);
+        SolverModelOutput.Convert(_prediction, IsDataPrediction, modelOutput, sample, sigmas[stepIndex], converted);
         _modelOutputs.Add(converted);
 
         Span<float> noise = default;
@@ -151,7 +153,7 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
 
         var order = Math.Min(_orders[stepIndex], _modelOutputs.Count);
         if (order == 1)
-            _groupStart = sample.ToArray();
+            _groupStart = _groupStartCopy.Keep(sample);
         _groupStart.CopyTo(sample);
         switch (order)
         {

@@ -15,7 +15,7 @@ public sealed class LmsDiscreteScheduler : IScheduler, ISigmaSchedule
     private readonly TimestepSpacing _spacing;
     private readonly int _stepsOffset;
     private readonly SigmaRamp _ramp;
-    private readonly List<float[]> _derivatives = [];
+    private readonly ModelOutputHistory _derivatives = new(Order);
     private DiscreteSigmaSchedule? _run;
     private int _nextStep;
 
@@ -70,16 +70,14 @@ public sealed class LmsDiscreteScheduler : IScheduler, ISigmaSchedule
     {
         StepOrder.Check(stepIndex, ref _nextStep, nameof(LmsDiscreteScheduler));
         var sigmas = Run.Sigmas;
-        var derivative = _derivatives.Count == Order ? _derivatives[0] : new float[sample.Length];
-        if (_derivatives.Count == Order)
-            _derivatives.RemoveAt(0);
+        var derivative = _derivatives.Rent(sample.Length);
         SigmaSpace.Denoise(_prediction, modelOutput, sample, sigmas[stepIndex], derivative);
         SigmaSpace.Derivative(sample, derivative, sigmas[stepIndex]);
         _derivatives.Add(derivative);
 
         // diffusers sums coefficient·derivative newest first in float32, then adds the sum to the sample.
         var order = Math.Min(stepIndex + 1, Order);
-        var coefficients = new float[order];
+        Span<float> coefficients = stackalloc float[order];
         for (var j = 0; j < order; j++)
             coefficients[j] = (float)LmsCoefficients.Coefficient(sigmas, order, stepIndex, j);
         // After a begin index (img2img) fewer derivatives than the order exist yet: diffusers zips the coefficients with

@@ -17,7 +17,11 @@ public sealed class PndmScheduler : IScheduler
     private readonly TimestepSpacing _spacing;
     private readonly int _stepsOffset;
     private readonly bool _skipPrkSteps;
-    private readonly List<float[]> _ets = [];
+    // diffusers keeps every ε in `ets` but reads only the newest four.
+    private readonly ModelOutputHistory _ets = new(4);
+    private readonly SampleCopy _curSampleCopy = new();
+    private readonly ScratchBuffer _combined = new();
+    private float[] _accumulated = [];
     private int[]? _timesteps;
     private float[] _timestepValues = [];
     private int _prkCount;
@@ -123,17 +127,23 @@ public sealed class PndmScheduler : IScheduler
         var previous = timestep - (_counter % 2 == 1 ? 0 : _stepRatio / 2);
         var from = _timesteps![_counter / 4 * 4];
         var stage = _counter % 4;
-        var accumulated = _curModelOutput ??= new float[sample.Length];
+        if (_curModelOutput is null)
+        {
+            if (_accumulated.Length != sample.Length) _accumulated = new float[sample.Length];
+            _curModelOutput = _accumulated; // overwritten at stage 0 before it is read
+        }
+        var accumulated = _curModelOutput;
         // A copy: PreviousSample converts v-predictions to ε in place.
-        var combined = modelOutput.ToArray();
+        var combined = _combined.Get(sample.Length);
+        modelOutput.CopyTo(combined);
         switch (stage)
         {
             case 0:
                 // RK4 weights 1/6, 1/3, 1/3, 1/6 accumulated over the four evaluations.
                 for (var k = 0; k < accumulated.Length; k++)
                     accumulated[k] = 1f / 6 * modelOutput[k];
-                _ets.Add(modelOutput.ToArray());
-                _curSample = sample.ToArray();
+                AddEt(modelOutput);
+                _curSample = _curSampleCopy.Keep(sample);
                 break;
             case 1 or 2:
                 for (var k = 0; k < accumulated.Length; k++)
@@ -153,9 +163,7 @@ public sealed class PndmScheduler : IScheduler
         var previous = timestep - _stepRatio;
         if (_counter != 1)
         {
-            if (_ets.Count > 3)
-                _ets.RemoveRange(0, _ets.Count - 3);
-            _ets.Add(modelOutput.ToArray());
+            AddEt(modelOutput);
         }
         else
         {
@@ -164,12 +172,12 @@ public sealed class PndmScheduler : IScheduler
             timestep += _stepRatio;
         }
 
-        var combined = new float[sample.Length];
+        var combined = _combined.Get(sample.Length);
         ReadOnlySpan<float> start = sample;
         if (_ets.Count == 1 && _counter == 0)
         {
             modelOutput.CopyTo(combined);
-            _curSample = sample.ToArray();
+            _curSample = _curSampleCopy.Keep(sample);
         }
         else if (_ets.Count == 1 && _counter == 1)
         {
@@ -184,7 +192,14 @@ public sealed class PndmScheduler : IScheduler
     }
 
     /// <summary>Adams–Bashforth combination of the stored model outputs, of the order the history allows (up to 4).</summary>
-    private void PlmsCombination(float[] combined)
+    private void AddEt(ReadOnlySpan<float> modelOutput)
+    {
+        var et = _ets.Rent(modelOutput.Length);
+        modelOutput.CopyTo(et);
+        _ets.Add(et);
+    }
+
+    private void PlmsCombination(Span<float> combined)
     {
         var e = _ets;
         for (var k = 0; k < combined.Length; k++)
@@ -200,7 +215,7 @@ public sealed class PndmScheduler : IScheduler
     /// PNDM's transfer φ (eq. 11): x_prev = √(ᾱ_prev/ᾱ_t)·x − (ᾱ_prev − ᾱ_t)·ε / (ᾱ_t·√(1−ᾱ_prev) + √(ᾱ_t(1−ᾱ_t)ᾱ_prev)),
     /// written into <paramref name="destination"/>.
     /// </summary>
-    private void PreviousSample(ReadOnlySpan<float> sample, int timestep, int previous, float[] modelOutput, Span<float> destination)
+    private void PreviousSample(ReadOnlySpan<float> sample, int timestep, int previous, Span<float> modelOutput, Span<float> destination)
     {
         var alphaProd = _schedule.AlphasCumprod[timestep];
         var alphaProdPrev = previous >= 0 ? _schedule.AlphasCumprod[previous] : _finalAlphaCumprod;

@@ -6,10 +6,11 @@ namespace LocalDiffusion.Schedulers;
 /// </summary>
 internal static class SolverModelOutput
 {
-    public static float[] Convert(PredictionType prediction, bool dataPrediction, ReadOnlySpan<float> modelOutput, ReadOnlySpan<float> sample, float sigma)
+    /// <summary>Writes the converted output into <paramref name="converted"/> (the length of <paramref name="sample"/>).</summary>
+    public static void Convert(PredictionType prediction, bool dataPrediction, ReadOnlySpan<float> modelOutput, ReadOnlySpan<float> sample,
+        float sigma, Span<float> converted)
     {
         var (alpha, sigmaT) = DpmSolverUpdate.AlphaSigma(sigma);
-        var converted = new float[sample.Length];
         for (var k = 0; k < converted.Length; k++)
         {
             float m = modelOutput[k], x = sample[k];
@@ -23,6 +24,5 @@ internal static class SolverModelOutput
                 (false, _) => alpha * m + sigmaT * x,
             };
         }
-        return converted;
     }
 }

@@ -27,6 +27,7 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
     private float[]? _sigmas;
     private float[] _timesteps = [];
     private float[]? _lastSample;
+    private readonly SampleCopy _lastSampleCopy = new();
     private int _thisOrder;
     private int _lowerOrderNums;
     private int _nextStep;
@@ -107,7 +108,9 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
     {
         var sigmas = Run;
         StepOrder.Check(stepIndex, ref _nextStep, nameof(UniPcMultistepScheduler));
-        var converted = SolverModelOutput.Convert(_prediction, _predictX0, modelOutput, sample, sigmas[stepIndex]);
+        // Rented, not yet in the history: the corrector below still reads every held output.
+        var converted = _modelOutputs.Rent(sample.Length);
+        SolverModelOutput.Convert(_prediction, _predictX0, modelOutput, sample, sigmas[stepIndex], converted);
 
         // UniC: refine the sample the last step predicted, now that the model has been evaluated there.
         if (stepIndex > 0 && !_disableCorrector.Contains(stepIndex - 1) && _lastSample is { } lastSample)
@@ -117,7 +120,7 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
 
         var order = _lowerOrderFinal ? Math.Min(_solverOrder, _timesteps.Length - stepIndex) : _solverOrder;
         _thisOrder = Math.Min(order, _lowerOrderNums + 1);
-        _lastSample = sample.ToArray();
+        _lastSample = _lastSampleCopy.Keep(sample);
         // UniP: predict the sample at the next sigma.
         Update(stepIndex + 1, stepIndex, _thisOrder, _lastSample, sample, corrector: null);
 
@@ -138,7 +141,8 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
         var h = DpmSolverUpdate.Lambda(alphaT, sigmaT) - lambdaS0;
 
         // rₖ = (λ_sₖ − λ_s0)/h for the older outputs, then 1.
-        var rks = new float[order];
+        // Small per-order arrays on the stack: nothing is allocated per step.
+        Span<float> rks = stackalloc float[order];
         for (var k = 1; k < order; k++)
         {
             var (alphaSk, sigmaSk) = DpmSolverUpdate.AlphaSigma(sigmas[source - k]);
@@ -150,23 +154,26 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
         var hPhi1 = (float)(Math.Exp(hh) - 1);
         var bh = _bh1 ? hh : hPhi1;
         // R[i][k] = rₖ^i and b[i] = hφ_{i+1}(h)·(i+1)!/B(h), the linear system of the UniPC order conditions.
-        var matrix = new double[order, order];
-        var rhs = new double[order];
+        Span<double> matrix = stackalloc double[order * order];
+        Span<double> rhs = stackalloc double[order];
         var hPhiK = hPhi1 / hh - 1f;
         var factorial = 1;
         for (var i = 1; i <= order; i++)
         {
             for (var k = 0; k < order; k++)
-                matrix[i - 1, k] = Math.Pow(rks[k], i - 1);
+                matrix[(i - 1) * order + k] = Math.Pow(rks[k], i - 1);
             rhs[i - 1] = hPhiK * factorial / bh;
             factorial *= i + 1;
             hPhiK = hPhiK / hh - (float)(1.0 / factorial);
         }
 
         // Predictor: ρ = ½ at order 2, else the (order−1)-sized system; corrector: ½ at order 1, else the full system.
-        var rhos = corrector is null
-            ? order == 1 ? [] : order == 2 ? [0.5f] : Solve(matrix, rhs, order - 1)
-            : order == 1 ? [0.5f] : Solve(matrix, rhs, order);
+        Span<float> rhos = stackalloc float[order];
+        var rhoCount = corrector is null ? order - 1 : order;
+        if (rhoCount == 1) // ρ = ½: the predictor at order 2, the corrector at order 1
+            rhos[0] = 0.5f;
+        else if (rhoCount > 0)
+            Solve(matrix, order, rhs, rhoCount, rhos);
 
         float ratio = _predictX0 ? sigmaT / sigmaS0 : alphaT / alphaS0;
         float firstOrder = (_predictX0 ? alphaT : sigmaT) * hPhi1;
@@ -180,44 +187,47 @@ public sealed class UniPcMultistepScheduler : IScheduler, ISigmaSchedule
             for (var k = 1; k < order; k++)
                 residual += rhos[k - 1] * ((_modelOutputs[^(k + 1)][e] - m0[e]) / rks[k - 1]);
             if (corrector is not null)
-                residual += rhos[^1] * (corrector[e] - m0[e]);
+                residual += rhos[rhoCount - 1] * (corrector[e] - m0[e]);
             destination[e] = order == 1 && corrector is null ? result : result - scale * residual;
         }
     }
 
     /// <summary>Solves the leading <paramref name="size"/>×<paramref name="size"/> block of the system by Gaussian elimination with partial pivoting.</summary>
-    private static float[] Solve(double[,] matrix, double[] rhs, int size)
+    /// <remarks><paramref name="matrix"/> is row-major with <paramref name="stride"/> columns; the solution goes to <paramref name="solution"/> as float.</remarks>
+    private static void Solve(ReadOnlySpan<double> matrix, int stride, ReadOnlySpan<double> rhs, int size, Span<float> solution)
     {
-        var a = new double[size, size + 1];
+        var columns = size + 1;
+        Span<double> a = stackalloc double[size * columns];
         for (var i = 0; i < size; i++)
         {
             for (var j = 0; j < size; j++)
-                a[i, j] = matrix[i, j];
-            a[i, size] = rhs[i];
+                a[i * columns + j] = matrix[i * stride + j];
+            a[i * columns + size] = rhs[i];
         }
         for (var column = 0; column < size; column++)
         {
             var pivot = column;
             for (var row = column + 1; row < size; row++)
-                if (Math.Abs(a[row, column]) > Math.Abs(a[pivot, column]))
+                if (Math.Abs(a[row * columns + column]) > Math.Abs(a[pivot * columns + column]))
                     pivot = row;
             for (var j = 0; j <= size; j++)
-                (a[column, j], a[pivot, j]) = (a[pivot, j], a[column, j]);
+                (a[column * columns + j], a[pivot * columns + j]) = (a[pivot * columns + j], a[column * columns + j]);
             for (var row = column + 1; row < size; row++)
             {
-                var factor = a[row, column] / a[column, column];
+                var factor = a[row * columns + column] / a[column * columns + column];
                 for (var j = column; j <= size; j++)
-                    a[row, j] -= factor * a[column, j];
+                    a[row * columns + j] -= factor * a[column * columns + j];
             }
         }
-        var solution = new double[size];
+        Span<double> x = stackalloc double[size];
         for (var row = size - 1; row >= 0; row--)
         {
-            var sum = a[row, size];
+            var sum = a[row * columns + size];
             for (var j = row + 1; j < size; j++)
-                sum -= a[row, j] * solution[j];
-            solution[row] = sum / a[row, row];
+                sum -= a[row * columns + j] * x[j];
+            x[row] = sum / a[row * columns + row];
         }
-        return solution.Select(v => (float)v).ToArray();
+        for (var i = 0; i < size; i++)
+            solution[i] = (float)x[i];
     }
 }

@@ -30,6 +30,23 @@ internal sealed class VaeDecoder : IDisposable
 
     /// <summary>The model.onnx path.</summary>
     public string FilePath => _model.FilePath;
+    /// <summary>When and how to decode in tiles; a VAE with static spatial dimensions never tiles.</summary>
+    /// <exception cref="ArgumentException">A tile under 1 latent or an overlap outside [0, 1), naming the field.</exception>
+    public VaeTilingOptions Tiling
+    {
+        get => _tiling;
+        init
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            if (value.TileLatentSize < 1)
+                throw new ArgumentOutOfRangeException(nameof(VaeTilingOptions.TileLatentSize), value.TileLatentSize, "VaeTiling.TileLatentSize must be at least 1 latent (8 pixels).");
+            if (!(value.Overlap >= 0 && value.Overlap < 1))
+                throw new ArgumentOutOfRangeException(nameof(VaeTilingOptions.Overlap), value.Overlap, "VaeTiling.Overlap must be in [0, 1).");
+            _tiling = value;
+        }
+    }
+
+    private readonly VaeTilingOptions _tiling = new();
 
     public TensorSpec LatentSpec => _latent;
 
@@ -44,6 +61,15 @@ internal sealed class VaeDecoder : IDisposable
     /// one at a time: the decoder's activations at full resolution dominate memory.
     /// </summary>
     public float[] Decode(ReadOnlySpan<float> latents, int latentHeight, int latentWidth, RunOptions runOptions)
+    {
+        var item = 4 * latentHeight * latentWidth;
+        if (FixedLatentSize is null && TiledVaeDecoder.Applies(Tiling, latentHeight, latentWidth))
+            return TiledVaeDecoder.Decode(latents[..item], latentHeight, latentWidth, Tiling,
+                (tile, h, w) => DecodeWhole(tile, h, w, runOptions), CancellationToken.None);
+        return DecodeWhole(latents, latentHeight, latentWidth, runOptions);
+    }
+
+    private float[] DecodeWhole(ReadOnlySpan<float> latents, int latentHeight, int latentWidth, RunOptions runOptions)
     {
         long[] shape = [_latent.FixedDimension(0) ?? 1, 4, latentHeight, latentWidth];
         var item = 4 * latentHeight * latentWidth;

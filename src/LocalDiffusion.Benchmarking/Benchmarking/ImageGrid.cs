@@ -1,11 +1,12 @@
 using LocalDiffusion.Imaging;
+using ScottPlot;
 using SkiaSharp;
 
 namespace LocalDiffusion.Benchmarking;
 
 /// <summary>
 /// AUTOMATIC1111's X/Y grid for a benchmark: rows = schedulers, columns = step counts, each cell the first case's
-/// picture (small pictures scaled up by a whole factor with nearest-neighbour sampling), labelled at the left and top;
+/// picture (small pictures scaled up by a whole factor with nearest-neighbour sampling), labelled at the left and top (text by ScottPlot);
 /// a last column shows the reference solution's picture in the first row.
 /// </summary>
 public static class ImageGrid
@@ -42,23 +43,18 @@ public static class ImageGrid
         using var surface = SKSurface.Create(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul));
         var canvas = surface.Canvas;
         canvas.Clear(SKColors.White);
-        using var font = PlotFont.Create(14);
-        using var small = PlotFont.Create(11);
-        using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true };
-        using var grey = new SKPaint { Color = new SKColor(0x70, 0x70, 0x70), IsAntialias = true };
+        var ink = Colors.Black;
+        var grey = new Color(0x70, 0x70, 0x70);
 
-        if (font is not null && report.Cases.Count > 0)
-            DrawFitted(canvas, $"\"{report.Cases[0].Prompt}\", seed {report.Cases[0].Seed}, guidance {report.GuidanceScale}", Gap, TitleHeight - 9, width - 2 * Gap, font, ink);
+        if (report.Cases.Count > 0)
+            PlotText.Draw(canvas, $"\"{report.Cases[0].Prompt}\", seed {report.Cases[0].Seed}, guidance {report.GuidanceScale}",
+                Gap, TitleHeight - 9, 14, ink, maxWidth: width - 2 * Gap);
         for (var c = 0; c < steps.Count; c++)
-            if (font is not null)
-                canvas.DrawText($"{steps[c]} steps", LabelWidth + c * (cellW + Gap) + cellW / 2f, TitleHeight + HeaderHeight - 8, SKTextAlign.Center, font, ink);
+            PlotText.Draw(canvas, $"{steps[c]} steps", LabelWidth + c * (cellW + Gap) + cellW / 2f, TitleHeight + HeaderHeight - 8, 14, ink, centred: true);
 
         var referenceLeft = LabelWidth + steps.Count * (cellW + Gap);
-        if (font is not null && small is not null)
-        {
-            canvas.DrawText("reference", referenceLeft + cellW / 2f, TitleHeight + HeaderHeight - 20, SKTextAlign.Center, small, grey);
-            canvas.DrawText(report.Reference.ToString(), referenceLeft + cellW / 2f, TitleHeight + HeaderHeight - 8, SKTextAlign.Center, small, ink);
-        }
+        PlotText.Draw(canvas, "reference", referenceLeft + cellW / 2f, TitleHeight + HeaderHeight - 20, 11, grey, centred: true);
+        PlotText.Draw(canvas, report.Reference.ToString(), referenceLeft + cellW / 2f, TitleHeight + HeaderHeight - 8, 11, ink, centred: true);
         if (report.ReferenceSample is { } referencePicture)
             DrawPicture(canvas, referencePicture, referenceLeft, TitleHeight + HeaderHeight, cellW, cellH);
 
@@ -66,36 +62,22 @@ public static class ImageGrid
         {
             var top = TitleHeight + HeaderHeight + r * (cellH + Gap);
             var rows = report.Rows.Where(x => x.SchedulerId == ids[r]).ToList();
-            if (font is not null && small is not null)
-            {
-                DrawFitted(canvas, rows[0].DisplayName, Gap, top + cellH / 2f, LabelWidth - 2 * Gap, font, ink);
-                DrawFitted(canvas, rows[0].SchedulerId, Gap, top + cellH / 2f + 16, LabelWidth - 2 * Gap, small, grey);
-            }
+            PlotText.Draw(canvas, rows[0].DisplayName, Gap, top + cellH / 2f, 14, ink, maxWidth: LabelWidth - 2 * Gap);
+            PlotText.Draw(canvas, rows[0].SchedulerId, Gap, top + cellH / 2f + 16, 11, grey, maxWidth: LabelWidth - 2 * Gap);
             for (var c = 0; c < steps.Count; c++)
             {
                 if (rows.FirstOrDefault(x => x.Steps == steps[c])?.Sample is { } sample)
                     DrawPicture(canvas, sample, LabelWidth + c * (cellW + Gap), top, cellW, cellH);
             }
         }
-        return ConvergencePlot.PngOf(surface);
+        using var snapshot = surface.Snapshot();
+        using var png = snapshot.Encode(SKEncodedImageFormat.Png, 100);
+        return png.ToArray();
     }
 
     private static void DrawPicture(SKCanvas canvas, GeneratedImage image, float left, float top, int width, int height)
     {
         using var picture = SKImage.FromEncodedData(image.EncodePng(new Dictionary<string, string>()));
         canvas.DrawImage(picture, new SKRect(left, top, left + width, top + height), new SKSamplingOptions(SKFilterMode.Nearest));
-    }
-
-    // Left-aligned text, shrunk to fit the width when it is too long.
-    private static void DrawFitted(SKCanvas canvas, string text, float x, float y, float maxWidth, SKFont font, SKPaint paint)
-    {
-        var measured = font.MeasureText(text);
-        if (measured <= maxWidth)
-        {
-            canvas.DrawText(text, x, y, SKTextAlign.Left, font, paint);
-            return;
-        }
-        using var smaller = new SKFont(font.Typeface, font.Size * maxWidth / measured) { Edging = font.Edging };
-        canvas.DrawText(text, x, y, SKTextAlign.Left, smaller, paint);
     }
 }

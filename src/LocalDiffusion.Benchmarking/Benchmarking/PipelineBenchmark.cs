@@ -1,0 +1,247 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.ML.OnnxRuntime;
+
+namespace LocalDiffusion.Benchmarking;
+
+/// <summary>What <see cref="PipelineBenchmark"/> measures: one model, one size, one step count.</summary>
+public sealed record PipelineBenchmarkOptions
+{
+    /// <summary>The model folder.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>Execution provider (as <see cref="PipelineOptions.Device"/>).</summary>
+    public string Device { get; init; } = "auto";
+
+    /// <summary>Image width; null: the model's native size.</summary>
+    public int? Width { get; init; }
+
+    /// <summary>Image height; null: the model's native size.</summary>
+    public int? Height { get; init; }
+
+    /// <summary>Denoising steps.</summary>
+    public int Steps { get; init; } = 20;
+
+    /// <summary>Timed generations after the first; per-stage times are their medians.</summary>
+    public int Repeats { get; init; } = 3;
+
+    /// <summary>The prompt.</summary>
+    public string Prompt { get; init; } = "a red circle on a blue background";
+
+    /// <summary>Classifier-free guidance scale.</summary>
+    public float GuidanceScale { get; init; } = 7.5f;
+
+    /// <summary>Scheduler id; null: the model's own.</summary>
+    public string? Scheduler { get; init; }
+
+    /// <summary>CPU threads per operator; null: ONNX Runtime's default.</summary>
+    public int? IntraOpThreads { get; init; }
+}
+
+/// <summary>Time of each stage of one generation, in milliseconds.</summary>
+/// <param name="Tokenize">Tokenizer.</param>
+/// <param name="TextEncoder">Text encoder.</param>
+/// <param name="Prepare">Initial noise and scheduler set-up.</param>
+/// <param name="UnetCall">Median UNet call (inputs written, ONNX Runtime, output read).</param>
+/// <param name="FirstUnetCall">The first UNet call of the generation.</param>
+/// <param name="SchedulerStep">Median time per evaluation outside the UNet call (input scaling, guidance, scheduler step).</param>
+/// <param name="VaeDecode">VAE decoder and conversion to RGB8.</param>
+/// <param name="PngEncode">PNG encoding of the first image.</param>
+/// <param name="Total">The whole generation as the pipeline timed it.</param>
+/// <param name="EngineOverheadShare">Share of the denoising time outside ONNX Runtime's Run.</param>
+/// <param name="UnetCalls">Every UNet call in order.</param>
+public sealed record StageTimes(double Tokenize, double TextEncoder, double Prepare, double UnetCall, double FirstUnetCall,
+    double SchedulerStep, double VaeDecode, double PngEncode, double Total, double EngineOverheadShare, IReadOnlyList<double> UnetCalls);
+
+/// <summary>The outcome of <see cref="PipelineBenchmark.RunAsync"/>.</summary>
+public sealed record PipelineBenchmarkReport
+{
+    /// <summary>UTC time of the run.</summary>
+    public required DateTime Date { get; init; }
+
+    /// <summary>Machine: OS, architecture, logical processors.</summary>
+    public required string Machine { get; init; }
+
+    /// <summary>ONNX Runtime version.</summary>
+    public required string OnnxRuntime { get; init; }
+
+    /// <summary>The model folder.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>The provider the sessions ran on.</summary>
+    public required string Device { get; init; }
+
+    /// <summary>Image width.</summary>
+    public required int Width { get; init; }
+
+    /// <summary>Image height.</summary>
+    public required int Height { get; init; }
+
+    /// <summary>Steps per generation.</summary>
+    public required int Steps { get; init; }
+
+    /// <summary>UNet evaluations per generation.</summary>
+    public required int Evaluations { get; init; }
+
+    /// <summary>The scheduler.</summary>
+    public required string Scheduler { get; init; }
+
+    /// <summary>Guidance scale.</summary>
+    public required float GuidanceScale { get; init; }
+
+    /// <summary>Timed generations after the first.</summary>
+    public required int Repeats { get; init; }
+
+    /// <summary>Seconds to load without the optimised-model cache (the engine before it had one).</summary>
+    public required double LoadUncachedSeconds { get; init; }
+
+    /// <summary>Seconds to load the first time with the cache: optimising and storing the graphs.</summary>
+    public required double LoadColdSeconds { get; init; }
+
+    /// <summary>Seconds to load from the cache (every later start).</summary>
+    public required double LoadWarmSeconds { get; init; }
+
+    /// <summary>The first generation after loading (it pays for first-call effects).</summary>
+    public required StageTimes FirstRun { get; init; }
+
+    /// <summary>Medians over the repeats.</summary>
+    public required StageTimes Steady { get; init; }
+
+    /// <summary>Peak resident memory of the process while generating, in bytes.</summary>
+    public required long PeakResidentBytes { get; init; }
+
+    /// <summary>How <see cref="PeakResidentBytes"/> was measured.</summary>
+    public required string MemoryMeasurement { get; init; }
+
+    /// <summary>
+    /// Managed bytes allocated per evaluation once denoising is under way (see
+    /// <see cref="GenerationTimings.StepAllocatedBytes"/>; median over the repeats).
+    /// </summary>
+    public required double AllocatedBytesPerStep { get; init; }
+
+    /// <summary>The report as indented JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    });
+}
+
+/// <summary>
+/// Times a model's load (without the optimised-model cache, storing it, from it) and its generations stage by
+/// stage, with peak memory and allocations per step: <c>localdiffusion bench pipeline</c>.
+/// </summary>
+public static class PipelineBenchmark
+{
+    /// <summary>Runs the benchmark; the cache it loads from is a fresh temporary folder, deleted afterwards.</summary>
+    public static async Task<PipelineBenchmarkReport> RunAsync(PipelineBenchmarkOptions options, IProgress<string>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Steps is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(options), options.Steps, "Steps must be between 1 and 1000.");
+        if (options.Repeats < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Repeats, "Repeats must be at least 1.");
+        var cache = Path.Combine(Path.GetTempPath(), "ld-bench-cache-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            PipelineOptions Load(bool useCache) => new()
+            {
+                Device = options.Device, IntraOpThreads = options.IntraOpThreads, CacheDirectory = cache, UseModelCache = useCache,
+            };
+            // The first load in a process also starts ONNX Runtime and compiles the engine's code: not a load time.
+            progress?.Report("warming up the process");
+            StableDiffusionPipeline.Load(options.Model, Load(false)).Dispose();
+            progress?.Report("loading without the cache");
+            var uncached = Time(() => StableDiffusionPipeline.Load(options.Model, Load(false)).Dispose());
+            progress?.Report("loading, storing the optimised graphs");
+            var cold = Time(() => StableDiffusionPipeline.Load(options.Model, Load(true)).Dispose());
+            progress?.Report("loading from the cache");
+            StableDiffusionPipeline? pipeline = null;
+            var warm = Time(() => pipeline = StableDiffusionPipeline.Load(options.Model, Load(true)));
+            using var loaded = pipeline!;
+
+            var request = new GenerationRequest
+            {
+                Prompt = options.Prompt, Steps = options.Steps, GuidanceScale = options.GuidanceScale, Seed = 1,
+                Width = options.Width, Height = options.Height, Scheduler = options.Scheduler,
+            };
+            var memory = new MemoryProbe();
+            memory.Begin();
+            progress?.Report("first generation");
+            var first = await loaded.GenerateAsync(request, null, cancellationToken).ConfigureAwait(false);
+            var firstTimes = Stages(first);
+            var runs = new List<(StageTimes Times, GenerationResult Result)>();
+            for (var r = 0; r < options.Repeats; r++)
+            {
+                progress?.Report($"generation {r + 1} of {options.Repeats}");
+                var result = await loaded.GenerateAsync(request, null, cancellationToken).ConfigureAwait(false);
+                runs.Add((Stages(result), result));
+            }
+            var (peak, _) = memory.End();
+
+            return new PipelineBenchmarkReport
+            {
+                Date = DateTime.UtcNow,
+                Machine = $"{RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}, {Environment.ProcessorCount} logical processors",
+                OnnxRuntime = OrtEnv.Instance().GetVersionString(),
+                Model = loaded.Info.Root,
+                Device = loaded.Info.Device,
+                Width = first.Images[0].Width,
+                Height = first.Images[0].Height,
+                Steps = options.Steps,
+                Evaluations = first.UnetEvaluations,
+                Scheduler = first.Scheduler,
+                GuidanceScale = options.GuidanceScale,
+                Repeats = options.Repeats,
+                LoadUncachedSeconds = uncached,
+                LoadColdSeconds = cold,
+                LoadWarmSeconds = warm,
+                FirstRun = firstTimes,
+                Steady = Median(runs.Select(r => r.Times).ToList()),
+                PeakResidentBytes = peak,
+                MemoryMeasurement = memory.Method,
+                AllocatedBytesPerStep = MedianOf(runs.Select(r => r.Result.Timings.StepAllocatedBytes / (double)Math.Max(1, r.Result.Timings.StepAllocationSteps))),
+            };
+        }
+        finally
+        {
+            try { Directory.Delete(cache, recursive: true); } catch (DirectoryNotFoundException) { } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    private static double Time(Action action)
+    {
+        var clock = Stopwatch.StartNew();
+        action();
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    private static StageTimes Stages(GenerationResult result)
+    {
+        var t = result.Timings;
+        var clock = Stopwatch.StartNew();
+        _ = result.Images[0].EncodePng(new Dictionary<string, string> { ["parameters"] = result.Images[0].Parameters ?? "" });
+        var png = clock.Elapsed.TotalMilliseconds;
+        var calls = t.UnetCalls.Select(c => c.TotalMilliseconds).ToList();
+        return new StageTimes(
+            t.Tokenize.TotalMilliseconds, t.TextEncoder.TotalMilliseconds, t.Prepare.TotalMilliseconds,
+            MedianOf(calls), calls.Count > 0 ? calls[0] : 0, MedianOf(t.SchedulerSteps.Select(s => s.TotalMilliseconds)),
+            t.VaeDecode.TotalMilliseconds, png, result.Elapsed.TotalMilliseconds, t.EngineOverheadShare, calls);
+    }
+
+    private static StageTimes Median(List<StageTimes> runs) => new(
+        MedianOf(runs.Select(r => r.Tokenize)), MedianOf(runs.Select(r => r.TextEncoder)), MedianOf(runs.Select(r => r.Prepare)),
+        MedianOf(runs.Select(r => r.UnetCall)), MedianOf(runs.Select(r => r.FirstUnetCall)), MedianOf(runs.Select(r => r.SchedulerStep)),
+        MedianOf(runs.Select(r => r.VaeDecode)), MedianOf(runs.Select(r => r.PngEncode)), MedianOf(runs.Select(r => r.Total)),
+        MedianOf(runs.Select(r => r.EngineOverheadShare)), runs[^1].UnetCalls);
+
+    private static double MedianOf(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        if (sorted.Count == 0) return 0;
+        var mid = sorted.Count / 2;
+        return sorted.Count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+}

@@ -1,0 +1,288 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
+
+namespace LocalDiffusion.Onnx;
+
+/// <summary>How a component's session was created with respect to the <see cref="ModelCache"/>.</summary>
+public enum ModelCacheStatus
+{
+    /// <summary>No cache was used (switched off, a provider whose graphs are not cached, or the folder could not be written).</summary>
+    NotUsed,
+    /// <summary>Loaded from the source and optimised; the optimised graph was stored for the next start.</summary>
+    Stored,
+    /// <summary>Loaded from the stored optimised graph, without optimising again.</summary>
+    Hit,
+}
+
+/// <summary>One stored optimised graph.</summary>
+/// <param name="Path">Its folder.</param>
+/// <param name="Component">The component, e.g. <c>unet</c>.</param>
+/// <param name="Source">The model.onnx it was made from.</param>
+/// <param name="Bytes">Size on disk.</param>
+/// <param name="LastUsed">When it was last stored or loaded (UTC).</param>
+public sealed record ModelCacheEntry(string Path, string Component, string Source, long Bytes, DateTime LastUsed);
+
+/// <summary>
+/// The optimised-model cache: ONNX Runtime's optimised graph of each component (its
+/// <c>SessionOptions.OptimizedModelFilePath</c> output, weights in one external file beside it), stored the first
+/// time a model is loaded and loaded with graph optimisations off at later starts, which skips parsing hundreds of
+/// files and re-running the optimisers. An entry is keyed by the source files (names, sizes, modification times,
+/// a hash of model.onnx's first and last MB), the ONNX Runtime version, the provider and the CPU's instruction
+/// sets (ONNX Runtime's "all" level writes layout-specific kernels); a change to any of them makes a new entry.
+/// Entries are written under a temporary name and renamed when complete; one that fails its size check or does
+/// not load is deleted and rebuilt. The cache never writes into a model folder.
+/// </summary>
+public sealed class ModelCache
+{
+    /// <summary>Environment variable that sets the cache folder when <see cref="PipelineOptions.CacheDirectory"/> is not given.</summary>
+    public const string EnvironmentVariable = "LOCALDIFFUSION_CACHE";
+
+    internal const string ModelFileName = "model.onnx";
+    internal const string DataFileName = "model.onnx.data";
+    private const string EntryFileName = "entry.json";
+    private const string StagingMarker = ".tmp-";
+    private const int FormatVersion = 1;
+    private const int HashedBytes = 1 << 20;
+
+    // ONNX Runtime's session config keys (onnxruntime_session_options_config_keys.h): the optimised model's
+    // initializers go to one external file beside it, so graphs over protobuf's 2 GB limit can be written.
+    private const string ExternalInitializersFileKey = "session.optimized_model_external_initializers_file_name";
+    private const string ExternalInitializersMinSizeKey = "session.optimized_model_external_initializers_min_size_in_bytes";
+
+    /// <summary>A cache in <paramref name="directory"/> (created when the first entry is stored).</summary>
+    public ModelCache(string directory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        Directory = System.IO.Path.GetFullPath(directory);
+    }
+
+    /// <summary>The cache folder.</summary>
+    public string Directory { get; }
+
+    /// <summary>
+    /// <c>$LOCALDIFFUSION_CACHE</c> when set; else <c>$XDG_CACHE_HOME/localdiffusion</c> (or <c>~/.cache/localdiffusion</c>)
+    /// on Linux, and the user's local application data folder's <c>LocalDiffusion/cache</c> elsewhere.
+    /// </summary>
+    public static string DefaultDirectory
+    {
+        get
+        {
+            if (Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } fromEnvironment)
+                return fromEnvironment;
+            if (OperatingSystem.IsLinux() || OperatingSystem.IsFreeBSD())
+            {
+                var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+                var root = xdg is { Length: > 0 } ? xdg : System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
+                return System.IO.Path.Combine(root, "localdiffusion");
+            }
+            return System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "LocalDiffusion", "cache");
+        }
+    }
+
+    /// <summary>The stored entries, most recently used first (partial ones being written are not listed).</summary>
+    public IReadOnlyList<ModelCacheEntry> List()
+    {
+        if (!System.IO.Directory.Exists(Directory)) return [];
+        var entries = new List<ModelCacheEntry>();
+        foreach (var folder in System.IO.Directory.EnumerateDirectories(Directory))
+        {
+            if (ReadEntry(folder) is not { } entry) continue;
+            var bytes = System.IO.Directory.EnumerateFiles(folder).Sum(f => new FileInfo(f).Length);
+            entries.Add(new ModelCacheEntry(folder, entry.Component, entry.Source, bytes,
+                File.GetLastWriteTimeUtc(System.IO.Path.Combine(folder, EntryFileName))));
+        }
+        return entries.OrderByDescending(e => e.LastUsed).ToList();
+    }
+
+    /// <summary>Deletes every entry, complete or partial, and returns how many bytes were freed. Other files in the folder are left alone.</summary>
+    public long Clear()
+    {
+        if (!System.IO.Directory.Exists(Directory)) return 0;
+        long freed = 0;
+        foreach (var folder in System.IO.Directory.EnumerateDirectories(Directory))
+        {
+            var name = System.IO.Path.GetFileName(folder);
+            if (!name.Contains(StagingMarker, StringComparison.Ordinal) && !File.Exists(System.IO.Path.Combine(folder, EntryFileName)))
+                continue;
+            freed += System.IO.Directory.EnumerateFiles(folder).Sum(f => new FileInfo(f).Length);
+            TryDelete(folder);
+        }
+        return freed;
+    }
+
+    /// <summary>The entry <paramref name="modelPath"/> has on <paramref name="device"/>, whether stored yet or not.</summary>
+    internal Slot SlotFor(string modelPath, ExecutionDevice device)
+    {
+        var source = System.IO.Path.GetFullPath(modelPath);
+        var component = System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(source)) is { Length: > 0 } c ? c : "model";
+        return new Slot(source, component, System.IO.Path.Combine(Directory, $"{Sanitize(component)}-{Key(source, component, device)}"));
+    }
+
+    /// <summary>Options that make a session write its optimised graph into <paramref name="staging"/>.</summary>
+    internal static void WriteOptimisedTo(SessionOptions options, string staging)
+    {
+        options.OptimizedModelFilePath = System.IO.Path.Combine(staging, ModelFileName);
+        // ONNX Runtime warns on every store that an "all"-level graph is only for the machine that made it: the
+        // key holds the CPU's instruction sets for that reason, so the warning would only alarm the user.
+        options.LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR;
+        options.AddSessionConfigEntry(ExternalInitializersFileKey, DataFileName);
+        options.AddSessionConfigEntry(ExternalInitializersMinSizeKey, "1024");
+    }
+
+    private static string Key(string source, string component, ExecutionDevice device)
+    {
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"format {FormatVersion}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"onnxruntime {OrtEnv.Instance().GetVersionString()}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"provider {device.ProviderName} {device.DeviceId} level all");
+        text.AppendLine(CultureInfo.InvariantCulture, $"cpu {CpuFeatures()}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"component {component}");
+        // The model and its external data files: every file beside it (exporters write them there).
+        foreach (var file in System.IO.Directory.EnumerateFiles(System.IO.Path.GetDirectoryName(source)!).Order(StringComparer.Ordinal))
+        {
+            var info = new FileInfo(file);
+            text.AppendLine(CultureInfo.InvariantCulture, $"file {info.Name} {info.Length} {info.LastWriteTimeUtc.Ticks}");
+        }
+        using (var stream = File.OpenRead(source))
+        {
+            var head = new byte[(int)Math.Min(HashedBytes, stream.Length)];
+            stream.ReadExactly(head);
+            text.AppendLine(Convert.ToHexString(SHA256.HashData(head)));
+            var tailLength = (int)Math.Min(HashedBytes, stream.Length);
+            stream.Seek(-tailLength, SeekOrigin.End);
+            var tail = new byte[tailLength];
+            stream.ReadExactly(tail);
+            text.AppendLine(Convert.ToHexString(SHA256.HashData(tail)));
+        }
+        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..20].ToLowerInvariant();
+    }
+
+    private static string CpuFeatures() => string.Join(",",
+        RuntimeInformation.ProcessArchitecture.ToString(),
+        $"avx2={Avx2.IsSupported}", $"fma={Fma.IsSupported}", $"avx512f={Avx512F.IsSupported}", $"avx512bw={Avx512BW.IsSupported}",
+        $"avxvnni={AvxVnni.IsSupported}", $"avx512vbmi={Avx512Vbmi.IsSupported}", $"advsimd={AdvSimd.IsSupported}", $"dp={Dp.IsSupported}");
+
+    private static string Sanitize(string name) => new(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' ? c : '_').ToArray());
+
+    private static EntryRecord? ReadEntry(string folder)
+    {
+        try
+        {
+            var path = System.IO.Path.Combine(folder, EntryFileName);
+            if (!File.Exists(path)) return null;
+            var entry = JsonSerializer.Deserialize<EntryRecord>(File.ReadAllText(path));
+            return entry is { Format: FormatVersion, Files: not null } ? entry : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static void TryDelete(string folder)
+    {
+        try
+        {
+            System.IO.Directory.Delete(folder, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Another process holds it or removed it first: what matters is that it is not used.
+        }
+    }
+
+    /// <summary>What entry.json records: enough to list an entry and to tell a complete one from a damaged one.</summary>
+    private sealed record EntryRecord(int Format, string Component, string Source, string OnnxRuntime, string Provider, Dictionary<string, long> Files);
+
+    /// <summary>One component's entry: look it up, or store it.</summary>
+    internal sealed class Slot(string source, string component, string folder)
+    {
+        /// <summary>The entry's folder.</summary>
+        public string Folder => folder;
+
+        /// <summary>The stored optimised model when the entry is complete (every file there, at its recorded size), else null.</summary>
+        public string? Find()
+        {
+            if (ReadEntry(folder) is not { } entry) return null;
+            foreach (var (name, length) in entry.Files)
+            {
+                var file = new FileInfo(System.IO.Path.Combine(folder, name));
+                if (!file.Exists || file.Length != length)
+                {
+                    Discard();
+                    return null;
+                }
+            }
+            return System.IO.Path.Combine(folder, ModelFileName);
+        }
+
+        /// <summary>Marks the entry as used now (for <see cref="List"/>).</summary>
+        public void Touch()
+        {
+            try
+            {
+                File.SetLastWriteTimeUtc(System.IO.Path.Combine(folder, EntryFileName), DateTime.UtcNow);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+
+        /// <summary>Deletes the entry (it did not load).</summary>
+        public void Discard() => TryDelete(folder);
+
+        /// <summary>A fresh folder for ONNX Runtime to write the optimised model into, or null when the cache folder cannot be written.</summary>
+        public string? BeginStore()
+        {
+            try
+            {
+                var staging = folder + StagingMarker + Guid.NewGuid().ToString("N")[..8];
+                System.IO.Directory.CreateDirectory(staging);
+                return staging;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+
+        /// <summary>
+        /// Records what ONNX Runtime wrote into <paramref name="staging"/> and renames it to the entry's folder; false
+        /// when that failed (the staging folder is removed either way, and a concurrent loader's entry is kept).
+        /// </summary>
+        public bool Commit(string staging, ExecutionDevice device)
+        {
+            try
+            {
+                if (!File.Exists(System.IO.Path.Combine(staging, ModelFileName))) return false;
+                var files = System.IO.Directory.EnumerateFiles(staging).ToDictionary(f => System.IO.Path.GetFileName(f), f => new FileInfo(f).Length);
+                var record = new EntryRecord(FormatVersion, component, source, OrtEnv.Instance().GetVersionString(), device.ToString(), files);
+                File.WriteAllText(System.IO.Path.Combine(staging, EntryFileName), JsonSerializer.Serialize(record));
+                if (System.IO.Directory.Exists(folder))
+                {
+                    if (Find() is not null) return true; // another loader stored the same entry first
+                    TryDelete(folder);
+                }
+                System.IO.Directory.Move(staging, folder);
+                return true;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return false;
+            }
+            finally
+            {
+                if (System.IO.Directory.Exists(staging)) TryDelete(staging);
+            }
+        }
+
+        /// <summary>Removes a staging folder that was not committed.</summary>
+        public static void Abandon(string staging) => TryDelete(staging);
+    }
+}
