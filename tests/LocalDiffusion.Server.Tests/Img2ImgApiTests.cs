@@ -139,6 +139,35 @@ public sealed class Img2ImgApiTests(SharedServer shared) : IClassFixture<SharedS
         Assert.True(yellow >= 2, $"only {yellow} of {Seeds} edits drew a yellow object on the left");
     }
 
+    [Fact]
+    public async Task Shapes_variations_keep_what_the_picture_shows()
+    {
+        // Seed 1 at the model's defaults: the red circle on blue of models/shapes/samples.png.
+        using var generated = await Json.PostAsync(Http, "v1/images/generations", new
+        {
+            model = "shapes", prompt = "a red circle on a blue background", seed = 1, response_format = "b64_json",
+        });
+        var sourcePng = Convert.FromBase64String((await Json.ReadAsync(generated, 200)).GetProperty("data")[0].GetProperty("b64_json").GetString()!);
+        var (width, height, source) = Images.Decode(sourcePng);
+        var before = LocalDiffusion.Evaluation.ShapesAnalyser.Analyse(source, width, height);
+        Assert.Equal(("red", "blue"), (before.Color, before.Background));
+
+        var same = 0;
+        const int Seeds = 6;
+        for (var seed = 1; seed <= Seeds; seed++)
+        {
+            // The documented default: strength 0.6, empty prompt.
+            using var reply = await Http.PostAsync("v1/images/variations", Form(sourcePng, null,
+                ("model", "shapes"), ("seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("response_format", "b64_json")));
+            var rgb = Images.Decode(Convert.FromBase64String((await Json.ReadAsync(reply, 200)).GetProperty("data")[0].GetProperty("b64_json").GetString()!)).Rgb;
+            var seen = LocalDiffusion.Evaluation.ShapesAnalyser.Analyse(rgb, width, height);
+            var difference = Images.MeanAbsolute(source, rgb, width, height, 0);
+            TestContext.Current.TestOutputHelper?.WriteLine($"seed {seed}: {seen.Color} {seen.Shape} on {seen.Background}, mean |difference| {difference:0.0}");
+            same += (seen.Color, seen.Background, seen.Shape) == (before.Color, before.Background, before.Shape) ? 1 : 0;
+        }
+        Assert.True(same >= Seeds - 1, $"only {same} of {Seeds} variations kept the {before.Color} {before.Shape} on {before.Background}");
+    }
+
     private static MultipartFormDataContent Form(byte[] image, byte[]? mask, params (string Name, string Value)[] fields)
     {
         var form = new MultipartFormDataContent();
