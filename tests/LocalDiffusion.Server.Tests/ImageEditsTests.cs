@@ -178,6 +178,18 @@ public sealed class ImageEditsTests(SharedServer shared) : IClassFixture<SharedS
             """{"error":{"message":"'strength' must be between 0 and 1; got 1.5.","type":"invalid_request_error","param":"strength","code":"invalid_value"}}""");
         await AssertError(await Http.PostAsync("v1/images/edits", Form(Images.Picture(64, 64), ("prompt", "x"), ("strength", "0"))), 400,
             """{"error":{"message":"Strength must be in (0, 1].","type":"invalid_request_error","param":"strength","code":"invalid_value"}}""");
+        foreach (var (contentType, text) in new[]
+        {
+            ("multipart/form-data", "no boundary"),
+            ("multipart/form-data; boundary=xyz", "--xyz\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nx"),
+        })
+        {
+            var content = new StringContent(text);
+            content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+            using var broken = await Http.PostAsync("v1/images/edits", content);
+            var error = (await Json.ReadAsync(broken, 400)).GetProperty("error");
+            Assert.Equal("invalid_multipart", error.GetProperty("code").GetString());
+        }
         await AssertError(await Json.PostAsync(Http, "v1/images/edits", new { prompt = "x", image = "https://example.com/a.png" }), 400,
             """{"error":{"message":"This endpoint takes multipart/form-data (the image as a file); got 'application/json; charset=utf-8'.","type":"invalid_request_error","param":null,"code":"invalid_content_type"}}""");
     }

@@ -40,6 +40,11 @@ internal sealed class MultipartForm
         {
             throw new ApiException(400, $"The multipart body could not be read: {e.Message}", "invalid_request_error", null, "invalid_multipart");
         }
+        catch (IOException e) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            // A body that ends before its closing boundary (the client is still there: it sent a broken body).
+            throw new ApiException(400, $"The multipart body could not be read: {e.Message}", "invalid_request_error", null, "invalid_multipart");
+        }
         foreach (var file in form.Files)
             if (file.Length > maxFileBytes)
                 throw new ApiException(413, $"'{file.Name}' is {file.Length} bytes; this server accepts image files up to {maxFileBytes} bytes.",
