@@ -161,6 +161,16 @@ public sealed class ImageEditsTests(SharedServer shared) : IClassFixture<SharedS
             """{"error":{"message":"Missing required parameter: 'prompt'.","type":"invalid_request_error","param":"prompt","code":"missing_required_parameter"}}""");
         await AssertError(await Http.PostAsync("v1/images/edits", Form("not a picture"u8.ToArray(), ("prompt", "x"))), 400,
             """{"error":{"message":"Invalid 'image': 13 bytes that are not a PNG, JPEG or WebP image.","type":"invalid_request_error","param":"image","code":"invalid_image"}}""");
+        // A picture larger than the engine makes is refused from its header (a small file: one colour compresses well).
+        byte[] huge;
+        using (var bitmap = new SkiaSharp.SKBitmap(4100, 4100))
+        {
+            bitmap.Erase(SkiaSharp.SKColors.Blue);
+            using var data = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+            huge = data.ToArray();
+        }
+        await AssertError(await Http.PostAsync("v1/images/variations", Form(huge)), 400,
+            """{"error":{"message":"Invalid 'image': 4100x4100 is more than the 4096x4096 pixels this server reads; scale it down first.","type":"invalid_request_error","param":"image","code":"invalid_image"}}""");
         var truncated = Images.Picture(64, 64)[..60];
         var cut = await Http.PostAsync("v1/images/variations", Form(truncated));
         Assert.Equal(400, (int)cut.StatusCode);

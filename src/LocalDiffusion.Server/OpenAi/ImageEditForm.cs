@@ -85,6 +85,10 @@ internal static class ImageEditForm
             InitImage = image.ToInitImage(),
             Strength = (float)(f.Double("strength", 0, 1) ?? VariationStrength),
         };
+        // With both prompts empty the guided and unguided predictions are the same, so guidance changes nothing but
+        // doubles the UNet's work: unless asked for, it is off (the same pictures, up to float rounding).
+        if (request.Prompt.Length == 0 && request.NegativePrompt.Length == 0 && !f.Has("guidance_scale"))
+            request = request with { GuidanceScale = 1f };
         return body with { Request = request };
     }
 

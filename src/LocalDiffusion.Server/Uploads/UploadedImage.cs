@@ -10,9 +10,10 @@ namespace LocalDiffusion.Server.Uploads;
 /// </summary>
 internal sealed class UploadedImage
 {
-    // As the engine's InitImage.FromPng: 8192² is twice the largest picture the engine makes; a decompression bomb stops
-    // here, from the header, before its pixels are allocated.
-    private const long MaxPixels = 8192L * 8192;
+    // The largest picture the engine makes is 4096²; a bigger upload could only be scaled down, and decoding happens before
+    // the queue, for every request at once, so the limit also bounds that memory (64 MiB of RGBA per upload). A
+    // decompression bomb stops here, from the header, before its pixels are allocated. A 12-megapixel phone photo fits.
+    private const long MaxPixels = 4096L * 4096;
 
     private UploadedImage(int width, int height, byte[] rgba, bool hasAlphaChannel)
     {
@@ -43,7 +44,7 @@ internal sealed class UploadedImage
             ?? throw ApiException.BadRequest(field, $"Invalid '{field}': {bytes.Length} bytes that are not a PNG, JPEG or WebP image.", "invalid_image");
         var (width, height) = (codec.Info.Width, codec.Info.Height);
         if ((long)width * height > MaxPixels)
-            throw ApiException.BadRequest(field, $"Invalid '{field}': {width}x{height} is larger than the {MaxPixels / 1_000_000} megapixels this server reads.", "invalid_image");
+            throw ApiException.BadRequest(field, $"Invalid '{field}': {width}x{height} is more than the 4096x4096 pixels this server reads; scale it down first.", "invalid_image");
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var result = codec.GetPixels(info, out byte[] rgba);
         // SkiaSharp fills a truncated file's missing rows and calls it IncompleteInput: a broken upload, refused here.
