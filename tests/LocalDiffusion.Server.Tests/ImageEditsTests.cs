@@ -200,6 +200,10 @@ public sealed class ImageEditsTests(SharedServer shared) : IClassFixture<SharedS
             var error = (await Json.ReadAsync(broken, 400)).GetProperty("error");
             Assert.Equal("invalid_multipart", error.GetProperty("code").GetString());
         }
+        await AssertError(await Http.PostAsync("v1/images/edits", Form(null, ("prompt", "x"), ("image", "circle.png"))), 400,
+            """{"error":{"message":"Invalid 'image': send the picture as a file (multipart/form-data), not as a text field.","type":"invalid_request_error","param":"image","code":"invalid_value"}}""");
+        await AssertError(await Http.PostAsync("v1/images/edits", Form(Images.Picture(64, 64), ("prompt", "x"), ("mask", "mask.png"))), 400,
+            """{"error":{"message":"Invalid 'mask': send it as a file (a PNG with transparency), not as a text field.","type":"invalid_request_error","param":"mask","code":"invalid_value"}}""");
         await AssertError(await Json.PostAsync(Http, "v1/images/edits", new { prompt = "x", image = "https://example.com/a.png" }), 400,
             """{"error":{"message":"This endpoint takes multipart/form-data (the image as a file); got 'application/json; charset=utf-8'.","type":"invalid_request_error","param":null,"code":"invalid_content_type"}}""");
     }
