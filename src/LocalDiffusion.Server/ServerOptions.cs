@@ -39,8 +39,14 @@ public sealed record ServerOptions
     /// <summary>Largest JSON request body in bytes (a 32,000-character prompt is well under it).</summary>
     public long MaxJsonBodyBytes { get; init; } = 1 << 20;
 
-    /// <summary>Largest request body of any kind (uploads, once edits exist), enforced by Kestrel.</summary>
+    /// <summary>Largest request body of any kind (uploads to edits and variations), enforced by Kestrel.</summary>
     public long MaxUploadBytes { get; init; } = 50L << 20;
+
+    /// <summary>Largest single image file in an edits or variations upload (OpenAI's own limit for gpt-image models is 50 MB; 25 MiB here).</summary>
+    public long MaxImageBytes { get; init; } = 25L << 20;
+
+    /// <summary>Largest JSON body of <c>/sdapi/v1/img2img</c>, whose pictures come as base64 inside it.</summary>
+    public long MaxImg2ImgJsonBytes { get; init; } = 48L << 20;
 
     /// <summary>
     /// The address clients reach the server at (e.g. https://images.example.com behind a TLS proxy or load balancer),
@@ -64,6 +70,7 @@ public sealed record ServerOptions
         if (ImageTtl <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ImageTtl), ImageTtl, "ImageTtl must be positive.");
         if (PublicUrl is { IsAbsoluteUri: false })
             throw new ArgumentException($"PublicUrl '{PublicUrl}' must be an absolute URL such as https://images.example.com.", nameof(PublicUrl));
+        if (MaxImageBytes <= 0) throw new ArgumentOutOfRangeException(nameof(MaxImageBytes), MaxImageBytes, "MaxImageBytes must be positive.");
         if (ApiKey is { Length: 0 }) throw new ArgumentException("ApiKey must not be empty (leave it unset to turn authentication off).", nameof(ApiKey));
     }
 }

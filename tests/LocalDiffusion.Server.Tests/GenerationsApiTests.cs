@@ -70,18 +70,6 @@ public sealed class GenerationsApiTests(SharedServer shared) : IClassFixture<Sha
     }
 
     [Fact]
-    public async Task Edits_and_variations_answer_501_until_the_engine_has_img2img()
-    {
-        foreach (var path in new[] { "v1/images/edits", "v1/images/variations" })
-        {
-            using var response = await Http.PostAsync(path, new MultipartFormDataContent());
-            var json = await Json.ReadAsync(response, 501);
-            Assert.Equal("not_implemented", json.GetProperty("error").GetProperty("code").GetString());
-        }
-        Assert.Equal(HttpStatusCode.NotImplemented, (await Json.PostAsync(Http, "sdapi/v1/img2img", new { prompt = "x" })).StatusCode);
-    }
-
-    [Fact]
     public async Task Cors_is_off_unless_an_origin_is_allowed()
     {
         static HttpRequestMessage Preflight() => new(HttpMethod.Options, "v1/images/generations")

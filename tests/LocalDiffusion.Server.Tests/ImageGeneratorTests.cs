@@ -37,6 +37,18 @@ public sealed class ImageGeneratorTests(SharedServer shared) : IClassFixture<Sha
     }
 
     [Fact]
+    public async Task OpenAi_adapter_edits_through_the_server()
+    {
+        // EditImageAsync goes to /v1/images/edits (multipart) through the OpenAI SDK; no size: the picture's own.
+        using var generator = OpenAiSdkTests.Client(shared.Instance.Address, "tiny").AsIImageGenerator();
+        var response = await generator.EditImageAsync(new DataContent(Images.Picture(96, 64), "image/png") { Name = "picture.png" },
+            "a yellow star", new ImageGenerationOptions { ResponseFormat = ImageGenerationResponseFormat.Data, MediaType = "image/png" });
+        var image = Assert.Single(response.Contents.OfType<DataContent>());
+        Assert.Equal((96, 64), (Images.Decode(image.Data.ToArray()).Width, Images.Decode(image.Data.ToArray()).Height));
+        Assert.Contains("Denoising strength: 0.8", Images.PngText(image.Data.ToArray(), "parameters"));
+    }
+
+    [Fact]
     public async Task In_process_generator()
     {
         using var pipeline = StableDiffusionPipeline.Load(Repo.Tiny, new PipelineOptions { Device = "cpu" });

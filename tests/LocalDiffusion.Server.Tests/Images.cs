@@ -42,4 +42,35 @@ internal static class Images
         }
         return null;
     }
+
+    /// <summary>A PNG drawn pixel by pixel (RGBA, not premultiplied), e.g. an OpenAI mask whose alpha-0 pixels mark the edit.</summary>
+    public static byte[] Png(int width, int height, Func<int, int, (byte R, byte G, byte B, byte A)> pixel)
+    {
+        using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        for (var y = 0; y < height; y++)
+            for (var x = 0; x < width; x++)
+            {
+                var (r, g, b, a) = pixel(x, y);
+                bitmap.SetPixel(x, y, new SKColor(r, g, b, a));
+            }
+        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
+    }
+
+    /// <summary>An opaque test picture: a red square on the right of a blue field, so a kept half can be recognised.</summary>
+    public static byte[] Picture(int width, int height) =>
+        Png(width, height, (x, y) => x >= width / 2 + 4 && x < width - 6 && y >= height / 4 && y < height * 3 / 4 ? ((byte)220, (byte)30, (byte)40, (byte)255) : ((byte)30, (byte)60, (byte)200, (byte)255));
+
+    /// <summary>Mean |difference| per channel over the columns from <paramref name="fromColumn"/> up to <paramref name="toColumn"/> (exclusive; default the width).</summary>
+    public static double MeanAbsolute(byte[] a, byte[] b, int width, int height, int fromColumn, int toColumn = -1)
+    {
+        if (toColumn < 0) toColumn = width;
+        double sum = 0;
+        var count = 0;
+        for (var y = 0; y < height; y++)
+            for (var x = fromColumn; x < toColumn; x++)
+                for (var c = 0; c < 3; c++, count++)
+                    sum += Math.Abs(a[(y * width + x) * 3 + c] - b[(y * width + x) * 3 + c]);
+        return sum / count;
+    }
 }

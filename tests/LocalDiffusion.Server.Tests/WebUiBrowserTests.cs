@@ -86,6 +86,95 @@ public sealed class WebUiBrowserTests
     }
 
     [Fact]
+    public async Task Edit_an_uploaded_image_with_a_painted_mask_at_desktop_and_phone_width()
+    {
+        Directory.CreateDirectory(ArtifactsDirectory);
+        await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes] });
+        // The picture to edit: the shapes model's red circle on the right (seed 2), made through the API.
+        using var generated = await Json.PostAsync(server.Http, "v1/images/generations", new
+        {
+            prompt = "a red circle on the right on a blue background", seed = 2, response_format = "b64_json",
+        });
+        var sourcePng = Convert.FromBase64String((await Json.ReadAsync(generated, 200)).GetProperty("data")[0].GetProperty("b64_json").GetString()!);
+        var source = Images.Decode(sourcePng);
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright);
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        var consoleErrors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") consoleErrors.Add(m.Text); };
+        var editRequests = 0;
+        page.Request += (_, r) => { if (r.Url.EndsWith("/v1/images/edits", StringComparison.Ordinal)) editRequests++; };
+        await page.GotoAsync(server.Address.ToString());
+        await Assertions.Expect(page.Locator("#model option")).ToHaveTextAsync("shapes");
+
+        await page.Locator("#tab-image").ClickAsync();
+        await Assertions.Expect(page.Locator("#dropzone")).ToBeVisibleAsync();
+        await page.Locator("#image-file").SetInputFilesAsync(new FilePayload { Name = "circle.png", MimeType = "image/png", Buffer = sourcePng });
+        await Assertions.Expect(page.Locator("#canvas-stack")).ToBeVisibleAsync();
+        Assert.Equal(64, await page.Locator("#init-canvas").EvaluateAsync<int>("c => c.width"));
+
+        // One stroke down the left third of the picture with a big brush.
+        await PaintAsync(page, [(0.2, 0.15), (0.2, 0.5), (0.25, 0.85)], brush: "60");
+        Assert.True(await page.EvaluateAsync<bool>("() => maskIsPainted()"), "the stroke left no mask");
+
+        await page.Locator("#prompt").FillAsync("a yellow star on the left on a blue background");
+        await page.Locator("#seed").FillAsync("1");
+        await page.Locator("#strength").FillAsync("1");
+        await page.Locator("#generate").ClickAsync();
+        await Assertions.Expect(page.Locator(".card")).ToHaveCountAsync(1, new LocatorAssertionsToHaveCountOptions { Timeout = 60_000 });
+        await Assertions.Expect(page.Locator("#progress-text")).ToContainTextAsync("Done");
+        Assert.Equal(1, editRequests);
+        await Assertions.Expect(page.Locator(".card-meta")).ToContainTextAsync("strength 1 · masked");
+        // The right part, far from the stroke, is the uploaded picture's (kept pixels are pasted back).
+        var src = await page.Locator(".card img").GetAttributeAsync("src");
+        var result = Images.Decode(Convert.FromBase64String(src!.Split(',')[1]));
+        Assert.Equal((64, 64), (result.Width, result.Height));
+        var kept = Images.MeanAbsolute(source.Rgb, result.Rgb, 64, 64, 40);
+        Assert.True(kept <= 1, $"the unpainted right part changed by {kept:0.00} levels");
+        Assert.True(Images.MeanAbsolute(source.Rgb, result.Rgb, 64, 64, 0, 20) > 5, "the painted left part did not change");
+        await page.EvaluateAsync("() => window.scrollTo(0, 0)"); // the sticky top bar belongs at the top of a full-page shot
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ArtifactsDirectory, "webui-edit-desktop.png"), FullPage = true });
+        Assert.Empty(consoleErrors);
+
+        // Phone width: a text-to-image picture, then "Edit" on its card, a stroke with a finger-sized brush, and the edit.
+        var phone = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 390, Height = 844 }, DeviceScaleFactor = 2 });
+        await phone.GotoAsync(server.Address.ToString());
+        await Assertions.Expect(phone.Locator("#model option")).ToHaveTextAsync("shapes");
+        await phone.Locator("#prompt").FillAsync("a yellow star on a purple background");
+        await phone.Locator("#seed").FillAsync("2");
+        await phone.Locator("#generate").ClickAsync();
+        await Assertions.Expect(phone.Locator(".card")).ToHaveCountAsync(1, new LocatorAssertionsToHaveCountOptions { Timeout = 60_000 });
+        await phone.Locator(".card .edit").ClickAsync();
+        await Assertions.Expect(phone.Locator("#canvas-stack")).ToBeVisibleAsync();
+        Assert.Equal("true", await phone.Locator("#tab-image").GetAttributeAsync("aria-selected"));
+        await PaintAsync(phone, [(0.5, 0.3), (0.5, 0.7)], brush: "40");
+        await phone.Locator("#prompt").FillAsync("a green star on a purple background");
+        await phone.Locator("#generate").ClickAsync();
+        await Assertions.Expect(phone.Locator(".card")).ToHaveCountAsync(2, new LocatorAssertionsToHaveCountOptions { Timeout = 60_000 });
+        Assert.True(await phone.EvaluateAsync<bool>("() => document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways at 390 px");
+        await phone.EvaluateAsync("() => window.scrollTo(0, 0)");
+        await phone.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ArtifactsDirectory, "webui-edit-phone.png"), FullPage = true });
+    }
+
+    /// <summary>Drags the mouse over the mask canvas through points given as fractions of its size.</summary>
+    private static async Task PaintAsync(IPage page, (double X, double Y)[] points, string brush)
+    {
+        await page.Locator("#brush").FillAsync(brush);
+        var box = await page.Locator("#mask-canvas").BoundingBoxAsync() ?? throw new InvalidOperationException("the mask canvas is not on screen");
+        (float, float) At((double X, double Y) p) => ((float)(box.X + p.X * box.Width), (float)(box.Y + p.Y * box.Height));
+        var (x0, y0) = At(points[0]);
+        await page.Mouse.MoveAsync(x0, y0);
+        await page.Mouse.DownAsync();
+        foreach (var p in points.Skip(1))
+        {
+            var (x, y) = At(p);
+            await page.Mouse.MoveAsync(x, y, new MouseMoveOptions { Steps = 8 });
+        }
+        await page.Mouse.UpAsync();
+    }
+
+    [Fact]
     public async Task Asks_for_the_api_key_when_the_server_has_one()
     {
         await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Tiny], ApiKey = "sesame" });

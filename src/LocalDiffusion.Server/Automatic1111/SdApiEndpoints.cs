@@ -1,9 +1,11 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using LocalDiffusion.Imaging;
 using LocalDiffusion.Server.Errors;
 using LocalDiffusion.Server.Generation;
 using LocalDiffusion.Server.Http;
 using LocalDiffusion.Server.Models;
+using LocalDiffusion.Server.Uploads;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -12,16 +14,14 @@ namespace LocalDiffusion.Server.Automatic1111;
 
 /// <summary>
 /// The part of AUTOMATIC1111's <c>/sdapi/v1</c> API that clients use: txt2img, progress, interrupt, samplers,
-/// schedulers, sd-models and options. Unknown fields are ignored, as A1111 does. <c>/sdapi/v1/img2img</c> answers
-/// 501 until the engine has img2img; its handler belongs here, beside txt2img.
+/// schedulers, sd-models and options, and img2img (with inpainting masks). Unknown fields are ignored, as A1111 does.
 /// </summary>
 internal static class SdApiEndpoints
 {
     public static void Map(IEndpointRouteBuilder app, ServerContext server)
     {
         app.MapPost("/sdapi/v1/txt2img", (HttpContext context) => Txt2ImgAsync(context, server));
-        app.MapPost("/sdapi/v1/img2img", () => Results.Json(
-            new { error = "NotImplementedError", detail = "img2img needs img2img/inpainting in the engine, which this server does not have yet." }, statusCode: 501));
+        app.MapPost("/sdapi/v1/img2img", (HttpContext context) => Img2ImgAsync(context, server));
         app.MapGet("/sdapi/v1/progress", (HttpContext context) => Progress(context, server));
         app.MapPost("/sdapi/v1/interrupt", () => Results.Json(new { interrupted = server.Active.InterruptAll() }));
         app.MapPost("/sdapi/v1/skip", () => Results.Json(new { interrupted = server.Active.InterruptAll() }));
@@ -66,6 +66,75 @@ internal static class SdApiEndpoints
     private static async Task Txt2ImgAsync(HttpContext context, ServerContext server)
     {
         var json = await JsonBody.ReadObjectAsync(context, server.Options.MaxJsonBodyBytes);
+        var (model, request, batch) = ParseCommon(json, server, defaultToNativeSize: true);
+        await GenerateAndReplyAsync(context, server, model, request, batch, json);
+    }
+
+    /// <summary>
+    /// img2img and inpainting: <c>init_images[0]</c> (base64, optionally a data: URL) at <c>denoising_strength</c>, with an
+    /// optional <c>mask</c> (white = repaint; an RGBA mask with transparency repaints its opaque pixels, as A1111's
+    /// create_binary_mask does), <c>mask_blur</c> and <c>inpainting_mask_invert</c>.
+    /// </summary>
+    private static async Task Img2ImgAsync(HttpContext context, ServerContext server)
+    {
+        var json = await JsonBody.ReadObjectAsync(context, server.Options.MaxImg2ImgJsonBytes);
+        var f = new JsonFields(json);
+        var (model, request, batch) = ParseCommon(json, server, defaultToNativeSize: false);
+        if (!json.TryGetProperty("init_images", out var initImages) || initImages.ValueKind != JsonValueKind.Array || initImages.GetArrayLength() == 0)
+            throw ApiException.BadRequest("init_images", "Missing required parameter: 'init_images' (a list holding one base64 PNG or JPEG).", "missing_required_parameter");
+        if (initImages[0].ValueKind != JsonValueKind.String)
+            throw ApiException.BadRequest("init_images", "'init_images' must hold base64 strings.", "invalid_type");
+        var init = UploadedImage.DecodeBase64(initImages[0].GetString()!, "init_images");
+        // A1111's default denoising_strength is 0.75, for img2img and inpainting alike.
+        var strength = (float)(f.Double("denoising_strength", 0, 1) ?? 0.75);
+        if ((int)(request.Steps * strength) < 1)
+            throw ApiException.BadRequest("denoising_strength",
+                $"denoising_strength {strength} with {request.Steps} steps leaves no step to run (int(steps·strength) = 0); raise steps or denoising_strength.");
+        var resizeMode = f.Int("resize_mode", 0, 3) ?? 0;
+        if (resizeMode != 0)
+            throw ApiException.BadRequest("resize_mode", $"resize_mode {resizeMode} is not supported: only 0 (just resize: the picture is stretched to width×height) is.");
+        // inpainting_fill (0 fill, 1 original, 2 latent noise, 3 latent nothing) is accepted: the engine always starts the
+        // masked area from the noised original (1); at denoising_strength 1 that is pure noise, as 2 gives.
+        _ = f.Int("inpainting_fill", 0, 3);
+        var invert = f.Int("inpainting_mask_invert", 0, 1) == 1;
+        InitImage? mask = null;
+        if (f.String("mask") is { Length: > 0 } maskText)
+        {
+            var upload = UploadedImage.DecodeBase64(maskText, "mask");
+            mask = upload.HasTransparentPixel() ? upload.MaskFromAlpha(alpha => alpha > 128 != invert) : Grey(upload, invert);
+        }
+        request = request with
+        {
+            InitImage = init.ToInitImage(),
+            MaskImage = mask,
+            Strength = strength,
+            MaskBlur = mask is null ? 0 : (float)(f.Double("mask_blur", 0, 64) ?? 4),
+        };
+        // A1111 echoes the request as parameters, without the pictures unless include_init_images is set.
+        var echo = JsonNode.Parse(json.GetRawText())!.AsObject();
+        if (f.Bool("include_init_images") != true)
+        {
+            echo["init_images"] = null;
+            echo["mask"] = null;
+        }
+        await GenerateAndReplyAsync(context, server, model, request, batch, JsonSerializer.SerializeToElement(echo));
+    }
+
+    /// <summary>An A1111 mask without transparency: its luminance (the engine repaints ≥ 128), inverted on request.</summary>
+    private static InitImage Grey(UploadedImage upload, bool invert)
+    {
+        var rgb = upload.ToInitImage().Rgb;
+        if (invert)
+            for (var i = 0; i < rgb.Length; i++)
+                rgb[i] = (byte)(255 - rgb[i]);
+        return new InitImage(upload.Width, upload.Height, rgb);
+    }
+
+    private readonly record struct Batching(int BatchSize, int Iterations, long Seed);
+
+    /// <summary>The fields txt2img and img2img share: model, prompts, sampler, steps, cfg_scale, size, batch and seed.</summary>
+    private static (ServedModel Model, GenerationRequest Request, Batching Batch) ParseCommon(JsonElement json, ServerContext server, bool defaultToNativeSize)
+    {
         var f = new JsonFields(json);
         var model = server.A1111Model;
         if (f.Object("override_settings") is { } overrides && new JsonFields(overrides).String("sd_model_checkpoint") is { } checkpoint)
@@ -93,11 +162,19 @@ internal static class SdApiEndpoints
             NegativePrompt = f.String("negative_prompt") ?? "",
             Steps = f.Int("steps", 1, 1000) ?? 20,
             GuidanceScale = (float)(f.Double("cfg_scale", 0, 100) ?? 7.0),
-            Width = f.Int("width", 8, 4096) ?? pipeline.Info.NativeWidth,
-            Height = f.Int("height", 8, 4096) ?? pipeline.Info.NativeHeight,
+            // img2img without a size makes the init image's size (rounded down to the model's multiple), not A1111's 512.
+            Width = f.Int("width", 8, 4096) ?? (defaultToNativeSize ? pipeline.Info.NativeWidth : null),
+            Height = f.Int("height", 8, 4096) ?? (defaultToNativeSize ? pipeline.Info.NativeHeight : null),
             ImageCount = batchSize,
             Scheduler = sampler,
         };
+        return (model, request, new Batching(batchSize, iterations, seed));
+    }
+
+    private static async Task GenerateAndReplyAsync(HttpContext context, ServerContext server, ServedModel model, GenerationRequest request,
+        Batching batch, JsonElement parameters)
+    {
+        var (batchSize, iterations, seed) = (batch.BatchSize, batch.Iterations, batch.Seed);
         // Previews for /sdapi/v1/progress's current_image, at a quarter, half and three quarters of the way, only while
         // some client polls for them: each costs a VAE decode, seconds for SD 1.5 on a CPU.
         if (Environment.TickCount64 - server.LastPreviewPoll < PreviewPollWindowMs)
@@ -107,6 +184,7 @@ internal static class SdApiEndpoints
         var infotexts = new List<string>();
         var seeds = new List<long>();
         string samplerName = "";
+        int? width = request.Width, height = request.Height;
         var interrupted = false;
         // n_iter batches run one after another, seed + batch_size × iteration each, as A1111 numbers them.
         for (var i = 0; i < iterations && !interrupted; i++)
@@ -120,6 +198,7 @@ internal static class SdApiEndpoints
                     images.Add(Convert.ToBase64String(image.EncodePng()));
                     infotexts.Add(image.Parameters ?? "");
                     seeds.Add(outcome.Result.Seed);
+                    (width, height) = (image.Width, image.Height);
                 }
             }
             catch (GenerationInterruptedException)
@@ -138,8 +217,8 @@ internal static class SdApiEndpoints
             ["subseed"] = -1,
             ["all_subseeds"] = seeds.Select(_ => -1),
             ["subseed_strength"] = 0,
-            ["width"] = request.Width,
-            ["height"] = request.Height,
+            ["width"] = width,
+            ["height"] = height,
             ["sampler_name"] = samplerName,
             ["cfg_scale"] = request.GuidanceScale,
             ["steps"] = request.Steps,
@@ -149,21 +228,21 @@ internal static class SdApiEndpoints
             ["sd_model_hash"] = null,
             ["seed_resize_from_w"] = -1,
             ["seed_resize_from_h"] = -1,
-            ["denoising_strength"] = null,
-            ["extra_generation_params"] = new Dictionary<string, object>(),
+            ["denoising_strength"] = request.InitImage is null ? null : request.Strength,
+            ["extra_generation_params"] = request.MaskImage is null ? new Dictionary<string, object>() : new Dictionary<string, object> { ["Mask blur"] = request.MaskBlur },
             ["index_of_first_image"] = 0,
             ["infotexts"] = infotexts,
             ["styles"] = Array.Empty<string>(),
             ["job_timestamp"] = DateTime.UtcNow.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture),
             ["clip_skip"] = 1,
-            ["is_using_inpainting_conditioning"] = false,
+            ["is_using_inpainting_conditioning"] = request.MaskImage is not null && !model.Pipeline.Info.Tasks.Contains("text-to-image"),
             ["version"] = "LocalDiffusion",
             ["interrupted"] = interrupted,
         };
         await Results.Json(new
         {
             images,
-            parameters = json,
+            parameters,
             info = JsonSerializer.Serialize(info, ErrorWriter.Json),
         }).ExecuteAsync(context);
     }

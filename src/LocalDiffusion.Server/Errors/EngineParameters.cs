@@ -14,6 +14,10 @@ internal static class EngineParameters
         nameof(GenerationRequest.ImageCount) => "n",
         nameof(GenerationRequest.Seed) => "seed",
         nameof(GenerationRequest.Scheduler) or "name" => "scheduler",
+        nameof(GenerationRequest.InitImage) => "image",
+        nameof(GenerationRequest.MaskImage) => "mask",
+        nameof(GenerationRequest.Strength) => "strength",
+        nameof(GenerationRequest.MaskBlur) => "mask_blur",
         _ => engineName,
     };
 }

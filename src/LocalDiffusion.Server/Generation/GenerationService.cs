@@ -24,7 +24,11 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
         var pipeline = model.Pipeline; // 503 while loading
         var items = context.Items;
         items[RequestLog.Model] = model.Id;
-        items[RequestLog.Size] = $"{request.Width ?? pipeline.Info.NativeWidth}x{request.Height ?? pipeline.Info.NativeHeight}";
+        // Without a size, an init image's own size (rounded down to the model's multiple, as the engine does) or the native size.
+        var multiple = pipeline.Info.SizeMultiple;
+        var width = request.Width ?? (request.InitImage is { } init ? init.Width / multiple * multiple : pipeline.Info.NativeWidth);
+        var height = request.Height ?? (request.InitImage is { } init2 ? init2.Height / multiple * multiple : pipeline.Info.NativeHeight);
+        items[RequestLog.Size] = $"{width}x{height}";
         items[RequestLog.Steps] = request.Steps;
         var tags = new KeyValuePair<string, object?>("model", model.Id);
 

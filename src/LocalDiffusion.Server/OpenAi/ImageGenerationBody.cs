@@ -26,6 +26,9 @@ internal sealed partial record ImageGenerationBody
     /// <summary>Extension: also stream <c>localdiffusion.progress</c> events, one per step (the web UI's progress bar).</summary>
     public required bool StreamProgress { get; init; }
 
+    /// <summary>What the server did differently from what was asked (added to the engine's warnings in the reply).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
     [GeneratedRegex("^([0-9]{1,5})x([0-9]{1,5})$", RegexOptions.CultureInvariant)]
     private static partial Regex SizePattern();
 

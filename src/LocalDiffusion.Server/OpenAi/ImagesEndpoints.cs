@@ -14,16 +14,24 @@ namespace LocalDiffusion.Server.OpenAi;
 
 /// <summary>
 /// The OpenAI Images API: <c>POST /v1/images/generations</c> (JSON or server-sent events), the image files its
-/// URLs point at, and <c>GET /v1/models</c>. <c>/v1/images/edits</c> and <c>/v1/images/variations</c> answer 501 until
-/// the engine has img2img and inpainting; their handlers belong in this class, beside generations.
+/// URLs point at, <c>GET /v1/models</c>, and the multipart <c>/v1/images/edits</c> (img2img, or inpainting with a mask)
+/// and <c>/v1/images/variations</c> (img2img from the picture), which answer as generations do.
 /// </summary>
 internal static class ImagesEndpoints
 {
     public static void Map(IEndpointRouteBuilder app, ServerContext server)
     {
         app.MapPost("/v1/images/generations", (HttpContext context) => GenerateAsync(context, server));
-        app.MapPost("/v1/images/edits", () => NotYet("edits"));
-        app.MapPost("/v1/images/variations", () => NotYet("variations"));
+        app.MapPost("/v1/images/edits", async (HttpContext context) =>
+        {
+            var form = await MultipartForm.ReadAsync(context, server.Options.MaxImageBytes);
+            await ReplyAsync(context, server, await ImageEditForm.ParseEditAsync(form, server.Catalog, context.RequestAborted));
+        });
+        app.MapPost("/v1/images/variations", async (HttpContext context) =>
+        {
+            var form = await MultipartForm.ReadAsync(context, server.Options.MaxImageBytes);
+            await ReplyAsync(context, server, await ImageEditForm.ParseVariationAsync(form, server.Catalog, context.RequestAborted));
+        });
         app.MapGet("/v1/images/files/{name}", (string name) =>
             server.Images.TryGet(name, out var path, out var contentType)
                 ? Results.File(path, contentType, enableRangeProcessing: false)
@@ -42,15 +50,19 @@ internal static class ImagesEndpoints
         state = m.State,
         native_size = m.IsReady ? $"{m.Pipeline.Info.NativeWidth}x{m.Pipeline.Info.NativeHeight}" : null,
         scheduler = m.IsReady ? m.Pipeline.Info.Scheduler : null,
+        // What it can do: text-to-image, img2img (edits, variations), inpainting (edits with a mask).
+        tasks = m.IsReady ? m.Pipeline.Info.Tasks : null,
     };
-
-    private static IResult NotYet(string what) => throw new ApiException(501,
-        $"/v1/images/{what} is not supported by this server yet: it needs img2img/inpainting in the engine.", "invalid_request_error", null, "not_implemented");
 
     private static async Task GenerateAsync(HttpContext context, ServerContext server)
     {
         var json = await JsonBody.ReadObjectAsync(context, server.Options.MaxJsonBodyBytes);
-        var body = ImageGenerationBody.Parse(json, server.Catalog);
+        await ReplyAsync(context, server, ImageGenerationBody.Parse(json, server.Catalog));
+    }
+
+    /// <summary>Runs a parsed generation, edit or variation and answers it: JSON, or server-sent events with <c>stream</c>.</summary>
+    private static async Task ReplyAsync(HttpContext context, ServerContext server, ImageGenerationBody body)
+    {
         if (body.Stream)
         {
             await StreamAsync(context, server, body);
@@ -86,7 +98,7 @@ internal static class ImagesEndpoints
             seeds = result.Images.Select(_ => result.Seed),
             scheduler = result.Scheduler,
             steps = body.Request.Steps,
-            warnings = result.Warnings,
+            warnings = body.Warnings.Concat(result.Warnings),
         }).ExecuteAsync(context);
     }
 

@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const form = $("form");
-const state = { key: localStorage.getItem("localdiffusion.key") || "", models: [], running: null, started: 0 };
+const state = { key: localStorage.getItem("localdiffusion.key") || "", models: [], running: null, started: 0, mode: "text" };
 
 function headers(json) {
   const h = json ? { "Content-Type": "application/json" } : {};
@@ -13,7 +13,8 @@ function headers(json) {
 }
 
 async function api(path, options = {}) {
-  const response = await fetch(path, { ...options, headers: { ...headers(!!options.body), ...(options.headers || {}) } });
+  // JSON bodies are strings; FormData (image uploads) sets its own multipart content type.
+  const response = await fetch(path, { ...options, headers: { ...headers(typeof options.body === "string"), ...(options.headers || {}) } });
   if (response.status === 401) {
     askForKey();
     throw new Error("This server needs an API key.");
@@ -126,6 +127,8 @@ function showOnStage(src, width) {
 function settingsFromForm() {
   const seed = $("seed").value.trim();
   return {
+    mode: state.mode,
+    strength: Number($("strength").value),
     model: $("model").value,
     prompt: $("prompt").value,
     negative_prompt: $("negative_prompt").value,
@@ -152,6 +155,11 @@ function applySettings(s) {
   $("scheduler").value = s.scheduler || "";
   $("seed").value = s.seed ?? "";
   $("n").value = s.n;
+  if (s.mode) setMode(s.mode);
+  if (s.strength) {
+    $("strength").value = s.strength;
+    $("strength-out").textContent = s.strength;
+  }
   $("prompt").focus();
   window.scrollTo({ top: 0, behavior: "smooth" });
 }
@@ -163,14 +171,20 @@ function addToGallery(b64, settings, result) {
   img.src = src;
   img.alt = settings.prompt;
   card.querySelector(".card-prompt").textContent = settings.prompt;
+  const edit = settings.mode === "image" ? ` · strength ${settings.strength}${settings.masked ? " · masked" : ""}` : "";
   card.querySelector(".card-meta").textContent =
-    `${result.size} · ${settings.steps} steps · CFG ${settings.guidance_scale} · ${result.scheduler || settings.scheduler || "default"} · seed ${result.seed}`;
+    `${result.size} · ${settings.steps} steps · CFG ${settings.guidance_scale} · ${result.scheduler || settings.scheduler || "default"} · seed ${result.seed}${edit}`;
   card.title = result.parameters || "";
   const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   const link = card.querySelector("a");
   link.href = URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
   link.download = `localdiffusion-${result.seed}.png`;
   card.querySelector(".reuse").addEventListener("click", () => applySettings({ ...settings, seed: result.seed }));
+  card.querySelector(".edit").addEventListener("click", async () => {
+    setMode("image");
+    await loadInitImage(src);
+    window.scrollTo({ top: 0, behavior: "smooth" });
+  });
   $("gallery").prepend(card);
   $("clear-gallery").hidden = false;
 }
@@ -222,25 +236,21 @@ form.addEventListener("submit", async (e) => {
   $("cancel").hidden = false;
   setProgress(0, "Waiting for a slot…");
 
-  const body = {
-    model: settings.model,
-    prompt: settings.prompt,
-    negative_prompt: settings.negative_prompt,
-    size: `${settings.width}x${settings.height}`,
-    steps: settings.steps,
-    guidance_scale: settings.guidance_scale,
-    n: settings.n,
-    response_format: "b64_json",
-    stream: true,
-    partial_images: settings.steps >= 4 ? 3 : 0,
-    stream_progress: true,
-  };
-  if (settings.scheduler) body.scheduler = settings.scheduler;
-  if (settings.seed !== null) body.seed = settings.seed;
+  let request;
+  try {
+    request = settings.mode === "image" ? await editRequest(settings) : generationRequest(settings);
+  } catch (err) {
+    showError(err.message);
+    state.running = null;
+    $("generate").disabled = false;
+    $("cancel").hidden = true;
+    setProgress(0, "Ready.");
+    return;
+  }
 
   let images = 0;
   try {
-    const response = await api("/v1/images/generations", { method: "POST", body: JSON.stringify(body), signal: controller.signal });
+    const response = await api(request.path, { method: "POST", body: request.body, signal: controller.signal });
     if (!response.ok) {
       const error = await response.json().catch(() => null);
       throw new Error(error?.error?.message || `HTTP ${response.status}`);
@@ -250,10 +260,10 @@ form.addEventListener("submit", async (e) => {
       if (event === "localdiffusion.progress") {
         setProgress(data.step / data.total_steps, `Step ${data.step} / ${data.total_steps} · ${seconds} s`);
       } else if (event === "image_generation.partial_image") {
-        showOnStage("data:image/png;base64," + data.b64_json, settings.width);
+        showOnStage("data:image/png;base64," + data.b64_json, request.width);
       } else if (event === "image_generation.completed") {
         images++;
-        showOnStage("data:image/png;base64," + data.b64_json, settings.width);
+        showOnStage("data:image/png;base64," + data.b64_json, request.width);
         addToGallery(data.b64_json, settings, data);
         setProgress(1, `Done: ${images} image${images === 1 ? "" : "s"} in ${seconds} s · seed ${data.seed}`);
       } else if (event === "error") {
@@ -275,6 +285,195 @@ form.addEventListener("submit", async (e) => {
 });
 
 $("cancel").addEventListener("click", () => state.running?.abort());
+
+// The fields generations and edits share: OpenAI's, plus the extensions and the UI's streaming options.
+function commonFields(settings) {
+  const fields = {
+    model: settings.model,
+    prompt: settings.prompt,
+    negative_prompt: settings.negative_prompt,
+    steps: settings.steps,
+    guidance_scale: settings.guidance_scale,
+    n: settings.n,
+    response_format: "b64_json",
+    stream: true,
+    partial_images: settings.steps >= 4 ? 3 : 0,
+    stream_progress: true,
+  };
+  if (settings.scheduler) fields.scheduler = settings.scheduler;
+  if (settings.seed !== null) fields.seed = settings.seed;
+  return fields;
+}
+
+function generationRequest(settings) {
+  const body = { ...commonFields(settings), size: `${settings.width}x${settings.height}` };
+  return { path: "/v1/images/generations", body: JSON.stringify(body), width: settings.width };
+}
+
+// An OpenAI edit: the picture as a PNG file, the painted mask as a PNG whose transparent pixels mark what to repaint.
+async function editRequest(settings) {
+  if (!editor.loaded) throw new Error("Choose an image to start from first.");
+  const form = new FormData();
+  // A soft mask edge of about 1/64 of the picture (1 px at 64, 8 px at 512) hides the seam between kept and repainted pixels.
+  const blur = Math.max(1, Math.round(Math.max(editor.init.width, editor.init.height) / 64));
+  const fields = { ...commonFields(settings), size: "auto", strength: settings.strength, mask_blur: blur };
+  for (const [name, value] of Object.entries(fields)) form.append(name, String(value));
+  form.append("image", await canvasBlob(editor.init), "image.png");
+  settings.masked = maskIsPainted();
+  if (settings.masked) form.append("mask", await canvasBlob(maskForApi()), "mask.png");
+  return { path: "/v1/images/edits", body: form, width: editor.init.width };
+}
+
+// --- Image to image: the start picture and the mask painted over it. ---
+const editor = { init: $("init-canvas"), mask: $("mask-canvas"), loaded: false, tool: "paint", drawing: false, last: null };
+const MaxSide = 1024; // larger uploads are scaled down: the output has the picture's size
+
+function setMode(mode) {
+  state.mode = mode;
+  $("tab-text").setAttribute("aria-selected", String(mode === "text"));
+  $("tab-image").setAttribute("aria-selected", String(mode === "image"));
+  $("image-panel").hidden = mode !== "image";
+  $("size-row").hidden = mode === "image";
+}
+$("tab-text").addEventListener("click", () => setMode("text"));
+$("tab-image").addEventListener("click", () => setMode("image"));
+$("strength").addEventListener("input", () => ($("strength-out").textContent = $("strength").value));
+
+function canvasBlob(canvas) {
+  return new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error("The picture could not be encoded."))), "image/png"));
+}
+
+function loadInitImage(src) {
+  return new Promise((resolve) => {
+    const img = new Image();
+    img.onload = () => {
+      const scale = Math.min(1, MaxSide / Math.max(img.naturalWidth, img.naturalHeight));
+      const w = Math.max(8, Math.round(img.naturalWidth * scale));
+      const h = Math.max(8, Math.round(img.naturalHeight * scale));
+      for (const c of [editor.init, editor.mask]) {
+        c.width = w;
+        c.height = h;
+        c.classList.toggle("pixelated", w < 256);
+      }
+      const ctx = editor.init.getContext("2d");
+      ctx.fillStyle = "#fff"; // transparent pixels would otherwise count as a mask on the server
+      ctx.fillRect(0, 0, w, h);
+      ctx.drawImage(img, 0, 0, w, h);
+      editor.mask.getContext("2d").clearRect(0, 0, w, h);
+      $("canvas-stack").style.aspectRatio = `${w} / ${h}`;
+      editor.loaded = true;
+      for (const id of ["canvas-stack", "mask-tools", "strength-field", "mask-hint"]) $(id).hidden = false;
+      $("dropzone").hidden = true;
+      showError("");
+      resolve();
+    };
+    img.onerror = () => {
+      showError("That file is not a picture this browser can read.");
+      resolve();
+    };
+    img.src = src;
+  });
+}
+
+function loadFile(file) {
+  if (!file) return;
+  const url = URL.createObjectURL(file);
+  loadInitImage(url).then(() => URL.revokeObjectURL(url));
+}
+$("image-file").addEventListener("change", (e) => {
+  loadFile(e.target.files[0]);
+  e.target.value = "";
+});
+for (const target of [$("dropzone"), $("canvas-stack")]) {
+  target.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    $("dropzone").classList.add("over");
+  });
+  target.addEventListener("dragleave", () => $("dropzone").classList.remove("over"));
+  target.addEventListener("drop", (e) => {
+    e.preventDefault();
+    $("dropzone").classList.remove("over");
+    loadFile(e.dataTransfer.files[0]);
+  });
+}
+
+function setTool(tool) {
+  editor.tool = tool;
+  $("tool-paint").setAttribute("aria-pressed", String(tool === "paint"));
+  $("tool-erase").setAttribute("aria-pressed", String(tool === "erase"));
+}
+$("tool-paint").addEventListener("click", () => setTool("paint"));
+$("tool-erase").addEventListener("click", () => setTool("erase"));
+$("mask-clear").addEventListener("click", () => editor.mask.getContext("2d").clearRect(0, 0, editor.mask.width, editor.mask.height));
+
+// Pointer position in canvas pixels, and the brush radius there (the slider is in screen pixels).
+function canvasPoint(e) {
+  const r = editor.mask.getBoundingClientRect();
+  const k = editor.mask.width / r.width;
+  return { x: (e.clientX - r.left) * k, y: (e.clientY - r.top) * k, radius: (Number($("brush").value) / 2) * k };
+}
+
+function stroke(from, to) {
+  const ctx = editor.mask.getContext("2d");
+  ctx.globalCompositeOperation = editor.tool === "erase" ? "destination-out" : "source-over";
+  ctx.strokeStyle = ctx.fillStyle = "#ff3d7f";
+  ctx.lineCap = ctx.lineJoin = "round";
+  ctx.lineWidth = to.radius * 2;
+  ctx.beginPath();
+  ctx.moveTo(from.x, from.y);
+  ctx.lineTo(to.x, to.y);
+  ctx.stroke();
+  ctx.beginPath();
+  ctx.arc(to.x, to.y, to.radius, 0, Math.PI * 2);
+  ctx.fill();
+}
+
+function moveCursor(e) {
+  const cursor = $("brush-cursor");
+  const r = $("canvas-stack").getBoundingClientRect();
+  const size = Number($("brush").value);
+  cursor.style.width = cursor.style.height = size + "px";
+  cursor.style.left = e.clientX - r.left + "px";
+  cursor.style.top = e.clientY - r.top + "px";
+  cursor.hidden = false;
+}
+
+editor.mask.addEventListener("pointerdown", (e) => {
+  e.preventDefault();
+  editor.mask.setPointerCapture(e.pointerId);
+  editor.drawing = true;
+  editor.last = canvasPoint(e);
+  stroke(editor.last, editor.last);
+});
+editor.mask.addEventListener("pointermove", (e) => {
+  moveCursor(e);
+  if (!editor.drawing) return;
+  const point = canvasPoint(e);
+  stroke(editor.last, point);
+  editor.last = point;
+});
+for (const end of ["pointerup", "pointercancel"]) editor.mask.addEventListener(end, () => (editor.drawing = false));
+editor.mask.addEventListener("pointerleave", () => ($("brush-cursor").hidden = true));
+
+function maskIsPainted() {
+  const data = editor.mask.getContext("2d").getImageData(0, 0, editor.mask.width, editor.mask.height).data;
+  for (let i = 3; i < data.length; i += 4) if (data[i] > 127) return true;
+  return false;
+}
+
+// OpenAI's convention: opaque = keep, fully transparent = repaint. Painted pixels (alpha > 127) become alpha 0.
+function maskForApi() {
+  const { width, height } = editor.mask;
+  const painted = editor.mask.getContext("2d").getImageData(0, 0, width, height);
+  const out = document.createElement("canvas");
+  out.width = width;
+  out.height = height;
+  const ctx = out.getContext("2d");
+  const mask = ctx.createImageData(width, height);
+  for (let i = 0; i < painted.data.length; i += 4) mask.data[i + 3] = painted.data[i + 3] > 127 ? 0 : 255;
+  ctx.putImageData(mask, 0, 0);
+  return out;
+}
 
 loadServerInfo();
 pollHealth();
