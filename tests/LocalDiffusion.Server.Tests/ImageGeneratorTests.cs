@@ -49,6 +49,33 @@ public sealed class ImageGeneratorTests(SharedServer shared) : IClassFixture<Sha
     }
 
     [Fact]
+    public async Task In_process_generator_edits_as_the_openai_adapter_does()
+    {
+        // The same EditImageAsync call as against OpenAI: a picture in, img2img at strength 0.8 at the picture's size;
+        // a picture whose left half is transparent repaints that half (strength 1) and keeps the right half exactly.
+        using var pipeline = StableDiffusionPipeline.Load(Repo.Tiny, new PipelineOptions { Device = "cpu" });
+        using IImageGenerator generator = new LocalDiffusionImageGenerator(pipeline);
+        var options = new ImageGenerationOptions { MediaType = "image/png", AdditionalProperties = new() { ["seed"] = 3, ["steps"] = 4 } };
+
+        var whole = Assert.Single((await generator.EditImageAsync(new DataContent(Images.Picture(96, 64), "image/png"), "a yellow star", options))
+            .Contents.OfType<DataContent>()).Data.ToArray();
+        Assert.Equal((96, 64), (Images.Decode(whole).Width, Images.Decode(whole).Height));
+        Assert.Contains("Denoising strength: 0.8", Images.PngText(whole, "parameters"));
+
+        var opaque = Images.Decode(Images.Picture(64, 64)).Rgb;
+        var halfTransparent = Images.Png(64, 64, (x, y) => x < 32 ? ((byte)0, (byte)0, (byte)0, (byte)0)
+            : (opaque[(y * 64 + x) * 3], opaque[(y * 64 + x) * 3 + 1], opaque[(y * 64 + x) * 3 + 2], (byte)255));
+        var edited = Assert.Single((await generator.EditImageAsync(new DataContent(halfTransparent, "image/png"), "a yellow star", options))
+            .Contents.OfType<DataContent>()).Data.ToArray();
+        Assert.Contains("Denoising strength: 1", Images.PngText(edited, "parameters"));
+        Assert.Equal(0, Images.MeanAbsolute(opaque, Images.Decode(edited).Rgb, 64, 64, fromColumn: 32));
+
+        var notAPicture = new DataContent(new byte[] { 1, 2, 3 }, "image/png") { Name = "junk.png" };
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => generator.EditImageAsync(notAPicture, "x", options));
+        Assert.Contains("junk.png", e.Message);
+    }
+
+    [Fact]
     public async Task In_process_generator()
     {
         using var pipeline = StableDiffusionPipeline.Load(Repo.Tiny, new PipelineOptions { Device = "cpu" });

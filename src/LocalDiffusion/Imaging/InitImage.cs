@@ -44,11 +44,41 @@ public sealed class InitImage
         if (!File.Exists(path))
             throw new FileNotFoundException($"Image file not found: {path}", path);
         using var codec = SKCodec.Create(path) ?? throw new InvalidDataException($"{path}: not an image SkiaSharp can decode.");
+        return Decode(codec, path).Image;
+    }
+
+    /// <summary>
+    /// Decodes an encoded picture (PNG, JPEG, WebP, …) held in memory. Its fully transparent pixels, if any, come back as
+    /// an inpainting mask (white = repaint): the rule of OpenAI's image edits when no separate mask is given.
+    /// </summary>
+    /// <param name="encoded">The file's bytes.</param>
+    /// <param name="source">What to call the picture in error messages.</param>
+    /// <exception cref="InvalidDataException">The bytes are not a picture SkiaSharp can decode, or it is too large; the message names <paramref name="source"/>.</exception>
+    public static (InitImage Image, InitImage? TransparentMask) Decode(ReadOnlySpan<byte> encoded, string source)
+    {
+        using var data = SKData.CreateCopy(encoded);
+        using var codec = SKCodec.Create(data) ?? throw new InvalidDataException($"{source}: {encoded.Length} bytes that are not an image SkiaSharp can decode.");
+        return Decode(codec, source);
+    }
+
+    private static (InitImage Image, InitImage? TransparentMask) Decode(SKCodec codec, string source)
+    {
         if ((long)codec.Info.Width * codec.Info.Height > MaxPixels)
-            throw new InvalidDataException($"{path}: {codec.Info.Width}x{codec.Info.Height} is larger than the {MaxPixels / 1_000_000} megapixels an init image may have.");
+            throw new InvalidDataException($"{source}: {codec.Info.Width}x{codec.Info.Height} is larger than the {MaxPixels / 1_000_000} megapixels an init image may have.");
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        using var bitmap = SKBitmap.Decode(codec, info) ?? throw new InvalidDataException($"{path}: the image could not be decoded.");
-        return FromRgba(bitmap.GetPixelSpan(), info.Width, info.Height);
+        if (codec.GetPixels(info, out byte[] rgba) != SKCodecResult.Success)
+            throw new InvalidDataException($"{source}: the {info.Width}x{info.Height} image could not be decoded (truncated or corrupt).");
+        var image = FromRgba(rgba, info.Width, info.Height);
+        if (codec.Info.AlphaType == SKAlphaType.Opaque) return (image, null);
+        var mask = new byte[info.Width * info.Height * 3];
+        var transparent = false;
+        for (int i = 3, j = 0; i < rgba.Length; i += 4, j += 3)
+        {
+            if (rgba[i] != 0) continue;
+            mask[j] = mask[j + 1] = mask[j + 2] = 255;
+            transparent = true;
+        }
+        return (image, transparent ? new InitImage(info.Width, info.Height, mask) : null);
     }
 
     /// <summary>The pixels of a generated image (e.g. to feed one generation's result to the next).</summary>

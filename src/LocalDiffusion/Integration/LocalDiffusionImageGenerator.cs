@@ -18,9 +18,12 @@ namespace LocalDiffusion.Integration;
 /// <see cref="ImageGenerationOptions.ImageSize"/> → width and height (default: the model's native size),
 /// <see cref="ImageGenerationOptions.MediaType"/> → image/png (default, with the A1111 parameters chunk), image/jpeg or
 /// image/webp. <see cref="ImageGenerationOptions.AdditionalProperties"/> may carry <c>negative_prompt</c>,
-/// <c>seed</c>, <c>steps</c>, <c>guidance_scale</c> and <c>scheduler</c>; <see cref="ImageGenerationOptions.RawRepresentationFactory"/>
+/// <c>seed</c>, <c>steps</c>, <c>guidance_scale</c>, <c>scheduler</c> and, for edits, <c>strength</c>; <see cref="ImageGenerationOptions.RawRepresentationFactory"/>
 /// may return a <see cref="GenerationRequest"/> to start from. Images always come back as <see cref="DataContent"/>:
 /// there is no host to hand out URLs (<see cref="ImageGenerationResponseFormat.Uri"/> gives data too).
+/// Edits (<see cref="ImageGenerationRequest.OriginalImages"/>, e.g. <c>EditImageAsync</c>) work as OpenAI's image edits:
+/// the first picture is the starting point (img2img at strength 0.8 by default), its fully transparent pixels, if any,
+/// are the area to repaint (inpainting at strength 1), and without a size the output has the picture's size.
 /// </remarks>
 public sealed class LocalDiffusionImageGenerator : IImageGenerator
 {
@@ -43,13 +46,11 @@ public sealed class LocalDiffusionImageGenerator : IImageGenerator
 
     /// <inheritdoc />
     /// <exception cref="ArgumentException">A bad option (the message names it).</exception>
-    /// <exception cref="NotSupportedException">The request carries original images (image editing is not supported yet).</exception>
+    /// <exception cref="ArgumentException">An original image is not a picture (the message says which).</exception>
     public async Task<ImageGenerationResponse> GenerateAsync(ImageGenerationRequest request, ImageGenerationOptions? options = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (request.OriginalImages?.Any() == true)
-            throw new NotSupportedException("Editing images (OriginalImages) is not supported by LocalDiffusion yet; send a prompt only.");
         if (string.IsNullOrEmpty(request.Prompt))
             throw new ArgumentException("The request has no prompt.", nameof(request));
         var format = ImageFormat.Png;
@@ -57,7 +58,7 @@ public sealed class LocalDiffusionImageGenerator : IImageGenerator
             format = ImageEncoder.Parse(mediaType)
                 ?? throw new ArgumentException($"MediaType '{mediaType}' is not supported; use image/png, image/jpeg or image/webp.", nameof(options));
 
-        var generation = ToGenerationRequest(request.Prompt, options);
+        var generation = WithOriginalImage(ToGenerationRequest(request.Prompt, options), request.OriginalImages, options);
         var result = await _pipeline.GenerateAsync(generation, null, cancellationToken).ConfigureAwait(false);
         var contents = new List<AIContent>(result.Images.Count);
         foreach (var image in result.Images)
@@ -88,6 +89,31 @@ public sealed class LocalDiffusionImageGenerator : IImageGenerator
             if (extra.TryGetValue("scheduler", out var scheduler) && scheduler is not null)
                 generation = generation with { Scheduler = AsString(scheduler) };
         }
+        return generation;
+    }
+
+    // The first data image is the init image; its transparent pixels the mask. Without a size the picture's own is used.
+    private static GenerationRequest WithOriginalImage(GenerationRequest generation, IEnumerable<AIContent>? originals, ImageGenerationOptions? options)
+    {
+        if (originals?.OfType<DataContent>().FirstOrDefault(c => c.HasTopLevelMediaType("image")) is not { } original)
+        {
+            return originals?.Any() == true
+                ? throw new ArgumentException("OriginalImages holds no image data (DataContent with an image/* media type).", "OriginalImages")
+                : generation;
+        }
+        InitImage image;
+        InitImage? mask;
+        try
+        {
+            (image, mask) = InitImage.Decode(original.Data.Span, original.Name ?? "the original image");
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ArgumentException(e.Message, "OriginalImages", e);
+        }
+        generation = generation with { InitImage = image, MaskImage = mask };
+        if (options?.AdditionalProperties?.TryGetValue("strength", out var strength) == true && strength is not null)
+            generation = generation with { Strength = (float)AsDouble("strength", strength) };
         return generation;
     }
 
