@@ -25,11 +25,12 @@ internal static class GenerateCommand
         var output = new Option<string>("--out", "-o") { Description = "Output PNG; with --n > 1, -0, -1, … are added before the extension.", DefaultValueFactory = _ => "output.png" };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace existing output files (by default they are never overwritten)." };
         var latents = new Option<string?>("--latents") { Description = "Initial unit-noise latents from a NumPy .npy file [n,4,H/8,W/8] instead of the seed's." };
+        var noWeighting = new Option<bool>("--no-weighting") { Description = "Read the prompts as plain text: no (word:1.3) / [word] attention weights, no BREAK." };
         var saveLatents = new Option<string?>("--save-latents") { Description = "Write the final (denoised) latents to this .npy file." };
 
         var command = new Command("generate", "Generate images from a text prompt.")
         {
-            model, prompt, negative, steps, guidance, width, height, seed, scheduler, count, device, threads, output, overwrite, latents, saveLatents,
+            model, prompt, negative, steps, guidance, width, height, seed, scheduler, count, device, threads, output, overwrite, latents, saveLatents, noWeighting,
         };
         var imageOptions = new ImageOptions();
         imageOptions.AddTo(command);
@@ -75,6 +76,7 @@ internal static class GenerateCommand
             {
                 Prompt = parse.GetValue(prompt)!,
                 NegativePrompt = parse.GetValue(negative)!,
+                PromptWeighting = !parse.GetValue(noWeighting),
                 Steps = parse.GetValue(steps),
                 GuidanceScale = parse.GetValue(guidance),
                 Width = requestWidth,

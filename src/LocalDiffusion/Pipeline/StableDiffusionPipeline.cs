@@ -66,7 +66,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         _schedulers = schedulers;
         _folder = folder;
         _textEncoder = textEncoder;
-        _promptEncoder = new PromptEncoder(tokenizer, textEncoder, folder.TextEncoderPath);
+        // A1111 concatenates 75-token chunks along the sequence axis; only a UNet with a dynamic one accepts that.
+        _promptEncoder = new PromptEncoder(tokenizer, textEncoder, folder.TextEncoderPath, dynamicSequence: unet.HiddenSpec.FixedDimension(1) is null);
         _unet = unet;
         _vae = vae;
         _schedulerConfig = schedulerConfig;
@@ -213,7 +214,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
         // Text conditioning: [negative×n, prompt×n] with CFG (diffusers' order), else [prompt×n].
         var prompts = useCfg ? new[] { request.NegativePrompt, request.Prompt } : [request.Prompt];
-        var inputs = _promptEncoder.Encode(prompts, n, warnings, timings, runOptions);
+        var inputs = _promptEncoder.Encode(prompts, n, request.PromptWeighting, warnings, timings, runOptions);
         timings.TextEncoderDone();
 
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
@@ -346,6 +347,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     {
         if (r.Prompt is null) throw new ArgumentException("Prompt must not be null.", nameof(r.Prompt));
         if (r.NegativePrompt is null) throw new ArgumentException("NegativePrompt must not be null (use \"\").", nameof(r.NegativePrompt));
+        if (r.PromptWeighting)
+        {
+            PromptEncoder.Validate(r.Prompt, nameof(r.Prompt));
+            PromptEncoder.Validate(r.NegativePrompt, nameof(r.NegativePrompt));
+        }
         if (r.Steps is < 1 or > MaxSteps)
             throw new ArgumentOutOfRangeException(nameof(r.Steps), r.Steps, $"Steps is {r.Steps}; it must be between 1 and {MaxSteps}.");
         if (!float.IsFinite(r.GuidanceScale) || r.GuidanceScale is < 0 or > MaxGuidance)
