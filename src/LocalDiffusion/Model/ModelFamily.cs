@@ -74,6 +74,12 @@ public sealed record ModelFamily
     /// <summary>The UNet's extra inputs (<see cref="ConditioningInputs"/>) it declares.</summary>
     public IReadOnlyList<string> ExtraUnetInputs { get; init; } = [];
 
+    /// <summary>
+    /// Width of an LCM-distilled UNet's <c>timestep_cond</c> (its config's <c>time_cond_proj_dim</c>, 256): the guidance
+    /// scale goes in as this embedding instead of as a CFG batch. Null for other UNets.
+    /// </summary>
+    public int? GuidanceEmbeddingWidth { get; init; }
+
     /// <summary>Why LocalDiffusion cannot run this family yet, or null when it can.</summary>
     public string? Unsupported { get; init; }
 
@@ -156,8 +162,13 @@ public sealed record ModelFamily
         string? unsupported = null;
         if (architecture is ModelArchitecture.StableDiffusionXL or ModelArchitecture.StableDiffusionXLRefiner)
             unsupported = $"this is an SDXL UNet (inputs {string.Join(", ", extra)}); LocalDiffusion supports SD 1.x/2.x so far.";
-        else if (distillation == Distillation.LatentConsistency)
-            unsupported = $"it has inputs this pipeline does not provide: {string.Join(", ", extra)} (an LCM-distilled UNet).";
+        int? embeddingWidth = null;
+        if (unetInputs.TryGetValue("timestep_cond", out var cond))
+        {
+            embeddingWidth = cond.FixedDimension(1) is { } d ? (int)d : null;
+            if (embeddingWidth is null or < 4)
+                unsupported = $"its timestep_cond input (an LCM-distilled UNet's guidance embedding) is {cond.Describe()}; a declared width such as [batch,256] is needed.";
+        }
         return new ModelFamily
         {
             Architecture = architecture,
@@ -165,6 +176,7 @@ public sealed record ModelFamily
             Inpainting = unetChannels == 9,
             Distillation = distillation,
             ExtraUnetInputs = extra,
+            GuidanceEmbeddingWidth = embeddingWidth,
             Unsupported = unsupported,
         };
     }

@@ -215,6 +215,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         // Text conditioning: [negative×n, prompt×n] with CFG (diffusers' order), else [prompt×n].
         var prompts = useCfg ? new[] { request.NegativePrompt, request.Prompt } : [request.Prompt];
         var inputs = _promptEncoder.Encode(prompts, n, request.PromptWeighting, warnings, timings, runOptions);
+        if (Info.Family.GuidanceEmbeddingWidth is { } width)
+            inputs = inputs with { TimestepCond = GuidanceEmbedding.Compute(request.GuidanceScale, width, inputs.Batch) };
         timings.TextEncoderDone();
 
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
