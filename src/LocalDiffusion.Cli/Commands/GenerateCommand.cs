@@ -13,8 +13,8 @@ internal static class GenerateCommand
         var model = new Option<string?>("--model", "-m") { Description = $"Model folder (diffusers/optimum ONNX layout). Default: {ModelLocator.DefaultModel}, the shapes model that ships with LocalDiffusion." };
         var prompt = new Option<string>("--prompt", "-p") { Description = "What to draw.", Required = true };
         var negative = new Option<string>("--negative-prompt") { Description = "What not to draw (used when guidance > 1).", DefaultValueFactory = _ => "" };
-        var steps = new Option<int>("--steps") { Description = "Denoising steps.", DefaultValueFactory = _ => 20 };
-        var guidance = new Option<float>("--guidance", "--cfg") { Description = "Classifier-free guidance scale; ≤ 1 turns guidance off.", DefaultValueFactory = _ => 7.5f };
+        var steps = new Option<int?>("--steps") { Description = "Denoising steps (default: the model's; 20 for SD, 4 LCM, 1 Turbo, or its localdiffusion.json)." };
+        var guidance = new Option<float?>("--guidance", "--cfg") { Description = "Classifier-free guidance scale; ≤ 1 turns guidance off (default: the model's; 7.5 for SD, 8.5 LCM, 0 Turbo)." };
         var width = new Option<int?>("--width", "-W") { Description = "Width in pixels, a multiple of 8 (default: the model's native size)." };
         var height = new Option<int?>("--height", "-H") { Description = "Height in pixels, a multiple of 8 (default: the model's native size)." };
         var seed = new Option<long?>("--seed", "-s") { Description = "Seed; the same seed gives the same image as diffusers with torch.Generator('cpu').manual_seed(seed). Default: random." };
@@ -77,8 +77,8 @@ internal static class GenerateCommand
                 Prompt = parse.GetValue(prompt)!,
                 NegativePrompt = parse.GetValue(negative)!,
                 PromptWeighting = !parse.GetValue(noWeighting),
-                Steps = parse.GetValue(steps),
-                GuidanceScale = parse.GetValue(guidance),
+                Steps = parse.GetValue(steps) ?? pipeline.Info.Family.DefaultSteps,
+                GuidanceScale = parse.GetValue(guidance) ?? pipeline.Info.Family.DefaultGuidanceScale,
                 Width = requestWidth,
                 Height = requestHeight,
                 Seed = parse.GetValue(seed),

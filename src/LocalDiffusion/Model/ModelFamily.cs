@@ -80,6 +80,15 @@ public sealed record ModelFamily
     /// </summary>
     public int? GuidanceEmbeddingWidth { get; init; }
 
+    /// <summary>
+    /// Steps a request should default to: localdiffusion.json's, else the family's (diffusers' pipeline defaults:
+    /// SD 20 (LocalDiffusion's), LCM 4, Turbo 1).
+    /// </summary>
+    public int DefaultSteps { get; init; } = 20;
+
+    /// <summary>Guidance scale a request should default to: localdiffusion.json's, else SD 7.5, LCM 8.5, Turbo 0.</summary>
+    public float DefaultGuidanceScale { get; init; } = 7.5f;
+
     /// <summary>Why LocalDiffusion cannot run this family yet, or null when it can.</summary>
     public string? Unsupported { get; init; }
 
@@ -156,9 +165,15 @@ public sealed record ModelFamily
             : textEncoderWidth == 1024 || padDiffersFromEos || scheduler.PredictionType == PredictionType.VPrediction
                 ? ModelArchitecture.StableDiffusion2
                 : ModelArchitecture.StableDiffusion1;
+        var named = Path.GetFileName(folder.Root.TrimEnd(Path.DirectorySeparatorChar));
         var distillation = extra.Contains("timestep_cond") || folder.PipelineClass?.Contains("LatentConsistency", StringComparison.Ordinal) == true
+                || folder.Defaults?.Distillation == "lcm"
             ? Distillation.LatentConsistency
-            : Distillation.None;
+            : folder.Defaults?.Distillation == "turbo"
+              // sd-turbo and sdxl-turbo exports keep StableDiffusionPipeline and differ only in weights; their folder name says it.
+              || (folder.Defaults?.Distillation is null && named.Contains("turbo", StringComparison.OrdinalIgnoreCase))
+                ? Distillation.Turbo
+                : Distillation.None;
         string? unsupported = null;
         if (architecture is ModelArchitecture.StableDiffusionXL or ModelArchitecture.StableDiffusionXLRefiner)
             unsupported = $"this is an SDXL UNet (inputs {string.Join(", ", extra)}); LocalDiffusion supports SD 1.x/2.x so far.";
@@ -177,6 +192,8 @@ public sealed record ModelFamily
             Distillation = distillation,
             ExtraUnetInputs = extra,
             GuidanceEmbeddingWidth = embeddingWidth,
+            DefaultSteps = folder.Defaults?.Steps ?? distillation switch { Distillation.LatentConsistency => 4, Distillation.Turbo => 1, _ => 20 },
+            DefaultGuidanceScale = folder.Defaults?.GuidanceScale ?? distillation switch { Distillation.LatentConsistency => 8.5f, Distillation.Turbo => 0f, _ => 7.5f },
             Unsupported = unsupported,
         };
     }

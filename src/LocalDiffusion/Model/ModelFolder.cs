@@ -16,6 +16,12 @@ public sealed record ModelFolder
     /// <summary>The pipeline class model_index.json names (e.g. OnnxStableDiffusionPipeline), or null without one.</summary>
     public string? PipelineClass { get; init; }
 
+    /// <summary>
+    /// localdiffusion.json in the folder, when present: the generation defaults and family hints a model card gives
+    /// (e.g. SD-Turbo: <c>{"distillation": "turbo", "steps": 1, "guidance_scale": 0}</c>).
+    /// </summary>
+    public FolderDefaults? Defaults { get; init; }
+
     /// <summary>model_index.json lists a text_encoder_2, or the folder has one (SDXL).</summary>
     public bool HasTextEncoder2 { get; init; }
 
@@ -97,6 +103,7 @@ public sealed record ModelFolder
         {
             Root = full,
             PipelineClass = pipelineClass,
+            Defaults = ReadDefaults(Path.Combine(full, FolderDefaults.FileName)),
             HasTextEncoder2 = hasTextEncoder2 || Directory.Exists(Path.Combine(full, "text_encoder_2")),
             TokenizerDirectory = tokenizer,
             TextEncoderPath = RequireModel(full, "text_encoder"),
@@ -111,6 +118,35 @@ public sealed record ModelFolder
             UnetInChannels = ReadNumber(full, ["unet"], "in_channels", InChannelsRange,
                 "the UNet's input channels, 4 (text-to-image) or 9 (inpainting)", wholeNumber: true) is { } channels ? (int)channels : null,
         };
+    }
+
+    private static FolderDefaults? ReadDefaults(string path)
+    {
+        if (!File.Exists(path)) return null;
+        using var json = ReadJson(path);
+        var root = json.RootElement;
+        string? distillation = null;
+        if (root.TryGetProperty("distillation", out var d))
+        {
+            distillation = d.ValueKind == JsonValueKind.String ? d.GetString() : null;
+            if (distillation is not ("none" or "turbo" or "lcm"))
+                throw new ModelLoadException(path, $"\"distillation\" is {d.GetRawText()}; expected \"none\", \"turbo\" or \"lcm\".");
+        }
+        int? steps = null;
+        if (root.TryGetProperty("steps", out var st))
+        {
+            if (st.ValueKind != JsonValueKind.Number || !st.TryGetInt32(out var value) || value is < 1 or > 1000)
+                throw new ModelLoadException(path, $"\"steps\" is {st.GetRawText()}; expected a whole number from 1 to 1000.");
+            steps = value;
+        }
+        float? guidance = null;
+        if (root.TryGetProperty("guidance_scale", out var g))
+        {
+            if (g.ValueKind != JsonValueKind.Number || !g.TryGetDouble(out var value) || !double.IsFinite(value) || value is < 0 or > 100)
+                throw new ModelLoadException(path, $"\"guidance_scale\" is {g.GetRawText()}; expected a number from 0 to 100.");
+            guidance = (float)value;
+        }
+        return new FolderDefaults(distillation, steps, guidance);
     }
 
     private static string RequireModel(string root, string component)
