@@ -188,7 +188,7 @@ public sealed record ModelFamily
         {
             Architecture = architecture,
             Prediction = scheduler.PredictionType ?? PredictionType.Epsilon,
-            Inpainting = unetChannels == 9,
+            Inpainting = unetChannels == Denoising.UNet.InpaintingChannels,
             Distillation = distillation,
             ExtraUnetInputs = extra,
             GuidanceEmbeddingWidth = embeddingWidth,

@@ -361,7 +361,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 $"GuidanceScale is {r.GuidanceScale.ToString(System.Globalization.CultureInfo.InvariantCulture)}; it must be a number from 0 to {MaxGuidance} (usually 1–15).");
         if (r.ImageCount is < 1 or > MaxImages)
             throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
-        ImageRequestValidation.Check(r, _folder.VaeEncoderPath, _unet.InputChannels == UNet.InpaintingChannels);
+        ImageRequestValidation.Check(r, _folder.VaeEncoderPath, Info.Family.Inpainting);
         // With an init image the size defaults to the image's own, rounded down to a size the UNet can draw.
         var multiple = Info.SizeMultiple;
         var width = r.Width ?? (r.InitImage is { } init ? Math.Max(multiple, init.Width / multiple * multiple) : Info.NativeWidth);
