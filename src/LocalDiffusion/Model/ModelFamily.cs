@@ -53,7 +53,6 @@ public sealed record ModelFamily
         ("StableDiffusion3", "a Stable Diffusion 3 pipeline (MMDiT transformer, three text encoders)"),
         ("Flux", "a Flux pipeline (a transformer, not a UNet)"),
         ("ControlNet", "a ControlNet pipeline (an extra conditioning network)"),
-        ("XL", "an SDXL pipeline (two text encoders, text_embeds and time_ids)"),
         ("Upscale", "an upscaling pipeline"),
         ("Depth2Img", "a depth-to-image pipeline"),
         ("InstructPix2Pix", "an InstructPix2Pix pipeline"),
