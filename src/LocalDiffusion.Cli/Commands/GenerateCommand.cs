@@ -13,8 +13,8 @@ internal static class GenerateCommand
         var model = new Option<string?>("--model", "-m") { Description = $"Model folder (diffusers/optimum ONNX layout). Default: {ModelLocator.DefaultModel}, the shapes model that ships with LocalDiffusion." };
         var prompt = new Option<string>("--prompt", "-p") { Description = "What to draw.", Required = true };
         var negative = new Option<string>("--negative-prompt") { Description = "What not to draw (used when guidance > 1).", DefaultValueFactory = _ => "" };
-        var steps = new Option<int>("--steps") { Description = "Denoising steps.", DefaultValueFactory = _ => 20 };
-        var guidance = new Option<float>("--guidance", "--cfg") { Description = "Classifier-free guidance scale; ≤ 1 turns guidance off.", DefaultValueFactory = _ => 7.5f };
+        var steps = new Option<int?>("--steps") { Description = "Denoising steps (default: the model's; 20 for SD, 4 LCM, 1 Turbo, or its localdiffusion.json)." };
+        var guidance = new Option<float?>("--guidance", "--cfg") { Description = "Classifier-free guidance scale; ≤ 1 turns guidance off (default: the model's; 7.5 for SD, 8.5 LCM, 0 Turbo)." };
         var width = new Option<int?>("--width", "-W") { Description = "Width in pixels, a multiple of 8 (default: the model's native size)." };
         var height = new Option<int?>("--height", "-H") { Description = "Height in pixels, a multiple of 8 (default: the model's native size)." };
         var seed = new Option<long?>("--seed", "-s") { Description = "Seed; the same seed gives the same image as diffusers with torch.Generator('cpu').manual_seed(seed). Default: random." };
@@ -25,11 +25,12 @@ internal static class GenerateCommand
         var output = new Option<string>("--out", "-o") { Description = "Output PNG; with --n > 1, -0, -1, … are added before the extension.", DefaultValueFactory = _ => "output.png" };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace existing output files (by default they are never overwritten)." };
         var latents = new Option<string?>("--latents") { Description = "Initial unit-noise latents from a NumPy .npy file [n,4,H/8,W/8] instead of the seed's." };
+        var noWeighting = new Option<bool>("--no-weighting") { Description = "Read the prompts as plain text: no (word:1.3) / [word] attention weights, no BREAK." };
         var saveLatents = new Option<string?>("--save-latents") { Description = "Write the final (denoised) latents to this .npy file." };
 
         var command = new Command("generate", "Generate images from a text prompt.")
         {
-            model, prompt, negative, steps, guidance, width, height, seed, scheduler, count, device, threads, output, overwrite, latents, saveLatents,
+            model, prompt, negative, steps, guidance, width, height, seed, scheduler, count, device, threads, output, overwrite, latents, saveLatents, noWeighting,
         };
         var imageOptions = new ImageOptions();
         imageOptions.AddTo(command);
@@ -75,8 +76,9 @@ internal static class GenerateCommand
             {
                 Prompt = parse.GetValue(prompt)!,
                 NegativePrompt = parse.GetValue(negative)!,
-                Steps = parse.GetValue(steps),
-                GuidanceScale = parse.GetValue(guidance),
+                PromptWeighting = !parse.GetValue(noWeighting),
+                Steps = parse.GetValue(steps) ?? pipeline.Info.Family.DefaultSteps,
+                GuidanceScale = parse.GetValue(guidance) ?? pipeline.Info.Family.DefaultGuidanceScale,
                 Width = requestWidth,
                 Height = requestHeight,
                 Seed = parse.GetValue(seed),

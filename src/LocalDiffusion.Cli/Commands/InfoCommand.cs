@@ -23,6 +23,8 @@ internal static class InfoCommand
             summary.AddRow("model", Markup.Escape(info.Root));
             summary.AddRow("pipeline", Markup.Escape(info.PipelineClass ?? "(no model_index.json)"));
             summary.AddRow("device", Markup.Escape(info.Device + (info.DeviceNotes.Count > 0 ? $" (passed over: {string.Join("; ", info.DeviceNotes)})" : "")));
+            summary.AddRow("family", Markup.Escape(info.Family.Name));
+            summary.AddRow("defaults", Markup.Escape(string.Create(ci, $"{info.Family.DefaultSteps} steps, guidance {info.Family.DefaultGuidanceScale}{(info.Family.UsesClassifierFreeGuidance(info.Family.DefaultGuidanceScale) ? "" : " (no CFG batch)")}")));
             summary.AddRow("scheduler", Markup.Escape(info.Scheduler));
             summary.AddRow("native size", $"{info.NativeWidth}x{info.NativeHeight} (sides in multiples of {info.SizeMultiple} px)");
             summary.AddRow("tasks", Markup.Escape(info.Tasks.Count > 0 ? string.Join(", ", info.Tasks) : "none (an inpainting UNet needs vae_encoder/model.onnx)"));

@@ -21,16 +21,18 @@ internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, string sche
     public int Calls { get; private set; }
 
     /// <summary>
-    /// Denoises <paramref name="latents"/> [n,4,h,w]. With <paramref name="guidance"/> &gt; 1 the conditioning holds
-    /// 2n rows, unconditional first; otherwise n conditional rows. img2img starts at <paramref name="beginIndex"/>;
+    /// Denoises <paramref name="latents"/> [n,4,h,w]. With <paramref name="classifierFree"/> (decided by
+    /// <see cref="Model.ModelFamily.UsesClassifierFreeGuidance"/>) the conditioning holds 2n rows, unconditional first;
+    /// otherwise n conditional rows. A 9-channel UNet's extra channels come from the conditioning's inputs. img2img starts at <paramref name="beginIndex"/>;
     /// <paramref name="afterStep"/> (inpainting's blend) sees the latents after each step with the step's index.
     /// </summary>
     /// <exception cref="GenerationNumericsException">The UNet, the guidance or the scheduler produced NaN or infinity.</exception>
-    public void Run(Span<float> latents, int images, int latentHeight, int latentWidth, float guidance,
+    public void Run(Span<float> latents, int images, int latentHeight, int latentWidth, float guidance, bool classifierFree,
         UNet.Conditioning conditioning, RunOptions runOptions, Action<int, int> onEvaluation, CancellationToken cancellationToken,
-        int beginIndex = 0, InpaintBlend? afterStep = null, InpaintChannels? extraChannels = null)
+        int beginIndex = 0, InpaintBlend? afterStep = null)
     {
-        var useCfg = guidance > 1f;
+        var useCfg = classifierFree;
+        var extraChannels = conditioning.Inputs.ExtraChannels;
         var size = latents.Length;
         var batch = useCfg ? 2 * images : images;
         var scaledPair = new float[batch * size / images];

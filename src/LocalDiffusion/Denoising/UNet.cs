@@ -4,7 +4,8 @@ using Microsoft.ML.OnnxRuntime;
 namespace LocalDiffusion.Denoising;
 
 /// <summary>
-/// The denoising UNet: (sample [B,4,h,w], timestep, encoder_hidden_states [B,77,D]) → noise prediction [B,4,h,w].
+/// The denoising UNet: (sample [B,4,h,w], timestep, encoder_hidden_states [B,77,D], and what its family adds:
+/// text_embeds, time_ids, timestep_cond) → noise prediction [B,4,h,w].
 /// Runs the batch in as many calls as a static batch dimension requires.
 /// </summary>
 internal sealed class UNet : IDisposable
@@ -17,6 +18,7 @@ internal sealed class UNet : IDisposable
     private readonly TensorSpec _timestep;
     private readonly TensorSpec _hidden;
     private readonly TensorSpec _output;
+    private readonly TensorSpec[] _extras;
 
     /// <summary>Latent channels plus mask plus masked-image latents: the input of an inpainting UNet.</summary>
     public const int InpaintingChannels = 9;
@@ -39,11 +41,14 @@ internal sealed class UNet : IDisposable
             throw new ModelLoadException(model.FilePath,
                 $"its sample input has {channels} channels; LocalDiffusion runs {LatentChannels}-channel UNets and {InpaintingChannels}-channel inpainting UNets (a {channels}-channel UNet is e.g. a depth model).");
         InputChannels = channels;
-        var extra = model.Inputs.Keys.Except(["sample", "timestep", "encoder_hidden_states"]).ToList();
-        if (extra.Count > 0)
-            throw new ModelLoadException(model.FilePath, extra.Contains("text_embeds") || extra.Contains("time_ids")
-                ? $"this is an SDXL UNet (inputs {string.Join(", ", extra)}); LocalDiffusion supports SD 1.x/2.x so far."
-                : $"it has inputs this pipeline does not provide: {string.Join(", ", extra)} ({(extra.Contains("timestep_cond") ? "an LCM-distilled UNet" : "unknown variant")}).");
+        // Which extra inputs a family needs is ModelFamily's decision; here only inputs nobody could provide are refused.
+        var unknown = model.Inputs.Keys.Except(["sample", "timestep", "encoder_hidden_states", .. Model.ModelFamily.ConditioningInputs]).ToList();
+        if (unknown.Count > 0)
+            throw new ModelLoadException(model.FilePath, $"it has inputs this pipeline does not provide: {string.Join(", ", unknown)} (unknown variant).");
+        _extras = Model.ModelFamily.ConditioningInputs.Where(model.Inputs.ContainsKey).Select(n => model.Inputs[n]).ToArray();
+        foreach (var spec in _extras)
+            if (spec.Rank != 2 || !OrtTensors.AcceptsFloats(spec.ElementType))
+                throw new ModelLoadException(model.FilePath, $"input '{spec.Name}' is {spec.Describe()}; a float [batch, width] tensor was expected.");
         foreach (var spec in new[] { sample, timestep, hidden })
             if (!OrtTensors.AcceptsFloats(spec.ElementType))
                 throw new ModelLoadException(model.FilePath, $"input '{spec.Name}' has element type {spec.ElementType}; Stable Diffusion UNets take float32/float16 (timestep also int64/int32).");
@@ -82,27 +87,45 @@ internal sealed class UNet : IDisposable
     /// <summary>Hidden size of encoder_hidden_states when declared statically.</summary>
     public int? DeclaredHiddenSize => _hidden.FixedDimension(2) is { } d ? (int)d : null;
 
-    /// <summary>Prepares the text conditioning of a generation once, as tensors reused at every step.</summary>
-    public Conditioning Prepare(float[] hiddenStates, int batch, int sequenceLength, int hiddenSize)
+    /// <summary>The extra conditioning inputs (text_embeds, time_ids, timestep_cond) the model declares.</summary>
+    public IReadOnlyList<TensorSpec> ExtraInputs => _extras;
+
+    /// <summary>Prepares the conditioning of a generation once, as tensors reused at every step.</summary>
+    /// <exception cref="InvalidOperationException">The model declares an input <paramref name="inputs"/> does not give.</exception>
+    public Conditioning Prepare(UNetInputs inputs)
     {
-        var chunks = BatchChunk.Plan(batch, FixedBatch);
-        var item = sequenceLength * hiddenSize;
-        var values = new List<OrtValue>(chunks.Count);
+        var chunks = BatchChunk.Plan(inputs.Batch, FixedBatch);
+        var values = new List<OrtValue[]>(chunks.Count);
         try
         {
             foreach (var chunk in chunks)
             {
-                var buffer = new float[chunk.RunBatch * item];
-                chunk.Gather<float>(hiddenStates, item, buffer);
-                values.Add(OrtTensors.FromFloats(_hidden, buffer, [chunk.RunBatch, sequenceLength, hiddenSize]));
+                var run = new OrtValue[1 + _extras.Length];
+                values.Add(run);
+                run[0] = Gather(_hidden, inputs.EncoderHiddenStates, chunk, [inputs.SequenceLength, inputs.HiddenSize]);
+                for (var e = 0; e < _extras.Length; e++)
+                {
+                    var given = inputs.Extra(_extras[e].Name)
+                        ?? throw new InvalidOperationException($"{FilePath} takes '{_extras[e].Name}', which this generation did not prepare.");
+                    run[1 + e] = Gather(_extras[e], given, chunk, [given.Length / inputs.Batch]);
+                }
             }
         }
         catch
         {
-            foreach (var v in values) v.Dispose();
+            foreach (var run in values)
+                foreach (var v in run) v?.Dispose();
             throw;
         }
-        return new Conditioning(chunks, values);
+        return new Conditioning(chunks, values) { Inputs = inputs };
+    }
+
+    private static OrtValue Gather(TensorSpec spec, float[] rows, BatchChunk chunk, long[] itemShape)
+    {
+        var item = (int)OrtTensors.Count(itemShape);
+        var buffer = new float[chunk.RunBatch * item];
+        chunk.Gather<float>(rows, item, buffer);
+        return OrtTensors.FromFloats(spec, buffer, [chunk.RunBatch, .. itemShape]);
     }
 
     /// <summary>
@@ -138,7 +161,7 @@ internal sealed class UNet : IDisposable
     // Exporters disagree on the timestep: int64 [B], float [B], int64 [1], or a float scalar; follow the declaration.
     private long[] TimestepShape(int batch) => _timestep.Rank == 0 ? [] : [_timestep.FixedDimension(0) ?? batch];
 
-    private RunBinding CreateBinding(BatchChunk chunk, OrtValue hidden, int h, int w)
+    private RunBinding CreateBinding(BatchChunk chunk, OrtValue[] conditioning, int h, int w)
     {
         var tensors = new List<IDisposable>(4);
         try
@@ -153,7 +176,8 @@ internal sealed class UNet : IDisposable
             tensors.Add(binding);
             binding.BindInput(_sample.Name, sample.Value);
             binding.BindInput(_timestep.Name, timestep.Value);
-            binding.BindInput(_hidden.Name, hidden);
+            binding.BindInput(_hidden.Name, conditioning[0]);
+            for (var e = 0; e < _extras.Length; e++) binding.BindInput(_extras[e].Name, conditioning[1 + e]);
             binding.BindOutput(_output.Name, output.Value);
             return new RunBinding(sample, timestep, output, binding);
         }
@@ -182,14 +206,18 @@ internal sealed class UNet : IDisposable
     /// A generation's UNet tensors: the text conditioning per run, and the sample, timestep and output tensors bound
     /// with it (made at the first call, remade only if the latent size changes). Dispose after the generation.
     /// </summary>
-    internal sealed class Conditioning(IReadOnlyList<BatchChunk> chunks, IReadOnlyList<OrtValue> values) : IDisposable
+    internal sealed class Conditioning(IReadOnlyList<BatchChunk> chunks, IReadOnlyList<OrtValue[]> values) : IDisposable
     {
         private RunBinding[] _bindings = [];
         private (int H, int W) _size;
 
         public IReadOnlyList<BatchChunk> Chunks { get; } = chunks;
 
-        public IReadOnlyList<OrtValue> Values { get; } = values;
+        /// <summary>Per run: encoder_hidden_states, then the model's extra inputs in <see cref="ExtraInputs"/> order.</summary>
+        public IReadOnlyList<OrtValue[]> Values { get; } = values;
+
+        /// <summary>What the tensors were made from (the inpainting channels are assembled from it at every step).</summary>
+        public required UNetInputs Inputs { get; init; }
 
         /// <summary>Where the calls' times are recorded, if anywhere.</summary>
         internal TimingRecorder? Timings { get; set; }
@@ -222,7 +250,8 @@ internal sealed class UNet : IDisposable
         public void Dispose()
         {
             DisposeBindings();
-            foreach (var v in Values) v.Dispose();
+            foreach (var run in Values)
+                foreach (var v in run) v.Dispose();
         }
     }
 }

@@ -16,6 +16,15 @@ public sealed record ModelFolder
     /// <summary>The pipeline class model_index.json names (e.g. OnnxStableDiffusionPipeline), or null without one.</summary>
     public string? PipelineClass { get; init; }
 
+    /// <summary>
+    /// localdiffusion.json in the folder, when present: the generation defaults and family hints a model card gives
+    /// (e.g. SD-Turbo: <c>{"distillation": "turbo", "steps": 1, "guidance_scale": 0}</c>).
+    /// </summary>
+    public FolderDefaults? Defaults { get; init; }
+
+    /// <summary>model_index.json lists a text_encoder_2, or the folder has one (SDXL).</summary>
+    public bool HasTextEncoder2 { get; init; }
+
     /// <summary>tokenizer/ (vocab.json, merges.txt, …).</summary>
     public required string TokenizerDirectory { get; init; }
 
@@ -53,29 +62,31 @@ public sealed record ModelFolder
     /// <summary>SD 1.x/2.x's VAE scaling factor, used when no VAE config says otherwise.</summary>
     public const float DefaultVaeScalingFactor = 0.18215f;
 
-    private static readonly string[] SupportedPipelines =
-        ["OnnxStableDiffusionPipeline", "StableDiffusionPipeline", "ORTStableDiffusionPipeline",
-         "OnnxStableDiffusionInpaintPipeline", "StableDiffusionInpaintPipeline"];
-
     /// <summary>Finds the components of the model in <paramref name="root"/>; errors name the missing file.</summary>
     public static ModelFolder Open(string root)
     {
         ArgumentNullException.ThrowIfNull(root);
         var full = Path.GetFullPath(root);
+        if (File.Exists(full))
+            throw new ModelLoadException(full, Path.GetExtension(full).ToLowerInvariant() switch
+            {
+                ".safetensors" or ".ckpt" or ".pt" or ".bin" =>
+                    "this is a single weights file (a checkpoint or a LoRA); LocalDiffusion loads diffusers/optimum ONNX model folders and does not apply LoRA files.",
+                ".onnx" => "this is one ONNX file; pass the model folder that holds unet/, text_encoder/, vae_decoder/ and tokenizer/.",
+                _ => "this is a file; a model folder was expected.",
+            });
         if (!Directory.Exists(full))
             throw new ModelLoadException(full, "model folder not found: a folder with model_index.json, tokenizer/, text_encoder/, unet/ and vae_decoder/ was expected.");
 
         var indexPath = Path.Combine(full, "model_index.json");
         string? pipelineClass = null;
+        var hasTextEncoder2 = false;
         if (File.Exists(indexPath))
         {
             using var index = ReadJson(indexPath);
             pipelineClass = index.RootElement.TryGetProperty("_class_name", out var cls) && cls.ValueKind == JsonValueKind.String
                 ? cls.GetString() : null;
-            if (index.RootElement.TryGetProperty("text_encoder_2", out _) || pipelineClass?.Contains("XL", StringComparison.Ordinal) == true)
-                throw new ModelLoadException(indexPath, $"this is an SDXL pipeline ({pipelineClass ?? "text_encoder_2 present"}); LocalDiffusion supports Stable Diffusion 1.x/2.x exports so far.");
-            if (pipelineClass is not null && !SupportedPipelines.Contains(pipelineClass))
-                throw new ModelLoadException(indexPath, $"pipeline class '{pipelineClass}' is not supported; expected one of {string.Join(", ", SupportedPipelines)}.");
+            hasTextEncoder2 = index.RootElement.TryGetProperty("text_encoder_2", out _);
         }
         else if (!Directory.Exists(Path.Combine(full, "unet")))
         {
@@ -92,6 +103,8 @@ public sealed record ModelFolder
         {
             Root = full,
             PipelineClass = pipelineClass,
+            Defaults = ReadDefaults(Path.Combine(full, FolderDefaults.FileName)),
+            HasTextEncoder2 = hasTextEncoder2 || Directory.Exists(Path.Combine(full, "text_encoder_2")),
             TokenizerDirectory = tokenizer,
             TextEncoderPath = RequireModel(full, "text_encoder"),
             UnetPath = RequireModel(full, "unet"),
@@ -105,6 +118,35 @@ public sealed record ModelFolder
             UnetInChannels = ReadNumber(full, ["unet"], "in_channels", InChannelsRange,
                 "the UNet's input channels, 4 (text-to-image) or 9 (inpainting)", wholeNumber: true) is { } channels ? (int)channels : null,
         };
+    }
+
+    private static FolderDefaults? ReadDefaults(string path)
+    {
+        if (!File.Exists(path)) return null;
+        using var json = ReadJson(path);
+        var root = json.RootElement;
+        string? distillation = null;
+        if (root.TryGetProperty("distillation", out var d))
+        {
+            distillation = d.ValueKind == JsonValueKind.String ? d.GetString() : null;
+            if (distillation is not ("none" or "turbo" or "lcm"))
+                throw new ModelLoadException(path, $"\"distillation\" is {d.GetRawText()}; expected \"none\", \"turbo\" or \"lcm\".");
+        }
+        int? steps = null;
+        if (root.TryGetProperty("steps", out var st))
+        {
+            if (st.ValueKind != JsonValueKind.Number || !st.TryGetInt32(out var value) || value is < 1 or > 1000)
+                throw new ModelLoadException(path, $"\"steps\" is {st.GetRawText()}; expected a whole number from 1 to 1000.");
+            steps = value;
+        }
+        float? guidance = null;
+        if (root.TryGetProperty("guidance_scale", out var g))
+        {
+            if (g.ValueKind != JsonValueKind.Number || !g.TryGetDouble(out var value) || !double.IsFinite(value) || value is < 0 or > 100)
+                throw new ModelLoadException(path, $"\"guidance_scale\" is {g.GetRawText()}; expected a number from 0 to 100.");
+            guidance = (float)value;
+        }
+        return new FolderDefaults(distillation, steps, guidance);
     }
 
     private static string RequireModel(string root, string component)

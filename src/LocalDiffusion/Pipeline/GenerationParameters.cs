@@ -5,11 +5,12 @@ namespace LocalDiffusion;
 /// <summary>Formats generation settings as AUTOMATIC1111's PNG <c>parameters</c> text, which many tools read back.</summary>
 internal static class GenerationParameters
 {
-    public static string Format(GenerationRequest request, string sampler, long seed, int width, int height, string model, int batchIndex, int batchSize)
+    // usedNegativePrompt: whether classifier-free guidance ran, so the negative prompt had an effect.
+    public static string Format(GenerationRequest request, bool usedNegativePrompt, string sampler, long seed, int width, int height, string model, int batchIndex, int batchSize)
     {
         var ci = CultureInfo.InvariantCulture;
         var lines = new List<string> { request.Prompt };
-        if (request.GuidanceScale > 1f && request.NegativePrompt.Length > 0)
+        if (usedNegativePrompt && request.NegativePrompt.Length > 0)
             lines.Add("Negative prompt: " + request.NegativePrompt);
         var settings = new List<string>
         {

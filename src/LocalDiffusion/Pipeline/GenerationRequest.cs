@@ -11,6 +11,13 @@ public sealed record GenerationRequest
     /// <summary>What the image should not show; "" is the unconditional prompt, as in diffusers.</summary>
     public string NegativePrompt { get; init; } = "";
 
+    /// <summary>
+    /// Reads AUTOMATIC1111's attention syntax in both prompts: <c>(word)</c> ×1.1, <c>((word))</c> ×1.21, <c>[word]</c> ÷1.1,
+    /// <c>(word:1.3)</c>, literal <c>\(</c> <c>\)</c>, and <c>BREAK</c> to start a new 75-token chunk. Default true;
+    /// false encodes the prompts as plain text.
+    /// </summary>
+    public bool PromptWeighting { get; init; } = true;
+
     /// <summary>Denoising steps (the scheduler may call the UNet more than once per step, e.g. Heun).</summary>
     public int Steps { get; init; } = 20;
 

@@ -42,6 +42,9 @@ public sealed record ModelInfo
     /// <summary>The UNet's fixed batch size, or null when dynamic (a fixed 1 means CFG runs as two calls).</summary>
     public long? UnetFixedBatch { get; init; }
 
+    /// <summary>What kind of model this is (SD 1.x/2.x, prediction type, inpainting, distillation), decided at load.</summary>
+    public required Model.ModelFamily Family { get; init; }
+
     /// <summary>
     /// What the model can be asked to do: "text-to-image" (4-channel UNet), "img2img" and "inpainting" (with a
     /// vae_encoder), or only "inpainting" for a 9-channel inpainting UNet.

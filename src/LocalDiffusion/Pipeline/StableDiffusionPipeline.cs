@@ -1,9 +1,11 @@
 using System.Diagnostics;
+using LocalDiffusion.Decoding;
 using LocalDiffusion.Denoising;
 using LocalDiffusion.Imaging;
 using LocalDiffusion.Latents;
 using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
+using LocalDiffusion.PromptEncoding;
 using LocalDiffusion.Randomness;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.TextEncoder;
@@ -14,7 +16,9 @@ using Microsoft.ML.OnnxRuntime;
 namespace LocalDiffusion;
 
 /// <summary>
-/// Text-to-image with a Stable Diffusion 1.x/2.x ONNX export: tokenizer → text encoder → scheduler loop → VAE.
+/// Text-to-image, img2img and inpainting with a Stable Diffusion 1.x/2.x ONNX export, in stages: prompt encoding
+/// (PromptEncoding/) → initial latents (Latents/) → denoising (Denoising/) → decoding (Decoding/). What the model is,
+/// and so what the stages feed the UNet, is decided once at load by <see cref="ModelFamily"/>.
 /// Sessions are created once and reused. <see cref="GenerateAsync"/> may be called from several threads at once:
 /// each generation has its own scheduler, generator and buffers, and ONNX Runtime sessions run concurrently.
 /// </summary>
@@ -42,8 +46,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     };
 
     private readonly ModelFolder _folder;
-    private readonly ClipTokenizer _tokenizer;
     private readonly ClipTextEncoder _textEncoder;
+    private readonly PromptEncoder _promptEncoder;
     private readonly UNet _unet;
     private readonly VaeDecoder _vae;
     private readonly Lazy<VaeEncoder?> _vaeEncoder;
@@ -61,8 +65,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         _vaeEncoder = vaeEncoder;
         _schedulers = schedulers;
         _folder = folder;
-        _tokenizer = tokenizer;
         _textEncoder = textEncoder;
+        // A1111 concatenates 75-token chunks along the sequence axis; only a UNet with a dynamic one accepts that.
+        _promptEncoder = new PromptEncoder(tokenizer, textEncoder, folder.TextEncoderPath, dynamicSequence: unet.HiddenSpec.FixedDimension(1) is null);
         _unet = unet;
         _vae = vae;
         _schedulerConfig = schedulerConfig;
@@ -82,6 +87,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         options ??= new PipelineOptions();
         var device = options.Validate();
         var folder = ModelFolder.Open(modelDirectory);
+        ModelFamily.CheckFolder(folder);
         var tokenizer = LoadTokenizer(folder.TokenizerDirectory);
         var schedulerConfig = LoadSchedulerConfig(folder.SchedulerConfigPath);
         var schedulers = options.Schedulers ?? SchedulerRegistry.Default;
@@ -106,6 +112,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 throw new ModelLoadException(folder.TokenizerDirectory,
                     $"the tokenizer's model_max_length is {tokenizer.MaxLength}, but the text encoder takes {textEncoder.SequenceLength} tokens.");
 
+            var family = ModelFamily.Detect(folder, loaded[1].Inputs, unet.InputChannels, textEncoder.DeclaredHiddenSize,
+                tokenizer.PadId != tokenizer.EosId, schedulerConfig);
+            if (family.Unsupported is { } why) throw new ModelLoadException(folder.UnetPath, why);
+
             var sizeMultiple = VaeDecoder.Factor << unet.DownsamplingLevels;
             var (nativeH, nativeW) = NativeLatentSize(folder, unet, vae);
             if (unet.FixedLatentSize is null && folder.UnetSampleSize is { } sample && sample * VaeDecoder.Factor % sizeMultiple != 0)
@@ -125,9 +135,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 VaeScalingFactor = folder.VaeScalingFactor,
                 TokenizerVocabularySize = tokenizer.VocabularySize,
                 UnetFixedBatch = unet.FixedBatch,
-                Tasks = unet.InputChannels == UNet.InpaintingChannels
-                    ? (folder.VaeEncoderPath is null ? [] : ["inpainting (9-channel UNet)"])
-                    : folder.VaeEncoderPath is null ? ["text-to-image"] : ["text-to-image", "img2img", "inpainting"],
+                Family = family,
+                Tasks = family.Tasks(folder.VaeEncoderPath is not null),
             };
             // Opened on first use: only img2img and inpainting need the encoder.
             var vaeEncoder = new Lazy<VaeEncoder?>(() => folder.VaeEncoderPath is { } encoderPath
@@ -193,65 +202,34 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         }
     }
 
+    // The stages in order: prompt encoding → initial latents → denoising → decoding.
     private GenerationResult GenerateCore(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
         IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, CancellationToken token)
     {
         var n = request.ImageCount;
-        var useCfg = request.GuidanceScale > 1f;
+        var useCfg = Info.Family.UsesClassifierFreeGuidance(request.GuidanceScale);
         var warnings = new List<string>();
         var timings = new TimingRecorder();
         progress?.Report(new GenerationProgress(0, 0, clock.Elapsed) { Phase = GenerationPhase.Encoding });
 
         // Text conditioning: [negative×n, prompt×n] with CFG (diffusers' order), else [prompt×n].
         var prompts = useCfg ? new[] { request.NegativePrompt, request.Prompt } : [request.Prompt];
-        var seq = _textEncoder.SequenceLength;
-        var ids = new int[prompts.Length * seq];
-        for (var p = 0; p < prompts.Length; p++)
-        {
-            var tokens = _tokenizer.Encode(prompts[p]);
-            if (tokens.TruncatedTokens > 0)
-                warnings.Add($"The {(p == prompts.Length - 1 ? "prompt" : "negative prompt")} is longer than {seq - 2} tokens: " +
-                    $"the last {tokens.TruncatedTokens} token(s) were dropped.");
-            tokens.Ids.CopyTo(ids, p * seq);
-        }
-        timings.TokenizeDone();
-        var (encoded, hidden) = _textEncoder.Encode(ids, prompts.Length, runOptions);
-        if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(encoded))
-            throw new GenerationNumericsException(NumericsStage.TextEncoder, null,
-                $"the text encoder ({_folder.TextEncoderPath}) returned NaN/infinity for the prompt: an fp16 encoder overflowing, or a broken export.");
-        var rows = new float[prompts.Length * n * seq * hidden];
-        for (var p = 0; p < prompts.Length; p++)
-            for (var i = 0; i < n; i++)
-                encoded.AsSpan(p * seq * hidden, seq * hidden).CopyTo(rows.AsSpan((p * n + i) * seq * hidden));
-        using var conditioning = _unet.Prepare(rows, prompts.Length * n, seq, hidden);
+        var inputs = _promptEncoder.Encode(prompts, n, request.PromptWeighting, warnings, timings, runOptions);
+        if (Info.Family.GuidanceEmbeddingWidth is { } width)
+            inputs = inputs with { TimestepCond = GuidanceEmbedding.Compute(request.GuidanceScale, width, inputs.Batch) };
         timings.TextEncoderDone();
 
-        // Initial noise: torch.randn on a CPU generator seeded like diffusers, times the scheduler's sigma.
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
         var generator = new TorchGenerator(seed);
-        float[] latents;
-        PreparedLatents? fromImage = null;
-        if (request.InitImage is not null)
-        {
-            scheduler.Scheduler.SetTimesteps(request.Steps);
-            fromImage = LatentPreparation.FromImage(request, scheduler.Scheduler, _vaeEncoder.Value!, _folder.VaeScalingFactor,
-                _unet.InputChannels, generator, n, latentH, latentW, runOptions);
-            latents = fromImage.Latents;
-            scheduler.Scheduler.SetBeginIndex(fromImage.BeginIndex);
-        }
-        else
-        {
-            latents = new float[n * UNet.LatentChannels * latentH * latentW];
-            if (request.InitialLatents is { } given) given.CopyTo(latents, 0);
-            else generator.FillNormal(latents);
-            scheduler.Scheduler.SetTimesteps(request.Steps);
-            System.Numerics.Tensors.TensorPrimitives.Multiply(latents, scheduler.Scheduler.InitNoiseSigma, latents);
-        }
+        var start = InitialLatents.Prepare(request, scheduler.Scheduler, () => _vaeEncoder.Value!, _folder.VaeScalingFactor,
+            _unet.InputChannels, generator, n, latentH, latentW, runOptions);
+        var latents = start.Latents;
 
+        using var conditioning = _unet.Prepare(inputs with { ExtraChannels = start.Channels });
         var loop = new DenoisingLoop(_unet, scheduler.Scheduler, scheduler.Name, generator);
-        timings.BeginDenoising(scheduler.Scheduler.Timesteps.Count - (fromImage?.BeginIndex ?? 0));
+        timings.BeginDenoising(scheduler.Scheduler.Timesteps.Count - start.BeginIndex);
         conditioning.Timings = timings;
-        loop.Run(latents, n, latentH, latentW, request.GuidanceScale, conditioning, runOptions,
+        loop.Run(latents, n, latentH, latentW, request.GuidanceScale, useCfg, conditioning, runOptions,
             (step, total) =>
             {
                 timings.EvaluationDone();
@@ -260,28 +238,13 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                     Preview = WantsPreview(request, step) ? DecodePreview(latents, n, latentH, latentW, runOptions) : null, // StableDiffusionPipeline.Previews.cs
                 });
             }, token,
-            fromImage?.BeginIndex ?? 0, fromImage?.Blend, fromImage?.Channels);
+            start.BeginIndex, start.Blend);
 
         progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
-        var images = new List<GeneratedImage>(n);
-        var item = UNet.LatentChannels * latentH * latentW;
-        var scaled = new float[item];
-        for (var i = 0; i < n; i++)
-        {
-            token.ThrowIfCancellationRequested();
-            System.Numerics.Tensors.TensorPrimitives.Divide(latents.AsSpan(i * item, item), _folder.VaeScalingFactor, scaled);
-            if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(scaled))
-                throw new GenerationNumericsException(NumericsStage.VaeInput, null,
-                    $"the denoised latents divided by the VAE scaling factor ({_folder.VaeScalingFactor}) are not finite: the scaling factor in the VAE's config.json is too small.");
-            var chw = _vae.Decode(scaled, latentH, latentW, runOptions);
-            int width = latentW * VaeDecoder.Factor, height = latentH * VaeDecoder.Factor;
-            var rgb = ImageConversion.ToRgb8(chw, width, height, _folder.VaeDecoderPath);
-            if (request.MaskImage is { } mask)
-                InpaintComposite.Apply(rgb, request.InitImage!.Resize(width, height), InpaintMask.ToPixels(mask.Resize(width, height), request.MaskBlur));
-            var parameters = GenerationParameters.Format(request, scheduler.Name, seed, width, height,
-                Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar)), i, n);
-            images.Add(new GeneratedImage(width, height, rgb, parameters));
-        }
+        var modelName = Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar));
+        var images = LatentDecoding.Decode(latents, n, latentH, latentW, request, _vae, _folder.VaeScalingFactor, _folder.VaeDecoderPath,
+            i => GenerationParameters.Format(request, useCfg, scheduler.Name, seed, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor, modelName, i, n),
+            runOptions, token);
         timings.DecodeDone();
         progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Done });
         return new GenerationResult(images, seed, latents, [n, UNet.LatentChannels, latentH, latentW], clock.Elapsed)
@@ -386,6 +349,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     {
         if (r.Prompt is null) throw new ArgumentException("Prompt must not be null.", nameof(r.Prompt));
         if (r.NegativePrompt is null) throw new ArgumentException("NegativePrompt must not be null (use \"\").", nameof(r.NegativePrompt));
+        if (r.PromptWeighting)
+        {
+            PromptEncoder.Validate(r.Prompt, nameof(r.Prompt));
+            PromptEncoder.Validate(r.NegativePrompt, nameof(r.NegativePrompt));
+        }
         if (r.Steps is < 1 or > MaxSteps)
             throw new ArgumentOutOfRangeException(nameof(r.Steps), r.Steps, $"Steps is {r.Steps}; it must be between 1 and {MaxSteps}.");
         if (!float.IsFinite(r.GuidanceScale) || r.GuidanceScale is < 0 or > MaxGuidance)
@@ -393,7 +361,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 $"GuidanceScale is {r.GuidanceScale.ToString(System.Globalization.CultureInfo.InvariantCulture)}; it must be a number from 0 to {MaxGuidance} (usually 1–15).");
         if (r.ImageCount is < 1 or > MaxImages)
             throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
-        ImageRequestValidation.Check(r, _folder.VaeEncoderPath, _unet.InputChannels == UNet.InpaintingChannels);
+        ImageRequestValidation.Check(r, _folder.VaeEncoderPath, Info.Family.Inpainting);
         // With an init image the size defaults to the image's own, rounded down to a size the UNet can draw.
         var multiple = Info.SizeMultiple;
         var width = r.Width ?? (r.InitImage is { } init ? Math.Max(multiple, init.Width / multiple * multiple) : Info.NativeWidth);

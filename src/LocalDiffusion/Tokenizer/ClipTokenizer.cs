@@ -11,8 +11,9 @@ public sealed class ClipTokenizer
 {
     private readonly BpeTokenizer _bpe;
 
-    private ClipTokenizer(BpeTokenizer bpe, int maxLength, int bosId, int eosId, int padId, int vocabularySize)
+    private ClipTokenizer(BpeTokenizer bpe, int maxLength, int bosId, int eosId, int padId, int vocabularySize, int? commaId)
     {
+        CommaId = commaId;
         _bpe = bpe;
         MaxLength = maxLength;
         BosId = bosId;
@@ -32,6 +33,16 @@ public sealed class ClipTokenizer
 
     /// <summary>Padding id: EOS for SD1.x, 0 ("!") for SD2/OpenCLIP and SDXL's second tokenizer.</summary>
     public int PadId { get; }
+
+    /// <summary>The id of "," as a word (<c>,&lt;/w&gt;</c>), where long prompts prefer to break chunks; null if absent.</summary>
+    public int? CommaId { get; }
+
+    /// <summary>The BPE ids of <paramref name="text"/>, without BOS, EOS, truncation or padding.</summary>
+    public IReadOnlyList<int> EncodeTokens(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return _bpe.EncodeToIds(text);
+    }
 
     /// <summary>Entries in vocab.json (49408 in CLIP).</summary>
     public int VocabularySize { get; }
@@ -81,7 +92,8 @@ public sealed class ClipTokenizer
             throw new TokenizerFileException(mergesPath,
                 $"{mergesPath} does not fit {vocabPath}: expected every merge to join tokens of the vocabulary ({e.Message}).", e);
         }
-        return new ClipTokenizer(bpe, settings.MaxLength, bosId, eosId, padId, vocabulary.Count);
+        return new ClipTokenizer(bpe, settings.MaxLength, bosId, eosId, padId, vocabulary.Count,
+            vocabulary.TryGetValue(",</w>", out var comma) ? comma : null);
     }
 
     /// <summary>

@@ -97,7 +97,6 @@ public class ModelLoadingErrorTests
     }
 
     [Theory]
-    [InlineData("unet-lcm.onnx", "timestep_cond", "LCM-distilled")]
     [InlineData("unet-sdxl.onnx", "text_embeds", "SDXL")]
     public void UnsupportedUnetVariantsAreRefusedByName(string file, string detail, string kind)
     {

@@ -1,0 +1,205 @@
+using LocalDiffusion.Onnx;
+using LocalDiffusion.Schedulers;
+
+namespace LocalDiffusion.Model;
+
+/// <summary>The network architecture a model folder holds.</summary>
+public enum ModelArchitecture
+{
+    /// <summary>Stable Diffusion 1.x: one CLIP ViT-L text encoder (width 768), <c>&lt;|endoftext|&gt;</c> padding.</summary>
+    StableDiffusion1,
+
+    /// <summary>Stable Diffusion 2.x: OpenCLIP ViT-H text encoder (width 1024), <c>!</c> padding (id 0), ε or v prediction.</summary>
+    StableDiffusion2,
+
+    /// <summary>SDXL base: two text encoders, pooled <c>text_embeds</c> and <c>time_ids</c> UNet inputs.</summary>
+    StableDiffusionXL,
+
+    /// <summary>SDXL refiner: text_encoder_2 only, aesthetic-score <c>time_ids</c>.</summary>
+    StableDiffusionXLRefiner,
+}
+
+/// <summary>How a model was distilled for few-step sampling.</summary>
+public enum Distillation
+{
+    /// <summary>An ordinary model: 20–50 steps with classifier-free guidance.</summary>
+    None,
+
+    /// <summary>Latent Consistency Model: the guidance scale is embedded (<c>timestep_cond</c>), no CFG batch, LCM scheduler.</summary>
+    LatentConsistency,
+
+    /// <summary>Adversarial diffusion distillation (SD-Turbo, SDXL-Turbo): guidance 0, 1–4 steps, trailing spacing.</summary>
+    Turbo,
+}
+
+/// <summary>
+/// What kind of model a folder holds, decided in this one place from model_index.json, the tokenizer, the scheduler
+/// config and the UNet's declared inputs. The pipeline asks it what to feed the UNet and whether classifier-free
+/// guidance runs; nothing else looks at the inputs to guess.
+/// </summary>
+public sealed record ModelFamily
+{
+    /// <summary>The UNet inputs beyond sample/timestep/encoder_hidden_states that some families declare.</summary>
+    public static readonly IReadOnlyList<string> ConditioningInputs = ["text_embeds", "time_ids", "timestep_cond"];
+
+    private static readonly string[] SupportedPipelines =
+        ["OnnxStableDiffusionPipeline", "StableDiffusionPipeline", "ORTStableDiffusionPipeline",
+         "OnnxStableDiffusionInpaintPipeline", "StableDiffusionInpaintPipeline", "ORTStableDiffusionInpaintPipeline",
+         "LatentConsistencyModelPipeline", "ORTLatentConsistencyModelPipeline"];
+
+    // Pipelines recognised by name and refused with what they are, before any session is opened.
+    private static readonly (string Fragment, string What)[] UnsupportedPipelines =
+    [
+        ("StableDiffusion3", "a Stable Diffusion 3 pipeline (MMDiT transformer, three text encoders)"),
+        ("Flux", "a Flux pipeline (a transformer, not a UNet)"),
+        ("ControlNet", "a ControlNet pipeline (an extra conditioning network)"),
+        ("Upscale", "an upscaling pipeline"),
+        ("Depth2Img", "a depth-to-image pipeline"),
+        ("InstructPix2Pix", "an InstructPix2Pix pipeline"),
+    ];
+
+    /// <summary>SD 1.x, 2.x, SDXL base or refiner.</summary>
+    public required ModelArchitecture Architecture { get; init; }
+
+    /// <summary>What the UNet predicts (ε, v or x₀), from the scheduler config.</summary>
+    public PredictionType Prediction { get; init; } = PredictionType.Epsilon;
+
+    /// <summary>A 9-channel inpainting UNet (latents ‖ mask ‖ masked-image latents).</summary>
+    public bool Inpainting { get; init; }
+
+    /// <summary>Few-step distillation, if any.</summary>
+    public Distillation Distillation { get; init; }
+
+    /// <summary>The UNet's extra inputs (<see cref="ConditioningInputs"/>) it declares.</summary>
+    public IReadOnlyList<string> ExtraUnetInputs { get; init; } = [];
+
+    /// <summary>
+    /// Width of an LCM-distilled UNet's <c>timestep_cond</c> (its config's <c>time_cond_proj_dim</c>, 256): the guidance
+    /// scale goes in as this embedding instead of as a CFG batch. Null for other UNets.
+    /// </summary>
+    public int? GuidanceEmbeddingWidth { get; init; }
+
+    /// <summary>
+    /// Steps a request should default to: localdiffusion.json's, else the family's (diffusers' pipeline defaults:
+    /// SD 20 (LocalDiffusion's), LCM 4, Turbo 1).
+    /// </summary>
+    public int DefaultSteps { get; init; } = 20;
+
+    /// <summary>Guidance scale a request should default to: localdiffusion.json's, else SD 7.5, LCM 8.5, Turbo 0.</summary>
+    public float DefaultGuidanceScale { get; init; } = 7.5f;
+
+    /// <summary>Why LocalDiffusion cannot run this family yet, or null when it can.</summary>
+    public string? Unsupported { get; init; }
+
+    /// <summary>A short name such as "SD 2.x (v-prediction), inpainting".</summary>
+    public string Name
+    {
+        get
+        {
+            var name = Architecture switch
+            {
+                ModelArchitecture.StableDiffusion1 => "SD 1.x",
+                ModelArchitecture.StableDiffusion2 => "SD 2.x",
+                ModelArchitecture.StableDiffusionXL => "SDXL base",
+                _ => "SDXL refiner",
+            };
+            if (Prediction != PredictionType.Epsilon)
+                name += Prediction == PredictionType.VPrediction ? " (v-prediction)" : " (sample prediction)";
+            if (Inpainting) name += ", inpainting";
+            if (Distillation == Distillation.LatentConsistency) name += ", LCM-distilled";
+            else if (Distillation == Distillation.Turbo) name += ", Turbo";
+            return name;
+        }
+    }
+
+    /// <summary>
+    /// Whether a generation at <paramref name="guidanceScale"/> runs classifier-free guidance, i.e. a batch of
+    /// [unconditional, conditional] rows combined as uncond + g·(cond − uncond): diffusers' <c>guidance_scale &gt; 1</c>,
+    /// except for LCM-distilled UNets, which take the scale as an embedding and never run the unconditional batch.
+    /// The one place this is decided.
+    /// </summary>
+    public bool UsesClassifierFreeGuidance(float guidanceScale) =>
+        Distillation != Distillation.LatentConsistency && guidanceScale > 1f;
+
+    /// <summary>
+    /// The checks that need only the folder: pipeline classes that are not Stable Diffusion 1.x/2.x UNet pipelines
+    /// are refused by name before any session is opened.
+    /// </summary>
+    /// <exception cref="ModelLoadException">model_index.json names a pipeline LocalDiffusion does not run.</exception>
+    public static void CheckFolder(ModelFolder folder)
+    {
+        ArgumentNullException.ThrowIfNull(folder);
+        var index = Path.Combine(folder.Root, "model_index.json");
+        var cls = folder.PipelineClass;
+        if (folder.HasTextEncoder2 || (cls is not null && cls.Contains("XL", StringComparison.Ordinal)))
+            throw new ModelLoadException(index,
+                $"this is an SDXL pipeline ({cls ?? "text_encoder_2 present"}); LocalDiffusion supports Stable Diffusion 1.x/2.x exports so far.");
+        if (cls is null || SupportedPipelines.Contains(cls)) return;
+        foreach (var (fragment, what) in UnsupportedPipelines)
+            if (cls.Contains(fragment, StringComparison.Ordinal))
+                throw new ModelLoadException(index, $"pipeline class '{cls}' is {what}, which LocalDiffusion does not run.");
+        throw new ModelLoadException(index, $"pipeline class '{cls}' is not supported; expected one of {string.Join(", ", SupportedPipelines)}.");
+    }
+
+    /// <summary>
+    /// Decides the family from the folder, the UNet's declared inputs and its channel count, the text encoder's width,
+    /// the tokenizer's pad token and the scheduler config.
+    /// </summary>
+    /// <param name="folder">The model folder (pipeline class, defaults file).</param>
+    /// <param name="unetInputs">The UNet session's declared inputs.</param>
+    /// <param name="unetChannels">Channels of the UNet's sample input (9: inpainting).</param>
+    /// <param name="textEncoderWidth">The text encoder's hidden width when declared.</param>
+    /// <param name="padDiffersFromEos">The tokenizer pads with something other than EOS: OpenCLIP's <c>!</c> (SD 2.x).</param>
+    /// <param name="scheduler">The folder's scheduler config.</param>
+    public static ModelFamily Detect(ModelFolder folder, IReadOnlyDictionary<string, TensorSpec> unetInputs, int unetChannels,
+        int? textEncoderWidth, bool padDiffersFromEos, SchedulerConfig scheduler)
+    {
+        ArgumentNullException.ThrowIfNull(folder);
+        ArgumentNullException.ThrowIfNull(unetInputs);
+        ArgumentNullException.ThrowIfNull(scheduler);
+        var extra = ConditioningInputs.Where(unetInputs.ContainsKey).ToList();
+        var architecture = extra.Contains("text_embeds") || extra.Contains("time_ids")
+            ? (unetInputs.TryGetValue("encoder_hidden_states", out var h) && h.FixedDimension(2) == 1280
+                ? ModelArchitecture.StableDiffusionXLRefiner : ModelArchitecture.StableDiffusionXL)
+            : textEncoderWidth == 1024 || padDiffersFromEos || scheduler.PredictionType == PredictionType.VPrediction
+                ? ModelArchitecture.StableDiffusion2
+                : ModelArchitecture.StableDiffusion1;
+        var named = Path.GetFileName(folder.Root.TrimEnd(Path.DirectorySeparatorChar));
+        var distillation = extra.Contains("timestep_cond") || folder.PipelineClass?.Contains("LatentConsistency", StringComparison.Ordinal) == true
+                || folder.Defaults?.Distillation == "lcm"
+            ? Distillation.LatentConsistency
+            : folder.Defaults?.Distillation == "turbo"
+              // sd-turbo and sdxl-turbo exports keep StableDiffusionPipeline and differ only in weights; their folder name says it.
+              || (folder.Defaults?.Distillation is null && named.Contains("turbo", StringComparison.OrdinalIgnoreCase))
+                ? Distillation.Turbo
+                : Distillation.None;
+        string? unsupported = null;
+        if (architecture is ModelArchitecture.StableDiffusionXL or ModelArchitecture.StableDiffusionXLRefiner)
+            unsupported = $"this is an SDXL UNet (inputs {string.Join(", ", extra)}); LocalDiffusion supports SD 1.x/2.x so far.";
+        int? embeddingWidth = null;
+        if (unetInputs.TryGetValue("timestep_cond", out var cond))
+        {
+            embeddingWidth = cond.FixedDimension(1) is { } d ? (int)d : null;
+            if (embeddingWidth is null or < 4)
+                unsupported = $"its timestep_cond input (an LCM-distilled UNet's guidance embedding) is {cond.Describe()}; a declared width such as [batch,256] is needed.";
+        }
+        return new ModelFamily
+        {
+            Architecture = architecture,
+            Prediction = scheduler.PredictionType ?? PredictionType.Epsilon,
+            Inpainting = unetChannels == Denoising.UNet.InpaintingChannels,
+            Distillation = distillation,
+            ExtraUnetInputs = extra,
+            GuidanceEmbeddingWidth = embeddingWidth,
+            DefaultSteps = folder.Defaults?.Steps ?? distillation switch { Distillation.LatentConsistency => 4, Distillation.Turbo => 1, _ => 20 },
+            DefaultGuidanceScale = folder.Defaults?.GuidanceScale ?? distillation switch { Distillation.LatentConsistency => 8.5f, Distillation.Turbo => 0f, _ => 7.5f },
+            Unsupported = unsupported,
+        };
+    }
+
+    /// <summary>The tasks a loaded model of this family can do, given whether the folder has a VAE encoder.</summary>
+    public IReadOnlyList<string> Tasks(bool hasVaeEncoder) =>
+        Inpainting
+            ? (hasVaeEncoder ? ["inpainting (9-channel UNet)"] : [])
+            : hasVaeEncoder ? ["text-to-image", "img2img", "inpainting"] : ["text-to-image"];
+}
