@@ -297,10 +297,13 @@ def readme(out: Path, vocab: dict[str, int]) -> str:
             lines.append(f"| {v.name if i == 0 else ''} | {v.purpose if i == 0 else ''} | {component} | "
                          f"{'<br>'.join(describe(x) for x in graph.input)} | "
                          f"{'<br>'.join(describe(x) for x in graph.output)} |")
-    lines += ["", "`refused/` holds UNet stand-ins with the inputs of other variants (LCM, SDXL: refused; the 9-channel",
-              "inpainting one loads and is refused for anything but inpainting), built by `tools/build_refused_unets.py`.",
-              "`tiny-inpainting/` is `tiny` with a 9-channel inpainting UNet, built by `tools/build_inpainting_test_model.py`",
-              "after this script."]
+    lines += ["", "`refused/` holds UNet stand-ins with the inputs of other variants, built by `tools/build_refused_unets.py`:",
+              "the SDXL one is refused; the LCM one (timestep_cond) loads as an LCM-distilled UNet; the 9-channel inpainting",
+              "one loads and is refused for anything but inpainting.",
+              "Built after this script, from the same networks: `tiny-inpainting/` (a 9-channel inpainting UNet,",
+              "`tools/build_inpainting_test_model.py`), `tiny-sd2/` (OpenCLIP `!` padding, SD 2.1's v-prediction DDIM config,",
+              "`tools/build_sd2_test_model.py`) and `tiny-lcm/` (an LCM-distilled UNet with `timestep_cond`,",
+              "`tools/build_lcm_test_model.py`)."]
     return "\n".join(lines) + "\n"
 
 
