@@ -124,6 +124,14 @@ public sealed class ModelCache
         return new Slot(source, component, System.IO.Path.Combine(Directory, $"{Sanitize(component)}-{Key(source, component, device)}"));
     }
 
+    /// <summary>The folder name an entry for <paramref name="modelPath"/> on <paramref name="device"/> has (also used for TensorRT's engine folders).</summary>
+    internal static string EntryName(string modelPath, ExecutionDevice device)
+    {
+        var source = System.IO.Path.GetFullPath(modelPath);
+        var component = System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(source)) is { Length: > 0 } c ? c : "model";
+        return $"{Sanitize(component)}-{Key(source, component, device)}";
+    }
+
     /// <summary>Options that make a session write its optimised graph into <paramref name="staging"/>.</summary>
     internal static void WriteOptimisedTo(SessionOptions options, string staging)
     {
