@@ -47,6 +47,10 @@ public sealed record PipelineBenchmarkOptions
     /// minute for an SD-1.5-size model on 2 cores); default true.</summary>
     public bool MeasureUncachedLoad { get; init; } = true;
 
+    /// <summary>A cache folder to use and keep (a second run then loads "cold" from it too); null: a fresh temporary
+    /// folder, deleted afterwards.</summary>
+    public string? CacheDirectory { get; init; }
+
     /// <summary>Whether to measure a large fp32 MatMul's GFLOP/s in the same process (the floor a step is compared with); default true.</summary>
     public bool MeasureMatMul { get; init; } = true;
 }
@@ -160,7 +164,7 @@ public static class PipelineBenchmark
         ArgumentNullException.ThrowIfNull(options);
         if (options.Steps is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(options), options.Steps, "Steps must be between 1 and 1000.");
         if (options.Repeats < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Repeats, "Repeats must be at least 1.");
-        var cache = Path.Combine(Path.GetTempPath(), "ld-bench-cache-" + Guid.NewGuid().ToString("N")[..8]);
+        var cache = options.CacheDirectory ?? Path.Combine(Path.GetTempPath(), "ld-bench-cache-" + Guid.NewGuid().ToString("N")[..8]);
         try
         {
             PipelineOptions Load(bool useCache) => (options.Engine ?? new PipelineOptions()) with
@@ -236,7 +240,8 @@ public static class PipelineBenchmark
         }
         finally
         {
-            try { Directory.Delete(cache, recursive: true); } catch (DirectoryNotFoundException) { } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            if (options.CacheDirectory is null)
+                try { Directory.Delete(cache, recursive: true); } catch (DirectoryNotFoundException) { } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
 

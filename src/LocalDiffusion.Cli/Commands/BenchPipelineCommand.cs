@@ -26,6 +26,11 @@ internal static class BenchPipelineCommand
         {
             model, size, steps, repeats, device, threads, scheduler, guidance, json, skipUncached, noMatMul,
         };
+        var cacheDir = new Option<string?>("--cache-dir")
+        {
+            Description = "Optimised-model cache folder to use and keep (default: a fresh temporary one, deleted afterwards, so the first start is really cold).",
+        };
+        command.Options.Add(cacheDir);
         var engine = new EngineOptions();
         engine.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -45,6 +50,7 @@ internal static class BenchPipelineCommand
                 Engine = engine.Apply(parse, new PipelineOptions { Device = parse.GetValue(device)! }),
                 MeasureUncachedLoad = !parse.GetValue(skipUncached),
                 MeasureMatMul = !parse.GetValue(noMatMul),
+                CacheDirectory = parse.GetValue(cacheDir),
             };
             if (options.Steps is < 1 or > 1000) throw new ArgumentOutOfRangeException("--steps", options.Steps, "--steps must be between 1 and 1000.");
             if (options.Repeats < 1) throw new ArgumentOutOfRangeException("--repeats", options.Repeats, "--repeats must be at least 1.");

@@ -204,7 +204,7 @@ internal sealed class SessionFactory
         }
         // Engines are per component and per model: one folder for each model file, next to the optimised-model cache.
         var component = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(modelPath))) ?? "model";
-        var folder = Path.Combine(Options.CacheDirectory ?? ModelCache.DefaultDirectory, "tensorrt",
+        var folder = Path.Combine(Options.CacheDirectory ?? ModelCache.DefaultDirectory, ModelCache.TensorRtFolderName,
             ModelCache.EntryName(modelPath, device));
         Directory.CreateDirectory(folder);
         using var trt = new OrtTensorRTProviderOptions();
