@@ -19,6 +19,11 @@ internal sealed class EngineOptions
         Description = "TensorRT provider options: fp16=1,engine_cache=1,timing_cache=1,sizes=512x512;768x768,max_batch=2 (engines kept in the cache folder; docs/gpu.md).",
     };
 
+    private readonly Option<bool> _prepack = new("--prepack-weights")
+    {
+        Description = "Let ONNX Runtime re-pack MatMul weights when loading (its default; off here: it slows starts and measured no faster steps).",
+    };
+
     private readonly Option<bool> _noArena = new("--no-cpu-arena") { Description = "Turn ONNX Runtime's CPU memory arena off." };
 
     private readonly Option<bool> _noPattern = new("--no-memory-pattern") { Description = "Turn ONNX Runtime's memory-pattern planning off." };
@@ -36,7 +41,7 @@ internal sealed class EngineOptions
     /// <summary>Adds the flags to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { _cuda, _tensorRt, _noArena, _noPattern, _extend, _config })
+        foreach (var option in new Option[] { _cuda, _tensorRt, _prepack, _noArena, _noPattern, _extend, _config })
             command.Options.Add(option);
     }
 
@@ -54,6 +59,7 @@ internal sealed class EngineOptions
         {
             Cuda = parse.GetValue(_cuda) is { } cuda ? CudaProviderSettings.Parse(cuda) : null,
             TensorRT = parse.GetValue(_tensorRt) is { } trt ? TensorRtProviderSettings.Parse(trt) : null,
+            PrepackWeights = parse.GetValue(_prepack),
             EnableCpuMemArena = parse.GetValue(_noArena) ? false : null,
             EnableMemoryPattern = parse.GetValue(_noPattern) ? false : null,
             CpuArenaExtendStrategy = parse.GetValue(_extend),

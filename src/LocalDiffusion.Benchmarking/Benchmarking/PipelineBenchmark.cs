@@ -249,6 +249,7 @@ public static class PipelineBenchmark
     {
         if (engine is null) return null;
         var parts = new List<string>();
+        if (engine.PrepackWeights) parts.Add("prepack_weights=1");
         if (engine.EnableCpuMemArena is { } arena) parts.Add($"cpu_mem_arena={(arena ? 1 : 0)}");
         if (engine.EnableMemoryPattern is { } pattern) parts.Add($"memory_pattern={(pattern ? 1 : 0)}");
         if (engine.CpuArenaExtendStrategy is { } strategy) parts.Add($"arena_extend_strategy={strategy}");

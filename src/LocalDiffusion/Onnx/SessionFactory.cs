@@ -154,7 +154,7 @@ internal sealed class SessionFactory
         if (_interOpThreads is { } inter) options.InterOpNumThreads = inter;
         try
         {
-            SessionTuning.Apply(options, Options);
+            SessionTuning.Apply(options, Options, device);
             switch (device.Kind)
             {
                 case ExecutionProviderKind.Cuda:

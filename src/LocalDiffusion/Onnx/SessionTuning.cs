@@ -6,12 +6,17 @@ namespace LocalDiffusion.Onnx;
 internal static class SessionTuning
 {
     private const int SameAsRequested = 1; // onnxruntime::ArenaExtendStrategy::kSameAsRequested
+    private const string DisablePrepacking = "session.disable_prepacking";
     private static readonly Lock Gate = new();
     private static bool _sharedArenaRegistered;
 
     /// <summary>Sets the arena, memory-pattern and configuration entries <paramref name="tuning"/> asks for.</summary>
-    public static void Apply(SessionOptions options, PipelineOptions tuning)
+    public static void Apply(SessionOptions options, PipelineOptions tuning, ExecutionDevice device)
     {
+        // Only the CPU provider pre-packs; an explicit SessionConfig entry decides instead.
+        if (!tuning.PrepackWeights && device.Kind == ExecutionProviderKind.Cpu
+            && tuning.SessionConfig?.ContainsKey(DisablePrepacking) != true)
+            options.AddSessionConfigEntry(DisablePrepacking, "1");
         if (tuning.EnableCpuMemArena is { } arena) options.EnableCpuMemArena = arena;
         if (tuning.EnableMemoryPattern is { } pattern) options.EnableMemoryPattern = pattern;
         if (tuning.CpuArenaExtendStrategy == "same_as_requested")

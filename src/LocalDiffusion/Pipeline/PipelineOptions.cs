@@ -41,6 +41,13 @@ public sealed record PipelineOptions
     /// </summary>
     public string? CpuArenaExtendStrategy { get; init; }
 
+    /// <summary>
+    /// Whether the CPU provider re-packs MatMul/Gemm weights when a session is created (ONNX Runtime's default);
+    /// default false here (<c>session.disable_prepacking = 1</c>): on an SD-1.5-size UNet the packing was most of a
+    /// start from the optimised-model cache (5.6 → 3.8 s) and steps were no slower (benchmarks/README.md).
+    /// </summary>
+    public bool PrepackWeights { get; init; }
+
     /// <summary>Extra ONNX Runtime session configuration entries (<c>AddSessionConfigEntry</c>), e.g.
     /// <c>session.intra_op.allow_spinning = 0</c>; applied to every session after the engine's own.</summary>
     public IReadOnlyDictionary<string, string>? SessionConfig { get; init; }

@@ -10,12 +10,14 @@ public class SessionTuningTests
     }
 
     [Fact]
-    public async Task ArenaPatternAndSpinningSettingsGiveBitIdenticalPictures()
+    public async Task ArenaPatternPrepackingAndSpinningSettingsGiveBitIdenticalPictures()
     {
         var plain = await Generate(new PipelineOptions());
         PipelineOptions[] variants =
         [
             new() { EnableCpuMemArena = false, EnableMemoryPattern = false },
+            new() { PrepackWeights = true }, // ONNX Runtime's default; the engine's is off
+            new() { SessionConfig = new Dictionary<string, string> { ["session.disable_prepacking"] = "0" } },
             new() { CpuArenaExtendStrategy = "same_as_requested" },
             new() { SessionConfig = new Dictionary<string, string> { ["session.intra_op.allow_spinning"] = "0" } },
         ];
