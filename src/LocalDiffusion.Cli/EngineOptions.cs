@@ -26,7 +26,10 @@ internal sealed class EngineOptions
 
     private readonly Option<bool> _noArena = new("--no-cpu-arena") { Description = "Turn ONNX Runtime's CPU memory arena off." };
 
-    private readonly Option<bool> _noPattern = new("--no-memory-pattern") { Description = "Turn ONNX Runtime's memory-pattern planning off." };
+    private readonly Option<string?> _pattern = new Option<string?>("--memory-pattern")
+    {
+        Description = "ONNX Runtime's memory-pattern planning: on or off (default: off on the CPU, where it made the first two UNet calls slow and raised peak memory; on elsewhere).",
+    }.AcceptOnlyFromAmong("on", "off");
 
     private readonly Option<string?> _extend = new Option<string?>("--arena-extend-strategy")
     {
@@ -41,7 +44,7 @@ internal sealed class EngineOptions
     /// <summary>Adds the flags to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { _cuda, _tensorRt, _prepack, _noArena, _noPattern, _extend, _config })
+        foreach (var option in new Option[] { _cuda, _tensorRt, _prepack, _noArena, _pattern, _extend, _config })
             command.Options.Add(option);
     }
 
@@ -61,7 +64,7 @@ internal sealed class EngineOptions
             TensorRT = parse.GetValue(_tensorRt) is { } trt ? TensorRtProviderSettings.Parse(trt) : null,
             PrepackWeights = parse.GetValue(_prepack),
             EnableCpuMemArena = parse.GetValue(_noArena) ? false : null,
-            EnableMemoryPattern = parse.GetValue(_noPattern) ? false : null,
+            EnableMemoryPattern = parse.GetValue(_pattern) switch { "on" => true, "off" => false, _ => null },
             CpuArenaExtendStrategy = parse.GetValue(_extend),
             SessionConfig = config,
         };

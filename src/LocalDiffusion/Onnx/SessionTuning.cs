@@ -18,7 +18,8 @@ internal static class SessionTuning
             && tuning.SessionConfig?.ContainsKey(DisablePrepacking) != true)
             options.AddSessionConfigEntry(DisablePrepacking, "1");
         if (tuning.EnableCpuMemArena is { } arena) options.EnableCpuMemArena = arena;
-        if (tuning.EnableMemoryPattern is { } pattern) options.EnableMemoryPattern = pattern;
+        if ((tuning.EnableMemoryPattern ?? device.Kind != ExecutionProviderKind.Cpu) is false) options.EnableMemoryPattern = false;
+        else if (tuning.EnableMemoryPattern is true) options.EnableMemoryPattern = true;
         if (tuning.CpuArenaExtendStrategy == "same_as_requested")
         {
             RegisterSharedArena();

@@ -16,7 +16,7 @@ public class SessionTuningTests
         PipelineOptions[] variants =
         [
             new() { EnableCpuMemArena = false, EnableMemoryPattern = false },
-            new() { PrepackWeights = true }, // ONNX Runtime's default; the engine's is off
+            new() { PrepackWeights = true, EnableMemoryPattern = true }, // ONNX Runtime's defaults; the engine's are off
             new() { SessionConfig = new Dictionary<string, string> { ["session.disable_prepacking"] = "0" } },
             new() { CpuArenaExtendStrategy = "same_as_requested" },
             new() { SessionConfig = new Dictionary<string, string> { ["session.intra_op.allow_spinning"] = "0" } },
