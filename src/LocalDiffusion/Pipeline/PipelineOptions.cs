@@ -35,7 +35,7 @@ public sealed record PipelineOptions
     /// ONNX Runtime's memory-pattern planning (<c>SessionOptions.EnableMemoryPattern</c>); null: off on the CPU, ONNX
     /// Runtime's default (on) elsewhere. On the CPU the plan is made after a shape's first run and its one large
     /// block is allocated fresh on the second, so the first two UNet calls of an SD-1.5 512² run both faulted in
-    /// gigabytes (peak RSS 13.0 GB, second call 3.7× a steady one); without it, 8.8 GB and 1.0× (benchmarks/README.md).
+    /// gigabytes (peak RSS 13.0 GB, second call 2.7× a steady one); without it, 8.8 GB and 1.0× (benchmarks/README.md).
     /// </summary>
     public bool? EnableMemoryPattern { get; init; }
 
