@@ -1,4 +1,5 @@
 using LocalDiffusion.Onnx;
+using LocalDiffusion.Tests.Cli;
 
 namespace LocalDiffusion.Tests.Onnx;
 
@@ -113,5 +114,19 @@ public class ProviderSettingsTests
         Assert.Equal(1000, new ModelCache(cache.Path).Clear());
         Assert.False(Directory.Exists(Path.Combine(cache.Path, "tensorrt")));
         Assert.True(File.Exists(Path.Combine(cache.Path, "notes.txt")), "other files are left alone");
+    }
+
+    [Theory]
+    [InlineData("--cuda-options", "gpu_mem_limit=lots", "gpu_mem_limit=lots is not a positive byte count")]
+    [InlineData("--cuda-options", "prefer_nhwc=1", "CUDA options are set, but Device is 'cpu'")]
+    [InlineData("--tensorrt-options", "sizes=500x500", "multiples of 8")]
+    public async Task TheCliRefusesGpuOptionsItCannotUse(string flag, string value, string message)
+    {
+        using var dir = new TempDirectory();
+        var (code, _, err) = await CliRunner.Run("generate", "--model", TestModels.PathOf("tiny"), "--device", "cpu",
+            "--prompt", "a red circle", "--steps", "1", flag, value, "--out", Path.Combine(dir.Path, "x.png"));
+        Assert.Equal(1, code); // ExitCodes.InvalidInput
+        Assert.Contains(message, err);
+        Assert.False(File.Exists(Path.Combine(dir.Path, "x.png")));
     }
 }
