@@ -26,6 +26,9 @@ internal static partial class ErrorReport
         ["InitialLatents"] = "--latents",
         ["IntraOpThreads"] = "--threads",
         ["Device"] = "--device",
+        ["Cuda"] = "--cuda-options",
+        ["TensorRT"] = "--tensorrt-options",
+        ["CpuArenaExtendStrategy"] = "--arena-extend-strategy",
     };
 
     public static async Task<int> WriteAsync(Exception e, TextWriter error, bool verbose)

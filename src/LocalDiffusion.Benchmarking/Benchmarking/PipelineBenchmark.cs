@@ -38,6 +38,21 @@ public sealed record PipelineBenchmarkOptions
 
     /// <summary>CPU threads per operator; null: ONNX Runtime's default.</summary>
     public int? IntraOpThreads { get; init; }
+
+    /// <summary>Further load options (arena, memory pattern, session configuration, CUDA/TensorRT options);
+    /// <see cref="PipelineOptions.Device"/>, threads and the cache folder are the benchmark's own.</summary>
+    public PipelineOptions? Engine { get; init; }
+
+    /// <summary>Whether to time a load without the optimised-model cache too (one more full optimisation: about a
+    /// minute for an SD-1.5-size model on 2 cores); default true.</summary>
+    public bool MeasureUncachedLoad { get; init; } = true;
+
+    /// <summary>A cache folder to use and keep (a second run then loads "cold" from it too); null: a fresh temporary
+    /// folder, deleted afterwards.</summary>
+    public string? CacheDirectory { get; init; }
+
+    /// <summary>Whether to measure a large fp32 MatMul's GFLOP/s in the same process (the floor a step is compared with); default true.</summary>
+    public bool MeasureMatMul { get; init; } = true;
 }
 
 /// <summary>Time of each stage of one generation, in milliseconds.</summary>
@@ -94,7 +109,13 @@ public sealed record PipelineBenchmarkReport
     /// <summary>Timed generations after the first.</summary>
     public required int Repeats { get; init; }
 
-    /// <summary>Seconds to load without the optimised-model cache (the engine before it had one).</summary>
+    /// <summary>GFLOP/s of a 2048³ fp32 MatMul through ONNX Runtime on the CPU, same threads, measured before loading; null: not measured.</summary>
+    public double? MatMulGflops { get; init; }
+
+    /// <summary>The engine options that differ from the defaults (arena, memory pattern, session configuration).</summary>
+    public string? Tuning { get; init; }
+
+    /// <summary>Seconds to load without the optimised-model cache (the engine before it had one); NaN: not measured.</summary>
     public required double LoadUncachedSeconds { get; init; }
 
     /// <summary>Seconds to load the first time with the cache: optimising and storing the graphs.</summary>
@@ -143,18 +164,28 @@ public static class PipelineBenchmark
         ArgumentNullException.ThrowIfNull(options);
         if (options.Steps is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(options), options.Steps, "Steps must be between 1 and 1000.");
         if (options.Repeats < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Repeats, "Repeats must be at least 1.");
-        var cache = Path.Combine(Path.GetTempPath(), "ld-bench-cache-" + Guid.NewGuid().ToString("N")[..8]);
+        var cache = options.CacheDirectory ?? Path.Combine(Path.GetTempPath(), "ld-bench-cache-" + Guid.NewGuid().ToString("N")[..8]);
         try
         {
-            PipelineOptions Load(bool useCache) => new()
+            PipelineOptions Load(bool useCache) => (options.Engine ?? new PipelineOptions()) with
             {
                 Device = options.Device, IntraOpThreads = options.IntraOpThreads, CacheDirectory = cache, UseModelCache = useCache,
             };
-            // The first load in a process also starts ONNX Runtime and compiles the engine's code: not a load time.
-            progress?.Report("warming up the process");
-            StableDiffusionPipeline.Load(options.Model, Load(false)).Dispose();
-            progress?.Report("loading without the cache");
-            var uncached = Time(() => StableDiffusionPipeline.Load(options.Model, Load(false)).Dispose());
+            double? gflops = null;
+            if (options.MeasureMatMul)
+            {
+                progress?.Report("measuring a 2048x2048 fp32 MatMul");
+                gflops = MatMulProbe.MeasureGflops(options.IntraOpThreads);
+            }
+            var uncached = double.NaN;
+            if (options.MeasureUncachedLoad)
+            {
+                // The first load in a process also starts ONNX Runtime and compiles the engine's code: not a load time.
+                progress?.Report("warming up the process");
+                StableDiffusionPipeline.Load(options.Model, Load(false)).Dispose();
+                progress?.Report("loading without the cache");
+                uncached = Time(() => StableDiffusionPipeline.Load(options.Model, Load(false)).Dispose());
+            }
             progress?.Report("loading, storing the optimised graphs");
             var cold = Time(() => StableDiffusionPipeline.Load(options.Model, Load(true)).Dispose());
             progress?.Report("loading from the cache");
@@ -195,6 +226,8 @@ public static class PipelineBenchmark
                 Scheduler = first.Scheduler,
                 GuidanceScale = options.GuidanceScale,
                 Repeats = options.Repeats,
+                MatMulGflops = gflops,
+                Tuning = Describe(options.Engine),
                 LoadUncachedSeconds = uncached,
                 LoadColdSeconds = cold,
                 LoadWarmSeconds = warm,
@@ -207,8 +240,21 @@ public static class PipelineBenchmark
         }
         finally
         {
-            try { Directory.Delete(cache, recursive: true); } catch (DirectoryNotFoundException) { } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            if (options.CacheDirectory is null)
+                try { Directory.Delete(cache, recursive: true); } catch (DirectoryNotFoundException) { } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
+    }
+
+    private static string? Describe(PipelineOptions? engine)
+    {
+        if (engine is null) return null;
+        var parts = new List<string>();
+        if (engine.PrepackWeights) parts.Add("prepack_weights=1");
+        if (engine.EnableCpuMemArena is { } arena) parts.Add($"cpu_mem_arena={(arena ? 1 : 0)}");
+        if (engine.EnableMemoryPattern is { } pattern) parts.Add($"memory_pattern={(pattern ? 1 : 0)}");
+        if (engine.CpuArenaExtendStrategy is { } strategy) parts.Add($"arena_extend_strategy={strategy}");
+        foreach (var (key, value) in engine.SessionConfig ?? new Dictionary<string, string>()) parts.Add($"{key}={value}");
+        return parts.Count == 0 ? null : string.Join(", ", parts);
     }
 
     private static double Time(Action action)

@@ -19,11 +19,20 @@ internal static class BenchPipelineCommand
         var scheduler = new Option<string?>("--scheduler") { Description = "Sampler id (default: the model's scheduler_config.json)." };
         var guidance = new Option<float>("--guidance", "--cfg") { Description = "Classifier-free guidance scale.", DefaultValueFactory = _ => 7.5f };
         var json = new Option<string?>("--json") { Description = "Also write the report as JSON to this file." };
+        var skipUncached = new Option<bool>("--skip-uncached") { Description = "Do not time a load without the optimised-model cache (saves one full optimisation)." };
+        var noMatMul = new Option<bool>("--no-matmul") { Description = "Do not measure the large-MatMul GFLOP/s the step time is compared with." };
         var command = new Command("pipeline",
             "Time a model's load (without the optimised-model cache, storing it, from it) and each stage of its generations; overhead, peak memory, allocations per step.")
         {
-            model, size, steps, repeats, device, threads, scheduler, guidance, json,
+            model, size, steps, repeats, device, threads, scheduler, guidance, json, skipUncached, noMatMul,
         };
+        var cacheDir = new Option<string?>("--cache-dir")
+        {
+            Description = "Optimised-model cache folder to use and keep (default: a fresh temporary one, deleted afterwards, so the first start is really cold).",
+        };
+        command.Options.Add(cacheDir);
+        var engine = new EngineOptions();
+        engine.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var (width, height) = ParseSize(parse.GetValue(size));
@@ -38,6 +47,10 @@ internal static class BenchPipelineCommand
                 Scheduler = parse.GetValue(scheduler),
                 GuidanceScale = parse.GetValue(guidance),
                 IntraOpThreads = parse.GetValue(threads),
+                Engine = engine.Apply(parse, new PipelineOptions { Device = parse.GetValue(device)! }),
+                MeasureUncachedLoad = !parse.GetValue(skipUncached),
+                MeasureMatMul = !parse.GetValue(noMatMul),
+                CacheDirectory = parse.GetValue(cacheDir),
             };
             if (options.Steps is < 1 or > 1000) throw new ArgumentOutOfRangeException("--steps", options.Steps, "--steps must be between 1 and 1000.");
             if (options.Repeats < 1) throw new ArgumentOutOfRangeException("--repeats", options.Repeats, "--repeats must be at least 1.");
@@ -66,9 +79,11 @@ internal static class BenchPipelineCommand
     private static void Print(IAnsiConsole console, PipelineBenchmarkReport r)
     {
         var ci = CultureInfo.InvariantCulture;
+        if (r.Tuning is not null) console.MarkupLineInterpolated($"engine options: {r.Tuning}");
+        if (r.MatMulGflops is { } gflops) console.MarkupLineInterpolated($"large fp32 MatMul (2048³) through ONNX Runtime: {gflops:F0} GFLOP/s");
         console.MarkupLineInterpolated($"[bold]{r.Model}[/] on {r.Device}, {r.Width}x{r.Height}, {r.Steps} steps ({r.Evaluations} UNet evaluations), {r.Scheduler}, guidance {r.GuidanceScale.ToString(ci)}; ONNX Runtime {r.OnnxRuntime}; {r.Machine}");
         var load = new Table().AddColumns("load", "seconds");
-        load.AddRow("without the cache", r.LoadUncachedSeconds.ToString("F2", ci));
+        load.AddRow("without the cache", double.IsNaN(r.LoadUncachedSeconds) ? "not measured" : r.LoadUncachedSeconds.ToString("F2", ci));
         load.AddRow("first start (optimise and store)", r.LoadColdSeconds.ToString("F2", ci));
         load.AddRow("later starts (from the cache)", r.LoadWarmSeconds.ToString("F2", ci));
         console.Write(load);

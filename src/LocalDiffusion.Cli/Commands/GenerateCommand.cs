@@ -41,6 +41,8 @@ internal static class GenerateCommand
             Description = "Decode in overlapping 512-pixel tiles: auto (above 1024x1024), on, off.", DefaultValueFactory = _ => "auto",
         }.AcceptOnlyFromAmong("auto", "on", "off");
         command.Options.Add(vaeTiling);
+        var engine = new EngineOptions();
+        engine.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var n = parse.GetValue(count);
@@ -65,13 +67,13 @@ internal static class GenerateCommand
 
             var withImages = imageOptions.Read(parse);
             var modelDir = ModelLocator.Resolve(parse.GetValue(model));
-            using var pipeline = StableDiffusionPipeline.Load(modelDir, new PipelineOptions
+            using var pipeline = StableDiffusionPipeline.Load(modelDir, engine.Apply(parse, new PipelineOptions
             {
                 Device = parse.GetValue(device)!,
                 IntraOpThreads = parse.GetValue(threads),
                 CacheDirectory = parse.GetValue(cacheDir),
                 VaeTiling = new VaeTilingOptions { Mode = Enum.Parse<VaeTiling>(parse.GetValue(vaeTiling)!, ignoreCase: true) },
-            });
+            }));
             var request = new GenerationRequest
             {
                 Prompt = parse.GetValue(prompt)!,

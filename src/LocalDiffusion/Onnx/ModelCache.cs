@@ -44,6 +44,7 @@ public sealed class ModelCache
     public const string EnvironmentVariable = "LOCALDIFFUSION_CACHE";
 
     internal const string ModelFileName = "model.onnx";
+    internal const string TensorRtFolderName = "tensorrt";
     internal const string DataFileName = "model.onnx.data";
     private const string EntryFileName = "entry.json";
     private const string StagingMarker = ".tmp-";
@@ -108,9 +109,10 @@ public sealed class ModelCache
         foreach (var folder in System.IO.Directory.EnumerateDirectories(Directory))
         {
             var name = System.IO.Path.GetFileName(folder);
-            if (!name.Contains(StagingMarker, StringComparison.Ordinal) && !File.Exists(System.IO.Path.Combine(folder, EntryFileName)))
+            var tensorRt = name == TensorRtFolderName; // TensorRT's engines and timing caches (SessionFactory)
+            if (!tensorRt && !name.Contains(StagingMarker, StringComparison.Ordinal) && !File.Exists(System.IO.Path.Combine(folder, EntryFileName)))
                 continue;
-            freed += System.IO.Directory.EnumerateFiles(folder).Sum(f => new FileInfo(f).Length);
+            freed += System.IO.Directory.EnumerateFiles(folder, "*", tensorRt ? SearchOption.AllDirectories : SearchOption.TopDirectoryOnly).Sum(f => new FileInfo(f).Length);
             TryDelete(folder);
         }
         return freed;
@@ -122,6 +124,14 @@ public sealed class ModelCache
         var source = System.IO.Path.GetFullPath(modelPath);
         var component = System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(source)) is { Length: > 0 } c ? c : "model";
         return new Slot(source, component, System.IO.Path.Combine(Directory, $"{Sanitize(component)}-{Key(source, component, device)}"));
+    }
+
+    /// <summary>The folder name an entry for <paramref name="modelPath"/> on <paramref name="device"/> has (also used for TensorRT's engine folders).</summary>
+    internal static string EntryName(string modelPath, ExecutionDevice device)
+    {
+        var source = System.IO.Path.GetFullPath(modelPath);
+        var component = System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(source)) is { Length: > 0 } c ? c : "model";
+        return $"{Sanitize(component)}-{Key(source, component, device)}";
     }
 
     /// <summary>Options that make a session write its optimised graph into <paramref name="staging"/>.</summary>

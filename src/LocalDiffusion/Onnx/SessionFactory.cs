@@ -49,6 +49,9 @@ internal sealed class SessionFactory
     /// <summary>Where optimised graphs are stored and found; null: no cache.</summary>
     public ModelCache? Cache { get; init; }
 
+    /// <summary>Session tuning and provider options (threads come from the constructor).</summary>
+    public PipelineOptions Options { get; init; } = new();
+
     /// <summary>Whether the provider is settled, so that sessions may be created in parallel.</summary>
     public bool IsSettled => _candidates.Count == 1;
 
@@ -67,6 +70,9 @@ internal sealed class SessionFactory
             try
             {
                 var session = Open(device, modelPath, out cacheStatus);
+                if (device.Kind == ExecutionProviderKind.Cpu && (Options.Cuda is not null || Options.TensorRT is not null)
+                    && !_notes.Contains(UnusedGpuOptions))
+                    _notes.Add(UnusedGpuOptions);
                 // A fallback now would put the components on different devices: settle here.
                 _candidates = [device];
                 return session;
@@ -112,7 +118,7 @@ internal sealed class SessionFactory
         if (slot.BeginStore() is not { } staging)
             return OpenPlain(device, modelPath, GraphOptimizationLevel.ORT_ENABLE_ALL);
         InferenceSession? stored = null;
-        using (var options = CreateOptions(device, GraphOptimizationLevel.ORT_ENABLE_ALL))
+        using (var options = CreateOptions(device, GraphOptimizationLevel.ORT_ENABLE_ALL, modelPath))
         {
             ModelCache.WriteOptimisedTo(options, staging);
             try
@@ -135,25 +141,28 @@ internal sealed class SessionFactory
 
     private InferenceSession OpenPlain(ExecutionDevice device, string modelPath, GraphOptimizationLevel level)
     {
-        using var options = CreateOptions(device, level);
+        using var options = CreateOptions(device, level, modelPath);
         return new InferenceSession(modelPath, options);
     }
 
-    private SessionOptions CreateOptions(ExecutionDevice device, GraphOptimizationLevel level)
+    private const string UnusedGpuOptions = "the CUDA/TensorRT options were not used: the sessions run on the CPU";
+
+    private SessionOptions CreateOptions(ExecutionDevice device, GraphOptimizationLevel level, string modelPath)
     {
         var options = new SessionOptions { GraphOptimizationLevel = level };
         if (_intraOpThreads is { } intra) options.IntraOpNumThreads = intra;
         if (_interOpThreads is { } inter) options.InterOpNumThreads = inter;
         try
         {
+            SessionTuning.Apply(options, Options, device);
             switch (device.Kind)
             {
                 case ExecutionProviderKind.Cuda:
-                    options.AppendExecutionProvider_CUDA(device.DeviceId);
+                    AppendCuda(options, device);
                     break;
                 case ExecutionProviderKind.TensorRT:
-                    options.AppendExecutionProvider_Tensorrt(device.DeviceId);
-                    options.AppendExecutionProvider_CUDA(device.DeviceId);
+                    AppendTensorRT(options, device, modelPath);
+                    AppendCuda(options, device);
                     break;
                 case ExecutionProviderKind.DirectML:
                     // DirectML needs sequential execution and no memory pattern (ONNX Runtime's documented requirement).
@@ -172,6 +181,35 @@ internal sealed class SessionFactory
             options.Dispose();
             throw;
         }
+    }
+
+    private void AppendCuda(SessionOptions options, ExecutionDevice device)
+    {
+        if (Options.Cuda is null)
+        {
+            options.AppendExecutionProvider_CUDA(device.DeviceId);
+            return;
+        }
+        using var cuda = new OrtCUDAProviderOptions();
+        cuda.UpdateOptions(new Dictionary<string, string>(Options.Cuda.ToProviderOptions(device.DeviceId)));
+        options.AppendExecutionProvider_CUDA(cuda);
+    }
+
+    private void AppendTensorRT(SessionOptions options, ExecutionDevice device, string modelPath)
+    {
+        if (Options.TensorRT is null)
+        {
+            options.AppendExecutionProvider_Tensorrt(device.DeviceId);
+            return;
+        }
+        // Engines are per component and per model: one folder for each model file, next to the optimised-model cache.
+        var component = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(modelPath))) ?? "model";
+        var folder = Path.Combine(Options.CacheDirectory ?? ModelCache.DefaultDirectory, ModelCache.TensorRtFolderName,
+            ModelCache.EntryName(modelPath, device));
+        Directory.CreateDirectory(folder);
+        using var trt = new OrtTensorRTProviderOptions();
+        trt.UpdateOptions(new Dictionary<string, string>(Options.TensorRT.ToProviderOptions(device.DeviceId, component, folder)));
+        options.AppendExecutionProvider_Tensorrt(trt);
     }
 
     // The CPU package lacks the GPU entry points (EntryPointNotFoundException); a GPU package without its

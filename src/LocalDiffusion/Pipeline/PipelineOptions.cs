@@ -28,20 +28,67 @@ public sealed record PipelineOptions
     /// <summary>Where scheduler names are looked up; null: <see cref="Schedulers.SchedulerRegistry.Default"/> (register plug-ins there or pass your own).</summary>
     public Schedulers.SchedulerRegistry? Schedulers { get; init; }
 
+    /// <summary>ONNX Runtime's CPU memory arena (<c>SessionOptions.EnableCpuMemArena</c>); null: its default (on).</summary>
+    public bool? EnableCpuMemArena { get; init; }
+
+    /// <summary>
+    /// ONNX Runtime's memory-pattern planning (<c>SessionOptions.EnableMemoryPattern</c>); null: off on the CPU, ONNX
+    /// Runtime's default (on) elsewhere. On the CPU the plan is made after a shape's first run and its one large
+    /// block is allocated fresh on the second, so the first two UNet calls of an SD-1.5 512² run both faulted in
+    /// gigabytes (peak RSS 13.0 GB, second call 2.7× a steady one); without it, 8.8 GB and 1.0× (benchmarks/README.md).
+    /// </summary>
+    public bool? EnableMemoryPattern { get; init; }
+
+    /// <summary>
+    /// How the CPU arena grows: <c>null</c> or <c>next_power_of_two</c> (ONNX Runtime's default, per session) or
+    /// <c>same_as_requested</c> (one process-wide arena shared by every session, grown by exactly what is asked;
+    /// <c>session.use_env_allocators</c> with an <c>OrtArenaCfg</c> of strategy kSameAsRequested).
+    /// </summary>
+    public string? CpuArenaExtendStrategy { get; init; }
+
+    /// <summary>
+    /// Whether the CPU provider re-packs MatMul/Gemm weights when a session is created (ONNX Runtime's default);
+    /// default false here (<c>session.disable_prepacking = 1</c>): on an SD-1.5-size UNet the packing was most of a
+    /// start from the optimised-model cache (5.6 → 3.8 s) and steps were no slower (benchmarks/README.md).
+    /// </summary>
+    public bool PrepackWeights { get; init; }
+
+    /// <summary>Extra ONNX Runtime session configuration entries (<c>AddSessionConfigEntry</c>), e.g.
+    /// <c>session.intra_op.allow_spinning = 0</c>; applied to every session after the engine's own.</summary>
+    public IReadOnlyDictionary<string, string>? SessionConfig { get; init; }
+
+    /// <summary>CUDA provider options (for <c>cuda</c>, <c>tensorrt</c>'s CUDA fallback and <c>auto</c>); null: ONNX Runtime's defaults.</summary>
+    public Onnx.CudaProviderSettings? Cuda { get; init; }
+
+    /// <summary>TensorRT provider options (for <c>tensorrt</c> and <c>auto</c>); null: fp16 off, no caches, no profiles.</summary>
+    public Onnx.TensorRtProviderSettings? TensorRT { get; init; }
+
     /// <summary>Checks the options before anything is loaded and parses <see cref="Device"/>.</summary>
     /// <exception cref="ArgumentException">A value is out of range; the message names the option.</exception>
     internal Onnx.ExecutionDevice Validate()
     {
         CheckThreads(nameof(IntraOpThreads), IntraOpThreads);
         CheckThreads(nameof(InterOpThreads), InterOpThreads);
+        if (CpuArenaExtendStrategy is not (null or "next_power_of_two" or "same_as_requested"))
+            throw new ArgumentException(
+                $"CpuArenaExtendStrategy is '{CpuArenaExtendStrategy}'; use next_power_of_two or same_as_requested.", nameof(CpuArenaExtendStrategy));
+        Onnx.ExecutionDevice device;
         try
         {
-            return Onnx.ExecutionDevice.Parse(Device ?? throw new ArgumentException("Device must not be null (use \"auto\").", nameof(Device)));
+            device = Onnx.ExecutionDevice.Parse(Device ?? throw new ArgumentException("Device must not be null (use \"auto\").", nameof(Device)));
         }
         catch (ArgumentException e) when (e.ParamName != nameof(Device))
         {
             throw new ArgumentException(e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal), nameof(Device), e);
         }
+        // Provider options that the chosen provider can never use are a mistake to report, not to drop silently.
+        Cuda?.Validate();
+        TensorRT?.Validate();
+        if (Cuda is not null && device.Kind is not (Onnx.ExecutionProviderKind.Auto or Onnx.ExecutionProviderKind.Cuda or Onnx.ExecutionProviderKind.TensorRT))
+            throw new ArgumentException($"CUDA options are set, but Device is '{Device}': they apply to cuda, tensorrt or auto only.", nameof(Cuda));
+        if (TensorRT is not null && device.Kind is not (Onnx.ExecutionProviderKind.Auto or Onnx.ExecutionProviderKind.TensorRT))
+            throw new ArgumentException($"TensorRT options are set, but Device is '{Device}': they apply to tensorrt or auto only.", nameof(TensorRT));
+        return device;
     }
 
     // More threads than cores only makes the operators fight over them (200 threads on 2 cores: 20× slower).

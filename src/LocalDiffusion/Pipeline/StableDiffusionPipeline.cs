@@ -95,6 +95,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var sessions = new SessionFactory(device, options.IntraOpThreads, options.InterOpThreads)
         {
             Cache = options.UseModelCache ? new ModelCache(options.CacheDirectory ?? ModelCache.DefaultDirectory) : null,
+            Options = options,
         };
 
         var opened = new List<OnnxComponent>();

@@ -1,0 +1,73 @@
+using System.Globalization;
+
+namespace LocalDiffusion.Onnx;
+
+/// <summary>
+/// Options of ONNX Runtime's CUDA execution provider (applied through <c>OrtCUDAProviderOptions</c>); the GPU
+/// ordinal comes from the device string (<c>cuda:1</c>). Null members keep ONNX Runtime's defaults.
+/// </summary>
+public sealed record CudaProviderSettings
+{
+    /// <summary>Most bytes the provider's memory arena may hold on the GPU (<c>gpu_mem_limit</c>); null: no limit.</summary>
+    public long? GpuMemoryLimitBytes { get; init; }
+
+    /// <summary>How cuDNN picks convolution algorithms (<c>cudnn_conv_algo_search</c>): <c>exhaustive</c> (ONNX Runtime's
+    /// default: benchmarks every algorithm once per shape, slow first call), <c>heuristic</c> or <c>default</c>.</summary>
+    public string? CudnnConvAlgoSearch { get; init; }
+
+    /// <summary>Capture the UNet call as a CUDA graph and replay it (<c>enable_cuda_graph</c>). Needs static shapes
+    /// and inputs bound at fixed device addresses (IOBinding): only for one size and batch per session.</summary>
+    public bool? EnableCudaGraph { get; init; }
+
+    /// <summary>Run convolutions in NHWC layout (<c>prefer_nhwc</c>): faster on tensor cores, fp16 especially.</summary>
+    public bool? PreferNhwc { get; init; }
+
+    private const string Field = "--cuda-options";
+    private static readonly string[] Searches = ["exhaustive", "heuristic", "default"];
+
+    /// <summary>Parses <c>gpu_mem_limit=8GB,cudnn_conv_algo_search=heuristic,enable_cuda_graph=1,prefer_nhwc=1</c>.</summary>
+    /// <exception cref="ArgumentException">An unknown key or a bad value, named in the message.</exception>
+    public static CudaProviderSettings Parse(string text)
+    {
+        var settings = new CudaProviderSettings();
+        foreach (var (key, value) in ProviderSettingsText.Pairs(text, Field))
+        {
+            settings = key switch
+            {
+                "gpu_mem_limit" => settings with { GpuMemoryLimitBytes = ProviderSettingsText.Bytes(value, Field, key) },
+                "cudnn_conv_algo_search" => settings with { CudnnConvAlgoSearch = value.ToLowerInvariant() },
+                "enable_cuda_graph" => settings with { EnableCudaGraph = ProviderSettingsText.Bool(value, Field, key) },
+                "prefer_nhwc" => settings with { PreferNhwc = ProviderSettingsText.Bool(value, Field, key) },
+                _ => throw new ArgumentException(
+                    $"{Field}: '{key}' is not a CUDA option this engine sets (gpu_mem_limit, cudnn_conv_algo_search, enable_cuda_graph, prefer_nhwc).", Field),
+            };
+        }
+        settings.Validate();
+        return settings;
+    }
+
+    /// <summary>Checks the values; throws <see cref="ArgumentException"/> naming the bad one.</summary>
+    public void Validate()
+    {
+        if (GpuMemoryLimitBytes is <= 0)
+            throw new ArgumentException($"Cuda.GpuMemoryLimitBytes is {GpuMemoryLimitBytes}; it must be positive.", nameof(GpuMemoryLimitBytes));
+        if (CudnnConvAlgoSearch is { } s && !Searches.Contains(s, StringComparer.OrdinalIgnoreCase))
+            throw new ArgumentException($"cudnn_conv_algo_search is '{s}'; use exhaustive, heuristic or default.", nameof(CudnnConvAlgoSearch));
+    }
+
+    /// <summary>The provider options as ONNX Runtime's keys and values, for GPU <paramref name="deviceId"/>.</summary>
+    public IReadOnlyDictionary<string, string> ToProviderOptions(int deviceId)
+    {
+        var o = new Dictionary<string, string>(StringComparer.Ordinal) { ["device_id"] = deviceId.ToString(CultureInfo.InvariantCulture) };
+        if (GpuMemoryLimitBytes is { } limit) o["gpu_mem_limit"] = limit.ToString(CultureInfo.InvariantCulture);
+        if (CudnnConvAlgoSearch is { } search) o["cudnn_conv_algo_search"] = search.ToUpperInvariant() switch
+        {
+            "EXHAUSTIVE" => "EXHAUSTIVE",
+            "HEURISTIC" => "HEURISTIC",
+            _ => "DEFAULT",
+        };
+        if (EnableCudaGraph is { } graph) o["enable_cuda_graph"] = graph ? "1" : "0";
+        if (PreferNhwc is { } nhwc) o["prefer_nhwc"] = nhwc ? "1" : "0";
+        return o;
+    }
+}
