@@ -1,0 +1,118 @@
+using System.Text.Json;
+using LocalDiffusion.Model;
+using LocalDiffusion.Onnx;
+using LocalDiffusion.Tests.Schedulers;
+using LocalDiffusion.Tokenizer;
+
+namespace LocalDiffusion.Tests.Pipeline;
+
+/// <summary>
+/// SDXL base on models/test/tiny-sdxl (tools/build_sdxl_test_model.py: two tiny CLIP-like encoders, a UNet taking
+/// text_embeds and time_ids, SDXL's VAE scaling factor and EulerDiscrete config): the family is detected, and the final
+/// latents match diffusers v0.31.0's StableDiffusionXLPipeline steps (TestData/Pipeline/diffusers_sdxl_tiny.json from
+/// tools/pipeline_reference/sdxl_tiny.py, the torch twins of the ONNX files): hidden_states[-2] of both encoders,
+/// encoder 2's pooled text_embeds, time_ids (h, w, 0, 0, h, w), zeros for the empty negative prompt.
+/// </summary>
+public class StableDiffusionXLTests
+{
+    private static readonly Lazy<JsonDocument> Document = new(() =>
+        JsonDocument.Parse(File.ReadAllText(TestPaths.TestData("Pipeline", "diffusers_sdxl_tiny.json"))));
+
+    public static TheoryData<string> CaseNames =>
+        [.. Document.Value.RootElement.GetProperty("cases").EnumerateArray().Select(c => c.GetProperty("name").GetString()!)];
+
+    private static JsonElement Case(string name) =>
+        Document.Value.RootElement.GetProperty("cases").EnumerateArray().Single(e => e.GetProperty("name").GetString() == name);
+
+    private static GenerationRequest Request(JsonElement c) => new()
+    {
+        Prompt = c.GetProperty("prompt").GetString()!,
+        NegativePrompt = c.GetProperty("negative_prompt").GetString()!,
+        Steps = c.GetProperty("steps").GetInt32(),
+        GuidanceScale = c.GetProperty("guidance").GetSingle(),
+        Seed = c.GetProperty("seed").GetInt64(),
+        ImageCount = c.GetProperty("images").GetInt32(),
+        Width = c.GetProperty("width").GetInt32(),
+        Height = c.GetProperty("height").GetInt32(),
+    };
+
+    [Fact]
+    public void TheFamilyIsSdxlBase()
+    {
+        var info = TestModels.Pipeline("tiny-sdxl").Info;
+        Assert.Equal(ModelArchitecture.StableDiffusionXL, info.Family.Architecture);
+        Assert.Equal("SDXL base", info.Family.Name);
+        Assert.Equal(5f, info.Family.DefaultGuidanceScale); // StableDiffusionXLPipeline's guidance_scale default
+        Assert.Equal(0.13025f, info.VaeScalingFactor); // tiny-sdxl/vae_decoder/config.json
+        Assert.Contains(info.Components, c => c.Name == "text_encoder_2");
+        Assert.Equal(["text_embeds", "time_ids"], info.Family.ExtraUnetInputs);
+    }
+
+    [Fact]
+    public void TheSecondTokenizerPadsWithExclamationId0()
+    {
+        var tokenizer = ClipTokenizer.Load(Path.Combine(TestModels.PathOf("tiny-sdxl"), "tokenizer_2"));
+        var ids = tokenizer.Encode("a red circle on a blue background").Ids;
+        // tools/pipeline_reference/sdxl_tiny.py's IDS_2: 21 ids, EOS 1013, then 55 × 0.
+        Assert.Equal(1013, ids[21]);
+        Assert.All(ids[22..], id => Assert.Equal(0, id));
+    }
+
+    [Theory]
+    [MemberData(nameof(CaseNames))]
+    public async Task FinalLatentsMatchDiffusers(string name)
+    {
+        var c = Case(name);
+        var request = Request(c);
+        var result = await TestModels.Pipeline("tiny-sdxl").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal(request.Steps, result.UnetEvaluations);
+        var expected = DiffusersReference.Floats(c.GetProperty("final_latents"));
+        var scale = expected.Max(MathF.Abs);
+        // The tolerance of the LCM and SD 2.x parity tests: ORT's and torch's float32 kernels differ in the last bits;
+        // a wrong hidden state, pooled embedding, time id or negative conditioning is off by O(1).
+        Tolerance.AssertClose(expected, result.FinalLatents, name, relative: 0, absolute: 1e-4 * scale);
+    }
+
+    [Fact]
+    public async Task WithoutForceZerosTheEmptyNegativePromptIsEncoded()
+    {
+        // force_zeros_for_empty_prompt false: diffusers encodes "" instead, so the CFG case must no longer match.
+        using var model = TestModels.CopyOf("tiny-sdxl");
+        var index = Path.Combine(model.Path, "model_index.json");
+        File.WriteAllText(index, File.ReadAllText(index).Replace("\"force_zeros_for_empty_prompt\": true", "\"force_zeros_for_empty_prompt\": false", StringComparison.Ordinal));
+        using var pipeline = StableDiffusionPipeline.Load(model.Path, new PipelineOptions { Device = "cpu" });
+        var c = Case("sdxl/4_steps_g5");
+        var result = await pipeline.GenerateAsync(Request(c), cancellationToken: TestContext.Current.CancellationToken);
+        var expected = DiffusersReference.Floats(c.GetProperty("final_latents"));
+        var maxDiff = expected.Zip(result.FinalLatents, (a, b) => MathF.Abs(a - b)).Max();
+        Assert.True(maxDiff > 1e-2f * expected.Max(MathF.Abs), $"max |Δ| {maxDiff}: the empty negative prompt was still zeroed");
+    }
+
+    [Fact]
+    public async Task WeightedSyntaxIsEncodedAsWrittenWithAWarning()
+    {
+        var request = new GenerationRequest { Prompt = "a (red:1.5) circle", Steps = 1, GuidanceScale = 1f, Seed = 1, Width = 64, Height = 64 };
+        var result = await TestModels.Pipeline("tiny-sdxl").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Contains(result.Warnings, w => w.Contains("not applied to SDXL", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void TheRefinerIsRefusedByName()
+    {
+        // The refiner ships text_encoder_2 alone.
+        using var model = TestModels.CopyOf("tiny-sdxl");
+        Directory.Delete(Path.Combine(model.Path, "text_encoder"), recursive: true);
+        var e = Assert.Throws<ModelLoadException>(() => StableDiffusionPipeline.Load(model.Path, new PipelineOptions { Device = "cpu" }));
+        Assert.Equal(Path.Combine(model.Path, "model_index.json"), e.FilePath);
+        Assert.Contains("SDXL refiner", e.Message);
+    }
+
+    [Fact]
+    public void AMissingSecondTokenizerIsNamed()
+    {
+        using var model = TestModels.CopyOf("tiny-sdxl");
+        Directory.Delete(Path.Combine(model.Path, "tokenizer_2"), recursive: true);
+        var e = Assert.Throws<ModelLoadException>(() => StableDiffusionPipeline.Load(model.Path, new PipelineOptions { Device = "cpu" }));
+        Assert.Equal(Path.Combine(model.Path, "tokenizer_2"), e.FilePath);
+    }
+}
