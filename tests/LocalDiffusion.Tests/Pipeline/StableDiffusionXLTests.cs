@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LocalDiffusion.Imaging;
 using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Tests.Schedulers;
@@ -94,6 +95,25 @@ public class StableDiffusionXLTests
         var request = new GenerationRequest { Prompt = "a (red:1.5) circle", Steps = 1, GuidanceScale = 1f, Seed = 1, Width = 64, Height = 64 };
         var result = await TestModels.Pipeline("tiny-sdxl").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken);
         Assert.Contains(result.Warnings, w => w.Contains("not applied to SDXL", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Img2ImgAndInpaintingRunOnSdxl()
+    {
+        // The VAE encoder path with SDXL's scaling factor and conditioning: finite latents, and the init image matters.
+        var pipeline = TestModels.Pipeline("tiny-sdxl");
+        var init = LocalDiffusion.Tests.ImageToImage.Img2ImgDiffusersParityTests.Picture(96, 64);
+        var baseRequest = new GenerationRequest { Prompt = "a red circle", Steps = 4, Seed = 5, Width = 96, Height = 64 };
+        var text = await pipeline.GenerateAsync(baseRequest, cancellationToken: TestContext.Current.CancellationToken);
+        var img2img = await pipeline.GenerateAsync(baseRequest with { InitImage = init, Strength = 0.5f }, cancellationToken: TestContext.Current.CancellationToken);
+        var mask = new InitImage(96, 64, [.. Enumerable.Range(0, 96 * 64 * 3).Select(i => (byte)(i / 3 % 96 < 48 ? 255 : 0))]);
+        var inpaint = await pipeline.GenerateAsync(baseRequest with { InitImage = init, MaskImage = mask }, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal(2, img2img.UnetEvaluations); // Strength 0.5 of 4 steps
+        foreach (var r in new[] { img2img, inpaint })
+        {
+            Assert.All(r.FinalLatents, v => Assert.True(float.IsFinite(v)));
+            Assert.True(r.FinalLatents.Zip(text.FinalLatents, (a, b) => MathF.Abs(a - b)).Max() > 1e-2f);
+        }
     }
 
     [Fact]
