@@ -141,7 +141,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                     $"encoder_hidden_states has width {un}, but the text encoder{(second is null ? "" : "s")} ({folder.TextEncoderPath}{(second is null ? "" : " + text_encoder_2")}) output {te}: the components come from different models.");
 
             var sizeMultiple = VaeDecoder.Factor << unet.DownsamplingLevels;
-            var (nativeH, nativeW) = NativeLatentSize(folder, unet, vae);
+            var (nativeH, nativeW) = NativeLatentSize(folder, unet, vae, family.Architecture);
             if (unet.FixedLatentSize is null && folder.UnetSampleSize is { } sample && sample * VaeDecoder.Factor % sizeMultiple != 0)
                 throw new ModelLoadException(Path.Combine(Path.GetDirectoryName(folder.UnetPath)!, "config.json"),
                     $"\"sample_size\" is {sample} ({sample * VaeDecoder.Factor} px), but this UNet halves its latents {unet.DownsamplingLevels} times, so sides must be multiples of {sizeMultiple} px.");
@@ -425,9 +425,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                     : "."));
     }
 
-    private static (int H, int W) NativeLatentSize(ModelFolder folder, UNet unet, VaeDecoder vae) =>
+    private static (int H, int W) NativeLatentSize(ModelFolder folder, UNet unet, VaeDecoder vae, ModelArchitecture architecture) =>
         unet.FixedLatentSize ?? vae.FixedLatentSize
-        ?? (folder.UnetSampleSize is { } s ? (s, s) : (64, 64)); // SD 1.x's 512×512 when nothing says otherwise
+        ?? (folder.UnetSampleSize is { } s ? (s, s)
+            // SD 1.x's 512×512, SDXL's 1024×1024, when nothing says otherwise.
+            : architecture == ModelArchitecture.StableDiffusionXL ? (128, 128) : (64, 64));
 
     private void Enter()
     {

@@ -47,6 +47,8 @@ public class StableDiffusionXLTests
         Assert.Equal(0.13025f, info.VaeScalingFactor); // tiny-sdxl/vae_decoder/config.json
         Assert.Contains(info.Components, c => c.Name == "text_encoder_2");
         Assert.Equal(["text_embeds", "time_ids"], info.Family.ExtraUnetInputs);
+        Assert.Equal(1024, info.NativeWidth); // SDXL's size when unet/config.json gives no sample_size
+        Assert.Equal(1024, info.NativeHeight);
     }
 
     [Fact]
