@@ -130,6 +130,19 @@ public class StableDiffusionXLTests
     }
 
     [Fact]
+    public void AnEncoderWithoutHiddenStatesOutputsIsNamed()
+    {
+        // tiny's text encoder has the same width (32) but only last_hidden_state and pooler_output: SDXL cannot read
+        // hidden_states[-2] from it.
+        using var model = TestModels.CopyOf("tiny-sdxl");
+        var encoder = Path.Combine(model.Path, "text_encoder", "model.onnx");
+        File.Copy(Path.Combine(TestModels.PathOf("tiny"), "text_encoder", "model.onnx"), encoder, overwrite: true);
+        var e = Assert.Throws<ModelLoadException>(() => StableDiffusionPipeline.Load(model.Path, new PipelineOptions { Device = "cpu", UseModelCache = false }));
+        Assert.Equal(encoder, e.FilePath);
+        Assert.Contains("hidden_states", e.Message);
+    }
+
+    [Fact]
     public void AMissingSecondTokenizerIsNamed()
     {
         using var model = TestModels.CopyOf("tiny-sdxl");
