@@ -46,7 +46,10 @@ public sealed record ModelFamily
         ["OnnxStableDiffusionPipeline", "StableDiffusionPipeline", "ORTStableDiffusionPipeline",
          "OnnxStableDiffusionInpaintPipeline", "StableDiffusionInpaintPipeline", "ORTStableDiffusionInpaintPipeline",
          "LatentConsistencyModelPipeline", "ORTLatentConsistencyModelPipeline",
-         "StableDiffusionXLPipeline", "ORTStableDiffusionXLPipeline", "OnnxStableDiffusionXLPipeline"];
+         // SDXL base under its img2img/inpaint class names (the refiner is told apart by its folder and UNet).
+         "StableDiffusionXLPipeline", "ORTStableDiffusionXLPipeline", "OnnxStableDiffusionXLPipeline",
+         "StableDiffusionXLImg2ImgPipeline", "ORTStableDiffusionXLImg2ImgPipeline",
+         "StableDiffusionXLInpaintPipeline", "ORTStableDiffusionXLInpaintPipeline"];
 
     // Pipelines recognised by name and refused with what they are, before any session is opened.
     private static readonly (string Fragment, string What)[] UnsupportedPipelines =
@@ -170,6 +173,8 @@ public sealed record ModelFamily
         var extra = ConditioningInputs.Where(unetInputs.ContainsKey).ToList();
         var architecture = extra.Contains("text_embeds") || extra.Contains("time_ids")
             ? (unetInputs.TryGetValue("encoder_hidden_states", out var h) && h.FixedDimension(2) == 1280
+               // the refiner's time_ids carry an aesthetic score instead of the target size: 5 of them, not 6
+               || (unetInputs.TryGetValue("time_ids", out var ids) && ids.FixedDimension(1) == 5)
                 ? ModelArchitecture.StableDiffusionXLRefiner : ModelArchitecture.StableDiffusionXL)
             : textEncoderWidth == 1024 || padDiffersFromEos || scheduler.PredictionType == PredictionType.VPrediction
                 ? ModelArchitecture.StableDiffusion2
@@ -185,7 +190,7 @@ public sealed record ModelFamily
                 : Distillation.None;
         string? unsupported = null;
         if (architecture == ModelArchitecture.StableDiffusionXLRefiner)
-            unsupported = $"this is an SDXL refiner UNet (inputs {string.Join(", ", extra)}, 1280-wide encoder_hidden_states); LocalDiffusion runs SDXL base but not the refiner yet.";
+            unsupported = $"this is an SDXL refiner UNet (inputs {string.Join(", ", extra)}, 1280-wide encoder_hidden_states or 5 time_ids: original size, crop, aesthetic score); LocalDiffusion runs SDXL base but not the refiner yet.";
         else if (architecture == ModelArchitecture.StableDiffusionXL && !folder.HasTextEncoder2)
             unsupported = $"this is an SDXL UNet (inputs {string.Join(", ", extra)}), but the folder has no text_encoder_2: an SDXL UNet needs both of SDXL's text encoders.";
         else if (architecture == ModelArchitecture.StableDiffusionXL && !(extra.Contains("text_embeds") && extra.Contains("time_ids")))

@@ -142,6 +142,26 @@ public class StableDiffusionXLTests
         Assert.Contains("hidden_states", e.Message);
     }
 
+    [Theory]
+    [InlineData(2048, 6, false)] // SDXL base: 768 + 1280 wide, 6 time ids
+    [InlineData(1280, 5, true)] // the refiner: text_encoder_2 alone, (original size, crop, aesthetic score)
+    [InlineData(-1, 5, true)]
+    public void TheRefinerUnetIsToldApartAndRefused(long width, long timeIds, bool refiner)
+    {
+        var folder = ModelFolder.Open(TestModels.PathOf("tiny-sdxl"));
+        var inputs = new Dictionary<string, TensorSpec>
+        {
+            ["sample"] = new("sample", Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [-1, 4, -1, -1]),
+            ["encoder_hidden_states"] = new("encoder_hidden_states", Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [-1, 77, width]),
+            ["text_embeds"] = new("text_embeds", Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [-1, 1280]),
+            ["time_ids"] = new("time_ids", Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [-1, timeIds]),
+        };
+        var family = ModelFamily.Detect(folder, inputs, 4, 768, false, new LocalDiffusion.Schedulers.SchedulerConfig());
+        Assert.Equal(refiner ? ModelArchitecture.StableDiffusionXLRefiner : ModelArchitecture.StableDiffusionXL, family.Architecture);
+        if (refiner) Assert.Contains("refiner", family.Unsupported);
+        else Assert.Null(family.Unsupported);
+    }
+
     [Fact]
     public void AMissingSecondTokenizerIsNamed()
     {
