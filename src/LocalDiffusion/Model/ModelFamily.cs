@@ -45,7 +45,11 @@ public sealed record ModelFamily
     private static readonly string[] SupportedPipelines =
         ["OnnxStableDiffusionPipeline", "StableDiffusionPipeline", "ORTStableDiffusionPipeline",
          "OnnxStableDiffusionInpaintPipeline", "StableDiffusionInpaintPipeline", "ORTStableDiffusionInpaintPipeline",
-         "LatentConsistencyModelPipeline", "ORTLatentConsistencyModelPipeline"];
+         "LatentConsistencyModelPipeline", "ORTLatentConsistencyModelPipeline",
+         // SDXL base under its img2img/inpaint class names (the refiner is told apart by its folder and UNet).
+         "StableDiffusionXLPipeline", "ORTStableDiffusionXLPipeline", "OnnxStableDiffusionXLPipeline",
+         "StableDiffusionXLImg2ImgPipeline", "ORTStableDiffusionXLImg2ImgPipeline",
+         "StableDiffusionXLInpaintPipeline", "ORTStableDiffusionXLInpaintPipeline"];
 
     // Pipelines recognised by name and refused with what they are, before any session is opened.
     private static readonly (string Fragment, string What)[] UnsupportedPipelines =
@@ -85,7 +89,7 @@ public sealed record ModelFamily
     /// </summary>
     public int DefaultSteps { get; init; } = 20;
 
-    /// <summary>Guidance scale a request should default to: localdiffusion.json's, else SD 7.5, LCM 8.5, Turbo 0.</summary>
+    /// <summary>Guidance scale a request should default to: localdiffusion.json's, else SD 7.5, SDXL 5, LCM 8.5, Turbo 0.</summary>
     public float DefaultGuidanceScale { get; init; } = 7.5f;
 
     /// <summary>Why LocalDiffusion cannot run this family yet, or null when it can.</summary>
@@ -122,8 +126,8 @@ public sealed record ModelFamily
         Distillation != Distillation.LatentConsistency && guidanceScale > 1f;
 
     /// <summary>
-    /// The checks that need only the folder: pipeline classes that are not Stable Diffusion 1.x/2.x UNet pipelines
-    /// are refused by name before any session is opened.
+    /// The checks that need only the folder: pipeline classes that are not Stable Diffusion 1.x/2.x/SDXL base UNet
+    /// pipelines are refused by name, and an SDXL folder needs text_encoder_2/ and tokenizer_2/, before any session is opened.
     /// </summary>
     /// <exception cref="ModelLoadException">model_index.json names a pipeline LocalDiffusion does not run.</exception>
     public static void CheckFolder(ModelFolder folder)
@@ -132,8 +136,17 @@ public sealed record ModelFamily
         var index = Path.Combine(folder.Root, "model_index.json");
         var cls = folder.PipelineClass;
         if (folder.HasTextEncoder2 || (cls is not null && cls.Contains("XL", StringComparison.Ordinal)))
-            throw new ModelLoadException(index,
-                $"this is an SDXL pipeline ({cls ?? "text_encoder_2 present"}); LocalDiffusion supports Stable Diffusion 1.x/2.x exports so far.");
+        {
+            if (cls is not null && cls.Contains("XL", StringComparison.Ordinal) && !SupportedPipelines.Contains(cls))
+                throw new ModelLoadException(index,
+                    $"pipeline class '{cls}' is an SDXL pipeline LocalDiffusion does not run (SDXL base text-to-image is StableDiffusionXLPipeline).");
+            if (folder.TextEncoder2Path is null)
+                throw new ModelLoadException(Path.Combine(folder.Root, "text_encoder_2", "model.onnx"),
+                    $"file not found: this is an SDXL pipeline ({cls ?? "text_encoder_2 listed"}), whose second text encoder was expected here.");
+            if (folder.Tokenizer2Directory is null)
+                throw new ModelLoadException(Path.Combine(folder.Root, "tokenizer_2"),
+                    "folder not found: this is an SDXL pipeline, whose second (OpenCLIP) tokenizer was expected here.");
+        }
         if (cls is null || SupportedPipelines.Contains(cls)) return;
         foreach (var (fragment, what) in UnsupportedPipelines)
             if (cls.Contains(fragment, StringComparison.Ordinal))
@@ -160,6 +173,8 @@ public sealed record ModelFamily
         var extra = ConditioningInputs.Where(unetInputs.ContainsKey).ToList();
         var architecture = extra.Contains("text_embeds") || extra.Contains("time_ids")
             ? (unetInputs.TryGetValue("encoder_hidden_states", out var h) && h.FixedDimension(2) == 1280
+               // the refiner's time_ids carry an aesthetic score instead of the target size: 5 of them, not 6
+               || (unetInputs.TryGetValue("time_ids", out var ids) && ids.FixedDimension(1) == 5)
                 ? ModelArchitecture.StableDiffusionXLRefiner : ModelArchitecture.StableDiffusionXL)
             : textEncoderWidth == 1024 || padDiffersFromEos || scheduler.PredictionType == PredictionType.VPrediction
                 ? ModelArchitecture.StableDiffusion2
@@ -174,8 +189,12 @@ public sealed record ModelFamily
                 ? Distillation.Turbo
                 : Distillation.None;
         string? unsupported = null;
-        if (architecture is ModelArchitecture.StableDiffusionXL or ModelArchitecture.StableDiffusionXLRefiner)
-            unsupported = $"this is an SDXL UNet (inputs {string.Join(", ", extra)}); LocalDiffusion supports SD 1.x/2.x so far.";
+        if (architecture == ModelArchitecture.StableDiffusionXLRefiner)
+            unsupported = $"this is an SDXL refiner UNet (inputs {string.Join(", ", extra)}, 1280-wide encoder_hidden_states or 5 time_ids: original size, crop, aesthetic score); LocalDiffusion runs SDXL base but not the refiner yet.";
+        else if (architecture == ModelArchitecture.StableDiffusionXL && !folder.HasTextEncoder2)
+            unsupported = $"this is an SDXL UNet (inputs {string.Join(", ", extra)}), but the folder has no text_encoder_2: an SDXL UNet needs both of SDXL's text encoders.";
+        else if (architecture == ModelArchitecture.StableDiffusionXL && !(extra.Contains("text_embeds") && extra.Contains("time_ids")))
+            unsupported = $"the folder has SDXL's text_encoder_2, but the UNet does not take both text_embeds and time_ids (it declares {(extra.Count == 0 ? "neither" : string.Join(", ", extra))}).";
         int? embeddingWidth = null;
         if (unetInputs.TryGetValue("timestep_cond", out var cond))
         {
@@ -192,7 +211,13 @@ public sealed record ModelFamily
             ExtraUnetInputs = extra,
             GuidanceEmbeddingWidth = embeddingWidth,
             DefaultSteps = folder.Defaults?.Steps ?? distillation switch { Distillation.LatentConsistency => 4, Distillation.Turbo => 1, _ => 20 },
-            DefaultGuidanceScale = folder.Defaults?.GuidanceScale ?? distillation switch { Distillation.LatentConsistency => 8.5f, Distillation.Turbo => 0f, _ => 7.5f },
+            // StableDiffusionXLPipeline's default guidance_scale is 5.
+            DefaultGuidanceScale = folder.Defaults?.GuidanceScale ?? distillation switch
+            {
+                Distillation.LatentConsistency => 8.5f,
+                Distillation.Turbo => 0f,
+                _ => architecture == ModelArchitecture.StableDiffusionXL ? 5f : 7.5f,
+            },
             Unsupported = unsupported,
         };
     }

@@ -25,6 +25,18 @@ public sealed record ModelFolder
     /// <summary>model_index.json lists a text_encoder_2, or the folder has one (SDXL).</summary>
     public bool HasTextEncoder2 { get; init; }
 
+    /// <summary>tokenizer_2/ when present (SDXL's OpenCLIP tokenizer).</summary>
+    public string? Tokenizer2Directory { get; init; }
+
+    /// <summary>text_encoder_2/model.onnx when present (SDXL's second text encoder, with the pooled projection).</summary>
+    public string? TextEncoder2Path { get; init; }
+
+    /// <summary>
+    /// model_index.json's <c>force_zeros_for_empty_prompt</c> (SDXL; true when absent, as diffusers' default): an empty
+    /// negative prompt conditions on zeros instead of the encoded empty string.
+    /// </summary>
+    public bool ForceZerosForEmptyPrompt { get; init; } = true;
+
     /// <summary>tokenizer/ (vocab.json, merges.txt, …).</summary>
     public required string TokenizerDirectory { get; init; }
 
@@ -81,18 +93,27 @@ public sealed record ModelFolder
         var indexPath = Path.Combine(full, "model_index.json");
         string? pipelineClass = null;
         var hasTextEncoder2 = false;
+        var forceZeros = true;
+        var aestheticScore = false;
         if (File.Exists(indexPath))
         {
             using var index = ReadJson(indexPath);
             pipelineClass = index.RootElement.TryGetProperty("_class_name", out var cls) && cls.ValueKind == JsonValueKind.String
                 ? cls.GetString() : null;
             hasTextEncoder2 = index.RootElement.TryGetProperty("text_encoder_2", out _);
+            forceZeros = !index.RootElement.TryGetProperty("force_zeros_for_empty_prompt", out var fz) || fz.ValueKind != JsonValueKind.False;
+            aestheticScore = index.RootElement.TryGetProperty("requires_aesthetics_score", out var ras) && ras.ValueKind == JsonValueKind.True;
         }
         else if (!Directory.Exists(Path.Combine(full, "unet")))
         {
             throw new ModelLoadException(indexPath, "file not found, and there is no unet/ folder either: this does not look like a diffusers/optimum ONNX model folder.");
         }
 
+        hasTextEncoder2 |= Directory.Exists(Path.Combine(full, "text_encoder_2"));
+        // The refiner has text_encoder_2 alone; say what it is rather than that text_encoder/ is missing.
+        if (hasTextEncoder2 && (aestheticScore || !Directory.Exists(Path.Combine(full, "text_encoder"))))
+            throw new ModelLoadException(indexPath,
+                "this is an SDXL refiner (text_encoder_2 only, aesthetic-score time_ids); LocalDiffusion runs SDXL base but not the refiner yet.");
         var tokenizer = Path.Combine(full, "tokenizer");
         if (!Directory.Exists(tokenizer))
             throw new ModelLoadException(tokenizer, "folder not found: the CLIP tokenizer (vocab.json, merges.txt) was expected here.");
@@ -104,7 +125,10 @@ public sealed record ModelFolder
             Root = full,
             PipelineClass = pipelineClass,
             Defaults = ReadDefaults(Path.Combine(full, FolderDefaults.FileName)),
-            HasTextEncoder2 = hasTextEncoder2 || Directory.Exists(Path.Combine(full, "text_encoder_2")),
+            HasTextEncoder2 = hasTextEncoder2,
+            Tokenizer2Directory = Directory.Exists(Path.Combine(full, "tokenizer_2")) ? Path.Combine(full, "tokenizer_2") : null,
+            TextEncoder2Path = File.Exists(Path.Combine(full, "text_encoder_2", "model.onnx")) ? Path.Combine(full, "text_encoder_2", "model.onnx") : null,
+            ForceZerosForEmptyPrompt = forceZeros,
             TokenizerDirectory = tokenizer,
             TextEncoderPath = RequireModel(full, "text_encoder"),
             UnetPath = RequireModel(full, "unet"),

@@ -48,6 +48,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     private readonly ModelFolder _folder;
     private readonly ClipTextEncoder _textEncoder;
     private readonly PromptEncoder _promptEncoder;
+    private readonly ClipTextEncoder? _textEncoder2;
+    private readonly SdxlPromptEncoder? _sdxlPromptEncoder;
     private readonly UNet _unet;
     private readonly VaeDecoder _vae;
     private readonly Lazy<VaeEncoder?> _vaeEncoder;
@@ -60,8 +62,14 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     private bool _disposed;
 
     private StableDiffusionPipeline(ModelFolder folder, ClipTokenizer tokenizer, ClipTextEncoder textEncoder, UNet unet,
-        VaeDecoder vae, SchedulerConfig schedulerConfig, SchedulerRegistry schedulers, ModelInfo info, Lazy<VaeEncoder?> vaeEncoder)
+        VaeDecoder vae, SchedulerConfig schedulerConfig, SchedulerRegistry schedulers, ModelInfo info, Lazy<VaeEncoder?> vaeEncoder,
+        (ClipTokenizer Tokenizer, ClipTextEncoder Encoder)? second)
     {
+        if (second is { } xl)
+        {
+            _textEncoder2 = xl.Encoder;
+            _sdxlPromptEncoder = new SdxlPromptEncoder(tokenizer, textEncoder, xl.Tokenizer, xl.Encoder, folder.TextEncoder2Path!, folder.ForceZerosForEmptyPrompt);
+        }
         _vaeEncoder = vaeEncoder;
         _schedulers = schedulers;
         _folder = folder;
@@ -101,14 +109,12 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var opened = new List<OnnxComponent>();
         try
         {
-            var loaded = ComponentLoader.LoadAll(sessions,
-                [("text_encoder", folder.TextEncoderPath), ("unet", folder.UnetPath), ("vae_decoder", folder.VaeDecoderPath)], opened);
+            List<(string, string)> components = [("text_encoder", folder.TextEncoderPath), ("unet", folder.UnetPath), ("vae_decoder", folder.VaeDecoderPath)];
+            if (folder.TextEncoder2Path is { } te2Path) components.Add(("text_encoder_2", te2Path));
+            var loaded = ComponentLoader.LoadAll(sessions, components, opened);
             var textEncoder = new ClipTextEncoder(loaded[0]);
             var unet = new UNet(loaded[1], folder.UnetInChannels);
             var vae = new VaeDecoder(loaded[2]) { Tiling = options.VaeTiling };
-            if (textEncoder.DeclaredHiddenSize is { } te && unet.DeclaredHiddenSize is { } un && te != un)
-                throw new ModelLoadException(folder.UnetPath,
-                    $"encoder_hidden_states has width {un}, but the text encoder ({folder.TextEncoderPath}) outputs {te}: the components come from different models.");
             if (tokenizer.MaxLength != textEncoder.SequenceLength)
                 throw new ModelLoadException(folder.TokenizerDirectory,
                     $"the tokenizer's model_max_length is {tokenizer.MaxLength}, but the text encoder takes {textEncoder.SequenceLength} tokens.");
@@ -116,9 +122,27 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             var family = ModelFamily.Detect(folder, loaded[1].Inputs, unet.InputChannels, textEncoder.DeclaredHiddenSize,
                 tokenizer.PadId != tokenizer.EosId, schedulerConfig);
             if (family.Unsupported is { } why) throw new ModelLoadException(folder.UnetPath, why);
+            (ClipTokenizer, ClipTextEncoder)? second = null;
+            int? conditioningWidth = textEncoder.DeclaredHiddenSize;
+            if (family.Architecture == ModelArchitecture.StableDiffusionXL)
+            {
+                var tokenizer2 = LoadTokenizer(folder.Tokenizer2Directory!);
+                var textEncoder2 = new ClipTextEncoder(loaded[3]);
+                if (tokenizer2.MaxLength != textEncoder2.SequenceLength || textEncoder2.SequenceLength != textEncoder.SequenceLength)
+                    throw new ModelLoadException(folder.Tokenizer2Directory!,
+                        $"tokenizer_2 takes {tokenizer2.MaxLength} tokens and text_encoder_2 {textEncoder2.SequenceLength}, but text_encoder takes {textEncoder.SequenceLength}: SDXL's encoders must agree.");
+                // Both must expose what SDXL reads (hidden_states.N, text_embeds) before any generation.
+                var (p1, _) = textEncoder.XlOutputs(pooled: false);
+                var (p2, _) = textEncoder2.XlOutputs(pooled: true);
+                conditioningWidth = p1.FixedDimension(2) is { } w1 && p2.FixedDimension(2) is { } w2 ? (int)(w1 + w2) : null;
+                second = (tokenizer2, textEncoder2);
+            }
+            if (conditioningWidth is { } te && unet.DeclaredHiddenSize is { } un && te != un)
+                throw new ModelLoadException(folder.UnetPath,
+                    $"encoder_hidden_states has width {un}, but the text encoder{(second is null ? "" : "s")} ({folder.TextEncoderPath}{(second is null ? "" : " + text_encoder_2")}) output {te}: the components come from different models.");
 
             var sizeMultiple = VaeDecoder.Factor << unet.DownsamplingLevels;
-            var (nativeH, nativeW) = NativeLatentSize(folder, unet, vae);
+            var (nativeH, nativeW) = NativeLatentSize(folder, unet, vae, family.Architecture);
             if (unet.FixedLatentSize is null && folder.UnetSampleSize is { } sample && sample * VaeDecoder.Factor % sizeMultiple != 0)
                 throw new ModelLoadException(Path.Combine(Path.GetDirectoryName(folder.UnetPath)!, "config.json"),
                     $"\"sample_size\" is {sample} ({sample * VaeDecoder.Factor} px), but this UNet halves its latents {unet.DownsamplingLevels} times, so sides must be multiples of {sizeMultiple} px.");
@@ -142,7 +166,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             // Opened on first use: only img2img and inpainting need the encoder.
             var vaeEncoder = new Lazy<VaeEncoder?>(() => folder.VaeEncoderPath is { } encoderPath
                 ? new VaeEncoder(OnnxComponent.Load("vae_encoder", encoderPath, sessions)) : null);
-            return new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info, vaeEncoder);
+            return new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info, vaeEncoder, second);
         }
         catch
         {
@@ -215,7 +239,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
         // Text conditioning: [negative×n, prompt×n] with CFG (diffusers' order), else [prompt×n].
         var prompts = useCfg ? new[] { request.NegativePrompt, request.Prompt } : [request.Prompt];
-        var inputs = _promptEncoder.Encode(prompts, n, request.PromptWeighting, warnings, timings, runOptions);
+        var inputs = _sdxlPromptEncoder is { } xl
+            ? xl.Encode(prompts, n, request.PromptWeighting, latentH * VaeDecoder.Factor, latentW * VaeDecoder.Factor, warnings, timings, runOptions)
+            : _promptEncoder.Encode(prompts, n, request.PromptWeighting, warnings, timings, runOptions);
         if (Info.Family.GuidanceEmbeddingWidth is { } width)
             inputs = inputs with { TimestepCond = GuidanceEmbedding.Compute(request.GuidanceScale, width, inputs.Batch) };
         timings.TextEncoderDone();
@@ -400,9 +426,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                     : "."));
     }
 
-    private static (int H, int W) NativeLatentSize(ModelFolder folder, UNet unet, VaeDecoder vae) =>
+    private static (int H, int W) NativeLatentSize(ModelFolder folder, UNet unet, VaeDecoder vae, ModelArchitecture architecture) =>
         unet.FixedLatentSize ?? vae.FixedLatentSize
-        ?? (folder.UnetSampleSize is { } s ? (s, s) : (64, 64)); // SD 1.x's 512×512 when nothing says otherwise
+        ?? (folder.UnetSampleSize is { } s ? (s, s)
+            // SD 1.x's 512×512, SDXL's 1024×1024, when nothing says otherwise.
+            : architecture == ModelArchitecture.StableDiffusionXL ? (128, 128) : (64, 64));
 
     private void Enter()
     {
@@ -436,6 +464,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             while (_active > 0) Monitor.Wait(_gate);
         }
         _textEncoder.Dispose();
+        _textEncoder2?.Dispose();
         _unet.Dispose();
         _vae.Dispose();
         if (_vaeEncoder.IsValueCreated) _vaeEncoder.Value?.Dispose();

@@ -40,8 +40,44 @@ internal sealed class ClipTextEncoder : IDisposable
     /// <summary>Encodes <paramref name="rows"/> prompts of <see cref="SequenceLength"/> ids each; returns [rows,77,D] and D.</summary>
     public (float[] Hidden, int HiddenSize) Encode(ReadOnlySpan<int> ids, int rows, RunOptions runOptions)
     {
-        float[]? result = null;
-        var hiddenSize = 0;
+        var outputs = Run(ids, rows, runOptions, [_hidden]);
+        return (outputs[0], outputs[0].Length / (rows * SequenceLength));
+    }
+
+    /// <summary>
+    /// SDXL's conditioning from this encoder: the penultimate hidden state (diffusers' <c>hidden_states[-2]</c>,
+    /// [rows,77,D]) and, when <paramref name="pooled"/>, the projected pooled <c>text_embeds</c> [rows,P].
+    /// </summary>
+    /// <exception cref="ModelLoadException">The export lacks the hidden_states.N or text_embeds outputs.</exception>
+    public (float[] Penultimate, int HiddenSize, float[]? Pooled) EncodeForXl(ReadOnlySpan<int> ids, int rows, bool pooled, RunOptions runOptions)
+    {
+        var (penultimate, textEmbeds) = XlOutputs(pooled);
+        var outputs = Run(ids, rows, runOptions, textEmbeds is null ? [penultimate] : [penultimate, textEmbeds]);
+        return (outputs[0], outputs[0].Length / (rows * SequenceLength), textEmbeds is null ? null : outputs[1]);
+    }
+
+    /// <summary>The outputs SDXL reads: hidden_states.(L−1) of hidden_states.0…L, and text_embeds when asked.</summary>
+    public (TensorSpec Penultimate, TensorSpec? TextEmbeds) XlOutputs(bool pooled)
+    {
+        const string prefix = "hidden_states.";
+        var last = _model.Outputs.Keys
+            .Select(n => n.StartsWith(prefix, StringComparison.Ordinal) && int.TryParse(n.AsSpan(prefix.Length), out var i) ? i : -1)
+            .DefaultIfEmpty(-1).Max();
+        if (last < 1)
+            throw new ModelLoadException(_model.FilePath,
+                $"SDXL conditions on the penultimate hidden state, but this text encoder has no hidden_states.N outputs (export it with output_hidden_states); found {_model.DescribeOutputs()}.");
+        TensorSpec? textEmbeds = null;
+        if (pooled && !_model.Outputs.TryGetValue("text_embeds", out textEmbeds))
+            throw new ModelLoadException(_model.FilePath,
+                $"SDXL's second text encoder must output the pooled projection 'text_embeds' [batch,dim]; found {_model.DescribeOutputs()}.");
+        return (_model.Outputs[prefix + (last - 1)], textEmbeds);
+    }
+
+    // Runs the encoder in the batch sizes it accepts and gathers each requested output as [rows, …] floats.
+    private float[][] Run(ReadOnlySpan<int> ids, int rows, RunOptions runOptions, TensorSpec[] wanted)
+    {
+        var results = new float[wanted.Length][];
+        var names = wanted.Select(w => w.Name).ToArray();
         var chunkIds = new int[rows * SequenceLength];
         foreach (var chunk in BatchChunk.Plan(rows, _ids.FixedDimension(0)))
         {
@@ -49,15 +85,19 @@ internal sealed class ClipTextEncoder : IDisposable
             var runIds = chunkIds.AsSpan(0, chunk.RunBatch * SequenceLength);
             chunk.Gather(ids, SequenceLength, runIds);
             using var input = OrtTensors.FromIds(_ids, runIds, [chunk.RunBatch, SequenceLength]);
-            using var outputs = _model.Run(runOptions, [_ids.Name], [input], [_hidden.Name]);
-            var shape = OrtTensors.Shape(outputs[0]);
-            hiddenSize = (int)shape[2];
-            result ??= new float[rows * SequenceLength * hiddenSize];
-            var run = new float[OrtTensors.Count(shape)];
-            OrtTensors.ReadFloats(outputs[0], run);
-            chunk.Scatter(run, SequenceLength * hiddenSize, result);
+            using var outputs = _model.Run(runOptions, [_ids.Name], [input], names);
+            for (var o = 0; o < wanted.Length; o++)
+            {
+                OrtTensors.RequireFloatOutput(wanted[o], _model.FilePath);
+                var shape = OrtTensors.Shape(outputs[o]);
+                var run = new float[OrtTensors.Count(shape)];
+                var perRow = run.Length / chunk.RunBatch;
+                results[o] ??= new float[rows * perRow];
+                OrtTensors.ReadFloats(outputs[o], run);
+                chunk.Scatter(run, perRow, results[o]);
+            }
         }
-        return (result!, hiddenSize);
+        return results;
     }
 
     public void Dispose() => _model.Dispose();
