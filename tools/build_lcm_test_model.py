@@ -63,18 +63,8 @@ class LcmUNet(nn.Module):
             self.cond_proj.weight.copy_(torch.randn(self.cond_proj.weight.shape, generator=generator) * 0.1)
 
     def forward(self, sample, timestep, encoder_hidden_states, timestep_cond):
-        u = self.base
         t = timestep.float().reshape(-1)
-        temb = u.time_embedding(t) + self.cond_proj(timestep_cond)
-        h_high = u.res_high(u.conv_in(sample), temb)
-        h = u.res_low(u.down(h_high), temb)
-        tokens = u.attn_norm(h).flatten(2).transpose(1, 2)
-        h = h + u.cross(tokens, encoder_hidden_states).transpose(1, 2).reshape(h.shape)
-        h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-        h = u.up(torch.cat([h, h_high], dim=1))
-        x0 = 3.0 * torch.tanh(u.conv_out(F.silu(u.out_norm(h))) / 3.0)
-        a = u.alpha_bar(t)[:, None, None, None]
-        return (sample - torch.sqrt(a) * x0) / torch.sqrt(1.0 - a)
+        return self.base.denoise(sample, t, self.base.time_embedding(t) + self.cond_proj(timestep_cond), encoder_hidden_states)
 
 
 def nets():

@@ -103,18 +103,8 @@ class SdxlUNet(nn.Module):
         return self.add_out(F.silu(self.add_in(torch.cat([text_embeds, ids], dim=1))))
 
     def forward(self, sample, timestep, encoder_hidden_states, text_embeds, time_ids):
-        u = self.base
         t = timestep.float().reshape(-1)
-        temb = u.time_embedding(t) + self.add_embedding(text_embeds, time_ids)
-        h_high = u.res_high(u.conv_in(sample), temb)
-        h = u.res_low(u.down(h_high), temb)
-        tokens = u.attn_norm(h).flatten(2).transpose(1, 2)
-        h = h + u.cross(tokens, encoder_hidden_states).transpose(1, 2).reshape(h.shape)
-        h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-        h = u.up(torch.cat([h, h_high], dim=1))
-        x0 = 3.0 * torch.tanh(u.conv_out(F.silu(u.out_norm(h))) / 3.0)
-        a = u.alpha_bar(t)[:, None, None, None]
-        return (sample - torch.sqrt(a) * x0) / torch.sqrt(1.0 - a)
+        return self.base.denoise(sample, t, self.base.time_embedding(t) + self.add_embedding(text_embeds, time_ids), encoder_hidden_states)
 
 
 def nets():

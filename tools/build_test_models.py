@@ -298,12 +298,16 @@ def readme(out: Path, vocab: dict[str, int]) -> str:
                          f"{'<br>'.join(describe(x) for x in graph.input)} | "
                          f"{'<br>'.join(describe(x) for x in graph.output)} |")
     lines += ["", "`refused/` holds UNet stand-ins with the inputs of other variants, built by `tools/build_refused_unets.py`:",
-              "the SDXL one is refused; the LCM one (timestep_cond) loads as an LCM-distilled UNet; the 9-channel inpainting",
+              "the SDXL one is refused in an SD 1.x folder (no text_encoder_2); the LCM one (timestep_cond) loads as an LCM-distilled UNet; the 9-channel inpainting",
               "one loads and is refused for anything but inpainting.",
               "Built after this script, from the same networks: `tiny-inpainting/` (a 9-channel inpainting UNet,",
               "`tools/build_inpainting_test_model.py`), `tiny-sd2/` (OpenCLIP `!` padding, SD 2.1's v-prediction DDIM config,",
               "`tools/build_sd2_test_model.py`) and `tiny-lcm/` (an LCM-distilled UNet with `timestep_cond`,",
-              "`tools/build_lcm_test_model.py`)."]
+              "`tools/build_lcm_test_model.py`).",
+              "`tiny-sdxl/` (`tools/build_sdxl_test_model.py`, its own seed): an SDXL base export in optimum's layout — `text_encoder/`",
+              "(width 32) and `text_encoder_2/` (width 48, `text_embeds` [B,16]) with `hidden_states.0..2` outputs, `tokenizer_2/`",
+              "padding with `!`, a UNet taking `encoder_hidden_states` [B,77,80], `text_embeds` [B,16] and `time_ids` [B,6], VAE",
+              "configs with scaling_factor 0.13025 and SDXL base's EulerDiscrete scheduler config (about 1 MiB)."]
     return "\n".join(lines) + "\n"
 
 

@@ -146,7 +146,10 @@ class UNet(nn.Module):
 
     def forward(self, sample, timestep, encoder_hidden_states):
         t = timestep.float().reshape(-1)  # scalar, [1] or [B]: all broadcast against the batch below
-        temb = self.time_embedding(t)
+        return self.denoise(sample, t, self.time_embedding(t), encoder_hidden_states)
+
+    def denoise(self, sample, t, temb, encoder_hidden_states):
+        """The network after the time embedding, shared by the variants that add to temb (LCM, SDXL)."""
         h_high = self.res_high(self.conv_in(sample), temb)
         h = self.res_low(self.down(h_high), temb)
         tokens = self.attn_norm(h).flatten(2).transpose(1, 2)
