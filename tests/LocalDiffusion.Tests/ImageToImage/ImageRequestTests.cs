@@ -133,6 +133,7 @@ public class VaeEncoderLoadTests
         var encoder = Path.Combine(copy.Path, "vae_encoder", "model.onnx");
         File.WriteAllText(encoder, "not a model");
         using var pipeline = StableDiffusionPipeline.Load(copy.Path, new PipelineOptions { Device = "cpu" }); // text-to-image does not need it
+        Assert.NotEmpty((await pipeline.GenerateAsync(TestModels.Request() with { Steps = 2 })).Images); // nor loads it
         var e = await Assert.ThrowsAsync<LocalDiffusion.Onnx.ModelLoadException>(() => pipeline.GenerateAsync(TestModels.Request() with
         {
             InitImage = Img2ImgDiffusersParityTests.Picture(64, 64),
