@@ -83,12 +83,12 @@ class SdxlTextEncoder(nn.Module):
 class SdxlUNet(nn.Module):
     """The tiny UNet (text width DIM1 + DIM2) with SDXL's added conditioning: temb += add_embedding(time_ids, text_embeds)."""
 
-    def __init__(self, base: UNet, seed: int):
+    def __init__(self, base: UNet, seed: int, time_ids: int = 6):
         super().__init__()
         self.base = base
         generator = torch.Generator().manual_seed(seed)
         time_dim = base.time_out.out_features
-        self.add_in = nn.Linear(PROJ + 6 * TIME_ID_DIM, time_dim)
+        self.add_in = nn.Linear(PROJ + time_ids * TIME_ID_DIM, time_dim)
         self.add_out = nn.Linear(time_dim, time_dim)
         with torch.no_grad():
             for layer in (self.add_in, self.add_out):

@@ -307,7 +307,10 @@ def readme(out: Path, vocab: dict[str, int]) -> str:
               "`tiny-sdxl/` (`tools/build_sdxl_test_model.py`, its own seed): an SDXL base export in optimum's layout — `text_encoder/`",
               "(width 32) and `text_encoder_2/` (width 48, `text_embeds` [B,16]) with `hidden_states.0..2` outputs, `tokenizer_2/`",
               "padding with `!`, a UNet taking `encoder_hidden_states` [B,77,80], `text_embeds` [B,16] and `time_ids` [B,6], VAE",
-              "configs with scaling_factor 0.13025 and SDXL base's EulerDiscrete scheduler config (about 1 MiB)."]
+              "configs with scaling_factor 0.13025 and SDXL base's EulerDiscrete scheduler config (about 1 MiB).",
+              "`tiny-sdxl-refiner/` (`tools/build_sdxl_refiner_test_model.py`, its own seed): an SDXL refiner export — `text_encoder_2/`",
+              "(width 48, `text_embeds` [B,16]) and `tokenizer_2/` alone, a UNet taking `encoder_hidden_states` [B,77,48], `text_embeds`",
+              "[B,16] and `time_ids` [B,5] (original size, crop, aesthetic score), `requires_aesthetics_score` true (about 0.8 MiB)."]
     return "\n".join(lines) + "\n"
 
 

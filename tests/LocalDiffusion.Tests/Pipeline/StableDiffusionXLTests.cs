@@ -130,6 +130,17 @@ public class StableDiffusionXLTests
     }
 
     [Fact]
+    public void TheTinyRefinerExportIsRefusedByName()
+    {
+        // models/test/tiny-sdxl-refiner (tools/build_sdxl_refiner_test_model.py): text_encoder_2 alone,
+        // requires_aesthetics_score true, a UNet with 5 time_ids. Refused until the engine runs the refiner.
+        var path = TestModels.PathOf("tiny-sdxl-refiner");
+        var e = Assert.Throws<ModelLoadException>(() => StableDiffusionPipeline.Load(path, new PipelineOptions { Device = "cpu" }));
+        Assert.Equal(Path.Combine(Path.GetFullPath(path), "model_index.json"), e.FilePath);
+        Assert.Contains("SDXL refiner", e.Message);
+    }
+
+    [Fact]
     public void AnEncoderWithoutHiddenStatesOutputsIsNamed()
     {
         // tiny's text encoder has the same width (32) but only last_hidden_state and pooler_output: SDXL cannot read
