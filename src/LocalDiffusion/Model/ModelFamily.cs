@@ -189,8 +189,10 @@ public sealed record ModelFamily
                 ? Distillation.Turbo
                 : Distillation.None;
         string? unsupported = null;
-        if (architecture == ModelArchitecture.StableDiffusionXLRefiner)
-            unsupported = $"this is an SDXL refiner UNet (inputs {string.Join(", ", extra)}, 1280-wide encoder_hidden_states or 5 time_ids: original size, crop, aesthetic score); LocalDiffusion runs SDXL base but not the refiner yet.";
+        if (architecture == ModelArchitecture.StableDiffusionXLRefiner && !folder.IsRefiner)
+            unsupported = $"this is an SDXL refiner UNet (inputs {string.Join(", ", extra)}, 1280-wide encoder_hidden_states or 5 time_ids: original size, crop, aesthetic score), but the folder is not a refiner's (it has text_encoder/ and no requires_aesthetics_score).";
+        else if (architecture != ModelArchitecture.StableDiffusionXLRefiner && folder.IsRefiner)
+            unsupported = $"the folder is an SDXL refiner's (text_encoder_2 only or requires_aesthetics_score), but the UNet is not a refiner's (inputs {(extra.Count == 0 ? "none of text_embeds, time_ids" : string.Join(", ", extra))}; the refiner takes 5 time_ids).";
         else if (architecture == ModelArchitecture.StableDiffusionXL && !folder.HasTextEncoder2)
             unsupported = $"this is an SDXL UNet (inputs {string.Join(", ", extra)}), but the folder has no text_encoder_2: an SDXL UNet needs both of SDXL's text encoders.";
         else if (architecture == ModelArchitecture.StableDiffusionXL && !(extra.Contains("text_embeds") && extra.Contains("time_ids")))
@@ -216,7 +218,7 @@ public sealed record ModelFamily
             {
                 Distillation.LatentConsistency => 8.5f,
                 Distillation.Turbo => 0f,
-                _ => architecture == ModelArchitecture.StableDiffusionXL ? 5f : 7.5f,
+                _ => architecture is ModelArchitecture.StableDiffusionXL or ModelArchitecture.StableDiffusionXLRefiner ? 5f : 7.5f,
             },
             Unsupported = unsupported,
         };
@@ -224,7 +226,9 @@ public sealed record ModelFamily
 
     /// <summary>The tasks a loaded model of this family can do, given whether the folder has a VAE encoder.</summary>
     public IReadOnlyList<string> Tasks(bool hasVaeEncoder) =>
-        Inpainting
+        Architecture == ModelArchitecture.StableDiffusionXLRefiner
+            ? (hasVaeEncoder ? ["img2img (SDXL refiner)"] : [])
+        : Inpainting
             ? (hasVaeEncoder ? ["inpainting (9-channel UNet)"] : [])
             : hasVaeEncoder ? ["text-to-image", "img2img", "inpainting"] : ["text-to-image"];
 }

@@ -37,10 +37,16 @@ public sealed record ModelFolder
     /// </summary>
     public bool ForceZerosForEmptyPrompt { get; init; } = true;
 
-    /// <summary>tokenizer/ (vocab.json, merges.txt, …).</summary>
+    /// <summary>
+    /// An SDXL refiner folder (text_encoder_2 without text_encoder, or <c>requires_aesthetics_score</c>): its only
+    /// encoder and tokenizer are <see cref="TextEncoderPath"/> and <see cref="TokenizerDirectory"/>.
+    /// </summary>
+    public bool IsRefiner { get; init; }
+
+    /// <summary>tokenizer/ (vocab.json, merges.txt, …); the refiner's tokenizer_2/.</summary>
     public required string TokenizerDirectory { get; init; }
 
-    /// <summary>text_encoder/model.onnx.</summary>
+    /// <summary>text_encoder/model.onnx; the refiner's text_encoder_2/model.onnx.</summary>
     public required string TextEncoderPath { get; init; }
 
     /// <summary>unet/model.onnx.</summary>
@@ -110,11 +116,9 @@ public sealed record ModelFolder
         }
 
         hasTextEncoder2 |= Directory.Exists(Path.Combine(full, "text_encoder_2"));
-        // The refiner has text_encoder_2 alone; say what it is rather than that text_encoder/ is missing.
-        if (hasTextEncoder2 && (aestheticScore || !Directory.Exists(Path.Combine(full, "text_encoder"))))
-            throw new ModelLoadException(indexPath,
-                "this is an SDXL refiner (text_encoder_2 only, aesthetic-score time_ids); LocalDiffusion runs SDXL base but not the refiner yet.");
-        var tokenizer = Path.Combine(full, "tokenizer");
+        // The refiner has text_encoder_2 and tokenizer_2 alone: they are its (only) encoder and tokenizer.
+        var refiner = hasTextEncoder2 && (aestheticScore || !Directory.Exists(Path.Combine(full, "text_encoder")));
+        var tokenizer = Path.Combine(full, refiner ? "tokenizer_2" : "tokenizer");
         if (!Directory.Exists(tokenizer))
             throw new ModelLoadException(tokenizer, "folder not found: the CLIP tokenizer (vocab.json, merges.txt) was expected here.");
 
@@ -130,7 +134,8 @@ public sealed record ModelFolder
             TextEncoder2Path = File.Exists(Path.Combine(full, "text_encoder_2", "model.onnx")) ? Path.Combine(full, "text_encoder_2", "model.onnx") : null,
             ForceZerosForEmptyPrompt = forceZeros,
             TokenizerDirectory = tokenizer,
-            TextEncoderPath = RequireModel(full, "text_encoder"),
+            TextEncoderPath = RequireModel(full, refiner ? "text_encoder_2" : "text_encoder"),
+            IsRefiner = refiner,
             UnetPath = RequireModel(full, "unet"),
             VaeDecoderPath = RequireModel(full, "vae_decoder"),
             VaeEncoderPath = File.Exists(vaeEncoder) ? vaeEncoder : null,

@@ -70,6 +70,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             _textEncoder2 = xl.Encoder;
             _sdxlPromptEncoder = new SdxlPromptEncoder(tokenizer, textEncoder, xl.Tokenizer, xl.Encoder, folder.TextEncoder2Path!, folder.ForceZerosForEmptyPrompt);
         }
+        else if (info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner)
+        {
+            // The refiner's only encoder is text_encoder_2, loaded as the pipeline's text encoder.
+            _sdxlPromptEncoder = new SdxlPromptEncoder(null, null, tokenizer, textEncoder, folder.TextEncoderPath, folder.ForceZerosForEmptyPrompt);
+        }
         _vaeEncoder = vaeEncoder;
         _schedulers = schedulers;
         _folder = folder;
@@ -109,8 +114,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var opened = new List<OnnxComponent>();
         try
         {
-            List<(string, string)> components = [("text_encoder", folder.TextEncoderPath), ("unet", folder.UnetPath), ("vae_decoder", folder.VaeDecoderPath)];
-            if (folder.TextEncoder2Path is { } te2Path) components.Add(("text_encoder_2", te2Path));
+            List<(string, string)> components = [(folder.IsRefiner ? "text_encoder_2" : "text_encoder", folder.TextEncoderPath), ("unet", folder.UnetPath), ("vae_decoder", folder.VaeDecoderPath)];
+            if (folder.TextEncoder2Path is { } te2Path && !folder.IsRefiner) components.Add(("text_encoder_2", te2Path));
             var loaded = ComponentLoader.LoadAll(sessions, components, opened);
             var textEncoder = new ClipTextEncoder(loaded[0]);
             var unet = new UNet(loaded[1], folder.UnetInChannels);
@@ -136,6 +141,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 var (p2, _) = textEncoder2.XlOutputs(pooled: true);
                 conditioningWidth = p1.FixedDimension(2) is { } w1 && p2.FixedDimension(2) is { } w2 ? (int)(w1 + w2) : null;
                 second = (tokenizer2, textEncoder2);
+            }
+            else if (family.Architecture == ModelArchitecture.StableDiffusionXLRefiner)
+            {
+                var (p2, _) = textEncoder.XlOutputs(pooled: true);
+                conditioningWidth = p2.FixedDimension(2) is { } w2 ? (int)w2 : null;
             }
             if (conditioningWidth is { } te && unet.DeclaredHiddenSize is { } un && te != un)
                 throw new ModelLoadException(folder.UnetPath,
@@ -389,6 +399,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         if (r.ImageCount is < 1 or > MaxImages)
             throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
         ImageRequestValidation.Check(r, _folder.VaeEncoderPath, Info.Family.Inpainting);
+        // diffusers runs the refiner as StableDiffusionXLImg2ImgPipeline: it refines an image, it does not draw one.
+        if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.InitImage is null)
+            throw new ArgumentException("InitImage is required: an SDXL refiner runs img2img (refining an image, e.g. with Strength 0.3 as diffusers' default), not text-to-image.", nameof(r.InitImage));
+        if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.MaskImage is not null)
+            throw new ArgumentException("MaskImage is not supported with an SDXL refiner yet: LocalDiffusion runs the refiner as img2img only.", nameof(r.MaskImage));
         // With an init image the size defaults to the image's own, rounded down to a size the UNet can draw.
         var multiple = Info.SizeMultiple;
         var width = r.Width ?? (r.InitImage is { } init ? Math.Max(multiple, init.Width / multiple * multiple) : Info.NativeWidth);
@@ -430,7 +445,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         unet.FixedLatentSize ?? vae.FixedLatentSize
         ?? (folder.UnetSampleSize is { } s ? (s, s)
             // SD 1.x's 512×512, SDXL's 1024×1024, when nothing says otherwise.
-            : architecture == ModelArchitecture.StableDiffusionXL ? (128, 128) : (64, 64));
+            : architecture is ModelArchitecture.StableDiffusionXL or ModelArchitecture.StableDiffusionXLRefiner ? (128, 128) : (64, 64));
 
     private void Enter()
     {
