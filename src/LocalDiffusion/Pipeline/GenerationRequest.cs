@@ -63,7 +63,7 @@ public sealed record GenerationRequest
     /// <summary>
     /// img2img: how much of the schedule runs, in (0, 1]: the first Steps − int(Steps·Strength) steps are skipped and the
     /// init image is noised to the level where the rest begins (diffusers' <c>strength</c>). Null: diffusers' default,
-    /// 0.8 for img2img and 1 for inpainting (where 1 starts the repainted region from pure noise).
+    /// 0.8 for img2img and 1 for inpainting (where 1 starts the repainted region from pure noise); 0.3 on an SDXL refiner.
     /// </summary>
     public float? Strength { get; init; }
 

@@ -194,6 +194,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_disposed, this);
+        // StableDiffusionXLImg2ImgPipeline's strength default: the refiner only polishes the last steps.
+        if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && request.Strength is null && request.InitImage is not null)
+            request = request with { Strength = 0.3f };
         var (latentH, latentW) = Validate(request);
         var scheduler = CreateScheduler(request);
         if (request.InitImage is not null)
@@ -401,7 +404,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         ImageRequestValidation.Check(r, _folder.VaeEncoderPath, Info.Family.Inpainting);
         // diffusers runs the refiner as StableDiffusionXLImg2ImgPipeline: it refines an image, it does not draw one.
         if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.InitImage is null)
-            throw new ArgumentException("InitImage is required: an SDXL refiner runs img2img (refining an image, e.g. with Strength 0.3 as diffusers' default), not text-to-image.", nameof(r.InitImage));
+            throw new ArgumentException("InitImage is required: an SDXL refiner runs img2img (refining an image; Strength defaults to 0.3 as in diffusers), not text-to-image.", nameof(r.InitImage));
         if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.MaskImage is not null)
             throw new ArgumentException("MaskImage is not supported with an SDXL refiner yet: LocalDiffusion runs the refiner as img2img only.", nameof(r.MaskImage));
         // With an init image the size defaults to the image's own, rounded down to a size the UNet can draw.

@@ -61,6 +61,17 @@ public class StableDiffusionXLRefinerTests
     }
 
     [Fact]
+    public async Task StrengthDefaultsToDiffusersRefinerDefault()
+    {
+        // The reference case ran with strength 0.3, StableDiffusionXLImg2ImgPipeline's default; the engine's
+        // img2img default (0.8) would run 8 of 10 steps instead of 3 and land far away.
+        var c = Case("refiner/10_steps_s0.3_g5");
+        var result = await TestModels.Pipeline("tiny-sdxl-refiner").GenerateAsync(Request(c) with { Strength = null }, cancellationToken: TestContext.Current.CancellationToken);
+        var expected = DiffusersReference.Floats(c.GetProperty("final_latents"));
+        Tolerance.AssertClose(expected, result.FinalLatents, "default strength", relative: 0, absolute: 1e-4 * expected.Max(MathF.Abs));
+    }
+
+    [Fact]
     public async Task TextToImageIsRefusedNamingInitImage()
     {
         var request = Request(Case("refiner/10_steps_s0.3_g5")) with { InitImage = null };
