@@ -14,11 +14,9 @@ namespace LocalDiffusion.Tests.ImageToImage;
 /// </summary>
 public class Img2ImgDiffusersParityTests
 {
-    private static readonly Lazy<JsonDocument> Document = new(() =>
-        JsonDocument.Parse(File.ReadAllText(TestPaths.TestData("Pipeline", "diffusers_img2img_tiny.json"))));
+    private static readonly LocalDiffusion.Tests.Pipeline.PipelineReferenceCases Reference = new("diffusers_img2img_tiny.json");
 
-    public static TheoryData<string> CaseNames =>
-        [.. Document.Value.RootElement.GetProperty("cases").EnumerateArray().Select(c => c.GetProperty("name").GetString()!)];
+    public static TheoryData<string> CaseNames => Reference.Names;
 
     /// <summary>The script's init image: RGB8 (y, x, c) = (7x + 13y + 50c) mod 256.</summary>
     internal static InitImage Picture(int width, int height)
@@ -45,7 +43,7 @@ public class Img2ImgDiffusersParityTests
     [MemberData(nameof(CaseNames))]
     public async Task FinalLatentsMatchDiffusers(string name)
     {
-        var c = Document.Value.RootElement.GetProperty("cases").EnumerateArray().Single(e => e.GetProperty("name").GetString() == name);
+        var c = Reference.Case(name);
         int width = c.GetProperty("width").GetInt32(), height = c.GetProperty("height").GetInt32();
         var request = new GenerationRequest
         {

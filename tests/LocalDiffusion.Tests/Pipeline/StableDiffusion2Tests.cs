@@ -14,11 +14,9 @@ namespace LocalDiffusion.Tests.Pipeline;
 /// </summary>
 public class StableDiffusion2Tests
 {
-    private static readonly Lazy<JsonDocument> Document = new(() =>
-        JsonDocument.Parse(File.ReadAllText(TestPaths.TestData("Pipeline", "diffusers_sd2_tiny.json"))));
+    private static readonly PipelineReferenceCases Reference = new("diffusers_sd2_tiny.json");
 
-    public static TheoryData<string> CaseNames =>
-        [.. Document.Value.RootElement.GetProperty("cases").EnumerateArray().Select(c => c.GetProperty("name").GetString()!)];
+    public static TheoryData<string> CaseNames => Reference.Names;
 
     [Fact]
     public void TheFamilyIsSd2WithVPrediction()
@@ -44,7 +42,7 @@ public class StableDiffusion2Tests
     [MemberData(nameof(CaseNames))]
     public async Task FinalLatentsMatchDiffusers(string name)
     {
-        var c = Document.Value.RootElement.GetProperty("cases").EnumerateArray().Single(e => e.GetProperty("name").GetString() == name);
+        var c = Reference.Case(name);
         var request = new GenerationRequest
         {
             Prompt = c.GetProperty("prompt").GetString()!,
@@ -67,7 +65,7 @@ public class StableDiffusion2Tests
     public async Task PaddingWithEndOfTextInsteadWouldGiveOtherLatents()
     {
         // The same generation on "tiny" (EOS padding, ε config) differs: the test above can tell the two apart.
-        var expected = DiffusersReference.Floats(Document.Value.RootElement.GetProperty("cases")[0].GetProperty("final_latents"));
+        var expected = DiffusersReference.Floats(Reference.All.First().GetProperty("final_latents"));
         var request = new GenerationRequest { Prompt = "a red circle on a blue background", Steps = 8, Seed = 42, Width = 96, Height = 64, Scheduler = "ddim" };
         var other = await TestModels.Pipeline("tiny").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken);
         Assert.True(expected.Zip(other.FinalLatents, (e, a) => Math.Abs(e - a)).Max() > 1e-2);

@@ -16,14 +16,11 @@ namespace LocalDiffusion.Tests.Pipeline;
 /// </summary>
 public class StableDiffusionXLTests
 {
-    private static readonly Lazy<JsonDocument> Document = new(() =>
-        JsonDocument.Parse(File.ReadAllText(TestPaths.TestData("Pipeline", "diffusers_sdxl_tiny.json"))));
+    private static readonly PipelineReferenceCases Reference = new("diffusers_sdxl_tiny.json");
 
-    public static TheoryData<string> CaseNames =>
-        [.. Document.Value.RootElement.GetProperty("cases").EnumerateArray().Select(c => c.GetProperty("name").GetString()!)];
+    public static TheoryData<string> CaseNames => Reference.Names;
 
-    private static JsonElement Case(string name) =>
-        Document.Value.RootElement.GetProperty("cases").EnumerateArray().Single(e => e.GetProperty("name").GetString() == name);
+    private static JsonElement Case(string name) => Reference.Case(name);
 
     private static GenerationRequest Request(JsonElement c) => new()
     {
