@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_sdxl_test_model import DIM2, PROJ, ROOT, SdxlTextEncoder, SdxlUNet, export  # noqa: E402
+from build_sdxl_test_model import DIM2, PROJ, ROOT, SdxlTextEncoder, SdxlUNet, export, export_unet_and_vae  # noqa: E402
 from test_model_nets import SEQ_LEN, TextEncoder, UNet, VaeDecoder, VaeEncoder, calibrate  # noqa: E402
 
 SEED = 20260
@@ -56,17 +56,7 @@ def main() -> int:
     hidden = [f"hidden_states.{i}" for i in range(3)]
     export(te2, (ids,), out / "text_encoder_2" / "model.onnx", ["input_ids"], ["text_embeds", "last_hidden_state", *hidden],
            {"input_ids": {0: "batch"}, **{n: {0: "batch"} for n in hidden}, "last_hidden_state": {0: "batch"}, "text_embeds": {0: "batch"}})
-    args = (torch.randn(1, 4, 8, 12), torch.full((1,), 500, dtype=torch.int64), torch.randn(1, SEQ_LEN, DIM2),
-            torch.randn(1, PROJ), torch.tensor([[64.0, 96.0, 0.0, 0.0, 6.0]]))
-    export(unet, args, out / "unet" / "model.onnx",
-           ["sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids"], ["out_sample"],
-           {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
-            "encoder_hidden_states": {0: "batch", 1: "sequence"}, "text_embeds": {0: "batch"}, "time_ids": {0: "batch"},
-            "out_sample": {0: "batch", 2: "height", 3: "width"}})
-    export(decoder, (torch.randn(1, 4, 8, 12),), out / "vae_decoder" / "model.onnx", ["latent_sample"], ["sample"],
-           {"latent_sample": {0: "batch", 2: "height", 3: "width"}, "sample": {0: "batch", 2: "height", 3: "width"}})
-    export(encoder, (torch.randn(1, 3, 64, 96),), out / "vae_encoder" / "model.onnx", ["sample"], ["latent_parameters"],
-           {"sample": {0: "batch", 2: "height", 3: "width"}, "latent_parameters": {0: "batch", 2: "height", 3: "width"}})
+    export_unet_and_vae(unet, decoder, encoder, out, DIM2, [64.0, 96.0, 0.0, 0.0, 6.0])
     for part in ("vae_decoder", "vae_encoder"):
         shutil.copy(base / part / "config.json", out / part / "config.json")
     onnx = ["diffusers", "OnnxRuntimeModel"]

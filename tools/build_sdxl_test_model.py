@@ -133,6 +133,21 @@ def export(model, args, path, inputs, outputs, axes):
                       opset_version=17, do_constant_folding=True)
 
 
+def export_unet_and_vae(unet, decoder, encoder, out, text_dim, time_ids):
+    """The UNet (with SDXL's text_embeds and time_ids inputs) and both VAE halves, with the axes SDXL exports declare."""
+    args = (torch.randn(1, 4, 8, 12), torch.full((1,), 500, dtype=torch.int64), torch.randn(1, SEQ_LEN, text_dim),
+            torch.randn(1, PROJ), torch.tensor([time_ids]))
+    export(unet, args, out / "unet" / "model.onnx",
+           ["sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids"], ["out_sample"],
+           {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
+            "encoder_hidden_states": {0: "batch", 1: "sequence"}, "text_embeds": {0: "batch"}, "time_ids": {0: "batch"},
+            "out_sample": {0: "batch", 2: "height", 3: "width"}})
+    export(decoder, (torch.randn(1, 4, 8, 12),), out / "vae_decoder" / "model.onnx", ["latent_sample"], ["sample"],
+           {"latent_sample": {0: "batch", 2: "height", 3: "width"}, "sample": {0: "batch", 2: "height", 3: "width"}})
+    export(encoder, (torch.randn(1, 3, 64, 96),), out / "vae_encoder" / "model.onnx", ["sample"], ["latent_parameters"],
+           {"sample": {0: "batch", 2: "height", 3: "width"}, "latent_parameters": {0: "batch", 2: "height", 3: "width"}})
+
+
 def main() -> int:
     out = ROOT / "tiny-sdxl"
     if out.exists():
@@ -154,17 +169,7 @@ def main() -> int:
            {**axes, "last_hidden_state": {0: "batch"}, "pooler_output": {0: "batch"}})
     export(te2, (ids,), out / "text_encoder_2" / "model.onnx", ["input_ids"], ["text_embeds", "last_hidden_state", *hidden],
            {**axes, "last_hidden_state": {0: "batch"}, "text_embeds": {0: "batch"}})
-    args = (torch.randn(1, 4, 8, 12), torch.full((1,), 500, dtype=torch.int64), torch.randn(1, SEQ_LEN, DIM1 + DIM2),
-            torch.randn(1, PROJ), torch.tensor([[64.0, 96.0, 0.0, 0.0, 64.0, 96.0]]))
-    export(unet, args, out / "unet" / "model.onnx",
-           ["sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids"], ["out_sample"],
-           {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
-            "encoder_hidden_states": {0: "batch", 1: "sequence"}, "text_embeds": {0: "batch"}, "time_ids": {0: "batch"},
-            "out_sample": {0: "batch", 2: "height", 3: "width"}})
-    export(decoder, (torch.randn(1, 4, 8, 12),), out / "vae_decoder" / "model.onnx", ["latent_sample"], ["sample"],
-           {"latent_sample": {0: "batch", 2: "height", 3: "width"}, "sample": {0: "batch", 2: "height", 3: "width"}})
-    export(encoder, (torch.randn(1, 3, 64, 96),), out / "vae_encoder" / "model.onnx", ["sample"], ["latent_parameters"],
-           {"sample": {0: "batch", 2: "height", 3: "width"}, "latent_parameters": {0: "batch", 2: "height", 3: "width"}})
+    export_unet_and_vae(unet, decoder, encoder, out, DIM1 + DIM2, [64.0, 96.0, 0.0, 0.0, 64.0, 96.0])
     vae_config = {"_class_name": "AutoencoderKL", "force_upcast": True, "latent_channels": 4, "scaling_factor": 0.13025}
     for part in ("vae_decoder", "vae_encoder"):
         (out / part / "config.json").write_text(json.dumps(vae_config, indent=2, sort_keys=True) + "\n")
