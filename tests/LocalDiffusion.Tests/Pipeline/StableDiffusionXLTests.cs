@@ -89,11 +89,24 @@ public class StableDiffusionXLTests
     }
 
     [Fact]
-    public async Task WeightedSyntaxIsEncodedAsWrittenWithAWarning()
+    public async Task WeightedAndLongPromptsRunWithoutWarningsAndWeightsMatter()
     {
-        var request = new GenerationRequest { Prompt = "a (red:1.5) circle", Steps = 1, GuidanceScale = 1f, Seed = 1, Width = 64, Height = 64 };
-        var result = await TestModels.Pipeline("tiny-sdxl").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken);
-        Assert.Contains(result.Warnings, w => w.Contains("not applied to SDXL", StringComparison.Ordinal));
+        // SdxlPromptEncoderTests checks the conditioning itself; here the whole pipeline takes it.
+        var pipeline = TestModels.Pipeline("tiny-sdxl");
+        var request = Request(Case("sdxl/4_steps_g5"));
+        var plain = await pipeline.GenerateAsync(request with { PromptWeighting = false }, cancellationToken: TestContext.Current.CancellationToken);
+        var weighted = await pipeline.GenerateAsync(request with { Prompt = "a (red:1.5) circle on a [blue] background" }, cancellationToken: TestContext.Current.CancellationToken);
+        var longer = await pipeline.GenerateAsync(request with { Prompt = string.Join(", ", Enumerable.Repeat("a red circle on a blue background", 12)) + " BREAK a star" },
+            cancellationToken: TestContext.Current.CancellationToken);
+        // A plain prompt with weighting off is still diffusers' case.
+        var expected = DiffusersReference.Floats(Case("sdxl/4_steps_g5").GetProperty("final_latents"));
+        Tolerance.AssertClose(expected, plain.FinalLatents, "plain, weighting off", relative: 0, absolute: 1e-4 * expected.Max(MathF.Abs));
+        foreach (var r in new[] { weighted, longer })
+        {
+            Assert.Empty(r.Warnings);
+            Assert.All(r.FinalLatents, v => Assert.True(float.IsFinite(v)));
+            Assert.True(r.FinalLatents.Zip(plain.FinalLatents, (a, b) => MathF.Abs(a - b)).Max() > 1e-3f);
+        }
     }
 
     [Fact]
