@@ -34,6 +34,8 @@ internal static class GenerateCommand
         };
         var imageOptions = new ImageOptions();
         imageOptions.AddTo(command);
+        var sdxlOptions = new SdxlOptions();
+        sdxlOptions.AddTo(command);
         var cacheDir = CacheDirOption.Create();
         command.Options.Add(cacheDir);
         var vaeTiling = new Option<string>("--vae-tiling")
@@ -66,6 +68,7 @@ internal static class GenerateCommand
                     "--latents");
 
             var withImages = imageOptions.Read(parse);
+            var withSdxl = sdxlOptions.Read(parse);
             var modelDir = ModelLocator.Resolve(parse.GetValue(model));
             using var pipeline = StableDiffusionPipeline.Load(modelDir, engine.Apply(parse, new PipelineOptions
             {
@@ -88,7 +91,7 @@ internal static class GenerateCommand
                 ImageCount = n,
                 InitialLatents = initial,
             };
-            request = withImages(request);
+            request = withSdxl(withImages(request));
 
             GenerationResult? result = null;
             await console.Progress()
