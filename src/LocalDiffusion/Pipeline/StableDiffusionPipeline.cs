@@ -255,7 +255,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var prompts = useCfg ? new[] { request.NegativePrompt, request.Prompt } : [request.Prompt];
         var inputs = _sdxlPromptEncoder is { } xl
             ? xl.Encode(prompts, n, request.PromptWeighting,
-                SdxlTimeIds.For(request, prompts.Length, xl.TimeIdCount == 5, latentH * VaeDecoder.Factor, latentW * VaeDecoder.Factor), warnings, timings, runOptions)
+                SdxlTimeIds.For(request, prompts.Length, xl.Refiner, latentH * VaeDecoder.Factor, latentW * VaeDecoder.Factor), warnings, timings, runOptions)
             : _promptEncoder.Encode(prompts, n, request.PromptWeighting, warnings, timings, runOptions);
         if (Info.Family.GuidanceEmbeddingWidth is { } width)
             inputs = inputs with { TimestepCond = GuidanceEmbedding.Compute(request.GuidanceScale, width, inputs.Batch) };
@@ -404,7 +404,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         if (r.ImageCount is < 1 or > MaxImages)
             throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
         ImageRequestValidation.Check(r, _folder.VaeEncoderPath, Info.Family.Inpainting);
-        SdxlTimeIds.Validate(r, Info.Family.Name, sdxl: _sdxlPromptEncoder is not null, refiner: _sdxlPromptEncoder?.TimeIdCount == 5);
+        SdxlTimeIds.Validate(r, Info.Family.Name, sdxl: _sdxlPromptEncoder is not null, refiner: _sdxlPromptEncoder?.Refiner == true);
         // diffusers runs the refiner as StableDiffusionXLImg2ImgPipeline: it refines an image, it does not draw one.
         if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.InitImage is null)
             throw new ArgumentException("InitImage is required: an SDXL refiner runs img2img (refining an image; Strength defaults to 0.3 as in diffusers), not text-to-image.", nameof(r.InitImage));

@@ -30,7 +30,8 @@ internal sealed class SdxlPromptEncoder(ClipTokenizer? tokenizer1, ClipTextEncod
     private readonly PromptEncoder? _chunker1 = tokenizer1 is null || encoder1 is null ? null : new PromptEncoder(tokenizer1, encoder1, "text_encoder", dynamicSequence);
     private readonly PromptEncoder _chunker2 = new(tokenizer2, encoder2, encoder2Path, dynamicSequence);
 
-    private bool Refiner => encoder1 is null;
+    /// <summary>Whether this is the refiner's encoder (text_encoder_2 alone, 5 time ids with aesthetic scores).</summary>
+    public bool Refiner => encoder1 is null;
 
     /// <summary>The number of time ids the UNet takes: 6 for SDXL base, 5 for the refiner.</summary>
     public int TimeIdCount => Refiner ? 5 : 6;
