@@ -310,7 +310,9 @@ def readme(out: Path, vocab: dict[str, int]) -> str:
               "configs with scaling_factor 0.13025 and SDXL base's EulerDiscrete scheduler config (about 1 MiB).",
               "`tiny-sdxl-refiner/` (`tools/build_sdxl_refiner_test_model.py`, its own seed): an SDXL refiner export — `text_encoder_2/`",
               "(width 48, `text_embeds` [B,16]) and `tokenizer_2/` alone, a UNet taking `encoder_hidden_states` [B,77,48], `text_embeds`",
-              "[B,16] and `time_ids` [B,5] (original size, crop, aesthetic score), `requires_aesthetics_score` true (about 0.8 MiB)."]
+              "[B,16] and `time_ids` [B,5] (original size, crop, aesthetic score), `requires_aesthetics_score` true (about 0.8 MiB).",
+              "`tiny-fused/`: `tiny` with its UNet's attention rewritten into com.microsoft.MultiHeadAttention by",
+              "`tools/fuse_attention.py --model models/test/tiny --out models/test/tiny-fused` (run after this script)."]
     return "\n".join(lines) + "\n"
 
 
