@@ -31,6 +31,14 @@ internal static partial class ErrorReport
         ["Cuda"] = "--cuda-options",
         ["TensorRT"] = "--tensorrt-options",
         ["CpuArenaExtendStrategy"] = "--arena-extend-strategy",
+        ["OriginalSize"] = "--original-size",
+        ["CropsCoordsTopLeft"] = "--crop",
+        ["TargetSize"] = "--target-size",
+        ["NegativeOriginalSize"] = "--negative-original-size",
+        ["NegativeCropsCoordsTopLeft"] = "--negative-crop",
+        ["NegativeTargetSize"] = "--negative-target-size",
+        ["AestheticScore"] = "--aesthetic-score",
+        ["NegativeAestheticScore"] = "--negative-aesthetic-score",
     };
 
     public static async Task<int> WriteAsync(Exception e, TextWriter error, bool verbose)

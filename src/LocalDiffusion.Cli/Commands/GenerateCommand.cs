@@ -34,6 +34,8 @@ internal static class GenerateCommand
         };
         var imageOptions = new ImageOptions();
         imageOptions.AddTo(command);
+        var sdxlOptions = new SdxlOptions();
+        sdxlOptions.AddTo(command);
         var refinerOptions = new RefinerOptions();
         refinerOptions.AddTo(command);
         var cacheDir = CacheDirOption.Create();
@@ -68,6 +70,7 @@ internal static class GenerateCommand
                     "--latents");
 
             var withImages = imageOptions.Read(parse);
+            var withSdxl = sdxlOptions.Read(parse);
             var (refinerDir, switchAt) = refinerOptions.Read(parse);
             var modelDir = ModelLocator.Resolve(parse.GetValue(model));
             var options = engine.Apply(parse, new PipelineOptions
@@ -93,7 +96,7 @@ internal static class GenerateCommand
                 ImageCount = n,
                 InitialLatents = initial,
             };
-            request = withImages(request);
+            request = withSdxl(withImages(request));
 
             GenerationResult? result = null;
             await console.Progress()

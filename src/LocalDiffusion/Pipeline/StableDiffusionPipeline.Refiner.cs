@@ -31,13 +31,23 @@ public sealed partial class StableDiffusionPipeline
         ArgumentNullException.ThrowIfNull(refiner);
         CheckRefiner(request, refiner, switchAt);
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
-        var first = Prepare(request with { DenoisingEnd = switchAt, Seed = seed, PreviewSteps = null });
+        // With an SDXL refiner, each model takes the micro-conditioning its time ids hold (as diffusers' two pipelines do):
+        // the base its target sizes, the refiner its aesthetic scores; original size and crop go to both.
+        var sdxlRefiner = refiner._sdxlPromptEncoder?.Refiner == true;
+        var first = Prepare(request with
+        {
+            DenoisingEnd = switchAt, Seed = seed, PreviewSteps = null,
+            AestheticScore = sdxlRefiner ? null : request.AestheticScore,
+            NegativeAestheticScore = sdxlRefiner ? null : request.NegativeAestheticScore,
+        });
         int width = first.LatentW * Vae.VaeDecoder.Factor, height = first.LatentH * Vae.VaeDecoder.Factor;
         // Checked now with stand-in latents of the right size, so a refiner that cannot continue fails before any work.
         var secondRequest = request with
         {
             InitImage = null, MaskImage = null, Strength = null, InitLatents = new float[first.LatentH * first.LatentW * UNet.LatentChannels],
             DenoisingStart = switchAt, Width = width, Height = height, Seed = seed, PreviewSteps = null,
+            TargetSize = sdxlRefiner ? null : request.TargetSize,
+            NegativeTargetSize = sdxlRefiner ? null : request.NegativeTargetSize,
         };
         var second = refiner.Prepare(secondRequest);
         var baseSteps = ScheduleSplit.EndIndex(first.Scheduler.Scheduler, switchAt, TrainTimesteps)

@@ -65,22 +65,23 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         VaeDecoder vae, SchedulerConfig schedulerConfig, SchedulerRegistry schedulers, ModelInfo info, Lazy<VaeEncoder?> vaeEncoder,
         (ClipTokenizer Tokenizer, ClipTextEncoder Encoder)? second)
     {
+        // A1111 concatenates 75-token chunks along the sequence axis; only a UNet with a dynamic one accepts that.
+        var dynamicSequence = unet.HiddenSpec.FixedDimension(1) is null;
         if (second is { } xl)
         {
             _textEncoder2 = xl.Encoder;
-            _sdxlPromptEncoder = new SdxlPromptEncoder(tokenizer, textEncoder, xl.Tokenizer, xl.Encoder, folder.TextEncoder2Path!, folder.ForceZerosForEmptyPrompt);
+            _sdxlPromptEncoder = new SdxlPromptEncoder(tokenizer, textEncoder, xl.Tokenizer, xl.Encoder, folder.TextEncoder2Path!, folder.ForceZerosForEmptyPrompt, dynamicSequence);
         }
         else if (info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner)
         {
             // The refiner's only encoder is text_encoder_2, loaded as the pipeline's text encoder.
-            _sdxlPromptEncoder = new SdxlPromptEncoder(null, null, tokenizer, textEncoder, folder.TextEncoderPath, folder.ForceZerosForEmptyPrompt);
+            _sdxlPromptEncoder = new SdxlPromptEncoder(null, null, tokenizer, textEncoder, folder.TextEncoderPath, folder.ForceZerosForEmptyPrompt, dynamicSequence);
         }
         _vaeEncoder = vaeEncoder;
         _schedulers = schedulers;
         _folder = folder;
         _textEncoder = textEncoder;
-        // A1111 concatenates 75-token chunks along the sequence axis; only a UNet with a dynamic one accepts that.
-        _promptEncoder = new PromptEncoder(tokenizer, textEncoder, folder.TextEncoderPath, dynamicSequence: unet.HiddenSpec.FixedDimension(1) is null);
+        _promptEncoder = new PromptEncoder(tokenizer, textEncoder, folder.TextEncoderPath, dynamicSequence);
         _unet = unet;
         _vae = vae;
         _schedulerConfig = schedulerConfig;
@@ -266,7 +267,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         // Text conditioning: [negative×n, prompt×n] with CFG (diffusers' order), else [prompt×n].
         var prompts = useCfg ? new[] { request.NegativePrompt, request.Prompt } : [request.Prompt];
         var inputs = _sdxlPromptEncoder is { } xl
-            ? xl.Encode(prompts, n, request.PromptWeighting, latentH * VaeDecoder.Factor, latentW * VaeDecoder.Factor, warnings, timings, runOptions)
+            ? xl.Encode(prompts, n, request.PromptWeighting,
+                SdxlTimeIds.For(request, prompts.Length, xl.Refiner, latentH * VaeDecoder.Factor, latentW * VaeDecoder.Factor), warnings, timings, runOptions)
             : _promptEncoder.Encode(prompts, n, request.PromptWeighting, warnings, timings, runOptions);
         if (Info.Family.GuidanceEmbeddingWidth is { } width)
             inputs = inputs with { TimestepCond = GuidanceEmbedding.Compute(request.GuidanceScale, width, inputs.Batch) };
@@ -437,6 +439,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         if (r.ImageCount is < 1 or > MaxImages)
             throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
         ImageRequestValidation.Check(r, _folder.VaeEncoderPath, Info.Family.Inpainting);
+        SdxlTimeIds.Validate(r, Info.Family.Name, sdxl: _sdxlPromptEncoder is not null, refiner: _sdxlPromptEncoder?.Refiner == true);
         // diffusers runs the refiner as StableDiffusionXLImg2ImgPipeline: it refines an image, it does not draw one.
         if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.InitImage is null && r.InitLatents is null)
             throw new ArgumentException("InitImage is required: an SDXL refiner runs img2img (refining an image; Strength defaults to 0.3 as in diffusers) or continues a base model's latents (InitLatents), not text-to-image.", nameof(r.InitImage));

@@ -90,6 +90,29 @@ public class RefinerHandOffTests
     }
 
     [Fact]
+    public async Task MicroConditioningGoesToTheModelWhoseTimeIdsHoldIt()
+    {
+        // Target sizes only fit the base's time ids, aesthetic scores only the refiner's: the hand-off gives each model
+        // its own (as diffusers' two pipelines take them), so it equals the two halves run by hand with those fields.
+        var c = Reference.Case(EulerCase);
+        var f = c.GetProperty("switch_at").GetSingle();
+        var token = TestContext.Current.CancellationToken;
+        var request = Request(c) with
+        {
+            OriginalSize = new PixelSize(192, 128), CropsCoordsTopLeft = new CropCoordinates(8, 0), TargetSize = new PixelSize(80, 48),
+            AestheticScore = 7.5f, NegativeAestheticScore = 1.5f,
+        };
+        var handOff = await Base.GenerateWithRefinerAsync(request, Refiner, f, null, token);
+        var first = await Base.GenerateAsync(request with { DenoisingEnd = f, AestheticScore = null, NegativeAestheticScore = null }, cancellationToken: token);
+        var second = await Refiner.GenerateAsync(request with { InitLatents = first.FinalLatents, DenoisingStart = f, TargetSize = null },
+            cancellationToken: token);
+        Assert.Equal(second.FinalLatents, handOff.FinalLatents);
+        // And the values arrived: without them the hand-off lands elsewhere.
+        var plain = await Base.GenerateWithRefinerAsync(Request(c), Refiner, f, null, token);
+        Assert.True(plain.FinalLatents.Zip(handOff.FinalLatents, (a, b) => MathF.Abs(a - b)).Max() > 1e-3f);
+    }
+
+    [Fact]
     public async Task ARefinerCanStartFromLatentsWithStrength()
     {
         // Without DenoisingStart, InitLatents are noised to Strength (diffusers' img2img with a 4-channel image):
