@@ -138,13 +138,12 @@ def heads_of(graph: Graph, chain: list):
             continue
         target = graph.constant(node.input[1])
         if target is not None and target.size == 4:
-            return int(target[2]), int(target[3])
+            return int(target[2]), None
         concat = graph.producer.get(node.input[1])
         if concat is not None and concat.op_type == "Concat" and len(concat.input) == 4:
-            h = graph.constant(concat.input[2])
-            d = graph.constant(concat.input[3])
-            if h is not None and d is not None:
-                return int(h.reshape(-1)[0]), int(d.reshape(-1)[0])
+            h = graph.constant(concat.input[2])  # the head size may be computed (dim // heads); the count is a constant
+            if h is not None:
+                return int(h.reshape(-1)[0]), None
         return None
     return None
 
@@ -152,6 +151,15 @@ def heads_of(graph: Graph, chain: list):
 def collect(graph: Graph, sink: str, sources: set[str]):
     """Every node between the sources and the sink (reshape-target computations included), in graph order, and the
     tensors outside the block whose shapes (only) the block reads."""
+    # Tensors computed from the sources (the block's inside), up to the sink.
+    inside, frontier = set(sources), list(sources)
+    while frontier and len(inside) < 5000:
+        for node in graph.consumers.get(frontier.pop(), []):
+            for out in node.output:
+                if out not in inside:
+                    inside.add(out)
+                    if out != sink:
+                        frontier.append(out)
     needed, stack, seen, outer = set(), [sink], set(), set()
     while stack:
         name = stack.pop()
@@ -164,7 +172,7 @@ def collect(graph: Graph, sink: str, sources: set[str]):
                 continue
             return None, None  # a graph input other than the sources: not a self-contained block
         needed.add(id(node))
-        if node.op_type == "Shape" and node.input[0] not in sources:
+        if node.op_type == "Shape" and node.input[0] not in inside:
             outer.add(node.input[0])  # e.g. reshape(x.shape) with x the block's input: its shape is all that is read
             continue
         stack.extend(i for i in node.input if i)
@@ -237,7 +245,7 @@ def evaluate(graph: Graph, nodes: list, feeds: dict[str, np.ndarray], sink: str)
         elif op == "Concat":
             out = np.concatenate([np.atleast_1d(v) for v in x], axis=attrs["axis"])
         elif op == "Cast":
-            out = x[0].astype(helper.tensor_dtype_to_np_dtype(attrs["to"]))
+            out = x[0].astype(np_dtype(attrs["to"]))
         elif op == "Slice":
             starts, ends = x[1], x[2]
             axes = x[3] if len(x) > 3 and x[3] is not None else range(len(starts))
@@ -259,6 +267,11 @@ def evaluate(graph: Graph, nodes: list, feeds: dict[str, np.ndarray], sink: str)
             raise NotImplementedError(op)
         values[node.output[0]] = out
     return values[sink]
+
+
+def np_dtype(onnx_type: int):
+    to_np = getattr(helper, "tensor_dtype_to_np_dtype", None)  # onnx ≥ 1.13; older: the mapping table
+    return to_np(onnx_type) if to_np else onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[onnx_type]
 
 
 def attention(q, k, v, heads, scale):
@@ -295,8 +308,9 @@ def find_blocks(graph: Graph, log):
         v = walk_up(graph, weighted.input[1], v_chain, [])
         sink = weighted.output[0]
         while True:
-            after = graph.consumers.get(sink, [])
-            if len(after) != 1 or after[0].op_type not in PASS_THROUGH:
+            # Shape readers (reshape targets computed from this tensor's shape) belong to the block.
+            after = [n for n in graph.consumers.get(sink, []) if n.op_type != "Shape"]
+            if len(after) != 1 or after[0].op_type not in PASS_THROUGH or after[0].input[0] != sink:
                 break
             sink = after[0].output[0]
         hd = heads_of(graph, q_chain)
@@ -315,7 +329,7 @@ def find_blocks(graph: Graph, log):
         scale = float(np.prod(factors)) if factors and None not in factors else 1.0 / np.sqrt(head_size) if None in factors else 1.0
         nodes, outer = collect(graph, sink, {q, k, v})
         if nodes is None or not outer <= {q_in[0], k_in[0], v_in[0]}:
-            log(f"  {softmax.name}: block reads other tensors, left alone")
+            log(f"  {softmax.name}: block reads other tensors ({sorted(outer) if outer else 'a graph input'}), left alone")
             continue
         rng = np.random.default_rng(0)
         self_attention = q_in[0] == k_in[0]
