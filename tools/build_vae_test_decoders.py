@@ -12,6 +12,8 @@
     decoder (diffusers' variant naming, model.onnx -> model.fp32.onnx); config.json: SDXL's scaling_factor 0.13025.
   * 16-channel/model.onnx: a decoder taking latent_sample [batch,16,h,w] (the latent width of SD 3's and Flux's VAEs),
     to be refused as another model's VAE.
+  * gpu-only/model.onnx: a few-node decoder with a fused com.microsoft GroupNorm (NHWC), as Olive's and ONNX Runtime's
+    transformer optimiser write for CUDA/DirectML, which ONNX Runtime's CPU provider does not implement.
 
     /usr/bin/python3 tools/build_vae_test_decoders.py   (after tools/build_sdxl_test_model.py; under a second)
 """
@@ -21,8 +23,10 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import onnx
 import torch
+from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 from torch.nn import functional as F
 
@@ -72,6 +76,28 @@ def export(module, path: Path, channels: int, fp16: bool) -> None:
     onnx.save_model(model, str(path))
 
 
+def gpu_only_decoder(path: Path) -> None:
+    """latent_sample -> NHWC -> com.microsoft GroupNorm -> NCHW -> 1x1 Conv to 3 channels -> nearest x8 -> sample."""
+    weights = [numpy_helper.from_array(np.ones(4, np.float32), "gamma"), numpy_helper.from_array(np.zeros(4, np.float32), "beta"),
+               numpy_helper.from_array(np.full((3, 4, 1, 1), 0.25, np.float32), "to_rgb"),
+               numpy_helper.from_array(np.array([1, 1, 8, 8], np.float32), "scales")]
+    nodes = [helper.make_node("Transpose", ["latent_sample"], ["nhwc"], perm=[0, 2, 3, 1]),
+             helper.make_node("GroupNorm", ["nhwc", "gamma", "beta"], ["normed"], domain="com.microsoft", name="GroupNorm_0",
+                              activation=1, epsilon=1e-5, groups=2, channels_last=1),
+             helper.make_node("Transpose", ["normed"], ["nchw"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["nchw", "to_rgb"], ["rgb"]),
+             helper.make_node("Resize", ["rgb", "", "scales"], ["sample"], mode="nearest")]
+    graph = helper.make_graph(nodes, "gpu_only_vae_decoder",
+                              [helper.make_tensor_value_info("latent_sample", TensorProto.FLOAT, ["batch", 4, "height", "width"])],
+                              [helper.make_tensor_value_info("sample", TensorProto.FLOAT, ["batch", 3, "image_height", "image_width"])],
+                              initializer=weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
+                              producer_name="LocalDiffusion tools")
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+
+
 def main() -> int:
     if OUT.exists():
         shutil.rmtree(OUT)
@@ -96,6 +122,7 @@ def main() -> int:
     wide = VaeDecoder().eval()
     wide.conv_in = nn.Conv2d(16, wide.conv_in.out_channels, 3, padding=1)
     export(Decoder(wide, False).eval(), OUT / "16-channel" / "model.onnx", 16, fp16=False)
+    gpu_only_decoder(OUT / "gpu-only" / "model.onnx")
     print(f"vae: conv_in x{k:.0f}, peak {peak:.0f} on ordinary latents; "
           f"{sum(f.stat().st_size for f in OUT.rglob('*') if f.is_file()) / 1024:.0f} KiB")
     return 0
