@@ -165,6 +165,18 @@ public class VaeDecoderOverrideTests
     }
 
     [Fact]
+    public void AGpuOptimisedDecoderOnTheCpuIsNamedWithTheProviderToUse()
+    {
+        // models/test/vae/gpu-only has a fused com.microsoft GroupNorm, as Olive's DirectML/CUDA-optimised exports do, which
+        // ONNX Runtime's CPU provider does not implement.
+        var decoder = Vae("gpu-only", "model.onnx");
+        var e = Assert.Throws<ModelLoadException>(() => Load(TestModels.PathOf(Olive), decoder));
+        Assert.Equal(decoder, e.FilePath);
+        Assert.Contains("GroupNorm", e.Message);
+        Assert.Contains("--device cuda or directml", e.Message);
+    }
+
+    [Fact]
     public void AModelFolderGivenAsTheOverrideLendsItsVaeDecoder()
     {
         // A whole model folder: its vae_decoder/ (tiny-sdxl's float32 decoder, scaling_factor 0.13025 like tiny-sdxl-olive's).
