@@ -319,7 +319,9 @@ def readme(out: Path, vocab: dict[str, int]) -> str:
               "`vae/` (`tools/build_vae_test_decoders.py`): stand-alone VAE decoders. `sdxl-overflow/` is tiny-sdxl's decoder with",
               "conv_in scaled up so that its float16 form (`model.onnx`) overflows to NaN on ordinary latents while its float32 form",
               "(`model.fp32.onnx`, the variant beside it) does not; `16-channel/` takes 16 latent channels (SD 3's and Flux's width);",
-              "`gpu-only/` has a fused com.microsoft GroupNorm (GPU-optimised exports' operator, which the CPU provider lacks)."]
+              "`gpu-only/` has a fused com.microsoft GroupNorm (GPU-optimised exports' operator, which the CPU provider lacks).",
+              "`tiny-fused/`: `tiny` with its UNet's attention rewritten into com.microsoft.MultiHeadAttention by",
+              "`tools/fuse_attention.py --model models/test/tiny --out models/test/tiny-fused` (run after this script)."]
     return "\n".join(lines) + "\n"
 
 

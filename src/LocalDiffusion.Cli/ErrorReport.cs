@@ -24,6 +24,8 @@ internal static partial class ErrorReport
         ["Seed"] = "--seed",
         ["Scheduler"] = "--scheduler",
         ["InitialLatents"] = "--latents",
+        ["refiner"] = "--refiner",
+        ["switchAt"] = "--refiner-switch",
         ["IntraOpThreads"] = "--threads",
         ["Device"] = "--device",
         ["Cuda"] = "--cuda-options",

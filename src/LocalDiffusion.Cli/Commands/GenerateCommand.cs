@@ -34,6 +34,8 @@ internal static class GenerateCommand
         };
         var imageOptions = new ImageOptions();
         imageOptions.AddTo(command);
+        var refinerOptions = new RefinerOptions();
+        refinerOptions.AddTo(command);
         var cacheDir = CacheDirOption.Create();
         command.Options.Add(cacheDir);
         var vae = VaeOption.Create();
@@ -68,15 +70,18 @@ internal static class GenerateCommand
                     "--latents");
 
             var withImages = imageOptions.Read(parse);
+            var (refinerDir, switchAt) = refinerOptions.Read(parse);
             var modelDir = ModelLocator.Resolve(parse.GetValue(model));
-            using var pipeline = StableDiffusionPipeline.Load(modelDir, engine.Apply(parse, new PipelineOptions
+            var options = engine.Apply(parse, new PipelineOptions
             {
                 Device = parse.GetValue(device)!,
                 IntraOpThreads = parse.GetValue(threads),
                 CacheDirectory = parse.GetValue(cacheDir),
                 VaeDecoderPath = parse.GetValue(vae),
                 VaeTiling = new VaeTilingOptions { Mode = Enum.Parse<VaeTiling>(parse.GetValue(vaeTiling)!, ignoreCase: true) },
-            }));
+            });
+            using var pipeline = StableDiffusionPipeline.Load(modelDir, options);
+            using var refiner = refinerDir is null ? null : StableDiffusionPipeline.Load(refinerDir, options);
             var request = new GenerationRequest
             {
                 Prompt = parse.GetValue(prompt)!,
@@ -105,7 +110,9 @@ internal static class GenerateCommand
                         if (p.TotalSteps > 0) task.MaxValue = p.TotalSteps;
                         task.Value = p.Step;
                     });
-                    result = await pipeline.GenerateAsync(request, progress, cancellationToken);
+                    result = refiner is null
+                        ? await pipeline.GenerateAsync(request, progress, cancellationToken)
+                        : await pipeline.GenerateWithRefinerAsync(request, refiner, switchAt, progress, cancellationToken);
                     task.Value = task.MaxValue;
                 });
 

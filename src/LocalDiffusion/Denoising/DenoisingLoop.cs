@@ -24,12 +24,13 @@ internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, string sche
     /// Denoises <paramref name="latents"/> [n,4,h,w]. With <paramref name="classifierFree"/> (decided by
     /// <see cref="Model.ModelFamily.UsesClassifierFreeGuidance"/>) the conditioning holds 2n rows, unconditional first;
     /// otherwise n conditional rows. A 9-channel UNet's extra channels come from the conditioning's inputs. img2img starts at <paramref name="beginIndex"/>;
-    /// <paramref name="afterStep"/> (inpainting's blend) sees the latents after each step with the step's index.
+    /// <paramref name="afterStep"/> (inpainting's blend) sees the latents after each step with the step's index. A base model
+    /// handing over to a refiner stops before <paramref name="endIndex"/> (see <see cref="ScheduleSplit"/>).
     /// </summary>
     /// <exception cref="GenerationNumericsException">The UNet, the guidance or the scheduler produced NaN or infinity.</exception>
     public void Run(Span<float> latents, int images, int latentHeight, int latentWidth, float guidance, bool classifierFree,
         UNet.Conditioning conditioning, RunOptions runOptions, Action<int, int> onEvaluation, CancellationToken cancellationToken,
-        int beginIndex = 0, InpaintBlend? afterStep = null)
+        int beginIndex = 0, InpaintBlend? afterStep = null, int? endIndex = null)
     {
         var useCfg = classifierFree;
         var extraChannels = conditioning.Inputs.ExtraChannels;
@@ -41,7 +42,8 @@ internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, string sche
         var prediction = new float[scaledPair.Length];
         var guided = useCfg ? new float[size] : prediction;
         var timesteps = scheduler.Timesteps;
-        for (var i = beginIndex; i < timesteps.Count; i++)
+        var end = endIndex ?? timesteps.Count;
+        for (var i = beginIndex; i < end; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             scheduler.ScaleModelInput(latents, scaledPair.AsSpan(0, size), i);
@@ -70,9 +72,9 @@ internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, string sche
                     $"the {schedulerName} scheduler turned finite latents and a finite noise prediction into NaN/infinity " +
                     "(a division by a zero step, or a scheduler_config.json value out of its useful range).");
             afterStep?.AfterStep(i, latents);
-            onEvaluation(i + 1 - beginIndex, timesteps.Count - beginIndex);
+            onEvaluation(i + 1 - beginIndex, end - beginIndex);
         }
-        Debug.Assert(Evaluations == timesteps.Count - beginIndex);
+        Debug.Assert(Evaluations == end - beginIndex);
     }
 
     private GenerationNumericsException Failure(NumericsStage stage, int index, int total, string cause) =>

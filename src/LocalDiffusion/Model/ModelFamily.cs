@@ -237,8 +237,9 @@ public sealed record ModelFamily
     /// <summary>The tasks a loaded model of this family can do, given whether the folder has a VAE encoder.</summary>
     public IReadOnlyList<string> Tasks(bool hasVaeEncoder) =>
         Architecture == ModelArchitecture.StableDiffusionXLRefiner
-            ? (hasVaeEncoder ? ["img2img (SDXL refiner)"] : [])
+            ? (hasVaeEncoder ? ["img2img (SDXL refiner)", "refining a base's latents (hand-off)"] : ["refining a base's latents (hand-off)"])
         : Inpainting
             ? (hasVaeEncoder ? ["inpainting (9-channel UNet)"] : [])
-            : hasVaeEncoder ? ["text-to-image", "img2img", "inpainting"] : ["text-to-image"];
+            : [.. hasVaeEncoder ? ["text-to-image", "img2img", "inpainting"] : new[] { "text-to-image" },
+               .. Architecture == ModelArchitecture.StableDiffusionXL ? ["base → refiner hand-off"] : Array.Empty<string>()];
 }

@@ -24,6 +24,7 @@ internal static class GenerationParameters
         if (batchSize > 1) settings.Add($"Batch size: {batchSize}, Batch pos: {batchIndex}");
         if (request.InitImage is not null) settings.Add(string.Create(ci, $"Denoising strength: {request.EffectiveStrength}"));
         if (request.MaskImage is not null) settings.Add(string.Create(ci, $"Mask blur: {request.MaskBlur}"));
+        if (request.DenoisingStart is { } start) settings.Add(string.Create(ci, $"Refiner switch at: {start}"));
         if (request.Eta is { } eta) settings.Add(string.Create(ci, $"Eta: {eta}"));
         settings.Add("RNG: CPU");
         settings.Add("Version: LocalDiffusion");

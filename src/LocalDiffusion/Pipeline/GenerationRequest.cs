@@ -80,6 +80,28 @@ public sealed record GenerationRequest
     public float MaskBlur { get; init; }
 
     /// <summary>
+    /// img2img from latents instead of pixels: [ImageCount (or 1),4,Height/8,Width/8] values in the model's latent space,
+    /// already scaled, as <see cref="GenerationResult.FinalLatents"/> holds them (e.g. a base model's latents stopped at
+    /// <see cref="DenoisingEnd"/>). With <see cref="DenoisingStart"/> the loop continues from them as they are; without
+    /// it they are noised to <see cref="Strength"/> as an encoded init image would be. Width and Height must match.
+    /// </summary>
+    public float[]? InitLatents { get; init; }
+
+    /// <summary>
+    /// Stops the schedule early, at this fraction of it in (0, 1) (diffusers' <c>denoising_end</c>): only the timesteps
+    /// ≥ int(round(T − f·T)) run, T being the scheduler's training timesteps. The partly denoised
+    /// <see cref="GenerationResult.FinalLatents"/> are what a refiner continues from (see
+    /// <see cref="StableDiffusionPipeline.GenerateWithRefinerAsync"/>); the images are decoded from them as they are.
+    /// </summary>
+    public float? DenoisingEnd { get; init; }
+
+    /// <summary>
+    /// Starts the schedule at this fraction of it in (0, 1) (diffusers' <c>denoising_start</c>), continuing from
+    /// <see cref="InitLatents"/> without adding noise: the timesteps below int(round(T − f·T)) run. Strength is then unused.
+    /// </summary>
+    public float? DenoisingStart { get; init; }
+
+    /// <summary>
     /// Evaluations (1-based, as in <see cref="GenerationProgress.Step"/>) after which the current latents are decoded
     /// into a preview, delivered in <see cref="GenerationProgress.Preview"/>; null or empty: no previews. Each preview
     /// costs one VAE decode per image.

@@ -87,6 +87,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         Info = info;
     }
 
+    private int TrainTimesteps => _schedulerConfig.NumTrainTimesteps ?? 1000;
+
     /// <summary>What was detected: components, dtypes, shapes, scheduler, provider, native size.</summary>
     public ModelInfo Info { get; }
 
@@ -202,25 +204,14 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     public Task<GenerationResult> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(request);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        // StableDiffusionXLImg2ImgPipeline's strength default: the refiner only polishes the last steps.
-        if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && request.Strength is null && request.InitImage is not null)
-            request = request with { Strength = 0.3f };
-        var (latentH, latentW) = Validate(request);
-        var scheduler = CreateScheduler(request);
-        if (request.InitImage is not null)
-        {
-            LatentPreparation.CheckScheduler(scheduler.Scheduler, scheduler.Name, request.Steps);
-            _ = _vaeEncoder.Value; // a broken vae_encoder is reported before any work
-        }
+        var run = Prepare(request);
         Enter();
         return Task.Run(() =>
         {
             _generationsOnThisThread++;
             try
             {
-                return Generate(request, scheduler, latentH, latentW, progress, cancellationToken);
+                return Generate(run, progress, null, decode: true, cancellationToken).Result;
             }
             finally
             {
@@ -230,8 +221,30 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         }, CancellationToken.None);
     }
 
-    private GenerationResult Generate(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
-        IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+    // A request checked and ready to run: everything that can be refused is refused here, before any work.
+    private sealed record PreparedRun(GenerationRequest Request, (IScheduler Scheduler, string Name) Scheduler, int LatentH, int LatentW);
+
+    private PreparedRun Prepare(GenerationRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        // StableDiffusionXLImg2ImgPipeline's strength default: the refiner only polishes the last steps.
+        if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && request.Strength is null && request.InitImage is not null)
+            request = request with { Strength = 0.3f };
+        var (latentH, latentW) = Validate(request);
+        var scheduler = CreateScheduler(request);
+        CheckSplit(request, scheduler.Scheduler, scheduler.Name);
+        if (request.InitImage is not null || (request.InitLatents is not null && request.DenoisingStart is null))
+            LatentPreparation.CheckScheduler(scheduler.Scheduler, scheduler.Name, request.Steps);
+        if (request.InitImage is not null)
+            _ = _vaeEncoder.Value; // a broken vae_encoder is reported before any work
+        return new PreparedRun(request, scheduler, latentH, latentW);
+    }
+
+    // Runs a prepared request; a refiner continues the base's generator (as diffusers does when one generator is passed
+    // to both pipelines), and a base handing over skips decoding.
+    private (GenerationResult Result, TorchGenerator Generator) Generate(PreparedRun run, IProgress<GenerationProgress>? progress,
+        TorchGenerator? continued, bool decode, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         cancellationToken.ThrowIfCancellationRequested();
@@ -242,7 +255,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         using var terminate = token.Register(() => runOptions.Terminate = true);
         try
         {
-            return GenerateCore(request, scheduler, latentH, latentW, progress, runOptions, clock, token);
+            return GenerateCore(run.Request, run.Scheduler, run.LatentH, run.LatentW, progress, runOptions, clock, continued, decode, token);
         }
         catch (OnnxRuntimeException) when (token.IsCancellationRequested)
         {
@@ -251,8 +264,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     }
 
     // The stages in order: prompt encoding → initial latents → denoising → decoding.
-    private GenerationResult GenerateCore(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
-        IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, CancellationToken token)
+    private (GenerationResult, TorchGenerator) GenerateCore(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
+        IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, TorchGenerator? continued, bool decode, CancellationToken token)
     {
         var n = request.ImageCount;
         var useCfg = Info.Family.UsesClassifierFreeGuidance(request.GuidanceScale);
@@ -270,14 +283,17 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         timings.TextEncoderDone();
 
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
-        var generator = new TorchGenerator(seed);
+        var generator = continued ?? new TorchGenerator(seed);
         var start = InitialLatents.Prepare(request, scheduler.Scheduler, () => _vaeEncoder.Value!, Info.Family.VaeScalingFactor,
-            _unet.InputChannels, generator, n, latentH, latentW, runOptions);
+            _unet.InputChannels, generator, n, latentH, latentW, TrainTimesteps, runOptions);
         var latents = start.Latents;
+        var end = request.DenoisingEnd is { } fraction
+            ? ScheduleSplit.EndIndex(scheduler.Scheduler, fraction, TrainTimesteps)
+            : scheduler.Scheduler.Timesteps.Count;
 
         using var conditioning = _unet.Prepare(inputs with { ExtraChannels = start.Channels });
         var loop = new DenoisingLoop(_unet, scheduler.Scheduler, scheduler.Name, generator);
-        timings.BeginDenoising(scheduler.Scheduler.Timesteps.Count - start.BeginIndex);
+        timings.BeginDenoising(end - start.BeginIndex);
         conditioning.Timings = timings;
         loop.Run(latents, n, latentH, latentW, request.GuidanceScale, useCfg, conditioning, runOptions,
             (step, total) =>
@@ -288,23 +304,23 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                     Preview = WantsPreview(request, step) ? DecodePreview(latents, n, latentH, latentW, runOptions) : null, // StableDiffusionPipeline.Previews.cs
                 });
             }, token,
-            start.BeginIndex, start.Blend);
+            start.BeginIndex, start.Blend, end);
 
         progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
         var modelName = Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar));
-        var images = LatentDecoding.Decode(latents, n, latentH, latentW, request, _vae, Info.Family.VaeScalingFactor,
+        var images = !decode ? [] : LatentDecoding.Decode(latents, n, latentH, latentW, request, _vae, Info.Family.VaeScalingFactor,
             i => GenerationParameters.Format(request, useCfg, scheduler.Name, seed, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor, modelName, i, n),
             warnings, runOptions, token);
         timings.DecodeDone();
         progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Done });
-        return new GenerationResult(images, seed, latents, [n, UNet.LatentChannels, latentH, latentW], clock.Elapsed)
+        return (new GenerationResult(images, seed, latents, [n, UNet.LatentChannels, latentH, latentW], clock.Elapsed)
         {
             Warnings = warnings,
             UnetEvaluations = loop.Evaluations,
             UnetCalls = loop.Calls,
             Scheduler = scheduler.Name,
             Timings = timings.Result(),
-        };
+        }, generator);
     }
 
     // Builds the request's scheduler and sets its timesteps before any work, so a config the scheduler cannot use or a
@@ -343,6 +359,25 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             throw new ArgumentOutOfRangeException(nameof(request.Steps), request.Steps, $"Steps {request.Steps} with {name}: {StripParameter(e.Message)}");
         }
         return (scheduler, name);
+    }
+
+    // A hand-off fraction that leaves the model no timestep to run is refused up front, naming the field.
+    private void CheckSplit(GenerationRequest request, IScheduler scheduler, string name)
+    {
+        var train = TrainTimesteps;
+        var count = scheduler.Timesteps.Count;
+        var begin = request.DenoisingStart is { } start ? ScheduleSplit.StartIndex(scheduler, start, train)
+            : request.InitImage is not null || request.InitLatents is not null ? LatentPreparation.BeginIndex(request.Steps, request.EffectiveStrength, scheduler.Order).BeginIndex
+            : 0;
+        var end = request.DenoisingEnd is { } stop ? ScheduleSplit.EndIndex(scheduler, stop, train) : count;
+        if (end > begin) return;
+        var first = scheduler.Timesteps[Math.Min(begin, count - 1)].ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var field = request.DenoisingEnd is not null ? nameof(request.DenoisingEnd) : nameof(request.DenoisingStart);
+        var value = request.DenoisingEnd ?? request.DenoisingStart;
+        throw new ArgumentOutOfRangeException(field, value,
+            $"{field} {value?.ToString(System.Globalization.CultureInfo.InvariantCulture)} leaves no step to run: {name} with {request.Steps} steps has timesteps " +
+            $"{scheduler.Timesteps[0].ToString(System.Globalization.CultureInfo.InvariantCulture)} … {scheduler.Timesteps[count - 1].ToString(System.Globalization.CultureInfo.InvariantCulture)}, " +
+            $"and the split falls at timestep {ScheduleSplit.Cutoff(value ?? 0, train)}{(begin > 0 ? $" (the run would start at {first})" : "")}; move the fraction or raise Steps.");
     }
 
     private static string StripParameter(string message) =>
@@ -413,8 +448,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
         ImageRequestValidation.Check(r, _folder.VaeEncoderPath, Info.Family.Inpainting);
         // diffusers runs the refiner as StableDiffusionXLImg2ImgPipeline: it refines an image, it does not draw one.
-        if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.InitImage is null)
-            throw new ArgumentException("InitImage is required: an SDXL refiner runs img2img (refining an image; Strength defaults to 0.3 as in diffusers), not text-to-image.", nameof(r.InitImage));
+        if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.InitImage is null && r.InitLatents is null)
+            throw new ArgumentException("InitImage is required: an SDXL refiner runs img2img (refining an image; Strength defaults to 0.3 as in diffusers) or continues a base model's latents (InitLatents), not text-to-image.", nameof(r.InitImage));
         if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.MaskImage is not null)
             throw new ArgumentException("MaskImage is not supported with an SDXL refiner yet: LocalDiffusion runs the refiner as img2img only.", nameof(r.MaskImage));
         // With an init image the size defaults to the image's own, rounded down to a size the UNet can draw.
@@ -432,6 +467,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                     $"{file} has static latent dimensions {s.Height}x{s.Width}, so it only makes {s.Width * 8}x{s.Height * 8} images; {width}x{height} was requested.",
                     width != s.Width * 8 ? nameof(r.Width) : nameof(r.Height));
         }
+        if (r.InitLatents is { } start && start.Length != r.ImageCount * UNet.LatentChannels * latentH * latentW
+            && start.Length != UNet.LatentChannels * latentH * latentW)
+            throw new ArgumentException(
+                $"InitLatents has {start.Length} values; [{r.ImageCount},{UNet.LatentChannels},{latentH},{latentW}] = {r.ImageCount * UNet.LatentChannels * latentH * latentW} (or one image's {UNet.LatentChannels * latentH * latentW}) are needed for {width}x{height}: set Width and Height to the size the latents were made at.",
+                nameof(r.InitLatents));
         if (r.InitialLatents is { } latents)
         {
             if (latents.Length != r.ImageCount * UNet.LatentChannels * latentH * latentW)

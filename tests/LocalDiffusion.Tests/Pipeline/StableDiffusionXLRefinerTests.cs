@@ -41,7 +41,7 @@ public class StableDiffusionXLRefinerTests
         Assert.Equal(5f, info.Family.DefaultGuidanceScale); // StableDiffusionXLImg2ImgPipeline's guidance_scale default
         Assert.Contains(info.Components, c => c.Name == "text_encoder_2");
         Assert.DoesNotContain(info.Components, c => c.Name == "text_encoder");
-        Assert.Equal(["img2img (SDXL refiner)"], info.Tasks);
+        Assert.Equal(["img2img (SDXL refiner)", "refining a base's latents (hand-off)"], info.Tasks);
     }
 
     [Theory]
