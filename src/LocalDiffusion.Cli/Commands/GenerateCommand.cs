@@ -40,6 +40,8 @@ internal static class GenerateCommand
         refinerOptions.AddTo(command);
         var cacheDir = CacheDirOption.Create();
         command.Options.Add(cacheDir);
+        var vae = VaeOption.Create();
+        command.Options.Add(vae);
         var vaeTiling = new Option<string>("--vae-tiling")
         {
             Description = "Decode in overlapping 512-pixel tiles: auto (above 1024x1024), on, off.", DefaultValueFactory = _ => "auto",
@@ -78,6 +80,7 @@ internal static class GenerateCommand
                 Device = parse.GetValue(device)!,
                 IntraOpThreads = parse.GetValue(threads),
                 CacheDirectory = parse.GetValue(cacheDir),
+                VaeDecoderPath = parse.GetValue(vae),
                 VaeTiling = new VaeTilingOptions { Mode = Enum.Parse<VaeTiling>(parse.GetValue(vaeTiling)!, ignoreCase: true) },
             });
             using var pipeline = StableDiffusionPipeline.Load(modelDir, options);

@@ -109,10 +109,10 @@ public sealed partial class StableDiffusionPipeline
             throw new ArgumentException("DenoisingEnd, DenoisingStart and InitLatents are set by the refiner hand-off itself; leave them unset.",
                 request.DenoisingEnd is not null ? nameof(request.DenoisingEnd) : request.DenoisingStart is not null ? nameof(request.DenoisingStart) : nameof(request.InitLatents));
         // Latents only mean the same thing to two models whose VAEs scale them alike (SDXL base and refiner share a VAE).
-        if (Math.Abs(refiner._folder.VaeScalingFactor - _folder.VaeScalingFactor) > 1e-6f)
+        if (Math.Abs(refiner.Info.Family.VaeScalingFactor - Info.Family.VaeScalingFactor) > 1e-6f)
             throw new ArgumentException(
                 string.Create(CultureInfo.InvariantCulture,
-                    $"The refiner ({refiner.Info.Root}) scales latents by {refiner._folder.VaeScalingFactor} and this model by {_folder.VaeScalingFactor}: their latent spaces differ, so one cannot continue the other's latents."),
+                    $"The refiner ({refiner.Info.Root}) scales latents by {refiner.Info.Family.VaeScalingFactor} and this model by {Info.Family.VaeScalingFactor}: their latent spaces differ, so one cannot continue the other's latents."),
                 nameof(refiner));
     }
 

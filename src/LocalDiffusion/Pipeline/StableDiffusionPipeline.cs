@@ -51,7 +51,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     private readonly ClipTextEncoder? _textEncoder2;
     private readonly SdxlPromptEncoder? _sdxlPromptEncoder;
     private readonly UNet _unet;
-    private readonly VaeDecoder _vae;
+    private readonly VaeDecoding _vae;
     private readonly Lazy<VaeEncoder?> _vaeEncoder;
     private readonly SchedulerConfig _schedulerConfig;
     private readonly SchedulerRegistry _schedulers;
@@ -62,7 +62,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     private bool _disposed;
 
     private StableDiffusionPipeline(ModelFolder folder, ClipTokenizer tokenizer, ClipTextEncoder textEncoder, UNet unet,
-        VaeDecoder vae, SchedulerConfig schedulerConfig, SchedulerRegistry schedulers, ModelInfo info, Lazy<VaeEncoder?> vaeEncoder,
+        VaeDecoding vae, SchedulerConfig schedulerConfig, SchedulerRegistry schedulers, ModelInfo info, Lazy<VaeEncoder?> vaeEncoder,
         (ClipTokenizer Tokenizer, ClipTextEncoder Encoder)? second)
     {
         // A1111 concatenates 75-token chunks along the sequence axis; only a UNet with a dynamic one accepts that.
@@ -104,6 +104,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var device = options.Validate();
         var folder = ModelFolder.Open(modelDirectory);
         ModelFamily.CheckFolder(folder);
+        // Another VAE decoder in place of the folder's (A1111's and ComfyUI's VAE choice); its fp32 variant, if it ships one.
+        var vaeOverride = options.VaeDecoderPath is { } vaePath ? VaeDecoderFile.Open(vaePath) : null;
+        var decoderPath = vaeOverride?.ModelPath ?? folder.VaeDecoderPath;
         var tokenizer = LoadTokenizer(folder.TokenizerDirectory);
         var schedulerConfig = LoadSchedulerConfig(folder.SchedulerConfigPath);
         var schedulers = options.Schedulers ?? SchedulerRegistry.Default;
@@ -117,12 +120,12 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var opened = new List<OnnxComponent>();
         try
         {
-            List<(string, string)> components = [(folder.IsRefiner ? "text_encoder_2" : "text_encoder", folder.TextEncoderPath), ("unet", folder.UnetPath), ("vae_decoder", folder.VaeDecoderPath)];
+            List<(string, string)> components = [(folder.IsRefiner ? "text_encoder_2" : "text_encoder", folder.TextEncoderPath), ("unet", folder.UnetPath), ("vae_decoder", decoderPath)];
             if (folder.TextEncoder2Path is { } te2Path && !folder.IsRefiner) components.Add(("text_encoder_2", te2Path));
             var loaded = ComponentLoader.LoadAll(sessions, components, opened);
             var textEncoder = new ClipTextEncoder(loaded[0]);
             var unet = new UNet(loaded[1], folder.UnetInChannels);
-            var vae = new VaeDecoder(loaded[2]) { Tiling = options.VaeTiling };
+            var decoder = new VaeDecoder(loaded[2]) { Tiling = options.VaeTiling };
             if (tokenizer.MaxLength != textEncoder.SequenceLength)
                 throw new ModelLoadException(folder.TokenizerDirectory,
                     $"the tokenizer's model_max_length is {tokenizer.MaxLength}, but the text encoder takes {textEncoder.SequenceLength} tokens.");
@@ -130,6 +133,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             var family = ModelFamily.Detect(folder, loaded[1].Inputs, unet.InputChannels, textEncoder.DeclaredHiddenSize,
                 tokenizer.PadId != tokenizer.EosId, schedulerConfig);
             if (family.Unsupported is { } why) throw new ModelLoadException(folder.UnetPath, why);
+            if (vaeOverride is { ScalingFactor: { } vaeScale, ConfigPath: { } vaeConfig } && Math.Abs(vaeScale - family.VaeScalingFactor) > 1e-6f)
+                throw new ModelLoadException(vaeConfig,
+                    $"this VAE's scaling_factor is {vaeScale.ToString(System.Globalization.CultureInfo.InvariantCulture)}, but the model's latents are scaled by {family.VaeScalingFactor.ToString(System.Globalization.CultureInfo.InvariantCulture)} ({family.Name}): the VAE belongs to another model family, whose latents mean something else.");
+            var vae = new VaeDecoding(decoder, LoadFloat32Fallback(decoder, sessions, options, opened));
             (ClipTokenizer, ClipTextEncoder)? second = null;
             int? conditioningWidth = textEncoder.DeclaredHiddenSize;
             if (family.Architecture == ModelArchitecture.StableDiffusionXL)
@@ -155,7 +162,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                     $"encoder_hidden_states has width {un}, but the text encoder{(second is null ? "" : "s")} ({folder.TextEncoderPath}{(second is null ? "" : " + text_encoder_2")}) output {te}: the components come from different models.");
 
             var sizeMultiple = VaeDecoder.Factor << unet.DownsamplingLevels;
-            var (nativeH, nativeW) = NativeLatentSize(folder, unet, vae, family.Architecture);
+            var (nativeH, nativeW) = NativeLatentSize(folder, unet, decoder, family.Architecture);
             if (unet.FixedLatentSize is null && folder.UnetSampleSize is { } sample && sample * VaeDecoder.Factor % sizeMultiple != 0)
                 throw new ModelLoadException(Path.Combine(Path.GetDirectoryName(folder.UnetPath)!, "config.json"),
                     $"\"sample_size\" is {sample} ({sample * VaeDecoder.Factor} px), but this UNet halves its latents {unet.DownsamplingLevels} times, so sides must be multiples of {sizeMultiple} px.");
@@ -170,7 +177,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 SizeMultiple = sizeMultiple,
                 NativeWidth = nativeW * VaeDecoder.Factor,
                 NativeHeight = nativeH * VaeDecoder.Factor,
-                VaeScalingFactor = folder.VaeScalingFactor,
+                VaeScalingFactor = family.VaeScalingFactor,
+                VaeDecoderPath = decoder.FilePath,
+                VaeDecoderPrecision = decoder.Precision,
+                VaeDecoderFallbackPath = vae.Float32Fallback?.FilePath,
                 TokenizerVocabularySize = tokenizer.VocabularySize,
                 UnetFixedBatch = unet.FixedBatch,
                 Family = family,
@@ -276,7 +286,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
         var generator = continued ?? new TorchGenerator(seed);
-        var start = InitialLatents.Prepare(request, scheduler.Scheduler, () => _vaeEncoder.Value!, _folder.VaeScalingFactor,
+        var start = InitialLatents.Prepare(request, scheduler.Scheduler, () => _vaeEncoder.Value!, Info.Family.VaeScalingFactor,
             _unet.InputChannels, generator, n, latentH, latentW, TrainTimesteps, runOptions);
         var latents = start.Latents;
         var end = request.DenoisingEnd is { } fraction
@@ -300,9 +310,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
         progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
         var modelName = Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar));
-        var images = !decode ? [] : LatentDecoding.Decode(latents, n, latentH, latentW, request, _vae, _folder.VaeScalingFactor, _folder.VaeDecoderPath,
+        var images = !decode ? [] : LatentDecoding.Decode(latents, n, latentH, latentW, request, _vae, Info.Family.VaeScalingFactor,
             i => GenerationParameters.Format(request, useCfg, scheduler.Name, seed, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor, modelName, i, n),
-            runOptions, token);
+            warnings, runOptions, token);
         timings.DecodeDone();
         progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Done });
         return (new GenerationResult(images, seed, latents, [n, UNet.LatentChannels, latentH, latentW], clock.Elapsed)
@@ -452,7 +462,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         CheckSide(nameof(r.Width), width);
         CheckSide(nameof(r.Height), height);
         int latentH = height / VaeDecoder.Factor, latentW = width / VaeDecoder.Factor;
-        foreach (var (fixedSize, file) in new[] { (_unet.FixedLatentSize, _folder.UnetPath), (_vae.FixedLatentSize, _folder.VaeDecoderPath) })
+        foreach (var (fixedSize, file) in new[] { (_unet.FixedLatentSize, _folder.UnetPath), (_vae.Decoder.FixedLatentSize, _vae.Decoder.FilePath),
+                     (_vae.Float32Fallback?.FixedLatentSize, _vae.Float32Fallback?.FilePath ?? "") })
         {
             if (fixedSize is { } s && (s.Height != latentH || s.Width != latentW))
                 throw new ArgumentException(
@@ -485,6 +496,24 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 (multiple > VaeDecoder.Factor
                     ? $" (this model's UNet halves the latents {_unet.DownsamplingLevels} times, so sides must be multiples of 8×{multiple / VaeDecoder.Factor}; e.g. {Math.Max(multiple, value / multiple * multiple)} or {(value / multiple + 1) * multiple})."
                     : "."));
+    }
+
+    /// <summary>
+    /// The float32 decoder to decode with when <paramref name="decoder"/> is float16 and overflows: its float32 variant
+    /// (<see cref="VaeDecoderFile.Float32VariantOf"/>) when one ships beside it, loaded now so that a broken one is
+    /// named at load; null for a float32 decoder or without a variant.
+    /// </summary>
+    private static VaeDecoder? LoadFloat32Fallback(VaeDecoder decoder, SessionFactory sessions, PipelineOptions options, List<OnnxComponent> opened)
+    {
+        var variant = VaeDecoderFile.Float32VariantOf(decoder.FilePath);
+        if (!decoder.IsFloat16 || !File.Exists(variant)) return null;
+        var component = OnnxComponent.Load("vae_decoder_fp32", variant, sessions);
+        opened.Add(component);
+        var fallback = new VaeDecoder(component) { Tiling = options.VaeTiling };
+        if (fallback.IsFloat16)
+            throw new ModelLoadException(variant,
+                $"named as the float32 variant of {Path.GetFileName(decoder.FilePath)}, but it computes in float16 (float16 inputs, outputs or weights): it would overflow as that one does.");
+        return fallback;
     }
 
     private static (int H, int W) NativeLatentSize(ModelFolder folder, UNet unet, VaeDecoder vae, ModelArchitecture architecture) =>
