@@ -34,6 +34,7 @@ internal static class InfoCommand
                 (info.VaeDecoderFallbackPath is { } fp32 ? $"; on overflow, float32 {fp32})" : info.VaeDecoderPrecision == "float16" ? "; no float32 fallback)" : ")")));
             summary.AddRow("tokenizer vocabulary", info.TokenizerVocabularySize.ToString(ci));
             summary.AddRow("model cache", Markup.Escape($"{CacheDirOption.Resolve(parse, cacheDir)} ({string.Join(", ", info.Components.Select(c => $"{c.Name} {c.Cache}"))})"));
+            summary.AddRow("unet attention", Markup.Escape(info.UnetAttention));
             summary.AddRow("unet batch", info.UnetFixedBatch is { } b ? $"fixed {b}{(b == 1 ? " (CFG runs as two calls)" : "")}" : "dynamic");
             console.Write(summary);
 

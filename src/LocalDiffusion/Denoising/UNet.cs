@@ -77,6 +77,18 @@ internal sealed class UNet : IDisposable
     /// </summary>
     public int DownsamplingLevels => _model.Scan?.StrideTwoConvolutions ?? 0;
 
+    /// <summary>
+    /// How the UNet's attention is spelled: fused into ONNX Runtime's kernels (tools/fuse_attention.py, Olive,
+    /// ONNX Runtime's optimizer) or written out as Softmax blocks, which cost memory and time at large sizes.
+    /// </summary>
+    public string Attention => _model.Scan switch
+    {
+        null => "unknown",
+        { FusedAttentionNodes: > 0 } scan => $"fused ({scan.FusedAttentionNodes} attention nodes)",
+        { SoftmaxNodes: > 0 } scan => $"unfused ({scan.SoftmaxNodes} Softmax blocks; tools/fuse_attention.py fuses them: less memory, faster large images on the CPU)",
+        _ => "none found",
+    };
+
     /// <summary>The batch size the model is fixed to, or null when dynamic.</summary>
     public long? FixedBatch => _sample.FixedDimension(0);
 

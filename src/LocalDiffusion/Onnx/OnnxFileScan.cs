@@ -30,6 +30,12 @@ internal sealed class OnnxFileScan
     /// </summary>
     public bool HasFloat16Weights { get; private set; }
 
+    /// <summary>Softmax nodes of the main graph: in a UNet, its attention blocks as torch.onnx spells them out.</summary>
+    public int SoftmaxNodes { get; private set; }
+
+    /// <summary>ONNX Runtime's fused attention nodes (com.microsoft MultiHeadAttention/Attention) of the main graph.</summary>
+    public int FusedAttentionNodes { get; private set; }
+
     /// <summary>Scans <paramref name="path"/>; null when it is not readable protobuf.</summary>
     public static OnnxFileScan? TryRead(string path)
     {
@@ -75,6 +81,8 @@ internal sealed class OnnxFileScan
             else reader.Skip(wire);
         }
         if (opType == "Conv" && strideTwo) StrideTwoConvolutions++;
+        if (opType == "Softmax") SoftmaxNodes++;
+        if (opType is "MultiHeadAttention" or "Attention") FusedAttentionNodes++;
     }
 
     private static bool IsStrideTwo(ProtoReader reader, long length)

@@ -54,6 +54,9 @@ public sealed record ModelInfo
     /// <summary>The UNet's fixed batch size, or null when dynamic (a fixed 1 means CFG runs as two calls).</summary>
     public long? UnetFixedBatch { get; init; }
 
+    /// <summary>How the UNet's attention is spelled: "fused (…)", "unfused (…)" with the remedy, "none found" or "unknown".</summary>
+    public string UnetAttention { get; init; } = "unknown";
+
     /// <summary>What kind of model this is (SD 1.x/2.x, prediction type, inpainting, distillation), decided at load.</summary>
     public required Model.ModelFamily Family { get; init; }
 

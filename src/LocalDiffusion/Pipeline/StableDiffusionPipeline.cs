@@ -183,6 +183,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 VaeDecoderFallbackPath = vae.Float32Fallback?.FilePath,
                 TokenizerVocabularySize = tokenizer.VocabularySize,
                 UnetFixedBatch = unet.FixedBatch,
+                UnetAttention = unet.Attention,
                 Family = family,
                 Tasks = family.Tasks(folder.VaeEncoderPath is not null),
             };

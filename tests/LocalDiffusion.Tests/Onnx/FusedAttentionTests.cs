@@ -27,6 +27,16 @@ public class FusedAttentionTests
         Assert.False(HasOp(plain, "MultiHeadAttention"));
     }
 
+    [Fact]
+    public async Task InfoSaysWhetherTheAttentionIsFused()
+    {
+        Assert.StartsWith("fused (1 attention nodes)", TestModels.Pipeline("tiny-fused").Info.UnetAttention);
+        Assert.StartsWith("unfused (1 Softmax blocks; tools/fuse_attention.py", TestModels.Pipeline("tiny").Info.UnetAttention);
+        var (code, output, error) = await Cli.CliRunner.Run("info", "--model", TestModels.PathOf("tiny-fused"), "--device", "cpu");
+        Assert.True(code == 0, error);
+        Assert.Contains("fused (1 attention nodes)", output);
+    }
+
     [Theory]
     [InlineData("pndm", 7.5f, 1)]
     [InlineData("euler_a", 7.5f, 2)]
