@@ -194,16 +194,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        // StableDiffusionXLImg2ImgPipeline's strength default: the refiner only polishes the last steps.
-        if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && request.Strength is null && request.InitImage is not null)
-            request = request with { Strength = 0.3f };
-        var (latentH, latentW) = Validate(request);
-        var scheduler = CreateScheduler(request);
-        if (request.InitImage is not null)
-        {
-            LatentPreparation.CheckScheduler(scheduler.Scheduler, scheduler.Name, request.Steps);
-            _ = _vaeEncoder.Value; // a broken vae_encoder is reported before any work
-        }
+        (request, var scheduler, var latentH, var latentW) = Plan(request);
         Enter();
         return Task.Run(() =>
         {
@@ -218,6 +209,22 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 Exit();
             }
         }, CancellationToken.None);
+    }
+
+    // Everything checked and decided before any work: defaults, validation, the scheduler and its timesteps.
+    private (GenerationRequest Request, (IScheduler Scheduler, string Name) Scheduler, int LatentH, int LatentW) Plan(GenerationRequest request)
+    {
+        // StableDiffusionXLImg2ImgPipeline's strength default: the refiner only polishes the last steps.
+        if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && request.Strength is null && request.InitImage is not null)
+            request = request with { Strength = 0.3f };
+        var (latentH, latentW) = Validate(request);
+        var scheduler = CreateScheduler(request);
+        if (request.InitImage is not null)
+        {
+            LatentPreparation.CheckScheduler(scheduler.Scheduler, scheduler.Name, request.Steps);
+            _ = _vaeEncoder.Value; // a broken vae_encoder is reported before any work
+        }
+        return (request, scheduler, latentH, latentW);
     }
 
     private GenerationResult Generate(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
@@ -244,6 +251,16 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     private GenerationResult GenerateCore(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
         IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, CancellationToken token)
     {
+        var run = Prepare(request, scheduler, latentH, latentW, progress, runOptions, clock, token);
+        Denoise([run], runOptions);
+        run.Member!.ThrowIfFailed();
+        return Finish(run);
+    }
+
+    // Prompt encoding and initial latents: everything of a request before the UNet.
+    private GenerationRun Prepare(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
+        IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, CancellationToken token)
+    {
         var n = request.ImageCount;
         var useCfg = Info.Family.UsesClassifierFreeGuidance(request.GuidanceScale);
         var warnings = new List<string>();
@@ -263,36 +280,75 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var generator = new TorchGenerator(seed);
         var start = InitialLatents.Prepare(request, scheduler.Scheduler, () => _vaeEncoder.Value!, _folder.VaeScalingFactor,
             _unet.InputChannels, generator, n, latentH, latentW, runOptions);
-        var latents = start.Latents;
+        return new GenerationRun
+        {
+            Request = request, Scheduler = scheduler, LatentH = latentH, LatentW = latentW, Progress = progress, RunOptions = runOptions,
+            Clock = clock, Token = token, UseCfg = useCfg, Warnings = warnings, Timings = timings,
+            Inputs = inputs with { ExtraChannels = start.Channels }, Seed = seed, Generator = generator, Start = start,
+        };
+    }
 
-        using var conditioning = _unet.Prepare(inputs with { ExtraChannels = start.Channels });
-        var loop = new DenoisingLoop(_unet, scheduler.Scheduler, scheduler.Name, generator);
-        timings.BeginDenoising(scheduler.Scheduler.Timesteps.Count - start.BeginIndex);
-        conditioning.Timings = timings;
-        loop.Run(latents, n, latentH, latentW, request.GuidanceScale, useCfg, conditioning, runOptions,
-            (step, total) =>
+    // Denoising: one UNet call per step over the rows of every run (one run, or a compatible batch: same size, timesteps,
+    // begin index, CFG decision and conditioning shape). A run that fails or is cancelled leaves with its Member.Error set.
+    private void Denoise(IReadOnlyList<GenerationRun> runs, RunOptions unetRunOptions, Action<GenerationRun>? onRetired = null)
+    {
+        var first = runs[0];
+        using var conditioning = _unet.Prepare(UNetInputs.Concat(runs.Select(r => r.Inputs).ToList()));
+        conditioning.Timings = runs.Select(r => r.Timings).ToArray();
+        var members = new List<DenoisingMember>(runs.Count);
+        foreach (var run in runs)
+        {
+            var (request, n, latents, timings) = (run.Request, run.Request.ImageCount, run.Start.Latents, run.Timings);
+            timings.BeginDenoising(run.Scheduler.Scheduler.Timesteps.Count - run.Start.BeginIndex);
+            run.Member = new DenoisingMember(run.Scheduler.Scheduler, run.Scheduler.Name, run.Generator, latents, n, request.GuidanceScale, run.Token)
             {
-                timings.EvaluationDone();
-                progress?.Report(new GenerationProgress(step, total, clock.Elapsed)
+                Blend = run.Start.Blend,
+                OnRetired = onRetired is null ? null : () => onRetired(run),
+                OnEvaluation = (step, total) =>
                 {
-                    Preview = WantsPreview(request, step) ? DecodePreview(latents, n, latentH, latentW, runOptions) : null, // StableDiffusionPipeline.Previews.cs
-                });
-            }, token,
-            start.BeginIndex, start.Blend);
+                    timings.EvaluationDone();
+                    run.Progress?.Report(new GenerationProgress(step, total, run.Clock.Elapsed)
+                    {
+                        Preview = WantsPreview(request, step) ? DecodePreview(latents, n, run.LatentH, run.LatentW, run.RunOptions) : null, // StableDiffusionPipeline.Previews.cs
+                    });
+                },
+            };
+            members.Add(run.Member);
+        }
+        var loop = new DenoisingLoop(_unet, members, first.UseCfg, first.Start.BeginIndex);
+        try
+        {
+            loop.Run(first.LatentH, first.LatentW, conditioning, unetRunOptions);
+        }
+        finally
+        {
+            foreach (var run in runs)
+            {
+                run.UnetCalls = run.Member!.Evaluations * conditioning.Chunks.Count;
+                run.BatchSize = runs.Count;
+            }
+        }
+    }
 
-        progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
+    // Decoding and the result.
+    private GenerationResult Finish(GenerationRun run)
+    {
+        var (request, n, latentH, latentW, latents, clock, timings) = (run.Request, run.Request.ImageCount, run.LatentH, run.LatentW, run.Start.Latents, run.Clock, run.Timings);
+        var evaluations = run.Member!.Evaluations;
+        run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
         var modelName = Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar));
         var images = LatentDecoding.Decode(latents, n, latentH, latentW, request, _vae, _folder.VaeScalingFactor, _folder.VaeDecoderPath,
-            i => GenerationParameters.Format(request, useCfg, scheduler.Name, seed, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor, modelName, i, n),
-            runOptions, token);
+            i => GenerationParameters.Format(request, run.UseCfg, run.Scheduler.Name, run.Seed, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor, modelName, i, n),
+            run.RunOptions, run.Token);
         timings.DecodeDone();
-        progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Done });
-        return new GenerationResult(images, seed, latents, [n, UNet.LatentChannels, latentH, latentW], clock.Elapsed)
+        run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Done });
+        return new GenerationResult(images, run.Seed, latents, [n, UNet.LatentChannels, latentH, latentW], clock.Elapsed)
         {
-            Warnings = warnings,
-            UnetEvaluations = loop.Evaluations,
-            UnetCalls = loop.Calls,
-            Scheduler = scheduler.Name,
+            Warnings = run.Warnings,
+            UnetEvaluations = evaluations,
+            UnetCalls = run.UnetCalls,
+            BatchSize = run.BatchSize,
+            Scheduler = run.Scheduler.Name,
             Timings = timings.Result(),
         };
     }
