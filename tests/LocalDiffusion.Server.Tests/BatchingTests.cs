@@ -85,6 +85,44 @@ public sealed class BatchingTests
             }
     }
 
+    [Fact]
+    public async Task A_client_that_leaves_a_running_batch_ends_only_its_own_request()
+    {
+        await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], MaxQueue = 8, Concurrency = 1, MaxBatch = 8 });
+        using var blocking = new CancellationTokenSource();
+        using var leaving = new CancellationTokenSource();
+        using var blockerClient = new HttpClient { BaseAddress = server.Address };
+        using var leaverClient = new HttpClient { BaseAddress = server.Address };
+        var blocker = Json.PostAsync(blockerClient, "v1/images/generations", Blocker, blocking.Token);
+        await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("running").GetInt32() == 1, "the blocking generation to start");
+        // Long enough (a few seconds) to be caught running; euler takes any step count.
+        object Long(long seed) => new { model = "shapes", prompt = "a red circle", seed, steps = 400, scheduler = "euler", size = "64x64", response_format = "b64_json" };
+        var staying = new[] { 1L, 2L }.Select(seed => Json.PostAsync(server.Http, "v1/images/generations", Long(seed))).ToList();
+        var leaver = Json.PostAsync(leaverClient, "v1/images/generations", Long(3), leaving.Token);
+        await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("waiting").GetInt32() == 3, "the requests to queue up");
+        await blocking.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => blocker);
+        // The batch is denoising once /sdapi/v1/progress (the oldest running request's) moves.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while ((await Json.GetAsync(server.Http, "sdapi/v1/progress")).GetProperty("progress").GetDouble() < 0.02)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), "the batch did not start denoising");
+            await Task.Delay(20);
+        }
+
+        await leaving.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leaver);
+        foreach (var response in await Task.WhenAll(staying))
+            using (response)
+            {
+                await Json.ReadAsync(response, 200);
+                Assert.Equal("3", Assert.Single(response.Headers.GetValues("x-localdiffusion-batch-size")));
+            }
+        var metrics = await server.Http.GetStringAsync("metrics");
+        Assert.Contains("localdiffusion_generations_total{model=\"shapes\",outcome=\"ok\"} 2", metrics);
+        Assert.Contains("localdiffusion_generations_total{model=\"shapes\",outcome=\"cancelled\"} 2", metrics); // the blocker and the leaver
+    }
+
     private static List<byte[]> Pngs(JsonElement json) =>
         json.TryGetProperty("images", out var a1111)
             ? a1111.EnumerateArray().Select(i => Convert.FromBase64String(i.GetString()!)).ToList()
