@@ -310,7 +310,18 @@ def readme(out: Path, vocab: dict[str, int]) -> str:
               "configs with scaling_factor 0.13025 and SDXL base's EulerDiscrete scheduler config (about 1 MiB).",
               "`tiny-sdxl-refiner/` (`tools/build_sdxl_refiner_test_model.py`, its own seed): an SDXL refiner export — `text_encoder_2/`",
               "(width 48, `text_embeds` [B,16]) and `tokenizer_2/` alone, a UNet taking `encoder_hidden_states` [B,77,48], `text_embeds`",
-              "[B,16] and `time_ids` [B,5] (original size, crop, aesthetic score), `requires_aesthetics_score` true (about 0.8 MiB)."]
+              "[B,16] and `time_ids` [B,5] (original size, crop, aesthetic score), `requires_aesthetics_score` true (about 0.8 MiB).",
+              "`tiny-sdxl-olive/` (`tools/build_sdxl_olive_test_model.py`): tiny-sdxl's weights in Microsoft Olive's SDXL layout and",
+              "dtypes (its `--use_fp16_fixed_vae` form): float16 weights, inputs and outputs, int32 `input_ids` for `text_encoder/` and",
+              "int64 for `text_encoder_2/`, `timestep` float16 [unet_time_batch], Olive's dim names (widths of `text_embeds` and",
+              "`time_ids` symbolic), UNet weights in `model.onnx.data`, a `vae_encoder` returning `latent_sample`, opset 14, and no",
+              "component config.json (so no stated VAE scaling factor or sample size) (about 0.65 MiB).",
+              "`vae/` (`tools/build_vae_test_decoders.py`): stand-alone VAE decoders. `sdxl-overflow/` is tiny-sdxl's decoder with",
+              "conv_in scaled up so that its float16 form (`model.onnx`) overflows to NaN on ordinary latents while its float32 form",
+              "(`model.fp32.onnx`, the variant beside it) does not; `16-channel/` takes 16 latent channels (SD 3's and Flux's width);",
+              "`gpu-only/` has a fused com.microsoft GroupNorm (GPU-optimised exports' operator, which the CPU provider lacks).",
+              "`tiny-fused/`: `tiny` with its UNet's attention rewritten into com.microsoft.MultiHeadAttention by",
+              "`tools/fuse_attention.py --model models/test/tiny --out models/test/tiny-fused` (run after this script)."]
     return "\n".join(lines) + "\n"
 
 

@@ -24,11 +24,21 @@ internal static partial class ErrorReport
         ["Seed"] = "--seed",
         ["Scheduler"] = "--scheduler",
         ["InitialLatents"] = "--latents",
+        ["refiner"] = "--refiner",
+        ["switchAt"] = "--refiner-switch",
         ["IntraOpThreads"] = "--threads",
         ["Device"] = "--device",
         ["Cuda"] = "--cuda-options",
         ["TensorRT"] = "--tensorrt-options",
         ["CpuArenaExtendStrategy"] = "--arena-extend-strategy",
+        ["OriginalSize"] = "--original-size",
+        ["CropsCoordsTopLeft"] = "--crop",
+        ["TargetSize"] = "--target-size",
+        ["NegativeOriginalSize"] = "--negative-original-size",
+        ["NegativeCropsCoordsTopLeft"] = "--negative-crop",
+        ["NegativeTargetSize"] = "--negative-target-size",
+        ["AestheticScore"] = "--aesthetic-score",
+        ["NegativeAestheticScore"] = "--negative-aesthetic-score",
     };
 
     public static async Task<int> WriteAsync(Exception e, TextWriter error, bool verbose)

@@ -64,6 +64,9 @@ public sealed record ServerOptions
     /// <summary>CPU threads per ONNX Runtime operator (null: its default).</summary>
     public int? IntraOpThreads { get; init; }
 
+    /// <summary>A VAE decoder every served model decodes with instead of its own (<see cref="PipelineOptions.VaeDecoderPath"/>); null: each model's.</summary>
+    public string? VaeDecoderPath { get; init; }
+
     /// <summary>Test seam: model loading waits for this task, so a test can see the 503 a loading model gives.</summary>
     internal Task? ModelLoadGate { get; init; }
 

@@ -10,8 +10,10 @@ v0.31.0's StableDiffusionXLImg2ImgPipeline steps are run, written out (importing
     timesteps from t_start and set_begin_index(t_start);
   prepare_latents: image (RGB8 (y, x, c) = (7x + 13y + 50c) mod 256 at 96×64, to [-1, 1]) → vae encoder →
     DiagonalGaussianDistribution.sample(generator) × 0.13025, then noise = randn(generator), add_noise at timesteps[0];
-  _get_add_time_ids with requires_aesthetics_score: (h, w, 0, 0, aesthetic_score = 6) for the prompt and
-    (h, w, 0, 0, negative_aesthetic_score = 2.5) for the negative half;
+  _get_add_time_ids with requires_aesthetics_score: original_size + crops_coords_top_left + (aesthetic_score,) for the
+    prompt and negative_original_size + negative_crops_coords_top_left + (negative_aesthetic_score,) for the negative
+    half; by default (h, w, 0, 0, 6) and (h, w, 0, 0, 2.5) (negative_original_size defaults to original_size,
+    negative_crops_coords_top_left to (0, 0)); the "micro" case sets them all;
   per step: CFG pair [negative, prompt], scale_model_input, unet, uncond + g·(cond − uncond), EulerDiscrete step.
 
     PYTHONPATH=/tmp/diffusers-0.31.0/src:/tmp/hfhub-0.25.2/src:tools /usr/bin/python3 tools/pipeline_reference/sdxl_refiner_tiny.py
@@ -57,8 +59,18 @@ def sample_posterior(moments, generator):
     return mean + std * torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
 
 
+def add_time_ids(micro):
+    """StableDiffusionXLImg2ImgPipeline's aesthetic time ids from its micro-conditioning arguments ((height, width))."""
+    original = tuple(micro.get("original_size", (HEIGHT, WIDTH)))
+    negative_original = tuple(micro.get("negative_original_size") or original)
+    positive = list(original + tuple(micro.get("crops_coords_top_left", (0, 0))) + (micro.get("aesthetic_score", 6.0),))
+    negative = list(negative_original + tuple(micro.get("negative_crops_coords_top_left", (0, 0)))
+                    + (micro.get("negative_aesthetic_score", 2.5),))
+    return torch.tensor([positive], dtype=torch.float32), torch.tensor([negative], dtype=torch.float32)
+
+
 @torch.no_grad()
-def run(models, steps, strength, guidance, seed, images):
+def run(models, steps, strength, guidance, seed, images, micro):
     te2, unet, _, encoder = models
     config = json.load(open(os.path.join(ROOT, "models", "test", "tiny-sdxl-refiner", "scheduler", "scheduler_config.json")))
     scheduler = diffusers.EulerDiscreteScheduler.from_config(config)
@@ -66,12 +78,13 @@ def run(models, steps, strength, guidance, seed, images):
     neg = te2(torch.tensor([EMPTY_IDS], dtype=torch.int32))
     prompt_embeds = out[-2].repeat(images, 1, 1)
     pooled = out[0].repeat(images, 1)
-    time_ids = torch.tensor([[HEIGHT, WIDTH, 0, 0, 6.0]], dtype=torch.float32).repeat(images, 1)
+    positive_ids, negative_ids = add_time_ids(micro)
+    time_ids = positive_ids.repeat(images, 1)
     cfg = guidance > 1.0
     if cfg:
         prompt_embeds = torch.cat([neg[-2].repeat(images, 1, 1), prompt_embeds])
         pooled = torch.cat([neg[0].repeat(images, 1), pooled])
-        time_ids = torch.cat([torch.tensor([[HEIGHT, WIDTH, 0, 0, 2.5]]).repeat(images, 1), time_ids])
+        time_ids = torch.cat([negative_ids.repeat(images, 1), time_ids])
     scheduler.set_timesteps(steps)
     init_timestep = min(int(steps * strength), steps)
     t_start = max(steps - init_timestep, 0)
@@ -96,15 +109,19 @@ def run(models, steps, strength, guidance, seed, images):
 def main():
     models = nets()
     cases = []
-    for name, steps, strength, guidance, seed, images in [
-        ("refiner/10_steps_s0.3_g5", 10, 0.3, 5.0, 42, 1),
-        ("refiner/8_steps_s0.6_g1_batch2", 8, 0.6, 1.0, 7, 2),
-        ("refiner/6_steps_s0.5_g7.5_batch2", 6, 0.5, 7.5, 3, 2),
+    # Non-default micro-conditioning ((height, width), (top, left)), every value given.
+    micro = {"original_size": [256, 384], "crops_coords_top_left": [8, 16], "aesthetic_score": 7.5,
+             "negative_original_size": [64, 96], "negative_crops_coords_top_left": [0, 4], "negative_aesthetic_score": 1.5}
+    for name, steps, strength, guidance, seed, images, micro in [
+        ("refiner/10_steps_s0.3_g5", 10, 0.3, 5.0, 42, 1, {}),
+        ("refiner/8_steps_s0.6_g1_batch2", 8, 0.6, 1.0, 7, 2, {}),
+        ("refiner/6_steps_s0.5_g7.5_batch2", 6, 0.5, 7.5, 3, 2, {}),
+        ("refiner/micro_conditioning_6_steps_s0.5_g5", 6, 0.5, 5.0, 21, 1, micro),
     ]:
-        latents, embeds, pooled = run(models, steps, strength, guidance, seed, images)
+        latents, embeds, pooled = run(models, steps, strength, guidance, seed, images, micro)
         cases.append({"name": name, "steps": steps, "strength": strength, "guidance": guidance, "seed": seed, "images": images,
                       "prompt": PROMPT, "negative_prompt": "", "aesthetic_score": 6.0, "negative_aesthetic_score": 2.5,
-                      "width": WIDTH, "height": HEIGHT, "final_latents": latents, "prompt_embeds": embeds,
+                      **micro, "width": WIDTH, "height": HEIGHT, "final_latents": latents, "prompt_embeds": embeds,
                       "pooled_prompt_embeds": pooled})
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:

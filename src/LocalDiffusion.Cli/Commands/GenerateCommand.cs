@@ -34,8 +34,14 @@ internal static class GenerateCommand
         };
         var imageOptions = new ImageOptions();
         imageOptions.AddTo(command);
+        var sdxlOptions = new SdxlOptions();
+        sdxlOptions.AddTo(command);
+        var refinerOptions = new RefinerOptions();
+        refinerOptions.AddTo(command);
         var cacheDir = CacheDirOption.Create();
         command.Options.Add(cacheDir);
+        var vae = VaeOption.Create();
+        command.Options.Add(vae);
         var vaeTiling = new Option<string>("--vae-tiling")
         {
             Description = "Decode in overlapping 512-pixel tiles: auto (above 1024x1024), on, off.", DefaultValueFactory = _ => "auto",
@@ -66,14 +72,19 @@ internal static class GenerateCommand
                     "--latents");
 
             var withImages = imageOptions.Read(parse);
+            var withSdxl = sdxlOptions.Read(parse);
+            var (refinerDir, switchAt) = refinerOptions.Read(parse);
             var modelDir = ModelLocator.Resolve(parse.GetValue(model));
-            using var pipeline = StableDiffusionPipeline.Load(modelDir, engine.Apply(parse, new PipelineOptions
+            var options = engine.Apply(parse, new PipelineOptions
             {
                 Device = parse.GetValue(device)!,
                 IntraOpThreads = parse.GetValue(threads),
                 CacheDirectory = parse.GetValue(cacheDir),
+                VaeDecoderPath = parse.GetValue(vae),
                 VaeTiling = new VaeTilingOptions { Mode = Enum.Parse<VaeTiling>(parse.GetValue(vaeTiling)!, ignoreCase: true) },
-            }));
+            });
+            using var pipeline = StableDiffusionPipeline.Load(modelDir, options);
+            using var refiner = refinerDir is null ? null : StableDiffusionPipeline.Load(refinerDir, options);
             var request = new GenerationRequest
             {
                 Prompt = parse.GetValue(prompt)!,
@@ -88,7 +99,7 @@ internal static class GenerateCommand
                 ImageCount = n,
                 InitialLatents = initial,
             };
-            request = withImages(request);
+            request = withSdxl(withImages(request));
 
             GenerationResult? result = null;
             await console.Progress()
@@ -102,7 +113,9 @@ internal static class GenerateCommand
                         if (p.TotalSteps > 0) task.MaxValue = p.TotalSteps;
                         task.Value = p.Step;
                     });
-                    result = await pipeline.GenerateAsync(request, progress, cancellationToken);
+                    result = refiner is null
+                        ? await pipeline.GenerateAsync(request, progress, cancellationToken)
+                        : await pipeline.GenerateWithRefinerAsync(request, refiner, switchAt, progress, cancellationToken);
                     task.Value = task.MaxValue;
                 });
 

@@ -25,10 +25,11 @@ internal static class ServeCommand
         var threads = new Option<int?>("--threads") { Description = "CPU threads per operator (default: ONNX Runtime's choice)." };
         var publicUrl = new Option<Uri?>("--public-url") { Description = "The URL clients reach this server at (behind a proxy or load balancer), used in image URLs. Default: each request's own host." };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every request, not only generations." };
+        var vae = VaeOption.Create();
 
         var command = new Command("serve", "Serve models over HTTP: OpenAI Images API (/v1), AUTOMATIC1111 API (/sdapi/v1), web UI (/).")
         {
-            models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, threads, publicUrl, verbose,
+            models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, threads, publicUrl, verbose, vae,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -51,6 +52,7 @@ internal static class ServeCommand
                 CorsOrigins = parse.GetValue(cors) ?? [],
                 IntraOpThreads = parse.GetValue(threads),
                 PublicUrl = parse.GetValue(publicUrl),
+                VaeDecoderPath = parse.GetValue(vae),
             };
             var level = parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information;
             using var logs = LoggerFactory.Create(b => b

@@ -15,12 +15,14 @@ internal static class LatentDecoding
 {
     /// <summary>
     /// Decodes the <paramref name="images"/> items of <paramref name="latents"/> [n,4,h,w]; <paramref name="parameters"/>
-    /// gives the PNG parameters text of image i.
+    /// gives the PNG parameters text of image i. When an fp16 decoder overflowed and its float32 fallback decoded instead,
+    /// <paramref name="warnings"/> says so.
     /// </summary>
-    /// <exception cref="GenerationNumericsException">The scaled latents are not finite.</exception>
+    /// <exception cref="GenerationNumericsException">The scaled latents, or the decoded pixels, are not finite.</exception>
     public static List<GeneratedImage> Decode(float[] latents, int images, int latentHeight, int latentWidth, GenerationRequest request,
-        VaeDecoder vae, float scalingFactor, string vaeDecoderPath, Func<int, string> parameters, RunOptions runOptions, CancellationToken token)
+        VaeDecoding vae, float scalingFactor, Func<int, string> parameters, List<string> warnings, RunOptions runOptions, CancellationToken token)
     {
+        List<int>? fellBack = null;
         var result = new List<GeneratedImage>(images);
         var item = UNet.LatentChannels * latentHeight * latentWidth;
         var scaled = new float[item];
@@ -32,12 +34,16 @@ internal static class LatentDecoding
             if (!TensorPrimitives.IsFiniteAll<float>(scaled))
                 throw new GenerationNumericsException(NumericsStage.VaeInput, null,
                     $"the denoised latents divided by the VAE scaling factor ({scalingFactor}) are not finite: the scaling factor in the VAE's config.json is too small.");
-            var chw = vae.Decode(scaled, latentHeight, latentWidth, runOptions);
-            var rgb = ImageConversion.ToRgb8(chw, width, height, vaeDecoderPath);
+            var (chw, source, retried) = vae.Decode(scaled, latentHeight, latentWidth, runOptions);
+            if (retried) (fellBack ??= []).Add(i + 1);
+            var rgb = ImageConversion.ToRgb8(chw, width, height, source);
             if (request.MaskImage is { } mask)
                 InpaintComposite.Apply(rgb, request.InitImage!.Resize(width, height), InpaintMask.ToPixels(mask.Resize(width, height), request.MaskBlur));
             result.Add(new GeneratedImage(width, height, rgb, parameters(i)));
         }
+        if (fellBack is not null)
+            warnings.Add($"The float16 VAE decoder ({vae.Decoder.FilePath}) overflowed (NaN/infinity) on image {string.Join(", ", fellBack)} of {images}; " +
+                $"decoded again in float32 with {vae.Float32Fallback!.FilePath}.");
         return result;
     }
 }

@@ -19,6 +19,7 @@ internal sealed class DenoisingLoop
     private readonly DenoisingMember[] _members;
     private readonly bool _classifierFree;
     private readonly int _beginIndex;
+    private readonly int _endIndex;
     private readonly IReadOnlyList<float> _timesteps;
 
     /// <param name="unet">The UNet.</param>
@@ -26,13 +27,16 @@ internal sealed class DenoisingLoop
     /// <param name="classifierFree">With CFG (decided by <see cref="Model.ModelFamily.UsesClassifierFreeGuidance"/>) each member has 2n
     /// conditioning rows, unconditional first; otherwise n conditional rows.</param>
     /// <param name="beginIndex">img2img's first step.</param>
-    public DenoisingLoop(UNet unet, IReadOnlyList<DenoisingMember> members, bool classifierFree, int beginIndex = 0)
+    /// <param name="endIndex">The step to stop before: a base model handing over to a refiner stops early (see
+    /// <see cref="ScheduleSplit"/>); null: the schedule's end.</param>
+    public DenoisingLoop(UNet unet, IReadOnlyList<DenoisingMember> members, bool classifierFree, int beginIndex = 0, int? endIndex = null)
     {
         _unet = unet;
         _members = [.. members];
         _classifierFree = classifierFree;
         _beginIndex = beginIndex;
         _timesteps = _members[0].Scheduler.Timesteps;
+        _endIndex = endIndex ?? _timesteps.Count;
         foreach (var m in _members)
             if (!m.Scheduler.Timesteps.SequenceEqual(_timesteps))
                 throw new ArgumentException("The members of one denoising batch must share their timesteps.", nameof(members));
@@ -63,8 +67,8 @@ internal sealed class DenoisingLoop
         var input = extraChannels is null ? scaled : new float[batch * item / UNet.LatentChannels * _unet.InputChannels];
         var prediction = new float[scaled.Length];
         var guided = _classifierFree ? new float[images * item] : prediction;
-        var total = _timesteps.Count - _beginIndex;
-        for (var i = _beginIndex; i < _timesteps.Count; i++)
+        var total = _endIndex - _beginIndex;
+        for (var i = _beginIndex; i < _endIndex; i++)
         {
             var active = 0;
             for (int k = 0, row = 0; k < _members.Length; row += rowsPerImage * _members[k].Images, k++)

@@ -20,7 +20,8 @@ internal static class ImageConversion
             if (bad > 0)
                 throw new GenerationNumericsException(NumericsStage.VaeDecoder, null,
                     $"the VAE decoder ({source}) turned finite latents into {bad} NaN/infinity values out of {chw.Length}: the image would be black. " +
-                    "fp16 VAE decoders overflow this way (SDXL's above all); use an fp32 VAE decoder (or one exported with upcast / keep_io_types).");
+                    "fp16 VAE decoders overflow this way (SDXL's above all): give an fp32 VAE decoder instead (PipelineOptions.VaeDecoderPath, --vae PATH), " +
+                    $"or ship one beside it as {Path.GetFileName(Model.VaeDecoderFile.Float32VariantOf(source))}, which is then used when the fp16 one overflows.");
         }
         var scaled = new float[chw.Length];
         // x/2 + 0.5, clamp to [0,1], ×255 in one pass each, vectorised.

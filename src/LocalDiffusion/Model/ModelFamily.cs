@@ -92,6 +92,13 @@ public sealed record ModelFamily
     /// <summary>Guidance scale a request should default to: localdiffusion.json's, else SD 7.5, SDXL 5, LCM 8.5, Turbo 0.</summary>
     public float DefaultGuidanceScale { get; init; } = 7.5f;
 
+    /// <summary>
+    /// The VAE latent scaling factor: the VAE config's when the folder has one, else the family's (SD 1.x/2.x 0.18215,
+    /// SDXL base and refiner 0.13025: Olive's SDXL exports ship no VAE config.json, and optimum's 0.18215 fallback would
+    /// scale SDXL latents into a washed-out picture).
+    /// </summary>
+    public float VaeScalingFactor { get; init; } = ModelFolder.DefaultVaeScalingFactor;
+
     /// <summary>Why LocalDiffusion cannot run this family yet, or null when it can.</summary>
     public string? Unsupported { get; init; }
 
@@ -220,6 +227,9 @@ public sealed record ModelFamily
                 Distillation.Turbo => 0f,
                 _ => architecture is ModelArchitecture.StableDiffusionXL or ModelArchitecture.StableDiffusionXLRefiner ? 5f : 7.5f,
             },
+            VaeScalingFactor = folder.VaeScalingFactor
+                ?? (architecture is ModelArchitecture.StableDiffusionXL or ModelArchitecture.StableDiffusionXLRefiner
+                    ? ModelFolder.SdxlVaeScalingFactor : ModelFolder.DefaultVaeScalingFactor),
             Unsupported = unsupported,
         };
     }
@@ -227,8 +237,9 @@ public sealed record ModelFamily
     /// <summary>The tasks a loaded model of this family can do, given whether the folder has a VAE encoder.</summary>
     public IReadOnlyList<string> Tasks(bool hasVaeEncoder) =>
         Architecture == ModelArchitecture.StableDiffusionXLRefiner
-            ? (hasVaeEncoder ? ["img2img (SDXL refiner)"] : [])
+            ? (hasVaeEncoder ? ["img2img (SDXL refiner)", "refining a base's latents (hand-off)"] : ["refining a base's latents (hand-off)"])
         : Inpainting
             ? (hasVaeEncoder ? ["inpainting (9-channel UNet)"] : [])
-            : hasVaeEncoder ? ["text-to-image", "img2img", "inpainting"] : ["text-to-image"];
+            : [.. hasVaeEncoder ? ["text-to-image", "img2img", "inpainting"] : new[] { "text-to-image" },
+               .. Architecture == ModelArchitecture.StableDiffusionXL ? ["base → refiner hand-off"] : Array.Empty<string>()];
 }

@@ -61,8 +61,11 @@ public sealed record ModelFolder
     /// <summary>scheduler/scheduler_config.json when present.</summary>
     public string? SchedulerConfigPath { get; init; }
 
-    /// <summary>The VAE latent scaling factor: from the VAE's config.json when present, else SD 1.x's 0.18215.</summary>
-    public float VaeScalingFactor { get; init; } = DefaultVaeScalingFactor;
+    /// <summary>
+    /// The VAE latent scaling factor from the VAE's config.json, or null when no config states it (Olive's exports
+    /// ship none); <see cref="ModelFamily.VaeScalingFactor"/> then gives the family's.
+    /// </summary>
+    public float? VaeScalingFactor { get; init; }
 
     /// <summary>The UNet's <c>sample_size</c> (latent side) from unet/config.json, when present.</summary>
     public int? UnetSampleSize { get; init; }
@@ -79,6 +82,9 @@ public sealed record ModelFolder
 
     /// <summary>SD 1.x/2.x's VAE scaling factor, used when no VAE config says otherwise.</summary>
     public const float DefaultVaeScalingFactor = 0.18215f;
+
+    /// <summary>SDXL's VAE scaling factor (stable-diffusion-xl-base-1.0's vae/config.json), for SDXL exports without a VAE config.</summary>
+    public const float SdxlVaeScalingFactor = 0.13025f;
 
     /// <summary>Finds the components of the model in <paramref name="root"/>; errors name the missing file.</summary>
     public static ModelFolder Open(string root)
@@ -141,7 +147,7 @@ public sealed record ModelFolder
             VaeEncoderPath = File.Exists(vaeEncoder) ? vaeEncoder : null,
             SchedulerConfigPath = File.Exists(scheduler) ? scheduler : null,
             VaeScalingFactor = ReadNumber(full, ["vae_decoder", "vae"], "scaling_factor", ScalingFactorRange,
-                "a positive number such as 0.18215 (SD 1.x/2.x) or 0.13025 (SDXL)") is { } sf ? (float)sf : DefaultVaeScalingFactor,
+                "a positive number such as 0.18215 (SD 1.x/2.x) or 0.13025 (SDXL)") is { } sf ? (float)sf : null,
             UnetSampleSize = ReadNumber(full, ["unet"], "sample_size", SampleSizeRange,
                 "the latent side, a whole number such as 64 (SD 1.x: 512 px) or 128 (SDXL)", wholeNumber: true) is { } size ? (int)size : null,
             UnetInChannels = ReadNumber(full, ["unet"], "in_channels", InChannelsRange,
@@ -193,18 +199,28 @@ public sealed record ModelFolder
         foreach (var component in components)
         {
             var path = Path.Combine(root, component, "config.json");
-            if (!File.Exists(path)) continue;
-            using var config = ReadJson(path);
-            if (!config.RootElement.TryGetProperty(key, out var value)) continue;
-            // sample_size may be a list [h, w]; take the height.
-            var number = value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0 ? value[0] : value;
-            if (number.ValueKind != JsonValueKind.Number || !number.TryGetDouble(out var result)
-                || !double.IsFinite(result) || result < range.Min || result > range.Max || (wholeNumber && result != Math.Floor(result)))
-                throw new ModelLoadException(path,
-                    $"\"{key}\" is {value.GetRawText()}; expected {expected} (between {range.Min.ToString(CultureInfo.InvariantCulture)} and {range.Max.ToString(CultureInfo.InvariantCulture)}).");
-            return result;
+            if (File.Exists(path) && ReadNumber(path, key, range, expected, wholeNumber) is { } value) return value;
         }
         return null;
+    }
+
+    /// <summary>The VAE scaling factor a VAE's config.json states, or null when it states none.</summary>
+    /// <exception cref="ModelLoadException">The value is out of range or the file is not JSON.</exception>
+    internal static float? ReadVaeScalingFactor(string configPath) =>
+        ReadNumber(configPath, "scaling_factor", ScalingFactorRange, "a positive number such as 0.18215 (SD 1.x/2.x) or 0.13025 (SDXL)") is { } sf
+            ? (float)sf : null;
+
+    private static double? ReadNumber(string path, string key, (double Min, double Max) range, string expected, bool wholeNumber = false)
+    {
+        using var config = ReadJson(path);
+        if (!config.RootElement.TryGetProperty(key, out var value)) return null;
+        // sample_size may be a list [h, w]; take the height.
+        var number = value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0 ? value[0] : value;
+        if (number.ValueKind != JsonValueKind.Number || !number.TryGetDouble(out var result)
+            || !double.IsFinite(result) || result < range.Min || result > range.Max || (wholeNumber && result != Math.Floor(result)))
+            throw new ModelLoadException(path,
+                $"\"{key}\" is {value.GetRawText()}; expected {expected} (between {range.Min.ToString(CultureInfo.InvariantCulture)} and {range.Max.ToString(CultureInfo.InvariantCulture)}).");
+        return result;
     }
 
     private static JsonDocument ReadJson(string path)

@@ -51,10 +51,20 @@ internal sealed class OnnxComponent : IDisposable
         }
         catch (OnnxRuntimeException e)
         {
-            throw new ModelLoadException(path, $"ONNX Runtime cannot load this {name} model: {e.Message.Trim()}", e);
+            throw new ModelLoadException(path, $"ONNX Runtime cannot load this {name} model: {e.Message.Trim()}{MissingKernelHint(e.Message, sessions)}", e);
         }
         return new OnnxComponent(name, path, session, scan, cacheStatus);
     }
+
+    // Exports optimised for a GPU (Microsoft Olive's, ONNX Runtime's transformer optimiser) fuse operators such as
+    // com.microsoft GroupNorm, BiasSplitGelu or NhwcConv that only the CUDA/DirectML providers implement; ONNX Runtime says
+    // only that no implementation was found.
+    private static string MissingKernelHint(string message, SessionFactory sessions) =>
+        message.Contains("Could not find an implementation for", StringComparison.Ordinal)
+            ? $" The graph uses an operator the {sessions.Active} execution provider does not implement: exports optimised for a GPU " +
+              "(Microsoft Olive's, ONNX Runtime's transformer optimiser, with fused operators such as GroupNorm) run only on the provider " +
+              "they were optimised for (--device cuda or directml); elsewhere use an unoptimised export."
+            : "";
 
     /// <summary>
     /// Runs the session. A failure that is not a cancellation (<see cref="RunOptions.Terminate"/>) becomes a

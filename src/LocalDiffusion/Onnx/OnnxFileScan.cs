@@ -14,7 +14,8 @@ internal sealed class OnnxFileScan
     private const int GraphNode = 1, GraphInitializer = 5;
     private const int NodeOpType = 4, NodeAttribute = 5;
     private const int AttributeName = 1, AttributeInts = 8;
-    private const int TensorExternalData = 13, TensorDataLocation = 14;
+    private const int TensorDataType = 2, TensorExternalData = 13, TensorDataLocation = 14;
+    private const int Float16DataType = 10; // onnx.TensorProto.FLOAT16
     private const int EntryKey = 1, EntryValue = 2;
 
     /// <summary>External-data file name (relative to the model) → bytes of it the tensors need (max offset + length).</summary>
@@ -22,6 +23,12 @@ internal sealed class OnnxFileScan
 
     /// <summary>Conv nodes whose strides are all 2 (diffusers' Downsample2D): a UNet halves its latents this many times.</summary>
     public int StrideTwoConvolutions { get; private set; }
+
+    /// <summary>
+    /// Some initializer (weight) of the main graph is stored as float16: the model computes in half precision
+    /// somewhere, even when its inputs and outputs are float32 (an fp16 export with keep_io_types).
+    /// </summary>
+    public bool HasFloat16Weights { get; private set; }
 
     /// <summary>Scans <paramref name="path"/>; null when it is not readable protobuf.</summary>
     public static OnnxFileScan? TryRead(string path)
@@ -100,6 +107,7 @@ internal sealed class OnnxFileScan
         {
             var (field, wire) = reader.Tag();
             if (field == TensorDataLocation && wire == ProtoReader.VarintWire) external = reader.Varint() == 1;
+            else if (field == TensorDataType && wire == ProtoReader.VarintWire) HasFloat16Weights |= reader.Varint() == Float16DataType;
             else if (field == TensorExternalData && wire == ProtoReader.LengthDelimited)
             {
                 var (key, value) = ReadEntry(reader, reader.Length());

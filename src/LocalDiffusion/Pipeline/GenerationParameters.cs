@@ -24,7 +24,17 @@ internal static class GenerationParameters
         if (batchSize > 1) settings.Add($"Batch size: {batchSize}, Batch pos: {batchIndex}");
         if (request.InitImage is not null) settings.Add(string.Create(ci, $"Denoising strength: {request.EffectiveStrength}"));
         if (request.MaskImage is not null) settings.Add(string.Create(ci, $"Mask blur: {request.MaskBlur}"));
+        if (request.DenoisingStart is { } start) settings.Add(string.Create(ci, $"Refiner switch at: {start}"));
         if (request.Eta is { } eta) settings.Add(string.Create(ci, $"Eta: {eta}"));
+        // SDXL micro-conditioning, when the request set it (A1111 has no infotext keys for these; the names are the CLI's).
+        if (request.OriginalSize is { } original) settings.Add($"Original size: {original}");
+        if (request.CropsCoordsTopLeft is { } crop) settings.Add($"Crop: {crop}");
+        if (request.TargetSize is { } target) settings.Add($"Target size: {target}");
+        if (request.NegativeOriginalSize is { } negativeOriginal) settings.Add($"Negative original size: {negativeOriginal}");
+        if (request.NegativeCropsCoordsTopLeft is { } negativeCrop) settings.Add($"Negative crop: {negativeCrop}");
+        if (request.NegativeTargetSize is { } negativeTarget) settings.Add($"Negative target size: {negativeTarget}");
+        if (request.AestheticScore is { } score) settings.Add(string.Create(ci, $"Aesthetic score: {score}"));
+        if (request.NegativeAestheticScore is { } negativeScore) settings.Add(string.Create(ci, $"Negative aesthetic score: {negativeScore}"));
         settings.Add("RNG: CPU");
         settings.Add("Version: LocalDiffusion");
         lines.Add(string.Join(", ", settings));

@@ -80,6 +80,58 @@ public sealed record GenerationRequest
     public float MaskBlur { get; init; }
 
     /// <summary>
+    /// SDXL micro-conditioning (diffusers' <c>original_size</c>): the size the picture should look as if it had been
+    /// before resizing. Null: the generated image's size. SDXL models only (base and refiner).
+    /// </summary>
+    public PixelSize? OriginalSize { get; init; }
+
+    /// <summary>
+    /// SDXL micro-conditioning (diffusers' <c>crops_coords_top_left</c>): the picture should look cropped this far from the
+    /// top and left; (0, 0), the default, asks for a well-centred picture. SDXL models only.
+    /// </summary>
+    public CropCoordinates? CropsCoordsTopLeft { get; init; }
+
+    /// <summary>SDXL base micro-conditioning (diffusers' <c>target_size</c>). Null: the generated image's size. Not the refiner's.</summary>
+    public PixelSize? TargetSize { get; init; }
+
+    /// <summary>The negative half's <see cref="OriginalSize"/>; null: <see cref="OriginalSize"/>'s value. SDXL models only.</summary>
+    public PixelSize? NegativeOriginalSize { get; init; }
+
+    /// <summary>The negative half's <see cref="CropsCoordsTopLeft"/>; null: <see cref="CropsCoordsTopLeft"/>'s value. SDXL models only.</summary>
+    public CropCoordinates? NegativeCropsCoordsTopLeft { get; init; }
+
+    /// <summary>The negative half's <see cref="TargetSize"/>; null: <see cref="TargetSize"/>'s value. SDXL base only.</summary>
+    public PixelSize? NegativeTargetSize { get; init; }
+
+    /// <summary>SDXL refiner micro-conditioning (diffusers' <c>aesthetic_score</c>, a LAION aesthetic score); null: 6. Refiner only.</summary>
+    public float? AestheticScore { get; init; }
+
+    /// <summary>The negative half's aesthetic score (diffusers' <c>negative_aesthetic_score</c>); null: 2.5. Refiner only.</summary>
+    public float? NegativeAestheticScore { get; init; }
+
+    /// <summary>
+    /// img2img from latents instead of pixels: [ImageCount (or 1),4,Height/8,Width/8] values in the model's latent space,
+    /// already scaled, as <see cref="GenerationResult.FinalLatents"/> holds them (e.g. a base model's latents stopped at
+    /// <see cref="DenoisingEnd"/>). With <see cref="DenoisingStart"/> the loop continues from them as they are; without
+    /// it they are noised to <see cref="Strength"/> as an encoded init image would be. Width and Height must match.
+    /// </summary>
+    public float[]? InitLatents { get; init; }
+
+    /// <summary>
+    /// Stops the schedule early, at this fraction of it in (0, 1) (diffusers' <c>denoising_end</c>): only the timesteps
+    /// ≥ int(round(T − f·T)) run, T being the scheduler's training timesteps. The partly denoised
+    /// <see cref="GenerationResult.FinalLatents"/> are what a refiner continues from (see
+    /// <see cref="StableDiffusionPipeline.GenerateWithRefinerAsync"/>); the images are decoded from them as they are.
+    /// </summary>
+    public float? DenoisingEnd { get; init; }
+
+    /// <summary>
+    /// Starts the schedule at this fraction of it in (0, 1) (diffusers' <c>denoising_start</c>), continuing from
+    /// <see cref="InitLatents"/> without adding noise: the timesteps below int(round(T − f·T)) run. Strength is then unused.
+    /// </summary>
+    public float? DenoisingStart { get; init; }
+
+    /// <summary>
     /// Evaluations (1-based, as in <see cref="GenerationProgress.Step"/>) after which the current latents are decoded
     /// into a preview, delivered in <see cref="GenerationProgress.Preview"/>; null or empty: no previews. Each preview
     /// costs one VAE decode per image.

@@ -33,6 +33,9 @@ internal sealed class GenerationRun
     public required TorchGenerator Generator { get; init; }
     public required PreparedLatents Start { get; init; }
 
+    /// <summary>The evaluation index the denoising stops before (earlier than the schedule's end when a base hands over to a refiner).</summary>
+    public required int End { get; init; }
+
     /// <summary>The request's share of the denoising loop, once it has begun.</summary>
     public DenoisingMember? Member { get; set; }
 

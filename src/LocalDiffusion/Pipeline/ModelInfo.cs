@@ -36,6 +36,18 @@ public sealed record ModelInfo
     /// <summary>The VAE latent scaling factor in use.</summary>
     public required float VaeScalingFactor { get; init; }
 
+    /// <summary>The VAE decoder in use: the model's vae_decoder/model.onnx, or <see cref="PipelineOptions.VaeDecoderPath"/>'s.</summary>
+    public string VaeDecoderPath { get; init; } = "";
+
+    /// <summary>"float16" when the decoder computes in float16 (float16 I/O or weights), else "float32".</summary>
+    public string VaeDecoderPrecision { get; init; } = "float32";
+
+    /// <summary>
+    /// The float32 decoder used when the float16 one overflows (its <c>.fp32.onnx</c> variant, shipped beside it), or null
+    /// when there is none: then an overflow is a <see cref="GenerationNumericsException"/>.
+    /// </summary>
+    public string? VaeDecoderFallbackPath { get; init; }
+
     /// <summary>The tokenizer's vocabulary size.</summary>
     public required int TokenizerVocabularySize { get; init; }
 

@@ -25,6 +25,15 @@ public sealed record PipelineOptions
     /// <summary>Tiled VAE decoding (diffusers' enable_tiling): by default on for images over 1024², in 512-pixel tiles.</summary>
     public VaeTilingOptions VaeTiling { get; init; } = new();
 
+    /// <summary>
+    /// Another VAE decoder to decode with instead of the model's (what AUTOMATIC1111's and ComfyUI's VAE choice does, e.g.
+    /// an fp32 or fp16-fix SDXL VAE): an ONNX file, a decoder folder in the diffusers/optimum layout (model.onnx, and
+    /// config.json whose scaling_factor must then equal the model's), or a model folder whose vae_decoder/ is taken.
+    /// Checked at load: a missing or unusable file is a <see cref="Onnx.ModelLoadException"/> naming it, and its latent
+    /// channels must be the UNet's 4. Null: the model's vae_decoder/model.onnx.
+    /// </summary>
+    public string? VaeDecoderPath { get; init; }
+
     /// <summary>Where scheduler names are looked up; null: <see cref="Schedulers.SchedulerRegistry.Default"/> (register plug-ins there or pass your own).</summary>
     public Schedulers.SchedulerRegistry? Schedulers { get; init; }
 
@@ -68,6 +77,8 @@ public sealed record PipelineOptions
     internal Onnx.ExecutionDevice Validate()
     {
         CheckThreads(nameof(IntraOpThreads), IntraOpThreads);
+        if (VaeDecoderPath is { } vae && string.IsNullOrWhiteSpace(vae))
+            throw new ArgumentException("VaeDecoderPath is empty; give an .onnx file or a vae_decoder folder, or null for the model's own.", nameof(VaeDecoderPath));
         CheckThreads(nameof(InterOpThreads), InterOpThreads);
         if (CpuArenaExtendStrategy is not (null or "next_power_of_two" or "same_as_requested"))
             throw new ArgumentException(

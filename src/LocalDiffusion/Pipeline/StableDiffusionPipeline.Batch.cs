@@ -38,8 +38,8 @@ public sealed partial class StableDiffusionPipeline
             BatchEntry entry;
             try
             {
-                var (request, scheduler, latentH, latentW) = Plan(item.Request);
-                entry = new BatchEntry(item, request, scheduler, latentH, latentW, results[i]);
+                var prepared = Prepare(item.Request);
+                entry = new BatchEntry(item, prepared.Request, prepared.Scheduler, prepared.LatentH, prepared.LatentW, results[i]);
             }
             catch (ArgumentException e)
             {
@@ -77,8 +77,8 @@ public sealed partial class StableDiffusionPipeline
     /// <summary>
     /// Whether <see cref="GenerateBatchAsync"/> denoises the two requests in one batch: both valid, the same output size,
     /// the same timestep sequence (the same scheduler kind and step count; the UNet takes one timestep per call), the same
-    /// classifier-free guidance decision (both guided or both not, whatever the scales), and text-to-image (img2img and
-    /// inpainting run alone). Prompts, negative prompts, seeds, guidance scales, ImageCount, eta and previews may differ.
+    /// classifier-free guidance decision (both guided or both not, whatever the scales), and text-to-image over the whole
+    /// schedule (img2img, inpainting and the SDXL base → refiner hand-off run alone). Prompts, negative prompts, seeds, guidance scales, ImageCount, eta and previews may differ.
     /// </summary>
     public bool CanBatch(GenerationRequest first, GenerationRequest second)
     {
@@ -86,9 +86,9 @@ public sealed partial class StableDiffusionPipeline
         ArgumentNullException.ThrowIfNull(second);
         try
         {
-            var (r1, s1, h1, w1) = Plan(first);
-            var (r2, s2, h2, w2) = Plan(second);
-            return Compatible(new BatchEntry(null!, r1, s1, h1, w1, null!), new BatchEntry(null!, r2, s2, h2, w2, null!));
+            var (a, b) = (Prepare(first), Prepare(second));
+            return Compatible(new BatchEntry(null!, a.Request, a.Scheduler, a.LatentH, a.LatentW, null!),
+                new BatchEntry(null!, b.Request, b.Scheduler, b.LatentH, b.LatentW, null!));
         }
         catch (ArgumentException)
         {
@@ -98,9 +98,14 @@ public sealed partial class StableDiffusionPipeline
 
     private bool Compatible(BatchEntry a, BatchEntry b) =>
         a.LatentH == b.LatentH && a.LatentW == b.LatentW
-        && a.Request.InitImage is null && b.Request.InitImage is null
+        && StartsFromNoise(a.Request) && StartsFromNoise(b.Request)
         && Info.Family.UsesClassifierFreeGuidance(a.Request.GuidanceScale) == Info.Family.UsesClassifierFreeGuidance(b.Request.GuidanceScale)
         && a.Scheduler.Scheduler.Timesteps.SequenceEqual(b.Scheduler.Scheduler.Timesteps);
+
+    // Text-to-image over the whole schedule: img2img, inpainting and the SDXL base → refiner hand-off (own begin/end
+    // indices and start latents) run alone.
+    private static bool StartsFromNoise(GenerationRequest r) =>
+        r.InitImage is null && r.InitLatents is null && r.DenoisingStart is null && r.DenoisingEnd is null;
 
     // Runs one compatible group on this thread: each request's prompt encoding and initial latents, the shared denoising
     // (split by conditioning length), then each request's decoding; every request's task is completed as soon as it can be.
@@ -121,7 +126,7 @@ public sealed partial class StableDiffusionPipeline
                 try
                 {
                     token.ThrowIfCancellationRequested();
-                    prepared.Add((entry, Prepare(entry.Request, entry.Scheduler, entry.LatentH, entry.LatentW, entry.Item.Progress, runOptions, Stopwatch.StartNew(), token)));
+                    prepared.Add((entry, Begin(entry.Request, entry.Scheduler, entry.LatentH, entry.LatentW, entry.Item.Progress, runOptions, Stopwatch.StartNew(), null, token)));
                 }
                 catch (Exception e)
                 {
@@ -182,7 +187,7 @@ public sealed partial class StableDiffusionPipeline
                 if (run.Member!.Error is not null) continue;
                 try
                 {
-                    entry.Result.TrySetResult(Finish(run));
+                    entry.Result.TrySetResult(Finish(run, decode: true));
                 }
                 catch (Exception e)
                 {

@@ -27,10 +27,10 @@ public sealed partial class StableDiffusionPipeline
             var current = latents.AsSpan(i * item, item);
             var rms = MathF.Sqrt(TensorPrimitives.SumOfSquares(current) / item);
             var normaliser = rms > 1f && float.IsFinite(rms) ? rms : 1f;
-            TensorPrimitives.Divide(current, normaliser * _folder.VaeScalingFactor, scaled);
-            var chw = _vae.Decode(scaled, latentH, latentW, runOptions);
+            TensorPrimitives.Divide(current, normaliser * Info.Family.VaeScalingFactor, scaled);
+            var (chw, source, _) = _vae.Decode(scaled, latentH, latentW, runOptions);
             int width = latentW * VaeDecoder.Factor, height = latentH * VaeDecoder.Factor;
-            previews[i] = new GeneratedImage(width, height, ImageConversion.ToRgb8(chw, width, height, _folder.VaeDecoderPath));
+            previews[i] = new GeneratedImage(width, height, ImageConversion.ToRgb8(chw, width, height, source));
         }
         return previews;
     }

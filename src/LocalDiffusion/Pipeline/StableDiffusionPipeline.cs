@@ -51,7 +51,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     private readonly ClipTextEncoder? _textEncoder2;
     private readonly SdxlPromptEncoder? _sdxlPromptEncoder;
     private readonly UNet _unet;
-    private readonly VaeDecoder _vae;
+    private readonly VaeDecoding _vae;
     private readonly Lazy<VaeEncoder?> _vaeEncoder;
     private readonly SchedulerConfig _schedulerConfig;
     private readonly SchedulerRegistry _schedulers;
@@ -62,30 +62,33 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     private bool _disposed;
 
     private StableDiffusionPipeline(ModelFolder folder, ClipTokenizer tokenizer, ClipTextEncoder textEncoder, UNet unet,
-        VaeDecoder vae, SchedulerConfig schedulerConfig, SchedulerRegistry schedulers, ModelInfo info, Lazy<VaeEncoder?> vaeEncoder,
+        VaeDecoding vae, SchedulerConfig schedulerConfig, SchedulerRegistry schedulers, ModelInfo info, Lazy<VaeEncoder?> vaeEncoder,
         (ClipTokenizer Tokenizer, ClipTextEncoder Encoder)? second)
     {
+        // A1111 concatenates 75-token chunks along the sequence axis; only a UNet with a dynamic one accepts that.
+        var dynamicSequence = unet.HiddenSpec.FixedDimension(1) is null;
         if (second is { } xl)
         {
             _textEncoder2 = xl.Encoder;
-            _sdxlPromptEncoder = new SdxlPromptEncoder(tokenizer, textEncoder, xl.Tokenizer, xl.Encoder, folder.TextEncoder2Path!, folder.ForceZerosForEmptyPrompt);
+            _sdxlPromptEncoder = new SdxlPromptEncoder(tokenizer, textEncoder, xl.Tokenizer, xl.Encoder, folder.TextEncoder2Path!, folder.ForceZerosForEmptyPrompt, dynamicSequence);
         }
         else if (info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner)
         {
             // The refiner's only encoder is text_encoder_2, loaded as the pipeline's text encoder.
-            _sdxlPromptEncoder = new SdxlPromptEncoder(null, null, tokenizer, textEncoder, folder.TextEncoderPath, folder.ForceZerosForEmptyPrompt);
+            _sdxlPromptEncoder = new SdxlPromptEncoder(null, null, tokenizer, textEncoder, folder.TextEncoderPath, folder.ForceZerosForEmptyPrompt, dynamicSequence);
         }
         _vaeEncoder = vaeEncoder;
         _schedulers = schedulers;
         _folder = folder;
         _textEncoder = textEncoder;
-        // A1111 concatenates 75-token chunks along the sequence axis; only a UNet with a dynamic one accepts that.
-        _promptEncoder = new PromptEncoder(tokenizer, textEncoder, folder.TextEncoderPath, dynamicSequence: unet.HiddenSpec.FixedDimension(1) is null);
+        _promptEncoder = new PromptEncoder(tokenizer, textEncoder, folder.TextEncoderPath, dynamicSequence);
         _unet = unet;
         _vae = vae;
         _schedulerConfig = schedulerConfig;
         Info = info;
     }
+
+    private int TrainTimesteps => _schedulerConfig.NumTrainTimesteps ?? 1000;
 
     /// <summary>What was detected: components, dtypes, shapes, scheduler, provider, native size.</summary>
     public ModelInfo Info { get; }
@@ -101,6 +104,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var device = options.Validate();
         var folder = ModelFolder.Open(modelDirectory);
         ModelFamily.CheckFolder(folder);
+        // Another VAE decoder in place of the folder's (A1111's and ComfyUI's VAE choice); its fp32 variant, if it ships one.
+        var vaeOverride = options.VaeDecoderPath is { } vaePath ? VaeDecoderFile.Open(vaePath) : null;
+        var decoderPath = vaeOverride?.ModelPath ?? folder.VaeDecoderPath;
         var tokenizer = LoadTokenizer(folder.TokenizerDirectory);
         var schedulerConfig = LoadSchedulerConfig(folder.SchedulerConfigPath);
         var schedulers = options.Schedulers ?? SchedulerRegistry.Default;
@@ -114,12 +120,12 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var opened = new List<OnnxComponent>();
         try
         {
-            List<(string, string)> components = [(folder.IsRefiner ? "text_encoder_2" : "text_encoder", folder.TextEncoderPath), ("unet", folder.UnetPath), ("vae_decoder", folder.VaeDecoderPath)];
+            List<(string, string)> components = [(folder.IsRefiner ? "text_encoder_2" : "text_encoder", folder.TextEncoderPath), ("unet", folder.UnetPath), ("vae_decoder", decoderPath)];
             if (folder.TextEncoder2Path is { } te2Path && !folder.IsRefiner) components.Add(("text_encoder_2", te2Path));
             var loaded = ComponentLoader.LoadAll(sessions, components, opened);
             var textEncoder = new ClipTextEncoder(loaded[0]);
             var unet = new UNet(loaded[1], folder.UnetInChannels);
-            var vae = new VaeDecoder(loaded[2]) { Tiling = options.VaeTiling };
+            var decoder = new VaeDecoder(loaded[2]) { Tiling = options.VaeTiling };
             if (tokenizer.MaxLength != textEncoder.SequenceLength)
                 throw new ModelLoadException(folder.TokenizerDirectory,
                     $"the tokenizer's model_max_length is {tokenizer.MaxLength}, but the text encoder takes {textEncoder.SequenceLength} tokens.");
@@ -127,6 +133,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             var family = ModelFamily.Detect(folder, loaded[1].Inputs, unet.InputChannels, textEncoder.DeclaredHiddenSize,
                 tokenizer.PadId != tokenizer.EosId, schedulerConfig);
             if (family.Unsupported is { } why) throw new ModelLoadException(folder.UnetPath, why);
+            if (vaeOverride is { ScalingFactor: { } vaeScale, ConfigPath: { } vaeConfig } && Math.Abs(vaeScale - family.VaeScalingFactor) > 1e-6f)
+                throw new ModelLoadException(vaeConfig,
+                    $"this VAE's scaling_factor is {vaeScale.ToString(System.Globalization.CultureInfo.InvariantCulture)}, but the model's latents are scaled by {family.VaeScalingFactor.ToString(System.Globalization.CultureInfo.InvariantCulture)} ({family.Name}): the VAE belongs to another model family, whose latents mean something else.");
+            var vae = new VaeDecoding(decoder, LoadFloat32Fallback(decoder, sessions, options, opened));
             (ClipTokenizer, ClipTextEncoder)? second = null;
             int? conditioningWidth = textEncoder.DeclaredHiddenSize;
             if (family.Architecture == ModelArchitecture.StableDiffusionXL)
@@ -152,7 +162,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                     $"encoder_hidden_states has width {un}, but the text encoder{(second is null ? "" : "s")} ({folder.TextEncoderPath}{(second is null ? "" : " + text_encoder_2")}) output {te}: the components come from different models.");
 
             var sizeMultiple = VaeDecoder.Factor << unet.DownsamplingLevels;
-            var (nativeH, nativeW) = NativeLatentSize(folder, unet, vae, family.Architecture);
+            var (nativeH, nativeW) = NativeLatentSize(folder, unet, decoder, family.Architecture);
             if (unet.FixedLatentSize is null && folder.UnetSampleSize is { } sample && sample * VaeDecoder.Factor % sizeMultiple != 0)
                 throw new ModelLoadException(Path.Combine(Path.GetDirectoryName(folder.UnetPath)!, "config.json"),
                     $"\"sample_size\" is {sample} ({sample * VaeDecoder.Factor} px), but this UNet halves its latents {unet.DownsamplingLevels} times, so sides must be multiples of {sizeMultiple} px.");
@@ -167,7 +177,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 SizeMultiple = sizeMultiple,
                 NativeWidth = nativeW * VaeDecoder.Factor,
                 NativeHeight = nativeH * VaeDecoder.Factor,
-                VaeScalingFactor = folder.VaeScalingFactor,
+                VaeScalingFactor = family.VaeScalingFactor,
+                VaeDecoderPath = decoder.FilePath,
+                VaeDecoderPrecision = decoder.Precision,
+                VaeDecoderFallbackPath = vae.Float32Fallback?.FilePath,
                 TokenizerVocabularySize = tokenizer.VocabularySize,
                 UnetFixedBatch = unet.FixedBatch,
                 Family = family,
@@ -192,16 +205,14 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     public Task<GenerationResult> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(request);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        (request, var scheduler, var latentH, var latentW) = Plan(request);
+        var run = Prepare(request);
         Enter();
         return Task.Run(() =>
         {
             _generationsOnThisThread++;
             try
             {
-                return Generate(request, scheduler, latentH, latentW, progress, cancellationToken);
+                return Generate(run, progress, null, decode: true, cancellationToken).Result;
             }
             finally
             {
@@ -211,24 +222,30 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         }, CancellationToken.None);
     }
 
-    // Everything checked and decided before any work: defaults, validation, the scheduler and its timesteps.
-    private (GenerationRequest Request, (IScheduler Scheduler, string Name) Scheduler, int LatentH, int LatentW) Plan(GenerationRequest request)
+    // A request checked and ready to run: everything that can be refused is refused here, before any work.
+    private sealed record PreparedRun(GenerationRequest Request, (IScheduler Scheduler, string Name) Scheduler, int LatentH, int LatentW);
+
+    private PreparedRun Prepare(GenerationRequest request)
     {
+        ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         // StableDiffusionXLImg2ImgPipeline's strength default: the refiner only polishes the last steps.
         if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && request.Strength is null && request.InitImage is not null)
             request = request with { Strength = 0.3f };
         var (latentH, latentW) = Validate(request);
         var scheduler = CreateScheduler(request);
-        if (request.InitImage is not null)
-        {
+        CheckSplit(request, scheduler.Scheduler, scheduler.Name);
+        if (request.InitImage is not null || (request.InitLatents is not null && request.DenoisingStart is null))
             LatentPreparation.CheckScheduler(scheduler.Scheduler, scheduler.Name, request.Steps);
+        if (request.InitImage is not null)
             _ = _vaeEncoder.Value; // a broken vae_encoder is reported before any work
-        }
-        return (request, scheduler, latentH, latentW);
+        return new PreparedRun(request, scheduler, latentH, latentW);
     }
 
-    private GenerationResult Generate(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
-        IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+    // Runs a prepared request; a refiner continues the base's generator (as diffusers does when one generator is passed
+    // to both pipelines), and a base handing over skips decoding.
+    private (GenerationResult Result, TorchGenerator Generator) Generate(PreparedRun run, IProgress<GenerationProgress>? progress,
+        TorchGenerator? continued, bool decode, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         cancellationToken.ThrowIfCancellationRequested();
@@ -239,7 +256,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         using var terminate = token.Register(() => runOptions.Terminate = true);
         try
         {
-            return GenerateCore(request, scheduler, latentH, latentW, progress, runOptions, clock, token);
+            return GenerateCore(run.Request, run.Scheduler, run.LatentH, run.LatentW, progress, runOptions, clock, continued, decode, token);
         }
         catch (OnnxRuntimeException) when (token.IsCancellationRequested)
         {
@@ -248,18 +265,18 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     }
 
     // The stages in order: prompt encoding → initial latents → denoising → decoding.
-    private GenerationResult GenerateCore(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
-        IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, CancellationToken token)
+    private (GenerationResult, TorchGenerator) GenerateCore(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
+        IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, TorchGenerator? continued, bool decode, CancellationToken token)
     {
-        var run = Prepare(request, scheduler, latentH, latentW, progress, runOptions, clock, token);
+        var run = Begin(request, scheduler, latentH, latentW, progress, runOptions, clock, continued, token);
         Denoise([run], runOptions);
         run.Member!.ThrowIfFailed();
-        return Finish(run);
+        return (Finish(run, decode), run.Generator);
     }
 
     // Prompt encoding and initial latents: everything of a request before the UNet.
-    private GenerationRun Prepare(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
-        IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, CancellationToken token)
+    private GenerationRun Begin(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
+        IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, TorchGenerator? continued, CancellationToken token)
     {
         var n = request.ImageCount;
         var useCfg = Info.Family.UsesClassifierFreeGuidance(request.GuidanceScale);
@@ -270,26 +287,30 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         // Text conditioning: [negative×n, prompt×n] with CFG (diffusers' order), else [prompt×n].
         var prompts = useCfg ? new[] { request.NegativePrompt, request.Prompt } : [request.Prompt];
         var inputs = _sdxlPromptEncoder is { } xl
-            ? xl.Encode(prompts, n, request.PromptWeighting, latentH * VaeDecoder.Factor, latentW * VaeDecoder.Factor, warnings, timings, runOptions)
+            ? xl.Encode(prompts, n, request.PromptWeighting,
+                SdxlTimeIds.For(request, prompts.Length, xl.Refiner, latentH * VaeDecoder.Factor, latentW * VaeDecoder.Factor), warnings, timings, runOptions)
             : _promptEncoder.Encode(prompts, n, request.PromptWeighting, warnings, timings, runOptions);
         if (Info.Family.GuidanceEmbeddingWidth is { } width)
             inputs = inputs with { TimestepCond = GuidanceEmbedding.Compute(request.GuidanceScale, width, inputs.Batch) };
         timings.TextEncoderDone();
 
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
-        var generator = new TorchGenerator(seed);
-        var start = InitialLatents.Prepare(request, scheduler.Scheduler, () => _vaeEncoder.Value!, _folder.VaeScalingFactor,
-            _unet.InputChannels, generator, n, latentH, latentW, runOptions);
+        var generator = continued ?? new TorchGenerator(seed);
+        var start = InitialLatents.Prepare(request, scheduler.Scheduler, () => _vaeEncoder.Value!, Info.Family.VaeScalingFactor,
+            _unet.InputChannels, generator, n, latentH, latentW, TrainTimesteps, runOptions);
+        var end = request.DenoisingEnd is { } fraction
+            ? ScheduleSplit.EndIndex(scheduler.Scheduler, fraction, TrainTimesteps)
+            : scheduler.Scheduler.Timesteps.Count;
         return new GenerationRun
         {
             Request = request, Scheduler = scheduler, LatentH = latentH, LatentW = latentW, Progress = progress, RunOptions = runOptions,
             Clock = clock, Token = token, UseCfg = useCfg, Warnings = warnings, Timings = timings,
-            Inputs = inputs with { ExtraChannels = start.Channels }, Seed = seed, Generator = generator, Start = start,
+            Inputs = inputs with { ExtraChannels = start.Channels }, Seed = seed, Generator = generator, Start = start, End = end,
         };
     }
 
     // Denoising: one UNet call per step over the rows of every run (one run, or a compatible batch: same size, timesteps,
-    // begin index, CFG decision and conditioning shape). A run that fails or is cancelled leaves with its Member.Error set.
+    // begin and end index, CFG decision and conditioning shape). A run that fails or is cancelled leaves with its Member.Error set.
     private void Denoise(IReadOnlyList<GenerationRun> runs, RunOptions unetRunOptions, Action<GenerationRun>? onRetired = null)
     {
         var first = runs[0];
@@ -299,7 +320,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         foreach (var run in runs)
         {
             var (request, n, latents, timings) = (run.Request, run.Request.ImageCount, run.Start.Latents, run.Timings);
-            timings.BeginDenoising(run.Scheduler.Scheduler.Timesteps.Count - run.Start.BeginIndex);
+            timings.BeginDenoising(run.End - run.Start.BeginIndex);
             run.Member = new DenoisingMember(run.Scheduler.Scheduler, run.Scheduler.Name, run.Generator, latents, n, request.GuidanceScale, run.Token)
             {
                 Blend = run.Start.Blend,
@@ -315,7 +336,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             };
             members.Add(run.Member);
         }
-        var loop = new DenoisingLoop(_unet, members, first.UseCfg, first.Start.BeginIndex);
+        var loop = new DenoisingLoop(_unet, members, first.UseCfg, first.Start.BeginIndex, first.End);
         try
         {
             loop.Run(first.LatentH, first.LatentW, conditioning, unetRunOptions);
@@ -330,16 +351,16 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         }
     }
 
-    // Decoding and the result.
-    private GenerationResult Finish(GenerationRun run)
+    // Decoding (skipped by a base handing over to a refiner) and the result.
+    private GenerationResult Finish(GenerationRun run, bool decode)
     {
         var (request, n, latentH, latentW, latents, clock, timings) = (run.Request, run.Request.ImageCount, run.LatentH, run.LatentW, run.Start.Latents, run.Clock, run.Timings);
         var evaluations = run.Member!.Evaluations;
         run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
         var modelName = Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar));
-        var images = LatentDecoding.Decode(latents, n, latentH, latentW, request, _vae, _folder.VaeScalingFactor, _folder.VaeDecoderPath,
+        var images = !decode ? [] : LatentDecoding.Decode(latents, n, latentH, latentW, request, _vae, Info.Family.VaeScalingFactor,
             i => GenerationParameters.Format(request, run.UseCfg, run.Scheduler.Name, run.Seed, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor, modelName, i, n),
-            run.RunOptions, run.Token);
+            run.Warnings, run.RunOptions, run.Token);
         timings.DecodeDone();
         run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Done });
         return new GenerationResult(images, run.Seed, latents, [n, UNet.LatentChannels, latentH, latentW], clock.Elapsed)
@@ -389,6 +410,25 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             throw new ArgumentOutOfRangeException(nameof(request.Steps), request.Steps, $"Steps {request.Steps} with {name}: {StripParameter(e.Message)}");
         }
         return (scheduler, name);
+    }
+
+    // A hand-off fraction that leaves the model no timestep to run is refused up front, naming the field.
+    private void CheckSplit(GenerationRequest request, IScheduler scheduler, string name)
+    {
+        var train = TrainTimesteps;
+        var count = scheduler.Timesteps.Count;
+        var begin = request.DenoisingStart is { } start ? ScheduleSplit.StartIndex(scheduler, start, train)
+            : request.InitImage is not null || request.InitLatents is not null ? LatentPreparation.BeginIndex(request.Steps, request.EffectiveStrength, scheduler.Order).BeginIndex
+            : 0;
+        var end = request.DenoisingEnd is { } stop ? ScheduleSplit.EndIndex(scheduler, stop, train) : count;
+        if (end > begin) return;
+        var first = scheduler.Timesteps[Math.Min(begin, count - 1)].ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var field = request.DenoisingEnd is not null ? nameof(request.DenoisingEnd) : nameof(request.DenoisingStart);
+        var value = request.DenoisingEnd ?? request.DenoisingStart;
+        throw new ArgumentOutOfRangeException(field, value,
+            $"{field} {value?.ToString(System.Globalization.CultureInfo.InvariantCulture)} leaves no step to run: {name} with {request.Steps} steps has timesteps " +
+            $"{scheduler.Timesteps[0].ToString(System.Globalization.CultureInfo.InvariantCulture)} … {scheduler.Timesteps[count - 1].ToString(System.Globalization.CultureInfo.InvariantCulture)}, " +
+            $"and the split falls at timestep {ScheduleSplit.Cutoff(value ?? 0, train)}{(begin > 0 ? $" (the run would start at {first})" : "")}; move the fraction or raise Steps.");
     }
 
     private static string StripParameter(string message) =>
@@ -458,9 +498,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         if (r.ImageCount is < 1 or > MaxImages)
             throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
         ImageRequestValidation.Check(r, _folder.VaeEncoderPath, Info.Family.Inpainting);
+        SdxlTimeIds.Validate(r, Info.Family.Name, sdxl: _sdxlPromptEncoder is not null, refiner: _sdxlPromptEncoder?.Refiner == true);
         // diffusers runs the refiner as StableDiffusionXLImg2ImgPipeline: it refines an image, it does not draw one.
-        if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.InitImage is null)
-            throw new ArgumentException("InitImage is required: an SDXL refiner runs img2img (refining an image; Strength defaults to 0.3 as in diffusers), not text-to-image.", nameof(r.InitImage));
+        if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.InitImage is null && r.InitLatents is null)
+            throw new ArgumentException("InitImage is required: an SDXL refiner runs img2img (refining an image; Strength defaults to 0.3 as in diffusers) or continues a base model's latents (InitLatents), not text-to-image.", nameof(r.InitImage));
         if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.MaskImage is not null)
             throw new ArgumentException("MaskImage is not supported with an SDXL refiner yet: LocalDiffusion runs the refiner as img2img only.", nameof(r.MaskImage));
         // With an init image the size defaults to the image's own, rounded down to a size the UNet can draw.
@@ -470,13 +511,19 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         CheckSide(nameof(r.Width), width);
         CheckSide(nameof(r.Height), height);
         int latentH = height / VaeDecoder.Factor, latentW = width / VaeDecoder.Factor;
-        foreach (var (fixedSize, file) in new[] { (_unet.FixedLatentSize, _folder.UnetPath), (_vae.FixedLatentSize, _folder.VaeDecoderPath) })
+        foreach (var (fixedSize, file) in new[] { (_unet.FixedLatentSize, _folder.UnetPath), (_vae.Decoder.FixedLatentSize, _vae.Decoder.FilePath),
+                     (_vae.Float32Fallback?.FixedLatentSize, _vae.Float32Fallback?.FilePath ?? "") })
         {
             if (fixedSize is { } s && (s.Height != latentH || s.Width != latentW))
                 throw new ArgumentException(
                     $"{file} has static latent dimensions {s.Height}x{s.Width}, so it only makes {s.Width * 8}x{s.Height * 8} images; {width}x{height} was requested.",
                     width != s.Width * 8 ? nameof(r.Width) : nameof(r.Height));
         }
+        if (r.InitLatents is { } start && start.Length != r.ImageCount * UNet.LatentChannels * latentH * latentW
+            && start.Length != UNet.LatentChannels * latentH * latentW)
+            throw new ArgumentException(
+                $"InitLatents has {start.Length} values; [{r.ImageCount},{UNet.LatentChannels},{latentH},{latentW}] = {r.ImageCount * UNet.LatentChannels * latentH * latentW} (or one image's {UNet.LatentChannels * latentH * latentW}) are needed for {width}x{height}: set Width and Height to the size the latents were made at.",
+                nameof(r.InitLatents));
         if (r.InitialLatents is { } latents)
         {
             if (latents.Length != r.ImageCount * UNet.LatentChannels * latentH * latentW)
@@ -498,6 +545,24 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 (multiple > VaeDecoder.Factor
                     ? $" (this model's UNet halves the latents {_unet.DownsamplingLevels} times, so sides must be multiples of 8×{multiple / VaeDecoder.Factor}; e.g. {Math.Max(multiple, value / multiple * multiple)} or {(value / multiple + 1) * multiple})."
                     : "."));
+    }
+
+    /// <summary>
+    /// The float32 decoder to decode with when <paramref name="decoder"/> is float16 and overflows: its float32 variant
+    /// (<see cref="VaeDecoderFile.Float32VariantOf"/>) when one ships beside it, loaded now so that a broken one is
+    /// named at load; null for a float32 decoder or without a variant.
+    /// </summary>
+    private static VaeDecoder? LoadFloat32Fallback(VaeDecoder decoder, SessionFactory sessions, PipelineOptions options, List<OnnxComponent> opened)
+    {
+        var variant = VaeDecoderFile.Float32VariantOf(decoder.FilePath);
+        if (!decoder.IsFloat16 || !File.Exists(variant)) return null;
+        var component = OnnxComponent.Load("vae_decoder_fp32", variant, sessions);
+        opened.Add(component);
+        var fallback = new VaeDecoder(component) { Tiling = options.VaeTiling };
+        if (fallback.IsFloat16)
+            throw new ModelLoadException(variant,
+                $"named as the float32 variant of {Path.GetFileName(decoder.FilePath)}, but it computes in float16 (float16 inputs, outputs or weights): it would overflow as that one does.");
+        return fallback;
     }
 
     private static (int H, int W) NativeLatentSize(ModelFolder folder, UNet unet, VaeDecoder vae, ModelArchitecture architecture) =>

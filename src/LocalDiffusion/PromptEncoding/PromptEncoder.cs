@@ -22,6 +22,10 @@ internal sealed class PromptEncoder(ClipTokenizer tokenizer, ClipTextEncoder tex
     /// <summary>Whether prompts longer than one chunk are encoded whole (the UNet's sequence axis is dynamic).</summary>
     public bool ChunksLongPrompts => dynamicSequence;
 
+    /// <summary>The empty prompt's chunk (BOS, EOS, padding): what pads a prompt with fewer chunks than the other.</summary>
+    public PromptChunk EmptyChunk { get; } =
+        PromptChunks.Split([new WeightedText("", 1.0)], tokenizer.EncodeTokens, tokenizer.BosId, tokenizer.EosId, tokenizer.PadId, null, textEncoder.SequenceLength - 2)[0];
+
     /// <summary>Refuses a prompt whose attention syntax cannot be read, naming the request property.</summary>
     public static void Validate(string prompt, string property)
     {
@@ -75,11 +79,10 @@ internal sealed class PromptEncoder(ClipTokenizer tokenizer, ClipTextEncoder tex
             perPrompt[p] = chunks;
         }
         var count = perPrompt.Max(c => c.Count);
-        var empty = count > 1 ? PromptChunks.Split([new WeightedText("", 1.0)], tokenizer.EncodeTokens, tokenizer.BosId, tokenizer.EosId, tokenizer.PadId, null, ChunkLength)[0] : null;
         var ids = new int[prompts.Count * count * seq];
         for (var p = 0; p < prompts.Count; p++)
             for (var c = 0; c < count; c++)
-                (c < perPrompt[p].Count ? perPrompt[p][c] : empty!).Ids.CopyTo(ids, (p * count + c) * seq);
+                (c < perPrompt[p].Count ? perPrompt[p][c] : EmptyChunk).Ids.CopyTo(ids, (p * count + c) * seq);
         timings.TokenizeDone();
 
         var (encoded, hidden) = textEncoder.Encode(ids, prompts.Count * count, runOptions);

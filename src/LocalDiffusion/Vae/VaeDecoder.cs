@@ -21,6 +21,9 @@ internal sealed class VaeDecoder : IDisposable
                 $"this does not look like a VAE decoder: expected input 'latent_sample' [batch,4,h,w]; found {model.DescribeInputs()}.");
         if (!OrtTensors.AcceptsFloats(latent.ElementType))
             throw new ModelLoadException(model.FilePath, $"input 'latent_sample' has element type {latent.ElementType}; float32 or float16 was expected.");
+        if (latent.FixedDimension(1) is { } channels && channels != Denoising.UNet.LatentChannels)
+            throw new ModelLoadException(model.FilePath,
+                $"this VAE decoder takes {channels} latent channels (latent_sample {latent.Describe()}); Stable Diffusion 1.x/2.x/XL UNets make {Denoising.UNet.LatentChannels} (a 16-channel VAE is SD 3's or Flux's).");
         _latent = latent;
         _image = model.OutputOrFirst("sample");
         if (_image.Rank != 4)
@@ -30,6 +33,17 @@ internal sealed class VaeDecoder : IDisposable
 
     /// <summary>The model.onnx path.</summary>
     public string FilePath => _model.FilePath;
+
+    /// <summary>
+    /// Whether the decoder computes in float16 somewhere: float16 input or output, or float16 weights (an fp16 export
+    /// that keeps float32 I/O). Such a decoder can overflow where a float32 one does not.
+    /// </summary>
+    public bool IsFloat16 => _latent.ElementType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16
+        || _image.ElementType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16
+        || _model.Scan?.HasFloat16Weights == true;
+
+    /// <summary>"float16" or "float32", for messages and <see cref="ModelInfo"/>.</summary>
+    public string Precision => IsFloat16 ? "float16" : "float32";
     /// <summary>When and how to decode in tiles; a VAE with static spatial dimensions never tiles.</summary>
     /// <exception cref="ArgumentException">A tile under 1 latent or an overlap outside [0, 1), naming the field.</exception>
     public VaeTilingOptions Tiling

@@ -87,6 +87,25 @@ public class CliTests
     }
 
     [Fact]
+    public async Task TheVaeFlagReplacesTheDecoderAndIsCheckedAtLoad()
+    {
+        // models/test/vae/sdxl-overflow: an fp16 decoder and its float32 variant, which info lists as the fallback.
+        var vae = Path.Combine(TestPaths.ModelsDir, "test", "vae", "sdxl-overflow");
+        var (code, output, error) = await Run("info", "--model", TestModels.PathOf("tiny-sdxl-olive"), "--device", "cpu", "--vae", vae);
+        Assert.True(code == 0, error);
+        Assert.Contains("vae decoder", output);
+        Assert.Contains("vae_decoder_fp32", output);
+        Assert.Contains("float32[?,4,?,?]", output);
+
+        using var dir = new TempDirectory();
+        var missing = Path.Combine(dir.Path, "missing-vae");
+        (code, _, error) = await Run("generate", "--model", TestModels.PathOf("tiny-sdxl-olive"), "--prompt", "a cat", "--steps", "1",
+            "--width", "64", "--height", "64", "--device", "cpu", "--vae", missing, "--out", Path.Combine(dir.Path, "x.png"));
+        Assert.Equal(ExitCodes.ModelError, code);
+        Assert.Contains("missing-vae", error);
+    }
+
+    [Fact]
     public async Task TokenizeJsonGivesIdsAndLengthsFromTheTokenizerAlone()
     {
         using var dir = new TempDirectory();

@@ -30,6 +30,14 @@ public class StableDiffusionXLRefinerTests
         Seed = c.GetProperty("seed").GetInt64(),
         ImageCount = c.GetProperty("images").GetInt32(),
         InitImage = Img2ImgDiffusersParityTests.Picture(c.GetProperty("width").GetInt32(), c.GetProperty("height").GetInt32()),
+        OriginalSize = StableDiffusionXLTests.Size(c, "original_size"),
+        CropsCoordsTopLeft = StableDiffusionXLTests.Crop(c, "crops_coords_top_left"),
+        NegativeOriginalSize = StableDiffusionXLTests.Size(c, "negative_original_size"),
+        NegativeCropsCoordsTopLeft = StableDiffusionXLTests.Crop(c, "negative_crops_coords_top_left"),
+        // Every case records the scores it ran with; the default cases' are diffusers' defaults, which the engine's
+        // own defaults must reproduce, so only non-default ones are passed.
+        AestheticScore = c.GetProperty("aesthetic_score").GetSingle() is var a and not 6f ? a : null,
+        NegativeAestheticScore = c.GetProperty("negative_aesthetic_score").GetSingle() is var n and not 2.5f ? n : null,
     };
 
     [Fact]
@@ -41,7 +49,7 @@ public class StableDiffusionXLRefinerTests
         Assert.Equal(5f, info.Family.DefaultGuidanceScale); // StableDiffusionXLImg2ImgPipeline's guidance_scale default
         Assert.Contains(info.Components, c => c.Name == "text_encoder_2");
         Assert.DoesNotContain(info.Components, c => c.Name == "text_encoder");
-        Assert.Equal(["img2img (SDXL refiner)"], info.Tasks);
+        Assert.Equal(["img2img (SDXL refiner)", "refining a base's latents (hand-off)"], info.Tasks);
     }
 
     [Theory]
@@ -66,6 +74,42 @@ public class StableDiffusionXLRefinerTests
         var result = await TestModels.Pipeline("tiny-sdxl-refiner").GenerateAsync(Request(c) with { Strength = null }, cancellationToken: TestContext.Current.CancellationToken);
         var expected = DiffusersReference.Floats(c.GetProperty("final_latents"));
         Tolerance.AssertClose(expected, result.FinalLatents, "default strength", relative: 0, absolute: 1e-4 * expected.Max(MathF.Abs));
+    }
+
+    [Fact]
+    public async Task TheAestheticScoresMatterAndTargetSizesAreRefused()
+    {
+        var c = Case("refiner/micro_conditioning_6_steps_s0.5_g5");
+        var expected = DiffusersReference.Floats(c.GetProperty("final_latents"));
+        var pipeline = TestModels.Pipeline("tiny-sdxl-refiner");
+        var defaults = await pipeline.GenerateAsync(Request(c) with { AestheticScore = null, NegativeAestheticScore = null },
+            cancellationToken: TestContext.Current.CancellationToken);
+        var maxDiff = expected.Zip(defaults.FinalLatents, (a, b) => MathF.Abs(a - b)).Max();
+        Assert.True(maxDiff > 1e-2f * expected.Max(MathF.Abs), $"max |Δ| {maxDiff}: the aesthetic scores made no difference");
+
+        foreach (var (request, property) in new[]
+        {
+            (Request(c) with { TargetSize = new PixelSize(96, 64) }, "TargetSize"),
+            (Request(c) with { NegativeTargetSize = new PixelSize(96, 64) }, "NegativeTargetSize"),
+            (Request(c) with { AestheticScore = float.NaN }, "AestheticScore"),
+            (Request(c) with { NegativeAestheticScore = float.PositiveInfinity }, "NegativeAestheticScore"),
+        })
+        {
+            var e = await Assert.ThrowsAnyAsync<ArgumentException>(() => pipeline.GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken));
+            Assert.Equal(property, e.ParamName);
+        }
+    }
+
+    [Fact]
+    public async Task ALongWeightedPromptRunsOnTheRefinerWithoutWarnings()
+    {
+        var request = Request(Case("refiner/10_steps_s0.3_g5")) with
+        {
+            Prompt = string.Join(", ", Enumerable.Repeat("a (red:1.2) circle on a blue background", 12)) + " BREAK a star",
+        };
+        var result = await TestModels.Pipeline("tiny-sdxl-refiner").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Empty(result.Warnings);
+        Assert.All(result.FinalLatents, v => Assert.True(float.IsFinite(v)));
     }
 
     [Fact]

@@ -32,7 +32,20 @@ public class StableDiffusionXLTests
         ImageCount = c.GetProperty("images").GetInt32(),
         Width = c.GetProperty("width").GetInt32(),
         Height = c.GetProperty("height").GetInt32(),
+        OriginalSize = Size(c, "original_size"),
+        CropsCoordsTopLeft = Crop(c, "crops_coords_top_left"),
+        TargetSize = Size(c, "target_size"),
+        NegativeOriginalSize = Size(c, "negative_original_size"),
+        NegativeCropsCoordsTopLeft = Crop(c, "negative_crops_coords_top_left"),
+        NegativeTargetSize = Size(c, "negative_target_size"),
     };
+
+    // The micro-conditioning cases hold diffusers' (height, width) and (top, left) pairs.
+    internal static PixelSize? Size(JsonElement c, string key) =>
+        c.TryGetProperty(key, out var v) ? new PixelSize(v[1].GetInt32(), v[0].GetInt32()) : null;
+
+    internal static CropCoordinates? Crop(JsonElement c, string key) =>
+        c.TryGetProperty(key, out var v) ? new CropCoordinates(v[0].GetInt32(), v[1].GetInt32()) : null;
 
     [Fact]
     public void TheFamilyIsSdxlBase()
@@ -89,11 +102,87 @@ public class StableDiffusionXLTests
     }
 
     [Fact]
-    public async Task WeightedSyntaxIsEncodedAsWrittenWithAWarning()
+    public async Task WeightedAndLongPromptsRunWithoutWarningsAndWeightsMatter()
     {
-        var request = new GenerationRequest { Prompt = "a (red:1.5) circle", Steps = 1, GuidanceScale = 1f, Seed = 1, Width = 64, Height = 64 };
-        var result = await TestModels.Pipeline("tiny-sdxl").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken);
-        Assert.Contains(result.Warnings, w => w.Contains("not applied to SDXL", StringComparison.Ordinal));
+        // SdxlPromptEncoderTests checks the conditioning itself; here the whole pipeline takes it.
+        var pipeline = TestModels.Pipeline("tiny-sdxl");
+        var request = Request(Case("sdxl/4_steps_g5"));
+        var plain = await pipeline.GenerateAsync(request with { PromptWeighting = false }, cancellationToken: TestContext.Current.CancellationToken);
+        var weighted = await pipeline.GenerateAsync(request with { Prompt = "a (red:1.5) circle on a [blue] background" }, cancellationToken: TestContext.Current.CancellationToken);
+        var longer = await pipeline.GenerateAsync(request with { Prompt = string.Join(", ", Enumerable.Repeat("a red circle on a blue background", 12)) + " BREAK a star" },
+            cancellationToken: TestContext.Current.CancellationToken);
+        // A plain prompt with weighting off is still diffusers' case.
+        var expected = DiffusersReference.Floats(Case("sdxl/4_steps_g5").GetProperty("final_latents"));
+        Tolerance.AssertClose(expected, plain.FinalLatents, "plain, weighting off", relative: 0, absolute: 1e-4 * expected.Max(MathF.Abs));
+        foreach (var r in new[] { weighted, longer })
+        {
+            Assert.Empty(r.Warnings);
+            Assert.All(r.FinalLatents, v => Assert.True(float.IsFinite(v)));
+            Assert.True(r.FinalLatents.Zip(plain.FinalLatents, (a, b) => MathF.Abs(a - b)).Max() > 1e-3f);
+        }
+    }
+
+    [Fact]
+    public async Task MicroConditioningMattersAndIsWrittenToThePng()
+    {
+        // The micro-conditioning case (diffusers' time ids from non-default original/crop/target sizes, negative ones
+        // too) is matched by FinalLatentsMatchDiffusers; without its values the engine lands elsewhere.
+        var c = Case("sdxl/micro_conditioning_4_steps_g5");
+        var expected = DiffusersReference.Floats(c.GetProperty("final_latents"));
+        var pipeline = TestModels.Pipeline("tiny-sdxl");
+        var defaults = await pipeline.GenerateAsync(Request(c) with { OriginalSize = null, CropsCoordsTopLeft = null, TargetSize = null },
+            cancellationToken: TestContext.Current.CancellationToken);
+        var maxDiff = expected.Zip(defaults.FinalLatents, (a, b) => MathF.Abs(a - b)).Max();
+        Assert.True(maxDiff > 1e-2f * expected.Max(MathF.Abs), $"max |Δ| {maxDiff}: the prompt's micro-conditioning made no difference");
+
+        var result = await pipeline.GenerateAsync(Request(c), cancellationToken: TestContext.Current.CancellationToken);
+        var parameters = PngTextChunks.Read(result.Images[0].EncodePng())["parameters"];
+        Assert.Contains("Original size: 192x128, Crop: 16,8, Target size: 80x48, Negative original size: 256x256, Negative crop: 4,0, Negative target size: 96x64", parameters);
+    }
+
+    [Theory]
+    [InlineData("AestheticScore")]
+    [InlineData("NegativeAestheticScore")]
+    public async Task AestheticScoresAreRefusedOnTheBase(string property)
+    {
+        var request = new GenerationRequest { Prompt = "a red circle", Steps = 1, Width = 64, Height = 64 };
+        request = property == "AestheticScore" ? request with { AestheticScore = 7 } : request with { NegativeAestheticScore = 2 };
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => TestModels.Pipeline("tiny-sdxl").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken));
+        Assert.Equal(property, e.ParamName);
+        Assert.Contains("refiner", e.Message);
+    }
+
+    [Fact]
+    public async Task BadMicroConditioningValuesAreRefusedNamingTheProperty()
+    {
+        var request = new GenerationRequest { Prompt = "a red circle", Steps = 1, Width = 64, Height = 64 };
+        var pipeline = TestModels.Pipeline("tiny-sdxl");
+        var cases = new (GenerationRequest Request, string Property)[]
+        {
+            (request with { OriginalSize = new PixelSize(0, 64) }, "OriginalSize"),
+            (request with { TargetSize = new PixelSize(64, 20000) }, "TargetSize"),
+            (request with { NegativeOriginalSize = new PixelSize(-8, 64) }, "NegativeOriginalSize"),
+            (request with { CropsCoordsTopLeft = new CropCoordinates(-1, 0) }, "CropsCoordsTopLeft"),
+            (request with { NegativeCropsCoordsTopLeft = new CropCoordinates(0, -16) }, "NegativeCropsCoordsTopLeft"),
+            (request with { NegativeTargetSize = new PixelSize(64, 0) }, "NegativeTargetSize"),
+        };
+        foreach (var (bad, property) in cases)
+        {
+            var e = await Assert.ThrowsAnyAsync<ArgumentException>(() => pipeline.GenerateAsync(bad, cancellationToken: TestContext.Current.CancellationToken));
+            Assert.Equal(property, e.ParamName);
+        }
+    }
+
+    [Fact]
+    public async Task MicroConditioningIsRefusedOnModelsWithoutTimeIds()
+    {
+        var request = TestModels.Request() with { Steps = 1, OriginalSize = new PixelSize(1024, 1024) };
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => TestModels.Pipeline("tiny").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken));
+        Assert.Equal("OriginalSize", e.ParamName);
+        Assert.Contains("SDXL", e.Message);
+        e = await Assert.ThrowsAsync<ArgumentException>(() => TestModels.Pipeline("tiny").GenerateAsync(
+            TestModels.Request() with { Steps = 1, AestheticScore = 6 }, cancellationToken: TestContext.Current.CancellationToken));
+        Assert.Equal("AestheticScore", e.ParamName);
     }
 
     [Fact]

@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using System.Globalization;
+using LocalDiffusion.Denoising;
+using LocalDiffusion.Model;
+using LocalDiffusion.Randomness;
+
+namespace LocalDiffusion;
+
+public sealed partial class StableDiffusionPipeline
+{
+    /// <summary>
+    /// SDXL's base → refiner hand-off (diffusers' "ensemble of expert denoisers", AUTOMATIC1111's "Refiner, switch at"):
+    /// this model runs the first <paramref name="switchAt"/> of the schedule (<see cref="GenerationRequest.DenoisingEnd"/>),
+    /// <paramref name="refiner"/> continues from its latents for the rest (<see cref="GenerationRequest.DenoisingStart"/>)
+    /// with the same prompts, steps, guidance, scheduler and size, drawing from the same random generator (as diffusers
+    /// does when one generator is passed to both pipelines), and decodes the images with its VAE. Progress counts the
+    /// steps of both models. Both pipelines must stay loaded until the task completes; each may serve other requests.
+    /// </summary>
+    /// <param name="request">What to generate; it must not set <see cref="GenerationRequest.DenoisingEnd"/>,
+    /// <see cref="GenerationRequest.DenoisingStart"/> or <see cref="GenerationRequest.InitLatents"/> itself.</param>
+    /// <param name="refiner">The model that finishes the schedule: usually an SDXL refiner, or any model sharing this one's latent space.</param>
+    /// <param name="switchAt">The fraction of the schedule this model runs, in (0, 1); diffusers' example and A1111 use 0.8.</param>
+    /// <param name="progress">Steps of both models, then decoding.</param>
+    /// <param name="cancellationToken">Stops either model between UNet evaluations.</param>
+    /// <exception cref="ArgumentException">A request field, <paramref name="switchAt"/> or <paramref name="refiner"/> that
+    /// cannot work, before any work is done.</exception>
+    public Task<GenerationResult> GenerateWithRefinerAsync(GenerationRequest request, StableDiffusionPipeline refiner, float switchAt = 0.8f,
+        IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(refiner);
+        CheckRefiner(request, refiner, switchAt);
+        var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
+        // With an SDXL refiner, each model takes the micro-conditioning its time ids hold (as diffusers' two pipelines do):
+        // the base its target sizes, the refiner its aesthetic scores; original size and crop go to both.
+        var sdxlRefiner = refiner._sdxlPromptEncoder?.Refiner == true;
+        var first = Prepare(request with
+        {
+            DenoisingEnd = switchAt, Seed = seed, PreviewSteps = null,
+            AestheticScore = sdxlRefiner ? null : request.AestheticScore,
+            NegativeAestheticScore = sdxlRefiner ? null : request.NegativeAestheticScore,
+        });
+        int width = first.LatentW * Vae.VaeDecoder.Factor, height = first.LatentH * Vae.VaeDecoder.Factor;
+        // Checked now with stand-in latents of the right size, so a refiner that cannot continue fails before any work.
+        var secondRequest = request with
+        {
+            InitImage = null, MaskImage = null, Strength = null, InitLatents = new float[first.LatentH * first.LatentW * UNet.LatentChannels],
+            DenoisingStart = switchAt, Width = width, Height = height, Seed = seed, PreviewSteps = null,
+            TargetSize = sdxlRefiner ? null : request.TargetSize,
+            NegativeTargetSize = sdxlRefiner ? null : request.NegativeTargetSize,
+        };
+        var second = refiner.Prepare(secondRequest);
+        var baseSteps = ScheduleSplit.EndIndex(first.Scheduler.Scheduler, switchAt, TrainTimesteps)
+            - (request.InitImage is null ? 0 : BeginIndexOf(first));
+        var refinerSteps = second.Scheduler.Scheduler.Timesteps.Count - ScheduleSplit.StartIndex(second.Scheduler.Scheduler, switchAt, refiner.TrainTimesteps);
+        var total = baseSteps + refinerSteps;
+
+        Enter();
+        try
+        {
+            refiner.Enter();
+        }
+        catch
+        {
+            Exit();
+            throw;
+        }
+        return Task.Run(() =>
+        {
+            _generationsOnThisThread++;
+            try
+            {
+                var clock = Stopwatch.StartNew();
+                var (handed, generator) = Generate(first, Shifted(progress, 0, total, final: false), null, decode: false, cancellationToken);
+                var (result, _) = refiner.Generate(second with { Request = second.Request with { InitLatents = handed.FinalLatents } },
+                    Shifted(progress, baseSteps, total, final: true), generator, decode: true, cancellationToken);
+                return result with
+                {
+                    Elapsed = clock.Elapsed,
+                    Warnings = [.. handed.Warnings, .. result.Warnings],
+                    UnetEvaluations = handed.UnetEvaluations + result.UnetEvaluations,
+                    UnetCalls = handed.UnetCalls + result.UnetCalls,
+                };
+            }
+            finally
+            {
+                _generationsOnThisThread--;
+                refiner.Exit();
+                Exit();
+            }
+        }, CancellationToken.None);
+    }
+
+    private static int BeginIndexOf(PreparedRun run) =>
+        Latents.LatentPreparation.BeginIndex(run.Request.Steps, run.Request.EffectiveStrength, run.Scheduler.Scheduler.Order).BeginIndex;
+
+    private void CheckRefiner(GenerationRequest request, StableDiffusionPipeline refiner, float switchAt)
+    {
+        if (!(float.IsFinite(switchAt) && switchAt is > 0 and < 1))
+            throw new ArgumentOutOfRangeException(nameof(switchAt), switchAt, "The refiner switch point must be a fraction of the schedule strictly between 0 and 1 (e.g. 0.8).");
+        if (ReferenceEquals(refiner, this))
+            throw new ArgumentException("The refiner must be another model than the base.", nameof(refiner));
+        if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner)
+            throw new ArgumentException($"{Info.Root} is an SDXL refiner: it finishes a schedule, so it cannot start one; use the base model here and pass the refiner.", nameof(refiner));
+        if (refiner.Info.Family.Inpainting || request.MaskImage is not null)
+            throw new ArgumentException("The refiner hand-off runs text-to-image and img2img; inpainting with a refiner is not supported.",
+                request.MaskImage is not null ? nameof(request.MaskImage) : nameof(refiner));
+        if (request.DenoisingEnd is not null || request.DenoisingStart is not null || request.InitLatents is not null)
+            throw new ArgumentException("DenoisingEnd, DenoisingStart and InitLatents are set by the refiner hand-off itself; leave them unset.",
+                request.DenoisingEnd is not null ? nameof(request.DenoisingEnd) : request.DenoisingStart is not null ? nameof(request.DenoisingStart) : nameof(request.InitLatents));
+        // Latents only mean the same thing to two models whose VAEs scale them alike (SDXL base and refiner share a VAE).
+        if (Math.Abs(refiner.Info.Family.VaeScalingFactor - Info.Family.VaeScalingFactor) > 1e-6f)
+            throw new ArgumentException(
+                string.Create(CultureInfo.InvariantCulture,
+                    $"The refiner ({refiner.Info.Root}) scales latents by {refiner.Info.Family.VaeScalingFactor} and this model by {Info.Family.VaeScalingFactor}: their latent spaces differ, so one cannot continue the other's latents."),
+                nameof(refiner));
+    }
+
+    // The progress of one part of a hand-off, counted over both parts; the base's decoding/done reports are dropped.
+    private static Progress? Shifted(IProgress<GenerationProgress>? progress, int offset, int total, bool final) =>
+        progress is null ? null : new Progress(progress, offset, total, final);
+
+    private sealed class Progress(IProgress<GenerationProgress> inner, int offset, int total, bool final) : IProgress<GenerationProgress>
+    {
+        public void Report(GenerationProgress value)
+        {
+            if (!final && value.Phase is GenerationPhase.Decoding or GenerationPhase.Done) return;
+            if (final && value.Phase == GenerationPhase.Encoding) return;
+            inner.Report(value with { Step = offset + value.Step, TotalSteps = total });
+        }
+    }
+}
