@@ -86,6 +86,38 @@ public sealed class BatchingTests
     }
 
     [Fact]
+    public async Task A_batch_holds_at_most_max_batch_images_and_incompatible_requests_wait_their_turn()
+    {
+        await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], MaxQueue = 8, Concurrency = 1, MaxBatch = 4 });
+        using var blocking = new CancellationTokenSource();
+        using var blockerClient = new HttpClient { BaseAddress = server.Address };
+        var blocker = Json.PostAsync(blockerClient, "v1/images/generations", Blocker, blocking.Token);
+        await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("running").GetInt32() == 1, "the blocking generation to start");
+        // In arrival order: 2 + 2 images fill a batch of 4; the third pair would make 6; the 10-step one has other timesteps.
+        object[] bodies = [OpenAi("a red circle", 1, n: 2), OpenAi("a blue star", 2, n: 2), OpenAi("a green cross", 3, n: 2),
+            new { model = "shapes", prompt = "a pink square", seed = 4, steps = 10, scheduler = "dpmpp_2m", size = "64x64", response_format = "b64_json" }];
+        var waiting = new List<Task<HttpResponseMessage>>();
+        foreach (var body in bodies)
+        {
+            waiting.Add(Json.PostAsync(server.Http, "v1/images/generations", body));
+            var count = waiting.Count;
+            await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("waiting").GetInt32() == count, "the request to queue up");
+        }
+        await blocking.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => blocker);
+
+        var sizes = new List<string>();
+        foreach (var response in await Task.WhenAll(waiting))
+            using (response)
+            {
+                await Json.ReadAsync(response, 200);
+                sizes.Add(Assert.Single(response.Headers.GetValues("x-localdiffusion-batch-size")));
+            }
+        // The first two together; the third cannot join them (6 images) and is not compatible with the fourth: alone, then the fourth alone.
+        Assert.Equal(["2", "2", "1", "1"], sizes);
+    }
+
+    [Fact]
     public async Task A_client_that_leaves_a_running_batch_ends_only_its_own_request()
     {
         await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], MaxQueue = 8, Concurrency = 1, MaxBatch = 8 });
