@@ -73,6 +73,26 @@ public class BatchGenerationTests
     }
 
     [Fact]
+    public async Task SdxlMicroConditioningStaysPerRequest()
+    {
+        // Each request's time_ids (its own original and target sizes) are its own rows of the batch.
+        var pipeline = TestModels.Pipeline("tiny-sdxl");
+        GenerationRequest[] requests =
+        [
+            TestModels.Request(seed: 1) with { OriginalSize = new PixelSize(512, 256) },
+            TestModels.Request(seed: 2) with { TargetSize = new PixelSize(128, 128), NegativeOriginalSize = new PixelSize(64, 64) },
+            TestModels.Request(seed: 3),
+        ];
+        var batched = await Task.WhenAll(pipeline.GenerateBatchAsync(requests.Select(r => new GenerationBatchItem(r, null, Token)).ToList()));
+        for (var i = 0; i < requests.Length; i++)
+        {
+            Assert.Equal(3, batched[i].BatchSize);
+            AssertSame(await pipeline.GenerateAsync(requests[i], cancellationToken: Token), batched[i], oneRowAlone: false);
+        }
+        Assert.NotEqual(batched[0].FinalLatents, (await pipeline.GenerateAsync(requests[0] with { OriginalSize = null }, cancellationToken: Token)).FinalLatents);
+    }
+
+    [Fact]
     public async Task WithPrepackedWeightsEvenOneRowRequestsAreExact()
     {
         using var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny-lcm"), new PipelineOptions { Device = "cpu", PrepackWeights = true });
