@@ -92,7 +92,7 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
             logger.LogWarning("Listening on {Host} without --api-key: anyone who can reach this address can generate images. Pass --api-key KEY, or bind 127.0.0.1.", options.Host);
 
         var catalog = new ModelCatalog(folders, new PipelineOptions { Device = options.Device, IntraOpThreads = options.IntraOpThreads, VaeDecoderPath = options.VaeDecoderPath }, logger, options.ModelLoadGate);
-        var queue = new GenerationQueue(options.MaxQueue, options.Concurrency);
+        var queue = new GenerationQueue(options.MaxQueue, options.Concurrency, options.MaxBatch);
         var images = new ImageStore(options.OutputDirectory, options.ImageTtl, logger);
         var metrics = new ServerMetrics(queue);
         var exporter = new PrometheusTextExporter(metrics.Meter);
@@ -106,7 +106,7 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
         {
             status = "ok",
             models = catalog.All.Select(m => new { id = m.Id, state = m.State }),
-            queue = new { waiting = queue.Waiting, running = queue.Running, capacity = queue.Capacity, concurrency = queue.Concurrency },
+            queue = new { waiting = queue.Waiting, running = queue.Running, capacity = queue.Capacity, concurrency = queue.Concurrency, max_batch = queue.MaxBatchImages },
         }));
         app.MapGet("/metrics", () => Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
         ImagesEndpoints.Map(app, context);
@@ -128,8 +128,8 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
         }
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var address = new Uri(bound.EndsWith('/') ? bound : bound + "/");
-        logger.LogInformation("LocalDiffusion server listening on {Address} (models: {Models}; queue {MaxQueue}, concurrency {Concurrency}; images in {Output})",
-            address, string.Join(", ", catalog.All.Select(m => m.Id)), options.MaxQueue, options.Concurrency, images.Directory);
+        logger.LogInformation("LocalDiffusion server listening on {Address} (models: {Models}; queue {MaxQueue}, concurrency {Concurrency}, max batch {MaxBatch}; images in {Output})",
+            address, string.Join(", ", catalog.All.Select(m => m.Id)), options.MaxQueue, options.Concurrency, options.MaxBatch, images.Directory);
         return new LocalDiffusionServer(app, context, exporter, address);
     }
 

@@ -24,6 +24,13 @@ public sealed record ServerOptions
     /// <summary>Generations that run at the same time.</summary>
     public int Concurrency { get; init; } = 1;
 
+    /// <summary>
+    /// Dynamic batching: the most images one engine batch may hold. When a slot frees, waiting requests for the same model
+    /// that the engine can denoise together (same size, steps and scheduler, both guided or both not, text-to-image; see
+    /// <see cref="StableDiffusionPipeline.CanBatch"/>) run as one batch, each with its own result; 1 turns batching off.
+    /// </summary>
+    public int MaxBatch { get; init; } = 4;
+
     /// <summary>Where images handed out by URL are written; null: a temporary folder removed on shutdown.</summary>
     public string? OutputDirectory { get; init; }
 
@@ -70,6 +77,7 @@ public sealed record ServerOptions
         if (Port is < 0 or > 65535) throw new ArgumentOutOfRangeException(nameof(Port), Port, "Port must be between 0 and 65535.");
         if (MaxQueue < 0) throw new ArgumentOutOfRangeException(nameof(MaxQueue), MaxQueue, "MaxQueue must be 0 or more.");
         if (Concurrency < 1) throw new ArgumentOutOfRangeException(nameof(Concurrency), Concurrency, "Concurrency must be at least 1.");
+        if (MaxBatch is < 1 or > 64) throw new ArgumentOutOfRangeException(nameof(MaxBatch), MaxBatch, "MaxBatch must be between 1 (no batching) and 64.");
         if (ImageTtl <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ImageTtl), ImageTtl, "ImageTtl must be positive.");
         if (PublicUrl is { IsAbsoluteUri: false })
             throw new ArgumentException($"PublicUrl '{PublicUrl}' must be an absolute URL such as https://images.example.com.", nameof(PublicUrl));

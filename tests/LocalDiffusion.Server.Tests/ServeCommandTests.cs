@@ -56,6 +56,11 @@ public sealed partial class ServeCommandTests
         Assert.StartsWith("error: Concurrency must be at least 1.", error.ToString());
 
         error = new StringWriter();
+        code = await CliApp.RunAsync(["serve", "--port", "0", "--max-batch", "0", "--model", Repo.Tiny], AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(TextWriter.Null) }), error);
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: MaxBatch must be between 1 (no batching) and 64.", error.ToString());
+
+        error = new StringWriter();
         code = await CliApp.RunAsync(["serve", "--port", "0", "--model", "/no/such/model"], AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(TextWriter.Null) }), error);
         Assert.Equal(1, code);
         Assert.Equal("error: Model folder /no/such/model does not exist.", error.ToString().Trim());

@@ -67,7 +67,7 @@ internal static class BenchPipelineCommand
         return command;
     }
 
-    private static (int? Width, int? Height) ParseSize(string? text)
+    internal static (int? Width, int? Height) ParseSize(string? text)
     {
         if (text is null) return (null, null);
         var parts = text.ToLowerInvariant().Split('x');

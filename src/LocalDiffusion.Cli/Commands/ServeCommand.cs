@@ -17,6 +17,7 @@ internal static class ServeCommand
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on the API (also read from $LOCALDIFFUSION_API_KEY)." };
         var maxQueue = new Option<int>("--max-queue") { Description = "Requests that may wait for a generation; more get 429 at once.", DefaultValueFactory = _ => 16 };
         var concurrency = new Option<int>("--concurrency") { Description = "Generations that run at the same time.", DefaultValueFactory = _ => 1 };
+        var maxBatch = new Option<int>("--max-batch") { Description = "Most images in one dynamic batch of waiting compatible requests (1 = no batching).", DefaultValueFactory = _ => 4 };
         var outputDir = new Option<string?>("--output-dir") { Description = "Where images handed out by URL are written (shared storage for replicas). Default: a temporary folder removed on exit." };
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda[:N] | tensorrt[:N] | directml[:N] | coreml.", DefaultValueFactory = _ => "auto" };
         var ttl = new Option<double>("--image-ttl-minutes") { Description = "How long image URLs stay valid; files are deleted after that.", DefaultValueFactory = _ => 60 };
@@ -28,7 +29,7 @@ internal static class ServeCommand
 
         var command = new Command("serve", "Serve models over HTTP: OpenAI Images API (/v1), AUTOMATIC1111 API (/sdapi/v1), web UI (/).")
         {
-            models, modelsDir, host, port, apiKey, maxQueue, concurrency, outputDir, device, ttl, cors, threads, publicUrl, verbose, vae,
+            models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, threads, publicUrl, verbose, vae,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -44,6 +45,7 @@ internal static class ServeCommand
                 ApiKey = parse.GetValue(apiKey) ?? (Environment.GetEnvironmentVariable("LOCALDIFFUSION_API_KEY") is { Length: > 0 } k ? k : null),
                 MaxQueue = parse.GetValue(maxQueue),
                 Concurrency = parse.GetValue(concurrency),
+                MaxBatch = parse.GetValue(maxBatch),
                 OutputDirectory = parse.GetValue(outputDir),
                 Device = parse.GetValue(device)!,
                 ImageTtl = TimeSpan.FromMinutes(parse.GetValue(ttl)),

@@ -34,10 +34,10 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
 
         var waited = Stopwatch.StartNew();
         using var abandoned = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
-        IDisposable lease;
+        GenerationQueue.QueueSlot lease;
         try
         {
-            lease = await queue.EnterAsync(abandoned.Token);
+            lease = await queue.EnterAsync(abandoned.Token, new BatchCandidate(pipeline, request));
         }
         catch (QueueFullException)
         {
@@ -51,10 +51,21 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
         }
         using (lease)
         {
+            var batch = lease.Batch;
             var queueWait = waited.Elapsed;
             items[RequestLog.QueueWait] = queueWait;
             metrics.QueueWaitSeconds.Record(queueWait.TotalSeconds, tags);
-            using var generation = new ActiveGeneration(context.TraceIdentifier, model.Id, request.Steps, abandoned.Token);
+            ActiveGeneration generation;
+            try
+            {
+                generation = new ActiveGeneration(context.TraceIdentifier, model.Id, request.Steps, abandoned.Token);
+            }
+            catch
+            {
+                batch?.Withdraw();
+                throw;
+            }
+            using var _ = generation;
             active.Add(generation);
             var outcome = "error";
             var clock = Stopwatch.StartNew();
@@ -65,8 +76,13 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
                     generation.Report(p);
                     onProgress?.Invoke(p);
                 });
-                var result = await pipeline.GenerateAsync(request, progress, generation.Token);
+                // Batched: one engine batch with the requests the queue let through with this one (it always joins, so they never wait for it).
+                var result = batch is null
+                    ? await pipeline.GenerateAsync(request, progress, generation.Token)
+                    : await batch.RunAsync(pipeline, new GenerationBatchItem(request, progress, generation.Token));
                 outcome = "ok";
+                metrics.BatchSize.Record(result.BatchSize, tags);
+                if (!context.Response.HasStarted) context.Response.Headers[BatchSizeHeader] = result.BatchSize.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 metrics.Images.Add(result.Images.Count, tags);
                 metrics.GenerationSeconds.Record(result.Elapsed.TotalSeconds, tags);
                 if (result.UnetEvaluations > 0) metrics.StepSeconds.Record(result.Elapsed.TotalSeconds / result.UnetEvaluations, tags);
@@ -96,6 +112,9 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
             }
         }
     }
+
+    /// <summary>Response header with the number of requests denoised together with this one (1: alone).</summary>
+    public const string BatchSizeHeader = "x-localdiffusion-batch-size";
 
     private static ApiException ShuttingDown() =>
         new(503, "The server is shutting down; try again (another replica, or this one once it is back).", "server_error", null, "shutting_down") { RetryAfterSeconds = 5 };

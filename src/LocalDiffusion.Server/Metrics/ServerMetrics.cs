@@ -18,6 +18,8 @@ internal sealed class ServerMetrics : IDisposable
         Images = Meter.CreateCounter<long>("localdiffusion.images", "{image}", "Images generated, by model.");
         GenerationSeconds = Meter.CreateHistogram<double>("localdiffusion.generation.duration", "s", "Wall time of a generation, queue wait excluded.");
         StepSeconds = Meter.CreateHistogram<double>("localdiffusion.step.duration", "s", "Mean time of one UNet evaluation in a generation.");
+        BatchSize = Meter.CreateHistogram<double>("localdiffusion.batch.size", "{request}",
+            "Requests whose UNet calls ran together with a request (itself included; 1 = alone), recorded once per finished request.");
         QueueWaitSeconds = Meter.CreateHistogram<double>("localdiffusion.queue.wait", "s", "Time a request waited for a slot.");
     }
 
@@ -28,6 +30,7 @@ internal sealed class ServerMetrics : IDisposable
     public Histogram<double> GenerationSeconds { get; }
     public Histogram<double> StepSeconds { get; }
     public Histogram<double> QueueWaitSeconds { get; }
+    public Histogram<double> BatchSize { get; }
 
     public void Dispose() => Meter.Dispose();
 }

@@ -1,19 +1,47 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Numerics.Tensors;
-using LocalDiffusion.Randomness;
-using LocalDiffusion.Schedulers;
 using Microsoft.ML.OnnxRuntime;
 
 namespace LocalDiffusion.Denoising;
 
 /// <summary>
-/// The scheduler loop: at each evaluation scale the latents, run the UNet on the CFG pair [uncond, cond],
-/// combine uncond + g·(cond − uncond), and let the scheduler step. Latents are updated in place. After every stage the
-/// values are checked for NaN/infinity, so a failure names the step and the stage where it began.
+/// The scheduler loop over one or more requests denoised together (a generation is a batch of one member): at each
+/// evaluation every member's scheduler scales its latents into its rows of one UNet batch — with classifier-free
+/// guidance [uncond×n, cond×n] per member, members one after another — the UNet runs once on all rows, and each member
+/// combines uncond + g·(cond − uncond) with its own scale and lets its own scheduler step. Latents are updated in place.
+/// After every stage a member's values are checked for NaN/infinity, so a failure names the step and the stage where it
+/// began; a member that fails or is cancelled leaves (its rows stay in the batch, unused) and the others go on.
 /// </summary>
-internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, string schedulerName, TorchGenerator generator)
+internal sealed class DenoisingLoop
 {
+    private readonly UNet _unet;
+    private readonly DenoisingMember[] _members;
+    private readonly bool _classifierFree;
+    private readonly int _beginIndex;
+    private readonly int _endIndex;
+    private readonly IReadOnlyList<float> _timesteps;
+
+    /// <param name="unet">The UNet.</param>
+    /// <param name="members">The requests; their schedulers must share one timestep sequence (the UNet takes one timestep per call).</param>
+    /// <param name="classifierFree">With CFG (decided by <see cref="Model.ModelFamily.UsesClassifierFreeGuidance"/>) each member has 2n
+    /// conditioning rows, unconditional first; otherwise n conditional rows.</param>
+    /// <param name="beginIndex">img2img's first step.</param>
+    /// <param name="endIndex">The step to stop before: a base model handing over to a refiner stops early (see
+    /// <see cref="ScheduleSplit"/>); null: the schedule's end.</param>
+    public DenoisingLoop(UNet unet, IReadOnlyList<DenoisingMember> members, bool classifierFree, int beginIndex = 0, int? endIndex = null)
+    {
+        _unet = unet;
+        _members = [.. members];
+        _classifierFree = classifierFree;
+        _beginIndex = beginIndex;
+        _timesteps = _members[0].Scheduler.Timesteps;
+        _endIndex = endIndex ?? _timesteps.Count;
+        foreach (var m in _members)
+            if (!m.Scheduler.Timesteps.SequenceEqual(_timesteps))
+                throw new ArgumentException("The members of one denoising batch must share their timesteps.", nameof(members));
+    }
+
     /// <summary>UNet evaluations made.</summary>
     public int Evaluations { get; private set; }
 
@@ -21,63 +49,99 @@ internal sealed class DenoisingLoop(UNet unet, IScheduler scheduler, string sche
     public int Calls { get; private set; }
 
     /// <summary>
-    /// Denoises <paramref name="latents"/> [n,4,h,w]. With <paramref name="classifierFree"/> (decided by
-    /// <see cref="Model.ModelFamily.UsesClassifierFreeGuidance"/>) the conditioning holds 2n rows, unconditional first;
-    /// otherwise n conditional rows. A 9-channel UNet's extra channels come from the conditioning's inputs. img2img starts at <paramref name="beginIndex"/>;
-    /// <paramref name="afterStep"/> (inpainting's blend) sees the latents after each step with the step's index. A base model
-    /// handing over to a refiner stops before <paramref name="endIndex"/> (see <see cref="ScheduleSplit"/>).
+    /// Denoises every member's latents. The conditioning holds the members' rows in member order. A 9-channel UNet's
+    /// extra channels come from the conditioning's inputs (a batch of one). Returns when every member has finished or
+    /// left; a member's failure is in its <see cref="DenoisingMember.Error"/>. An ONNX Runtime failure (or a terminated
+    /// call) throws for all.
     /// </summary>
-    /// <exception cref="GenerationNumericsException">The UNet, the guidance or the scheduler produced NaN or infinity.</exception>
-    public void Run(Span<float> latents, int images, int latentHeight, int latentWidth, float guidance, bool classifierFree,
-        UNet.Conditioning conditioning, RunOptions runOptions, Action<int, int> onEvaluation, CancellationToken cancellationToken,
-        int beginIndex = 0, InpaintBlend? afterStep = null, int? endIndex = null)
+    public void Run(int latentHeight, int latentWidth, UNet.Conditioning conditioning, RunOptions runOptions)
     {
-        var useCfg = classifierFree;
         var extraChannels = conditioning.Inputs.ExtraChannels;
-        var size = latents.Length;
-        var batch = useCfg ? 2 * images : images;
-        var scaledPair = new float[batch * size / images];
+        var item = UNet.LatentChannels * latentHeight * latentWidth;
+        var rowsPerImage = _classifierFree ? 2 : 1;
+        var images = 0;
+        foreach (var m in _members) images += m.Images;
+        var batch = rowsPerImage * images;
+        var scaled = new float[batch * item];
         // An inpainting UNet takes [scaled latents ‖ mask ‖ masked-image latents] per row.
-        var input = extraChannels is null ? scaledPair : new float[batch * size / images / UNet.LatentChannels * unet.InputChannels];
-        var prediction = new float[scaledPair.Length];
-        var guided = useCfg ? new float[size] : prediction;
-        var timesteps = scheduler.Timesteps;
-        var end = endIndex ?? timesteps.Count;
-        for (var i = beginIndex; i < end; i++)
+        var input = extraChannels is null ? scaled : new float[batch * item / UNet.LatentChannels * _unet.InputChannels];
+        var prediction = new float[scaled.Length];
+        var guided = _classifierFree ? new float[images * item] : prediction;
+        var total = _endIndex - _beginIndex;
+        for (var i = _beginIndex; i < _endIndex; i++)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            scheduler.ScaleModelInput(latents, scaledPair.AsSpan(0, size), i);
-            if (useCfg) scaledPair.AsSpan(0, size).CopyTo(scaledPair.AsSpan(size, size));
-            extraChannels?.Assemble(scaledPair, input, batch);
-            unet.Predict(input, latentHeight, latentWidth, timesteps[i], conditioning, prediction, runOptions);
+            var active = 0;
+            for (int k = 0, row = 0; k < _members.Length; row += rowsPerImage * _members[k].Images, k++)
+            {
+                var m = _members[k];
+                if (!m.Active) continue;
+                if (m.CancellationToken.IsCancellationRequested)
+                {
+                    m.Retire(new OperationCanceledException(m.CancellationToken));
+                    continue;
+                }
+                active++;
+                var size = m.Latents.Length;
+                var rows = scaled.AsSpan(row * item, rowsPerImage * size);
+                m.Scheduler.ScaleModelInput(m.Latents, rows[..size], i);
+                if (_classifierFree) rows[..size].CopyTo(rows[size..]);
+            }
+            if (active == 0) return;
+            extraChannels?.Assemble(scaled, input, batch);
+            _unet.Predict(input, latentHeight, latentWidth, _timesteps[i], conditioning, prediction, runOptions);
             Calls += conditioning.Chunks.Count;
             Evaluations++;
-            if (!TensorPrimitives.IsFiniteAll<float>(prediction))
-                throw Failure(NumericsStage.Unet, i, timesteps.Count,
-                    TensorPrimitives.IsFiniteAll<float>(input)
-                        ? $"the UNet ({unet.FilePath}) returned NaN/infinity from finite inputs: an fp16 UNet overflowing, or a broken export."
-                        : $"the {schedulerName} scheduler's scaled model input was not finite.");
-            if (useCfg)
+            for (int k = 0, row = 0, image = 0; k < _members.Length; row += rowsPerImage * _members[k].Images, image += _members[k].Images, k++)
             {
-                ReadOnlySpan<float> uncond = prediction.AsSpan(0, size), cond = prediction.AsSpan(size, size);
-                TensorPrimitives.Subtract(cond, uncond, guided);
-                TensorPrimitives.MultiplyAdd(guided, guidance, uncond, guided);
-                if (!TensorPrimitives.IsFiniteAll<float>(guided.AsSpan(0, size)))
-                    throw Failure(NumericsStage.Guidance, i, timesteps.Count,
-                        $"classifier-free guidance at scale {guidance.ToString(CultureInfo.InvariantCulture)} overflowed although the UNet's predictions were finite; use a smaller guidance scale.");
+                var m = _members[k];
+                if (!m.Active) continue;
+                try
+                {
+                    Step(m, i, prediction.AsSpan(row * item, rowsPerImage * m.Latents.Length), input.AsSpan(row * item / UNet.LatentChannels * _unet.InputChannels,
+                        rowsPerImage * m.Latents.Length / UNet.LatentChannels * _unet.InputChannels), guided.AsSpan(image * item, m.Latents.Length));
+                    m.OnEvaluation?.Invoke(i + 1 - _beginIndex, total);
+                }
+                catch (Exception e)
+                {
+                    m.Retire(e);
+                }
             }
-            scheduler.Step(guided.AsSpan(0, size), i, latents, generator);
-            if (!TensorPrimitives.IsFiniteAll<float>(latents))
-                throw Failure(NumericsStage.Scheduler, i, timesteps.Count,
-                    $"the {schedulerName} scheduler turned finite latents and a finite noise prediction into NaN/infinity " +
-                    "(a division by a zero step, or a scheduler_config.json value out of its useful range).");
-            afterStep?.AfterStep(i, latents);
-            onEvaluation(i + 1 - beginIndex, end - beginIndex);
         }
-        Debug.Assert(Evaluations == end - beginIndex);
+        Debug.Assert(_members.All(m => !m.Active || m.Evaluations == total));
     }
 
-    private GenerationNumericsException Failure(NumericsStage stage, int index, int total, string cause) =>
+    // One member's guidance, scheduler step and inpainting blend on its own slice of the batch.
+    private void Step(DenoisingMember m, int i, Span<float> prediction, ReadOnlySpan<float> input, Span<float> guided)
+    {
+        m.Evaluations++;
+        var size = m.Latents.Length;
+        if (!TensorPrimitives.IsFiniteAll<float>(prediction))
+            throw Failure(m, NumericsStage.Unet, i,
+                TensorPrimitives.IsFiniteAll<float>(input)
+                    ? $"the UNet ({_unet.FilePath}) returned NaN/infinity from finite inputs: an fp16 UNet overflowing, or a broken export."
+                    : $"the {m.SchedulerName} scheduler's scaled model input was not finite.");
+        if (_classifierFree)
+        {
+            ReadOnlySpan<float> uncond = prediction[..size], cond = prediction.Slice(size, size);
+            TensorPrimitives.Subtract(cond, uncond, guided);
+            TensorPrimitives.MultiplyAdd(guided, m.Guidance, uncond, guided);
+            if (!TensorPrimitives.IsFiniteAll<float>(guided))
+                throw Failure(m, NumericsStage.Guidance, i,
+                    $"classifier-free guidance at scale {m.Guidance.ToString(CultureInfo.InvariantCulture)} overflowed although the UNet's predictions were finite; use a smaller guidance scale.");
+        }
+        else
+        {
+            guided = prediction;
+        }
+        m.Scheduler.Step(guided, i, m.Latents, m.Generator);
+        if (!TensorPrimitives.IsFiniteAll<float>(m.Latents))
+            throw Failure(m, NumericsStage.Scheduler, i,
+                $"the {m.SchedulerName} scheduler turned finite latents and a finite noise prediction into NaN/infinity " +
+                "(a division by a zero step, or a scheduler_config.json value out of its useful range).");
+        m.Blend?.AfterStep(i, m.Latents);
+    }
+
+    private GenerationNumericsException Failure(DenoisingMember m, NumericsStage stage, int index, string cause) =>
         new(stage, index + 1,
-            $"NaN/infinity at denoising step {index + 1} of {total} (timestep {scheduler.Timesteps[index].ToString(CultureInfo.InvariantCulture)}, {schedulerName}): {cause}");
+            $"NaN/infinity at denoising step {index + 1} of {_timesteps.Count} (timestep {_timesteps[index].ToString(CultureInfo.InvariantCulture)}, {m.SchedulerName}): {cause}");
 }

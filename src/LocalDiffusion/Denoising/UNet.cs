@@ -167,7 +167,8 @@ internal sealed class UNet : IDisposable
             runTicks += System.Diagnostics.Stopwatch.GetTimestamp() - runStart;
             run.Output.Read(0, output.Slice(chunk.Start * item, chunk.Count * item));
         }
-        conditioning.Timings?.UnetCall(System.Diagnostics.Stopwatch.GetTimestamp() - start, runTicks);
+        var callTicks = System.Diagnostics.Stopwatch.GetTimestamp() - start;
+        foreach (var timings in conditioning.Timings) timings.UnetCall(callTicks, runTicks);
     }
 
     // Exporters disagree on the timestep: int64 [B], float [B], int64 [1], or a float scalar; follow the declaration.
@@ -231,8 +232,8 @@ internal sealed class UNet : IDisposable
         /// <summary>What the tensors were made from (the inpainting channels are assembled from it at every step).</summary>
         public required UNetInputs Inputs { get; init; }
 
-        /// <summary>Where the calls' times are recorded, if anywhere.</summary>
-        internal TimingRecorder? Timings { get; set; }
+        /// <summary>Where the calls' times are recorded: each member's of a batch (the call is theirs together).</summary>
+        internal TimingRecorder[] Timings { get; set; } = [];
 
         internal RunBinding[] Bind(UNet unet, int h, int w)
         {

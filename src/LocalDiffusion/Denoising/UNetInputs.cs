@@ -34,6 +34,32 @@ internal sealed record UNetInputs
     /// <summary>A 9-channel inpainting UNet's mask and masked-image latents, assembled into the sample at every step.</summary>
     public InpaintChannels? ExtraChannels { get; init; }
 
+    /// <summary>
+    /// The rows of several requests' inputs one after another (a denoising batch, each member's rows contiguous). They must
+    /// agree on sequence length, width and which extra inputs they have; inpainting channels are per request, so such
+    /// inputs are not concatenated.
+    /// </summary>
+    public static UNetInputs Concat(IReadOnlyList<UNetInputs> parts)
+    {
+        if (parts.Count == 1) return parts[0];
+        var first = parts[0];
+        foreach (var p in parts)
+            if (p.SequenceLength != first.SequenceLength || p.HiddenSize != first.HiddenSize || p.ExtraChannels is not null
+                || (p.TextEmbeds is null) != (first.TextEmbeds is null) || (p.TimeIds is null) != (first.TimeIds is null)
+                || (p.TimestepCond is null) != (first.TimestepCond is null))
+                throw new ArgumentException("UNet inputs of one batch must have the same sequence length, width and extra inputs.", nameof(parts));
+        static float[]? Join(IReadOnlyList<UNetInputs> parts, Func<UNetInputs, float[]?> rows) =>
+            rows(parts[0]) is null ? null : parts.SelectMany(p => rows(p)!).ToArray();
+        return first with
+        {
+            EncoderHiddenStates = Join(parts, p => p.EncoderHiddenStates)!,
+            Batch = parts.Sum(p => p.Batch),
+            TextEmbeds = Join(parts, p => p.TextEmbeds),
+            TimeIds = Join(parts, p => p.TimeIds),
+            TimestepCond = Join(parts, p => p.TimestepCond),
+        };
+    }
+
     /// <summary>The per-row values given for an extra UNet input (by its ONNX name), or null.</summary>
     public float[]? Extra(string inputName) => inputName switch
     {

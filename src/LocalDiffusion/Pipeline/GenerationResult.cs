@@ -19,6 +19,12 @@ public sealed record GenerationResult(IReadOnlyList<GeneratedImage> Images, long
     /// <summary>How many ONNX Runtime UNet calls were made (two per evaluation when a static batch of 1 splits CFG).</summary>
     public int UnetCalls { get; init; }
 
+    /// <summary>
+    /// Requests whose UNet calls ran together with this one's, itself included: 1 when it ran alone, more when it was
+    /// denoised in a batch (<see cref="StableDiffusionPipeline.GenerateBatchAsync"/>).
+    /// </summary>
+    public int BatchSize { get; init; } = 1;
+
     /// <summary>The scheduler that ran.</summary>
     public string Scheduler { get; init; } = "";
 

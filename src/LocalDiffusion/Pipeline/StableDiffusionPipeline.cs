@@ -269,6 +269,16 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     private (GenerationResult, TorchGenerator) GenerateCore(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
         IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, TorchGenerator? continued, bool decode, CancellationToken token)
     {
+        var run = Begin(request, scheduler, latentH, latentW, progress, runOptions, clock, continued, token);
+        Denoise([run], runOptions);
+        run.Member!.ThrowIfFailed();
+        return (Finish(run, decode), run.Generator);
+    }
+
+    // Prompt encoding and initial latents: everything of a request before the UNet.
+    private GenerationRun Begin(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
+        IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, TorchGenerator? continued, CancellationToken token)
+    {
         var n = request.ImageCount;
         var useCfg = Info.Family.UsesClassifierFreeGuidance(request.GuidanceScale);
         var warnings = new List<string>();
@@ -289,41 +299,80 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var generator = continued ?? new TorchGenerator(seed);
         var start = InitialLatents.Prepare(request, scheduler.Scheduler, () => _vaeEncoder.Value!, Info.Family.VaeScalingFactor,
             _unet.InputChannels, generator, n, latentH, latentW, TrainTimesteps, runOptions);
-        var latents = start.Latents;
         var end = request.DenoisingEnd is { } fraction
             ? ScheduleSplit.EndIndex(scheduler.Scheduler, fraction, TrainTimesteps)
             : scheduler.Scheduler.Timesteps.Count;
+        return new GenerationRun
+        {
+            Request = request, Scheduler = scheduler, LatentH = latentH, LatentW = latentW, Progress = progress, RunOptions = runOptions,
+            Clock = clock, Token = token, UseCfg = useCfg, Warnings = warnings, Timings = timings,
+            Inputs = inputs with { ExtraChannels = start.Channels }, Seed = seed, Generator = generator, Start = start, End = end,
+        };
+    }
 
-        using var conditioning = _unet.Prepare(inputs with { ExtraChannels = start.Channels });
-        var loop = new DenoisingLoop(_unet, scheduler.Scheduler, scheduler.Name, generator);
-        timings.BeginDenoising(end - start.BeginIndex);
-        conditioning.Timings = timings;
-        loop.Run(latents, n, latentH, latentW, request.GuidanceScale, useCfg, conditioning, runOptions,
-            (step, total) =>
+    // Denoising: one UNet call per step over the rows of every run (one run, or a compatible batch: same size, timesteps,
+    // begin and end index, CFG decision and conditioning shape). A run that fails or is cancelled leaves with its Member.Error set.
+    private void Denoise(IReadOnlyList<GenerationRun> runs, RunOptions unetRunOptions, Action<GenerationRun>? onRetired = null)
+    {
+        var first = runs[0];
+        using var conditioning = _unet.Prepare(UNetInputs.Concat(runs.Select(r => r.Inputs).ToList()));
+        conditioning.Timings = runs.Select(r => r.Timings).ToArray();
+        var members = new List<DenoisingMember>(runs.Count);
+        foreach (var run in runs)
+        {
+            var (request, n, latents, timings) = (run.Request, run.Request.ImageCount, run.Start.Latents, run.Timings);
+            timings.BeginDenoising(run.End - run.Start.BeginIndex);
+            run.Member = new DenoisingMember(run.Scheduler.Scheduler, run.Scheduler.Name, run.Generator, latents, n, request.GuidanceScale, run.Token)
             {
-                timings.EvaluationDone();
-                progress?.Report(new GenerationProgress(step, total, clock.Elapsed)
+                Blend = run.Start.Blend,
+                OnRetired = onRetired is null ? null : () => onRetired(run),
+                OnEvaluation = (step, total) =>
                 {
-                    Preview = WantsPreview(request, step) ? DecodePreview(latents, n, latentH, latentW, runOptions) : null, // StableDiffusionPipeline.Previews.cs
-                });
-            }, token,
-            start.BeginIndex, start.Blend, end);
+                    timings.EvaluationDone();
+                    run.Progress?.Report(new GenerationProgress(step, total, run.Clock.Elapsed)
+                    {
+                        Preview = WantsPreview(request, step) ? DecodePreview(latents, n, run.LatentH, run.LatentW, run.RunOptions) : null, // StableDiffusionPipeline.Previews.cs
+                    });
+                },
+            };
+            members.Add(run.Member);
+        }
+        var loop = new DenoisingLoop(_unet, members, first.UseCfg, first.Start.BeginIndex, first.End);
+        try
+        {
+            loop.Run(first.LatentH, first.LatentW, conditioning, unetRunOptions);
+        }
+        finally
+        {
+            foreach (var run in runs)
+            {
+                run.UnetCalls = run.Member!.Evaluations * conditioning.Chunks.Count;
+                run.BatchSize = runs.Count;
+            }
+        }
+    }
 
-        progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
+    // Decoding (skipped by a base handing over to a refiner) and the result.
+    private GenerationResult Finish(GenerationRun run, bool decode)
+    {
+        var (request, n, latentH, latentW, latents, clock, timings) = (run.Request, run.Request.ImageCount, run.LatentH, run.LatentW, run.Start.Latents, run.Clock, run.Timings);
+        var evaluations = run.Member!.Evaluations;
+        run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
         var modelName = Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar));
         var images = !decode ? [] : LatentDecoding.Decode(latents, n, latentH, latentW, request, _vae, Info.Family.VaeScalingFactor,
-            i => GenerationParameters.Format(request, useCfg, scheduler.Name, seed, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor, modelName, i, n),
-            warnings, runOptions, token);
+            i => GenerationParameters.Format(request, run.UseCfg, run.Scheduler.Name, run.Seed, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor, modelName, i, n),
+            run.Warnings, run.RunOptions, run.Token);
         timings.DecodeDone();
-        progress?.Report(new GenerationProgress(loop.Evaluations, loop.Evaluations, clock.Elapsed) { Phase = GenerationPhase.Done });
-        return (new GenerationResult(images, seed, latents, [n, UNet.LatentChannels, latentH, latentW], clock.Elapsed)
+        run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Done });
+        return new GenerationResult(images, run.Seed, latents, [n, UNet.LatentChannels, latentH, latentW], clock.Elapsed)
         {
-            Warnings = warnings,
-            UnetEvaluations = loop.Evaluations,
-            UnetCalls = loop.Calls,
-            Scheduler = scheduler.Name,
+            Warnings = run.Warnings,
+            UnetEvaluations = evaluations,
+            UnetCalls = run.UnetCalls,
+            BatchSize = run.BatchSize,
+            Scheduler = run.Scheduler.Name,
             Timings = timings.Result(),
-        }, generator);
+        };
     }
 
     // Builds the request's scheduler and sets its timesteps before any work, so a config the scheduler cannot use or a

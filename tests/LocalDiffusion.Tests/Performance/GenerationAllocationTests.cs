@@ -47,4 +47,31 @@ public class GenerationAllocationTests
         Assert.True(perStep <= BytesPerStepBound,
             $"{variant} with {scheduler}: {few} bytes at 4 steps, {many} at 24: {perStep:F0} bytes per extra step (bound {BytesPerStepBound}).");
     }
+
+    /// <summary>A batch of three requests (GenerateBatchAsync): its shared steps stay within the bound per member.</summary>
+    [Theory]
+    [InlineData("dpmpp_2m")]
+    [InlineData("euler_a")]
+    public async Task ABatchsExtraStepsAllocateAlmostNothing(string scheduler)
+    {
+        var pipeline = TestModels.Pipeline("tiny");
+        async Task<long> Allocated(int steps)
+        {
+            var items = new[] { 1, 2, 3 }.Select(seed => new GenerationBatchItem(TestModels.Request(seed: seed) with { Steps = steps, Scheduler = scheduler })).ToList();
+            var least = long.MaxValue;
+            for (var r = 0; r < 3; r++)
+            {
+                var before = GC.GetTotalAllocatedBytes(precise: true);
+                await Task.WhenAll(pipeline.GenerateBatchAsync(items));
+                least = Math.Min(least, GC.GetTotalAllocatedBytes(precise: true) - before);
+            }
+            return least;
+        }
+        await Allocated(4);
+
+        long few = await Allocated(4), many = await Allocated(24);
+        var perStep = (many - few) / 20.0;
+        Assert.True(perStep <= 3 * BytesPerStepBound,
+            $"a batch of 3 with {scheduler}: {few} bytes at 4 steps, {many} at 24: {perStep:F0} bytes per extra step (bound {3 * BytesPerStepBound}).");
+    }
 }

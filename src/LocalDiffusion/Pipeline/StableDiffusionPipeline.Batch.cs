@@ -1,0 +1,215 @@
+using System.Diagnostics;
+using LocalDiffusion.Schedulers;
+using Microsoft.ML.OnnxRuntime;
+
+namespace LocalDiffusion;
+
+// Dynamic batching: several compatible requests denoised together, one UNet call per step over all their rows, each
+// request getting exactly the result it gets alone. Kept apart from the single-request code, which it reuses stage by stage.
+public sealed partial class StableDiffusionPipeline
+{
+    /// <summary>
+    /// Runs several requests together: requests that <see cref="CanBatch">can be batched</see> share one UNet call per
+    /// step over all their rows (each request's [negative×n, prompt×n] rows with guidance, one request after another);
+    /// prompt encoding, guidance, scheduler steps and decoding stay per request. Each request keeps its own seed and
+    /// generator, scheduler instance (stochastic schedulers draw from its own generator), guidance scale, progress and
+    /// cancellation, so its images and final latents are those <see cref="GenerateAsync"/> gives for it alone.
+    /// Requests that cannot be batched with the others run separately (concurrently, as separate
+    /// <see cref="GenerateAsync"/> calls would); so do requests whose prompts encode to different lengths (prompts over
+    /// 75 tokens on a UNet that takes longer sequences).
+    /// </summary>
+    /// <returns>
+    /// One task per item, in order. A bad request's task fails at once with the <see cref="ArgumentException"/>
+    /// <see cref="GenerateAsync"/> would throw; a cancelled item's task ends with <see cref="OperationCanceledException"/>
+    /// (at the next step, or at once in its own encoder/decoder calls) while the others go on; when every member of a
+    /// batch is cancelled, the running ONNX Runtime call is terminated. A NaN in one request's rows fails only that request.
+    /// </returns>
+    public IReadOnlyList<Task<GenerationResult>> GenerateBatchAsync(IReadOnlyList<GenerationBatchItem> items)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var results = new TaskCompletionSource<GenerationResult>[items.Count];
+        var groups = new List<List<BatchEntry>>();
+        for (var i = 0; i < items.Count; i++)
+        {
+            results[i] = new TaskCompletionSource<GenerationResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var item = items[i] ?? throw new ArgumentNullException($"{nameof(items)}[{i}]");
+            ArgumentNullException.ThrowIfNull(item.Request, $"{nameof(items)}[{i}].{nameof(item.Request)}");
+            BatchEntry entry;
+            try
+            {
+                var prepared = Prepare(item.Request);
+                entry = new BatchEntry(item, prepared.Request, prepared.Scheduler, prepared.LatentH, prepared.LatentW, results[i]);
+            }
+            catch (ArgumentException e)
+            {
+                results[i].SetException(e);
+                continue;
+            }
+            (groups.Find(g => Compatible(g[0], entry)) ?? Add(groups)).Add(entry);
+        }
+        foreach (var group in groups)
+        {
+            Enter();
+            _ = Task.Run(() =>
+            {
+                _generationsOnThisThread++;
+                try
+                {
+                    RunBatch(group);
+                }
+                finally
+                {
+                    _generationsOnThisThread--;
+                    Exit();
+                }
+            }, CancellationToken.None);
+        }
+        return results.Select(r => r.Task).ToArray();
+
+        static List<BatchEntry> Add(List<List<BatchEntry>> groups)
+        {
+            groups.Add([]);
+            return groups[^1];
+        }
+    }
+
+    /// <summary>
+    /// Whether <see cref="GenerateBatchAsync"/> denoises the two requests in one batch: both valid, the same output size,
+    /// the same timestep sequence (the same scheduler kind and step count; the UNet takes one timestep per call), the same
+    /// classifier-free guidance decision (both guided or both not, whatever the scales), and text-to-image over the whole
+    /// schedule (img2img, inpainting and the SDXL base → refiner hand-off run alone). Prompts, negative prompts, seeds, guidance scales, ImageCount, eta and previews may differ.
+    /// </summary>
+    public bool CanBatch(GenerationRequest first, GenerationRequest second)
+    {
+        ArgumentNullException.ThrowIfNull(first);
+        ArgumentNullException.ThrowIfNull(second);
+        try
+        {
+            var (a, b) = (Prepare(first), Prepare(second));
+            return Compatible(new BatchEntry(null!, a.Request, a.Scheduler, a.LatentH, a.LatentW, null!),
+                new BatchEntry(null!, b.Request, b.Scheduler, b.LatentH, b.LatentW, null!));
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private bool Compatible(BatchEntry a, BatchEntry b) =>
+        a.LatentH == b.LatentH && a.LatentW == b.LatentW
+        && StartsFromNoise(a.Request) && StartsFromNoise(b.Request)
+        && Info.Family.UsesClassifierFreeGuidance(a.Request.GuidanceScale) == Info.Family.UsesClassifierFreeGuidance(b.Request.GuidanceScale)
+        && a.Scheduler.Scheduler.Timesteps.SequenceEqual(b.Scheduler.Scheduler.Timesteps);
+
+    // Text-to-image over the whole schedule: img2img, inpainting and the SDXL base → refiner hand-off (own begin/end
+    // indices and start latents) run alone.
+    private static bool StartsFromNoise(GenerationRequest r) =>
+        r.InitImage is null && r.InitLatents is null && r.DenoisingStart is null && r.DenoisingEnd is null;
+
+    // Runs one compatible group on this thread: each request's prompt encoding and initial latents, the shared denoising
+    // (split by conditioning length), then each request's decoding; every request's task is completed as soon as it can be.
+    private void RunBatch(List<BatchEntry> group)
+    {
+        var owned = new List<IDisposable>();
+        try
+        {
+            var prepared = new List<(BatchEntry Entry, GenerationRun Run)>();
+            foreach (var entry in group)
+            {
+                var linked = CancellationTokenSource.CreateLinkedTokenSource(entry.Item.CancellationToken, _disposing.Token);
+                var runOptions = new RunOptions();
+                var token = linked.Token;
+                owned.Add(linked);
+                owned.Add(runOptions);
+                owned.Add(token.Register(() => runOptions.Terminate = true));
+                try
+                {
+                    token.ThrowIfCancellationRequested();
+                    prepared.Add((entry, Begin(entry.Request, entry.Scheduler, entry.LatentH, entry.LatentW, entry.Item.Progress, runOptions, Stopwatch.StartNew(), null, token)));
+                }
+                catch (Exception e)
+                {
+                    Fail(entry, e, token);
+                }
+            }
+            foreach (var part in prepared.GroupBy(p => p.Run.Inputs.SequenceLength))
+                DenoiseAndFinish(part.ToList());
+        }
+        catch (Exception e)
+        {
+            // A bug outside any one request: nobody may wait forever.
+            foreach (var entry in group) entry.Result.TrySetException(e);
+        }
+        finally
+        {
+            foreach (var d in owned) d.Dispose();
+        }
+    }
+
+    private void DenoiseAndFinish(List<(BatchEntry Entry, GenerationRun Run)> batch)
+    {
+        using var unetRunOptions = new RunOptions();
+        // The shared UNet call is terminated only when no member needs it any more.
+        var needed = batch.Count;
+        var left = new int[batch.Count];
+        void Leave(int index)
+        {
+            if (Interlocked.Exchange(ref left[index], 1) == 0 && Interlocked.Decrement(ref needed) == 0) unetRunOptions.Terminate = true;
+        }
+        var registrations = new List<CancellationTokenRegistration>(batch.Count);
+        try
+        {
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var index = i;
+                registrations.Add(batch[i].Run.Token.Register(() => Leave(index)));
+            }
+            var runs = batch.Select(b => b.Run).ToList();
+            try
+            {
+                Denoise(runs, unetRunOptions, run =>
+                {
+                    var index = runs.IndexOf(run);
+                    Fail(batch[index].Entry, run.Member!.Error!.SourceException, run.Token);
+                    Leave(index);
+                });
+            }
+            catch (Exception e)
+            {
+                // The UNet call itself failed (or was terminated): every member still in the loop ends with it.
+                foreach (var (entry, run) in batch)
+                    if (run.Member?.Active != false) Fail(entry, e, run.Token);
+                return;
+            }
+            foreach (var (entry, run) in batch)
+            {
+                if (run.Member!.Error is not null) continue;
+                try
+                {
+                    entry.Result.TrySetResult(Finish(run, decode: true));
+                }
+                catch (Exception e)
+                {
+                    Fail(entry, e, run.Token);
+                }
+            }
+        }
+        finally
+        {
+            foreach (var r in registrations) r.Dispose();
+        }
+    }
+
+    // Ends a request's task: cancelled when its own token (or the pipeline's disposal) stopped it, else with the error.
+    private static void Fail(BatchEntry entry, Exception error, CancellationToken token)
+    {
+        if (token.IsCancellationRequested && error is OperationCanceledException or OnnxRuntimeException)
+            entry.Result.TrySetCanceled(token);
+        else
+            entry.Result.TrySetException(error);
+    }
+
+    private sealed record BatchEntry(GenerationBatchItem Item, GenerationRequest Request, (IScheduler Scheduler, string Name) Scheduler,
+        int LatentH, int LatentW, TaskCompletionSource<GenerationResult> Result);
+}
