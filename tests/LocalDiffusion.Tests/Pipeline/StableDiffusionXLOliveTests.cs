@@ -40,6 +40,13 @@ public class StableDiffusionXLOliveTests
             ImageCount = c.GetProperty("images").GetInt32(),
             Width = c.GetProperty("width").GetInt32(),
             Height = c.GetProperty("height").GetInt32(),
+            // The micro-conditioning cases (tools/pipeline_reference/sdxl_tiny.py) set diffusers' time ids too.
+            OriginalSize = StableDiffusionXLTests.Size(c, "original_size"),
+            CropsCoordsTopLeft = StableDiffusionXLTests.Crop(c, "crops_coords_top_left"),
+            TargetSize = StableDiffusionXLTests.Size(c, "target_size"),
+            NegativeOriginalSize = StableDiffusionXLTests.Size(c, "negative_original_size"),
+            NegativeCropsCoordsTopLeft = StableDiffusionXLTests.Crop(c, "negative_crops_coords_top_left"),
+            NegativeTargetSize = StableDiffusionXLTests.Size(c, "negative_target_size"),
         };
     }
 
