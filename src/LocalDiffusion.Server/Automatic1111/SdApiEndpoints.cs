@@ -130,7 +130,7 @@ internal static class SdApiEndpoints
         return new InitImage(upload.Width, upload.Height, rgb);
     }
 
-    private readonly record struct Batching(int BatchSize, int Iterations, long Seed);
+    private readonly record struct Batching(int BatchSize, int Iterations, long Seed, RefinerChoice? Refiner);
 
     /// <summary>The fields txt2img and img2img share: model, prompts, sampler, steps, cfg_scale, size, batch and seed.</summary>
     private static (ServedModel Model, GenerationRequest Request, Batching Batch) ParseCommon(JsonElement json, ServerContext server, bool defaultToNativeSize)
@@ -168,7 +168,18 @@ internal static class SdApiEndpoints
             ImageCount = batchSize,
             Scheduler = sampler,
         };
-        return (model, request, new Batching(batchSize, iterations, seed));
+        return (model, request, new Batching(batchSize, iterations, seed, ParseRefiner(f, server)));
+    }
+
+    // A1111's refiner fields: a served model by name ("" or "None": none) and the fraction of the steps the base runs.
+    private static RefinerChoice? ParseRefiner(JsonFields f, ServerContext server)
+    {
+        var name = f.String("refiner_checkpoint");
+        var switchAt = f.Double("refiner_switch_at", 0, 1);
+        if (string.IsNullOrEmpty(name) || string.Equals(name, "None", StringComparison.OrdinalIgnoreCase)) return null;
+        if (switchAt is <= 0 or >= 1)
+            throw ApiException.BadRequest("refiner_switch_at", $"refiner_switch_at is {switchAt}; it must be a fraction strictly between 0 and 1 (e.g. 0.8).");
+        return new RefinerChoice(server.Catalog.Get(StripHash(name)), (float)(switchAt ?? 0.8));
     }
 
     private static async Task GenerateAndReplyAsync(HttpContext context, ServerContext server, ServedModel model, GenerationRequest request,
@@ -191,7 +202,7 @@ internal static class SdApiEndpoints
         {
             try
             {
-                var outcome = await server.Generator.GenerateAsync(context, model, request with { Seed = seed + (long)i * batchSize });
+                var outcome = await server.Generator.GenerateAsync(context, model, request with { Seed = seed + (long)i * batchSize }, refiner: batch.Refiner);
                 samplerName = outcome.Result.Scheduler;
                 foreach (var image in outcome.Result.Images)
                 {

@@ -18,6 +18,8 @@ internal static class EngineParameters
         nameof(GenerationRequest.MaskImage) => "mask",
         nameof(GenerationRequest.Strength) => "strength",
         nameof(GenerationRequest.MaskBlur) => "mask_blur",
+        "refiner" => "refiner_checkpoint", // StableDiffusionPipeline.GenerateWithRefinerAsync's parameters (A1111's fields)
+        "switchAt" => "refiner_switch_at",
         _ => engineName,
     };
 }

@@ -11,6 +11,9 @@ namespace LocalDiffusion.Server.Generation;
 /// <summary>A finished generation and what it cost.</summary>
 internal sealed record GenerationOutcome(GenerationResult Result, ServedModel Model, TimeSpan QueueWait);
 
+/// <summary>A served model that finishes the schedule from <see cref="SwitchAt"/> (the SDXL base → refiner hand-off).</summary>
+internal sealed record RefinerChoice(ServedModel Model, float SwitchAt);
+
 /// <summary>
 /// Runs a generation for an HTTP request: through the queue (429 when full), as an <see cref="ActiveGeneration"/>
 /// (so progress and interrupt see it), cancelled when the client disconnects, measured, and logged by the request log.
@@ -19,9 +22,10 @@ internal sealed record GenerationOutcome(GenerationResult Result, ServedModel Mo
 internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations active, ServerMetrics metrics, CancellationToken stopping)
 {
     public async Task<GenerationOutcome> GenerateAsync(HttpContext context, ServedModel model, GenerationRequest request,
-        Action<GenerationProgress>? onProgress = null)
+        Action<GenerationProgress>? onProgress = null, RefinerChoice? refiner = null)
     {
         var pipeline = model.Pipeline; // 503 while loading
+        var refinerPipeline = refiner?.Model.Pipeline;
         var items = context.Items;
         items[RequestLog.Model] = model.Id;
         // Without a size, an init image's own size (rounded down to the model's multiple, as the engine does) or the native size.
@@ -37,7 +41,8 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
         GenerationQueue.QueueSlot lease;
         try
         {
-            lease = await queue.EnterAsync(abandoned.Token, new BatchCandidate(pipeline, request));
+            // A hand-off runs two models in turn: never batched.
+            lease = await queue.EnterAsync(abandoned.Token, refinerPipeline is null ? new BatchCandidate(pipeline, request) : null);
         }
         catch (QueueFullException)
         {
@@ -77,7 +82,9 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
                     onProgress?.Invoke(p);
                 });
                 // Batched: one engine batch with the requests the queue let through with this one (it always joins, so they never wait for it).
-                var result = batch is null
+                var result = refinerPipeline is not null
+                    ? await pipeline.GenerateWithRefinerAsync(request, refinerPipeline, refiner!.SwitchAt, progress, generation.Token)
+                    : batch is null
                     ? await pipeline.GenerateAsync(request, progress, generation.Token)
                     : await batch.RunAsync(pipeline, new GenerationBatchItem(request, progress, generation.Token));
                 outcome = "ok";
