@@ -321,7 +321,9 @@ def readme(out: Path, vocab: dict[str, int]) -> str:
               "(`model.fp32.onnx`, the variant beside it) does not; `16-channel/` takes 16 latent channels (SD 3's and Flux's width);",
               "`gpu-only/` has a fused com.microsoft GroupNorm (GPU-optimised exports' operator, which the CPU provider lacks).",
               "`tiny-fused/`: `tiny` with its UNet's attention rewritten into com.microsoft.MultiHeadAttention by",
-              "`tools/fuse_attention.py --model models/test/tiny --out models/test/tiny-fused` (run after this script)."]
+              "`tools/fuse_attention.py --model models/test/tiny --out models/test/tiny-fused` (run after this script).",
+              "`tiny-int8/`: `tiny` with its UNet's MatMul weights quantised to int8 (com.microsoft.DynamicQuantizeMatMul) by",
+              "`tools/quantize_unet.py --model models/test/tiny --out models/test/tiny-int8 --min-elements 256`."]
     return "\n".join(lines) + "\n"
 
 

@@ -417,6 +417,17 @@ def copy_folder(source: Path, target: Path):
         shutil.copy2(unet_config, target / "unet" / "config.json")
 
 
+def save(model: onnx.ModelProto, target: Path):
+    """Writes the model; weights over protobuf's 2 GB limit go to one model.onnx_data beside it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    weights = sum(len(t.raw_data) or t.ByteSize() for t in model.graph.initializer)
+    if weights > 1_900_000_000:
+        onnx.save(model, str(target), save_as_external_data=True, all_tensors_to_one_file=True,
+                  location="model.onnx_data", size_threshold=1024)
+    else:
+        onnx.save(model, str(target))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, type=Path, help="model folder (diffusers/optimum ONNX layout)")
@@ -444,12 +455,7 @@ def main() -> int:
         return 1
     copy_folder(args.model, args.out)
     target = args.out / "unet" / "model.onnx"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    weights = sum(len(t.raw_data) or t.ByteSize() for t in model.graph.initializer)
-    if weights > 1_900_000_000:  # protobuf's 2 GB limit: weights beside the graph
-        onnx.save(model, str(target), save_as_external_data=True, all_tensors_to_one_file=True, location="model.onnx_data", size_threshold=1024)
-    else:
-        onnx.save(model, str(target))
+    save(model, target)
     log(f"fused {count} attention blocks → {target}")
     return 0
 
