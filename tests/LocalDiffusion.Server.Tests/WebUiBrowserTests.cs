@@ -43,6 +43,9 @@ public sealed class WebUiBrowserTests
 
         await desktop.Locator("#prompt").FillAsync("a red circle on a blue background");
         await desktop.Locator("#steps").FillAsync("150");
+        // Heun evaluates the UNet twice per step: long enough that the bar is seen between 0 and 100 even when the
+        // browser polls slowly (both test projects run at once on CI's two cores).
+        await desktop.Locator("#scheduler").SelectOptionAsync("Heun");
         await desktop.Locator("#seed").FillAsync("1");
         await desktop.Locator("#generate").ClickAsync();
         var seen = new SortedSet<int>();
