@@ -18,18 +18,8 @@ public class RefinerHandOffTests
 
     private const string EulerCase = "handoff/euler_10_steps_at_0.8_g5.0_batch1";
 
-    private static GenerationRequest Request(JsonElement c) => new()
-    {
-        Prompt = c.GetProperty("prompt").GetString()!,
-        NegativePrompt = c.GetProperty("negative_prompt").GetString()!,
-        Steps = c.GetProperty("steps").GetInt32(),
-        GuidanceScale = c.GetProperty("guidance").GetSingle(),
-        Seed = c.GetProperty("seed").GetInt64(),
-        ImageCount = c.GetProperty("images").GetInt32(),
-        Scheduler = c.GetProperty("scheduler").GetString(),
-        Width = c.GetProperty("width").GetInt32(),
-        Height = c.GetProperty("height").GetInt32(),
-    };
+    private static GenerationRequest Request(JsonElement c) =>
+        StableDiffusionXLTests.Request(c) with { Scheduler = c.GetProperty("scheduler").GetString() };
 
     private static StableDiffusionPipeline Base => TestModels.Pipeline("tiny-sdxl");
 

@@ -27,28 +27,7 @@ public class StableDiffusionXLOliveTests
 
     public static TheoryData<string> CaseNames => Reference.Names;
 
-    private static GenerationRequest Request(string name)
-    {
-        var c = Reference.Case(name);
-        return new GenerationRequest
-        {
-            Prompt = c.GetProperty("prompt").GetString()!,
-            NegativePrompt = c.GetProperty("negative_prompt").GetString()!,
-            Steps = c.GetProperty("steps").GetInt32(),
-            GuidanceScale = c.GetProperty("guidance").GetSingle(),
-            Seed = c.GetProperty("seed").GetInt64(),
-            ImageCount = c.GetProperty("images").GetInt32(),
-            Width = c.GetProperty("width").GetInt32(),
-            Height = c.GetProperty("height").GetInt32(),
-            // The micro-conditioning cases (tools/pipeline_reference/sdxl_tiny.py) set diffusers' time ids too.
-            OriginalSize = StableDiffusionXLTests.Size(c, "original_size"),
-            CropsCoordsTopLeft = StableDiffusionXLTests.Crop(c, "crops_coords_top_left"),
-            TargetSize = StableDiffusionXLTests.Size(c, "target_size"),
-            NegativeOriginalSize = StableDiffusionXLTests.Size(c, "negative_original_size"),
-            NegativeCropsCoordsTopLeft = StableDiffusionXLTests.Crop(c, "negative_crops_coords_top_left"),
-            NegativeTargetSize = StableDiffusionXLTests.Size(c, "negative_target_size"),
-        };
-    }
+    private static GenerationRequest Request(string name) => StableDiffusionXLTests.Request(Reference.Case(name));
 
     [Fact]
     public void TheFolderLoadsAsSdxlBaseWithOlivesDtypes()

@@ -22,7 +22,8 @@ public class StableDiffusionXLTests
 
     private static JsonElement Case(string name) => Reference.Case(name);
 
-    private static GenerationRequest Request(JsonElement c) => new()
+    /// <summary>A diffusers reference case (sdxl_tiny.py's fields, shared by the Olive and hand-off cases) as a request.</summary>
+    internal static GenerationRequest Request(JsonElement c) => new()
     {
         Prompt = c.GetProperty("prompt").GetString()!,
         NegativePrompt = c.GetProperty("negative_prompt").GetString()!,
