@@ -33,6 +33,8 @@ internal static class BenchPipelineCommand
         command.Options.Add(cacheDir);
         var engine = new EngineOptions();
         engine.AddTo(command);
+        var vaeTiling = new VaeTilingFlags();
+        vaeTiling.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var (width, height) = ParseSize(parse.GetValue(size));
@@ -47,7 +49,7 @@ internal static class BenchPipelineCommand
                 Scheduler = parse.GetValue(scheduler),
                 GuidanceScale = parse.GetValue(guidance),
                 IntraOpThreads = parse.GetValue(threads),
-                Engine = engine.Apply(parse, new PipelineOptions { Device = parse.GetValue(device)! }),
+                Engine = engine.Apply(parse, new PipelineOptions { Device = parse.GetValue(device)!, VaeTiling = vaeTiling.Read(parse) }),
                 MeasureUncachedLoad = !parse.GetValue(skipUncached),
                 MeasureMatMul = !parse.GetValue(noMatMul),
                 CacheDirectory = parse.GetValue(cacheDir),

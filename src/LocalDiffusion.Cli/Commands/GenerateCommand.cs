@@ -42,11 +42,8 @@ internal static class GenerateCommand
         command.Options.Add(cacheDir);
         var vae = VaeOption.Create();
         command.Options.Add(vae);
-        var vaeTiling = new Option<string>("--vae-tiling")
-        {
-            Description = "Decode in overlapping 512-pixel tiles: auto (above 1024x1024), on, off.", DefaultValueFactory = _ => "auto",
-        }.AcceptOnlyFromAmong("auto", "on", "off");
-        command.Options.Add(vaeTiling);
+        var vaeTiling = new VaeTilingFlags();
+        vaeTiling.AddTo(command);
         var engine = new EngineOptions();
         engine.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -81,7 +78,7 @@ internal static class GenerateCommand
                 IntraOpThreads = parse.GetValue(threads),
                 CacheDirectory = parse.GetValue(cacheDir),
                 VaeDecoderPath = parse.GetValue(vae),
-                VaeTiling = new VaeTilingOptions { Mode = Enum.Parse<VaeTiling>(parse.GetValue(vaeTiling)!, ignoreCase: true) },
+                VaeTiling = vaeTiling.Read(parse),
             });
             using var pipeline = StableDiffusionPipeline.Load(modelDir, options);
             using var refiner = refinerDir is null ? null : StableDiffusionPipeline.Load(refinerDir, options);
