@@ -7,40 +7,10 @@ using Microsoft.ML.OnnxRuntime;
 namespace LocalDiffusion.Benchmarking;
 
 /// <summary>What <see cref="BatchBenchmark"/> measures: one model, one size, one step count, so many queued requests.</summary>
-public sealed record BatchBenchmarkOptions
+public sealed record BatchBenchmarkOptions : BenchmarkRunOptions
 {
-    /// <summary>The model folder.</summary>
-    public required string Model { get; init; }
-
-    /// <summary>Execution provider (as <see cref="PipelineOptions.Device"/>).</summary>
-    public string Device { get; init; } = "auto";
-
-    /// <summary>Image width; null: the model's native size.</summary>
-    public int? Width { get; init; }
-
-    /// <summary>Image height; null: the model's native size.</summary>
-    public int? Height { get; init; }
-
-    /// <summary>Denoising steps.</summary>
-    public int Steps { get; init; } = 20;
-
     /// <summary>Queued requests (one image each, different prompts and seeds), run one by one and then as one batch.</summary>
     public int Requests { get; init; } = 8;
-
-    /// <summary>Timed rounds of each (after one untimed warm-up round); the report gives their medians.</summary>
-    public int Repeats { get; init; } = 3;
-
-    /// <summary>Classifier-free guidance scale.</summary>
-    public float GuidanceScale { get; init; } = 7.5f;
-
-    /// <summary>Scheduler id; null: the model's own.</summary>
-    public string? Scheduler { get; init; }
-
-    /// <summary>CPU threads per operator; null: ONNX Runtime's default.</summary>
-    public int? IntraOpThreads { get; init; }
-
-    /// <summary>Further load options; <see cref="PipelineOptions.Device"/> and threads are the benchmark's own.</summary>
-    public PipelineOptions? Engine { get; init; }
 }
 
 /// <summary>The outcome of <see cref="BatchBenchmark.RunAsync"/>: images per second, one by one and batched.</summary>

@@ -7,41 +7,10 @@ using Microsoft.ML.OnnxRuntime;
 namespace LocalDiffusion.Benchmarking;
 
 /// <summary>What <see cref="PipelineBenchmark"/> measures: one model, one size, one step count.</summary>
-public sealed record PipelineBenchmarkOptions
+public sealed record PipelineBenchmarkOptions : BenchmarkRunOptions
 {
-    /// <summary>The model folder.</summary>
-    public required string Model { get; init; }
-
-    /// <summary>Execution provider (as <see cref="PipelineOptions.Device"/>).</summary>
-    public string Device { get; init; } = "auto";
-
-    /// <summary>Image width; null: the model's native size.</summary>
-    public int? Width { get; init; }
-
-    /// <summary>Image height; null: the model's native size.</summary>
-    public int? Height { get; init; }
-
-    /// <summary>Denoising steps.</summary>
-    public int Steps { get; init; } = 20;
-
-    /// <summary>Timed generations after the first; per-stage times are their medians.</summary>
-    public int Repeats { get; init; } = 3;
-
     /// <summary>The prompt.</summary>
     public string Prompt { get; init; } = "a red circle on a blue background";
-
-    /// <summary>Classifier-free guidance scale.</summary>
-    public float GuidanceScale { get; init; } = 7.5f;
-
-    /// <summary>Scheduler id; null: the model's own.</summary>
-    public string? Scheduler { get; init; }
-
-    /// <summary>CPU threads per operator; null: ONNX Runtime's default.</summary>
-    public int? IntraOpThreads { get; init; }
-
-    /// <summary>Further load options (arena, memory pattern, session configuration, CUDA/TensorRT options);
-    /// <see cref="PipelineOptions.Device"/>, threads and the cache folder are the benchmark's own.</summary>
-    public PipelineOptions? Engine { get; init; }
 
     /// <summary>Whether to time a load without the optimised-model cache too (one more full optimisation: about a
     /// minute for an SD-1.5-size model on 2 cores); default true.</summary>
