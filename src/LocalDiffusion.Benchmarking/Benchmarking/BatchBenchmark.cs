@@ -1,8 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
-using System.Text.Json;
-using System.Text.Json.Serialization;
-using Microsoft.ML.OnnxRuntime;
 
 namespace LocalDiffusion.Benchmarking;
 
@@ -14,32 +10,8 @@ public sealed record BatchBenchmarkOptions : BenchmarkRunOptions
 }
 
 /// <summary>The outcome of <see cref="BatchBenchmark.RunAsync"/>: images per second, one by one and batched.</summary>
-public sealed record BatchBenchmarkReport
+public sealed record BatchBenchmarkReport : BenchmarkReportHeader
 {
-    /// <summary>UTC time of the run.</summary>
-    public required DateTime Date { get; init; }
-
-    /// <summary>Machine: OS, architecture, logical processors.</summary>
-    public required string Machine { get; init; }
-
-    /// <summary>ONNX Runtime version.</summary>
-    public required string OnnxRuntime { get; init; }
-
-    /// <summary>The model folder.</summary>
-    public required string Model { get; init; }
-
-    /// <summary>The execution provider in use.</summary>
-    public required string Device { get; init; }
-
-    /// <summary>Image width in pixels.</summary>
-    public required int Width { get; init; }
-
-    /// <summary>Image height in pixels.</summary>
-    public required int Height { get; init; }
-
-    /// <summary>Denoising steps.</summary>
-    public required int Steps { get; init; }
-
     /// <summary>The scheduler that ran.</summary>
     public required string Scheduler { get; init; }
 
@@ -72,14 +44,6 @@ public sealed record BatchBenchmarkReport
 
     /// <summary>Largest |difference| between a request's final latents batched and alone (0: bit-identical).</summary>
     public required float MaxLatentDifference { get; init; }
-
-    /// <summary>The report as indented JSON.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    });
 
     private static double Median(IReadOnlyList<double> values)
     {
@@ -147,8 +111,8 @@ public static class BatchBenchmark
         return new BatchBenchmarkReport
         {
             Date = DateTime.UtcNow,
-            Machine = $"{RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}, {Environment.ProcessorCount} logical processors",
-            OnnxRuntime = OrtEnv.Instance().GetVersionString(),
+            Machine = BenchmarkReportHeader.ThisMachine,
+            OnnxRuntime = BenchmarkReportHeader.OnnxRuntimeVersion,
             Model = options.Model,
             Device = pipeline.Info.Device,
             Width = alone[0].Images[0].Width,

@@ -1,8 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
-using System.Text.Json;
-using System.Text.Json.Serialization;
-using Microsoft.ML.OnnxRuntime;
 
 namespace LocalDiffusion.Benchmarking;
 
@@ -40,32 +36,8 @@ public sealed record StageTimes(double Tokenize, double TextEncoder, double Prep
     double SchedulerStep, double VaeDecode, double PngEncode, double Total, double EngineOverheadShare, IReadOnlyList<double> UnetCalls);
 
 /// <summary>The outcome of <see cref="PipelineBenchmark.RunAsync"/>.</summary>
-public sealed record PipelineBenchmarkReport
+public sealed record PipelineBenchmarkReport : BenchmarkReportHeader
 {
-    /// <summary>UTC time of the run.</summary>
-    public required DateTime Date { get; init; }
-
-    /// <summary>Machine: OS, architecture, logical processors.</summary>
-    public required string Machine { get; init; }
-
-    /// <summary>ONNX Runtime version.</summary>
-    public required string OnnxRuntime { get; init; }
-
-    /// <summary>The model folder.</summary>
-    public required string Model { get; init; }
-
-    /// <summary>The provider the sessions ran on.</summary>
-    public required string Device { get; init; }
-
-    /// <summary>Image width.</summary>
-    public required int Width { get; init; }
-
-    /// <summary>Image height.</summary>
-    public required int Height { get; init; }
-
-    /// <summary>Steps per generation.</summary>
-    public required int Steps { get; init; }
-
     /// <summary>UNet evaluations per generation.</summary>
     public required int Evaluations { get; init; }
 
@@ -110,14 +82,6 @@ public sealed record PipelineBenchmarkReport
     /// <see cref="GenerationTimings.StepAllocatedBytes"/>; median over the repeats).
     /// </summary>
     public required double AllocatedBytesPerStep { get; init; }
-
-    /// <summary>The report as indented JSON.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    });
 }
 
 /// <summary>
@@ -184,8 +148,8 @@ public static class PipelineBenchmark
             return new PipelineBenchmarkReport
             {
                 Date = DateTime.UtcNow,
-                Machine = $"{RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}, {Environment.ProcessorCount} logical processors",
-                OnnxRuntime = OrtEnv.Instance().GetVersionString(),
+                Machine = BenchmarkReportHeader.ThisMachine,
+                OnnxRuntime = BenchmarkReportHeader.OnnxRuntimeVersion,
                 Model = loaded.Info.Root,
                 Device = loaded.Info.Device,
                 Width = first.Images[0].Width,
