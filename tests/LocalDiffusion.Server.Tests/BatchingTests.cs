@@ -20,11 +20,8 @@ public sealed class BatchingTests
     [Fact]
     public async Task Waiting_OpenAI_and_A1111_requests_run_as_one_batch_and_each_gets_its_picture_alone()
     {
-        await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], MaxQueue = 8, Concurrency = 1, MaxBatch = 8 });
-        using var blocking = new CancellationTokenSource();
-        using var blockerClient = new HttpClient { BaseAddress = server.Address };
-        var blocker = Json.PostAsync(blockerClient, "v1/images/generations", Blocker, blocking.Token);
-        await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("running").GetInt32() == 1, "the blocking generation to start");
+        await using var blocked = await BlockedServer.StartAsync(maxBatch: 8);
+        var server = blocked.Server;
 
         (string Path, object Body)[] requests =
         [
@@ -34,8 +31,7 @@ public sealed class BatchingTests
         ];
         var batched = requests.Select(r => Json.PostAsync(server.Http, r.Path, r.Body)).ToList();
         await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("waiting").GetInt32() == requests.Length, "the requests to queue up");
-        await blocking.CancelAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => blocker);
+        await blocked.ReleaseAsync();
 
         var together = new List<List<byte[]>>();
         foreach (var response in await Task.WhenAll(batched))
@@ -68,15 +64,11 @@ public sealed class BatchingTests
     [Fact]
     public async Task With_max_batch_1_waiting_requests_run_one_by_one()
     {
-        await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], MaxQueue = 8, Concurrency = 1, MaxBatch = 1 });
-        using var blocking = new CancellationTokenSource();
-        using var blockerClient = new HttpClient { BaseAddress = server.Address };
-        var blocker = Json.PostAsync(blockerClient, "v1/images/generations", Blocker, blocking.Token);
-        await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("running").GetInt32() == 1, "the blocking generation to start");
+        await using var blocked = await BlockedServer.StartAsync(maxBatch: 1);
+        var server = blocked.Server;
         var waiting = Enumerable.Range(0, 2).Select(i => Json.PostAsync(server.Http, "v1/images/generations", OpenAi("a red circle", i))).ToList();
         await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("waiting").GetInt32() == 2, "the requests to queue up");
-        await blocking.CancelAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => blocker);
+        await blocked.ReleaseAsync();
         foreach (var response in await Task.WhenAll(waiting))
             using (response)
             {
@@ -88,11 +80,8 @@ public sealed class BatchingTests
     [Fact]
     public async Task A_batch_holds_at_most_max_batch_images_and_incompatible_requests_wait_their_turn()
     {
-        await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], MaxQueue = 8, Concurrency = 1, MaxBatch = 4 });
-        using var blocking = new CancellationTokenSource();
-        using var blockerClient = new HttpClient { BaseAddress = server.Address };
-        var blocker = Json.PostAsync(blockerClient, "v1/images/generations", Blocker, blocking.Token);
-        await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("running").GetInt32() == 1, "the blocking generation to start");
+        await using var blocked = await BlockedServer.StartAsync(maxBatch: 4);
+        var server = blocked.Server;
         // In arrival order: 2 + 2 images fill a batch of 4; the third pair would make 6; the 10-step one has other timesteps.
         object[] bodies = [OpenAi("a red circle", 1, n: 2), OpenAi("a blue star", 2, n: 2), OpenAi("a green cross", 3, n: 2),
             new { model = "shapes", prompt = "a pink square", seed = 4, steps = 10, scheduler = "dpmpp_2m", size = "64x64", response_format = "b64_json" }];
@@ -103,8 +92,7 @@ public sealed class BatchingTests
             var count = waiting.Count;
             await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("waiting").GetInt32() == count, "the request to queue up");
         }
-        await blocking.CancelAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => blocker);
+        await blocked.ReleaseAsync();
 
         var sizes = new List<string>();
         foreach (var response in await Task.WhenAll(waiting))
@@ -120,20 +108,16 @@ public sealed class BatchingTests
     [Fact]
     public async Task A_client_that_leaves_a_running_batch_ends_only_its_own_request()
     {
-        await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], MaxQueue = 8, Concurrency = 1, MaxBatch = 8 });
-        using var blocking = new CancellationTokenSource();
+        await using var blocked = await BlockedServer.StartAsync(maxBatch: 8);
+        var server = blocked.Server;
         using var leaving = new CancellationTokenSource();
-        using var blockerClient = new HttpClient { BaseAddress = server.Address };
         using var leaverClient = new HttpClient { BaseAddress = server.Address };
-        var blocker = Json.PostAsync(blockerClient, "v1/images/generations", Blocker, blocking.Token);
-        await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("running").GetInt32() == 1, "the blocking generation to start");
         // Long enough (a few seconds) to be caught running; euler takes any step count.
         object Long(long seed) => new { model = "shapes", prompt = "a red circle", seed, steps = 400, scheduler = "euler", size = "64x64", response_format = "b64_json" };
         var staying = new[] { 1L, 2L }.Select(seed => Json.PostAsync(server.Http, "v1/images/generations", Long(seed))).ToList();
         var leaver = Json.PostAsync(leaverClient, "v1/images/generations", Long(3), leaving.Token);
         await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("waiting").GetInt32() == 3, "the requests to queue up");
-        await blocking.CancelAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => blocker);
+        await blocked.ReleaseAsync();
         // The batch is denoising once /sdapi/v1/progress (the oldest running request's) moves.
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while ((await Json.GetAsync(server.Http, "sdapi/v1/progress")).GetProperty("progress").GetDouble() < 0.02)
@@ -159,4 +143,45 @@ public sealed class BatchingTests
         json.TryGetProperty("images", out var a1111)
             ? a1111.EnumerateArray().Select(i => Convert.FromBase64String(i.GetString()!)).ToList()
             : json.GetProperty("data").EnumerateArray().Select(d => Convert.FromBase64String(d.GetProperty("b64_json").GetString()!)).ToList();
+
+    /// <summary>
+    /// A server (one slot, a queue of 8, --max-batch N) whose slot a long generation holds, so the requests a test sends
+    /// wait behind it; <see cref="ReleaseAsync"/> cancels it and the waiting ones are let through together.
+    /// </summary>
+    private sealed class BlockedServer : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _blocking = new();
+        private readonly HttpClient _client;
+        private readonly Task<HttpResponseMessage> _blocker;
+
+        private BlockedServer(TestServer server)
+        {
+            Server = server;
+            _client = new HttpClient { BaseAddress = server.Address };
+            _blocker = Json.PostAsync(_client, "v1/images/generations", Blocker, _blocking.Token);
+        }
+
+        public TestServer Server { get; }
+
+        public static async Task<BlockedServer> StartAsync(int maxBatch)
+        {
+            var blocked = new BlockedServer(await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], MaxQueue = 8, Concurrency = 1, MaxBatch = maxBatch }));
+            await blocked.Server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("running").GetInt32() == 1, "the blocking generation to start");
+            return blocked;
+        }
+
+        /// <summary>Cancels the blocking generation; the client sees its request cancelled.</summary>
+        public async Task ReleaseAsync()
+        {
+            await _blocking.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _blocker);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Server.DisposeAsync();
+            _client.Dispose();
+            _blocking.Dispose();
+        }
+    }
 }
