@@ -41,7 +41,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_sdxl_test_model import DIM1, DIM2, PROJ, ROOT, nets  # noqa: E402
-from build_test_models import Io, fix_static_output_dims, weights_to_fp16  # noqa: E402
+from build_test_models import Io, fix_static_output_dims, save_checked, weights_to_fp16  # noqa: E402
 from test_model_nets import SEQ_LEN  # noqa: E402
 
 OPSET = 14
@@ -72,15 +72,7 @@ def export_fp16(net, args, path: Path, inputs, outputs, axes, external: bool = F
     # torch 1.13 leaves dims after a Cast symbolic; Olive's shape inference declares them (hidden widths).
     fix_static_output_dims(model, traced if isinstance(traced, tuple) else (traced,), axes)
     weights_to_fp16(model)
-    for node in model.graph.node:
-        node.doc_string = ""
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if external:
-        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=path.name + ".data", size_threshold=1024, convert_attribute=False)
-    else:
-        onnx.save_model(model, str(path))
+    save_checked(model, path, path.name + ".data" if external else None)  # Olive names it model.onnx.data
 
 
 def main() -> int:

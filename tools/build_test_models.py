@@ -139,13 +139,19 @@ def export(net, args, path: Path, inputs, outputs, dynamic_axes, *, fp16: bool, 
     fix_static_output_dims(model, traced if isinstance(traced, tuple) else (traced,), dynamic_axes)
     if fp16:
         weights_to_fp16(model)
+    save_checked(model, path, path.name + "_data" if external else None)
+
+
+def save_checked(model: onnx.ModelProto, path: Path, external_data: str | None = None) -> None:
+    """Drops the exporter's doc strings (they hold source paths), checks the model and writes it, its weights in the
+    file named external_data beside it when one is given."""
     for node in model.graph.node:
         node.doc_string = ""
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if external:
+    if external_data:
         onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=path.name + "_data", size_threshold=1024, convert_attribute=False)
+                        location=external_data, size_threshold=1024, convert_attribute=False)
     else:
         onnx.save_model(model, str(path))
 

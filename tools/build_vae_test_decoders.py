@@ -32,7 +32,7 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_sdxl_test_model import ROOT, nets  # noqa: E402
-from build_test_models import Io, weights_to_fp16  # noqa: E402
+from build_test_models import Io, save_checked, weights_to_fp16  # noqa: E402
 from test_model_nets import VaeDecoder  # noqa: E402
 
 OPSET = 17
@@ -69,11 +69,7 @@ def export(module, path: Path, channels: int, fp16: bool) -> None:
     model = onnx.load_from_string(buffer.getvalue())
     if fp16:
         weights_to_fp16(model)
-    for node in model.graph.node:
-        node.doc_string = ""
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(model, str(path))
+    save_checked(model, path)
 
 
 def gpu_only_decoder(path: Path) -> None:
