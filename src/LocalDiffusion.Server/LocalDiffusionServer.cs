@@ -91,7 +91,7 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
         if (!IsLoopback(options.Host) && options.ApiKey is null)
             logger.LogWarning("Listening on {Host} without --api-key: anyone who can reach this address can generate images. Pass --api-key KEY, or bind 127.0.0.1.", options.Host);
 
-        var catalog = new ModelCatalog(folders, new PipelineOptions { Device = options.Device, IntraOpThreads = options.IntraOpThreads, VaeDecoderPath = options.VaeDecoderPath }, logger, options.ModelLoadGate);
+        var catalog = new ModelCatalog(folders, new PipelineOptions { Device = options.Device, IntraOpThreads = options.IntraOpThreads, VaeDecoderPath = options.VaeDecoderPath, LowMemory = options.LowMemory }, logger, options.ModelLoadGate);
         var queue = new GenerationQueue(options.MaxQueue, options.Concurrency, options.MaxBatch);
         var images = new ImageStore(options.OutputDirectory, options.ImageTtl, logger);
         var metrics = new ServerMetrics(queue);

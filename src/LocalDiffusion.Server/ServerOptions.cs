@@ -31,6 +31,12 @@ public sealed record ServerOptions
     /// </summary>
     public int MaxBatch { get; init; } = 4;
 
+    /// <summary>
+    /// Each model's text encoders, UNet and VAE are held only while a generation's stage uses them
+    /// (<see cref="PipelineOptions.LowMemory"/>): less memory, a reopen (from the optimised-model cache) per stage per generation.
+    /// </summary>
+    public bool LowMemory { get; init; }
+
     /// <summary>Where images handed out by URL are written; null: a temporary folder removed on shutdown.</summary>
     public string? OutputDirectory { get; init; }
 

@@ -186,6 +186,7 @@ public static class PipelineBenchmark
         if (engine.EnableCpuMemArena is { } arena) parts.Add($"cpu_mem_arena={(arena ? 1 : 0)}");
         if (engine.EnableMemoryPattern is { } pattern) parts.Add($"memory_pattern={(pattern ? 1 : 0)}");
         if (engine.CpuArenaExtendStrategy is { } strategy) parts.Add($"arena_extend_strategy={strategy}");
+        if (engine.LowMemory) parts.Add("low_memory=1");
         foreach (var (key, value) in engine.SessionConfig ?? new Dictionary<string, string>()) parts.Add($"{key}={value}");
         return parts.Count == 0 ? null : string.Join(", ", parts);
     }

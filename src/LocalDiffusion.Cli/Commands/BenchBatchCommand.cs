@@ -26,6 +26,8 @@ internal static class BenchBatchCommand
         };
         var engine = new EngineOptions();
         engine.AddTo(command);
+        var lowMemory = LowMemoryOption.Create("Hold each model only while a stage uses it, as a one-shot generate does (measures the memory saved and the reopening cost of later generations).");
+        command.Options.Add(lowMemory);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var (width, height) = BenchPipelineCommand.ParseSize(parse.GetValue(size));
@@ -41,7 +43,7 @@ internal static class BenchBatchCommand
                 Scheduler = parse.GetValue(scheduler),
                 GuidanceScale = parse.GetValue(guidance),
                 IntraOpThreads = parse.GetValue(threads),
-                Engine = engine.Apply(parse, new PipelineOptions { Device = parse.GetValue(device)! }),
+                Engine = engine.Apply(parse, new PipelineOptions { Device = parse.GetValue(device)!, LowMemory = parse.GetValue(lowMemory) }),
             };
             if (options.Steps is < 1 or > 1000) throw new ArgumentOutOfRangeException("--steps", options.Steps, "--steps must be between 1 and 1000.");
             if (options.Requests is < 1 or > 64) throw new ArgumentOutOfRangeException("--requests", options.Requests, "--requests must be between 1 and 64.");

@@ -33,6 +33,8 @@ internal static class BenchPipelineCommand
         command.Options.Add(cacheDir);
         var engine = new EngineOptions();
         engine.AddTo(command);
+        var lowMemory = LowMemoryOption.Create("Hold each model only while a stage uses it, as a one-shot generate does (measures the memory saved and the reopening cost of later generations).");
+        command.Options.Add(lowMemory);
         var vaeTiling = new VaeTilingFlags();
         vaeTiling.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -49,7 +51,7 @@ internal static class BenchPipelineCommand
                 Scheduler = parse.GetValue(scheduler),
                 GuidanceScale = parse.GetValue(guidance),
                 IntraOpThreads = parse.GetValue(threads),
-                Engine = engine.Apply(parse, new PipelineOptions { Device = parse.GetValue(device)!, VaeTiling = vaeTiling.Read(parse) }),
+                Engine = engine.Apply(parse, new PipelineOptions { Device = parse.GetValue(device)!, VaeTiling = vaeTiling.Read(parse), LowMemory = parse.GetValue(lowMemory) }),
                 MeasureUncachedLoad = !parse.GetValue(skipUncached),
                 MeasureMatMul = !parse.GetValue(noMatMul),
                 CacheDirectory = parse.GetValue(cacheDir),

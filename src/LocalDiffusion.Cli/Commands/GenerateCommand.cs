@@ -79,6 +79,8 @@ internal static class GenerateCommand
                 CacheDirectory = parse.GetValue(cacheDir),
                 VaeDecoderPath = parse.GetValue(vae),
                 VaeTiling = vaeTiling.Read(parse),
+                // One generation, then exit: each model is released once its stage is done (nothing is opened twice).
+                LowMemory = true,
             });
             using var pipeline = StableDiffusionPipeline.Load(modelDir, options);
             using var refiner = refinerDir is null ? null : StableDiffusionPipeline.Load(refinerDir, options);

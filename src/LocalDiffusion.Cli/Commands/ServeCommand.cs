@@ -26,10 +26,11 @@ internal static class ServeCommand
         var publicUrl = new Option<Uri?>("--public-url") { Description = "The URL clients reach this server at (behind a proxy or load balancer), used in image URLs. Default: each request's own host." };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every request, not only generations." };
         var vae = VaeOption.Create();
+        var lowMemory = LowMemoryOption.Create("Hold each model only while a stage of a generation uses it (less memory; every generation reopens its models from the optimised-model cache).");
 
         var command = new Command("serve", "Serve models over HTTP: OpenAI Images API (/v1), AUTOMATIC1111 API (/sdapi/v1), web UI (/).")
         {
-            models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, threads, publicUrl, verbose, vae,
+            models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, threads, publicUrl, verbose, vae, lowMemory,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -53,6 +54,7 @@ internal static class ServeCommand
                 IntraOpThreads = parse.GetValue(threads),
                 PublicUrl = parse.GetValue(publicUrl),
                 VaeDecoderPath = parse.GetValue(vae),
+                LowMemory = parse.GetValue(lowMemory),
             };
             var level = parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information;
             using var logs = LoggerFactory.Create(b => b

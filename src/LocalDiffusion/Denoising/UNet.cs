@@ -185,7 +185,7 @@ internal sealed class UNet : IDisposable
             tensors.Add(timestep);
             var output = HostTensor.Create(_output.ElementType, [chunk.RunBatch, LatentChannels, h, w], _output.Name);
             tensors.Add(output);
-            var binding = _model.Session.CreateIoBinding();
+            var binding = _model.CreateIoBinding();
             tensors.Add(binding);
             binding.BindInput(_sample.Name, sample.Value);
             binding.BindInput(_timestep.Name, timestep.Value);
@@ -200,6 +200,12 @@ internal sealed class UNet : IDisposable
             throw;
         }
     }
+
+    /// <summary>Holds the session open for a stage of several calls (see <see cref="OnnxComponent.Use"/>).</summary>
+    public OnnxComponent.Lease Use() => _model.Use();
+
+    /// <summary>Whether the session is open now (see <see cref="PipelineOptions.LowMemory"/>).</summary>
+    public bool IsLoaded => _model.IsLoaded;
 
     public void Dispose() => _model.Dispose();
 

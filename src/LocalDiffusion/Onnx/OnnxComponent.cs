@@ -3,18 +3,29 @@ using Microsoft.ML.OnnxRuntime;
 
 namespace LocalDiffusion.Onnx;
 
-/// <summary>One ONNX model of the pipeline (text encoder, UNet, VAE): its session and declared inputs/outputs.</summary>
+/// <summary>
+/// One ONNX model of the pipeline (text encoder, UNet, VAE): its session and declared inputs/outputs. With
+/// <see cref="ReleaseWhenIdle"/> the session is released when its last user returns it (<see cref="Use"/>) and opened
+/// again by the next, so a generation holds only the stage it is in (<see cref="PipelineOptions.LowMemory"/>).
+/// </summary>
 internal sealed class OnnxComponent : IDisposable
 {
     private const string LfsPointerPrefix = "version https://git-lfs";
 
-    private OnnxComponent(string name, string path, InferenceSession session, OnnxFileScan? scan, ModelCacheStatus cacheStatus)
+    private readonly SessionFactory _sessions;
+    private readonly Lock _gate = new();
+    private InferenceSession? _session;
+    private int _users;
+    private bool _disposed;
+
+    private OnnxComponent(string name, string path, InferenceSession session, OnnxFileScan? scan, ModelCacheStatus cacheStatus, SessionFactory sessions)
     {
         CacheStatus = cacheStatus;
         Name = name;
         Scan = scan;
         FilePath = path;
-        Session = session;
+        _session = session;
+        _sessions = sessions;
         Inputs = session.InputMetadata.ToDictionary(kv => kv.Key, kv => TensorSpec.FromMetadata(kv.Key, kv.Value));
         Outputs = session.OutputMetadata.ToDictionary(kv => kv.Key, kv => TensorSpec.FromMetadata(kv.Key, kv.Value));
     }
@@ -25,7 +36,17 @@ internal sealed class OnnxComponent : IDisposable
     /// <summary>The model.onnx path.</summary>
     public string FilePath { get; }
 
-    public InferenceSession Session { get; }
+    /// <summary>Whether the session is released whenever no stage is using it (set after load; see <see cref="Use"/>).</summary>
+    public bool ReleaseWhenIdle { get; set; }
+
+    /// <summary>Whether a session is open now (false only between stages under <see cref="ReleaseWhenIdle"/>).</summary>
+    public bool IsLoaded
+    {
+        get
+        {
+            lock (_gate) return _session is not null;
+        }
+    }
 
     /// <summary>What was read from the file's protobuf before loading (null when it could not be scanned).</summary>
     public OnnxFileScan? Scan { get; }
@@ -38,7 +59,7 @@ internal sealed class OnnxComponent : IDisposable
     public IReadOnlyDictionary<string, TensorSpec> Outputs { get; }
 
     /// <summary>Opens <paramref name="path"/>, turning every way it can be wrong into an error that names the file.</summary>
-    public static OnnxComponent Load(string name, string path, SessionFactory sessions)
+    public static OnnxComponent Load(string name, string path, SessionFactory sessions, bool releaseWhenIdle = false)
     {
         CheckModelFile(path);
         var scan = OnnxFileScan.TryRead(path);
@@ -53,7 +74,79 @@ internal sealed class OnnxComponent : IDisposable
         {
             throw new ModelLoadException(path, $"ONNX Runtime cannot load this {name} model: {e.Message.Trim()}{MissingKernelHint(e.Message, sessions)}", e);
         }
-        return new OnnxComponent(name, path, session, scan, cacheStatus);
+        return new OnnxComponent(name, path, session, scan, cacheStatus, sessions) { ReleaseWhenIdle = releaseWhenIdle };
+    }
+
+    /// <summary>
+    /// Holds the session open until the returned lease is disposed, opening it again first if it was released. A stage
+    /// that makes several calls (the denoising loop, tiled decoding) holds one lease over all of them; each call also
+    /// takes its own, so a call outside a stage is safe too.
+    /// </summary>
+    public Lease Use()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _session ??= Reopen();
+            _users++;
+            return new Lease(this, _session);
+        }
+    }
+
+    private void Return()
+    {
+        lock (_gate)
+        {
+            if (--_users > 0 || _session is null || !(ReleaseWhenIdle || _disposed)) return;
+            _session.Dispose();
+            _session = null;
+        }
+    }
+
+    // The file was checked at load; what can go wrong now is what loading reports (a file changed or removed since).
+    private InferenceSession Reopen()
+    {
+        CheckModelFile(FilePath);
+        try
+        {
+            return _sessions.Create(FilePath);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new ModelLoadException(FilePath, $"ONNX Runtime cannot load this {Name} model again: {e.Message.Trim()}", e);
+        }
+    }
+
+    /// <summary>Releases the session now if no stage holds it; the next <see cref="Use"/> opens it again.</summary>
+    public void ReleaseIfIdle()
+    {
+        lock (_gate)
+        {
+            if (_users > 0 || _session is null) return;
+            _session.Dispose();
+            _session = null;
+        }
+    }
+
+    /// <summary>An I/O binding on the open session; only under a lease, and disposed before the lease is returned.</summary>
+    public OrtIoBinding CreateIoBinding()
+    {
+        lock (_gate)
+        {
+            if (_session is null || _users == 0)
+                throw new InvalidOperationException($"{Name}: an I/O binding needs the session held open by a lease (Use()).");
+            return _session.CreateIoBinding();
+        }
+    }
+
+    /// <summary>A session held open for a stage; dispose to return it.</summary>
+    public readonly struct Lease(OnnxComponent owner, InferenceSession session) : IDisposable
+    {
+        /// <summary>The open session (valid until the lease is disposed).</summary>
+        public InferenceSession Session { get; } = session;
+
+        /// <inheritdoc/>
+        public void Dispose() => owner?.Return();
     }
 
     // Exports optimised for a GPU (Microsoft Olive's, ONNX Runtime's transformer optimiser) fuse operators such as
@@ -73,9 +166,10 @@ internal sealed class OnnxComponent : IDisposable
     public IDisposableReadOnlyCollection<OrtValue> Run(RunOptions runOptions, IReadOnlyCollection<string> inputNames,
         IReadOnlyCollection<OrtValue> inputs, IReadOnlyCollection<string> outputNames)
     {
+        using var lease = Use();
         try
         {
-            return Session.Run(runOptions, inputNames, inputs, outputNames);
+            return lease.Session.Run(runOptions, inputNames, inputs, outputNames);
         }
         catch (OnnxRuntimeException e) when (!runOptions.Terminate)
         {
@@ -86,9 +180,10 @@ internal sealed class OnnxComponent : IDisposable
     /// <summary>Runs the session on bound tensors; failures are reported as by <see cref="Run"/>.</summary>
     public void RunWithBinding(RunOptions runOptions, OrtIoBinding binding)
     {
+        using var lease = Use();
         try
         {
-            Session.RunWithBinding(runOptions, binding);
+            lease.Session.RunWithBinding(runOptions, binding);
         }
         catch (OnnxRuntimeException e) when (!runOptions.Terminate)
         {
@@ -109,7 +204,16 @@ internal sealed class OnnxComponent : IDisposable
 
     public string DescribeOutputs() => DescribeAll(Outputs);
 
-    public void Dispose() => Session.Dispose();
+    /// <summary>Releases the session now, or when the last lease still out is returned.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+        }
+        ReleaseIfIdle();
+    }
 
     private static string DescribeAll(IReadOnlyDictionary<string, TensorSpec> specs) =>
         string.Join(", ", specs.Values.Select(s => $"{s.Name} {s.Describe()}"));

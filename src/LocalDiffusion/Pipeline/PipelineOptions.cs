@@ -34,6 +34,17 @@ public sealed record PipelineOptions
     /// </summary>
     public string? VaeDecoderPath { get; init; }
 
+    /// <summary>
+    /// Holds each model only while its stage runs (as stable-diffusion.cpp's CLI frees each model's weights once used):
+    /// the text encoders are released when the prompts are encoded, the UNet when denoising ends, the VAE after decoding,
+    /// and each is opened again by the next stage that needs it (from the optimised-model cache, about a second for an
+    /// SD-1.5 UNet). A generation's peak memory is then its largest stage (the UNet's weights and working memory) instead
+    /// of every model's weights plus the working memory of whichever stage runs. Pictures are bit-identical. Costs
+    /// nothing for the first generation after loading (it uses the sessions loading opened); later ones reopen what they
+    /// use. Default false: a server or a loop of generations keeps everything loaded.
+    /// </summary>
+    public bool LowMemory { get; init; }
+
     /// <summary>Where scheduler names are looked up; null: <see cref="Schedulers.SchedulerRegistry.Default"/> (register plug-ins there or pass your own).</summary>
     public Schedulers.SchedulerRegistry? Schedulers { get; init; }
 

@@ -115,22 +115,26 @@ public sealed partial class StableDiffusionPipeline
         try
         {
             var prepared = new List<(BatchEntry Entry, GenerationRun Run)>();
-            foreach (var entry in group)
+            // Every request encodes its prompts before the shared denoising; the encoders stay open until all have.
+            using (UseTextEncoders())
             {
-                var linked = CancellationTokenSource.CreateLinkedTokenSource(entry.Item.CancellationToken, _disposing.Token);
-                var runOptions = new RunOptions();
-                var token = linked.Token;
-                owned.Add(linked);
-                owned.Add(runOptions);
-                owned.Add(token.Register(() => runOptions.Terminate = true));
-                try
+                foreach (var entry in group)
                 {
-                    token.ThrowIfCancellationRequested();
-                    prepared.Add((entry, Begin(entry.Request, entry.Scheduler, entry.LatentH, entry.LatentW, entry.Item.Progress, runOptions, Stopwatch.StartNew(), null, token)));
-                }
-                catch (Exception e)
-                {
-                    Fail(entry, e, token);
+                    var linked = CancellationTokenSource.CreateLinkedTokenSource(entry.Item.CancellationToken, _disposing.Token);
+                    var runOptions = new RunOptions();
+                    var token = linked.Token;
+                    owned.Add(linked);
+                    owned.Add(runOptions);
+                    owned.Add(token.Register(() => runOptions.Terminate = true));
+                    try
+                    {
+                        token.ThrowIfCancellationRequested();
+                        prepared.Add((entry, Begin(entry.Request, entry.Scheduler, entry.LatentH, entry.LatentW, entry.Item.Progress, runOptions, Stopwatch.StartNew(), null, token)));
+                    }
+                    catch (Exception e)
+                    {
+                        Fail(entry, e, token);
+                    }
                 }
             }
             foreach (var part in prepared.GroupBy(p => p.Run.Inputs.SequenceLength))
@@ -182,6 +186,7 @@ public sealed partial class StableDiffusionPipeline
                     if (run.Member?.Active != false) Fail(entry, e, run.Token);
                 return;
             }
+            using var vae = _vae.Use();
             foreach (var (entry, run) in batch)
             {
                 if (run.Member!.Error is not null) continue;

@@ -187,9 +187,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 Family = family,
                 Tasks = family.Tasks(folder.VaeEncoderPath is not null),
             };
+            // Under LowMemory each session is released after the stage that uses it; the first generation uses those opened here.
+            foreach (var component in opened) component.ReleaseWhenIdle = options.LowMemory;
             // Opened on first use: only img2img and inpainting need the encoder.
             var vaeEncoder = new Lazy<VaeEncoder?>(() => folder.VaeEncoderPath is { } encoderPath
-                ? new VaeEncoder(OnnxComponent.Load("vae_encoder", encoderPath, sessions)) : null);
+                ? new VaeEncoder(OnnxComponent.Load("vae_encoder", encoderPath, sessions, options.LowMemory)) : null);
             return new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info, vaeEncoder, second);
         }
         catch
@@ -287,10 +289,14 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
         // Text conditioning: [negative×n, prompt×n] with CFG (diffusers' order), else [prompt×n].
         var prompts = useCfg ? new[] { request.NegativePrompt, request.Prompt } : [request.Prompt];
-        var inputs = _sdxlPromptEncoder is { } xl
-            ? xl.Encode(prompts, n, request.PromptWeighting,
-                SdxlTimeIds.For(request, prompts.Length, xl.Refiner, latentH * VaeDecoder.Factor, latentW * VaeDecoder.Factor), warnings, timings, runOptions)
-            : _promptEncoder.Encode(prompts, n, request.PromptWeighting, warnings, timings, runOptions);
+        UNetInputs inputs;
+        using (UseTextEncoders())
+        {
+            inputs = _sdxlPromptEncoder is { } xl
+                ? xl.Encode(prompts, n, request.PromptWeighting,
+                    SdxlTimeIds.For(request, prompts.Length, xl.Refiner, latentH * VaeDecoder.Factor, latentW * VaeDecoder.Factor), warnings, timings, runOptions)
+                : _promptEncoder.Encode(prompts, n, request.PromptWeighting, warnings, timings, runOptions);
+        }
         if (Info.Family.GuidanceEmbeddingWidth is { } width)
             inputs = inputs with { TimestepCond = GuidanceEmbedding.Compute(request.GuidanceScale, width, inputs.Batch) };
         timings.TextEncoderDone();
@@ -315,6 +321,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     private void Denoise(IReadOnlyList<GenerationRun> runs, RunOptions unetRunOptions, Action<GenerationRun>? onRetired = null)
     {
         var first = runs[0];
+        // The UNet's session is held over the loop (its I/O bindings live in the conditioning, disposed first), and the
+        // VAE's too when previews decode between steps.
+        using var unet = _unet.Use();
+        using var previews = runs.Any(r => r.Request.PreviewSteps is { Count: > 0 }) ? _vae.Use() : (OnnxComponent.Lease?)null;
         using var conditioning = _unet.Prepare(UNetInputs.Concat(runs.Select(r => r.Inputs).ToList()));
         conditioning.Timings = runs.Select(r => r.Timings).ToArray();
         var members = new List<DenoisingMember>(runs.Count);
@@ -359,6 +369,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var evaluations = run.Member!.Evaluations;
         run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
         var modelName = Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar));
+        using var vae = decode ? _vae.Use() : (OnnxComponent.Lease?)null;
         var images = !decode ? [] : LatentDecoding.Decode(latents, n, latentH, latentW, request, _vae, Info.Family.VaeScalingFactor,
             i => GenerationParameters.Format(request, run.UseCfg, run.Scheduler.Name, run.Seed, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor, modelName, i, n),
             run.Warnings, run.RunOptions, run.Token);
@@ -559,11 +570,38 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         if (!decoder.IsFloat16 || !File.Exists(variant)) return null;
         var component = OnnxComponent.Load("vae_decoder_fp32", variant, sessions);
         opened.Add(component);
+        // Used only when the first decoder overflows: under LowMemory it is not held until then.
+        if (options.LowMemory) component.ReleaseIfIdle();
         var fallback = new VaeDecoder(component) { Tiling = options.VaeTiling };
         if (fallback.IsFloat16)
             throw new ModelLoadException(variant,
                 $"named as the float32 variant of {Path.GetFileName(decoder.FilePath)}, but it computes in float16 (float16 inputs, outputs or weights): it would overflow as that one does.");
         return fallback;
+    }
+
+    /// <summary>The components whose sessions are open now, by folder name (for tests of <see cref="PipelineOptions.LowMemory"/>).</summary>
+    internal IReadOnlyList<string> OpenSessions()
+    {
+        var open = new List<string>();
+        if (_textEncoder.IsLoaded) open.Add(_folder.IsRefiner ? "text_encoder_2" : "text_encoder");
+        if (_textEncoder2?.IsLoaded == true) open.Add("text_encoder_2");
+        if (_unet.IsLoaded) open.Add("unet");
+        if (_vae.Decoder.IsLoaded) open.Add("vae_decoder");
+        if (_vae.Float32Fallback?.IsLoaded == true) open.Add("vae_decoder_fp32");
+        if (_vaeEncoder is { IsValueCreated: true, Value.IsLoaded: true }) open.Add("vae_encoder");
+        return open;
+    }
+
+    // The prompt encoders' sessions, held while a generation (or a batch of them) encodes its prompts.
+    private TextEncoderLeases UseTextEncoders() => new(_textEncoder.Use(), _textEncoder2?.Use());
+
+    private readonly struct TextEncoderLeases(OnnxComponent.Lease first, OnnxComponent.Lease? second) : IDisposable
+    {
+        public void Dispose()
+        {
+            second?.Dispose();
+            first.Dispose();
+        }
     }
 
     private static (int H, int W) NativeLatentSize(ModelFolder folder, UNet unet, VaeDecoder vae, ModelArchitecture architecture) =>

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using LocalDiffusion.Onnx;
 using Microsoft.ML.OnnxRuntime;
 
 namespace LocalDiffusion.Vae;
@@ -27,6 +28,9 @@ internal sealed class VaeDecoding(VaeDecoder decoder, VaeDecoder? float32Fallbac
             return (pixels, Decoder.FilePath, false);
         return (Float32Fallback.Decode(latents, latentHeight, latentWidth, runOptions), Float32Fallback.FilePath, true);
     }
+
+    /// <summary>Holds the first decoder's session open for a stage of several decodes (the fallback is opened per call, when needed).</summary>
+    public OnnxComponent.Lease Use() => Decoder.Use();
 
     /// <inheritdoc/>
     public void Dispose()

@@ -56,7 +56,7 @@ internal sealed class VaeEncoder : IDisposable
         for (var b = 0; b < batch; b++)
             chw[..item].CopyTo(input.AsSpan(b * item));
         using var tensor = OrtTensors.FromFloats(_image, input, [batch, 3, height, width]);
-        using var outputs = _model.Session.Run(runOptions, [_image.Name], [tensor], [_output.Name]);
+        using var outputs = _model.Run(runOptions, [_image.Name], [tensor], [_output.Name]);
         var shape = OrtTensors.Shape(outputs[0]);
         var channels = _parameters ? 8 : 4;
         if (shape.Length != 4 || shape[1] != channels || shape[2] != latentHeight || shape[3] != latentWidth)
@@ -77,6 +77,12 @@ internal sealed class VaeEncoder : IDisposable
         }
         return latents;
     }
+
+    /// <summary>Holds the session open for a stage of several calls (see <see cref="OnnxComponent.Use"/>).</summary>
+    public OnnxComponent.Lease Use() => _model.Use();
+
+    /// <summary>Whether the session is open now (see <see cref="PipelineOptions.LowMemory"/>).</summary>
+    public bool IsLoaded => _model.IsLoaded;
 
     public void Dispose() => _model.Dispose();
 }
