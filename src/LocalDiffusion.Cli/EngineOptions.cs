@@ -36,6 +36,16 @@ internal sealed class EngineOptions
         Description = "How the CPU arena grows: next_power_of_two (ONNX Runtime's default) or same_as_requested (one shared arena).",
     }.AcceptOnlyFromAmong("next_power_of_two", "same_as_requested");
 
+    private readonly Option<bool> _noFuse = new("--no-fuse-attention")
+    {
+        Description = "Run the model's attention as exported instead of fusing it into ONNX Runtime's MultiHeadAttention when loading (the default on the CPU and CUDA: faster, less memory at large sizes).",
+    };
+
+    private readonly Option<int?> _maxUnetBatch = new("--max-unet-batch")
+    {
+        Description = "Most rows in one UNet call (default: all; 1: the guidance pair as two calls, as AUTOMATIC1111's --medvram: half the UNet's working memory).",
+    };
+
     private readonly Option<string[]> _config = new("--session-config")
     {
         Description = "An ONNX Runtime session configuration entry KEY=VALUE (repeatable), e.g. session.intra_op.allow_spinning=0.",
@@ -44,7 +54,7 @@ internal sealed class EngineOptions
     /// <summary>Adds the flags to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { _cuda, _tensorRt, _prepack, _noArena, _pattern, _extend, _config })
+        foreach (var option in new Option[] { _cuda, _tensorRt, _prepack, _noArena, _pattern, _extend, _noFuse, _maxUnetBatch, _config })
             command.Options.Add(option);
     }
 
@@ -58,6 +68,8 @@ internal sealed class EngineOptions
             if (eq <= 0) throw new ArgumentException($"--session-config '{entry}' is not KEY=VALUE.", "--session-config");
             (config ??= new(StringComparer.Ordinal))[entry[..eq].Trim()] = entry[(eq + 1)..].Trim();
         }
+        if (parse.GetValue(_maxUnetBatch) is < 1 and var rows)
+            throw new ArgumentOutOfRangeException("--max-unet-batch", rows, $"--max-unet-batch is {rows}; it must be at least 1.");
         return options with
         {
             Cuda = parse.GetValue(_cuda) is { } cuda ? CudaProviderSettings.Parse(cuda) : null,
@@ -67,6 +79,8 @@ internal sealed class EngineOptions
             EnableMemoryPattern = parse.GetValue(_pattern) switch { "on" => true, "off" => false, _ => null },
             CpuArenaExtendStrategy = parse.GetValue(_extend),
             SessionConfig = config,
+            MaxUnetBatch = parse.GetValue(_maxUnetBatch),
+            FuseAttention = !parse.GetValue(_noFuse),
         };
     }
 }

@@ -187,6 +187,8 @@ public static class PipelineBenchmark
         if (engine.EnableMemoryPattern is { } pattern) parts.Add($"memory_pattern={(pattern ? 1 : 0)}");
         if (engine.CpuArenaExtendStrategy is { } strategy) parts.Add($"arena_extend_strategy={strategy}");
         if (engine.LowMemory) parts.Add("low_memory=1");
+        if (engine.MaxUnetBatch is { } rows) parts.Add($"max_unet_batch={rows}");
+        if (!engine.FuseAttention) parts.Add("fuse_attention=0");
         foreach (var (key, value) in engine.SessionConfig ?? new Dictionary<string, string>()) parts.Add($"{key}={value}");
         return parts.Count == 0 ? null : string.Join(", ", parts);
     }

@@ -85,12 +85,17 @@ internal sealed class UNet : IDisposable
     {
         null => "unknown",
         { FusedAttentionNodes: > 0 } scan => $"fused ({scan.FusedAttentionNodes} attention nodes)",
-        { SoftmaxNodes: > 0 } scan => $"unfused ({scan.SoftmaxNodes} Softmax blocks; tools/fuse_attention.py fuses them: less memory, faster large images on the CPU)",
+        { SoftmaxNodes: > 0 } scan when _model.FusedAttentionNodes > 0 =>
+            $"fused by the engine when loading ({_model.FusedAttentionNodes} of {scan.SoftmaxNodes} Softmax blocks)",
+        { SoftmaxNodes: > 0 } scan => $"unfused ({scan.SoftmaxNodes} Softmax blocks; the engine fuses them on the CPU and CUDA unless FuseAttention is off, as tools/fuse_attention.py does to a folder)",
         _ => "none found",
     };
 
     /// <summary>The batch size the model is fixed to, or null when dynamic.</summary>
     public long? FixedBatch => _sample.FixedDimension(0);
+
+    /// <summary>Most rows one call takes when the batch is dynamic (<see cref="PipelineOptions.MaxUnetBatch"/>); null: all of them.</summary>
+    public int? MaxRowsPerCall { get; init; }
 
     /// <summary>Latent height/width the model is fixed to, or null when dynamic.</summary>
     public (int Height, int Width)? FixedLatentSize =>
@@ -106,7 +111,7 @@ internal sealed class UNet : IDisposable
     /// <exception cref="InvalidOperationException">The model declares an input <paramref name="inputs"/> does not give.</exception>
     public Conditioning Prepare(UNetInputs inputs)
     {
-        var chunks = BatchChunk.Plan(inputs.Batch, FixedBatch);
+        var chunks = BatchChunk.Plan(inputs.Batch, FixedBatch, MaxRowsPerCall);
         var values = new List<OrtValue[]>(chunks.Count);
         try
         {

@@ -6,11 +6,20 @@ namespace LocalDiffusion.Onnx;
 /// </summary>
 internal readonly record struct BatchChunk(int Start, int Count, int RunBatch)
 {
-    /// <summary>Splits <paramref name="total"/> items into runs the model accepts (one run when the batch is dynamic).</summary>
-    public static List<BatchChunk> Plan(int total, long? fixedBatch)
+    /// <summary>
+    /// Splits <paramref name="total"/> items into runs the model accepts: runs of its static batch, padded; with a dynamic
+    /// batch one run, or runs of at most <paramref name="maxRows"/> items when a limit is set.
+    /// </summary>
+    public static List<BatchChunk> Plan(int total, long? fixedBatch, int? maxRows = null)
     {
-        if (fixedBatch is not { } k) return [new BatchChunk(0, total, total)];
         var chunks = new List<BatchChunk>();
+        if (fixedBatch is not { } k)
+        {
+            var limit = Math.Min(maxRows ?? total, total);
+            for (var start = 0; start < total; start += limit)
+                chunks.Add(new BatchChunk(start, Math.Min(limit, total - start), Math.Min(limit, total - start)));
+            return chunks;
+        }
         for (var start = 0; start < total; start += (int)k)
             chunks.Add(new BatchChunk(start, Math.Min((int)k, total - start), (int)k));
         return chunks;

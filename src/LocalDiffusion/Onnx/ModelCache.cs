@@ -119,11 +119,11 @@ public sealed class ModelCache
     }
 
     /// <summary>The entry <paramref name="modelPath"/> has on <paramref name="device"/>, whether stored yet or not.</summary>
-    internal Slot SlotFor(string modelPath, ExecutionDevice device)
+    internal Slot SlotFor(string modelPath, ExecutionDevice device, string? rewrite = null)
     {
         var source = System.IO.Path.GetFullPath(modelPath);
         var component = System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(source)) is { Length: > 0 } c ? c : "model";
-        return new Slot(source, component, System.IO.Path.Combine(Directory, $"{Sanitize(component)}-{Key(source, component, device)}"));
+        return new Slot(source, component, System.IO.Path.Combine(Directory, $"{Sanitize(component)}-{Key(source, component, device, rewrite)}"));
     }
 
     /// <summary>The folder name an entry for <paramref name="modelPath"/> on <paramref name="device"/> has (also used for TensorRT's engine folders).</summary>
@@ -145,9 +145,11 @@ public sealed class ModelCache
         options.AddSessionConfigEntry(ExternalInitializersMinSizeKey, "1024");
     }
 
-    private static string Key(string source, string component, ExecutionDevice device)
+    private static string Key(string source, string component, ExecutionDevice device, string? rewrite = null)
     {
         var text = new StringBuilder();
+        // A graph rewritten by the engine before optimising (attention fusion) is another graph.
+        if (rewrite is not null) text.AppendLine(CultureInfo.InvariantCulture, $"rewrite {rewrite}");
         text.AppendLine(CultureInfo.InvariantCulture, $"format {FormatVersion}");
         text.AppendLine(CultureInfo.InvariantCulture, $"onnxruntime {OrtEnv.Instance().GetVersionString()}");
         text.AppendLine(CultureInfo.InvariantCulture, $"provider {device.ProviderName} {device.DeviceId} level all");

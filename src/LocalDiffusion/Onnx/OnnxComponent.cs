@@ -18,8 +18,10 @@ internal sealed class OnnxComponent : IDisposable
     private int _users;
     private bool _disposed;
 
-    private OnnxComponent(string name, string path, InferenceSession session, OnnxFileScan? scan, ModelCacheStatus cacheStatus, SessionFactory sessions)
+    private OnnxComponent(string name, string path, InferenceSession session, OnnxFileScan? scan, ModelCacheStatus cacheStatus, SessionFactory sessions,
+        int fusedAttentionNodes)
     {
+        FusedAttentionNodes = fusedAttentionNodes;
         CacheStatus = cacheStatus;
         Name = name;
         Scan = scan;
@@ -51,6 +53,12 @@ internal sealed class OnnxComponent : IDisposable
     /// <summary>What was read from the file's protobuf before loading (null when it could not be scanned).</summary>
     public OnnxFileScan? Scan { get; }
 
+    /// <summary>
+    /// Fused attention nodes (com.microsoft MultiHeadAttention/Attention) in the graph the session runs: the file's own,
+    /// and those the engine fused when opening it (<see cref="PipelineOptions.FuseAttention"/>).
+    /// </summary>
+    public int FusedAttentionNodes { get; }
+
     /// <summary>Whether the session came from the optimised-model cache.</summary>
     public ModelCacheStatus CacheStatus { get; }
 
@@ -66,16 +74,21 @@ internal sealed class OnnxComponent : IDisposable
         if (scan is not null) CheckExternalData(path, scan);
         InferenceSession session;
         ModelCacheStatus cacheStatus;
+        int fused;
         try
         {
-            session = sessions.Create(path, out cacheStatus);
+            session = sessions.Create(path, FusesAttention(name), out cacheStatus, out fused);
         }
         catch (OnnxRuntimeException e)
         {
             throw new ModelLoadException(path, $"ONNX Runtime cannot load this {name} model: {e.Message.Trim()}{MissingKernelHint(e.Message, sessions)}", e);
         }
-        return new OnnxComponent(name, path, session, scan, cacheStatus, sessions) { ReleaseWhenIdle = releaseWhenIdle };
+        return new OnnxComponent(name, path, session, scan, cacheStatus, sessions, fused) { ReleaseWhenIdle = releaseWhenIdle };
     }
+
+    // The UNet's and the VAE's attention is plain multi-head attention; a text encoder's is masked (CLIP's causal mask),
+    // so reading its file (hundreds of MB of embedded weights) for the rewrite would find nothing to fuse.
+    private static bool FusesAttention(string component) => !component.StartsWith("text_encoder", StringComparison.Ordinal);
 
     /// <summary>
     /// Holds the session open until the returned lease is disposed, opening it again first if it was released. A stage
@@ -109,7 +122,7 @@ internal sealed class OnnxComponent : IDisposable
         CheckModelFile(FilePath);
         try
         {
-            return _sessions.Create(FilePath);
+            return _sessions.Create(FilePath, FusesAttention(Name), out _, out _);
         }
         catch (OnnxRuntimeException e)
         {

@@ -62,14 +62,22 @@ internal sealed class SessionFactory
     public InferenceSession Create(string modelPath) => Create(modelPath, out _);
 
     /// <inheritdoc cref="Create(string)"/>
-    public InferenceSession Create(string modelPath, out ModelCacheStatus cacheStatus)
+    public InferenceSession Create(string modelPath, out ModelCacheStatus cacheStatus) => Create(modelPath, false, out cacheStatus, out _);
+
+    /// <summary>
+    /// Opens <paramref name="modelPath"/>; with <paramref name="fuseAttention"/> (and <see cref="PipelineOptions.FuseAttention"/>,
+    /// on the CPU or CUDA) its written-out attention is fused first (<see cref="Rewriting.AttentionFusion"/>), and
+    /// <paramref name="fusedAttentionNodes"/> says how many fused attention nodes the opened graph has.
+    /// </summary>
+    public InferenceSession Create(string modelPath, bool fuseAttention, out ModelCacheStatus cacheStatus, out int fusedAttentionNodes)
     {
         while (true)
         {
             var device = _candidates[0];
             try
             {
-                var session = Open(device, modelPath, out cacheStatus);
+                var fuse = fuseAttention && Options.FuseAttention && device.Kind is ExecutionProviderKind.Cpu or ExecutionProviderKind.Cuda;
+                var session = Open(device, modelPath, fuse, out cacheStatus, out fusedAttentionNodes);
                 if (device.Kind == ExecutionProviderKind.Cpu && (Options.Cuda is not null || Options.TensorRT is not null)
                     && !_notes.Contains(UnusedGpuOptions))
                     _notes.Add(UnusedGpuOptions);
@@ -92,13 +100,15 @@ internal sealed class SessionFactory
 
     // The optimised-model cache serves the CPU provider: GPU providers compile or place nodes in ways ONNX Runtime
     // cannot always write back as a plain ONNX file (TensorRT, DirectML, CoreML), and CUDA is not measured here.
-    private InferenceSession Open(ExecutionDevice device, string modelPath, out ModelCacheStatus cacheStatus)
+    private InferenceSession Open(ExecutionDevice device, string modelPath, bool fuse, out ModelCacheStatus cacheStatus, out int fusedNodes)
     {
         cacheStatus = ModelCacheStatus.NotUsed;
+        fusedNodes = 0;
         if (Cache is null || device.Kind != ExecutionProviderKind.Cpu)
-            return OpenPlain(device, modelPath, GraphOptimizationLevel.ORT_ENABLE_ALL);
+            return OpenSource(device, modelPath, fuse, null, ref fusedNodes);
 
-        var slot = Cache.SlotFor(modelPath, device);
+        // Entries made with and without the rewrite are different graphs, kept apart by the key.
+        var slot = Cache.SlotFor(modelPath, device, fuse ? Rewriting.AttentionFusion.Version : null);
         if (slot.Find() is { } cached)
         {
             try
@@ -107,6 +117,7 @@ internal sealed class SessionFactory
                 var session = OpenPlain(device, cached, GraphOptimizationLevel.ORT_DISABLE_ALL);
                 slot.Touch();
                 cacheStatus = ModelCacheStatus.Hit;
+                fusedNodes = OnnxFileScan.TryRead(cached)?.FusedAttentionNodes ?? 0;
                 return session;
             }
             catch (OnnxRuntimeException)
@@ -116,27 +127,46 @@ internal sealed class SessionFactory
         }
 
         if (slot.BeginStore() is not { } staging)
-            return OpenPlain(device, modelPath, GraphOptimizationLevel.ORT_ENABLE_ALL);
+            return OpenSource(device, modelPath, fuse, null, ref fusedNodes);
         InferenceSession? stored = null;
-        using (var options = CreateOptions(device, GraphOptimizationLevel.ORT_ENABLE_ALL, modelPath))
+        try
         {
-            ModelCache.WriteOptimisedTo(options, staging);
-            try
-            {
-                stored = new InferenceSession(modelPath, options);
-            }
-            catch (OnnxRuntimeException)
-            {
-                // Writing the optimised graph failed, or the model is bad: the plain load below says which.
-            }
+            stored = OpenSource(device, modelPath, fuse, staging, ref fusedNodes);
+        }
+        catch (OnnxRuntimeException)
+        {
+            // Writing the optimised graph failed, or the model is bad: the plain load below says which.
         }
         if (stored is null)
         {
             ModelCache.Slot.Abandon(staging);
-            return OpenPlain(device, modelPath, GraphOptimizationLevel.ORT_ENABLE_ALL);
+            return OpenSource(device, modelPath, fuse, null, ref fusedNodes);
         }
         cacheStatus = slot.Commit(staging, device) ? ModelCacheStatus.Stored : ModelCacheStatus.NotUsed;
         return stored;
+    }
+
+    // The source model, optimised at the "all" level, attention fused first when asked (and when any block checks
+    // out); written into the cache's staging folder when one is given.
+    private InferenceSession OpenSource(ExecutionDevice device, string modelPath, bool fuse, string? staging, ref int fusedNodes)
+    {
+        using var options = CreateOptions(device, GraphOptimizationLevel.ORT_ENABLE_ALL, modelPath);
+        if (staging is not null) ModelCache.WriteOptimisedTo(options, staging);
+        var source = OnnxFileScan.TryRead(modelPath)?.FusedAttentionNodes ?? 0;
+        if (fuse && Rewriting.AttentionFusion.TryFuse(modelPath) is { } fused)
+        {
+            // The rewritten graph comes from memory; its weights stay in the files beside the source model.
+            options.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", Path.GetDirectoryName(Path.GetFullPath(modelPath))!);
+            var session = new InferenceSession(fused.Model, options);
+            fusedNodes = source + fused.Fused;
+            // The file read and the rewritten copy (the VAE's embedded weights: hundreds of MB) are garbage now; without a
+            // collection they stay resident beside the weights until the next one, which in a generation may be never.
+            fused = null;
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true);
+            return session;
+        }
+        fusedNodes = source;
+        return new InferenceSession(modelPath, options);
     }
 
     private InferenceSession OpenPlain(ExecutionDevice device, string modelPath, GraphOptimizationLevel level)

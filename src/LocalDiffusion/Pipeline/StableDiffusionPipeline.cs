@@ -124,7 +124,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             if (folder.TextEncoder2Path is { } te2Path && !folder.IsRefiner) components.Add(("text_encoder_2", te2Path));
             var loaded = ComponentLoader.LoadAll(sessions, components, opened);
             var textEncoder = new ClipTextEncoder(loaded[0]);
-            var unet = new UNet(loaded[1], folder.UnetInChannels);
+            var unet = new UNet(loaded[1], folder.UnetInChannels) { MaxRowsPerCall = options.MaxUnetBatch };
             var decoder = new VaeDecoder(loaded[2]) { Tiling = options.VaeTiling };
             if (tokenizer.MaxLength != textEncoder.SequenceLength)
                 throw new ModelLoadException(folder.TokenizerDirectory,

@@ -31,7 +31,9 @@ public class FusedAttentionTests
     public async Task InfoSaysWhetherTheAttentionIsFused()
     {
         Assert.StartsWith("fused (1 attention nodes)", TestModels.Pipeline("tiny-fused").Info.UnetAttention);
-        Assert.StartsWith("unfused (1 Softmax blocks; tools/fuse_attention.py", TestModels.Pipeline("tiny").Info.UnetAttention);
+        Assert.StartsWith("fused by the engine when loading (1 of 1 Softmax blocks)", TestModels.Pipeline("tiny").Info.UnetAttention);
+        using (var asExported = StableDiffusionPipeline.Load(TestModels.PathOf("tiny"), new PipelineOptions { Device = "cpu", UseModelCache = false, FuseAttention = false }))
+            Assert.StartsWith("unfused (1 Softmax blocks;", asExported.Info.UnetAttention);
         var (code, output, error) = await Cli.CliRunner.Run("info", "--model", TestModels.PathOf("tiny-fused"), "--device", "cpu");
         Assert.True(code == 0, error);
         Assert.Contains("fused (1 attention nodes)", output);
