@@ -150,23 +150,58 @@ internal sealed class SessionFactory
     // out); written into the cache's staging folder when one is given.
     private InferenceSession OpenSource(ExecutionDevice device, string modelPath, bool fuse, string? staging, ref int fusedNodes)
     {
+        fusedNodes = OnnxFileScan.TryRead(modelPath)?.FusedAttentionNodes ?? 0;
+        if (fuse && TryOpenFused(device, modelPath, staging) is { } fused)
+        {
+            fusedNodes += fused.Blocks;
+            return fused.Session;
+        }
         using var options = CreateOptions(device, GraphOptimizationLevel.ORT_ENABLE_ALL, modelPath);
         if (staging is not null) ModelCache.WriteOptimisedTo(options, staging);
-        var source = OnnxFileScan.TryRead(modelPath)?.FusedAttentionNodes ?? 0;
-        if (fuse && Rewriting.AttentionFusion.TryFuse(modelPath) is { } fused)
+        return new InferenceSession(modelPath, options);
+    }
+
+    // The rewrite only makes a model faster: when it fails, or ONNX Runtime refuses its graph, the model opens as
+    // exported and the notes say why.
+    private (InferenceSession Session, int Blocks)? TryOpenFused(ExecutionDevice device, string modelPath, string? staging)
+    {
+        var component = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(modelPath)));
+        Rewriting.AttentionFusion.Result? fused;
+        try
         {
+            fused = Rewriting.AttentionFusion.TryFuse(modelPath);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            AddNote($"{component}: attention left as exported, the rewrite failed ({e.GetType().Name}: {FirstLine(e.Message)})");
+            return null;
+        }
+        if (fused is null) return null;
+        try
+        {
+            using var options = CreateOptions(device, GraphOptimizationLevel.ORT_ENABLE_ALL, modelPath);
+            if (staging is not null) ModelCache.WriteOptimisedTo(options, staging);
             // The rewritten graph comes from memory; its weights stay in the files beside the source model.
             options.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", Path.GetDirectoryName(Path.GetFullPath(modelPath))!);
-            var session = new InferenceSession(fused.Model, options);
-            fusedNodes = source + fused.Fused;
+            return (new InferenceSession(fused.Model, options), fused.Fused);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            AddNote($"{component}: attention left as exported, ONNX Runtime refused the fused graph ({FirstLine(e.Message)})");
+            return null;
+        }
+        finally
+        {
             // The file read and the rewritten copy (the VAE's embedded weights: hundreds of MB) are garbage now; without a
             // collection they stay resident beside the weights until the next one, which in a generation may be never.
             fused = null;
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true);
-            return session;
         }
-        fusedNodes = source;
-        return new InferenceSession(modelPath, options);
+    }
+
+    private void AddNote(string note)
+    {
+        lock (_notes) _notes.Add(note);
     }
 
     private InferenceSession OpenPlain(ExecutionDevice device, string modelPath, GraphOptimizationLevel level)

@@ -98,3 +98,21 @@ public class EngineAttentionFusionTests
         Assert.StartsWith("unfused", exported.Info.UnetAttention);
     }
 }
+
+/// <summary>The protobuf layer under the rewrite: what it does not change, it writes back byte for byte.</summary>
+public class OnnxGraphRoundTripTests
+{
+    [Theory]
+    [InlineData("test/tiny/unet")]
+    [InlineData("test/tiny-external/unet")]
+    [InlineData("shapes/text_encoder")]
+    [InlineData("shapes/vae_decoder")]
+    public void AModelWrittenBackUnchangedIsTheSameFile(string component)
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(TestPaths.ModelsDir, component, "model.onnx"));
+        var graph = OnnxGraph.Parse(bytes);
+        Assert.NotEmpty(graph.Nodes);
+        var written = graph.Write(graph.Nodes.Select(n => n.Raw).ToList(), graph.Initializers.Keys.ToHashSet(), []);
+        Assert.Equal(bytes, written);
+    }
+}
