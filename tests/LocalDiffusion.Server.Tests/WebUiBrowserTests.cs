@@ -43,9 +43,12 @@ public sealed class WebUiBrowserTests
 
         await desktop.Locator("#prompt").FillAsync("a red circle on a blue background");
         await desktop.Locator("#steps").FillAsync("150");
-        // Heun evaluates the UNet twice per step: long enough that the bar is seen between 0 and 100 even when the
-        // browser polls slowly (both test projects run at once on CI's two cores).
+        // Heun evaluates the UNet twice per step, at 128×128 four times the native pixels: seconds even with the fused
+        // attention's faster steps, so the bar is seen between 0 and 100 when the browser polls slowly (both test
+        // projects run at once on CI's two cores; at 64×64 it once finished between two polls).
         await desktop.Locator("#scheduler").SelectOptionAsync("Heun");
+        await desktop.Locator("#width").FillAsync("128");
+        await desktop.Locator("#height").FillAsync("128");
         await desktop.Locator("#seed").FillAsync("1");
         await desktop.Locator("#generate").ClickAsync();
         var seen = new SortedSet<int>();
@@ -59,7 +62,7 @@ public sealed class WebUiBrowserTests
         Assert.Equal(1, await desktop.Locator(".card").CountAsync());
         Assert.True(seen.Count(v => v is > 0 and < 100) >= 2, $"the progress bar did not move: {string.Join(", ", seen)}");
         Assert.Equal("100", await desktop.Locator("#progress").GetAttributeAsync("aria-valuenow"));
-        Assert.Equal(64, await desktop.Locator(".card img").EvaluateAsync<int>("img => img.naturalWidth"));
+        Assert.Equal(128, await desktop.Locator(".card img").EvaluateAsync<int>("img => img.naturalWidth"));
         await Assertions.Expect(desktop.Locator(".card-meta")).ToContainTextAsync("seed 1");
         await Assertions.Expect(desktop.Locator("#progress-text")).ToContainTextAsync("Done");
         await desktop.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ArtifactsDirectory, "webui-desktop.png"), FullPage = true });
