@@ -4,5 +4,9 @@ namespace LocalDiffusion.Cli;
 
 internal static class Program
 {
-    public static Task<int> Main(string[] args) => CliApp.RunAsync(args, AnsiConsole.Console, Console.Error);
+    public static Task<int> Main(string[] args)
+    {
+        HugePages.RestartIfUseful(args);
+        return CliApp.RunAsync(args, AnsiConsole.Console, Console.Error);
+    }
 }
