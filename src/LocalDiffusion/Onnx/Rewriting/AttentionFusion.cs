@@ -54,7 +54,7 @@ internal static class AttentionFusion
     }
 
     private static ReadOnlyMemory<byte> FusedNode(AttentionBlocks.Block block, string output) =>
-        OnnxGraph.EncodeNode([block.Query, block.Key, block.Value], [output], $"{block.Softmax}/MultiHeadAttention", "MultiHeadAttention", Domain,
+        OnnxGraph.EncodeNode([block.Query, block.Key, block.Value], [output], $"{(block.Softmax.Length > 0 ? block.Softmax : block.Sink)}/MultiHeadAttention", "MultiHeadAttention", Domain,
             [("num_heads", block.Heads, null), ("scale", null, block.Scale)]);
 
     private static IEnumerable<(string, long)> ExtraOpsets(OnnxGraph graph) =>
