@@ -66,6 +66,30 @@ public class EngineAttentionFusionTests
         Assert.All(log, line => Assert.Contains("not plain multi-head attention", line));
     }
 
+    [Theory]
+    [InlineData(64)]
+    [InlineData(128)]
+    public async Task AVaeDecodersMidBlockAttentionIsFusedToo(int side)
+    {
+        // diffusers' AutoencoderKL decoder at a tiny width (tools/build_vae_attention_test_decoder.py): one head over every
+        // latent pixel, the attention whose scores a real VAE keeps in memory at large sizes.
+        var decoder = Path.Combine(TestPaths.ModelsDir, "test", "vae", "attention");
+        var fused = AttentionFusion.TryFuse(Path.Combine(decoder, "model.onnx"));
+        Assert.Equal((1, 1), (fused?.Fused, fused?.Candidates));
+        var request = TestModels.Request() with { Steps = 4, Scheduler = "euler", Width = side, Height = side };
+        GenerationResult Decode(bool fuse)
+        {
+            // tiny-fused's UNet is fused as exported, so the option changes only the decoder.
+            using var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny-fused"),
+                new PipelineOptions { Device = "cpu", UseModelCache = false, FuseAttention = fuse, VaeDecoderPath = decoder });
+            return pipeline.GenerateAsync(request, cancellationToken: Token).GetAwaiter().GetResult();
+        }
+        var (plain, rewritten) = (Decode(false), Decode(true));
+        Assert.Equal(plain.FinalLatents, rewritten.FinalLatents);
+        Assert.True(plain.Images[0].Rgb.Zip(rewritten.Images[0].Rgb).All(p => Math.Abs(p.First - p.Second) <= 1), "pixels differ by more than one level");
+        await Task.CompletedTask;
+    }
+
     [Fact]
     public void CausallyMaskedTextEncoderAttentionIsLeftAlone()
     {
