@@ -41,7 +41,8 @@ public sealed record PipelineOptions
     /// SD-1.5 UNet). A generation's peak memory is then its largest stage (the UNet's weights and working memory) instead
     /// of every model's weights plus the working memory of whichever stage runs. Pictures are bit-identical. Costs
     /// nothing for the first generation after loading (it uses the sessions loading opened); later ones reopen what they
-    /// use. Default false: a server or a loop of generations keeps everything loaded.
+    /// use (with <see cref="UseModelCache"/> off, each reopening optimises the model again: keep the cache on). Default
+    /// false: a server or a loop of generations keeps everything loaded.
     /// </summary>
     public bool LowMemory { get; init; }
 
