@@ -108,6 +108,7 @@ public sealed class Automatic1111Tests(SharedServer shared) : IClassFixture<Shar
         Assert.True(seen[^1] < 1);
         Assert.True(last.GetProperty("eta_relative").GetDouble() > 0);
         Assert.Equal(1000, last.GetProperty("state").GetProperty("sampling_steps").GetInt32());
+        Assert.StartsWith("txt2img ", last.GetProperty("state").GetProperty("job").GetString());
         var preview = Convert.FromBase64String(last.GetProperty("current_image").GetString()!);
         Assert.Equal((64, 64), (Images.Decode(preview).Width, Images.Decode(preview).Height));
 

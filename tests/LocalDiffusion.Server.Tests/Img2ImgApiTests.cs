@@ -16,6 +16,32 @@ public sealed class Img2ImgApiTests(SharedServer shared) : IClassFixture<SharedS
         Images.Png(width, height, (x, _) => x < width / 2 ? ((byte)255, (byte)255, (byte)255, (byte)255) : ((byte)0, (byte)0, (byte)0, (byte)255));
 
     [Fact]
+    public async Task Progress_names_an_img2img_job_as_A1111_does()
+    {
+        await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes] });
+        var generation = Json.PostAsync(server.Http, "sdapi/v1/img2img", new
+        {
+            init_images = new[] { Convert.ToBase64String(Images.Picture(64, 64)) },
+            denoising_strength = 1.0,
+            prompt = "a yellow star",
+            seed = 5,
+            steps = 1000,
+            sampler_name = "Euler",
+        });
+        var job = "";
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline && job.Length == 0)
+        {
+            var progress = await Json.GetAsync(server.Http, "sdapi/v1/progress");
+            job = progress.GetProperty("state").GetProperty("job").GetString() ?? "";
+            await Task.Delay(20);
+        }
+        await Json.ReadAsync(await server.Http.PostAsync("sdapi/v1/interrupt", null), 200);
+        using var response = await generation.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.StartsWith("img2img ", job);
+    }
+
+    [Fact]
     public async Task Img2img_round_trip_with_a_mask()
     {
         var picture = Images.Picture(64, 64);

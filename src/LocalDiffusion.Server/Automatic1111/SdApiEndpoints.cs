@@ -287,7 +287,7 @@ internal static class SdApiEndpoints
                 skipped = false,
                 interrupted = current?.Interrupted ?? false,
                 stopping_generation = false,
-                job = current is null ? "" : $"txt2img {current.RequestId}",
+                job = current is null ? "" : $"{current.Kind} {current.RequestId}",
                 job_count = running.Count + server.Queue.Waiting,
                 job_timestamp = (current?.Started ?? DateTimeOffset.UtcNow).ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture),
                 job_no = 0,

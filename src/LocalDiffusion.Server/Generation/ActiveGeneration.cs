@@ -13,6 +13,9 @@ internal sealed class ActiveGeneration(string requestId, string model, int steps
 
     public string RequestId { get; } = requestId;
     public string Model { get; } = model;
+
+    /// <summary>What AUTOMATIC1111 calls the job: txt2img, or img2img (inpainting included) when it starts from an image.</summary>
+    public string Kind { get; init; } = "txt2img";
     public int Steps { get; } = steps;
     public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
 

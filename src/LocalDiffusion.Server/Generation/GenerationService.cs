@@ -63,7 +63,10 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
             ActiveGeneration generation;
             try
             {
-                generation = new ActiveGeneration(context.TraceIdentifier, model.Id, request.Steps, abandoned.Token);
+                generation = new ActiveGeneration(context.TraceIdentifier, model.Id, request.Steps, abandoned.Token)
+                {
+                    Kind = request.InitImage is null && request.InitLatents is null ? "txt2img" : "img2img",
+                };
             }
             catch
             {
