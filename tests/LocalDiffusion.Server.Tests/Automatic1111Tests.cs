@@ -31,13 +31,22 @@ public sealed class Automatic1111Tests(SharedServer shared) : IClassFixture<Shar
         Assert.All(images, png => Assert.Equal((64, 64), (Images.Decode(png).Width, Images.Decode(png).Height)));
         var info = JsonDocument.Parse(json.GetProperty("info").GetString()!).RootElement;
         Assert.Equal(7, info.GetProperty("seed").GetInt64());
-        // n_iter batches continue the seed by batch_size each, as A1111 numbers them.
-        Assert.Equal([7L, 7L, 9L, 9L], info.GetProperty("all_seeds").EnumerateArray().Select(s => s.GetInt64()));
+        // Image j of a batch is seed + j, and n_iter batches continue by batch_size each, as A1111 numbers them.
+        Assert.Equal([7L, 8L, 9L, 10L], info.GetProperty("all_seeds").EnumerateArray().Select(s => s.GetInt64()));
         Assert.Equal("Euler a", info.GetProperty("sampler_name").GetString());
         Assert.Equal("shapes", info.GetProperty("sd_model_name").GetString());
         var infotext = info.GetProperty("infotexts")[0].GetString()!;
         Assert.Equal(infotext, Images.PngText(images[0], "parameters"));
         Assert.StartsWith("a red circle on a blue background\nNegative prompt: green\nSteps: 6, Sampler: Euler a, CFG scale: 5, Seed: 7, Size: 64x64", infotext);
+        Assert.Contains("Seed: 8,", info.GetProperty("infotexts")[1].GetString());
+        // So any image can be made again alone from its seed, as in A1111: the second image is seed 8's.
+        using var again = await Json.PostAsync(Http, "sdapi/v1/txt2img", new
+        {
+            prompt = "a red circle on a blue background", negative_prompt = "green", seed = 8, steps = 6, cfg_scale = 5, width = 64, height = 64,
+            sampler_name = "Euler a", batch_size = 1,
+        });
+        var alone = (await Json.ReadAsync(again, 200)).GetProperty("images")[0].GetString()!;
+        Assert.Equal(Images.Decode(images[1]).Rgb, Images.Decode(Convert.FromBase64String(alone)).Rgb);
         Assert.Equal("Euler a", json.GetProperty("parameters").GetProperty("sampler_name").GetString());
 
         // seed -1 picks one and reports it.

@@ -77,7 +77,7 @@ public sealed class Img2ImgApiTests(SharedServer shared) : IClassFixture<SharedS
         }
         var info = JsonDocument.Parse(json.GetProperty("info").GetString()!).RootElement;
         Assert.Equal(0.9, info.GetProperty("denoising_strength").GetDouble(), 5);
-        Assert.Equal([5L, 5L], info.GetProperty("all_seeds").EnumerateArray().Select(s => s.GetInt64()));
+        Assert.Equal([5L, 6L], info.GetProperty("all_seeds").EnumerateArray().Select(s => s.GetInt64()));
         Assert.Equal("tiny", info.GetProperty("sd_model_name").GetString());
         Assert.Contains("Denoising strength: 0.9", info.GetProperty("infotexts")[0].GetString());
         // The request comes back as parameters, without the pictures (A1111 leaves them out unless include_init_images).

@@ -202,13 +202,16 @@ internal static class SdApiEndpoints
         {
             try
             {
-                var outcome = await server.Generator.GenerateAsync(context, model, request with { Seed = seed + (long)i * batchSize }, refiner: batch.Refiner);
+                // Image j of the batch is seed + j, as A1111 numbers it (a hand-off to a refiner shares one generator).
+                var outcome = await server.Generator.GenerateAsync(context, model,
+                    request with { Seed = seed + (long)i * batchSize, SeedPerImage = batch.Refiner is null }, refiner: batch.Refiner);
                 samplerName = outcome.Result.Scheduler;
-                foreach (var image in outcome.Result.Images)
+                for (var j = 0; j < outcome.Result.Images.Count; j++)
                 {
+                    var image = outcome.Result.Images[j];
                     images.Add(Convert.ToBase64String(image.EncodePng()));
                     infotexts.Add(image.Parameters ?? "");
-                    seeds.Add(outcome.Result.Seed);
+                    seeds.Add(outcome.Result.Seeds.Count > j ? outcome.Result.Seeds[j] : outcome.Result.Seed);
                     (width, height) = (image.Width, image.Height);
                 }
             }

@@ -39,6 +39,15 @@ public sealed record GenerationRequest
     /// </summary>
     public long? Seed { get; init; }
 
+    /// <summary>
+    /// Gives image i of the batch its own seed, <see cref="Seed"/> + i, as AUTOMATIC1111 numbers a batch: each image is
+    /// the one a request for that seed alone makes (its own initial noise and sampler noise), so any one can be made again
+    /// by itself; they are still denoised together. False (default): diffusers' behaviour, one generator draws the whole
+    /// batch's noise. Applies to text-to-image, img2img and inpainting; not with <see cref="InitialLatents"/>,
+    /// <see cref="InitLatents"/> or a base → refiner hand-off, where it is refused.
+    /// </summary>
+    public bool SeedPerImage { get; init; }
+
     /// <summary>Scheduler id or name (e.g. <c>euler_a</c>, "DPM++ 2M Karras"); null: the model's scheduler_config.json.</summary>
     public string? Scheduler { get; init; }
 

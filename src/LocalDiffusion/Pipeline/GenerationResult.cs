@@ -25,6 +25,12 @@ public sealed record GenerationResult(IReadOnlyList<GeneratedImage> Images, long
     /// </summary>
     public int BatchSize { get; init; } = 1;
 
+    /// <summary>
+    /// Each image's seed, in batch order: <see cref="Seed"/> + i with <see cref="GenerationRequest.SeedPerImage"/>, else
+    /// <see cref="Seed"/> for every image (one generator drew them all).
+    /// </summary>
+    public IReadOnlyList<long> Seeds { get; init; } = [];
+
     /// <summary>The scheduler that ran.</summary>
     public string Scheduler { get; init; } = "";
 

@@ -78,7 +78,7 @@ public sealed partial class StableDiffusionPipeline
     /// Whether <see cref="GenerateBatchAsync"/> denoises the two requests in one batch: both valid, the same output size,
     /// the same timestep sequence (the same scheduler kind and step count; the UNet takes one timestep per call), the same
     /// classifier-free guidance decision (both guided or both not, whatever the scales), and text-to-image over the whole
-    /// schedule (img2img, inpainting and the SDXL base → refiner hand-off run alone). Prompts, negative prompts, seeds, guidance scales, ImageCount, eta and previews may differ.
+    /// schedule (img2img, inpainting, the SDXL base → refiner hand-off and SeedPerImage batches run alone). Prompts, negative prompts, seeds, guidance scales, ImageCount, eta and previews may differ.
     /// </summary>
     public bool CanBatch(GenerationRequest first, GenerationRequest second)
     {
@@ -104,8 +104,9 @@ public sealed partial class StableDiffusionPipeline
 
     // Text-to-image over the whole schedule: img2img, inpainting and the SDXL base → refiner hand-off (own begin/end
     // indices and start latents) run alone.
+    // A SeedPerImage batch is already one batch of one-image runs of its own.
     private static bool StartsFromNoise(GenerationRequest r) =>
-        r.InitImage is null && r.InitLatents is null && r.DenoisingStart is null && r.DenoisingEnd is null;
+        r.InitImage is null && r.InitLatents is null && r.DenoisingStart is null && r.DenoisingEnd is null && !(r.SeedPerImage && r.ImageCount > 1);
 
     // Runs one compatible group on this thread: each request's prompt encoding and initial latents, the shared denoising
     // (split by conditioning length), then each request's decoding; every request's task is completed as soon as it can be.

@@ -247,7 +247,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
     // Runs a prepared request; a refiner continues the base's generator (as diffusers does when one generator is passed
     // to both pipelines), and a base handing over skips decoding.
-    private (GenerationResult Result, TorchGenerator Generator) Generate(PreparedRun run, IProgress<GenerationProgress>? progress,
+    private (GenerationResult Result, TorchGenerator? Generator) Generate(PreparedRun run, IProgress<GenerationProgress>? progress,
         TorchGenerator? continued, bool decode, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
@@ -268,13 +268,47 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     }
 
     // The stages in order: prompt encoding → initial latents → denoising → decoding.
-    private (GenerationResult, TorchGenerator) GenerateCore(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
+    private (GenerationResult, TorchGenerator?) GenerateCore(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
         IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, TorchGenerator? continued, bool decode, CancellationToken token)
     {
+        if (request is { SeedPerImage: true, ImageCount: > 1 } && continued is null && decode)
+            return (GeneratePerImageSeeds(request, latentH, latentW, progress, runOptions, clock, token), null); // one generator per image: none to continue
         var run = Begin(request, scheduler, latentH, latentW, progress, runOptions, clock, continued, token);
         Denoise([run], runOptions);
         run.Member!.ThrowIfFailed();
         return (Finish(run, decode), run.Generator);
+    }
+
+    // AUTOMATIC1111's batch: image i is the one-image request for seed + i (its own generator and scheduler), all of them
+    // denoised in the same UNet calls; the request's progress follows the first image, which is decoded last.
+    private GenerationResult GeneratePerImageSeeds(GenerationRequest request, int latentH, int latentW, IProgress<GenerationProgress>? progress,
+        RunOptions runOptions, Stopwatch clock, CancellationToken token)
+    {
+        var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
+        var runs = new List<GenerationRun>(request.ImageCount);
+        for (var i = 0; i < request.ImageCount; i++)
+        {
+            var single = request with { ImageCount = 1, Seed = seed + i, SeedPerImage = false };
+            runs.Add(Begin(single, CreateScheduler(single), latentH, latentW, i == 0 ? progress : null, runOptions, clock, null, token));
+        }
+        Denoise(runs, runOptions);
+        foreach (var run in runs) run.Member!.ThrowIfFailed();
+        var results = new GenerationResult[runs.Count];
+        using (_vae.Use())
+        {
+            for (var i = runs.Count - 1; i >= 0; i--) results[i] = Finish(runs[i], decode: true);
+        }
+        var first = results[0];
+        return first with
+        {
+            Images = [.. results.SelectMany(r => r.Images)],
+            FinalLatents = [.. results.SelectMany(r => r.FinalLatents)],
+            LatentShape = [request.ImageCount, .. first.LatentShape[1..]],
+            Elapsed = clock.Elapsed,
+            Warnings = [.. results.SelectMany(r => r.Warnings).Distinct()],
+            Seeds = [.. results.Select(r => r.Seed)],
+            BatchSize = 1,
+        };
     }
 
     // Prompt encoding and initial latents: everything of a request before the UNet.
@@ -382,6 +416,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             UnetCalls = run.UnetCalls,
             BatchSize = run.BatchSize,
             Scheduler = run.Scheduler.Name,
+            Seeds = [.. Enumerable.Repeat(run.Seed, n)],
             Timings = timings.Result(),
         };
     }
@@ -531,6 +566,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                     $"{file} has static latent dimensions {s.Height}x{s.Width}, so it only makes {s.Width * 8}x{s.Height * 8} images; {width}x{height} was requested.",
                     width != s.Width * 8 ? nameof(r.Width) : nameof(r.Height));
         }
+        if (r.SeedPerImage && (r.InitialLatents is not null || r.InitLatents is not null || r.DenoisingStart is not null || r.DenoisingEnd is not null))
+            throw new ArgumentException(
+                "SeedPerImage draws each image's noise from its own seed; it cannot be combined with InitialLatents, InitLatents or a base → refiner hand-off (DenoisingStart/DenoisingEnd), which bring or hand over latents for the whole batch.",
+                nameof(r.SeedPerImage));
         if (r.InitLatents is { } start && start.Length != r.ImageCount * UNet.LatentChannels * latentH * latentW
             && start.Length != UNet.LatentChannels * latentH * latentW)
             throw new ArgumentException(
