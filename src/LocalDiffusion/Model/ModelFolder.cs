@@ -112,7 +112,9 @@ public sealed record ModelFolder
             using var index = ReadJson(indexPath);
             pipelineClass = index.RootElement.TryGetProperty("_class_name", out var cls) && cls.ValueKind == JsonValueKind.String
                 ? cls.GetString() : null;
-            hasTextEncoder2 = index.RootElement.TryGetProperty("text_encoder_2", out _);
+            // diffusers lists a component the pipeline does without as [null, null]: absent.
+            hasTextEncoder2 = index.RootElement.TryGetProperty("text_encoder_2", out var te2)
+                && !(te2.ValueKind == JsonValueKind.Null || (te2.ValueKind == JsonValueKind.Array && te2.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Null)));
             forceZeros = !index.RootElement.TryGetProperty("force_zeros_for_empty_prompt", out var fz) || fz.ValueKind != JsonValueKind.False;
             aestheticScore = index.RootElement.TryGetProperty("requires_aesthetics_score", out var ras) && ras.ValueKind == JsonValueKind.True;
         }

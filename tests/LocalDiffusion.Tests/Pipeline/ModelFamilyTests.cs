@@ -46,6 +46,25 @@ public class ModelFamilyTests
         Assert.Contains(what, e.Message);
     }
 
+    [Fact]
+    public async Task AComponentListedAsNullIsAbsent()
+    {
+        // diffusers writes a component a pipeline does without as [null, null] (e.g. an SD 1.5 folder saved from a
+        // pipeline class that has a text_encoder_2 slot): it is not there, and the model is what its files say.
+        using var model = TestModels.CopyOf("tiny");
+        var index = Path.Combine(model.Path, "model_index.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(index))!.AsObject();
+        json["text_encoder_2"] = new System.Text.Json.Nodes.JsonArray(null, null);
+        json["tokenizer_2"] = new System.Text.Json.Nodes.JsonArray(null, null);
+        File.WriteAllText(index, json.ToJsonString());
+
+        using var pipeline = StableDiffusionPipeline.Load(model.Path, new PipelineOptions { Device = "cpu", UseModelCache = false });
+        Assert.Equal(TestModels.Pipeline("tiny").Info.Family.Name, pipeline.Info.Family.Name);
+        var request = TestModels.Request() with { Steps = 2 };
+        var result = await pipeline.GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal((await TestModels.Pipeline("tiny").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken)).FinalLatents, result.FinalLatents);
+    }
+
     [Theory]
     [InlineData(".safetensors")]
     [InlineData(".ckpt")]
