@@ -125,26 +125,24 @@ internal sealed class AttentionBlocks
     }
 
     /// <summary>A tensor's value when it is known without running the graph (a small initializer or a Constant node), else null.</summary>
-    private double[]? Constant(string name)
-    {
-        if (_graph.Initializers.TryGetValue(name, out var tensor)) return OnnxGraph.Values(tensor);
-        if (_producer.GetValueOrDefault(name) is { OpType: "Constant" } node && node.Attributes.GetValueOrDefault("value")?.Tensor is { } t)
-            return OnnxGraph.Values(OnnxGraph.ReadTensor(t));
-        return null;
-    }
+    private double[]? Constant(string name) => ConstantTensor(name) is { } tensor ? OnnxGraph.Values(tensor) : null;
+
+    // A constant's TensorProto: an initializer, or a Constant node's value; null for anything computed.
+    private OnnxGraph.Tensor? ConstantTensor(string name) =>
+        _graph.Initializers.TryGetValue(name, out var tensor) ? tensor
+        : _producer.GetValueOrDefault(name) is { OpType: "Constant" } node ? ValueAttribute(node) : null;
+
+    // The "value" tensor of a Constant or ConstantOfShape node.
+    private static OnnxGraph.Tensor? ValueAttribute(OnnxGraph.Node node) =>
+        node.Attributes.GetValueOrDefault("value")?.Tensor is { } t ? OnnxGraph.ReadTensor(t) : null;
 
     private double? Scalar(string name) => Constant(name) is [var only] ? only : null;
 
     // The shape of a weight: an initializer or Constant, or one cast to float (models that store float16 weights and
     // compute in float32, as the shapes model does).
-    private long[]? ConstantDims(string name)
-    {
-        if (_graph.Initializers.TryGetValue(name, out var tensor)) return tensor.Dims;
-        if (_producer.GetValueOrDefault(name) is { OpType: "Cast" } cast && IsFloatCast(cast)) return ConstantDims(cast.Inputs[0]);
-        if (_producer.GetValueOrDefault(name) is { OpType: "Constant" } node && node.Attributes.GetValueOrDefault("value")?.Tensor is { } t)
-            return OnnxGraph.ReadTensor(t).Dims;
-        return null;
-    }
+    private long[]? ConstantDims(string name) =>
+        ConstantTensor(name)?.Dims
+        ?? (_producer.GetValueOrDefault(name) is { OpType: "Cast" } cast && IsFloatCast(cast) ? ConstantDims(cast.Inputs[0]) : null);
 
     // A tensor that is zero whatever the inputs: all-zero constants, x·0, ConstantOfShape(0) (baddbmm's beta = 0 term).
     private bool IsZero(string name)
@@ -153,7 +151,7 @@ internal sealed class AttentionBlocks
         var node = _producer.GetValueOrDefault(name);
         if (node is { OpType: "Mul" }) return node.Inputs.Any(i => Scalar(i) == 0.0);
         if (node is { OpType: "ConstantOfShape" })
-            return node.Attributes.GetValueOrDefault("value")?.Tensor is not { } t || OnnxGraph.Values(OnnxGraph.ReadTensor(t)) is { } v && v.All(x => x == 0);
+            return ValueAttribute(node) is not { } fill || OnnxGraph.Values(fill) is { } v && v.All(x => x == 0);
         return false;
     }
 

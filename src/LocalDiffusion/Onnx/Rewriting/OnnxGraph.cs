@@ -12,19 +12,21 @@ internal sealed class OnnxGraph
 {
     private const int ModelIrVersion = 1, ModelGraph = 7, ModelOpsetImport = 8;
     private const int OpsetDomain = 1, OpsetVersion = 2;
-    private const int GraphNode = 1, GraphInitializer = 5, GraphOutput = 12;
+    private const int GraphNode = 1, GraphName = 2, GraphInitializer = 5, GraphInput = 11, GraphOutput = 12;
     private const int NodeInput = 1, NodeOutput = 2, NodeName = 3, NodeOpType = 4, NodeAttribute = 5, NodeDomain = 7;
-    private const int AttributeName = 1, AttributeF = 2, AttributeI = 3, AttributeT = 5, AttributeInts = 8, AttributeType = 20;
+    private const int AttributeName = 1, AttributeF = 2, AttributeI = 3, AttributeT = 5, AttributeType = 20;
     private const int AttributeTypeFloat = 1, AttributeTypeInt = 2;
     private const int TensorDims = 1, TensorDataType = 2, TensorFloatData = 4, TensorInt32Data = 5, TensorInt64Data = 7,
         TensorName = 8, TensorRawData = 9, TensorDoubleData = 10, TensorDataLocation = 14;
-    private const int ValueInfoName = 1;
+    private const int ValueInfoName = 1, ValueInfoType = 2;
+    private const int TypeTensor = 1, TensorTypeElement = 1, TensorTypeShape = 2, ShapeDim = 1, DimParam = 2;
 
     /// <summary>onnx.TensorProto.DataType values the rewrites read.</summary>
     public const int Float = 1, Int32 = 6, Int64 = 7, Float16 = 10, Double = 11;
 
     private readonly List<(int Field, ReadOnlyMemory<byte> Raw)> _modelFields = [];
-    private readonly List<(int Field, ReadOnlyMemory<byte> Raw)> _graphFields = [];
+    // The graph's fields in file order; an initializer's carries its tensor name, so that Write can leave unused ones out.
+    private readonly List<(int Field, ReadOnlyMemory<byte> Raw, string? Initializer)> _graphFields = [];
 
     private OnnxGraph() { }
 
@@ -43,8 +45,8 @@ internal sealed class OnnxGraph
     public sealed record Node(ReadOnlyMemory<byte> Raw, string Name, string OpType, string Domain, string[] Inputs, string[] Outputs,
         IReadOnlyDictionary<string, Attribute> Attributes);
 
-    /// <summary>An attribute's scalar, list or tensor value (whichever it holds).</summary>
-    public sealed record Attribute(string Name, long? I, float? F, long[] Ints, ReadOnlyMemory<byte>? Tensor);
+    /// <summary>An attribute's integer or tensor value (the kinds the rewrites read: Cast's "to", Constant's "value").</summary>
+    public sealed record Attribute(string Name, long? I, ReadOnlyMemory<byte>? Tensor);
 
     /// <summary>A TensorProto: its raw bytes, shape, type, and whether its data lives in an external file.</summary>
     public sealed record Tensor(ReadOnlyMemory<byte> Raw, string Name, long[] Dims, int DataType, bool External);
@@ -88,6 +90,7 @@ internal sealed class OnnxGraph
         {
             var start = reader.Position;
             var (field, wire) = reader.Tag();
+            string? initializer = null;
             if (field == GraphNode && wire == ProtoReader.LengthDelimited)
             {
                 var raw = reader.ReadBytes();
@@ -97,10 +100,11 @@ internal sealed class OnnxGraph
             {
                 var tensor = ReadTensor(reader.ReadBytes());
                 Initializers[tensor.Name] = tensor;
+                initializer = tensor.Name;
             }
             else if (field == GraphOutput && wire == ProtoReader.LengthDelimited) Outputs.Add(ReadValueInfoName(reader.ReadBytes()));
             else reader.Skip(wire);
-            _graphFields.Add((field, reader.Since(start)));
+            _graphFields.Add((field, reader.Since(start), initializer));
         }
     }
 
@@ -135,20 +139,16 @@ internal sealed class OnnxGraph
         var reader = new ProtoReader(bytes);
         string name = "";
         long? i = null;
-        float? f = null;
-        var ints = new List<long>();
         ReadOnlyMemory<byte>? tensor = null;
         while (reader.More)
         {
             var (field, wire) = reader.Tag();
             if (field == AttributeName && wire == ProtoReader.LengthDelimited) name = reader.ReadString();
             else if (field == AttributeI && wire == ProtoReader.Varint) i = (long)reader.ReadVarint();
-            else if (field == AttributeF && wire == ProtoReader.Fixed32) f = reader.ReadFixed32Float();
-            else if (field == AttributeInts && wire is ProtoReader.Varint or ProtoReader.LengthDelimited) reader.ReadVarints(wire, ints);
             else if (field == AttributeT && wire == ProtoReader.LengthDelimited) tensor = reader.ReadBytes();
             else reader.Skip(wire);
         }
-        return new Attribute(name, i, f, [.. ints], tensor);
+        return new Attribute(name, i, tensor);
     }
 
     public static Tensor ReadTensor(ReadOnlyMemory<byte> raw)
@@ -255,13 +255,13 @@ internal sealed class OnnxGraph
             }
             nodesWritten = true;
         }
-        foreach (var (field, raw) in _graphFields)
+        foreach (var (field, raw, initializer) in _graphFields)
         {
             if (field == GraphNode)
             {
                 if (!nodesWritten) AddNodes();
             }
-            else if (field != GraphInitializer || usedNames.Contains(ReadInitializerName(raw))) graph.Add(raw);
+            else if (initializer is null || usedNames.Contains(initializer)) graph.Add(raw);
         }
         if (!nodesWritten) AddNodes();
         long graphLength = graph.Sum(g => (long)g.Length);
@@ -299,13 +299,6 @@ internal sealed class OnnxGraph
             at += part.Length;
         }
         return bytes;
-    }
-
-    private static string ReadInitializerName(ReadOnlyMemory<byte> field)
-    {
-        var reader = new ProtoReader(field);
-        reader.Tag();
-        return ReadTensor(reader.ReadBytes()).Name;
     }
 
     /// <summary>A NodeProto: inputs, outputs, name, op type, domain and integer/float attributes.</summary>
@@ -354,9 +347,9 @@ internal sealed class OnnxGraph
         model.Message(ModelGraph, graph =>
         {
             foreach (var node in nodes) graph.Bytes(GraphNode, node.Span);
-            graph.String(2, "check");
+            graph.String(GraphName, "check");
             foreach (var tensor in initializers) graph.Bytes(GraphInitializer, tensor.Raw.Span);
-            foreach (var input in inputs) graph.Message(11, v => ValueInfo(v, input, inputRank));
+            foreach (var input in inputs) graph.Message(GraphInput, v => ValueInfo(v, input, inputRank));
             foreach (var output in outputs) graph.Message(GraphOutput, v => ValueInfo(v, output, null));
         });
         return model.ToArray();
@@ -366,13 +359,13 @@ internal sealed class OnnxGraph
     private static void ValueInfo(ProtoWriter v, string name, int? rank)
     {
         v.String(ValueInfoName, name);
-        v.Message(2, type => type.Message(1, tensor =>
+        v.Message(ValueInfoType, type => type.Message(TypeTensor, tensor =>
         {
-            tensor.Varint(1, Float);
+            tensor.Varint(TensorTypeElement, Float);
             if (rank is { } r)
-                tensor.Message(2, shape =>
+                tensor.Message(TensorTypeShape, shape =>
                 {
-                    for (var d = 0; d < r; d++) shape.Message(1, dim => dim.String(2, $"d{d}"));
+                    for (var d = 0; d < r; d++) shape.Message(ShapeDim, dim => dim.String(DimParam, $"d{d}"));
                 });
         }));
     }
