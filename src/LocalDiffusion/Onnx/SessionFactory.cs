@@ -78,9 +78,8 @@ internal sealed class SessionFactory
             {
                 var fuse = fuseAttention && Options.FuseAttention && device.Kind is ExecutionProviderKind.Cpu or ExecutionProviderKind.Cuda;
                 var session = Open(device, modelPath, fuse, out cacheStatus, out fusedAttentionNodes);
-                if (device.Kind == ExecutionProviderKind.Cpu && (Options.Cuda is not null || Options.TensorRT is not null)
-                    && !_notes.Contains(UnusedGpuOptions))
-                    _notes.Add(UnusedGpuOptions);
+                if (device.Kind == ExecutionProviderKind.Cpu && (Options.Cuda is not null || Options.TensorRT is not null))
+                    AddNote(UnusedGpuOptions);
                 // A fallback now would put the components on different devices: settle here.
                 _candidates = [device];
                 return session;
@@ -92,7 +91,7 @@ internal sealed class SessionFactory
                     : $"it could not start ({FirstLine(e.Message)})";
                 if (_candidates.Count == 1)
                     throw new ExecutionProviderUnavailableException(device, reason, e);
-                _notes.Add($"{device}: {reason}");
+                AddNote($"{device}: {reason}");
                 _candidates.RemoveAt(0);
             }
         }
@@ -199,9 +198,11 @@ internal sealed class SessionFactory
         }
     }
 
+    // Components load in parallel, and a note (a provider passed over, a rewrite left out) may come from each: once.
     private void AddNote(string note)
     {
-        lock (_notes) _notes.Add(note);
+        lock (_notes)
+            if (!_notes.Contains(note)) _notes.Add(note);
     }
 
     private InferenceSession OpenPlain(ExecutionDevice device, string modelPath, GraphOptimizationLevel level)
