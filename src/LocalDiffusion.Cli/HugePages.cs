@@ -19,13 +19,10 @@ internal static partial class HugePages
     // Commands that run models; the others start faster without the restart.
     private static readonly HashSet<string> Commands = ["generate", "serve", "bench"];
 
-    /// <summary>Whether this process's malloc uses huge pages (the tunable is set).</summary>
-    public static bool Enabled => Environment.GetEnvironmentVariable("GLIBC_TUNABLES")?.Contains(Tunable + "=1", StringComparison.Ordinal) == true;
-
     /// <summary>Replaces this process with the same command under the tunable when that helps; returns when it does not (or cannot).</summary>
     public static void RestartIfUseful(string[] args)
     {
-        if (!OperatingSystem.IsLinux() || args.Length == 0 || !Commands.Contains(args[0])) return;
+        if (args.Length == 0 || !Commands.Contains(args[0])) return;
         if (Environment.GetEnvironmentVariable(Variable) == "0") return;
         var tunables = Environment.GetEnvironmentVariable("GLIBC_TUNABLES");
         if (tunables?.Contains(Tunable, StringComparison.Ordinal) == true || !KernelOffersHugePages()) return;
@@ -49,8 +46,10 @@ internal static partial class HugePages
         // Only reached when execve failed: carry on without huge pages.
     }
 
-    private static bool KernelOffersHugePages()
+    /// <summary>Whether this is Linux with transparent huge pages in <c>always</c> or <c>madvise</c> mode.</summary>
+    public static bool KernelOffersHugePages()
     {
+        if (!OperatingSystem.IsLinux()) return false;
         try
         {
             var mode = File.ReadAllText("/sys/kernel/mm/transparent_hugepage/enabled");

@@ -10,11 +10,6 @@ namespace LocalDiffusion.Tests.Cli;
 /// </summary>
 public class HugePagesTests
 {
-    private static bool KernelOffersHugePages =>
-        OperatingSystem.IsLinux() && File.Exists("/sys/kernel/mm/transparent_hugepage/enabled")
-        && File.ReadAllText("/sys/kernel/mm/transparent_hugepage/enabled") is var mode
-        && (mode.Contains("[always]", StringComparison.Ordinal) || mode.Contains("[madvise]", StringComparison.Ordinal));
-
     private static async Task<(int Code, string Machine)> Bench(string? hugePages)
     {
         using var dir = new TempDirectory();
@@ -40,7 +35,7 @@ public class HugePagesTests
     [Fact]
     public async Task TheCliRunsItsModelsOnHugePagesWhereTheKernelOffersThem()
     {
-        Assert.SkipUnless(KernelOffersHugePages, "this machine's kernel offers no transparent huge pages (or it is not Linux): the CLI does not restart");
+        Assert.SkipUnless(LocalDiffusion.Cli.HugePages.KernelOffersHugePages(), "this machine's kernel offers no transparent huge pages (or it is not Linux): the CLI does not restart");
         var (_, machine) = await Bench(null);
         Assert.EndsWith(", malloc huge pages", machine);
         var (_, without) = await Bench("0");
