@@ -8,13 +8,6 @@ namespace LocalDiffusion.Benchmarking;
 /// <summary>What every pipeline-level benchmark report starts with: when, where, which runtime, model, size and steps.</summary>
 public abstract record BenchmarkReportHeader
 {
-    private static readonly JsonSerializerOptions JsonOptions = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
-
     /// <summary>UTC time of the run.</summary>
     [JsonPropertyOrder(-8)] // first in the JSON, as before the fields were shared
     public required DateTime Date { get; init; }
@@ -57,5 +50,5 @@ public abstract record BenchmarkReportHeader
     public static string OnnxRuntimeVersion => OrtEnv.Instance().GetVersionString();
 
     /// <summary>The report as indented camelCase JSON.</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, GetType(), JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, GetType(), JsonReport.ReportOptions);
 }

@@ -6,13 +6,16 @@ namespace LocalDiffusion.Benchmarking;
 /// <summary>The whole benchmark report as JSON (camelCase; an identical output's PSNR is the string "Infinity").</summary>
 public static class JsonReport
 {
-    private static readonly JsonSerializerOptions Options = new()
+    /// <summary>Every benchmark report's JSON: indented, camelCase, NaN and infinities as strings.</summary>
+    internal static readonly JsonSerializerOptions ReportOptions = new()
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
+
+    // The scheduler report leaves out what a run did not measure.
+    private static readonly JsonSerializerOptions Options = new(ReportOptions) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
     /// <summary>The JSON text.</summary>
     public static string Format(SchedulerBenchmarkReport report)
