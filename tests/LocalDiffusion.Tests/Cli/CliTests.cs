@@ -41,6 +41,17 @@ public class CliTests
     }
 
     [Fact]
+    public async Task AUnetBatchLimitBelowOneIsNamed()
+    {
+        using var dir = new TempDirectory();
+        var png = Path.Combine(dir.Path, "x.png");
+        var (code, _, error) = await Run("generate", "--model", TestModels.PathOf("tiny"), "--prompt", "a cat", "--out", png, "--max-unet-batch", "0");
+        Assert.Equal(1, code);
+        Assert.Contains("--max-unet-batch is 0; it must be at least 1", error);
+        Assert.False(File.Exists(png));
+    }
+
+    [Fact]
     public async Task SavedLatentsFedBackGiveTheSameImage()
     {
         using var dir = new TempDirectory();
