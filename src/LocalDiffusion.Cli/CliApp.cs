@@ -9,7 +9,7 @@ internal static class CliApp
 {
     public static async Task<int> RunAsync(string[] args, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken = default)
     {
-        var verbose = new Option<bool>("--verbose") { Description = "Print the full details (stack trace) of an error.", Recursive = true };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Print the full details (stack trace) of an error; serve also logs every request.", Recursive = true };
         var root = new RootCommand("LocalDiffusion: text-to-image with Stable Diffusion ONNX models, on your own machine.")
         {
             verbose,

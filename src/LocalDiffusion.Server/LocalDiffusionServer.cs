@@ -56,6 +56,7 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
 
     /// <summary>Loads nothing yet, binds the port, starts answering, and starts loading the models in the background.</summary>
     /// <exception cref="ArgumentException">Bad options (the message names the option).</exception>
+    /// <exception cref="PortInUseException">Another program listens on the port.</exception>
     public static async Task<LocalDiffusionServer> StartAsync(ServerOptions options, ILoggerFactory? loggerFactory = null,
         CancellationToken cancellationToken = default)
     {
@@ -91,23 +92,24 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
         if (!IsLoopback(options.Host) && options.ApiKey is null)
             logger.LogWarning("Listening on {Host} without --api-key: anyone who can reach this address can generate images. Pass --api-key KEY, or bind 127.0.0.1.", options.Host);
 
-        var catalog = new ModelCatalog(folders, new PipelineOptions { Device = options.Device, IntraOpThreads = options.IntraOpThreads, VaeDecoderPath = options.VaeDecoderPath, LowMemory = options.LowMemory }, logger, options.ModelLoadGate);
+        // Models start loading only once the port is bound: a server that cannot listen must not spend minutes loading first.
+        var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gate = options.ModelLoadGate is { } testGate ? Task.WhenAll(listening.Task, testGate) : listening.Task;
+        var catalog = new ModelCatalog(folders, new PipelineOptions { Device = options.Device, IntraOpThreads = options.IntraOpThreads, VaeDecoderPath = options.VaeDecoderPath, LowMemory = options.LowMemory }, logger, gate);
         var queue = new GenerationQueue(options.MaxQueue, options.Concurrency, options.MaxBatch);
         var images = new ImageStore(options.OutputDirectory, options.ImageTtl, logger);
         var metrics = new ServerMetrics(queue);
         var exporter = new PrometheusTextExporter(metrics.Meter);
-        var context = new ServerContext(options, catalog, queue, images, metrics);
+        var context = new ServerContext(options, catalog, queue, images, metrics, logger);
 
         app.UseMiddleware<RequestLog>();
         app.UseMiddleware<ErrorMiddleware>();
+        app.UseMiddleware<BrowserGuard>(options);
+        app.UseMiddleware<StatusCodeErrors>();
+        app.UseRouting(); // after StatusCodeErrors, which lets HEAD match GET routes
         if (options.CorsOrigins.Count > 0) app.UseCors();
         app.UseMiddleware<ApiKeyCheck>(options);
-        app.MapGet("/health", () => Results.Json(new
-        {
-            status = "ok",
-            models = catalog.All.Select(m => new { id = m.Id, state = m.State }),
-            queue = new { waiting = queue.Waiting, running = queue.Running, capacity = queue.Capacity, concurrency = queue.Concurrency, max_batch = queue.MaxBatchImages },
-        }));
+        app.MapGet("/health", (HttpContext http) => Health(catalog, queue));
         app.MapGet("/metrics", () => Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
         ImagesEndpoints.Map(app, context);
         SdApiEndpoints.Map(app, context);
@@ -117,20 +119,39 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
         {
             await app.StartAsync(cancellationToken);
         }
-        catch
+        catch (Exception e)
         {
+            listening.TrySetCanceled(CancellationToken.None);
             exporter.Dispose();
             metrics.Dispose();
             images.Dispose();
             catalog.Dispose();
             await app.DisposeAsync();
+            if (e is IOException { InnerException: Microsoft.AspNetCore.Connections.AddressInUseException })
+                throw new PortInUseException(options.Host, options.Port, e);
             throw;
         }
+        listening.TrySetResult();
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var address = new Uri(bound.EndsWith('/') ? bound : bound + "/");
+        context.ImageBase = AllowedHosts.ImageBase(options, address.Port);
         logger.LogInformation("LocalDiffusion server listening on {Address} (models: {Models}; queue {MaxQueue}, concurrency {Concurrency}, max batch {MaxBatch}; images in {Output})",
             address, string.Join(", ", catalog.All.Select(m => m.Id)), options.MaxQueue, options.Concurrency, options.MaxBatch, images.Directory);
         return new LocalDiffusionServer(app, context, exporter, address);
+    }
+
+    // Ready (200) while at least one model can generate, as a load balancer's or Kubernetes' readiness check wants it;
+    // 503 while every model is still loading or failed, with the same body saying which.
+    private static IResult Health(ModelCatalog catalog, GenerationQueue queue)
+    {
+        var ready = catalog.All.Any(m => m.IsReady);
+        var status = ready ? "ok" : catalog.All.Any(m => m.State == "loading") ? "loading" : "unavailable";
+        return Results.Json(new
+        {
+            status,
+            models = catalog.All.Select(m => new { id = m.Id, state = m.State }),
+            queue = new { waiting = queue.Waiting, running = queue.Running, capacity = queue.Capacity, concurrency = queue.Concurrency, max_batch = queue.MaxBatchImages },
+        }, statusCode: ready ? 200 : 503);
     }
 
     /// <summary>Completes when the server stops (<paramref name="cancellationToken"/> cancelled, or disposed).</summary>

@@ -7,7 +7,7 @@ using LocalDiffusion.Server.Queue;
 namespace LocalDiffusion.Server;
 
 /// <summary>What the endpoints share: the models, the queue, the running generations, the image files, the metrics.</summary>
-internal sealed class ServerContext(ServerOptions options, ModelCatalog catalog, GenerationQueue queue, ImageStore images, ServerMetrics metrics)
+internal sealed class ServerContext(ServerOptions options, ModelCatalog catalog, GenerationQueue queue, ImageStore images, ServerMetrics metrics, Microsoft.Extensions.Logging.ILogger logger)
 {
     private volatile ServedModel _a1111Model = catalog.Default;
 
@@ -17,7 +17,11 @@ internal sealed class ServerContext(ServerOptions options, ModelCatalog catalog,
     public ImageStore Images { get; } = images;
     public ServerMetrics Metrics { get; } = metrics;
     public ActiveGenerations Active { get; } = new();
-    public GenerationService Generator => field ??= new GenerationService(Queue, Active, Metrics, Stopping.Token);
+    public SizeLimit Sizes { get; } = new(options.MaxPixels, logger);
+    public GenerationService Generator => field ??= new GenerationService(Queue, Active, Metrics, Sizes, Stopping.Token);
+
+    /// <summary>Where image URLs point: <see cref="ServerOptions.PublicUrl"/>, else the bound address (set once listening).</summary>
+    public Uri ImageBase { get; set; } = options.PublicUrl ?? new Uri("http://127.0.0.1/");
 
     /// <summary>Cancelled when the server stops: waiting and running generations end instead of holding up shutdown.</summary>
     public CancellationTokenSource Stopping { get; } = new();

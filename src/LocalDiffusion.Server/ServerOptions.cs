@@ -46,8 +46,24 @@ public sealed record ServerOptions
     /// <summary>How long an image URL stays valid; the file is deleted after that.</summary>
     public TimeSpan ImageTtl { get; init; } = TimeSpan.FromMinutes(60);
 
-    /// <summary>Origins allowed to call the API from a browser; empty: CORS off.</summary>
+    /// <summary>
+    /// Origins (scheme://host[:port]) whose pages may call the API from a browser; empty: CORS off, and state-changing
+    /// requests from any page but the server's own web UI are refused.
+    /// </summary>
     public IReadOnlyList<string> CorsOrigins { get; init; } = [];
+
+    /// <summary>
+    /// Host names clients may reach the server under, beyond the loopback names, the bind address and the host of
+    /// <see cref="PublicUrl"/> (IP addresses are always accepted). <c>*.example.com</c> allows sub-domains; <c>*</c> turns the
+    /// check off. Any other <c>Host</c> header is refused, which stops DNS-rebinding pages.
+    /// </summary>
+    public IReadOnlyList<string> AllowedHosts { get; init; } = [];
+
+    /// <summary>
+    /// Most pixels (width × height) one image of a request may have; null: 4× the model's native area. Larger sizes are
+    /// refused (400 naming <c>size</c>), so one request cannot hold the generation slot for minutes.
+    /// </summary>
+    public long? MaxPixels { get; init; }
 
     /// <summary>Largest JSON request body in bytes (a 32,000-character prompt is well under it).</summary>
     public long MaxJsonBodyBytes { get; init; } = 1 << 20;
@@ -63,7 +79,8 @@ public sealed record ServerOptions
 
     /// <summary>
     /// The address clients reach the server at (e.g. https://images.example.com behind a TLS proxy or load balancer),
-    /// used for the image URLs it hands out; null: the scheme and Host header of each request.
+    /// used for the image URLs it hands out; null: the bind address (for 0.0.0.0, this machine's first network address).
+    /// Never a request's own Host header.
     /// </summary>
     public Uri? PublicUrl { get; init; }
 
@@ -88,6 +105,24 @@ public sealed record ServerOptions
         if (PublicUrl is { IsAbsoluteUri: false })
             throw new ArgumentException($"PublicUrl '{PublicUrl}' must be an absolute URL such as https://images.example.com.", nameof(PublicUrl));
         if (MaxImageBytes <= 0) throw new ArgumentOutOfRangeException(nameof(MaxImageBytes), MaxImageBytes, "MaxImageBytes must be positive.");
+        if (Host != "*" && !System.Net.IPAddress.TryParse(Host, out _) && Uri.CheckHostName(Host) != UriHostNameType.Dns)
+            throw new ArgumentException($"Host '{Host}' is neither an IP address (e.g. 127.0.0.1, 0.0.0.0, ::1) nor a host name.", nameof(Host));
+        if (PublicUrl is { IsAbsoluteUri: true } url && url.Scheme is not ("http" or "https"))
+            throw new ArgumentException($"PublicUrl '{PublicUrl}' must be an http:// or https:// URL.", nameof(PublicUrl));
+        foreach (var origin in CorsOrigins) NormaliseOrigin(origin);
+        foreach (var host in AllowedHosts)
+            if (host != "*" && Uri.CheckHostName(host.StartsWith("*.", StringComparison.Ordinal) ? host[2..] : host) == UriHostNameType.Unknown)
+                throw new ArgumentException($"Allowed host '{host}' is not a host name (e.g. images.example.com, *.example.com, or * for any).", nameof(AllowedHosts));
+        if (MaxPixels is <= 0) throw new ArgumentOutOfRangeException(nameof(MaxPixels), MaxPixels, "MaxPixels must be positive.");
         if (ApiKey is { Length: 0 }) throw new ArgumentException("ApiKey must not be empty (leave it unset to turn authentication off).", nameof(ApiKey));
+    }
+
+    /// <summary>An origin as browsers send it (<c>scheme://host[:port]</c>, no path, no trailing slash); throws for anything else.</summary>
+    internal static string NormaliseOrigin(string origin)
+    {
+        if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")
+            || uri.AbsolutePath != "/" || uri.Query.Length > 0 || uri.Fragment.Length > 0 || uri.UserInfo.Length > 0)
+            throw new ArgumentException($"CORS origin '{origin}' is not an origin: give scheme://host[:port] with nothing after it, e.g. http://localhost:3000.", nameof(CorsOrigins));
+        return uri.GetLeftPart(UriPartial.Authority);
     }
 }

@@ -46,7 +46,11 @@ public sealed class Automatic1111Tests(SharedServer shared) : IClassFixture<Shar
             sampler_name = "Euler a", batch_size = 1,
         });
         var alone = (await Json.ReadAsync(again, 200)).GetProperty("images")[0].GetString()!;
-        Assert.Equal(Images.Decode(images[1]).Rgb, Images.Decode(Convert.FromBase64String(alone)).Rgb);
+        // The same picture: alone, its UNet rows run at batch 2 instead of 4, and on some CPUs (this AMD EPYC) ONNX Runtime's
+        // GEMM then rounds a few values differently, so one channel of one pixel may be off by one level.
+        var (batched, single) = (Images.Decode(images[1]).Rgb, Images.Decode(Convert.FromBase64String(alone)).Rgb);
+        Assert.Equal(batched.Length, single.Length);
+        Assert.InRange(batched.Zip(single, (a, b) => Math.Abs(a - b)).Max(), 0, 2);
         Assert.Equal("Euler a", json.GetProperty("parameters").GetProperty("sampler_name").GetString());
 
         // seed -1 picks one and reports it.
@@ -93,7 +97,7 @@ public sealed class Automatic1111Tests(SharedServer shared) : IClassFixture<Shar
     }
 
     [Fact]
-    public async Task Progress_rises_during_a_generation_and_interrupt_stops_it()
+    public async Task Progress_rises_during_a_generation_and_interrupt_returns_the_picture_so_far()
     {
         await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes] });
         var idle = await Json.GetAsync(server.Http, "sdapi/v1/progress");
@@ -126,7 +130,10 @@ public sealed class Automatic1111Tests(SharedServer shared) : IClassFixture<Shar
         using var response = await generation.WaitAsync(TimeSpan.FromSeconds(10));
         TestContext.Current.TestOutputHelper?.WriteLine($"answered {(DateTime.UtcNow - interruptedAt).TotalMilliseconds:F0} ms after the interrupt");
         var json = await Json.ReadAsync(response, 200);
-        Assert.Empty(json.GetProperty("images").EnumerateArray());
+        // As A1111 does: denoising stops and the picture so far is decoded and returned (a partly denoised one, not nothing).
+        var partial = Images.Decode(Convert.FromBase64String(Assert.Single(json.GetProperty("images").EnumerateArray()).GetString()!));
+        Assert.Equal((64, 64), (partial.Width, partial.Height));
+        Assert.True(partial.Rgb.Max() - partial.Rgb.Min() > 32, "the interrupted picture is flat: nothing was decoded");
         Assert.True(JsonDocument.Parse(json.GetProperty("info").GetString()!).RootElement.GetProperty("interrupted").GetBoolean());
         await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("running").GetInt32() == 0, "the slot to be free");
     }

@@ -129,7 +129,12 @@ public sealed class ImageEditsTests(SharedServer shared) : IClassFixture<SharedS
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
         var text = await response.Content.ReadAsStringAsync();
         var events = text.Split("\n").Where(l => l.StartsWith("event: ", StringComparison.Ordinal)).Select(l => l[7..]).ToList();
-        Assert.Equal(["image_generation.partial_image", "image_generation.partial_image", "image_generation.completed"], events);
+        // The names the openai SDKs' ImageEditStreamEvent types carry, in both the event line and each payload's type.
+        Assert.Equal(["image_edit.partial_image", "image_edit.partial_image", "image_edit.completed"], events);
+        var payloads = text.Split("\n").Where(l => l.StartsWith("data: ", StringComparison.Ordinal)).Select(l => JsonDocument.Parse(l[6..]).RootElement).ToList();
+        Assert.Equal(events, payloads.Select(p => p.GetProperty("type").GetString()));
+        Assert.All(payloads, p => Assert.Equal("high", p.GetProperty("quality").GetString()));
+        Assert.Equal(0, payloads[^1].GetProperty("usage").GetProperty("output_tokens").GetInt32());
     }
 
     [Fact]
@@ -204,8 +209,8 @@ public sealed class ImageEditsTests(SharedServer shared) : IClassFixture<SharedS
             """{"error":{"message":"Invalid 'image': send the picture as a file (multipart/form-data), not as a text field.","type":"invalid_request_error","param":"image","code":"invalid_value"}}""");
         await AssertError(await Http.PostAsync("v1/images/edits", Form(Images.Picture(64, 64), ("prompt", "x"), ("mask", "mask.png"))), 400,
             """{"error":{"message":"Invalid 'mask': send it as a file (a PNG with transparency), not as a text field.","type":"invalid_request_error","param":"mask","code":"invalid_value"}}""");
-        await AssertError(await Json.PostAsync(Http, "v1/images/edits", new { prompt = "x", image = "https://example.com/a.png" }), 400,
-            """{"error":{"message":"This endpoint takes multipart/form-data (the image as a file); got 'application/json; charset=utf-8'.","type":"invalid_request_error","param":null,"code":"invalid_content_type"}}""");
+        await AssertError(await Json.PostAsync(Http, "v1/images/edits", new { prompt = "x", image = "https://example.com/a.png" }), 415,
+            """{"error":{"message":"This endpoint takes multipart/form-data (the image as a file); got 'application/json; charset=utf-8'.","type":"invalid_request_error","param":null,"code":"unsupported_media_type"}}""");
     }
 
     [Fact]

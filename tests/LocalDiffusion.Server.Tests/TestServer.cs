@@ -50,7 +50,12 @@ internal sealed class TestServer : IAsyncDisposable
         return new TestServer(server, logs);
     }
 
-    public async Task<JsonElement> HealthAsync() => await Http.GetFromJsonAsync<JsonElement>("health");
+    /// <summary>/health's body, whatever its status (503 while no model is ready).</summary>
+    public async Task<JsonElement> HealthAsync()
+    {
+        using var response = await Http.GetAsync("health");
+        return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
+    }
 
     /// <summary>Waits until <paramref name="condition"/> holds on /health, or fails after <paramref name="seconds"/>.</summary>
     public async Task WaitForHealthAsync(Func<JsonElement, bool> condition, string what, double seconds = 20)

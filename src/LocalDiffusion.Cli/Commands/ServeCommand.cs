@@ -21,16 +21,27 @@ internal static class ServeCommand
         var outputDir = new Option<string?>("--output-dir") { Description = "Where images handed out by URL are written (shared storage for replicas). Default: a temporary folder removed on exit." };
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda[:N] | tensorrt[:N] | directml[:N] | coreml.", DefaultValueFactory = _ => "auto" };
         var ttl = new Option<double>("--image-ttl-minutes") { Description = "How long image URLs stay valid; files are deleted after that.", DefaultValueFactory = _ => 60 };
-        var cors = new Option<string[]>("--cors-origin") { Description = "Allow browser pages from this origin to call the API (repeatable). Default: CORS off." };
+        var cors = new Option<string[]>("--cors-origin") { Description = "Allow browser pages from this origin (scheme://host[:port]) to call the API (repeatable). Default: only the server's own web UI may send requests from a browser." };
+        var allowedHosts = new Option<string[]>("--allowed-host") { Description = "Another host name clients reach the server under (repeatable; *.example.com for sub-domains, * for any). Loopback names, IP addresses, --host and --public-url's host are always allowed." };
+        var maxPixels = new Option<long?>("--max-pixels") { Description = $"Most pixels (width × height) one image may have; larger requests get 400. Default: {Server.Generation.SizeLimitDefaults.NativeAreas}× each model's native area." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads per operator (default: ONNX Runtime's choice)." };
-        var publicUrl = new Option<Uri?>("--public-url") { Description = "The URL clients reach this server at (behind a proxy or load balancer), used in image URLs. Default: each request's own host." };
-        var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every request, not only generations." };
+        var publicUrl = new Option<Uri?>("--public-url")
+        {
+            Description = "The URL clients reach this server at (behind a proxy or load balancer), used in image URLs. Default: the --host address.",
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Single().Value;
+                if (Uri.TryCreate(text, UriKind.Absolute, out var url) && url.Scheme is "http" or "https") return url;
+                result.AddError($"--public-url '{text}' is not an absolute http:// or https:// URL (e.g. https://images.example.com).");
+                return null;
+            },
+        };
         var vae = VaeOption.Create();
         var lowMemory = LowMemoryOption.Create("Hold each model only while a stage of a generation uses it (less memory; every generation reopens its models from the optimised-model cache).");
 
         var command = new Command("serve", "Serve models over HTTP: OpenAI Images API (/v1), AUTOMATIC1111 API (/sdapi/v1), web UI (/).")
         {
-            models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, threads, publicUrl, verbose, vae, lowMemory,
+            models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, allowedHosts, maxPixels, threads, publicUrl, vae, lowMemory,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -51,16 +62,19 @@ internal static class ServeCommand
                 Device = parse.GetValue(device)!,
                 ImageTtl = TimeSpan.FromMinutes(parse.GetValue(ttl)),
                 CorsOrigins = parse.GetValue(cors) ?? [],
+                AllowedHosts = parse.GetValue(allowedHosts) ?? [],
+                MaxPixels = parse.GetValue(maxPixels),
                 IntraOpThreads = parse.GetValue(threads),
                 PublicUrl = parse.GetValue(publicUrl),
                 VaeDecoderPath = parse.GetValue(vae),
                 LowMemory = parse.GetValue(lowMemory),
             };
-            var level = parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information;
+            var level = parse.GetValue<bool>("--verbose") ? LogLevel.Debug : LogLevel.Information;
             using var logs = LoggerFactory.Create(b => b
                 .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
                 .SetMinimumLevel(level)
                 .AddFilter("Microsoft", LogLevel.Warning)
+                .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None) // a failed start (port in use) is reported once, as one line, by the CLI
                 .AddFilter("System", LogLevel.Warning));
             await using var server = await LocalDiffusionServer.StartAsync(options, logs, cancellationToken);
             console.MarkupLineInterpolated($"LocalDiffusion is serving [green]{string.Join(", ", server.ModelIds)}[/] at [link]{server.Address}[/] (web UI there; OpenAI base URL {server.Address}v1). Ctrl+C stops it.");

@@ -45,6 +45,7 @@ internal static class SdApiEndpoints
         app.MapGet("/sdapi/v1/options", () => Results.Json(new Dictionary<string, object?>
         {
             ["sd_model_checkpoint"] = server.A1111Model.Id,
+            ["sd_vae"] = SdApiListings.VaeName(server.Options) ?? "Automatic",
             ["samples_format"] = "png",
             ["live_previews_enable"] = true,
         }));
@@ -56,6 +57,7 @@ internal static class SdApiEndpoints
             return Results.Text("null", "application/json");
         });
         app.MapPost("/sdapi/v1/refresh-checkpoints", () => Results.Text("null", "application/json"));
+        SdApiListings.Map(app, server);
     }
 
     private const long PreviewPollWindowMs = 60_000;
@@ -204,7 +206,8 @@ internal static class SdApiEndpoints
             {
                 // Image j of the batch is seed + j, as A1111 numbers it (a hand-off to a refiner shares one generator).
                 var outcome = await server.Generator.GenerateAsync(context, model,
-                    request with { Seed = seed + (long)i * batchSize, SeedPerImage = batch.Refiner is null }, refiner: batch.Refiner);
+                    request with { Seed = seed + (long)i * batchSize, SeedPerImage = batch.Refiner is null }, refiner: batch.Refiner, sizeField: "width", finishOnInterrupt: true);
+                interrupted = outcome.Interrupted;
                 samplerName = outcome.Result.Scheduler;
                 for (var j = 0; j < outcome.Result.Images.Count; j++)
                 {
@@ -217,7 +220,7 @@ internal static class SdApiEndpoints
             }
             catch (GenerationInterruptedException)
             {
-                interrupted = true; // A1111 answers an interrupted job with what it has
+                interrupted = true; // a hand-off, which cannot stop half-way: A1111 answers an interrupted job with what it has
             }
         }
         var info = new Dictionary<string, object?>
@@ -275,8 +278,9 @@ internal static class SdApiEndpoints
         {
             progress = current.Fraction;
             var p = current.Progress;
-            step = p?.Step ?? 0;
-            steps = p?.TotalSteps ?? current.Steps;
+            // Counted as A1111 counts them: sampler steps, not UNet evaluations (Heun's 150 steps are 299 evaluations).
+            step = p?.SamplerStep ?? 0;
+            steps = p is { TotalSteps: > 0 } ? p.SamplerSteps : current.Steps;
             // Remaining time from the pace so far, as A1111 estimates it.
             eta = progress > 0.01 ? current.Elapsed.TotalSeconds / progress * (1 - progress) : 0;
             if (!skipImage && current.Preview is { } preview) image = Convert.ToBase64String(ImageEncoder.Encode(preview, ImageFormat.Png));

@@ -4,9 +4,10 @@ using LocalDiffusion.Imaging;
 namespace LocalDiffusion.Server.Generation;
 
 /// <summary>A generation holding a slot: what <c>/sdapi/v1/progress</c> reports and <c>/sdapi/v1/interrupt</c> stops.</summary>
-internal sealed class ActiveGeneration(string requestId, string model, int steps, CancellationToken requestAborted) : IDisposable
+internal sealed class ActiveGeneration(string requestId, string model, int steps, CancellationToken requestAborted, bool finishOnInterrupt = false) : IDisposable
 {
     private readonly CancellationTokenSource _cancel = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
+    private readonly CancellationTokenSource _finishEarly = new();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private volatile GenerationProgress? _progress;
     private volatile GeneratedImage? _preview;
@@ -21,6 +22,12 @@ internal sealed class ActiveGeneration(string requestId, string model, int steps
 
     /// <summary>Cancelled when the client disconnects or someone interrupts.</summary>
     public CancellationToken Token => _cancel.Token;
+
+    /// <summary>
+    /// Cancelled by an interrupt when the API answers one with the picture so far (A1111): the engine stops denoising and
+    /// decodes (<see cref="GenerationRequest.FinishEarly"/>). Otherwise an interrupt cancels <see cref="Token"/>.
+    /// </summary>
+    public CancellationToken FinishEarly => _finishEarly.Token;
 
     public bool Interrupted { get; private set; }
 
@@ -49,8 +56,12 @@ internal sealed class ActiveGeneration(string requestId, string model, int steps
     public void Interrupt()
     {
         Interrupted = true;
-        try { _cancel.Cancel(); } catch (ObjectDisposedException) { }
+        try { (finishOnInterrupt ? _finishEarly : _cancel).Cancel(); } catch (ObjectDisposedException) { }
     }
 
-    public void Dispose() => _cancel.Dispose();
+    public void Dispose()
+    {
+        _cancel.Dispose();
+        _finishEarly.Dispose();
+    }
 }

@@ -8,8 +8,13 @@ using Microsoft.AspNetCore.Http;
 
 namespace LocalDiffusion.Server.Generation;
 
-/// <summary>A finished generation and what it cost.</summary>
-internal sealed record GenerationOutcome(GenerationResult Result, ServedModel Model, TimeSpan QueueWait);
+/// <summary>A finished generation, what it cost, and what the server warns about it (beside the engine's own warnings).</summary>
+/// <param name="Result">The engine's result.</param>
+/// <param name="Model">The model that ran it.</param>
+/// <param name="QueueWait">Time spent waiting for a slot.</param>
+/// <param name="Warnings">The server's own warnings (a size far above native).</param>
+/// <param name="Interrupted">Stopped early by an interrupt (only with <c>finishOnInterrupt</c>: the images are the picture so far).</param>
+internal sealed record GenerationOutcome(GenerationResult Result, ServedModel Model, TimeSpan QueueWait, IReadOnlyList<string> Warnings, bool Interrupted);
 
 /// <summary>A served model that finishes the schedule from <see cref="SwitchAt"/> (the SDXL base → refiner hand-off).</summary>
 internal sealed record RefinerChoice(ServedModel Model, float SwitchAt);
@@ -19,10 +24,18 @@ internal sealed record RefinerChoice(ServedModel Model, float SwitchAt);
 /// (so progress and interrupt see it), cancelled when the client disconnects, measured, and logged by the request log.
 /// Every API (OpenAI, A1111) goes through here, so the queue and the limits hold for all of them.
 /// </summary>
-internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations active, ServerMetrics metrics, CancellationToken stopping)
+internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations active, ServerMetrics metrics, SizeLimit sizes, CancellationToken stopping)
 {
+    /// <param name="context">The HTTP request (its abort token, log items and headers).</param>
+    /// <param name="model">The model to run.</param>
+    /// <param name="request">The engine request.</param>
+    /// <param name="onProgress">Called on the generation's thread at every progress report.</param>
+    /// <param name="refiner">A model that finishes the schedule.</param>
+    /// <param name="sizeField">The front-end's name for the size, for the error when it is over the cap (size, or width/height).</param>
+    /// <param name="finishOnInterrupt">An interrupt ends denoising and the picture so far is decoded and returned (A1111's
+    /// Interrupt); otherwise it fails the request with <see cref="GenerationInterruptedException"/>.</param>
     public async Task<GenerationOutcome> GenerateAsync(HttpContext context, ServedModel model, GenerationRequest request,
-        Action<GenerationProgress>? onProgress = null, RefinerChoice? refiner = null)
+        Action<GenerationProgress>? onProgress = null, RefinerChoice? refiner = null, string sizeField = "size", bool finishOnInterrupt = false)
     {
         var pipeline = model.Pipeline; // 503 while loading
         var refinerPipeline = refiner?.Model.Pipeline;
@@ -33,6 +46,7 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
         var width = request.Width ?? (request.InitImage is { } init ? init.Width / multiple * multiple : pipeline.Info.NativeWidth);
         var height = request.Height ?? (request.InitImage is { } init2 ? init2.Height / multiple * multiple : pipeline.Info.NativeHeight);
         items[RequestLog.Size] = $"{width}x{height}";
+        var warnings = sizes.Check(model.Id, pipeline.Info, width, height, sizeField);
         items[RequestLog.Steps] = request.Steps;
         var tags = new KeyValuePair<string, object?>("model", model.Id);
 
@@ -63,7 +77,7 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
             ActiveGeneration generation;
             try
             {
-                generation = new ActiveGeneration(context.TraceIdentifier, model.Id, request.Steps, abandoned.Token)
+                generation = new ActiveGeneration(context.TraceIdentifier, model.Id, request.Steps, abandoned.Token, finishOnInterrupt && refinerPipeline is null)
                 {
                     Kind = request.InitImage is null && request.InitLatents is null ? "txt2img" : "img2img",
                 };
@@ -88,15 +102,15 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
                 var result = refinerPipeline is not null
                     ? await pipeline.GenerateWithRefinerAsync(request, refinerPipeline, refiner!.SwitchAt, progress, generation.Token)
                     : batch is null
-                    ? await pipeline.GenerateAsync(request, progress, generation.Token)
-                    : await batch.RunAsync(pipeline, new GenerationBatchItem(request, progress, generation.Token));
-                outcome = "ok";
+                    ? await pipeline.GenerateAsync(request with { FinishEarly = generation.FinishEarly }, progress, generation.Token)
+                    : await batch.RunAsync(pipeline, new GenerationBatchItem(request with { FinishEarly = generation.FinishEarly }, progress, generation.Token));
+                outcome = generation.Interrupted ? "interrupted" : "ok";
                 metrics.BatchSize.Record(result.BatchSize, tags);
                 if (!context.Response.HasStarted) context.Response.Headers[BatchSizeHeader] = result.BatchSize.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 metrics.Images.Add(result.Images.Count, tags);
                 metrics.GenerationSeconds.Record(result.Elapsed.TotalSeconds, tags);
                 if (result.UnetEvaluations > 0) metrics.StepSeconds.Record(result.Elapsed.TotalSeconds / result.UnetEvaluations, tags);
-                return new GenerationOutcome(result, model, queueWait);
+                return new GenerationOutcome(result, model, queueWait, warnings, generation.Interrupted);
             }
             catch (OperationCanceledException) when (generation.Interrupted && !context.RequestAborted.IsCancellationRequested)
             {
@@ -111,6 +125,11 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
             catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
             {
                 outcome = "cancelled";
+                throw;
+            }
+            catch (ArgumentException)
+            {
+                outcome = "invalid_request"; // the engine refused the request (a 400): the client's error, not the server's
                 throw;
             }
             finally

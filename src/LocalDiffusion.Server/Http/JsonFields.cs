@@ -6,9 +6,11 @@ namespace LocalDiffusion.Server.Http;
 
 /// <summary>
 /// Typed access to a request's JSON fields; a field of the wrong type or out of range is a 400 naming it. JSON null
-/// counts as absent (SDKs send nulls for options left unset). Numbers given as strings are accepted, as A1111 does.
+/// counts as absent (SDKs send nulls for options left unset). With <paramref name="strictTypes"/> (OpenAI's JSON bodies) a
+/// number or boolean must be one; otherwise strings holding them are accepted, as A1111's pydantic models and multipart
+/// forms (where every field is text) need.
 /// </summary>
-internal readonly struct JsonFields(JsonElement body)
+internal readonly struct JsonFields(JsonElement body, bool strictTypes = false)
 {
     private bool TryGet(string name, out JsonElement value)
     {
@@ -43,7 +45,7 @@ internal readonly struct JsonFields(JsonElement body)
         {
             JsonValueKind.True => true,
             JsonValueKind.False => false,
-            JsonValueKind.String when bool.TryParse(v.GetString(), out var b) => b,
+            JsonValueKind.String when !strictTypes && bool.TryParse(v.GetString(), out var b) => b,
             _ => throw ApiException.BadRequest(name, $"'{name}' must be a boolean; got {Describe(v)}.", "invalid_type"),
         };
     }
@@ -54,7 +56,7 @@ internal readonly struct JsonFields(JsonElement body)
         long value;
         if (v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var l)) value = l;
         else if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var d) && d == Math.Floor(d) && Math.Abs(d) < 9e18) value = (long)d;
-        else if (v.ValueKind == JsonValueKind.String && long.TryParse(v.GetString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var s)) value = s;
+        else if (v.ValueKind == JsonValueKind.String && !strictTypes && long.TryParse(v.GetString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var s)) value = s;
         else throw ApiException.BadRequest(name, $"'{name}' must be an integer; got {Describe(v)}.", "invalid_type");
         if (value < min || value > max)
             throw ApiException.BadRequest(name, $"'{name}' must be between {min} and {max}; got {value}.");
@@ -68,7 +70,7 @@ internal readonly struct JsonFields(JsonElement body)
         if (!TryGet(name, out var v)) return null;
         double value;
         if (v.ValueKind == JsonValueKind.Number) value = v.GetDouble();
-        else if (v.ValueKind == JsonValueKind.String && double.TryParse(v.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var s)) value = s;
+        else if (v.ValueKind == JsonValueKind.String && !strictTypes && double.TryParse(v.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var s)) value = s;
         else throw ApiException.BadRequest(name, $"'{name}' must be a number; got {Describe(v)}.", "invalid_type");
         if (!double.IsFinite(value) || value < min || value > max)
             throw ApiException.BadRequest(name, $"'{name}' must be between {min.ToString(CultureInfo.InvariantCulture)} and {max.ToString(CultureInfo.InvariantCulture)}; got {value.ToString(CultureInfo.InvariantCulture)}.");

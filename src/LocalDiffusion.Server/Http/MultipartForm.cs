@@ -28,13 +28,23 @@ internal sealed class MultipartForm
     {
         var request = context.Request;
         if (!request.HasFormContentType || request.ContentType?.Contains("multipart/form-data", StringComparison.OrdinalIgnoreCase) != true)
-            throw new ApiException(400, $"This endpoint takes multipart/form-data (the image as a file); got '{request.ContentType ?? "no content type"}'.",
-                "invalid_request_error", null, "invalid_content_type");
+            throw new ApiException(415, $"This endpoint takes multipart/form-data (the image as a file); got '{request.ContentType ?? "no Content-Type"}'.",
+                "invalid_request_error", null, "unsupported_media_type");
         IFormCollection form;
         try
         {
             // Files are counted against the limit as they are read; the whole body is already capped by Kestrel.
             form = await request.ReadFormAsync(context.RequestAborted);
+        }
+        catch (BadHttpRequestException tooLarge) when (tooLarge.StatusCode == 413)
+        {
+            // Kestrel's cap on the whole body (BadHttpRequestException is an IOException: it must come first).
+            throw ApiException.TooLarge(context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize ?? 0);
+        }
+        catch (InvalidDataException e) when (e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase))
+        {
+            // The form reader's own caps (a text field over 4 MiB, too many parts): the body is too large, not malformed.
+            throw new ApiException(413, $"The multipart body is over a limit of this server: {e.Message}", "invalid_request_error", null, "request_too_large");
         }
         catch (InvalidDataException e)
         {

@@ -31,7 +31,7 @@ internal sealed class RequestLog(RequestDelegate next, ILogger<RequestLog> logge
         {
             var items = context.Items;
             var isGeneration = items.ContainsKey(Model);
-            var level = isGeneration || context.Response.StatusCode >= 400 ? LogLevel.Information : LogLevel.Debug;
+            var level = isGeneration || context.Response.StatusCode >= 400 || context.RequestAborted.IsCancellationRequested ? LogLevel.Information : LogLevel.Debug;
             if (logger.IsEnabled(level))
             {
                 object Item(string key) => items.TryGetValue(key, out var v) && v is not null ? v : "-";
@@ -39,7 +39,9 @@ internal sealed class RequestLog(RequestDelegate next, ILogger<RequestLog> logge
                     ? t.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture) + " ms" : "-";
                 logger.Log(level,
                     "{RequestId} {Method} {Path} {Status} model={Model} size={Size} steps={Steps} queue_wait={QueueWait} generation={GenerationTime} total={Total} ms{Outcome}",
-                    context.TraceIdentifier, context.Request.Method, context.Request.Path.Value, context.Response.StatusCode,
+                    context.TraceIdentifier, context.Request.Method, context.Request.Path.Value,
+                    // A client that left got no answer: its status is not the 200 the response object still holds.
+                    context.RequestAborted.IsCancellationRequested ? "disconnected" : context.Response.StatusCode.ToString(CultureInfo.InvariantCulture),
                     Item(Model), Item(Size), Item(Steps),
                     Ms(QueueWait), Ms(GenerationTime), clock.ElapsedMilliseconds.ToString(CultureInfo.InvariantCulture),
                     items.TryGetValue(Outcome, out var o) ? $" ({o})" : "");

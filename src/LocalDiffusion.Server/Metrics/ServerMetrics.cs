@@ -13,7 +13,7 @@ internal sealed class ServerMetrics : IDisposable
         Meter.CreateObservableGauge("localdiffusion.queue.waiting", () => queue.Waiting, "{request}", "Requests waiting for a generation slot.");
         Meter.CreateObservableGauge("localdiffusion.queue.running", () => queue.Running, "{generation}", "Generations running now.");
         Meter.CreateObservableGauge("localdiffusion.queue.capacity", () => queue.Capacity, "{request}", "Requests that may wait (--max-queue).");
-        Generations = Meter.CreateCounter<long>("localdiffusion.generations", "{generation}", "Generations finished, by model and outcome (ok, error, cancelled, interrupted).");
+        Generations = Meter.CreateCounter<long>("localdiffusion.generations", "{generation}", "Generations finished, by model and outcome: ok, invalid_request (the engine refused the request: a 400), error (the server failed: a 500), cancelled, interrupted.");
         Rejected = Meter.CreateCounter<long>("localdiffusion.queue.rejected", "{request}", "Requests refused with 429 because the queue was full.");
         Images = Meter.CreateCounter<long>("localdiffusion.images", "{image}", "Images generated, by model.");
         GenerationSeconds = Meter.CreateHistogram<double>("localdiffusion.generation.duration", "s", "Wall time of a generation, queue wait excluded.");

@@ -17,6 +17,10 @@ internal sealed class ModelCatalog : IDisposable
     private readonly List<ServedModel> _models = [];
     private readonly ILogger _logger;
 
+    /// <param name="folders">The model folders; ids are their names.</param>
+    /// <param name="options">How each model is opened.</param>
+    /// <param name="logger">Where loads are reported.</param>
+    /// <param name="gate">Loading waits for it; cancelled: nothing loads.</param>
     public ModelCatalog(IReadOnlyList<string> folders, PipelineOptions options, ILogger logger, Task? gate = null)
     {
         _logger = logger;
@@ -30,6 +34,8 @@ internal sealed class ModelCatalog : IDisposable
             var loading = Task.Run(async () =>
             {
                 await after.ContinueWith(_ => { }, TaskScheduler.Default);
+                // The server never started (its port was taken): nothing will be served, so nothing is loaded.
+                if (gate is { IsCanceled: true }) throw new OperationCanceledException("The server did not start.");
                 return Load(id, folder, options);
             });
             previous = loading;

@@ -26,7 +26,7 @@ internal static class ImageEditForm
         var f = new JsonFields(form.Fields);
         var images = form.Files("image", "image[]");
         if (images.Count == 0) throw MissingImage(form);
-        var body = ImageGenerationBody.Parse(form.Fields, catalog);
+        var body = ImageGenerationBody.Parse(form.Fields, catalog, strictTypes: false);
         var warnings = new List<string>();
         // gpt-image models take several input pictures as references; a diffusion model starts from one. The first is used
         // (OpenAI applies the mask to the first image too), and the reply says the rest were not.
@@ -65,7 +65,7 @@ internal static class ImageEditForm
             Strength = strength ?? (mask is null ? EditStrength : 1f),
             MaskBlur = (float)(f.Double("mask_blur", 0, 64) ?? 0),
         };
-        return body with { Request = request, Warnings = warnings };
+        return body with { Request = request, Warnings = warnings, EventPrefix = "image_edit" };
     }
 
     public static async Task<ImageGenerationBody> ParseVariationAsync(MultipartForm form, ModelCatalog catalog, CancellationToken cancellationToken)
@@ -77,7 +77,7 @@ internal static class ImageEditForm
         fields["prompt"] ??= "";
         JsonElement json;
         using (var document = JsonDocument.Parse(fields.ToJsonString())) json = document.RootElement.Clone();
-        var body = ImageGenerationBody.Parse(json, catalog);
+        var body = ImageGenerationBody.Parse(json, catalog, strictTypes: false);
         var f = new JsonFields(json);
         var image = UploadedImage.Decode(await MultipartForm.ReadAllAsync(images[0], cancellationToken), "image");
         var request = body.Request with

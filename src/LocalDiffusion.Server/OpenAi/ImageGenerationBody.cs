@@ -29,19 +29,31 @@ internal sealed partial record ImageGenerationBody
     /// <summary>What the server did differently from what was asked (added to the engine's warnings in the reply).</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
+    /// <summary>The <c>quality</c> the reply reports, in the values OpenAI's responses use (it does not change the picture here).</summary>
+    public string Quality { get; init; } = "high";
+
+    /// <summary>The event names' prefix when streaming: <c>image_generation</c>, or <c>image_edit</c> for edits (as OpenAI's SDK types expect).</summary>
+    public string EventPrefix { get; init; } = "image_generation";
+
     [GeneratedRegex("^([0-9]{1,5})x([0-9]{1,5})$", RegexOptions.CultureInvariant)]
     private static partial Regex SizePattern();
 
-    public static ImageGenerationBody Parse(JsonElement json, ModelCatalog catalog)
+    /// <param name="json">The body (a JSON object, or a multipart form's fields as strings).</param>
+    /// <param name="catalog">The served models.</param>
+    /// <param name="strictTypes">A JSON body: numbers and booleans must be JSON numbers and booleans, as OpenAI requires.</param>
+    public static ImageGenerationBody Parse(JsonElement json, ModelCatalog catalog, bool strictTypes)
     {
-        var f = new JsonFields(json);
+        var f = new JsonFields(json, strictTypes);
         var prompt = f.String("prompt");
         if (prompt is null) throw ApiException.BadRequest("prompt", "Missing required parameter: 'prompt'.", "missing_required_parameter");
         if (prompt.Length > MaxPromptLength)
             throw ApiException.BadRequest("prompt", $"Invalid 'prompt': string too long. Expected a string with maximum length {MaxPromptLength}, but got a string with length {prompt.Length} instead.", "string_above_max_length");
         var n = f.Int("n", 1, 10) ?? 1;
         var (width, height) = ParseSize(f.String("size"));
-        var responseFormat = f.Choice("response_format", "url", "b64_json") ?? "url";
+        var modelName = f.String("model");
+        // OpenAI's GPT image models always answer with b64_json, DALL-E's default to url; a local model id keeps url.
+        var responseFormat = f.Choice("response_format", "url", "b64_json")
+            ?? (modelName is not null && modelName.StartsWith("gpt-image", StringComparison.OrdinalIgnoreCase) ? "b64_json" : "url");
         var format = f.Choice("output_format", "png", "jpeg", "webp") switch
         {
             "jpeg" => ImageFormat.Jpeg,
@@ -51,9 +63,9 @@ internal sealed partial record ImageGenerationBody
         var compression = f.Int("output_compression", 0, 100) ?? 100;
         if (f.Choice("background", "auto", "opaque", "transparent") == "transparent")
             throw ApiException.BadRequest("background", "background 'transparent' is not supported: this model draws opaque images. Use 'opaque' or 'auto'.");
-        // Accepted for compatibility; they have no meaning for a local model.
-        _ = f.String("quality");
-        _ = f.String("style");
+        // Accepted for compatibility; they have no meaning for a local model, which always runs its full steps.
+        var quality = f.Choice("quality", "auto", "low", "medium", "high", "xhigh", "max", "standard", "hd");
+        _ = f.Choice("style", "vivid", "natural");
         _ = f.String("moderation");
         _ = f.String("user");
         var stream = f.Bool("stream") ?? false;
@@ -71,7 +83,7 @@ internal sealed partial record ImageGenerationBody
                 throw ApiException.BadRequest("scheduler", e.Message.Split(" (Parameter")[0]);
             }
         }
-        var model = catalog.Get(f.String("model"));
+        var model = catalog.Get(modelName);
         var seed = f.Long("seed", -1, uint.MaxValue);
         var request = new GenerationRequest
         {
@@ -95,6 +107,7 @@ internal sealed partial record ImageGenerationBody
             Stream = stream,
             PartialImages = partialImages,
             StreamProgress = f.Bool("stream_progress") ?? false,
+            Quality = quality is "low" or "medium" or "high" or "xhigh" or "max" ? quality : "high",
         };
     }
 

@@ -35,10 +35,18 @@ internal static class ImagesEndpoints
         app.MapGet("/v1/images/files/{name}", (string name) =>
             server.Images.TryGet(name, out var path, out var contentType)
                 ? Results.File(path, contentType, enableRangeProcessing: false)
-                : throw new ApiException(404, $"No image '{name}' on this server (image URLs expire after {server.Images.Ttl.TotalMinutes:0} minutes).", "invalid_request_error", null, "image_not_found"));
+                : throw new ApiException(404, $"No image '{name}' on this server (image URLs expire after {Ttl(server.Images.Ttl)}).", "invalid_request_error", null, "image_not_found"));
         app.MapGet("/v1/models", () => Results.Json(new { @object = "list", data = server.Catalog.All.Select(Describe) }));
         app.MapGet("/v1/models/{id}", (string id) => Results.Json(Describe(server.Catalog.Get(id))));
     }
+
+    private static string Ttl(TimeSpan ttl) => ttl.TotalMinutes switch
+    {
+        < 1 => $"{ttl.TotalSeconds:0} seconds",
+        1 => "1 minute",
+        var m when m < 120 => $"{m:0.#} minutes",
+        _ => $"{ttl.TotalHours:0.#} hours",
+    };
 
     private static object Describe(ServedModel m) => new
     {
@@ -57,7 +65,7 @@ internal static class ImagesEndpoints
     private static async Task GenerateAsync(HttpContext context, ServerContext server)
     {
         var json = await JsonBody.ReadObjectAsync(context, server.Options.MaxJsonBodyBytes);
-        await ReplyAsync(context, server, ImageGenerationBody.Parse(json, server.Catalog));
+        await ReplyAsync(context, server, ImageGenerationBody.Parse(json, server.Catalog, strictTypes: true));
     }
 
     /// <summary>Runs a parsed generation, edit or variation and answers it: JSON, or server-sent events with <c>stream</c>.</summary>
@@ -70,6 +78,7 @@ internal static class ImagesEndpoints
         }
         var outcome = await server.Generator.GenerateAsync(context, body.Model, body.Request);
         var result = outcome.Result;
+        var usage = Usage(body);
         var revised = result.Warnings.Count > 0 ? RevisedPrompt.Of(body.Model.Tokenizer, body.Request.Prompt) : body.Request.Prompt;
         var data = new List<object>(result.Images.Count);
         foreach (var image in result.Images)
@@ -78,7 +87,7 @@ internal static class ImagesEndpoints
             if (body.ResponseAsUrl)
             {
                 var name = await server.Images.SaveAsync(bytes, body.Format, context.RequestAborted);
-                data.Add(new { url = FileUrl(context, server.Options, name), revised_prompt = revised });
+                data.Add(new { url = new Uri(server.ImageBase, $"v1/images/files/{name}").ToString(), revised_prompt = revised });
             }
             else
             {
@@ -92,13 +101,15 @@ internal static class ImagesEndpoints
             data,
             background = "opaque",
             output_format = ImageEncoder.Extension(body.Format),
+            quality = body.Quality,
             size = $"{first.Width}x{first.Height}",
+            usage,
             // Extensions: the model and the seed of every image (the batch shares one seed, as diffusers' num_images_per_prompt).
             model = outcome.Model.Id,
             seeds = result.Images.Select(_ => result.Seed),
             scheduler = result.Scheduler,
             steps = body.Request.Steps,
-            warnings = body.Warnings.Concat(result.Warnings),
+            warnings = body.Warnings.Concat(outcome.Warnings).Concat(result.Warnings),
         }).ExecuteAsync(context);
     }
 
@@ -112,20 +123,21 @@ internal static class ImagesEndpoints
         var request = body.Request with { PreviewSteps = ImageGenerationBody.PreviewSteps(body.Request.Steps, body.PartialImages) };
         var events = Channel.CreateUnbounded<(string Name, object Data)>(new UnboundedChannelOptions { SingleReader = true });
         var partialIndex = 0;
+        var (partialEvent, completedEvent) = ($"{body.EventPrefix}.partial_image", $"{body.EventPrefix}.completed");
         var format = ImageEncoder.Extension(body.Format);
         void OnProgress(GenerationProgress p)
         {
             if (body.StreamProgress && p.Phase == GenerationPhase.Denoising)
-                events.Writer.TryWrite(("localdiffusion.progress", new { type = "localdiffusion.progress", step = p.Step, total_steps = p.TotalSteps, elapsed = p.Elapsed.TotalSeconds }));
+                events.Writer.TryWrite(("localdiffusion.progress", new { type = "localdiffusion.progress", step = p.SamplerStep, total_steps = p.SamplerSteps, evaluations = p.Step, total_evaluations = p.TotalSteps, elapsed = p.Elapsed.TotalSeconds }));
             if (p.Preview is not { Count: > 0 } preview) return;
             var image = preview[0];
-            events.Writer.TryWrite(("image_generation.partial_image", new
+            events.Writer.TryWrite((partialEvent, new
             {
-                type = "image_generation.partial_image",
+                type = partialEvent,
                 b64_json = Convert.ToBase64String(ImageEncoder.Encode(image, body.Format, body.Compression)),
                 created_at = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
                 size = $"{image.Width}x{image.Height}",
-                quality = "auto",
+                quality = body.Quality,
                 background = "opaque",
                 output_format = format,
                 partial_image_index = partialIndex++,
@@ -175,16 +187,16 @@ internal static class ImagesEndpoints
         await StartAsync();
         foreach (var image in outcome.Result.Images)
         {
-            await WriteEventAsync(context, "image_generation.completed", new
+            await WriteEventAsync(context, completedEvent, new
             {
-                type = "image_generation.completed",
+                type = completedEvent,
                 b64_json = Convert.ToBase64String(ImageEncoder.Encode(image, body.Format, body.Compression)),
                 created_at = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
                 size = $"{image.Width}x{image.Height}",
-                quality = "auto",
+                quality = body.Quality,
                 background = "opaque",
                 output_format = format,
-                usage = new { total_tokens = 0, input_tokens = 0, output_tokens = 0, input_tokens_details = new { text_tokens = 0, image_tokens = 0 } },
+                usage = Usage(body),
                 // Extensions.
                 revised_prompt = outcome.Result.Warnings.Count > 0 ? RevisedPrompt.Of(body.Model.Tokenizer, body.Request.Prompt) : body.Request.Prompt,
                 seed = outcome.Result.Seed,
@@ -194,9 +206,15 @@ internal static class ImagesEndpoints
         }
     }
 
-    private static string FileUrl(HttpContext context, ServerOptions options, string name) => options.PublicUrl is { } publicUrl
-        ? $"{publicUrl.ToString().TrimEnd('/')}/v1/images/files/{name}"
-        : $"{context.Request.Scheme}://{context.Request.Host}/v1/images/files/{name}";
+    /// <summary>
+    /// OpenAI's usage shape. Nothing is billed here; input_tokens counts the prompt's text-encoder tokens (the 75 it reads
+    /// and any it cut), so clients that total usage see the prompt's real length. No image tokens are produced.
+    /// </summary>
+    private static object Usage(ImageGenerationBody body)
+    {
+        var text = body.Model.Tokenizer is { } tokenizer ? tokenizer.EncodeTokens(body.Request.Prompt).Count : 0;
+        return new { total_tokens = text, input_tokens = text, output_tokens = 0, input_tokens_details = new { text_tokens = text, image_tokens = 0 } };
+    }
 
     private static async Task WriteEventAsync(HttpContext context, string name, object data)
     {

@@ -80,6 +80,11 @@ internal sealed class DenoisingLoop
                     m.Retire(new OperationCanceledException(m.CancellationToken));
                     continue;
                 }
+                if (m.FinishEarly.IsCancellationRequested)
+                {
+                    m.StopEarly();
+                    continue;
+                }
                 active++;
                 var size = m.Latents.Length;
                 var rows = scaled.AsSpan(row * item, rowsPerImage * size);

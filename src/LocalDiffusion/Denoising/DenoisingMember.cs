@@ -36,6 +36,12 @@ internal sealed class DenoisingMember(IScheduler scheduler, string schedulerName
     /// <summary>Called after each of this member's steps with (evaluations done, evaluations in all).</summary>
     public Action<int, int>? OnEvaluation { get; init; }
 
+    /// <summary>When cancelled, the member leaves the loop without an error, its latents as far as they got (see <see cref="GenerationRequest.FinishEarly"/>).</summary>
+    public CancellationToken FinishEarly { get; init; }
+
+    /// <summary>The member left through <see cref="FinishEarly"/>, after <see cref="Evaluations"/> evaluations.</summary>
+    public bool StoppedEarly { get; private set; }
+
     /// <summary>Called once when the member leaves the loop early (failed or cancelled).</summary>
     public Action? OnRetired { get; init; }
 
@@ -52,6 +58,14 @@ internal sealed class DenoisingMember(IScheduler scheduler, string schedulerName
     {
         if (Interlocked.Exchange(ref _retired, 1) != 0) return;
         Error = ExceptionDispatchInfo.Capture(error);
+        OnRetired?.Invoke();
+    }
+
+    /// <summary>Takes the member out of the loop without an error: its latents are kept as they are.</summary>
+    public void StopEarly()
+    {
+        if (Interlocked.Exchange(ref _retired, 1) != 0) return;
+        StoppedEarly = true;
         OnRetired?.Invoke();
     }
 

@@ -9,6 +9,18 @@ public sealed record GenerationProgress(int Step, int TotalSteps, TimeSpan Elaps
     /// <summary>What the pipeline is doing: encoding, denoising, decoding or done.</summary>
     public GenerationPhase Phase { get; init; } = GenerationPhase.Denoising;
 
+    /// <summary>UNet evaluations per sampler step: 2 for second-order samplers (Heun, DPM2), else 1.</summary>
+    public int EvaluationsPerStep { get; init; } = 1;
+
+    /// <summary>
+    /// Sampler steps done, as AUTOMATIC1111 and the user count them: Heun's 2n − 1 evaluations are n steps, so a Heun
+    /// generation of 150 steps reports 1…150, not 1…299.
+    /// </summary>
+    public int SamplerStep => (Step + EvaluationsPerStep - 1) / EvaluationsPerStep;
+
+    /// <summary>Sampler steps in all (see <see cref="SamplerStep"/>).</summary>
+    public int SamplerSteps => (TotalSteps + EvaluationsPerStep - 1) / EvaluationsPerStep;
+
     /// <summary>
     /// The current latents decoded, one image per batch item, at the steps <see cref="GenerationRequest.PreviewSteps"/>
     /// asks for; null otherwise. A preview of a noisy latent is noisy: it shows where the picture is heading.

@@ -146,4 +146,11 @@ public sealed record GenerationRequest
     /// costs one VAE decode per image.
     /// </summary>
     public IReadOnlyCollection<int>? PreviewSteps { get; init; }
+
+    /// <summary>
+    /// When cancelled, denoising ends after the evaluation under way and the latents reached so far are decoded, as
+    /// AUTOMATIC1111's Interrupt does: a partly denoised picture, where cancelling the generation itself gives none. The
+    /// result's <see cref="GenerationResult.Warnings"/> say after which step it stopped.
+    /// </summary>
+    public CancellationToken FinishEarly { get; init; }
 }

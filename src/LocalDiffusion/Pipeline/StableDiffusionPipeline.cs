@@ -369,12 +369,14 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             run.Member = new DenoisingMember(run.Scheduler.Scheduler, run.Scheduler.Name, run.Generator, latents, n, request.GuidanceScale, run.Token)
             {
                 Blend = run.Start.Blend,
+                FinishEarly = request.FinishEarly,
                 OnRetired = onRetired is null ? null : () => onRetired(run),
                 OnEvaluation = (step, total) =>
                 {
                     timings.EvaluationDone();
                     run.Progress?.Report(new GenerationProgress(step, total, run.Clock.Elapsed)
                     {
+                        EvaluationsPerStep = run.Scheduler.Scheduler.Order,
                         Preview = WantsPreview(request, step) ? DecodePreview(latents, n, run.LatentH, run.LatentW, run.RunOptions) : null, // StableDiffusionPipeline.Previews.cs
                     });
                 },
@@ -401,14 +403,16 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     {
         var (request, n, latentH, latentW, latents, clock, timings) = (run.Request, run.Request.ImageCount, run.LatentH, run.LatentW, run.Start.Latents, run.Clock, run.Timings);
         var evaluations = run.Member!.Evaluations;
-        run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding });
+        if (run.Member.StoppedEarly)
+            run.Warnings.Add($"Stopped early on request after {evaluations} of {run.End - run.Start.BeginIndex} denoising evaluations: the picture is partly denoised.");
+        run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding, EvaluationsPerStep = run.Scheduler.Scheduler.Order });
         var modelName = Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar));
         using var vae = decode ? _vae.Use() : (OnnxComponent.Lease?)null;
         var images = !decode ? [] : LatentDecoding.Decode(latents, n, latentH, latentW, request, _vae, Info.Family.VaeScalingFactor,
             i => GenerationParameters.Format(request, run.UseCfg, run.Scheduler.Name, run.Seed, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor, modelName, i, n),
             run.Warnings, run.RunOptions, run.Token);
         timings.DecodeDone();
-        run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Done });
+        run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Done, EvaluationsPerStep = run.Scheduler.Scheduler.Order });
         return new GenerationResult(images, run.Seed, latents, [n, UNet.LatentChannels, latentH, latentW], clock.Elapsed)
         {
             Warnings = run.Warnings,

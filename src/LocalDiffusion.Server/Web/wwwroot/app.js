@@ -259,9 +259,9 @@ form.addEventListener("submit", async (e) => {
       const seconds = ((performance.now() - state.started) / 1000).toFixed(1);
       if (event === "localdiffusion.progress") {
         setProgress(data.step / data.total_steps, `Step ${data.step} / ${data.total_steps} · ${seconds} s`);
-      } else if (event === "image_generation.partial_image") {
+      } else if (event.endsWith(".partial_image")) { // image_generation.* or, for edits, image_edit.*
         showOnStage("data:image/png;base64," + data.b64_json, request.width);
-      } else if (event === "image_generation.completed") {
+      } else if (event.endsWith(".completed")) {
         images++;
         showOnStage("data:image/png;base64," + data.b64_json, request.width);
         addToGallery(data.b64_json, settings, data);

@@ -1,0 +1,68 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace LocalDiffusion.Server.Automatic1111;
+
+/// <summary>
+/// The listing routes A1111 clients call when they start (SillyTavern, Open WebUI, the Photoshop and Krita plugins read
+/// these to fill their menus): each answers with what this server really has, in A1111's shape, so a client finds an
+/// empty list where there is nothing instead of a 404 that it treats as "not an A1111 server". LoRAs, embeddings and
+/// upscalers are empty until this server has them; the VAE list holds the <c>--vae</c> decoder when one is set.
+/// </summary>
+internal static class SdApiListings
+{
+    public static void Map(IEndpointRouteBuilder app, ServerContext server)
+    {
+        var options = server.Options;
+        app.MapGet("/sdapi/v1/loras", () => Results.Json(Array.Empty<object>()));
+        app.MapGet("/sdapi/v1/hypernetworks", () => Results.Json(Array.Empty<object>()));
+        app.MapGet("/sdapi/v1/embeddings", () => Results.Json(new { loaded = new Dictionary<string, object>(), skipped = new Dictionary<string, object>() }));
+        // A1111 always lists its "None" upscaler (no upscaling), which is the one thing this server does.
+        app.MapGet("/sdapi/v1/upscalers", () => Results.Json(new[] { new { name = "None", model_name = (string?)null, model_path = (string?)null, model_url = (string?)null, scale = 4.0 } }));
+        app.MapGet("/sdapi/v1/latent-upscale-modes", () => Results.Json(Array.Empty<object>()));
+        app.MapGet("/sdapi/v1/face-restorers", () => Results.Json(Array.Empty<object>()));
+        app.MapGet("/sdapi/v1/realesrgan-models", () => Results.Json(Array.Empty<object>()));
+        app.MapGet("/sdapi/v1/prompt-styles", () => Results.Json(Array.Empty<object>()));
+        app.MapGet("/sdapi/v1/scripts", () => Results.Json(new { txt2img = Array.Empty<string>(), img2img = Array.Empty<string>() }));
+        app.MapGet("/sdapi/v1/extensions", () => Results.Json(Array.Empty<object>()));
+        app.MapGet("/sdapi/v1/sd-vae", () => Results.Json(VaeName(options) is { } vae
+            ? new[] { new { model_name = vae, filename = Path.GetFullPath(options.VaeDecoderPath!) } }
+            : []));
+        foreach (var refresh in new[] { "refresh-vae", "refresh-loras", "refresh-embeddings" })
+            app.MapPost($"/sdapi/v1/{refresh}", () => Results.Text("null", "application/json"));
+        app.MapGet("/sdapi/v1/cmd-flags", () => Results.Json(new Dictionary<string, object?>
+        {
+            ["api"] = true,
+            ["nowebui"] = false,
+            ["listen"] = !LocalDiffusionServer.IsLoopback(options.Host),
+            ["server_name"] = options.Host,
+            ["port"] = server.ImageBase.Port,
+            ["api_auth"] = null, // the key is a bearer token (--api-key), never shown
+            ["cors_allow_origins"] = options.CorsOrigins.Count == 0 ? null : string.Join(',', options.CorsOrigins),
+            ["lowvram"] = options.LowMemory,
+            ["medvram"] = false,
+            ["ckpt_dir"] = options.ModelsDirectory,
+            ["vae_path"] = options.VaeDecoderPath,
+            ["device"] = options.Device,
+        }));
+        app.MapGet("/sdapi/v1/memory", Memory);
+    }
+
+    /// <summary>The <c>--vae</c> decoder's name as A1111 lists VAEs (its folder's name), or null when each model uses its own.</summary>
+    public static string? VaeName(ServerOptions options) =>
+        options.VaeDecoderPath is { } vae ? Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(vae))) ?? vae : null;
+
+    // A1111's shape: ram.used is this process's resident memory, total the machine's (or the container's limit);
+    // cuda carries an error where there is no CUDA device to report on (ONNX Runtime keeps its GPU memory to itself).
+    private static IResult Memory()
+    {
+        var used = Environment.WorkingSet;
+        var total = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        return Results.Json(new
+        {
+            ram = new { free = Math.Max(0, total - used), used, total },
+            cuda = new { error = "GPU memory is not reported: ONNX Runtime's execution providers do not expose it." },
+        });
+    }
+}
