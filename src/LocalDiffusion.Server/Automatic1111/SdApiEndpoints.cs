@@ -56,6 +56,7 @@ internal static class SdApiEndpoints
             return Results.Text("null", "application/json");
         });
         app.MapPost("/sdapi/v1/refresh-checkpoints", () => Results.Text("null", "application/json"));
+        PngInfoEndpoint.Map(app, server);
     }
 
     private const long PreviewPollWindowMs = 60_000;
