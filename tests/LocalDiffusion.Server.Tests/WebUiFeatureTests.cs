@@ -143,7 +143,7 @@ public sealed class WebUiFeatureTests
         await Assertions.Expect(page.Locator("#png-info-name")).ToHaveTextAsync("dropped.png");
         var list = page.Locator("#png-info-list");
         await Assertions.Expect(list).ToContainTextAsync("a green triangle,\non a white background");
-        foreach (var text in new[] { "Steps7", "Seed99", "CFG scale6", "Size-164", "Modelshapes" })
+        foreach (var text in new[] { "Steps7", "Seed99", "CFG scale6", "Size64×64", "Modelshapes" })
             await Assertions.Expect(list).ToContainTextAsync(text);
         await page.Locator("#png-info-apply").ClickAsync();
         Assert.True(await page.Locator("#png-info").IsHiddenAsync());

@@ -632,10 +632,13 @@ function showPngSettings(name, parameters, found) {
   if (found) {
     for (const [key, value] of Object.entries(parameters)) {
       if (value === "" && key !== "Prompt") continue;
+      // A1111 splits sizes into Key-1 and Key-2; shown whole again.
+      if (key.endsWith("-2") && (key.slice(0, -2) + "-1") in parameters) continue;
+      const whole = key.endsWith("-1") && (key.slice(0, -2) + "-2") in parameters;
       const dt = document.createElement("dt");
-      dt.textContent = key;
+      dt.textContent = whole ? key.slice(0, -2) : key;
       const dd = document.createElement("dd");
-      dd.textContent = String(value);
+      dd.textContent = whole ? `${value}×${parameters[key.slice(0, -2) + "-2"]}` : String(value);
       rows.push(dt, dd);
     }
   }
