@@ -113,6 +113,7 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
         app.MapGet("/metrics", () => Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
         ImagesEndpoints.Map(app, context);
         SdApiEndpoints.Map(app, context);
+        QueueEndpoints.Map(app, context);
         WebUiEndpoints.Map(app);
 
         try

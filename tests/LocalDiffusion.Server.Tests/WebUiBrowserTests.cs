@@ -13,7 +13,7 @@ public sealed class WebUiBrowserTests
 
     public static string ArtifactsDirectory => Path.Combine(AppContext.BaseDirectory, "test-artifacts");
 
-    private static async Task<IBrowser> LaunchAsync(IPlaywright playwright)
+    internal static async Task<IBrowser> LaunchAsync(IPlaywright playwright)
     {
         Assert.True(File.Exists(Chromium), $"{Chromium} is missing: this test drives Debian's Chromium. Install it with `apt-get install chromium`.");
         return await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
@@ -32,7 +32,7 @@ public sealed class WebUiBrowserTests
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await LaunchAsync(playwright);
 
-        // Desktop: a long generation (150 steps, the slider's maximum) so the progress bar can be seen moving.
+        // Desktop: a long generation (150 steps) so the progress bar can be seen moving.
         var desktop = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 860 } });
         var consoleErrors = new List<string>();
         desktop.Console += (_, m) => { if (m.Type == "error") consoleErrors.Add(m.Text); };
@@ -181,18 +181,33 @@ public sealed class WebUiBrowserTests
     }
 
     [Fact]
-    public async Task Asks_for_the_api_key_when_the_server_has_one()
+    public async Task Asks_for_the_api_key_before_anything_loads_and_says_when_a_key_is_refused()
     {
         await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Tiny], ApiKey = "sesame" });
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await LaunchAsync(playwright);
         var page = await browser.NewPageAsync();
         await page.GotoAsync(server.Address.ToString());
+        // The prompt comes first: no form with a guessed 512×512 and an empty model list behind it.
         await Assertions.Expect(page.Locator("#key-dialog")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#key-message")).ToContainTextAsync("This server needs an API key");
+        Assert.True(await page.Locator("#key-refused").IsHiddenAsync());
+        Assert.True(await page.Locator("#main").IsHiddenAsync());
         Assert.Equal(0, await page.Locator("#model option").CountAsync());
+
+        // A wrong key is told apart from a missing one.
+        await page.Locator("#key-input").FillAsync("open sesame");
+        await page.Locator("#key-save").ClickAsync();
+        await Assertions.Expect(page.Locator("#key-refused")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#key-refused")).ToHaveTextAsync("That key was refused by the server. Check it and enter it again.");
+        Assert.True(await page.Locator("#key-message").IsHiddenAsync());
+        Assert.True(await page.Locator("#main").IsHiddenAsync());
+
         await page.Locator("#key-input").FillAsync("sesame");
         await page.Locator("#key-save").ClickAsync();
         await Assertions.Expect(page.Locator("#model option")).ToHaveTextAsync("tiny");
+        await Assertions.Expect(page.Locator("#main")).ToBeVisibleAsync();
+        Assert.True(await page.Locator("#key-dialog").IsHiddenAsync());
         await page.Locator("#prompt").FillAsync("x");
         await page.Locator("#width").FillAsync("64");
         await page.Locator("#height").FillAsync("64");
@@ -200,5 +215,10 @@ public sealed class WebUiBrowserTests
         await page.Locator("#generate").ClickAsync();
         await Assertions.Expect(page.Locator(".card")).ToHaveCountAsync(1, new LocatorAssertionsToHaveCountOptions { Timeout = 30_000 });
         Assert.True(await page.Locator("#error").IsHiddenAsync());
+
+        // The key is remembered: a reload goes straight to the form.
+        await page.ReloadAsync();
+        await Assertions.Expect(page.Locator("#model option")).ToHaveTextAsync("tiny");
+        Assert.True(await page.Locator("#key-dialog").IsHiddenAsync());
     }
 }

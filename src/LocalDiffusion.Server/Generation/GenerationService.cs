@@ -26,6 +26,9 @@ internal sealed record RefinerChoice(ServedModel Model, float SwitchAt);
 /// </summary>
 internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations active, ServerMetrics metrics, SizeLimit sizes, CancellationToken stopping)
 {
+    /// <summary>The waiting and running jobs by id, for <c>/v1/queue</c>.</summary>
+    public JobRegistry Jobs { get; } = new();
+
     /// <param name="context">The HTTP request (its abort token, log items and headers).</param>
     /// <param name="model">The model to run.</param>
     /// <param name="request">The engine request.</param>
@@ -50,13 +53,18 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
         items[RequestLog.Steps] = request.Steps;
         var tags = new KeyValuePair<string, object?>("model", model.Id);
 
+        var kind = request.InitImage is null && request.InitLatents is null ? "txt2img" : "img2img";
+        using var job = Jobs.Add(JobId.Of(context), model.Id, kind);
+
         var waited = Stopwatch.StartNew();
         using var abandoned = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
+        // Only the wait sees the job's cancel: once running, a cancel interrupts the generation (Job.Started).
+        using var waitEnds = CancellationTokenSource.CreateLinkedTokenSource(abandoned.Token, job.Cancelled);
         GenerationQueue.QueueSlot lease;
         try
         {
             // A hand-off runs two models in turn: never batched.
-            lease = await queue.EnterAsync(abandoned.Token, refinerPipeline is null ? new BatchCandidate(pipeline, request) : null);
+            lease = await queue.EnterAsync(waitEnds.Token, refinerPipeline is null ? new BatchCandidate(pipeline, request) : null, job.Id);
         }
         catch (QueueFullException)
         {
@@ -68,6 +76,11 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
         {
             throw ShuttingDown();
         }
+        catch (OperationCanceledException) when (job.Cancelled.IsCancellationRequested && !abandoned.IsCancellationRequested)
+        {
+            items[RequestLog.Outcome] = "cancelled in the queue";
+            throw new ApiException(409, $"The job '{job.Id}' was cancelled (DELETE /v1/queue/{job.Id}) before it started.", "invalid_request_error", null, "cancelled");
+        }
         using (lease)
         {
             var batch = lease.Batch;
@@ -77,10 +90,7 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
             ActiveGeneration generation;
             try
             {
-                generation = new ActiveGeneration(context.TraceIdentifier, model.Id, request.Steps, abandoned.Token, finishOnInterrupt && refinerPipeline is null)
-                {
-                    Kind = request.InitImage is null && request.InitLatents is null ? "txt2img" : "img2img",
-                };
+                generation = new ActiveGeneration(job.Id, model.Id, request.Steps, abandoned.Token, finishOnInterrupt && refinerPipeline is null) { Kind = kind };
             }
             catch
             {
@@ -89,6 +99,7 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
             }
             using var _ = generation;
             active.Add(generation);
+            job.Started(generation);
             var outcome = "error";
             var clock = Stopwatch.StartNew();
             try

@@ -29,7 +29,7 @@ internal sealed class GenerationQueue(int capacity, int concurrency, int maxBatc
     public int Running { get { lock (_gate) return _running; } }
 
     /// <summary>Waits for a slot; dispose the lease to hand the slot on. Throws <see cref="QueueFullException"/> at once when full.</summary>
-    public async Task<QueueSlot> EnterAsync(CancellationToken cancellationToken, BatchCandidate? candidate = null)
+    public async Task<QueueSlot> EnterAsync(CancellationToken cancellationToken, BatchCandidate? candidate = null, string? jobId = null)
     {
         cancellationToken.ThrowIfCancellationRequested();
         LinkedListNode<Waiter> node;
@@ -41,7 +41,7 @@ internal sealed class GenerationQueue(int capacity, int concurrency, int maxBatc
                 return new QueueSlot(new Lease(this, 1).Leave, null);
             }
             if (_waiting.Count >= Capacity) throw new QueueFullException(Capacity);
-            node = _waiting.AddLast(new Waiter(new TaskCompletionSource<QueueSlot>(TaskCreationOptions.RunContinuationsAsynchronously), candidate));
+            node = _waiting.AddLast(new Waiter(new TaskCompletionSource<QueueSlot>(TaskCreationOptions.RunContinuationsAsynchronously), candidate, jobId));
         }
         using (cancellationToken.Register(() => Abandon(node, cancellationToken)))
             return await node.Value.Slot.Task.ConfigureAwait(false);
@@ -94,7 +94,13 @@ internal sealed class GenerationQueue(int capacity, int concurrency, int maxBatc
         foreach (var waiter in next) waiter.Slot.TrySetResult(new QueueSlot(lease.Leave, batch));
     }
 
-    private sealed record Waiter(TaskCompletionSource<QueueSlot> Slot, BatchCandidate? Candidate);
+    /// <summary>The job ids of the waiting requests, first in line first (null where a request entered without one).</summary>
+    public IReadOnlyList<string?> WaitingJobIds()
+    {
+        lock (_gate) return _waiting.Select(w => w.JobId).ToList();
+    }
+
+    private sealed record Waiter(TaskCompletionSource<QueueSlot> Slot, BatchCandidate? Candidate, string? JobId);
 
     // One slot, held by `holders` requests (a batch's members); handed on when the last of them lets go.
     private sealed class Lease(GenerationQueue queue, int holders)

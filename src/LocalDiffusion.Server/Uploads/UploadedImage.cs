@@ -54,20 +54,21 @@ internal sealed class UploadedImage
     }
 
     /// <summary>Decodes base64 (with or without a <c>data:image/png;base64,</c> prefix, as A1111 clients send it).</summary>
-    public static UploadedImage DecodeBase64(string text, string field)
+    public static UploadedImage DecodeBase64(string text, string field) => Decode(Base64Bytes(text, field), field);
+
+    /// <summary>The file bytes of base64 text, with or without a <c>data:</c> URL prefix; not base64 is a 400 naming <paramref name="field"/>.</summary>
+    public static byte[] Base64Bytes(string text, string field)
     {
         var comma = text.StartsWith("data:", StringComparison.OrdinalIgnoreCase) ? text.IndexOf(',') : -1;
         var payload = comma >= 0 ? text[(comma + 1)..] : text;
-        byte[] bytes;
         try
         {
-            bytes = Convert.FromBase64String(payload.Trim());
+            return Convert.FromBase64String(payload.Trim());
         }
         catch (FormatException)
         {
             throw ApiException.BadRequest(field, $"Invalid '{field}': not base64 (a PNG or JPEG encoded as base64, optionally with a data: URL prefix).", "invalid_image");
         }
-        return Decode(bytes, field);
     }
 
     /// <summary>The colour, alpha dropped: what the engine starts img2img from.</summary>

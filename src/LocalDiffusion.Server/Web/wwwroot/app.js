@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const form = $("form");
-const state = { key: localStorage.getItem("localdiffusion.key") || "", models: [], running: null, started: 0, mode: "text" };
+const state = { key: localStorage.getItem("localdiffusion.key") || "", models: [], mode: "text" };
 
 function headers(json) {
   const h = json ? { "Content-Type": "application/json" } : {};
@@ -16,14 +16,18 @@ async function api(path, options = {}) {
   // JSON bodies are strings; FormData (image uploads) sets its own multipart content type.
   const response = await fetch(path, { ...options, headers: { ...headers(typeof options.body === "string"), ...(options.headers || {}) } });
   if (response.status === 401) {
-    askForKey();
-    throw new Error("This server needs an API key.");
+    askForKey(Boolean(state.key));
+    throw new Error(state.key ? "That key was refused by the server." : "This server needs an API key.");
   }
   return response;
 }
 
-function askForKey() {
+// refused: a key was sent and the server said no, which deserves its own message.
+function askForKey(refused) {
   $("key-button").hidden = false;
+  $("key-message").hidden = refused;
+  $("key-refused").hidden = !refused;
+  $("boot").textContent = refused ? "That key was refused by the server." : "This server needs an API key.";
   const dialog = $("key-dialog");
   if (!dialog.open) {
     $("key-input").value = state.key;
@@ -31,7 +35,7 @@ function askForKey() {
   }
 }
 
-$("key-button").addEventListener("click", askForKey);
+$("key-button").addEventListener("click", () => askForKey(false));
 $("key-dialog").addEventListener("close", () => {
   if ($("key-dialog").returnValue !== "save") return;
   state.key = $("key-input").value.trim();
@@ -47,10 +51,11 @@ function showError(message) {
 
 function setStatus(text, kind) {
   const el = $("server-status");
-  el.textContent = text;
+  $("server-status-text").textContent = text;
   el.className = "status " + (kind || "");
 }
 
+// The form appears only once the server has said what it serves: never a guessed size or an empty model list.
 async function loadServerInfo() {
   try {
     const models = await (await api("/v1/models")).json();
@@ -66,30 +71,85 @@ async function loadServerInfo() {
     scheduler.replaceChildren(new Option("Model default", ""), ...samplers.map((s) => new Option(s.name, s.name)));
     scheduler.value = chosen;
     showError("");
+    showMain();
   } catch (e) {
+    if ($("key-dialog").open) return; // the dialog says what is wrong
+    showMain();
     showError(e.message);
   }
+}
+
+function showMain() {
+  const first = $("main").hidden;
+  $("main").hidden = false;
+  $("boot").hidden = true;
+  if (first) loadHistory();
 }
 
 function currentModel() {
   return state.models.find((m) => m.id === $("model").value);
 }
 
-function applyNativeSize() {
+function nativeSize() {
   const model = currentModel();
-  if (!model || !model.native_size) return;
-  const [w, h] = model.native_size.split("x");
-  $("width").value = w;
-  $("height").value = h;
+  if (!model || !model.native_size) return null;
+  const [w, h] = model.native_size.split("x").map(Number);
+  return { w, h };
 }
 
-$("model").addEventListener("change", applyNativeSize);
-for (const [input, out] of [["steps", "steps-out"], ["guidance", "guidance-out"]]) {
-  $(input).addEventListener("input", () => ($(out).textContent = $(input).value));
+function applyNativeSize() {
+  const native = nativeSize();
+  fillSizePresets();
+  if (!native) return;
+  $("width").value = native.w;
+  $("height").value = native.h;
+  matchSizePreset();
 }
+
+// Common aspect ratios at the model's native pixel count, rounded to multiples of 8: a model draws best near its own area.
+const AspectRatios = [[1, 1], [4, 3], [3, 4], [3, 2], [2, 3], [16, 9], [9, 16]];
+function fillSizePresets() {
+  const select = $("size-preset");
+  const native = nativeSize();
+  const options = [new Option("Custom", "")];
+  if (native) {
+    const area = native.w * native.h;
+    const seen = new Set();
+    const add = (w, h, label) => {
+      const key = `${w}x${h}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      options.push(new Option(`${label} · ${w}×${h}`, key));
+    };
+    add(native.w, native.h, "Native");
+    for (const [a, b] of AspectRatios) {
+      const round8 = (x) => Math.max(8, Math.round(x / 8) * 8);
+      add(round8(Math.sqrt((area * a) / b)), round8(Math.sqrt((area * b) / a)), `${a}:${b}`);
+    }
+  }
+  select.replaceChildren(...options);
+}
+
+function matchSizePreset() {
+  const key = `${$("width").value}x${$("height").value}`;
+  const select = $("size-preset");
+  select.value = [...select.options].some((o) => o.value === key) ? key : "";
+}
+
+$("size-preset").addEventListener("change", () => {
+  const value = $("size-preset").value;
+  if (!value) return;
+  const [w, h] = value.split("x");
+  $("width").value = w;
+  $("height").value = h;
+});
+for (const id of ["width", "height"]) $(id).addEventListener("input", matchSizePreset);
+
+$("model").addEventListener("change", applyNativeSize);
+$("guidance").addEventListener("input", () => ($("guidance-out").textContent = $("guidance").value));
 $("seed-random").addEventListener("click", () => ($("seed").value = Math.floor(Math.random() * 4294967295)));
 document.addEventListener("keydown", (e) => {
-  if ((e.ctrlKey || e.metaKey) && e.key === "Enter") {
+  if ((e.ctrlKey || e.metaKey) && e.key === "Enter" && !$("main").hidden) {
     e.preventDefault();
     form.requestSubmit();
   }
@@ -144,18 +204,21 @@ function settingsFromForm() {
 
 function applySettings(s) {
   if ([...$("model").options].some((o) => o.value === s.model)) $("model").value = s.model;
-  $("prompt").value = s.prompt;
-  $("negative_prompt").value = s.negative_prompt;
-  $("width").value = s.width;
-  $("height").value = s.height;
-  $("steps").value = s.steps;
-  $("steps-out").textContent = s.steps;
-  $("guidance").value = s.guidance_scale;
-  $("guidance-out").textContent = s.guidance_scale;
-  $("scheduler").value = s.scheduler || "";
-  $("seed").value = s.seed ?? "";
-  $("n").value = s.n;
-  if (s.mode) setMode(s.mode);
+  fillSizePresets();
+  if (s.prompt !== undefined) $("prompt").value = s.prompt;
+  if (s.negative_prompt !== undefined) $("negative_prompt").value = s.negative_prompt;
+  if (s.width) $("width").value = s.width;
+  if (s.height) $("height").value = s.height;
+  matchSizePreset();
+  if (s.steps) $("steps").value = s.steps;
+  if (s.guidance_scale !== undefined) {
+    $("guidance").value = s.guidance_scale;
+    $("guidance-out").textContent = $("guidance").value;
+  }
+  if (s.scheduler !== undefined) $("scheduler").value = [...$("scheduler").options].some((o) => o.value === s.scheduler) ? s.scheduler : "";
+  if (s.seed !== undefined) $("seed").value = s.seed ?? "";
+  if (s.n) $("n").value = s.n;
+  if (s.mode === "text" || s.mode === "image") setMode(s.mode);
   if (s.strength) {
     $("strength").value = s.strength;
     $("strength-out").textContent = s.strength;
@@ -164,35 +227,106 @@ function applySettings(s) {
   window.scrollTo({ top: 0, behavior: "smooth" });
 }
 
-function addToGallery(b64, settings, result) {
+// --- History: every picture and its settings, kept in this browser's IndexedDB so a reload keeps them. ---
+const historyDb = { db: null };
+
+function openHistory() {
+  return new Promise((resolve) => {
+    if (!window.indexedDB) return resolve(null);
+    const request = indexedDB.open("localdiffusion", 1);
+    request.onupgradeneeded = () => request.result.createObjectStore("history", { keyPath: "id", autoIncrement: true });
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => resolve(null); // private windows may refuse: the gallery still works, unsaved
+  });
+}
+
+function historyStore(mode) {
+  return historyDb.db.transaction("history", mode).objectStore("history");
+}
+
+function settled(request) {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+async function loadHistory() {
+  historyDb.db = await openHistory();
+  if (!historyDb.db) {
+    document.body.dataset.history = "unavailable";
+    return;
+  }
+  const entries = await settled(historyStore("readonly").getAll());
+  for (const entry of entries) renderCard(entry); // oldest first: each is prepended, so the newest ends on top
+  document.body.dataset.history = "loaded"; // tests wait for this before counting cards
+}
+
+async function addToGallery(b64, settings, result) {
+  const entry = {
+    created: Date.now(),
+    b64,
+    settings,
+    result: { size: result.size, seed: result.seed, scheduler: result.scheduler || "", parameters: result.parameters || "" },
+  };
+  if (historyDb.db) {
+    try {
+      entry.id = await settled(historyStore("readwrite").add(entry));
+    } catch (e) {
+      showError("The picture could not be kept in this browser's history: " + e.message);
+    }
+  }
+  renderCard(entry);
+}
+
+function pngBlob(b64) {
+  return new Blob([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], { type: "image/png" });
+}
+
+function renderCard({ id, b64, settings, result }) {
   const card = $("card-template").content.firstElementChild.cloneNode(true);
   const src = "data:image/png;base64," + b64;
   const img = card.querySelector("img");
   img.src = src;
   img.alt = settings.prompt;
   card.querySelector(".card-prompt").textContent = settings.prompt;
-  const edit = settings.mode === "image" ? ` · strength ${settings.strength}${settings.masked ? " · masked" : ""}` : "";
-  card.querySelector(".card-meta").textContent =
-    `${result.size} · ${settings.steps} steps · CFG ${settings.guidance_scale} · ${result.scheduler || settings.scheduler || "default"} · seed ${result.seed}${edit}`;
+  // A variation's steps and guidance are the server's defaults, not the form's: its meta leaves them out.
+  const meta = settings.mode === "variation"
+    ? [result.size, "variation", result.scheduler || "default", `seed ${result.seed}`]
+    : [result.size, `${settings.steps} steps`, `CFG ${settings.guidance_scale}`, result.scheduler || settings.scheduler || "default", `seed ${result.seed}`];
+  if (settings.mode === "image") meta.push(`strength ${settings.strength}${settings.masked ? " · masked" : ""}`);
+  card.querySelector(".card-meta").textContent = meta.join(" · ");
   card.title = result.parameters || "";
-  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   const link = card.querySelector("a");
-  link.href = URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
+  link.href = URL.createObjectURL(pngBlob(b64));
   link.download = `localdiffusion-${result.seed}.png`;
-  card.querySelector(".reuse").addEventListener("click", () => applySettings({ ...settings, seed: result.seed }));
+  card.querySelector(".reuse").addEventListener("click", () =>
+    applySettings({ ...settings, mode: settings.mode === "variation" ? "text" : settings.mode, seed: result.seed }));
   card.querySelector(".edit").addEventListener("click", async () => {
     setMode("image");
     await loadInitImage(src);
     window.scrollTo({ top: 0, behavior: "smooth" });
   });
+  card.querySelector(".variations").addEventListener("click", () => startVariations(b64, settings, result));
+  card.querySelector(".delete").addEventListener("click", async () => {
+    if (historyDb.db && id !== undefined) await settled(historyStore("readwrite").delete(id));
+    URL.revokeObjectURL(link.href);
+    // Keep the keyboard's place: focus moves to the next card's delete button, or the prompt.
+    const next = card.nextElementSibling || card.previousElementSibling;
+    card.remove();
+    (next ? next.querySelector(".delete") : $("prompt")).focus();
+    $("clear-gallery").hidden = $("gallery").children.length === 0;
+  });
   $("gallery").prepend(card);
   $("clear-gallery").hidden = false;
 }
 
-$("clear-gallery").addEventListener("click", () => {
+$("clear-gallery").addEventListener("click", async () => {
+  if (historyDb.db) await settled(historyStore("readwrite").clear());
   for (const a of $("gallery").querySelectorAll("a[href^='blob:']")) URL.revokeObjectURL(a.href);
   $("gallery").replaceChildren();
   $("clear-gallery").hidden = true;
+  $("prompt").focus();
 });
 
 // Reads server-sent events from a fetch response: yields { event, data } objects.
@@ -219,72 +353,199 @@ async function* readEvents(response) {
   }
 }
 
+// --- Jobs: each Generate sends a request at once; the server's queue orders them, and /v1/queue tells where each stands. ---
+// Browsers open about six connections to one server and each job holds one while it waits, so a few are allowed at a time.
+const MaxJobs = 4;
+const jobs = [];
+let queueTimer = null;
+
+function newJobId() {
+  const random = crypto.getRandomValues(new Uint32Array(2));
+  return `ui-${Date.now().toString(36)}-${random[0].toString(36)}${random[1].toString(36)}`;
+}
+
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
-  if (state.running) return;
   const settings = settingsFromForm();
   if (!settings.prompt.trim()) {
     showError("Write a prompt first.");
     $("prompt").focus();
     return;
   }
-  showError("");
-  const controller = new AbortController();
-  state.running = controller;
-  state.started = performance.now();
-  $("generate").disabled = true;
-  $("cancel").hidden = false;
-  setProgress(0, "Waiting for a slot…");
-
+  if (!(settings.steps >= 1 && settings.steps <= 1000)) {
+    showError("Steps must be between 1 and 1000.");
+    $("steps").focus();
+    return;
+  }
   let request;
   try {
     request = settings.mode === "image" ? await editRequest(settings) : generationRequest(settings);
   } catch (err) {
     showError(err.message);
-    state.running = null;
-    $("generate").disabled = false;
-    $("cancel").hidden = true;
-    setProgress(0, "Ready.");
     return;
   }
+  runJob(settings, request);
+});
+
+function startVariations(b64, settings, result) {
+  const [w, h] = String(result.size).split("x").map(Number);
+  const fields = {
+    model: settings.model,
+    n: Number($("n").value) || 1,
+    size: `${w}x${h}`,
+    response_format: "b64_json",
+    stream: true,
+    stream_progress: true,
+  };
+  const form = new FormData();
+  for (const [name, value] of Object.entries(fields)) form.append(name, String(value));
+  form.append("image", pngBlob(b64), "image.png");
+  const variation = { ...settings, mode: "variation", width: w, height: h, seed: null };
+  runJob(variation, { path: "/v1/images/variations", body: form, width: w, label: "Variations" });
+}
+
+async function runJob(settings, request) {
+  if (jobs.length >= MaxJobs) {
+    showError(`Up to ${MaxJobs} jobs can wait at once; cancel one or wait for one to finish.`);
+    return;
+  }
+  showError("");
+  const job = { id: newJobId(), settings, request, controller: new AbortController(), status: "sending", position: 0, step: 0, total: settings.steps, started: performance.now(), cancelled: false };
+  jobs.push(job);
+  renderQueue();
+  if (!queueTimer) queueTimer = setInterval(pollQueue, 500);
+  if (jobs.length === 1) setProgress(0, "Waiting for a slot…");
 
   let images = 0;
   try {
-    const response = await api(request.path, { method: "POST", body: request.body, signal: controller.signal });
+    const response = await api(request.path, { method: "POST", body: request.body, signal: job.controller.signal, headers: { "X-LocalDiffusion-Job-Id": job.id } });
     if (!response.ok) {
       const error = await response.json().catch(() => null);
-      throw new Error(error?.error?.message || `HTTP ${response.status}`);
+      throw Object.assign(new Error(error?.error?.message || `HTTP ${response.status}`), { code: error?.error?.code });
     }
+    job.status = "running";
+    renderQueue();
     for await (const { event, data } of readEvents(response)) {
-      const seconds = ((performance.now() - state.started) / 1000).toFixed(1);
+      const seconds = ((performance.now() - job.started) / 1000).toFixed(1);
       if (event === "localdiffusion.progress") {
+        job.step = data.step;
+        job.total = data.total_steps;
         setProgress(data.step / data.total_steps, `Step ${data.step} / ${data.total_steps} · ${seconds} s`);
       } else if (event.endsWith(".partial_image")) { // image_generation.* or, for edits, image_edit.*
         showOnStage("data:image/png;base64," + data.b64_json, request.width);
       } else if (event.endsWith(".completed")) {
         images++;
         showOnStage("data:image/png;base64," + data.b64_json, request.width);
-        addToGallery(data.b64_json, settings, data);
+        await addToGallery(data.b64_json, settings, data);
         setProgress(1, `Done: ${images} image${images === 1 ? "" : "s"} in ${seconds} s · seed ${data.seed}`);
       } else if (event === "error") {
-        throw new Error(data.error?.message || "The generation failed.");
+        throw Object.assign(new Error(data.error?.message || "The generation failed."), { code: data.error?.code });
       }
     }
   } catch (err) {
-    if (err.name === "AbortError") setProgress(0, "Cancelled.");
+    // The server ends a cancelled job with 409 "cancelled" (it was waiting) or "interrupted" (it was running).
+    if (job.cancelled || err.name === "AbortError" || err.code === "cancelled") setProgress(0, "Cancelled.");
     else {
       setProgress(0, "Failed.");
       showError(err.message);
     }
   } finally {
+    jobs.splice(jobs.indexOf(job), 1);
+    renderQueue();
+    if (jobs.length === 0) {
+      clearInterval(queueTimer);
+      queueTimer = null;
+    }
     pollHealth();
-    state.running = null;
-    $("generate").disabled = false;
-    $("cancel").hidden = true;
   }
-});
+}
 
-$("cancel").addEventListener("click", () => state.running?.abort());
+async function cancelJob(job) {
+  job.cancelled = true;
+  job.status = "cancelling";
+  renderQueue();
+  try {
+    const response = await api("/v1/queue/" + encodeURIComponent(job.id), { method: "DELETE" });
+    // 404: the server has not seen it yet (still uploading) or it just ended; dropping the request settles both.
+    if (!response.ok) job.controller.abort();
+  } catch {
+    job.controller.abort();
+  }
+}
+
+$("cancel").addEventListener("click", () => [...jobs].forEach(cancelJob));
+
+async function pollQueue() {
+  if (jobs.length === 0) return;
+  try {
+    const queue = await (await api("/v1/queue")).json();
+    for (const job of jobs) {
+      if (job.status === "cancelling") continue;
+      const running = queue.running.find((r) => r.id === job.id);
+      const waiting = queue.waiting.find((w) => w.id === job.id);
+      if (running) {
+        job.status = "running";
+        job.step = running.step;
+        job.total = running.total_steps;
+      } else if (waiting) {
+        job.status = "waiting";
+        job.position = waiting.position;
+      }
+    }
+    renderQueue();
+  } catch {
+    // the next poll tries again; the jobs' own requests report real failures
+  }
+}
+
+function describeJob(job) {
+  switch (job.status) {
+    case "waiting": return `Waiting · number ${job.position} in the server's queue`;
+    case "running": return `Running · step ${job.step} of ${job.total}`;
+    case "cancelling": return "Cancelling…";
+    default: return "Sending…";
+  }
+}
+
+function renderQueue() {
+  $("queue").hidden = jobs.length === 0;
+  $("cancel").hidden = jobs.length === 0;
+  const list = $("queue-list");
+  // Reuse items so a focused cancel button keeps its focus across polls.
+  const items = new Map([...list.children].map((li) => [li.dataset.job, li]));
+  const rows = jobs.map((job) => {
+    let li = items.get(job.id);
+    if (!li) {
+      li = document.createElement("li");
+      li.dataset.job = job.id;
+      const text = document.createElement("div");
+      text.className = "queue-text";
+      const prompt = document.createElement("span");
+      prompt.className = "queue-prompt";
+      const status = document.createElement("span");
+      status.className = "queue-status";
+      text.append(prompt, status);
+      const cancel = document.createElement("button");
+      cancel.type = "button";
+      cancel.className = "secondary small queue-cancel";
+      cancel.textContent = "Cancel";
+      cancel.addEventListener("click", () => cancelJob(job));
+      li.append(text, cancel);
+    }
+    const label = job.request.label ? `${job.request.label}: ${job.settings.prompt}` : job.settings.prompt;
+    li.querySelector(".queue-prompt").textContent = label;
+    li.querySelector(".queue-status").textContent = describeJob(job);
+    li.dataset.status = job.status;
+    const cancel = li.querySelector(".queue-cancel");
+    cancel.disabled = job.status === "cancelling";
+    cancel.setAttribute("aria-label", `Cancel: ${label}`);
+    return li;
+  });
+  for (const [id, li] of items) if (!jobs.some((j) => j.id === id)) li.remove();
+  rows.forEach((li, i) => {
+    if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
+  });
+}
 
 // The fields generations and edits share: OpenAI's, plus the extensions and the UI's streaming options.
 function commonFields(settings) {
@@ -323,6 +584,114 @@ async function editRequest(settings) {
   if (settings.masked) form.append("mask", await canvasBlob(maskForApi()), "mask.png");
   return { path: "/v1/images/edits", body: form, width: editor.init.width };
 }
+
+// --- PNG settings: a dropped or chosen PNG's parameters, read by the server's /sdapi/v1/png-info. ---
+let pngSettings = null;
+
+function readAsDataUrl(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+async function readPngSettings(file) {
+  if (!file) return;
+  try {
+    const image = await readAsDataUrl(file);
+    const response = await api("/sdapi/v1/png-info", { method: "POST", body: JSON.stringify({ image }) });
+    const info = await response.json();
+    if (!response.ok) throw new Error(info?.error?.message || `HTTP ${response.status}`);
+    showPngSettings(file.name, info.parameters, info.info !== "");
+    showError("");
+  } catch (e) {
+    showError(`${file.name}: ${e.message}`);
+  }
+}
+
+// The parsed infotext as the form's settings (A1111's keys; sizes come split into Size-1 and Size-2).
+function settingsFromInfotext(p) {
+  const s = { prompt: p["Prompt"] ?? "", negative_prompt: p["Negative prompt"] ?? "" };
+  if (typeof p["Steps"] === "number") s.steps = Math.min(1000, Math.max(1, p["Steps"]));
+  if (typeof p["CFG scale"] === "number") s.guidance_scale = p["CFG scale"];
+  if (typeof p["Seed"] === "number") s.seed = p["Seed"];
+  if (typeof p["Size-1"] === "number") s.width = p["Size-1"];
+  if (typeof p["Size-2"] === "number") s.height = p["Size-2"];
+  if (p["Sampler"] !== undefined) s.scheduler = String(p["Sampler"]);
+  if (p["Model"] !== undefined) s.model = String(p["Model"]);
+  if (typeof p["Denoising strength"] === "number") s.strength = p["Denoising strength"];
+  return s;
+}
+
+function showPngSettings(name, parameters, found) {
+  pngSettings = found ? settingsFromInfotext(parameters) : null;
+  $("png-info-name").textContent = name;
+  const rows = [];
+  if (found) {
+    for (const [key, value] of Object.entries(parameters)) {
+      if (value === "" && key !== "Prompt") continue;
+      // A1111 splits sizes into Key-1 and Key-2; shown whole again.
+      if (key.endsWith("-2") && (key.slice(0, -2) + "-1") in parameters) continue;
+      const whole = key.endsWith("-1") && (key.slice(0, -2) + "-2") in parameters;
+      const dt = document.createElement("dt");
+      dt.textContent = whole ? key.slice(0, -2) : key;
+      const dd = document.createElement("dd");
+      dd.textContent = whole ? `${value}×${parameters[key.slice(0, -2) + "-2"]}` : String(value);
+      rows.push(dt, dd);
+    }
+  }
+  $("png-info-list").replaceChildren(...rows);
+  $("png-info-list").hidden = !found;
+  $("png-info-empty").hidden = found;
+  $("png-info-apply").hidden = !found;
+  const panel = $("png-info");
+  panel.hidden = false;
+  panel.scrollIntoView({ block: "nearest" });
+  (found ? $("png-info-apply") : $("png-info-close")).focus();
+}
+
+$("png-info-apply").addEventListener("click", () => {
+  if (!pngSettings) return;
+  applySettings({ ...pngSettings, mode: "text" });
+  $("png-info").hidden = true;
+});
+$("png-info-close").addEventListener("click", () => {
+  $("png-info").hidden = true;
+  $("info-open").focus();
+});
+$("info-open").addEventListener("click", () => $("info-file").click());
+$("info-file").addEventListener("change", (e) => {
+  readPngSettings(e.target.files[0]);
+  e.target.value = "";
+});
+
+// A file dropped anywhere but the image-to-image editor is read for its settings.
+let dragDepth = 0;
+const carriesFiles = (e) => [...(e.dataTransfer?.types || [])].includes("Files");
+document.addEventListener("dragenter", (e) => {
+  if (!carriesFiles(e)) return;
+  dragDepth++;
+  // Over the editor the drop is a picture to edit: no overlay there (it lets pointer events through, so drops reach the editor).
+  $("drop-overlay").hidden = Boolean(e.target.closest?.("#editor"));
+});
+document.addEventListener("dragleave", () => {
+  if (--dragDepth <= 0) {
+    dragDepth = 0;
+    $("drop-overlay").hidden = true;
+  }
+});
+document.addEventListener("dragover", (e) => {
+  if (carriesFiles(e)) e.preventDefault();
+});
+document.addEventListener("drop", (e) => {
+  dragDepth = 0;
+  $("drop-overlay").hidden = true;
+  if (!carriesFiles(e)) return;
+  e.preventDefault();
+  readPngSettings(e.dataTransfer.files[0]);
+});
 
 // --- Image to image: the start picture and the mask painted over it. ---
 const editor = { init: $("init-canvas"), mask: $("mask-canvas"), loaded: false, tool: "paint", drawing: false, last: null };
@@ -387,11 +756,13 @@ $("image-file").addEventListener("change", (e) => {
 for (const target of [$("dropzone"), $("canvas-stack")]) {
   target.addEventListener("dragover", (e) => {
     e.preventDefault();
+    e.stopPropagation();
     $("dropzone").classList.add("over");
   });
   target.addEventListener("dragleave", () => $("dropzone").classList.remove("over"));
   target.addEventListener("drop", (e) => {
     e.preventDefault();
+    e.stopPropagation(); // a picture to edit, not one to read settings from
     $("dropzone").classList.remove("over");
     loadFile(e.dataTransfer.files[0]);
   });
