@@ -192,7 +192,7 @@ public sealed class ImageEditsTests(SharedServer shared) : IClassFixture<SharedS
         await AssertError(await Http.PostAsync("v1/images/edits", Form(Images.Picture(64, 64), ("prompt", "x"), ("strength", "1.5"))), 400,
             """{"error":{"message":"'strength' must be between 0 and 1; got 1.5.","type":"invalid_request_error","param":"strength","code":"invalid_value"}}""");
         await AssertError(await Http.PostAsync("v1/images/edits", Form(Images.Picture(64, 64), ("prompt", "x"), ("strength", "0"))), 400,
-            """{"error":{"message":"Strength must be in (0, 1].","type":"invalid_request_error","param":"strength","code":"invalid_value"}}""");
+            """{"error":{"message":"strength must be in (0, 1].","type":"invalid_request_error","param":"strength","code":"invalid_value"}}""");
         foreach (var (contentType, text) in new[]
         {
             ("multipart/form-data", "no boundary"),

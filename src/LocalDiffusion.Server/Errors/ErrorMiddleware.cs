@@ -40,12 +40,24 @@ internal sealed class ErrorMiddleware(RequestDelegate next, ILogger<ErrorMiddlew
             "The generation was interrupted (POST /sdapi/v1/interrupt) before it finished.", "invalid_request_error", null, "interrupted"),
         BadHttpRequestException { StatusCode: 413 } => new ApiException(413, e.Message, "invalid_request_error", null, "request_too_large"),
         BadHttpRequestException bad => new ApiException(bad.StatusCode, bad.Message, "invalid_request_error"),
-        ArgumentException arg => ApiException.BadRequest(EngineParameters.ToApiName(arg.ParamName), CleanMessage(arg)),
+        ArgumentException arg => ApiException.BadRequest(EngineParameters.ToApiName(arg.ParamName), WithApiName(arg)),
         GenerationNumericsException numerics => new ApiException(500,
             $"The generation failed numerically: {numerics.Message} (request id {requestId}).", "server_error", null, "numerical_failure"),
         ModelLoadException load => new ApiException(500, $"The model could not be loaded: {load.Message} (request id {requestId}).", "server_error", "model", "model_load_failed"),
         _ => new ApiException(500, $"The server had an internal error while processing the request (request id {requestId}); it has been logged.", "server_error"),
     };
+
+    // The engine names its own property ("Steps 1000 with PLMS: …"); a client knows the field it sent ("steps"), as the
+    // CLI's ErrorReport says "--steps". (Issue 20's typed errors will carry the field instead of a name in the text.)
+    private static string WithApiName(ArgumentException e)
+    {
+        var message = CleanMessage(e);
+        // Only where the field is the property by another spelling (GuidanceScale → guidance_scale), not another concept (Width → size).
+        return e.ParamName is { } name && EngineParameters.ToApiName(name) is { } api && api != name
+            && api.Replace("_", "", StringComparison.Ordinal).Equals(name, StringComparison.OrdinalIgnoreCase)
+            ? System.Text.RegularExpressions.Regex.Replace(message, $@"\b{System.Text.RegularExpressions.Regex.Escape(name)}\b", api)
+            : message;
+    }
 
     // ArgumentException.Message appends " (Parameter 'x')", which means nothing to an HTTP client.
     private static string CleanMessage(ArgumentException e)

@@ -30,6 +30,10 @@ internal sealed class MultipartForm
         if (!request.HasFormContentType || request.ContentType?.Contains("multipart/form-data", StringComparison.OrdinalIgnoreCase) != true)
             throw new ApiException(415, $"This endpoint takes multipart/form-data (the image as a file); got '{request.ContentType ?? "no Content-Type"}'.",
                 "invalid_request_error", null, "unsupported_media_type");
+        // Refused before the body is read: a client that sent 'Expect: 100-continue' (curl does for large uploads) then
+        // never sends it, and one that did not still gets the 413 rather than a reset connection mid-upload.
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize is { } cap && request.ContentLength > cap)
+            throw ApiException.TooLarge(cap);
         IFormCollection form;
         try
         {
