@@ -39,6 +39,17 @@ internal static partial class ErrorReport
         ["NegativeTargetSize"] = "--negative-target-size",
         ["AestheticScore"] = "--aesthetic-score",
         ["NegativeAestheticScore"] = "--negative-aesthetic-score",
+        // ServerOptions → serve's flags.
+        ["Port"] = "--port",
+        ["Host"] = "--host",
+        ["MaxQueue"] = "--max-queue",
+        ["Concurrency"] = "--concurrency",
+        ["MaxBatch"] = "--max-batch",
+        ["ImageTtl"] = "--image-ttl-minutes",
+        ["PublicUrl"] = "--public-url",
+        ["MaxPixels"] = "--max-pixels",
+        ["OutputDirectory"] = "--output-dir",
+        ["VaeDecoderPath"] = "--vae",
     };
 
     public static async Task<int> WriteAsync(Exception e, TextWriter error, bool verbose)

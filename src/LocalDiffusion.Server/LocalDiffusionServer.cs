@@ -67,6 +67,10 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
         foreach (var folder in folders)
             if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Model folder {folder} does not exist.");
 
+        // Checked here, not when the first model loads in the background: a bad value must stop the server from starting.
+        var pipelineOptions = new PipelineOptions { Device = options.Device, IntraOpThreads = options.IntraOpThreads, VaeDecoderPath = options.VaeDecoderPath, LowMemory = options.LowMemory };
+        pipelineOptions.Validate();
+
         var builder = WebApplication.CreateSlimBuilder();
         if (loggerFactory is not null)
         {
@@ -95,7 +99,7 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
         // Models start loading only once the port is bound: a server that cannot listen must not spend minutes loading first.
         var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var gate = options.ModelLoadGate is { } testGate ? Task.WhenAll(listening.Task, testGate) : listening.Task;
-        var catalog = new ModelCatalog(folders, new PipelineOptions { Device = options.Device, IntraOpThreads = options.IntraOpThreads, VaeDecoderPath = options.VaeDecoderPath, LowMemory = options.LowMemory }, logger, gate);
+        var catalog = new ModelCatalog(folders, pipelineOptions, logger, gate);
         var queue = new GenerationQueue(options.MaxQueue, options.Concurrency, options.MaxBatch);
         var images = new ImageStore(options.OutputDirectory, options.ImageTtl, logger);
         var metrics = new ServerMetrics(queue);

@@ -9,7 +9,7 @@ public sealed record ServerOptions
     /// <summary>A folder whose sub-folders holding a model_index.json are all served.</summary>
     public string? ModelsDirectory { get; init; }
 
-    /// <summary>Address to bind: 127.0.0.1 by default, so that nothing off this machine can reach the server.</summary>
+    /// <summary>Address to bind (an IP address, <c>*</c> or <c>localhost</c>): 127.0.0.1 by default, so that nothing off this machine can reach the server.</summary>
     public string Host { get; init; } = "127.0.0.1";
 
     /// <summary>TCP port; 0 picks a free one (see <see cref="LocalDiffusionServer.Address"/>).</summary>
@@ -105,14 +105,16 @@ public sealed record ServerOptions
         if (PublicUrl is { IsAbsoluteUri: false })
             throw new ArgumentException($"PublicUrl '{PublicUrl}' must be an absolute URL such as https://images.example.com.", nameof(PublicUrl));
         if (MaxImageBytes <= 0) throw new ArgumentOutOfRangeException(nameof(MaxImageBytes), MaxImageBytes, "MaxImageBytes must be positive.");
-        if (Host != "*" && !System.Net.IPAddress.TryParse(Host, out _) && Uri.CheckHostName(Host) != UriHostNameType.Dns)
-            throw new ArgumentException($"Host '{Host}' is neither an IP address (e.g. 127.0.0.1, 0.0.0.0, ::1) nor a host name.", nameof(Host));
+        if (Host is not ("*" or "localhost") && !System.Net.IPAddress.TryParse(Host, out _))
+            throw new ArgumentException($"Host '{Host}' is not an address to listen on: give an IP address of this machine (127.0.0.1, 0.0.0.0 for every interface, ::1), or localhost.", nameof(Host));
         if (PublicUrl is { IsAbsoluteUri: true } url && url.Scheme is not ("http" or "https"))
             throw new ArgumentException($"PublicUrl '{PublicUrl}' must be an http:// or https:// URL.", nameof(PublicUrl));
         foreach (var origin in CorsOrigins) NormaliseOrigin(origin);
         foreach (var host in AllowedHosts)
             if (host != "*" && Uri.CheckHostName(host.StartsWith("*.", StringComparison.Ordinal) ? host[2..] : host) == UriHostNameType.Unknown)
                 throw new ArgumentException($"Allowed host '{host}' is not a host name (e.g. images.example.com, *.example.com, or * for any).", nameof(AllowedHosts));
+        if (OutputDirectory is { } output && File.Exists(output))
+            throw new ArgumentException($"OutputDirectory '{output}' is a file; give a folder (it is created if missing).", nameof(OutputDirectory));
         if (MaxPixels is <= 0) throw new ArgumentOutOfRangeException(nameof(MaxPixels), MaxPixels, "MaxPixels must be positive.");
         if (ApiKey is { Length: 0 }) throw new ArgumentException("ApiKey must not be empty (leave it unset to turn authentication off).", nameof(ApiKey));
     }

@@ -18,7 +18,6 @@ internal sealed class AllowedHosts
 
     public AllowedHosts(ServerOptions options)
     {
-        if (!IPAddress.TryParse(options.Host, out _) && options.Host != "*") _names.Add(options.Host);
         if (options.PublicUrl is { } url) _names.Add(url.IdnHost);
         if (!LocalDiffusionServer.IsLoopback(options.Host))
         {
