@@ -27,13 +27,24 @@ internal static class CacheCommand
         });
 
         var clearDir = CacheDirOption.Create();
-        var clear = new Command("clear", "Delete every stored optimised model (the next start of each model stores it again).") { clearDir };
+        var clear = new Command("clear",
+            "Delete what the cache wrote in the folder: optimised models, unfinished entries and TensorRT engines (the next start of each model " +
+            "stores it again). Only folders carrying the cache's marker are deleted (entry.json with its tag and key, staging.json, " +
+            "tensorrt-entry.json), and entries of older versions by their exact layout; every other folder is left alone and listed with the reason.") { clearDir };
         clear.SetAction(parse =>
         {
             var cache = new ModelCache(CacheDirOption.Resolve(parse, clearDir));
-            var count = cache.List().Count;
-            var freed = cache.Clear();
-            console.MarkupLineInterpolated($"Removed {count} entries ({Megabytes(freed)}) from [blue]{cache.Directory}[/]");
+            var result = cache.Clear();
+            var older = result.OlderEntries > 0 ? $", {result.OlderEntries} of them from an older version" : "";
+            var extras = (result.Unfinished.Count > 0 ? $", {result.Unfinished.Count} unfinished" : "")
+                + (result.TensorRtEngines.Count > 0 ? $", {result.TensorRtEngines.Count} TensorRT engine folders" : "");
+            console.MarkupLineInterpolated($"Removed {result.Entries.Count} entries{older}{extras} ({Megabytes(result.BytesFreed)}) from [blue]{cache.Directory}[/]");
+            if (result.LeftAlone.Count > 0)
+            {
+                console.MarkupLineInterpolated($"Left alone {result.LeftAlone.Count} folders the cache did not write (or cannot show it wrote):");
+                foreach (var left in result.LeftAlone)
+                    console.MarkupLineInterpolated($"  {Path.GetRelativePath(cache.Directory, left.Path)}: {left.Reason}");
+            }
             return 0;
         });
 

@@ -84,6 +84,9 @@ internal static class GenerateCommand
             });
             using var pipeline = StableDiffusionPipeline.Load(modelDir, options);
             using var refiner = refinerDir is null ? null : StableDiffusionPipeline.Load(refinerDir, options);
+            // What loading had to work around (a provider passed over, a damaged cache entry rebuilt): never silent.
+            foreach (var note in pipeline.Info.DeviceNotes.Concat(refiner?.Info.DeviceNotes ?? []))
+                console.MarkupLineInterpolated($"[yellow]note:[/] {note}");
             var request = new GenerationRequest
             {
                 Prompt = parse.GetValue(prompt)!,

@@ -68,6 +68,16 @@ internal sealed class DenoisingLoop
         var prediction = new float[scaled.Length];
         var guided = _classifierFree ? new float[images * item] : prediction;
         var total = _endIndex - _beginIndex;
+        // Non-finite conditioning comes from the prompt encoding, not the UNet: say so before any UNet work.
+        if (NonFiniteConditioning(conditioning.Inputs) is { } what)
+        {
+            foreach (var m in _members)
+                if (m.Active)
+                    m.Retire(new GenerationNumericsException(NumericsStage.Conditioning, null,
+                        $"the text conditioning ({what}) holds NaN/infinity before the first UNet step: the prompt encoding stage produced it " +
+                        "(attention weights too large, or a text encoder overflowing)."));
+            return;
+        }
         for (var i = _beginIndex; i < _endIndex; i++)
         {
             var active = 0;
@@ -123,7 +133,7 @@ internal sealed class DenoisingLoop
         if (!TensorPrimitives.IsFiniteAll<float>(prediction))
             throw Failure(m, NumericsStage.Unet, i,
                 TensorPrimitives.IsFiniteAll<float>(input)
-                    ? $"the UNet ({_unet.FilePath}) returned NaN/infinity from finite inputs: an fp16 UNet overflowing, or a broken export."
+                    ? $"the UNet ({_unet.FilePath}) returned NaN/infinity from finite inputs (latents and text conditioning): an fp16 UNet overflowing, or a broken export."
                     : $"the {m.SchedulerName} scheduler's scaled model input was not finite.");
         if (_classifierFree)
         {
@@ -145,6 +155,16 @@ internal sealed class DenoisingLoop
                 "(a division by a zero step, or a scheduler_config.json value out of its useful range).");
         m.Blend?.AfterStep(i, m.Latents);
     }
+
+    private static string? NonFiniteConditioning(UNetInputs inputs) =>
+        !Finite(inputs.EncoderHiddenStates) ? "encoder_hidden_states"
+        : !Finite(inputs.TextEmbeds) ? "text_embeds"
+        : !Finite(inputs.TimeIds) ? "time_ids"
+        : !Finite(inputs.TimestepCond) ? "timestep_cond"
+        : null;
+
+    // (TensorPrimitives.IsFiniteAll is false for an empty span.)
+    private static bool Finite(float[]? values) => values is null || values.Length == 0 || TensorPrimitives.IsFiniteAll<float>(values);
 
     private GenerationNumericsException Failure(DenoisingMember m, NumericsStage stage, int index, string cause) =>
         new(stage, index + 1,

@@ -4,7 +4,6 @@ using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 
 namespace LocalDiffusion.Onnx;
@@ -35,8 +34,11 @@ public sealed record ModelCacheEntry(string Path, string Component, string Sourc
 /// files and re-running the optimisers. An entry is keyed by the source files (names, sizes, modification times,
 /// a hash of model.onnx's first and last MB), the ONNX Runtime version, the provider and the CPU's instruction
 /// sets (ONNX Runtime's "all" level writes layout-specific kernels); a change to any of them makes a new entry.
-/// Entries are written under a temporary name and renamed when complete; one that fails its size check or does
-/// not load is deleted and rebuilt. The cache never writes into a model folder.
+/// Entries are written under a temporary name and renamed when complete. Each entry's entry.json records every
+/// stored file's size, modification time and XxHash128 content hashes; an entry whose files no longer match (see
+/// <see cref="CacheFileCheck"/> for what that check costs and misses) or that does not load is deleted and rebuilt,
+/// with a note in <see cref="ModelInfo.DeviceNotes"/>. The cache never writes into a model folder, and
+/// <see cref="Clear"/> deletes only folders that carry its marker (<see cref="ModelCacheRecords"/>).
 /// </summary>
 public sealed class ModelCache
 {
@@ -46,9 +48,9 @@ public sealed class ModelCache
     internal const string ModelFileName = "model.onnx";
     internal const string TensorRtFolderName = "tensorrt";
     internal const string DataFileName = "model.onnx.data";
-    private const string EntryFileName = "entry.json";
-    private const string StagingMarker = ".tmp-";
-    private const int FormatVersion = 1;
+    internal const string StagingMarker = ".tmp-";
+    private const string EntryFileName = ModelCacheRecords.EntryFileName;
+    private const int FormatVersion = ModelCacheRecords.Format;
     private const int HashedBytes = 1 << 20;
 
     // ONNX Runtime's session config keys (onnxruntime_session_options_config_keys.h): the optimised model's
@@ -93,7 +95,7 @@ public sealed class ModelCache
         var entries = new List<ModelCacheEntry>();
         foreach (var folder in System.IO.Directory.EnumerateDirectories(Directory))
         {
-            if (ReadEntry(folder) is not { } entry) continue;
+            if (ReadEntry(folder) is not { } entry) continue; // not an entry of this version (Clear says which)
             var bytes = System.IO.Directory.EnumerateFiles(folder).Sum(f => new FileInfo(f).Length);
             entries.Add(new ModelCacheEntry(folder, entry.Component, entry.Source, bytes,
                 File.GetLastWriteTimeUtc(System.IO.Path.Combine(folder, EntryFileName))));
@@ -101,29 +103,37 @@ public sealed class ModelCache
         return entries.OrderByDescending(e => e.LastUsed).ToList();
     }
 
-    /// <summary>Deletes every entry, complete or partial, and returns how many bytes were freed. Other files in the folder are left alone.</summary>
-    public long Clear()
-    {
-        if (!System.IO.Directory.Exists(Directory)) return 0;
-        long freed = 0;
-        foreach (var folder in System.IO.Directory.EnumerateDirectories(Directory))
-        {
-            var name = System.IO.Path.GetFileName(folder);
-            var tensorRt = name == TensorRtFolderName; // TensorRT's engines and timing caches (SessionFactory)
-            if (!tensorRt && !name.Contains(StagingMarker, StringComparison.Ordinal) && !File.Exists(System.IO.Path.Combine(folder, EntryFileName)))
-                continue;
-            freed += System.IO.Directory.EnumerateFiles(folder, "*", tensorRt ? SearchOption.AllDirectories : SearchOption.TopDirectoryOnly).Sum(f => new FileInfo(f).Length);
-            TryDelete(folder);
-        }
-        return freed;
-    }
+    /// <summary>
+    /// Deletes what the cache wrote here — entries, staging folders of unfinished entries, TensorRT engine folders —
+    /// recognised by their markers, and entries of older versions by their exact layout; leaves every other folder
+    /// alone and says why in <see cref="ModelCacheClearResult.LeftAlone"/>.
+    /// </summary>
+    public ModelCacheClearResult Clear() => ModelCacheClearing.Clear(Directory);
 
     /// <summary>The entry <paramref name="modelPath"/> has on <paramref name="device"/>, whether stored yet or not.</summary>
     internal Slot SlotFor(string modelPath, ExecutionDevice device, string? rewrite = null)
     {
         var source = System.IO.Path.GetFullPath(modelPath);
         var component = System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(source)) is { Length: > 0 } c ? c : "model";
-        return new Slot(source, component, System.IO.Path.Combine(Directory, $"{Sanitize(component)}-{Key(source, component, device, rewrite)}"));
+        var key = Key(source, component, device, rewrite);
+        return new Slot(source, component, key, System.IO.Path.Combine(Directory, FolderName(component, key)));
+    }
+
+    /// <summary>The folder name of the entry with <paramref name="key"/> for <paramref name="component"/>.</summary>
+    internal static string FolderName(string component, string key) => $"{Sanitize(component)}-{key}";
+
+    /// <summary>
+    /// The TensorRT engine folder for <paramref name="modelPath"/> on <paramref name="device"/> under
+    /// <paramref name="cacheDirectory"/>, created with its marker (so <see cref="Clear"/> knows it for the cache's own).
+    /// </summary>
+    internal static string TensorRtFolder(string cacheDirectory, string modelPath, ExecutionDevice device)
+    {
+        var name = EntryName(modelPath, device);
+        var folder = System.IO.Path.Combine(cacheDirectory, TensorRtFolderName, name);
+        System.IO.Directory.CreateDirectory(folder);
+        var marker = System.IO.Path.Combine(folder, ModelCacheRecords.TensorRtFileName);
+        if (!File.Exists(marker)) ModelCacheRecords.Write(marker, new FolderMarker(ModelCacheRecords.Tag, FormatVersion, name));
+        return folder;
     }
 
     /// <summary>The folder name an entry for <paramref name="modelPath"/> on <paramref name="device"/> has (also used for TensorRT's engine folders).</summary>
@@ -131,7 +141,7 @@ public sealed class ModelCache
     {
         var source = System.IO.Path.GetFullPath(modelPath);
         var component = System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(source)) is { Length: > 0 } c ? c : "model";
-        return $"{Sanitize(component)}-{Key(source, component, device)}";
+        return FolderName(component, Key(source, component, device));
     }
 
     /// <summary>Options that make a session write its optimised graph into <paramref name="staging"/>.</summary>
@@ -182,22 +192,13 @@ public sealed class ModelCache
 
     private static string Sanitize(string name) => new(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' ? c : '_').ToArray());
 
-    private static EntryRecord? ReadEntry(string folder)
-    {
-        try
-        {
-            var path = System.IO.Path.Combine(folder, EntryFileName);
-            if (!File.Exists(path)) return null;
-            var entry = JsonSerializer.Deserialize<EntryRecord>(File.ReadAllText(path));
-            return entry is { Format: FormatVersion, Files: not null } ? entry : null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
-        {
-            return null;
-        }
-    }
+    // The folder's current record, or null (absent, unreadable, another format, or not naming this folder).
+    private static EntryRecord? ReadEntry(string folder) =>
+        ModelCacheRecords.Read<EntryRecord>(System.IO.Path.Combine(folder, EntryFileName)) is { } entry && entry.Describes(System.IO.Path.GetFileName(folder))
+            ? entry
+            : null;
 
-    private static void TryDelete(string folder)
+    internal static void TryDelete(string folder)
     {
         try
         {
@@ -209,27 +210,51 @@ public sealed class ModelCache
         }
     }
 
-    /// <summary>What entry.json records: enough to list an entry and to tell a complete one from a damaged one.</summary>
-    private sealed record EntryRecord(int Format, string Component, string Source, string OnnxRuntime, string Provider, Dictionary<string, long> Files);
-
     /// <summary>One component's entry: look it up, or store it.</summary>
-    internal sealed class Slot(string source, string component, string folder)
+    internal sealed class Slot(string source, string component, string key, string folder)
     {
         /// <summary>The entry's folder.</summary>
         public string Folder => folder;
 
-        /// <summary>The stored optimised model when the entry is complete (every file there, at its recorded size), else null.</summary>
-        public string? Find()
+        /// <summary>The component, e.g. <c>unet</c>.</summary>
+        public string Component => component;
+
+        /// <summary>
+        /// The stored optimised model when the entry is complete and its files hold what was written (see
+        /// <see cref="CacheFileCheck"/>), else null; <paramref name="damage"/> then says what was wrong with an entry that
+        /// was there (it is deleted), or is null when there was none.
+        /// </summary>
+        public string? Find(out string? damage)
         {
-            if (ReadEntry(folder) is not { } entry) return null;
-            foreach (var (name, length) in entry.Files)
+            damage = null;
+            var marker = System.IO.Path.Combine(folder, EntryFileName);
+            if (ReadEntry(folder) is not { } entry)
             {
-                var file = new FileInfo(System.IO.Path.Combine(folder, name));
-                if (!file.Exists || file.Length != length)
+                // A folder of this name without a current record: an unfinished or foreign-format leftover.
+                if (File.Exists(marker)) damage = "its entry.json is unreadable or of another format";
+                else if (System.IO.Directory.Exists(folder)) damage = "it has no entry.json";
+                if (damage is not null) Discard();
+                return null;
+            }
+            var touched = new Dictionary<string, CacheFileRecord>();
+            foreach (var (name, recorded) in entry.Files)
+            {
+                var path = System.IO.Path.Combine(folder, name);
+                var wasTouched = false;
+                var problem = recorded is null ? "no record of it" : CacheFileCheck.Verify(path, recorded, out wasTouched);
+                if (problem is not null)
                 {
+                    damage = $"{name}: {problem}";
                     Discard();
                     return null;
                 }
+                if (wasTouched) touched[name] = recorded! with { Ticks = File.GetLastWriteTimeUtc(path).Ticks };
+            }
+            if (touched.Count > 0)
+            {
+                // Same content, new time: record the time so the next open needs no full hash.
+                foreach (var (name, record) in touched) entry.Files[name] = record;
+                TryWrite(marker, entry);
             }
             return System.IO.Path.Combine(folder, ModelFileName);
         }
@@ -246,7 +271,7 @@ public sealed class ModelCache
             }
         }
 
-        /// <summary>Deletes the entry (it did not load).</summary>
+        /// <summary>Deletes the entry (it did not load, or its files are not what was written).</summary>
         public void Discard() => TryDelete(folder);
 
         /// <summary>A fresh folder for ONNX Runtime to write the optimised model into, or null when the cache folder cannot be written.</summary>
@@ -256,6 +281,9 @@ public sealed class ModelCache
             {
                 var staging = folder + StagingMarker + Guid.NewGuid().ToString("N")[..8];
                 System.IO.Directory.CreateDirectory(staging);
+                // The marker lets Clear remove a staging folder a crashed loader left behind, and nothing else.
+                ModelCacheRecords.Write(System.IO.Path.Combine(staging, ModelCacheRecords.StagingFileName),
+                    new FolderMarker(ModelCacheRecords.Tag, FormatVersion, System.IO.Path.GetFileName(folder)));
                 return staging;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -265,20 +293,22 @@ public sealed class ModelCache
         }
 
         /// <summary>
-        /// Records what ONNX Runtime wrote into <paramref name="staging"/> and renames it to the entry's folder; false
-        /// when that failed (the staging folder is removed either way, and a concurrent loader's entry is kept).
+        /// Records what ONNX Runtime wrote into <paramref name="staging"/> (sizes, times, content hashes) and renames it
+        /// to the entry's folder; false when that failed (the staging folder is removed either way, and a concurrent
+        /// loader's entry is kept).
         /// </summary>
         public bool Commit(string staging, ExecutionDevice device)
         {
             try
             {
                 if (!File.Exists(System.IO.Path.Combine(staging, ModelFileName))) return false;
-                var files = System.IO.Directory.EnumerateFiles(staging).ToDictionary(f => System.IO.Path.GetFileName(f), f => new FileInfo(f).Length);
-                var record = new EntryRecord(FormatVersion, component, source, OrtEnv.Instance().GetVersionString(), device.ToString(), files);
-                File.WriteAllText(System.IO.Path.Combine(staging, EntryFileName), JsonSerializer.Serialize(record));
+                File.Delete(System.IO.Path.Combine(staging, ModelCacheRecords.StagingFileName));
+                var files = System.IO.Directory.EnumerateFiles(staging).ToDictionary(f => System.IO.Path.GetFileName(f), CacheFileCheck.Record);
+                var record = new EntryRecord(ModelCacheRecords.Tag, FormatVersion, key, component, source, OrtEnv.Instance().GetVersionString(), device.ToString(), files);
+                ModelCacheRecords.Write(System.IO.Path.Combine(staging, EntryFileName), record);
                 if (System.IO.Directory.Exists(folder))
                 {
-                    if (Find() is not null) return true; // another loader stored the same entry first
+                    if (Find(out _) is not null) return true; // another loader stored the same entry first
                     TryDelete(folder);
                 }
                 System.IO.Directory.Move(staging, folder);
@@ -296,5 +326,17 @@ public sealed class ModelCache
 
         /// <summary>Removes a staging folder that was not committed.</summary>
         public static void Abandon(string staging) => TryDelete(staging);
+
+        private static void TryWrite(string path, EntryRecord entry)
+        {
+            try
+            {
+                ModelCacheRecords.Write(path, entry);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Read-only cache: the full hash simply runs again next time.
+            }
+        }
     }
 }

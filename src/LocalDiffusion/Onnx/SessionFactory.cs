@@ -108,7 +108,10 @@ internal sealed class SessionFactory
 
         // Entries made with and without the rewrite are different graphs, kept apart by the key.
         var slot = Cache.SlotFor(modelPath, device, fuse ? Rewriting.AttentionFusion.Version : null);
-        if (slot.Find() is { } cached)
+        var cached = slot.Find(out var damage);
+        if (damage is not null)
+            AddNote($"{slot.Component}: the cached optimised graph ({slot.Folder}) was rebuilt from {modelPath}: {damage}");
+        if (cached is not null)
         {
             try
             {
@@ -119,9 +122,10 @@ internal sealed class SessionFactory
                 fusedNodes = OnnxFileScan.TryRead(cached)?.FusedAttentionNodes ?? 0;
                 return session;
             }
-            catch (OnnxRuntimeException)
+            catch (OnnxRuntimeException e)
             {
-                slot.Discard(); // damaged although complete in size: rebuilt below
+                slot.Discard(); // its files check out but ONNX Runtime refuses it: rebuilt below
+                AddNote($"{slot.Component}: the cached optimised graph ({slot.Folder}) did not load and was rebuilt from {modelPath} ({FirstLine(e.Message)})");
             }
         }
 
@@ -270,9 +274,7 @@ internal sealed class SessionFactory
         }
         // Engines are per component and per model: one folder for each model file, next to the optimised-model cache.
         var component = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(modelPath))) ?? "model";
-        var folder = Path.Combine(Options.CacheDirectory ?? ModelCache.DefaultDirectory, ModelCache.TensorRtFolderName,
-            ModelCache.EntryName(modelPath, device));
-        Directory.CreateDirectory(folder);
+        var folder = ModelCache.TensorRtFolder(Options.CacheDirectory ?? ModelCache.DefaultDirectory, modelPath, device);
         using var trt = new OrtTensorRTProviderOptions();
         trt.UpdateOptions(new Dictionary<string, string>(Options.TensorRT.ToProviderOptions(device.DeviceId, component, folder)));
         options.AppendExecutionProvider_Tensorrt(trt);

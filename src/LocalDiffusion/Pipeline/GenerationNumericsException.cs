@@ -15,6 +15,8 @@ public enum NumericsStage
     VaeInput,
     /// <summary>The VAE decoder's image.</summary>
     VaeDecoder,
+    /// <summary>The text conditioning the UNet is given (the text encoders' output after the prompt's attention weights).</summary>
+    Conditioning,
 }
 
 /// <summary>

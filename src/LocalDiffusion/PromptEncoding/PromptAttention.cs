@@ -15,11 +15,23 @@ internal readonly record struct WeightedText(string Text, double Weight)
 /// <c>(text)</c> multiplies the weight by 1.1, <c>[text]</c> divides it by 1.1, <c>(text:1.3)</c> multiplies it by 1.3,
 /// <c>\(</c> <c>\)</c> <c>\[</c> <c>\]</c> <c>\\</c> are literal, unclosed brackets apply to the end, and <c>BREAK</c> (upper case, a
 /// word of its own) starts a new chunk. Runs of equal weight are merged.
+/// Two limits A1111 does not have: brackets nest at most <see cref="MaxNestingDepth"/> deep, and every weight, as
+/// written and as multiplied out, must be a finite float32 (the text conditioning is float32): a weight of 1e400 or
+/// 10,000 nested <c>(</c> would otherwise make the conditioning infinite and the UNet return NaN.
 /// </summary>
 internal static partial class PromptAttention
 {
     private const double RoundMultiplier = 1.1;
     private const double SquareMultiplier = 1 / 1.1;
+
+    /// <summary>
+    /// The deepest nesting of <c>(</c> and <c>[</c> accepted. Real prompts nest a few levels (1.1⁵ ≈ 1.6); 100 levels of
+    /// <c>(</c> already weigh 1.1¹⁰⁰ ≈ 13,781, and a thousand-level prompt is a paste error, not emphasis.
+    /// </summary>
+    public const int MaxNestingDepth = 100;
+
+    // How much of a long token or weight an error message quotes.
+    private const int QuotedLength = 40;
 
     // The same alternatives, in the same order, as A1111's re_attention.
     [GeneratedRegex(@"\\\(|\\\)|\\\[|\\]|\\\\|\\|\(|\[|:\s*([+-]?[.\d]+)\s*\)|\)|]|[^\\()\[\]:]+|:")]
@@ -29,7 +41,10 @@ internal static partial class PromptAttention
     private static partial Regex Break();
 
     /// <summary>Parses <paramref name="text"/> into weighted runs (never empty: "" gives one run of weight 1).</summary>
-    /// <exception cref="FormatException">A <c>(text:weight)</c> weight is not a number (e.g. <c>1.2.3</c>).</exception>
+    /// <exception cref="FormatException">
+    /// A <c>(text:weight)</c> weight is not a number (e.g. <c>1.2.3</c>) or not a finite float32, a run's multiplied-out
+    /// weight is not a finite float32, or brackets nest deeper than <see cref="MaxNestingDepth"/>.
+    /// </exception>
     public static List<WeightedText> Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -50,18 +65,20 @@ internal static partial class PromptAttention
             {
                 runs.Add((token[1..], 1.0));
             }
-            else if (token == "(")
+            else if (token is "(" or "[")
             {
-                round.Add(runs.Count);
-            }
-            else if (token == "[")
-            {
-                square.Add(runs.Count);
+                if (round.Count + square.Count >= MaxNestingDepth)
+                    throw new FormatException($"the brackets nest more than {MaxNestingDepth} levels deep (the \"{token}\" at character {m.Index + 1}); " +
+                        $"at most {MaxNestingDepth} are accepted, e.g. ((word)) or (word:1.5).");
+                (token == "(" ? round : square).Add(runs.Count);
             }
             else if (weight.Success && round.Count > 0)
             {
                 if (!double.TryParse(weight.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var w))
-                    throw new FormatException($"the attention weight \"{weight.Value}\" in \"{token}\" is not a number; write e.g. (word:1.3).");
+                    throw new FormatException($"the attention weight \"{Quote(weight.Value)}\" in \"{Quote(token)}\" is not a number; write e.g. (word:1.3).");
+                if (!float.IsFinite((float)w))
+                    throw new FormatException($"the attention weight \"{Quote(weight.Value)}\" (at character {weight.Index + 1}) is not a finite number " +
+                        $"(float32 holds at most {float.MaxValue.ToString(CultureInfo.InvariantCulture)}); write e.g. (word:1.3).");
                 Multiply(Pop(round), w);
             }
             else if (token == ")" && round.Count > 0)
@@ -85,6 +102,11 @@ internal static partial class PromptAttention
         foreach (var start in round) Multiply(start, RoundMultiplier);
         foreach (var start in square) Multiply(start, SquareMultiplier);
         if (runs.Count == 0) runs.Add(("", 1.0));
+        // Finite factors can multiply out to infinity, e.g. (((word:1e30):1e30)).
+        foreach (var (t, w) in runs)
+            if (!float.IsFinite((float)w))
+                throw new FormatException($"the attention weights around \"{Quote(t)}\" multiply out to {w.ToString("G4", CultureInfo.InvariantCulture)}, " +
+                    $"which is not a finite float32; use weights of a usual size, e.g. (word:1.3).");
 
         var merged = new List<WeightedText>(runs.Count);
         foreach (var (t, w) in runs)
@@ -94,6 +116,10 @@ internal static partial class PromptAttention
         }
         return merged;
     }
+
+    /// <summary>Text as an error message quotes it: at most <see cref="QuotedLength"/> characters, with the full length when cut.</summary>
+    internal static string Quote(string text) =>
+        text.Length <= QuotedLength ? text : $"{text[..QuotedLength]}… ({text.Length.ToString(CultureInfo.InvariantCulture)} characters)";
 
     private static int Pop(List<int> stack)
     {

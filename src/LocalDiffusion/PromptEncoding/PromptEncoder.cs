@@ -63,6 +63,7 @@ internal sealed class PromptEncoder(ClipTokenizer tokenizer, ClipTextEncoder tex
     /// <paramref name="imagesPerPrompt"/> rows each. Truncation is reported in <paramref name="warnings"/>.
     /// </summary>
     /// <exception cref="GenerationNumericsException">The text encoder returned NaN or infinity.</exception>
+    /// <exception cref="ArgumentException">A prompt's attention weights made its conditioning NaN or infinite (ParamName: Prompt or NegativePrompt).</exception>
     public UNetInputs Encode(IReadOnlyList<string> prompts, int imagesPerPrompt, bool weighting, List<string> warnings,
         TimingRecorder timings, RunOptions runOptions)
     {
@@ -92,7 +93,11 @@ internal sealed class PromptEncoder(ClipTokenizer tokenizer, ClipTextEncoder tex
         for (var p = 0; p < prompts.Count; p++)
             for (var c = 0; c < perPrompt[p].Count; c++)
                 if (perPrompt[p][c].IsWeighted)
-                    ApplyWeights(encoded.AsSpan((p * count + c) * seq * hidden, seq * hidden), perPrompt[p][c].Weights, hidden);
+                {
+                    var chunk = encoded.AsSpan((p * count + c) * seq * hidden, seq * hidden);
+                    ApplyWeights(chunk, perPrompt[p][c].Weights, hidden);
+                    WeightedConditioning.RequireFinite(chunk, prompts[p], negative: p < prompts.Count - 1);
+                }
 
         // Each prompt's chunks are consecutive rows, so its [count·seq, hidden] conditioning is one block.
         var block = count * seq * hidden;

@@ -61,6 +61,7 @@ internal sealed class SdxlPromptEncoder(ClipTokenizer? tokenizer1, ClipTextEncod
     /// <see cref="TimeIdCount"/> time ids (in the same order).
     /// </summary>
     /// <exception cref="GenerationNumericsException">A text encoder returned NaN or infinity.</exception>
+    /// <exception cref="ArgumentException">A prompt's attention weights made its conditioning NaN or infinite (ParamName: Prompt or NegativePrompt).</exception>
     public UNetInputs Encode(IReadOnlyList<string> prompts, int imagesPerPrompt, bool weighting, IReadOnlyList<float[]> timeIds,
         List<string> warnings, TimingRecorder timings, RunOptions runOptions)
     {
@@ -86,6 +87,7 @@ internal sealed class SdxlPromptEncoder(ClipTokenizer? tokenizer1, ClipTextEncod
         var source = new int[prompts.Count, count];
         var rows1 = new List<PromptChunk>();
         var rows2 = new List<PromptChunk>();
+        var rowPrompt = new List<int>(); // which prompt each row encodes (-1: the empty padding chunk)
         var emptyRow = -1;
         for (var p = 0; p < prompts.Count; p++)
             for (var c = 0; c < count; c++)
@@ -95,6 +97,7 @@ internal sealed class SdxlPromptEncoder(ClipTokenizer? tokenizer1, ClipTextEncod
                     source[p, c] = rows2.Count;
                     if (!Refiner) rows1.Add(chunks.First[c]);
                     rows2.Add(chunks.Second[c]);
+                    rowPrompt.Add(p);
                 }
                 else if (perPrompt[p] is null && c == 0)
                 {
@@ -107,6 +110,7 @@ internal sealed class SdxlPromptEncoder(ClipTokenizer? tokenizer1, ClipTextEncod
                         emptyRow = rows2.Count;
                         if (!Refiner) rows1.Add(_chunker1!.EmptyChunk);
                         rows2.Add(_chunker2.EmptyChunk);
+                        rowPrompt.Add(-1);
                     }
                     source[p, c] = emptyRow;
                 }
@@ -125,10 +129,19 @@ internal sealed class SdxlPromptEncoder(ClipTokenizer? tokenizer1, ClipTextEncod
         // Emphasis on each encoder's own states, chunk by chunk (the pooled projection is left as the encoder gave it).
         for (var r = 0; r < rows; r++)
         {
+            var negative = rowPrompt[r] < prompts.Count - 1;
             if (!Refiner && rows1[r].IsWeighted)
-                PromptEncoder.ApplyWeights(hidden1.AsSpan(r * seq * width1, seq * width1), rows1[r].Weights, width1);
+            {
+                var chunk = hidden1.AsSpan(r * seq * width1, seq * width1);
+                PromptEncoder.ApplyWeights(chunk, rows1[r].Weights, width1);
+                WeightedConditioning.RequireFinite(chunk, prompts[rowPrompt[r]], negative);
+            }
             if (rows2[r].IsWeighted)
-                PromptEncoder.ApplyWeights(hidden2.AsSpan(r * seq * width2, seq * width2), rows2[r].Weights, width2);
+            {
+                var chunk = hidden2.AsSpan(r * seq * width2, seq * width2);
+                PromptEncoder.ApplyWeights(chunk, rows2[r].Weights, width2);
+                WeightedConditioning.RequireFinite(chunk, prompts[rowPrompt[r]], negative);
+            }
         }
         var pooledWidth = pooled.Length / rows;
         var hiddenSize = width1 + width2;

@@ -72,6 +72,7 @@ internal static class SchedulerConfigReader
                 };
             }
             CheckRanges(config, source);
+            TrainingScheduleCheck.Check(config, source);
             return config;
         }
     }

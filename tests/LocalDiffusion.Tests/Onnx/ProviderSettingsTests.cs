@@ -103,15 +103,17 @@ public class ProviderSettingsTests
     }
 
     [Fact]
-    public void ClearingTheCacheRemovesTensorRtEngines()
+    public void ClearingTheCacheRemovesTensorRtEnginesItMade()
     {
         using var cache = new TempDirectory();
-        var engines = Path.Combine(cache.Path, "tensorrt", "unet-0123");
-        Directory.CreateDirectory(engines);
+        // The folder as AppendTensorRT makes it (with its marker); TensorRT writes its engines into it.
+        var engines = ModelCache.TensorRtFolder(cache.Path, Path.Combine(TestModels.PathOf("tiny"), "unet", "model.onnx"), new ExecutionDevice(ExecutionProviderKind.TensorRT));
         File.WriteAllBytes(Path.Combine(engines, "TensorrtExecutionProvider_TRTKernel.engine"), new byte[1000]);
         File.WriteAllText(Path.Combine(cache.Path, "notes.txt"), "not the cache's");
 
-        Assert.Equal(1000, new ModelCache(cache.Path).Clear());
+        var result = new ModelCache(cache.Path).Clear();
+        Assert.Equal([engines], result.TensorRtEngines);
+        Assert.True(result.BytesFreed > 1000);
         Assert.False(Directory.Exists(Path.Combine(cache.Path, "tensorrt")));
         Assert.True(File.Exists(Path.Combine(cache.Path, "notes.txt")), "other files are left alone");
     }

@@ -46,16 +46,74 @@ public class ModelCacheTests
         using var cache = new TempDirectory();
         var model = TestModels.PathOf("tiny");
         var plain = await Generate(model, cache.Path);
-        // Zero the stored UNet's weights (same size, so the entry still looks complete): a hit must now draw another picture.
+        // Zero the stored UNet's weights and record them as written (what the cache would have stored had ONNX Runtime
+        // written zeros): a hit must now draw another picture, so it runs the stored graph, not the source.
         var unet = new ModelCache(cache.Path).List().Single(e => e.Component == "unet");
         var data = Path.Combine(unet.Path, ModelCache.DataFileName);
-        var before = File.GetLastWriteTimeUtc(Path.Combine(unet.Path, "entry.json"));
+        var entryFile = Path.Combine(unet.Path, "entry.json");
+        var before = File.GetLastWriteTimeUtc(entryFile);
         File.WriteAllBytes(data, new byte[new FileInfo(data).Length]);
+        var entry = System.Text.Json.JsonSerializer.Deserialize<EntryRecord>(File.ReadAllText(entryFile))!;
+        entry.Files[ModelCache.DataFileName] = CacheFileCheck.Record(data);
+        File.WriteAllText(entryFile, System.Text.Json.JsonSerializer.Serialize(entry));
+        File.SetLastWriteTimeUtc(entryFile, before);
         Thread.Sleep(20);
 
         var changed = await Generate(model, cache.Path, info => Assert.Equal(ModelCacheStatus.Hit, info.Components.Single(c => c.Name == "unet").Cache));
         Assert.NotEqual(plain.FinalLatents, changed.FinalLatents);
         Assert.True(new ModelCache(cache.Path).List().Single(e => e.Component == "unet").LastUsed > before, "a hit marks the entry as used");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AStoredFileDamagedInPlaceIsRebuiltWithANote(bool restoreTime)
+    {
+        // Issue 20, case 2: same size, and (restoreTime) the same modification time, so only the content tells.
+        using var cache = new TempDirectory();
+        var model = TestModels.PathOf("tiny");
+        var fresh = await Generate(model, null);
+        await Generate(model, cache.Path);
+        var unet = new ModelCache(cache.Path).List().Single(e => e.Component == "unet");
+        var data = Path.Combine(unet.Path, ModelCache.DataFileName);
+        var time = File.GetLastWriteTimeUtc(data);
+        var bytes = File.ReadAllBytes(data);
+        for (var i = 0; i < bytes.Length; i += 7) bytes[i] ^= 0x5a; // scrambled weights: a different picture, or NaN
+        File.WriteAllBytes(data, bytes);
+        if (restoreTime) File.SetLastWriteTimeUtc(data, time);
+
+        var rebuilt = await Generate(model, cache.Path, info =>
+        {
+            Assert.Equal(ModelCacheStatus.Stored, info.Components.Single(c => c.Name == "unet").Cache);
+            Assert.Equal(ModelCacheStatus.Hit, info.Components.Single(c => c.Name == "vae_decoder").Cache);
+            var note = Assert.Single(info.DeviceNotes, n => n.StartsWith("unet:", StringComparison.Ordinal));
+            Assert.Contains("rebuilt", note);
+            Assert.Contains(ModelCache.DataFileName, note);
+        });
+        Assert.Equal(fresh.FinalLatents, rebuilt.FinalLatents);
+        Assert.Equal(fresh.Images[0].Rgb, rebuilt.Images[0].Rgb);
+        // Rebuilt once: the next start is a plain hit again, without a note.
+        await Generate(model, cache.Path, info =>
+        {
+            AllAre(ModelCacheStatus.Hit, info);
+            Assert.Empty(info.DeviceNotes);
+        });
+    }
+
+    [Fact]
+    public async Task ATouchedButUnchangedFileIsStillAHit()
+    {
+        using var cache = new TempDirectory();
+        var model = TestModels.PathOf("tiny");
+        await Generate(model, cache.Path);
+        var unet = new ModelCache(cache.Path).List().Single(e => e.Component == "unet");
+        File.SetLastWriteTimeUtc(Path.Combine(unet.Path, ModelCache.DataFileName), DateTime.UtcNow.AddMinutes(-3));
+
+        await Generate(model, cache.Path, info =>
+        {
+            AllAre(ModelCacheStatus.Hit, info);
+            Assert.Empty(info.DeviceNotes);
+        });
     }
 
     [Fact]
@@ -101,17 +159,25 @@ public class ModelCacheTests
     public async Task ClearRemovesEntriesAndNothingElse()
     {
         using var cache = new TempDirectory();
-        await Generate(TestModels.PathOf("tiny"), cache.Path);
+        var model = TestModels.PathOf("tiny");
+        await Generate(model, cache.Path);
         var mine = Path.Combine(cache.Path, "notes.txt");
         File.WriteAllText(mine, "the user's own file");
-        Directory.CreateDirectory(Path.Combine(cache.Path, "unet-0123.tmp-0badf00d"));
+        // A loader that died while writing leaves its staging folder (with its marker) behind.
+        var staging = new ModelCache(cache.Path).SlotFor(Path.Combine(model, "unet", "model.onnx"), new ExecutionDevice(ExecutionProviderKind.Cpu), "other").BeginStore();
+        Assert.NotNull(staging);
+        File.WriteAllBytes(Path.Combine(staging, ModelCache.DataFileName), new byte[100]);
         var store = new ModelCache(cache.Path);
         Assert.Equal(3, store.List().Count);
 
-        Assert.True(store.Clear() > 0);
+        var result = store.Clear();
+        Assert.Equal(3, result.Entries.Count);
+        Assert.Equal([staging], result.Unfinished);
+        Assert.True(result.BytesFreed > 100);
+        Assert.Empty(result.LeftAlone);
         Assert.Empty(store.List());
         Assert.Equal([mine], Directory.EnumerateFileSystemEntries(cache.Path));
-        await Generate(TestModels.PathOf("tiny"), cache.Path, info => AllAre(ModelCacheStatus.Stored, info));
+        await Generate(model, cache.Path, info => AllAre(ModelCacheStatus.Stored, info));
     }
 
     [Fact]
