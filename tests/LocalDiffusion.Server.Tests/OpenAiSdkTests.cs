@@ -42,6 +42,45 @@ public sealed class OpenAiSdkTests(SharedServer shared) : IClassFixture<SharedSe
     }
 
     [Fact]
+    public async Task Quality_and_usage_reach_the_sdk_in_the_apis_shapes()
+    {
+        var client = Client(shared.Instance.Address, "tiny");
+        var result = await client.GenerateImageAsync("a red circle on a blue background", new ImageGenerationOptions
+        {
+            Size = new GeneratedImageSize(64, 64),
+            ResponseFormat = GeneratedImageFormat.Bytes,
+            Quality = new GeneratedImageQuality("low"),
+        });
+        var raw = System.Text.Json.JsonDocument.Parse(result.GetRawResponse().Content.ToString()).RootElement;
+        Assert.Equal("low", raw.GetProperty("quality").GetString());
+        // The SDK's typed view of the same reply: its parser accepts the usage and quality shapes as the API sends them.
+        var collection = (await client.GenerateImagesAsync("a red circle on a blue background", 1, new ImageGenerationOptions
+        {
+            Size = new GeneratedImageSize(64, 64), ResponseFormat = GeneratedImageFormat.Bytes,
+        })).Value;
+        // The API reports gpt-image qualities (low, medium, high); this SDK's GeneratedImageQuality.High is dall-e-3's "hd".
+        Assert.Equal(new GeneratedImageQuality("high"), collection.Quality);
+        Assert.NotNull(collection.Usage);
+        Assert.True(collection.Usage.InputTokenCount > 0, "input_tokens counts the prompt's text-encoder tokens");
+        Assert.Equal(collection.Usage.InputTokenCount, collection.Usage.InputTokenDetails.TextTokenCount);
+        Assert.Equal(0, collection.Usage.OutputTokenCount);
+    }
+
+    [Theory]
+    [InlineData("gpt-image-1", "b64_json")]
+    [InlineData("gpt-image-1.5", "b64_json")]
+    [InlineData("dall-e-3", "url")]
+    [InlineData("dall-e-2", "url")]
+    [InlineData("tiny", "url")]
+    public async Task The_default_response_format_follows_the_model_name(string model, string field)
+    {
+        var json = await Json.ReadAsync(await Json.PostAsync(shared.Instance.Http, "v1/images/generations", new { prompt = "x", model, size = "64x64", steps = 2 }), 200);
+        var image = json.GetProperty("data")[0];
+        Assert.True(image.TryGetProperty(field, out _), $"{model}: expected '{field}' in {image}");
+        Assert.Single(image.EnumerateObject(), p => p.Name is "url" or "b64_json");
+    }
+
+    [Fact]
     public async Task Url_is_downloadable_and_the_png_carries_its_parameters()
     {
         var client = Client(shared.Instance.Address, "tiny");

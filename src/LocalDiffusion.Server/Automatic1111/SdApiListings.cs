@@ -49,9 +49,17 @@ internal static class SdApiListings
         app.MapGet("/sdapi/v1/memory", Memory);
     }
 
-    /// <summary>The <c>--vae</c> decoder's name as A1111 lists VAEs (its folder's name), or null when each model uses its own.</summary>
-    public static string? VaeName(ServerOptions options) =>
-        options.VaeDecoderPath is { } vae ? Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(vae))) ?? vae : null;
+    /// <summary>
+    /// The <c>--vae</c> decoder's name as A1111 lists VAEs, or null when each model uses its own: the last two folders of
+    /// its path ("sdxl-vae-fp16/vae_decoder"), since an ONNX decoder is a model.onnx in a folder named after its role.
+    /// </summary>
+    public static string? VaeName(ServerOptions options)
+    {
+        if (options.VaeDecoderPath is not { } vae) return null;
+        var full = Path.GetFullPath(vae);
+        var folder = Directory.Exists(full) ? full : Path.GetDirectoryName(full)!;
+        return $"{Path.GetFileName(Path.GetDirectoryName(folder))}/{Path.GetFileName(folder)}";
+    }
 
     // A1111's shape: ram.used is this process's resident memory, total the machine's (or the container's limit);
     // cuda carries an error where there is no CUDA device to report on (ONNX Runtime keeps its GPU memory to itself).
