@@ -269,4 +269,50 @@ public sealed class WebUiFeatureTests
         Assert.Equal("prompt", await page.EvaluateAsync<string>("() => document.activeElement.id"));
         Assert.Empty(errors);
     }
+
+    [Fact]
+    public async Task Controls_follow_the_chosen_models_family()
+    {
+        var folder = Directory.CreateTempSubdirectory("ld-ui-families-").FullName;
+        try
+        {
+            var turbo = Path.Combine(folder, "sd-turbo-tiny");
+            foreach (var file in Directory.EnumerateFiles(Repo.Tiny, "*", SearchOption.AllDirectories))
+            {
+                var target = Path.Combine(turbo, Path.GetRelativePath(Repo.Tiny, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(file, target);
+            }
+            await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes, turbo, Repo.Model("test", "tiny-lcm")] });
+            using var playwright = await Playwright.CreateAsync();
+            await using var browser = await WebUiBrowserTests.LaunchAsync(playwright);
+            var page = await browser.NewPageAsync();
+            var errors = new List<string>();
+            page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
+            await page.GotoAsync(server.Address.ToString());
+            await Assertions.Expect(page.Locator("#model option")).ToHaveCountAsync(3);
+
+            async Task<(string Steps, string Guidance, bool NegativeShown, bool NegativeEnabled)> ChooseAsync(string model)
+            {
+                await page.Locator("#model").SelectOptionAsync(model);
+                return (await page.Locator("#steps").InputValueAsync(), await page.Locator("#guidance").InputValueAsync(),
+                    await page.Locator("#negative_prompt").IsVisibleAsync(), await page.Locator("#negative_prompt").IsEnabledAsync());
+            }
+            // Turbo: one unguided step, so the negative prompt would do nothing (it says so); LCM: embedded guidance, none at all.
+            Assert.Equal(("1", "0", true, false), await ChooseAsync("sd-turbo-tiny"));
+            await Assertions.Expect(page.Locator("#negative-hint")).ToBeVisibleAsync();
+            Assert.Equal(("4", "8.5", false, false), await ChooseAsync("tiny-lcm"));
+            Assert.Equal(("20", "7.5", true, true), await ChooseAsync("shapes"));
+            await Assertions.Expect(page.Locator("#negative-hint")).ToBeHiddenAsync();
+            // Raising Turbo's guidance above 1 brings the negative prompt back.
+            await ChooseAsync("sd-turbo-tiny");
+            await page.Locator("#guidance").FillAsync("3");
+            Assert.True(await page.Locator("#negative_prompt").IsEnabledAsync());
+            Assert.Empty(errors);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
 }

@@ -90,7 +90,7 @@ internal static class SdApiEndpoints
         var init = UploadedImage.DecodeBase64(initImages[0].GetString()!, "init_images");
         // A1111's default denoising_strength is 0.75, for img2img and inpainting alike.
         var strength = (float)(f.Double("denoising_strength", 0, 1) ?? 0.75);
-        if ((int)(request.Steps * strength) < 1)
+        if ((int)(request.StepCount * strength) < 1)
             throw ApiException.BadRequest("denoising_strength",
                 $"denoising_strength {strength} with {request.Steps} steps leaves no step to run (int(steps·strength) = 0); raise steps or denoising_strength.");
         var resizeMode = f.Int("resize_mode", 0, 3) ?? 0;
@@ -163,8 +163,9 @@ internal static class SdApiEndpoints
         {
             Prompt = f.String("prompt") ?? "",
             NegativePrompt = f.String("negative_prompt") ?? "",
-            Steps = f.Int("steps", 1, 1000) ?? 20,
-            GuidanceScale = (float)(f.Double("cfg_scale", 0, 100) ?? 7.0),
+            // Unset: the model's defaults (A1111's own 20 steps at cfg 7 would run a Turbo or LCM model all wrong).
+            Steps = f.Int("steps", 1, 1000) ?? pipeline.Info.Family.DefaultSteps,
+            GuidanceScale = (float)(f.Double("cfg_scale", 0, 100) ?? pipeline.Info.Family.DefaultGuidanceScale),
             // img2img without a size makes the init image's size (rounded down to the model's multiple), not A1111's 512.
             Width = f.Int("width", 8, 4096) ?? (defaultToNativeSize ? pipeline.Info.NativeWidth : null),
             Height = f.Int("height", 8, 4096) ?? (defaultToNativeSize ? pipeline.Info.NativeHeight : null),
@@ -192,7 +193,7 @@ internal static class SdApiEndpoints
         // Previews for /sdapi/v1/progress's current_image, at a quarter, half and three quarters of the way, only while
         // some client polls for them: each costs a VAE decode, seconds for SD 1.5 on a CPU.
         if (Environment.TickCount64 - server.LastPreviewPoll < PreviewPollWindowMs)
-            request = request with { PreviewSteps = OpenAi.ImageGenerationBody.PreviewSteps(request.Steps, 3) };
+            request = request with { PreviewSteps = OpenAi.ImageGenerationBody.PreviewSteps(request.StepCount, 3) };
 
         var images = new List<string>();
         var infotexts = new List<string>();

@@ -41,6 +41,7 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
         Action<GenerationProgress>? onProgress = null, RefinerChoice? refiner = null, string sizeField = "size", bool finishOnInterrupt = false)
     {
         var pipeline = model.Pipeline; // 503 while loading
+        request = pipeline.WithDefaults(request);
         var refinerPipeline = refiner?.Model.Pipeline;
         var items = context.Items;
         items[RequestLog.Model] = model.Id;
@@ -90,7 +91,7 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
             ActiveGeneration generation;
             try
             {
-                generation = new ActiveGeneration(job.Id, model.Id, request.Steps, abandoned.Token, finishOnInterrupt && refinerPipeline is null) { Kind = kind };
+                generation = new ActiveGeneration(job.Id, model.Id, request.StepCount, abandoned.Token, finishOnInterrupt && refinerPipeline is null) { Kind = kind };
             }
             catch
             {

@@ -93,8 +93,9 @@ internal sealed partial record ImageGenerationBody
             Width = width,
             Height = height,
             Seed = seed is null or -1 ? null : seed,
-            Steps = f.Int("steps", 1, 1000) ?? 20,
-            GuidanceScale = (float)(f.Double("guidance_scale", 0, 100) ?? 7.5),
+            // Unset: the model's own (the engine fills them in): Turbo runs its one unguided step, not 20 guided ones.
+            Steps = f.Int("steps", 1, 1000),
+            GuidanceScale = (float?)f.Double("guidance_scale", 0, 100),
             Scheduler = scheduler,
         };
         return new ImageGenerationBody

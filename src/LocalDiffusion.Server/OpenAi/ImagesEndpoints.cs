@@ -60,6 +60,11 @@ internal static class ImagesEndpoints
         scheduler = m.IsReady ? m.Pipeline.Info.Scheduler : null,
         // What it can do: text-to-image, img2img (edits, variations), inpainting (edits with a mask).
         tasks = m.IsReady ? m.Pipeline.Info.Tasks : null,
+        // What a request that leaves them out runs, and how guidance works: "classifier-free" (the negative prompt counts
+        // above 1) or "embedded" (LCM: the scale is an input of the UNet, and there is no negative prompt).
+        family = m.IsReady ? m.Pipeline.Info.Family.Name : null,
+        defaults = m.IsReady ? new { steps = m.Pipeline.Info.Family.DefaultSteps, guidance_scale = m.Pipeline.Info.Family.DefaultGuidanceScale } : null,
+        guidance = m.IsReady ? (m.Pipeline.Info.Family.Distillation == LocalDiffusion.Model.Distillation.LatentConsistency ? "embedded" : "classifier-free") : null,
     };
 
     private static async Task GenerateAsync(HttpContext context, ServerContext server)
@@ -71,6 +76,8 @@ internal static class ImagesEndpoints
     /// <summary>Runs a parsed generation, edit or variation and answers it: JSON, or server-sent events with <c>stream</c>.</summary>
     private static async Task ReplyAsync(HttpContext context, ServerContext server, ImageGenerationBody body)
     {
+        // What the request left unset is the model's (503 while it loads): the reply and the previews report what runs.
+        body = body with { Request = body.Model.Pipeline.WithDefaults(body.Request) };
         if (body.Stream)
         {
             await StreamAsync(context, server, body);
@@ -120,7 +127,7 @@ internal static class ImagesEndpoints
     /// </summary>
     private static async Task StreamAsync(HttpContext context, ServerContext server, ImageGenerationBody body)
     {
-        var request = body.Request with { PreviewSteps = ImageGenerationBody.PreviewSteps(body.Request.Steps, body.PartialImages) };
+        var request = body.Request with { PreviewSteps = ImageGenerationBody.PreviewSteps(body.Request.StepCount, body.PartialImages) };
         var events = Channel.CreateUnbounded<(string Name, object Data)>(new UnboundedChannelOptions { SingleReader = true });
         var partialIndex = 0;
         var (partialEvent, completedEvent) = ($"{body.EventPrefix}.partial_image", $"{body.EventPrefix}.completed");

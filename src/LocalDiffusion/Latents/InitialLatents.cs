@@ -20,7 +20,7 @@ internal static class InitialLatents
     {
         if (request.InitImage is not null)
         {
-            scheduler.SetTimesteps(request.Steps);
+            scheduler.SetTimesteps(request.StepCount);
             var fromImage = LatentPreparation.FromImage(request, scheduler, vaeEncoder(), scalingFactor,
                 unetChannels, generator, images, latentHeight, latentWidth, runOptions);
             scheduler.SetBeginIndex(fromImage.BeginIndex);
@@ -31,7 +31,7 @@ internal static class InitialLatents
         var latents = new float[images * UNet.LatentChannels * latentHeight * latentWidth];
         if (request.InitialLatents is { } given) given.CopyTo(latents, 0);
         else generator.FillNormal(latents);
-        scheduler.SetTimesteps(request.Steps);
+        scheduler.SetTimesteps(request.StepCount);
         TensorPrimitives.Multiply(latents, scheduler.InitNoiseSigma, latents);
         return new PreparedLatents(latents, 0, null, null);
     }
@@ -44,14 +44,14 @@ internal static class InitialLatents
         var start = new float[size];
         for (var offset = 0; offset < size; offset += given.Length)
             given.CopyTo(start, offset);
-        scheduler.SetTimesteps(request.Steps);
+        scheduler.SetTimesteps(request.StepCount);
         if (request.DenoisingStart is { } fraction)
         {
             var from = ScheduleSplit.StartIndex(scheduler, fraction, trainTimesteps);
             scheduler.SetBeginIndex(from);
             return new PreparedLatents(start, from, null, null);
         }
-        var (begin, _) = LatentPreparation.BeginIndex(request.Steps, request.EffectiveStrength, scheduler.Order);
+        var (begin, _) = LatentPreparation.BeginIndex(request.StepCount, request.EffectiveStrength, scheduler.Order);
         var noise = new float[size];
         generator.FillNormal(noise);
         var latents = new float[size];

@@ -62,7 +62,7 @@ internal static class LatentPreparation
         var initImage = request.InitImage ?? throw new ArgumentException("InitImage is required.", nameof(request));
         int width = latentWidth * VaeDecoder.Factor, height = latentHeight * VaeDecoder.Factor;
         var strength = request.EffectiveStrength;
-        var (begin, _) = BeginIndex(request.Steps, strength, scheduler.Order);
+        var (begin, _) = BeginIndex(request.StepCount, strength, scheduler.Order);
         var item = UNet.LatentChannels * latentHeight * latentWidth;
         var picture = initImage.Resize(width, height).ToChw();
         var inpainting = request.MaskImage is not null;

@@ -18,11 +18,23 @@ public sealed record GenerationRequest
     /// </summary>
     public bool PromptWeighting { get; init; } = true;
 
-    /// <summary>Denoising steps (the scheduler may call the UNet more than once per step, e.g. Heun).</summary>
-    public int Steps { get; init; } = 20;
+    /// <summary>
+    /// Denoising steps (the scheduler may call the UNet more than once per step, e.g. Heun); null: the model's default
+    /// (<see cref="Model.ModelFamily.DefaultSteps"/>: 20, LCM 4, Turbo 1, or the folder's localdiffusion.json).
+    /// </summary>
+    public int? Steps { get; init; }
 
-    /// <summary>Classifier-free guidance scale; at ≤ 1 the negative prompt is not used and each step runs one UNet pass.</summary>
-    public float GuidanceScale { get; init; } = 7.5f;
+    /// <summary>
+    /// Classifier-free guidance scale; at ≤ 1 the negative prompt is not used and each step runs one UNet pass. Null: the
+    /// model's default (<see cref="Model.ModelFamily.DefaultGuidanceScale"/>: SD 7.5, SDXL 5, LCM 8.5, Turbo 0).
+    /// </summary>
+    public float? GuidanceScale { get; init; }
+
+    /// <summary>The step count once the pipeline has filled in the model's default (every stage runs on a resolved request).</summary>
+    internal int StepCount => Steps ?? throw new InvalidOperationException("Steps was not resolved: the pipeline fills in the model's default before any stage runs.");
+
+    /// <summary>The guidance scale once the pipeline has filled in the model's default.</summary>
+    internal float Guidance => GuidanceScale ?? throw new InvalidOperationException("GuidanceScale was not resolved: the pipeline fills in the model's default before any stage runs.");
 
     /// <summary>Image width in pixels, a multiple of 8; null: the model's native size.</summary>
     public int? Width { get; init; }

@@ -36,7 +36,7 @@ internal static class ImageRequestValidation
         var strength = r.EffectiveStrength;
         if (!float.IsFinite(strength) || strength <= 0 || strength > 1)
             throw new ArgumentOutOfRangeException(nameof(r.Strength), strength, "Strength must be in (0, 1].");
-        if (LatentPreparation.BeginIndex(r.Steps, strength, 1).InitSteps < 1)
+        if (LatentPreparation.BeginIndex(r.StepCount, strength, 1).InitSteps < 1)
             throw new ArgumentOutOfRangeException(nameof(r.Strength), strength,
                 $"Strength {strength} with {r.Steps} steps leaves no step to run (int(Steps·Strength) = 0); raise Steps or Strength.");
     }

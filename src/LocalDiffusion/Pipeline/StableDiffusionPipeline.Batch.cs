@@ -99,7 +99,7 @@ public sealed partial class StableDiffusionPipeline
     private bool Compatible(BatchEntry a, BatchEntry b) =>
         a.LatentH == b.LatentH && a.LatentW == b.LatentW
         && StartsFromNoise(a.Request) && StartsFromNoise(b.Request)
-        && Info.Family.UsesClassifierFreeGuidance(a.Request.GuidanceScale) == Info.Family.UsesClassifierFreeGuidance(b.Request.GuidanceScale)
+        && Info.Family.UsesClassifierFreeGuidance(a.Request.Guidance) == Info.Family.UsesClassifierFreeGuidance(b.Request.Guidance)
         && a.Scheduler.Scheduler.Timesteps.SequenceEqual(b.Scheduler.Scheduler.Timesteps);
 
     // Text-to-image over the whole schedule: img2img, inpainting and the SDXL base → refiner hand-off (own begin/end

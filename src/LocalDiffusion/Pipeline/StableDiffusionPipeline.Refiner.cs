@@ -46,6 +46,8 @@ public sealed partial class StableDiffusionPipeline
         {
             InitImage = null, MaskImage = null, Strength = null, InitLatents = new float[first.LatentH * first.LatentW * UNet.LatentChannels],
             DenoisingStart = switchAt, Width = width, Height = height, Seed = seed, PreviewSteps = null,
+            // One schedule split between the two: the refiner runs the base's step count and guidance (defaults included).
+            Steps = first.Request.Steps, GuidanceScale = first.Request.GuidanceScale,
             TargetSize = sdxlRefiner ? null : request.TargetSize,
             NegativeTargetSize = sdxlRefiner ? null : request.NegativeTargetSize,
         };
@@ -92,7 +94,7 @@ public sealed partial class StableDiffusionPipeline
     }
 
     private static int BeginIndexOf(PreparedRun run) =>
-        Latents.LatentPreparation.BeginIndex(run.Request.Steps, run.Request.EffectiveStrength, run.Scheduler.Scheduler.Order).BeginIndex;
+        Latents.LatentPreparation.BeginIndex(run.Request.StepCount, run.Request.EffectiveStrength, run.Scheduler.Scheduler.Order).BeginIndex;
 
     private void CheckRefiner(GenerationRequest request, StableDiffusionPipeline refiner, float switchAt)
     {

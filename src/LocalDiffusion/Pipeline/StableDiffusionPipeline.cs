@@ -225,6 +225,18 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         }, CancellationToken.None);
     }
 
+    /// <summary>
+    /// The request with what it leaves unset taken from this model (<see cref="Model.ModelFamily.DefaultSteps"/>,
+    /// <see cref="Model.ModelFamily.DefaultGuidanceScale"/>): Turbo's one unguided step, LCM's 4 steps at 8.5, SD's 20 at
+    /// 7.5. What a generation of <paramref name="request"/> runs; front-ends use it to report the values.
+    /// </summary>
+    public GenerationRequest WithDefaults(GenerationRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return request.Steps is not null && request.GuidanceScale is not null ? request
+            : request with { Steps = request.Steps ?? Info.Family.DefaultSteps, GuidanceScale = request.GuidanceScale ?? Info.Family.DefaultGuidanceScale };
+    }
+
     // A request checked and ready to run: everything that can be refused is refused here, before any work.
     private sealed record PreparedRun(GenerationRequest Request, (IScheduler Scheduler, string Name) Scheduler, int LatentH, int LatentW);
 
@@ -232,6 +244,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_disposed, this);
+        request = WithDefaults(request);
         // StableDiffusionXLImg2ImgPipeline's strength default: the refiner only polishes the last steps.
         if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && request.Strength is null && request.InitImage is not null)
             request = request with { Strength = 0.3f };
@@ -239,7 +252,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var scheduler = CreateScheduler(request);
         CheckSplit(request, scheduler.Scheduler, scheduler.Name);
         if (request.InitImage is not null || (request.InitLatents is not null && request.DenoisingStart is null))
-            LatentPreparation.CheckScheduler(scheduler.Scheduler, scheduler.Name, request.Steps);
+            LatentPreparation.CheckScheduler(scheduler.Scheduler, scheduler.Name, request.StepCount);
         if (request.InitImage is not null)
             _ = _vaeEncoder.Value; // a broken vae_encoder is reported before any work
         return new PreparedRun(request, scheduler, latentH, latentW);
@@ -316,7 +329,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, TorchGenerator? continued, CancellationToken token)
     {
         var n = request.ImageCount;
-        var useCfg = Info.Family.UsesClassifierFreeGuidance(request.GuidanceScale);
+        var useCfg = Info.Family.UsesClassifierFreeGuidance(request.Guidance);
         var warnings = new List<string>();
         var timings = new TimingRecorder();
         progress?.Report(new GenerationProgress(0, 0, clock.Elapsed) { Phase = GenerationPhase.Encoding });
@@ -332,7 +345,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 : _promptEncoder.Encode(prompts, n, request.PromptWeighting, warnings, timings, runOptions);
         }
         if (Info.Family.GuidanceEmbeddingWidth is { } width)
-            inputs = inputs with { TimestepCond = GuidanceEmbedding.Compute(request.GuidanceScale, width, inputs.Batch) };
+            inputs = inputs with { TimestepCond = GuidanceEmbedding.Compute(request.Guidance, width, inputs.Batch) };
         timings.TextEncoderDone();
 
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
@@ -366,7 +379,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         {
             var (request, n, latents, timings) = (run.Request, run.Request.ImageCount, run.Start.Latents, run.Timings);
             timings.BeginDenoising(run.End - run.Start.BeginIndex);
-            run.Member = new DenoisingMember(run.Scheduler.Scheduler, run.Scheduler.Name, run.Generator, latents, n, request.GuidanceScale, run.Token)
+            run.Member = new DenoisingMember(run.Scheduler.Scheduler, run.Scheduler.Name, run.Generator, latents, n, request.Guidance, run.Token)
             {
                 Blend = run.Start.Blend,
                 FinishEarly = request.FinishEarly,
@@ -454,7 +467,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         }
         try
         {
-            scheduler.SetTimesteps(request.Steps);
+            scheduler.SetTimesteps(request.StepCount);
         }
         catch (ArgumentException e)
         {
@@ -469,7 +482,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var train = TrainTimesteps;
         var count = scheduler.Timesteps.Count;
         var begin = request.DenoisingStart is { } start ? ScheduleSplit.StartIndex(scheduler, start, train)
-            : request.InitImage is not null || request.InitLatents is not null ? LatentPreparation.BeginIndex(request.Steps, request.EffectiveStrength, scheduler.Order).BeginIndex
+            : request.InitImage is not null || request.InitLatents is not null ? LatentPreparation.BeginIndex(request.StepCount, request.EffectiveStrength, scheduler.Order).BeginIndex
             : 0;
         var end = request.DenoisingEnd is { } stop ? ScheduleSplit.EndIndex(scheduler, stop, train) : count;
         if (end > begin) return;
@@ -543,9 +556,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         }
         if (r.Steps is < 1 or > MaxSteps)
             throw new ArgumentOutOfRangeException(nameof(r.Steps), r.Steps, $"Steps is {r.Steps}; it must be between 1 and {MaxSteps}.");
-        if (!float.IsFinite(r.GuidanceScale) || r.GuidanceScale is < 0 or > MaxGuidance)
+        if (!float.IsFinite(r.Guidance) || r.Guidance is < 0 or > MaxGuidance)
             throw new ArgumentOutOfRangeException(nameof(r.GuidanceScale), r.GuidanceScale,
-                $"GuidanceScale is {r.GuidanceScale.ToString(System.Globalization.CultureInfo.InvariantCulture)}; it must be a number from 0 to {MaxGuidance} (usually 1–15).");
+                $"GuidanceScale is {r.Guidance.ToString(System.Globalization.CultureInfo.InvariantCulture)}; it must be a number from 0 to {MaxGuidance} (usually 1–15).");
         if (r.ImageCount is < 1 or > MaxImages)
             throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
         ImageRequestValidation.Check(r, _folder.VaeEncoderPath, Info.Family.Inpainting);

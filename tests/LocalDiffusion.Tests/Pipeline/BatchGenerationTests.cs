@@ -59,7 +59,7 @@ public class BatchGenerationTests
             Assert.Equal(1, alone.BatchSize);
             Assert.Equal(alone.Seed, batched[i].Seed);
             Assert.Equal(requests[i].ImageCount, batched[i].Images.Count);
-            var oneRowAlone = requests[i].ImageCount == 1 && !pipeline.Info.Family.UsesClassifierFreeGuidance(requests[i].GuidanceScale);
+            var oneRowAlone = requests[i].ImageCount == 1 && !pipeline.Info.Family.UsesClassifierFreeGuidance(pipeline.WithDefaults(requests[i]).GuidanceScale!.Value);
             AssertSame(alone, batched[i], oneRowAlone);
             Assert.Equal(alone.UnetEvaluations, batched[i].UnetEvaluations);
             // Each request's own progress: every evaluation once, in order, then decoding and done.

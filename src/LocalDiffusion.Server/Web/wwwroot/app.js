@@ -64,7 +64,10 @@ async function loadServerInfo() {
     const previous = select.value;
     select.replaceChildren(...models.data.map((m) => new Option(m.id + (m.state === "ready" ? "" : ` (${m.state})`), m.id)));
     if (previous && models.data.some((m) => m.id === previous)) select.value = previous;
-    else applyNativeSize();
+    else {
+      applyNativeSize();
+      applyFamily();
+    }
     const samplers = await (await api("/sdapi/v1/samplers")).json();
     const scheduler = $("scheduler");
     const chosen = scheduler.value;
@@ -145,7 +148,32 @@ $("size-preset").addEventListener("change", () => {
 });
 for (const id of ["width", "height"]) $(id).addEventListener("input", matchSizePreset);
 
-$("model").addEventListener("change", applyNativeSize);
+// A model's own defaults (Turbo: 1 step, guidance 0; LCM: 4 steps at 8.5) replace the form's when it is chosen, and the
+// negative prompt is offered only where it can matter: never for LCM (guidance is embedded), and not at guidance ≤ 1.
+function applyFamily() {
+  const model = currentModel();
+  if (model?.defaults) {
+    $("steps").value = model.defaults.steps;
+    $("guidance").value = model.defaults.guidance_scale;
+    $("guidance-out").textContent = $("guidance").value;
+  }
+  updateNegativePrompt();
+}
+
+function updateNegativePrompt() {
+  const model = currentModel();
+  const embedded = model?.guidance === "embedded";
+  $("negative-field").hidden = embedded;
+  const unused = !embedded && Number($("guidance").value) <= 1;
+  $("negative_prompt").disabled = embedded || unused;
+  $("negative-hint").hidden = !unused;
+}
+
+$("guidance").addEventListener("input", updateNegativePrompt);
+$("model").addEventListener("change", () => {
+  applyNativeSize();
+  applyFamily();
+});
 $("guidance").addEventListener("input", () => ($("guidance-out").textContent = $("guidance").value));
 $("seed-random").addEventListener("click", () => ($("seed").value = Math.floor(Math.random() * 4294967295)));
 document.addEventListener("keydown", (e) => {
@@ -191,7 +219,7 @@ function settingsFromForm() {
     strength: Number($("strength").value),
     model: $("model").value,
     prompt: $("prompt").value,
-    negative_prompt: $("negative_prompt").value,
+    negative_prompt: $("negative_prompt").disabled ? "" : $("negative_prompt").value,
     width: Number($("width").value),
     height: Number($("height").value),
     steps: Number($("steps").value),
