@@ -77,5 +77,10 @@ internal static class BuiltInSchedulers
             config => new LcmScheduler(config)),
         (new SchedulerInfo("tcd", "TCD", "TCDScheduler", [], IsStochastic: true),
             config => new TcdScheduler(config, config.Eta ?? 0.3)),
+        // Flow matching (SD3, FLUX.1): for models that predict a velocity; a model folder's FlowMatch config picks them by class name.
+        (new SchedulerInfo("flow_euler", "Euler (flow)", "FlowMatchEulerDiscreteScheduler", ["FlowMatchEuler", "Euler flow"], IsStochastic: false),
+            config => new FlowMatchEulerDiscreteScheduler(config)),
+        (new SchedulerInfo("flow_heun", "Heun (flow)", "FlowMatchHeunDiscreteScheduler", ["FlowMatchHeun", "Heun flow"], IsStochastic: false),
+            config => new FlowMatchHeunDiscreteScheduler(config)),
     ];
 }

@@ -1,7 +1,7 @@
 namespace LocalDiffusion.Schedulers;
 
 /// <summary>
-/// diffusers' three <c>add_noise</c> formulas, float32 elementwise in its operation order, with the checks every
+/// diffusers' <c>add_noise</c> formulas (and flow matching's <c>scale_noise</c>), float32 elementwise in its operation order, with the checks every
 /// scheduler's <see cref="IScheduler.AddNoise"/> and <see cref="IScheduler.SetBeginIndex"/> share.
 /// </summary>
 internal static class NoiseAdding
@@ -30,6 +30,15 @@ internal static class NoiseAdding
         var (alpha, sigmaT) = DpmSolverUpdate.AlphaSigma(sigma);
         for (var k = 0; k < destination.Length; k++)
             destination[k] = alpha * original[k] + sigmaT * noise[k];
+    }
+
+    /// <summary>Flow matching (SD3, FLUX; diffusers' <c>scale_noise</c>): x = σ·ε + (1 − σ)·x₀.</summary>
+    public static void Flow(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, float sigma, Span<float> destination)
+    {
+        CheckLengths(original, noise, destination);
+        var keep = 1f - sigma;
+        for (var k = 0; k < destination.Length; k++)
+            destination[k] = sigma * noise[k] + keep * original[k];
     }
 
     /// <summary>The step index checked against the run's evaluations (0 ≤ index &lt; count).</summary>

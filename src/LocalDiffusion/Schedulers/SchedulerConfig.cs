@@ -131,6 +131,24 @@ public sealed record SchedulerConfig
     /// <summary><c>timestep_scaling</c>: LCM/TCD's scale of the timestep in the consistency boundary conditions c_skip, c_out.</summary>
     public double? TimestepScaling { get; init; }
 
+    /// <summary><c>shift</c>: flow matching's timestep shift s, σ ← s·σ/(1 + (s − 1)·σ) (SD3: 3.0; FlowMatch class default 1.0).</summary>
+    public double? Shift { get; init; }
+
+    /// <summary><c>use_dynamic_shifting</c>: flow matching shifts by a per-request μ (FLUX.1-dev) instead of <see cref="Shift"/>.</summary>
+    public bool? UseDynamicShifting { get; init; }
+
+    /// <summary><c>base_shift</c>: μ at <see cref="BaseImageSeqLen"/> image tokens (FLUX: 0.5).</summary>
+    public double? BaseShift { get; init; }
+
+    /// <summary><c>max_shift</c>: μ at <see cref="MaxImageSeqLen"/> image tokens (FLUX: 1.15).</summary>
+    public double? MaxShift { get; init; }
+
+    /// <summary><c>base_image_seq_len</c>: the image token count that gets <see cref="BaseShift"/> (FLUX: 256).</summary>
+    public int? BaseImageSeqLen { get; init; }
+
+    /// <summary><c>max_image_seq_len</c>: the image token count that gets <see cref="MaxShift"/> (FLUX: 4096).</summary>
+    public int? MaxImageSeqLen { get; init; }
+
     /// <summary>
     /// Not a config key: the <c>eta</c> that diffusers' pipelines pass to <c>step</c> — DDIM's η (fresh-noise weight) and
     /// TCD's γ. Null: the class's own step default (DDIM 0, TCD 0.3). The pipeline sets it from

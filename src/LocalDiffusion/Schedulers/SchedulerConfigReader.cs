@@ -68,6 +68,12 @@ internal static class SchedulerConfigReader
                     "disable_corrector" => config with { DisableCorrector = v.IntArray() },
                     "original_inference_steps" => config with { OriginalInferenceSteps = v.Int(minimum: 1) },
                     "timestep_scaling" => config with { TimestepScaling = v.Double() },
+                    "shift" => config with { Shift = v.Double() },
+                    "use_dynamic_shifting" => config with { UseDynamicShifting = v.Bool() },
+                    "base_shift" => config with { BaseShift = v.Double() },
+                    "max_shift" => config with { MaxShift = v.Double() },
+                    "base_image_seq_len" => config with { BaseImageSeqLen = v.Int(minimum: 1) },
+                    "max_image_seq_len" => config with { MaxImageSeqLen = v.Int(minimum: 1) },
                     _ => config,
                 };
             }
@@ -109,6 +115,11 @@ internal static class SchedulerConfigReader
         Require(c.SigmaMax is not { } sMax || (double.IsFinite(sMax) && sMax > 0), "sigma_max", c.SigmaMax, "a positive number");
         Require(c.SigmaMin is not { } lo || c.SigmaMax is not { } hi || lo < hi, "sigma_min", c.SigmaMin, $"less than sigma_max ({Format(c.SigmaMax)})");
         Require(c.TimestepScaling is not { } scaling || (double.IsFinite(scaling) && scaling > 0), "timestep_scaling", c.TimestepScaling, "a positive number (10.0)");
+        Require(c.Shift is not { } shift || (double.IsFinite(shift) && shift > 0), "shift", c.Shift, "a positive number (SD3: 3.0)");
+        Require(c.BaseShift is not { } baseShift || double.IsFinite(baseShift), "base_shift", c.BaseShift, "a finite number (FLUX: 0.5)");
+        Require(c.MaxShift is not { } maxShift || double.IsFinite(maxShift), "max_shift", c.MaxShift, "a finite number (FLUX: 1.15)");
+        Require(c.BaseImageSeqLen is not { } baseLen || c.MaxImageSeqLen is not { } maxLen || baseLen != maxLen, "max_image_seq_len", c.MaxImageSeqLen,
+            $"a token count other than base_image_seq_len ({c.BaseImageSeqLen}) (FLUX: 256 and 4096)");
         Require(c.LambdaMinClipped is not { } lambda || !double.IsNaN(lambda), "lambda_min_clipped", c.LambdaMinClipped, "a number or -Infinity");
     }
 
