@@ -17,6 +17,12 @@ public enum ModelArchitecture
 
     /// <summary>SDXL refiner: text_encoder_2 only, aesthetic-score <c>time_ids</c>.</summary>
     StableDiffusionXLRefiner,
+
+    /// <summary>Stable Diffusion 3 / 3.5: an MMDiT transformer, CLIP-L + CLIP-G + T5, 16 latent channels, flow matching.</summary>
+    StableDiffusion3,
+
+    /// <summary>FLUX.1 (schnell, dev): a transformer over 2×2-packed latents, CLIP-L pooled + T5, 16 latent channels, flow matching.</summary>
+    Flux,
 }
 
 /// <summary>How a model was distilled for few-step sampling.</summary>
@@ -54,8 +60,9 @@ public sealed record ModelFamily
     // Pipelines recognised by name and refused with what they are, before any session is opened.
     private static readonly (string Fragment, string What)[] UnsupportedPipelines =
     [
-        ("StableDiffusion3", "a Stable Diffusion 3 pipeline (MMDiT transformer, three text encoders)"),
-        ("Flux", "a Flux pipeline (a transformer, not a UNet)"),
+        // SD 3 and FLUX text-to-image are claimed by their family adapters (Families/) before this check; their other pipelines land here.
+        ("StableDiffusion3", "a Stable Diffusion 3 pipeline LocalDiffusion does not run (it runs StableDiffusion3Pipeline text-to-image)"),
+        ("Flux", "a FLUX pipeline LocalDiffusion does not run (it runs FluxPipeline text-to-image)"),
         ("ControlNet", "a ControlNet pipeline (an extra conditioning network)"),
         ("Upscale", "an upscaling pipeline"),
         ("Depth2Img", "a depth-to-image pipeline"),
@@ -102,11 +109,15 @@ public sealed record ModelFamily
     /// <summary>Why LocalDiffusion cannot run this family yet, or null when it can.</summary>
     public string? Unsupported { get; init; }
 
+    /// <summary>The name a family adapter gives its variant ("FLUX.1-dev"), which <see cref="Name"/> then is.</summary>
+    public string? VariantName { get; init; }
+
     /// <summary>A short name such as "SD 2.x (v-prediction), inpainting".</summary>
     public string Name
     {
         get
         {
+            if (VariantName is not null) return VariantName;
             var name = Architecture switch
             {
                 ModelArchitecture.StableDiffusion1 => "SD 1.x",
@@ -130,7 +141,7 @@ public sealed record ModelFamily
     /// The one place this is decided.
     /// </summary>
     public bool UsesClassifierFreeGuidance(float guidanceScale) =>
-        Distillation != Distillation.LatentConsistency && guidanceScale > 1f;
+        Distillation != Distillation.LatentConsistency && Architecture != ModelArchitecture.Flux && guidanceScale > 1f;
 
     /// <summary>
     /// The checks that need only the folder: pipeline classes that are not Stable Diffusion 1.x/2.x/SDXL base UNet

@@ -165,4 +165,10 @@ public sealed record GenerationRequest
     /// result's <see cref="GenerationResult.Warnings"/> say after which step it stopped.
     /// </summary>
     public CancellationToken FinishEarly { get; init; }
+
+    /// <summary>
+    /// SD 3 and FLUX: the most T5 tokens the prompt is encoded to (diffusers' <c>max_sequence_length</c>); null: the
+    /// family's (SD 3 and FLUX.1-schnell 256, FLUX.1-dev 512). Unused by CLIP-only families.
+    /// </summary>
+    public int? MaxSequenceLength { get; init; }
 }

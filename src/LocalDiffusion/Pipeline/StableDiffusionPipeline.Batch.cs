@@ -28,6 +28,8 @@ public sealed partial class StableDiffusionPipeline
     {
         ArgumentNullException.ThrowIfNull(items);
         ObjectDisposedException.ThrowIf(_disposed, this);
+        // An adapter family runs each request on its own (its denoisers are not batched yet).
+        if (_family is not null) return [.. items.Select(i => FamilyItemAsync(_family, i))];
         var results = new TaskCompletionSource<GenerationResult>[items.Count];
         var groups = new List<List<BatchEntry>>();
         for (var i = 0; i < items.Count; i++)
@@ -84,6 +86,7 @@ public sealed partial class StableDiffusionPipeline
     {
         ArgumentNullException.ThrowIfNull(first);
         ArgumentNullException.ThrowIfNull(second);
+        if (_family is not null) return false;
         try
         {
             var (a, b) = (Prepare(first), Prepare(second));
@@ -218,4 +221,16 @@ public sealed partial class StableDiffusionPipeline
 
     private sealed record BatchEntry(GenerationBatchItem Item, GenerationRequest Request, (IScheduler Scheduler, string Name) Scheduler,
         int LatentH, int LatentW, TaskCompletionSource<GenerationResult> Result);
+
+    private Task<GenerationResult> FamilyItemAsync(Families.FamilyPipeline family, GenerationBatchItem item)
+    {
+        try
+        {
+            return GenerateFamilyAsync(family, item.Request, item.Progress, item.CancellationToken);
+        }
+        catch (ArgumentException e)
+        {
+            return Task.FromException<GenerationResult>(e);
+        }
+    }
 }

@@ -29,6 +29,8 @@ public sealed partial class StableDiffusionPipeline
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(refiner);
+        if (_family is not null || refiner._family is not null)
+            throw new ArgumentException($"The base → refiner hand-off is SDXL's; {(_family is not null ? Info.Family.Name : refiner.Info.Family.Name)} has no refiner.", nameof(refiner));
         CheckRefiner(request, refiner, switchAt);
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
         // With an SDXL refiner, each model takes the micro-conditioning its time ids hold (as diffusers' two pipelines do):

@@ -24,11 +24,10 @@ namespace LocalDiffusion;
 /// </summary>
 public sealed partial class StableDiffusionPipeline : IDisposable
 {
-    private const int MaxSide = 4096;
-    private const int MaxImages = 64;
-    private const int MaxSteps = 1000;
-    // ComfyUI's limit; AUTOMATIC1111's slider stops at 30. Beyond it guidance only overflows.
-    private const float MaxGuidance = 100f;
+    private const int MaxSide = RequestLimits.MaxSide;
+    private const int MaxImages = RequestLimits.MaxImages;
+    private const int MaxSteps = RequestLimits.MaxSteps;
+    private const float MaxGuidance = RequestLimits.MaxGuidance;
 
     // What SD 1.x exports ship in scheduler/scheduler_config.json (GUIDE §3), for folders that lack one.
     private static readonly SchedulerConfig StableDiffusion15Scheduler = SchedulerConfig.Default with
@@ -102,6 +101,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     {
         options ??= new PipelineOptions();
         var device = options.Validate();
+        if (TryLoadFamily(modelDirectory, options, device) is { } adapted) return adapted;
         var folder = ModelFolder.Open(modelDirectory);
         ModelFamily.CheckFolder(folder);
         // Another VAE decoder in place of the folder's (A1111's and ComfyUI's VAE choice); its fp32 variant, if it ships one.
@@ -208,6 +208,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     public Task<GenerationResult> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        if (_family is not null) return GenerateFamilyAsync(_family, request, progress, cancellationToken);
         var run = Prepare(request);
         Enter();
         return Task.Run(() =>
@@ -639,6 +640,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     internal IReadOnlyList<string> OpenSessions()
     {
         var open = new List<string>();
+        if (_family is not null) return [.. _family.Model.Components.Where(c => c.IsLoaded).Select(c => c.Name)];
         if (_textEncoder.IsLoaded) open.Add(_folder.IsRefiner ? "text_encoder_2" : "text_encoder");
         if (_textEncoder2?.IsLoaded == true) open.Add("text_encoder_2");
         if (_unet.IsLoaded) open.Add("unet");
@@ -697,11 +699,18 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             _disposing.Cancel();
             while (_active > 0) Monitor.Wait(_gate);
         }
-        _textEncoder.Dispose();
-        _textEncoder2?.Dispose();
-        _unet.Dispose();
-        _vae.Dispose();
-        if (_vaeEncoder.IsValueCreated) _vaeEncoder.Value?.Dispose();
+        if (_family is not null)
+        {
+            _family.Dispose();
+        }
+        else
+        {
+            _textEncoder.Dispose();
+            _textEncoder2?.Dispose();
+            _unet.Dispose();
+            _vae.Dispose();
+            if (_vaeEncoder.IsValueCreated) _vaeEncoder.Value?.Dispose();
+        }
         _disposing.Dispose();
     }
 }

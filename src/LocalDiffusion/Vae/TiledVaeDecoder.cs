@@ -74,8 +74,9 @@ internal static class TiledVaeDecoder
 
     private static float[] Crop(ReadOnlySpan<float> latents, int h, int w, int top, int left, int th, int tw)
     {
-        var tile = new float[4 * th * tw];
-        for (var c = 0; c < 4; c++)
+        var channels = latents.Length / (h * w); // 4, or 16 for SD 3 and FLUX
+        var tile = new float[channels * th * tw];
+        for (var c = 0; c < channels; c++)
             for (var y = 0; y < th; y++)
                 latents.Slice(c * h * w + (top + y) * w + left, tw).CopyTo(tile.AsSpan(c * th * tw + y * tw, tw));
         return tile;

@@ -3,7 +3,7 @@ using Microsoft.ML.OnnxRuntime;
 
 namespace LocalDiffusion.Vae;
 
-/// <summary>The VAE decoder: latents [1,4,h,w] → image [1,3,8h,8w] in about [-1, 1].</summary>
+/// <summary>The VAE decoder: latents [1,C,h,w] (C = 4 for SD 1.x/2.x/XL, 16 for SD 3 and FLUX) → image [1,3,8h,8w] in about [-1, 1].</summary>
 internal sealed class VaeDecoder : IDisposable
 {
     /// <summary>Pixels per latent along each side in every Stable Diffusion VAE.</summary>
@@ -13,23 +13,30 @@ internal sealed class VaeDecoder : IDisposable
     private readonly TensorSpec _latent;
     private readonly TensorSpec _image;
 
-    public VaeDecoder(OnnxComponent model)
+    /// <param name="model">The vae_decoder session.</param>
+    /// <param name="latentChannels">The channels the model family's latents have.</param>
+    public VaeDecoder(OnnxComponent model, int latentChannels = Denoising.UNet.LatentChannels)
     {
         _model = model;
+        LatentChannels = latentChannels;
         if (!model.Inputs.TryGetValue("latent_sample", out var latent) || latent.Rank != 4)
             throw new ModelLoadException(model.FilePath,
                 $"this does not look like a VAE decoder: expected input 'latent_sample' [batch,4,h,w]; found {model.DescribeInputs()}.");
         if (!OrtTensors.AcceptsFloats(latent.ElementType))
             throw new ModelLoadException(model.FilePath, $"input 'latent_sample' has element type {latent.ElementType}; float32 or float16 was expected.");
-        if (latent.FixedDimension(1) is { } channels && channels != Denoising.UNet.LatentChannels)
+        if (latent.FixedDimension(1) is { } channels && channels != latentChannels)
             throw new ModelLoadException(model.FilePath,
-                $"this VAE decoder takes {channels} latent channels (latent_sample {latent.Describe()}); Stable Diffusion 1.x/2.x/XL UNets make {Denoising.UNet.LatentChannels} (a 16-channel VAE is SD 3's or Flux's).");
+                $"this VAE decoder takes {channels} latent channels (latent_sample {latent.Describe()}); this model's latents have {latentChannels} " +
+                "(Stable Diffusion 1.x/2.x/XL: 4; SD 3 and FLUX: 16): the VAE belongs to another model family.");
         _latent = latent;
         _image = model.OutputOrFirst("sample");
         if (_image.Rank != 4)
             throw new ModelLoadException(model.FilePath, $"expected output 'sample' [batch,3,H,W]; found {model.DescribeOutputs()}.");
         OrtTensors.RequireFloatOutput(_image, model.FilePath);
     }
+
+    /// <summary>Channels of the latents it decodes.</summary>
+    public int LatentChannels { get; }
 
     /// <summary>The model.onnx path.</summary>
     public string FilePath => _model.FilePath;
@@ -76,7 +83,7 @@ internal sealed class VaeDecoder : IDisposable
     /// </summary>
     public float[] Decode(ReadOnlySpan<float> latents, int latentHeight, int latentWidth, RunOptions runOptions)
     {
-        var item = 4 * latentHeight * latentWidth;
+        var item = LatentChannels * latentHeight * latentWidth;
         if (FixedLatentSize is null && TiledVaeDecoder.Applies(Tiling, latentHeight, latentWidth))
             return TiledVaeDecoder.Decode(latents[..item], latentHeight, latentWidth, Tiling,
                 (tile, h, w) => DecodeWhole(tile, h, w, runOptions), CancellationToken.None);
@@ -85,8 +92,8 @@ internal sealed class VaeDecoder : IDisposable
 
     private float[] DecodeWhole(ReadOnlySpan<float> latents, int latentHeight, int latentWidth, RunOptions runOptions)
     {
-        long[] shape = [_latent.FixedDimension(0) ?? 1, 4, latentHeight, latentWidth];
-        var item = 4 * latentHeight * latentWidth;
+        long[] shape = [_latent.FixedDimension(0) ?? 1, LatentChannels, latentHeight, latentWidth];
+        var item = LatentChannels * latentHeight * latentWidth;
         OrtValue input;
         if (shape[0] == 1)
         {

@@ -17,9 +17,12 @@ internal sealed class VaeEncoder : IDisposable
     private readonly TensorSpec _output;
     private readonly bool _parameters;
 
-    public VaeEncoder(OnnxComponent model)
+    /// <param name="model">The vae_encoder session.</param>
+    /// <param name="latentChannels">The channels the model family's latents have (4; SD 3 and FLUX 16).</param>
+    public VaeEncoder(OnnxComponent model, int latentChannels = Denoising.UNet.LatentChannels)
     {
         _model = model;
+        LatentChannels = latentChannels;
         if (!model.Inputs.TryGetValue("sample", out var image) || image.Rank != 4)
             throw new ModelLoadException(model.FilePath,
                 $"this does not look like a VAE encoder: expected input 'sample' [batch,3,H,W]; found {model.DescribeInputs()}.");
@@ -36,6 +39,9 @@ internal sealed class VaeEncoder : IDisposable
     /// <summary>Latent height/width the model is fixed to, or null when dynamic.</summary>
     public (int Height, int Width)? FixedLatentSize =>
         _image.FixedDimension(2) is { } h && _image.FixedDimension(3) is { } w ? ((int)h / VaeDecoder.Factor, (int)w / VaeDecoder.Factor) : null;
+
+    /// <summary>Channels of the latents it makes.</summary>
+    public int LatentChannels { get; }
 
     /// <summary>Whether <see cref="Encode"/> draws from the generator (a <c>latent_parameters</c> export).</summary>
     public bool DrawsFromGenerator => _parameters;
@@ -58,13 +64,13 @@ internal sealed class VaeEncoder : IDisposable
         using var tensor = OrtTensors.FromFloats(_image, input, [batch, 3, height, width]);
         using var outputs = _model.Run(runOptions, [_image.Name], [tensor], [_output.Name]);
         var shape = OrtTensors.Shape(outputs[0]);
-        var channels = _parameters ? 8 : 4;
+        var channels = _parameters ? 2 * LatentChannels : LatentChannels;
         if (shape.Length != 4 || shape[1] != channels || shape[2] != latentHeight || shape[3] != latentWidth)
             throw new InvalidOperationException(
                 $"{_model.FilePath}: the VAE encoder returned [{string.Join(",", shape)}]; [{batch},{channels},{latentHeight},{latentWidth}] was expected.");
         var all = new float[OrtTensors.Count(shape)];
         OrtTensors.ReadFloats(outputs[0], all);
-        var plane = 4 * latentHeight * latentWidth;
+        var plane = LatentChannels * latentHeight * latentWidth;
         if (!_parameters)
             return all[..plane];
 

@@ -1,0 +1,68 @@
+using LocalDiffusion.Onnx;
+using LocalDiffusion.Schedulers;
+using LocalDiffusion.Tokenizer;
+
+namespace LocalDiffusion.Families;
+
+/// <summary>What every family's loader does the same way: tokenizers and scheduler configs read with errors naming the file.</summary>
+internal static class FamilyLoading
+{
+    public static ClipTokenizer Clip(string directory)
+    {
+        try
+        {
+            return ClipTokenizer.Load(directory);
+        }
+        catch (Exception e) when (e is TokenizerFileException or FileNotFoundException)
+        {
+            throw new ModelLoadException(e is TokenizerFileException t ? t.FilePath : (e as FileNotFoundException)?.FileName ?? directory, e.Message, e);
+        }
+    }
+
+    public static T5Tokenizer T5(string directory)
+    {
+        try
+        {
+            return T5Tokenizer.Load(directory);
+        }
+        catch (Exception e) when (e is TokenizerFileException or FileNotFoundException)
+        {
+            throw new ModelLoadException(e is TokenizerFileException t ? t.FilePath : (e as FileNotFoundException)?.FileName ?? directory, e.Message, e);
+        }
+    }
+
+    /// <summary>scheduler/scheduler_config.json, which must name a flow-matching scheduler.</summary>
+    public static SchedulerConfig Scheduler(FamilyFolder folder, SchedulerRegistry schedulers)
+    {
+        var path = Path.Combine(folder.Root, "scheduler", "scheduler_config.json");
+        if (!File.Exists(path)) throw new ModelLoadException(path, "file not found: the flow-matching scheduler's config was expected here.");
+        SchedulerConfig config;
+        try
+        {
+            config = SchedulerConfig.Load(path);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException)
+        {
+            throw new ModelLoadException(path, e.Message, e);
+        }
+        if (schedulers.CreateFromConfig(config) is not IFlowMatchScheduler)
+            throw new ModelLoadException(path, $"\"_class_name\" is {config.ClassName}; a flow-matching scheduler (FlowMatchEulerDiscreteScheduler) was expected for this transformer model.");
+        return config;
+    }
+
+    /// <summary>The rows of <paramref name="prompts"/> tokenized by <paramref name="tokenizer"/>, back to back.</summary>
+    public static int[] ClipIds(ClipTokenizer tokenizer, IReadOnlyList<string> prompts)
+    {
+        var ids = new int[prompts.Count * tokenizer.MaxLength];
+        for (var r = 0; r < prompts.Count; r++) tokenizer.Encode(prompts[r]).Ids.CopyTo(ids, r * tokenizer.MaxLength);
+        return ids;
+    }
+
+    /// <summary>The rows of <paramref name="prompts"/> as T5 ids of <paramref name="length"/> each.</summary>
+    public static int[] T5Ids(T5Tokenizer tokenizer, IReadOnlyList<string> prompts, int length)
+    {
+        var ids = new int[prompts.Count * length];
+        for (var r = 0; r < prompts.Count; r++) tokenizer.Encode(prompts[r], length).CopyTo(ids, r * length);
+        return ids;
+    }
+}

@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Numerics.Tensors;
+using LocalDiffusion.Imaging;
+using LocalDiffusion.Randomness;
+using LocalDiffusion.Schedulers;
+using LocalDiffusion.Vae;
+using Microsoft.ML.OnnxRuntime;
+
+namespace LocalDiffusion.Families;
+
+/// <summary>
+/// The family-neutral orchestrator of flow-matching families (SD 3, FLUX): prompt encoding → initial latents → denoising →
+/// decoding, each stage delegated to the <see cref="FamilyModel"/>. It knows no family: what to feed the denoiser, how the
+/// latents are packed and scaled, and how guidance works are the model's.
+/// </summary>
+internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedulers, string modelName) : IDisposable
+{
+    /// <summary>The opened model.</summary>
+    public FamilyModel Model { get; } = model;
+
+    /// <summary>Checks a request (with defaults filled in) before any work; returns its latent size.</summary>
+    public (int LatentH, int LatentW) Validate(GenerationRequest r)
+    {
+        if (r.Prompt is null) throw new ArgumentException("Prompt must not be null.", nameof(r.Prompt));
+        if (r.NegativePrompt is null) throw new ArgumentException("NegativePrompt must not be null (use \"\").", nameof(r.NegativePrompt));
+        if (r.StepCount is < 1 or > RequestLimits.MaxSteps)
+            throw new ArgumentOutOfRangeException(nameof(r.Steps), r.Steps, $"Steps is {r.Steps}; it must be between 1 and {RequestLimits.MaxSteps}.");
+        if (!float.IsFinite(r.Guidance) || r.Guidance is < 0 or > RequestLimits.MaxGuidance)
+            throw new ArgumentOutOfRangeException(nameof(r.GuidanceScale), r.GuidanceScale,
+                $"GuidanceScale is {r.Guidance.ToString(CultureInfo.InvariantCulture)}; it must be a number from 0 to {RequestLimits.MaxGuidance}.");
+        if (r.ImageCount is < 1 or > RequestLimits.MaxImages)
+            throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {RequestLimits.MaxImages}.");
+        if (r.MaxSequenceLength is < 1 or > RequestLimits.MaxSequenceLength)
+            throw new ArgumentOutOfRangeException(nameof(r.MaxSequenceLength), r.MaxSequenceLength,
+                $"MaxSequenceLength is {r.MaxSequenceLength}; it must be between 1 and {RequestLimits.MaxSequenceLength} T5 tokens.");
+        if (r.InitImage is not null || r.MaskImage is not null || r.InitLatents is not null)
+            throw new ArgumentException($"InitImage, MaskImage and InitLatents are not supported with {Model.Name} yet: it runs text-to-image.", nameof(r.InitImage));
+        var multiple = Model.SizeMultiple;
+        var width = r.Width ?? Model.Defaults.Width;
+        var height = r.Height ?? Model.Defaults.Height;
+        foreach (var (value, name) in new[] { (width, nameof(r.Width)), (height, nameof(r.Height)) })
+            if (value < multiple || value > RequestLimits.MaxSide || value % multiple != 0)
+                throw new ArgumentOutOfRangeException(name, value,
+                    $"{name} is {value}; {Model.Name} draws sides that are multiples of {multiple} px (8 for the VAE × 2 for the transformer's patches), from {multiple} to {RequestLimits.MaxSide}.");
+        _ = CreateScheduler(r);
+        return (height / VaeDecoder.Factor, width / VaeDecoder.Factor);
+    }
+
+    /// <summary>Runs a validated request on the calling thread.</summary>
+    public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress, CancellationToken token)
+    {
+        var clock = Stopwatch.StartNew();
+        var (latentH, latentW) = Validate(request);
+        var (scheduler, schedulerName) = CreateScheduler(request);
+        Model.SetTimesteps(scheduler, request.StepCount, latentH, latentW);
+        var n = request.ImageCount;
+        var guidance = request.Guidance;
+        var cfg = Model.Guidance == GuidanceKind.ClassifierFree && guidance > 1f;
+        var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
+        var generator = new TorchGenerator(seed);
+        var warnings = new List<string>();
+        if (!cfg && request.NegativePrompt.Length > 0)
+            warnings.Add(Model.Guidance == GuidanceKind.ClassifierFree
+                ? "The negative prompt was not used: guidance at or below 1 runs no unconditional pass."
+                : $"The negative prompt was not used: {Model.Name} has no unconditional pass ({(Model.Guidance == GuidanceKind.Embedded ? "its guidance is an input of the transformer" : "it runs unguided")}).");
+        using var runOptions = new RunOptions();
+        using var terminate = token.Register(() => runOptions.Terminate = true);
+
+        // Prompt encoding: [negative, prompt] with CFG (diffusers' order), each repeated for the n images.
+        progress?.Report(new GenerationProgress(0, 0, clock.Elapsed) { Phase = GenerationPhase.Encoding });
+        var encoded = Model.Encode(cfg ? [request.NegativePrompt, request.Prompt] : [request.Prompt],
+            request.MaxSequenceLength ?? Model.Defaults.MaxSequenceLength, runOptions);
+        if (!TensorPrimitives.IsFiniteAll<float>(encoded.Hidden) || !TensorPrimitives.IsFiniteAll<float>(encoded.Pooled))
+            throw new GenerationNumericsException(NumericsStage.Conditioning, null, $"the text encoders of {Model.Name} returned NaN/infinity for the prompt.");
+        var conditioning = Repeat(encoded, n);
+
+        // Initial latents: torch.randn((n, C, h, w), generator), unscaled (flow matching starts from unit noise).
+        var item = Model.Latents.Channels * latentH * latentW;
+        var latents = new float[n * item];
+        generator.FillNormal(latents);
+
+        var rows = cfg ? 2 * n : n;
+        var input = cfg ? new float[rows * item] : latents;
+        var prediction = new float[rows * item];
+        var guided = cfg ? new float[n * item] : prediction;
+        var timesteps = scheduler.Timesteps;
+        var evaluations = 0;
+        for (var i = 0; i < timesteps.Count; i++)
+        {
+            token.ThrowIfCancellationRequested();
+            if (request.FinishEarly.IsCancellationRequested)
+            {
+                warnings.Add($"Stopped early on request after {evaluations} of {timesteps.Count} denoising evaluations: the picture is partly denoised.");
+                break;
+            }
+            if (cfg)
+            {
+                latents.CopyTo(input, 0);
+                latents.CopyTo(input, n * item);
+            }
+            Model.Predict(input, rows, latentH, latentW, timesteps[i], guidance, conditioning, prediction, runOptions);
+            if (!TensorPrimitives.IsFiniteAll<float>(prediction))
+                throw new GenerationNumericsException(NumericsStage.Unet, i + 1, $"NaN/infinity at denoising step {i + 1} of {timesteps.Count}: the {Model.Name} transformer returned NaN/infinity from finite inputs.");
+            if (cfg)
+            {
+                ReadOnlySpan<float> uncond = prediction.AsSpan(0, n * item), text = prediction.AsSpan(n * item, n * item);
+                TensorPrimitives.Subtract(text, uncond, guided);
+                TensorPrimitives.MultiplyAdd(guided, guidance, uncond, guided);
+            }
+            scheduler.Step(guided, i, latents, generator);
+            if (!TensorPrimitives.IsFiniteAll<float>(latents))
+                throw new GenerationNumericsException(NumericsStage.Scheduler, i + 1, $"NaN/infinity at denoising step {i + 1} of {timesteps.Count}: the {schedulerName} scheduler's step was not finite.");
+            evaluations++;
+            progress?.Report(new GenerationProgress(evaluations, timesteps.Count, clock.Elapsed) { EvaluationsPerStep = scheduler.Order });
+        }
+
+        progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding, EvaluationsPerStep = scheduler.Order });
+        var images = Decode(latents, request, n, latentH, latentW, cfg, schedulerName, seed, runOptions, token);
+        progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Done, EvaluationsPerStep = scheduler.Order });
+        return new GenerationResult(images, seed, latents, [n, Model.Latents.Channels, latentH, latentW], clock.Elapsed)
+        {
+            Warnings = warnings,
+            UnetEvaluations = evaluations,
+            UnetCalls = evaluations,
+            Scheduler = schedulerName,
+            Seeds = [.. Enumerable.Repeat(seed, n)],
+        };
+    }
+
+    // diffusers: x = latents / scaling_factor + shift_factor, then the VAE; pixels clamp(x/2 + 0.5).
+    private List<GeneratedImage> Decode(float[] latents, GenerationRequest request, int n, int latentH, int latentW, bool usedNegative,
+        string schedulerName, long seed, RunOptions runOptions, CancellationToken token)
+    {
+        var item = Model.Latents.Channels * latentH * latentW;
+        var scaled = new float[item];
+        int width = latentW * VaeDecoder.Factor, height = latentH * VaeDecoder.Factor;
+        var images = new List<GeneratedImage>(n);
+        using var vae = Model.Decoder.Use();
+        for (var i = 0; i < n; i++)
+        {
+            token.ThrowIfCancellationRequested();
+            TensorPrimitives.Divide(latents.AsSpan(i * item, item), Model.Latents.ScalingFactor, scaled);
+            TensorPrimitives.Add(scaled, Model.Latents.ShiftFactor, scaled);
+            var pixels = Model.Decoder.Decode(scaled, latentH, latentW, runOptions);
+            if (!TensorPrimitives.IsFiniteAll<float>(pixels))
+                throw new GenerationNumericsException(NumericsStage.VaeDecoder, null, $"the VAE decoder ({Model.Decoder.FilePath}) returned NaN/infinity.");
+            var rgb = ImageConversion.ToRgb8(pixels, width, height, Model.Decoder.FilePath);
+            images.Add(new GeneratedImage(width, height, rgb,
+                GenerationParameters.Format(request, usedNegative, schedulerName, seed, width, height, modelName, i, n)));
+        }
+        return images;
+    }
+
+    // A flow-matching scheduler: the folder's, or one asked for by name; any other kind cannot follow a velocity field.
+    private (IFlowMatchScheduler Scheduler, string Name) CreateScheduler(GenerationRequest request)
+    {
+        var scheduler = request.Scheduler is null
+            ? schedulers.CreateFromConfig(Model.SchedulerConfig)
+            : schedulers.Create(request.Scheduler, Model.SchedulerConfig);
+        var name = request.Scheduler is null ? Model.SchedulerConfig.ClassName ?? "flow" : schedulers.Describe(request.Scheduler).DisplayName;
+        return scheduler is IFlowMatchScheduler flow ? (flow, name)
+            : throw new ArgumentException($"Scheduler '{request.Scheduler ?? Model.SchedulerConfig.ClassName}' is not a flow-matching scheduler; {Model.Name} predicts a velocity and runs flow_euler or flow_heun.", nameof(request.Scheduler));
+    }
+
+    // diffusers repeats each prompt's rows num_images_per_prompt times: [neg×n, pos×n].
+    private static FamilyConditioning Repeat(FamilyConditioning c, int n)
+    {
+        if (n == 1) return c;
+        int hiddenRow = c.SequenceLength * c.Width, pooledRow = c.PooledWidth;
+        var hidden = new float[c.Rows * n * hiddenRow];
+        var pooled = new float[c.Rows * n * pooledRow];
+        for (var r = 0; r < c.Rows; r++)
+            for (var k = 0; k < n; k++)
+            {
+                c.Hidden.AsSpan(r * hiddenRow, hiddenRow).CopyTo(hidden.AsSpan((r * n + k) * hiddenRow));
+                c.Pooled.AsSpan(r * pooledRow, pooledRow).CopyTo(pooled.AsSpan((r * n + k) * pooledRow));
+            }
+        return c with { Hidden = hidden, Pooled = pooled, Rows = c.Rows * n };
+    }
+
+    public void Dispose() => Model.Dispose();
+}

@@ -1,0 +1,86 @@
+using LocalDiffusion.Onnx;
+using LocalDiffusion.Schedulers;
+using LocalDiffusion.TextEncoder;
+using LocalDiffusion.Tokenizer;
+using Microsoft.ML.OnnxRuntime;
+
+namespace LocalDiffusion.Families.Flux;
+
+/// <summary>
+/// FLUX.1's conditioner and denoiser adapter, as diffusers' FluxPipeline (v0.31.0) does them:
+/// <list type="bullet">
+/// <item>conditioning: CLIP-L's pooled output, and T5's last hidden state over max_sequence_length tokens;</item>
+/// <item>denoiser: the latents packed 2×2 into tokens (<see cref="FluxPacking"/>), img_ids (0, row, col) per token and
+/// txt_ids zeros, timestep σ (= t / 1000), dev's guidance scale as an input; no CFG batch;</item>
+/// <item>schedule: FLUX's σ ramp linspace(1, 1/n, n), shifted by μ from the image's token count when the scheduler
+/// config asks for dynamic shifting (dev).</item>
+/// </list>
+/// </summary>
+internal sealed class FluxModel(OnnxComponent clip, ClipTokenizer tokenizer, T5TextEncoder t5, T5Tokenizer t5Tokenizer,
+    OnnxComponent transformer, bool dev) : FamilyModel
+{
+    private readonly TensorSpec _clipIds = clip.Input("input_ids");
+    private readonly TensorSpec _pooled = clip.Outputs.TryGetValue("pooler_output", out var p) ? p
+        : clip.Outputs.TryGetValue("text_embeds", out var e) ? e
+        : throw new ModelLoadException(clip.FilePath, $"FLUX reads CLIP's pooled output ('pooler_output'); found {clip.DescribeOutputs()}.");
+
+    public override string Name => dev ? "FLUX.1-dev" : "FLUX.1-schnell";
+
+    public override GuidanceKind Guidance => dev ? GuidanceKind.Embedded : GuidanceKind.None;
+
+    public override FamilyConditioning Encode(IReadOnlyList<string> prompts, int maxSequenceLength, RunOptions runOptions)
+    {
+        var rows = prompts.Count;
+        var ids = FamilyLoading.ClipIds(tokenizer, prompts);
+        float[]? pooled = null;
+        var pooledWidth = 0;
+        for (var r = 0; r < rows; r++)
+        {
+            using var input = OrtTensors.FromIds(_clipIds, ids.AsSpan(r * tokenizer.MaxLength, tokenizer.MaxLength), [1, tokenizer.MaxLength]);
+            using var outputs = clip.Run(runOptions, [_clipIds.Name], [input], [_pooled.Name]);
+            pooledWidth = (int)OrtTensors.Shape(outputs[0])[1];
+            pooled ??= new float[rows * pooledWidth];
+            OrtTensors.ReadFloats(outputs[0], pooled.AsSpan(r * pooledWidth, pooledWidth));
+        }
+        var (hidden, width) = t5.Encode(FamilyLoading.T5Ids(t5Tokenizer, prompts, maxSequenceLength), rows, maxSequenceLength, runOptions);
+        return new FamilyConditioning(hidden, maxSequenceLength, width, pooled!, pooledWidth, rows);
+    }
+
+    public override void Predict(ReadOnlyMemory<float> latents, int rows, int latentHeight, int latentWidth, float timestep, float guidance,
+        FamilyConditioning conditioning, Span<float> output, RunOptions runOptions)
+    {
+        var tokens = latentHeight / 2 * (latentWidth / 2);
+        var width = Latents.Channels * 4;
+        var packed = new float[rows * tokens * width];
+        FluxPacking.Pack(latents.Span, rows, Latents.Channels, latentHeight, latentWidth, packed);
+        // diffusers passes timestep / 1000 (σ) and the guidance scale for every row.
+        var sigma = new float[rows];
+        Array.Fill(sigma, timestep / 1000f);
+        List<(string, ReadOnlyMemory<float>, long[])> inputs =
+        [
+            ("hidden_states", packed, [rows, tokens, width]),
+            ("timestep", sigma, [rows]),
+            ("encoder_hidden_states", conditioning.Hidden, [rows, conditioning.SequenceLength, conditioning.Width]),
+            ("pooled_projections", conditioning.Pooled, [rows, conditioning.PooledWidth]),
+            ("img_ids", FluxPacking.ImageIds(latentHeight, latentWidth), [tokens, 3]),
+            ("txt_ids", new float[conditioning.SequenceLength * 3], [conditioning.SequenceLength, 3]),
+        ];
+        if (dev)
+        {
+            var scale = new float[rows];
+            Array.Fill(scale, guidance);
+            inputs.Add(("guidance", scale, [rows]));
+        }
+        var prediction = new float[packed.Length];
+        TransformerCall.Run(transformer, runOptions, inputs, prediction);
+        FluxPacking.Unpack(prediction, rows, Latents.Channels, latentHeight, latentWidth, output);
+    }
+
+    public override void SetTimesteps(IFlowMatchScheduler scheduler, int steps, int latentHeight, int latentWidth)
+    {
+        if (scheduler is not FlowMatchEulerDiscreteScheduler euler)
+            throw new ArgumentException("FLUX runs FlowMatchEulerDiscreteScheduler (flow_euler): its σ ramp and μ shift are that scheduler's.", nameof(GenerationRequest.Scheduler));
+        var tokens = latentHeight / 2 * (latentWidth / 2);
+        euler.SetSigmas(FlowMatchEulerDiscreteScheduler.FluxSigmas(steps), euler.UseDynamicShifting ? euler.MuFor(tokens) : null);
+    }
+}
