@@ -61,10 +61,15 @@ internal static class ImagesEndpoints
         // What it can do: text-to-image, img2img (edits, variations), inpainting (edits with a mask).
         tasks = m.IsReady ? m.Pipeline.Info.Tasks : null,
         // What a request that leaves them out runs, and how guidance works: "classifier-free" (the negative prompt counts
-        // above 1) or "embedded" (LCM: the scale is an input of the UNet, and there is no negative prompt).
+        // above 1), "embedded" (LCM, FLUX.1-dev: the scale is an input of the denoiser; no negative prompt) or "none" (FLUX.1-schnell).
         family = m.IsReady ? m.Pipeline.Info.Family.Name : null,
         defaults = m.IsReady ? new { steps = m.Pipeline.Info.Family.DefaultSteps, guidance_scale = m.Pipeline.Info.Family.DefaultGuidanceScale } : null,
-        guidance = m.IsReady ? (m.Pipeline.Info.Family.Distillation == LocalDiffusion.Model.Distillation.LatentConsistency ? "embedded" : "classifier-free") : null,
+        guidance = m.IsReady ? m.Pipeline.Info.Family.Guidance switch
+        {
+            LocalDiffusion.Model.GuidanceMode.Embedded => "embedded",
+            LocalDiffusion.Model.GuidanceMode.None => "none",
+            _ => "classifier-free",
+        } : null,
     };
 
     private static async Task GenerateAsync(HttpContext context, ServerContext server)

@@ -1,22 +1,10 @@
+using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.Vae;
 using Microsoft.ML.OnnxRuntime;
 
 namespace LocalDiffusion.Families;
-
-/// <summary>How a family applies the guidance scale.</summary>
-internal enum GuidanceKind
-{
-    /// <summary>A batch of [negative, prompt] rows combined as uncond + g·(cond − uncond) when g &gt; 1 (SD 3).</summary>
-    ClassifierFree,
-
-    /// <summary>The scale is an input of the denoiser (FLUX.1-dev's distilled guidance): one pass, no negative prompt.</summary>
-    Embedded,
-
-    /// <summary>No guidance at all (FLUX.1-schnell).</summary>
-    None,
-}
 
 /// <summary>The conditioning a family's conditioner makes: hidden states [rows,L,D] and pooled vectors [rows,P], one row per prompt.</summary>
 internal sealed record FamilyConditioning(float[] Hidden, int SequenceLength, int Width, float[] Pooled, int PooledWidth, int Rows);
@@ -38,7 +26,7 @@ internal abstract class FamilyModel : IDisposable
     public required LatentFormat Latents { get; init; }
 
     /// <summary>How the guidance scale is applied.</summary>
-    public abstract GuidanceKind Guidance { get; }
+    public abstract GuidanceMode Guidance { get; }
 
     /// <summary>The VAE decoder (latents / scaling + shift → pixels).</summary>
     public required VaeDecoder Decoder { get; init; }

@@ -1,3 +1,4 @@
+using LocalDiffusion.Model;
 using System.Diagnostics;
 using System.Globalization;
 using System.Numerics.Tensors;
@@ -56,14 +57,14 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
         Model.SetTimesteps(scheduler, request.StepCount, latentH, latentW);
         var n = request.ImageCount;
         var guidance = request.Guidance;
-        var cfg = Model.Guidance == GuidanceKind.ClassifierFree && guidance > 1f;
+        var cfg = Model.Guidance == GuidanceMode.ClassifierFree && guidance > 1f;
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
         var generator = new TorchGenerator(seed);
         var warnings = new List<string>();
         if (!cfg && request.NegativePrompt.Length > 0)
-            warnings.Add(Model.Guidance == GuidanceKind.ClassifierFree
+            warnings.Add(Model.Guidance == GuidanceMode.ClassifierFree
                 ? "The negative prompt was not used: guidance at or below 1 runs no unconditional pass."
-                : $"The negative prompt was not used: {Model.Name} has no unconditional pass ({(Model.Guidance == GuidanceKind.Embedded ? "its guidance is an input of the transformer" : "it runs unguided")}).");
+                : $"The negative prompt was not used: {Model.Name} has no unconditional pass ({(Model.Guidance == GuidanceMode.Embedded ? "its guidance is an input of the transformer" : "it runs unguided")}).");
         using var runOptions = new RunOptions();
         using var terminate = token.Register(() => runOptions.Terminate = true);
 

@@ -25,6 +25,19 @@ public enum ModelArchitecture
     Flux,
 }
 
+/// <summary>How a model applies the guidance scale.</summary>
+public enum GuidanceMode
+{
+    /// <summary>A batch of [negative, prompt] rows combined as uncond + g·(cond − uncond) when g &gt; 1 (SD 1.x/2.x/XL, SD 3).</summary>
+    ClassifierFree,
+
+    /// <summary>The scale is an input of the denoiser (LCM's timestep_cond, FLUX.1-dev's guidance): one pass, no negative prompt.</summary>
+    Embedded,
+
+    /// <summary>No guidance at all (FLUX.1-schnell).</summary>
+    None,
+}
+
 /// <summary>How a model was distilled for few-step sampling.</summary>
 public enum Distillation
 {
@@ -109,6 +122,15 @@ public sealed record ModelFamily
     /// <summary>Why LocalDiffusion cannot run this family yet, or null when it can.</summary>
     public string? Unsupported { get; init; }
 
+    /// <summary>How the guidance scale is applied: embedded for LCM and FLUX.1-dev, none for FLUX.1-schnell.</summary>
+    public GuidanceMode Guidance
+    {
+        get => _guidance ?? (Distillation == Distillation.LatentConsistency ? GuidanceMode.Embedded : GuidanceMode.ClassifierFree);
+        init => _guidance = value;
+    }
+
+    private readonly GuidanceMode? _guidance;
+
     /// <summary>The name a family adapter gives its variant ("FLUX.1-dev"), which <see cref="Name"/> then is.</summary>
     public string? VariantName { get; init; }
 
@@ -140,8 +162,7 @@ public sealed record ModelFamily
     /// except for LCM-distilled UNets, which take the scale as an embedding and never run the unconditional batch.
     /// The one place this is decided.
     /// </summary>
-    public bool UsesClassifierFreeGuidance(float guidanceScale) =>
-        Distillation != Distillation.LatentConsistency && Architecture != ModelArchitecture.Flux && guidanceScale > 1f;
+    public bool UsesClassifierFreeGuidance(float guidanceScale) => Guidance == GuidanceMode.ClassifierFree && guidanceScale > 1f;
 
     /// <summary>
     /// The checks that need only the folder: pipeline classes that are not Stable Diffusion 1.x/2.x/SDXL base UNet

@@ -56,7 +56,8 @@ public sealed partial class StableDiffusionPipeline
                 UnetAttention = "as exported",
                 Family = new ModelFamily
                 {
-                    Architecture = model.Guidance == GuidanceKind.ClassifierFree ? ModelArchitecture.StableDiffusion3 : ModelArchitecture.Flux,
+                    Architecture = model.Guidance == GuidanceMode.ClassifierFree ? ModelArchitecture.StableDiffusion3 : ModelArchitecture.Flux,
+                    Guidance = model.Guidance,
                     VariantName = model.Name,
                     DefaultSteps = model.Defaults.Steps,
                     DefaultGuidanceScale = model.Defaults.GuidanceScale,

@@ -162,7 +162,7 @@ function applyFamily() {
 
 function updateNegativePrompt() {
   const model = currentModel();
-  const embedded = model?.guidance === "embedded";
+  const embedded = model?.guidance === "embedded" || model?.guidance === "none";
   $("negative-field").hidden = embedded;
   const unused = !embedded && Number($("guidance").value) <= 1;
   $("negative_prompt").disabled = embedded || unused;

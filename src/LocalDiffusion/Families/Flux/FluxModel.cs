@@ -1,3 +1,4 @@
+using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.TextEncoder;
@@ -26,7 +27,7 @@ internal sealed class FluxModel(OnnxComponent clip, ClipTokenizer tokenizer, T5T
 
     public override string Name => dev ? "FLUX.1-dev" : "FLUX.1-schnell";
 
-    public override GuidanceKind Guidance => dev ? GuidanceKind.Embedded : GuidanceKind.None;
+    public override GuidanceMode Guidance => dev ? GuidanceMode.Embedded : GuidanceMode.None;
 
     public override FamilyConditioning Encode(IReadOnlyList<string> prompts, int maxSequenceLength, RunOptions runOptions)
     {

@@ -1,3 +1,4 @@
+using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.TextEncoder;
@@ -21,7 +22,7 @@ internal sealed class Sd3Model(ClipTextEncoder clipL, ClipTokenizer tokenizerL, 
 {
     public override string Name => "SD 3";
 
-    public override GuidanceKind Guidance => GuidanceKind.ClassifierFree;
+    public override GuidanceMode Guidance => GuidanceMode.ClassifierFree;
 
     public override FamilyConditioning Encode(IReadOnlyList<string> prompts, int maxSequenceLength, RunOptions runOptions)
     {

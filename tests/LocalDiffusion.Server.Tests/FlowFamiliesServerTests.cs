@@ -1,0 +1,59 @@
+using System.ClientModel;
+using OpenAI.Images;
+
+namespace LocalDiffusion.Server.Tests;
+
+/// <summary>SD 3 and FLUX.1 models served like any other: listed with their family, defaults and guidance, and generated through the OpenAI SDK and the A1111 API.</summary>
+public sealed class FlowFamiliesServerTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    public async ValueTask InitializeAsync() =>
+        _server = await TestServer.StartAsync(new ServerOptions
+        {
+            Models = [Repo.Model("test", "tiny-sd3"), Repo.Model("test", "tiny-flux-dev"), Repo.Model("test", "tiny-flux-schnell")],
+        });
+
+    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task Models_are_listed_with_their_family_defaults_and_guidance()
+    {
+        var models = (await Json.GetAsync(_server.Http, "v1/models")).GetProperty("data").EnumerateArray().ToDictionary(m => m.GetProperty("id").GetString()!);
+        Assert.Equal(("SD 3", "classifier-free", 28), Describe(models["tiny-sd3"]));
+        Assert.Equal(("FLUX.1-dev", "embedded", 28), Describe(models["tiny-flux-dev"]));
+        Assert.Equal(("FLUX.1-schnell", "none", 4), Describe(models["tiny-flux-schnell"]));
+        Assert.Equal("1024x1024", models["tiny-flux-dev"].GetProperty("native_size").GetString());
+
+        static (string?, string?, int) Describe(System.Text.Json.JsonElement m) =>
+            (m.GetProperty("family").GetString(), m.GetProperty("guidance").GetString(), m.GetProperty("defaults").GetProperty("steps").GetInt32());
+    }
+
+    [Fact]
+    public async Task Openai_sdk_generates_with_each_family()
+    {
+        foreach (var (model, steps) in new[] { ("tiny-sd3", 28), ("tiny-flux-dev", 28), ("tiny-flux-schnell", 4) })
+        {
+            ClientResult<GeneratedImage> result = await OpenAiSdkTests.Client(_server.Address, model).GenerateImageAsync("a red cat",
+                new ImageGenerationOptions { Size = new GeneratedImageSize(64, 48), ResponseFormat = GeneratedImageFormat.Bytes });
+            var png = result.Value.ImageBytes.ToArray();
+            Assert.Equal((64, 48), (Images.Decode(png).Width, Images.Decode(png).Height));
+            Assert.Contains($"Steps: {steps},", Images.PngText(png, "parameters"));
+        }
+        // A size the transformer's 2×2 patches cannot take is a 400 naming it.
+        var error = (await Json.ReadAsync(await Json.PostAsync(_server.Http, "v1/images/generations", new { prompt = "x", model = "tiny-sd3", size = "72x64" }), 400)).GetProperty("error");
+        Assert.Equal("size", error.GetProperty("param").GetString());
+        Assert.Contains("multiples of 16", error.GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public async Task A1111_txt2img_runs_flux_schnell_with_its_defaults()
+    {
+        var json = await Json.ReadAsync(await Json.PostAsync(_server.Http, "sdapi/v1/txt2img",
+            new { prompt = "a red cat", width = 64, height = 64, seed = 3, override_settings = new { sd_model_checkpoint = "tiny-flux-schnell" } }), 200);
+        var info = System.Text.Json.JsonDocument.Parse(json.GetProperty("info").GetString()!).RootElement;
+        Assert.Equal(4, info.GetProperty("steps").GetInt32());
+        Assert.Equal(0, info.GetProperty("cfg_scale").GetDouble());
+        Assert.Single(json.GetProperty("images").EnumerateArray());
+    }
+}
