@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Text;
 
 namespace LocalDiffusion.Server.Tests.Deploy;
@@ -9,7 +8,7 @@ namespace LocalDiffusion.Server.Tests.Deploy;
 /// its output collected line by line, so a test can wait for a line, kill it (SIGKILL) or stop it (SIGTERM) as an
 /// orchestrator would.
 /// </summary>
-internal sealed partial class CliProcess : IDisposable
+internal sealed class CliProcess : IDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
@@ -78,10 +77,7 @@ internal sealed partial class CliProcess : IDisposable
     public void Kill() => _process.Kill();
 
     /// <summary>SIGTERM, as Kubernetes sends on a pod's termination or a Docker stop.</summary>
-    public void Terminate()
-    {
-        if (kill(_process.Id, 15) != 0) throw new InvalidOperationException($"kill -TERM {_process.Id} failed ({Marshal.GetLastPInvokeError()})");
-    }
+    public void Terminate() => Signals.Send(_process.Id, Signals.Term);
 
     /// <summary>Kills the process if it still runs.</summary>
     public void Dispose()
@@ -95,7 +91,4 @@ internal sealed partial class CliProcess : IDisposable
         }
         _process.Dispose();
     }
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int kill(int pid, int signal);
 }
