@@ -14,6 +14,7 @@ internal static class CliApp
         {
             verbose,
             GenerateCommand.Create(console),
+            BatchCommand.Create(console),
             InfoCommand.Create(console),
             TokenizeCommand.Create(console),
             SchedulersCommand.Create(console),

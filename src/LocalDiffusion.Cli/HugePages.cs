@@ -17,7 +17,7 @@ internal static partial class HugePages
     private const string Tunable = "glibc.malloc.hugetlb";
 
     // Commands that run models; the others start faster without the restart.
-    private static readonly HashSet<string> Commands = ["generate", "serve", "bench"];
+    private static readonly HashSet<string> Commands = ["generate", "batch", "serve", "bench"];
 
     /// <summary>Replaces this process with the same command under the tunable when that helps; returns when it does not (or cannot).</summary>
     public static void RestartIfUseful(string[] args)
