@@ -48,7 +48,7 @@ internal sealed class FamilyFolder
             }
             catch (JsonException e)
             {
-                throw new ModelLoadException(index, $"not valid JSON: {e.Message}", e);
+                throw new ModelLoadException(index, $"invalid JSON ({e.Message}).", e);
             }
         }
         return new FamilyFolder(full, cls, listed);
@@ -62,6 +62,17 @@ internal sealed class FamilyFolder
     {
         var path = Path.Combine(Root, component, "model.onnx");
         return File.Exists(path) ? path : throw new ModelLoadException(path, $"file not found: {what} was expected here.");
+    }
+
+    /// <summary>
+    /// Refuses a folder whose model_index.json names <paramref name="what"/> (e.g. "a Stable Diffusion 3 pipeline") but that
+    /// lacks <paramref name="component"/>/model.onnx: the index is what is wrong (or the folder was mislabelled), so it is named.
+    /// </summary>
+    public void RequireLayout(string component, string what)
+    {
+        if (OptionalModel(component) is null)
+            throw new ModelLoadException(IndexPath,
+                $"pipeline class '{PipelineClass}' is {what}, but the folder has no {component}/model.onnx{(Has("unet") ? " (it has unet/, a UNet model's layout)" : "")}.");
     }
 
     /// <summary><paramref name="component"/>/model.onnx when it exists, else null.</summary>
@@ -89,7 +100,7 @@ internal sealed class FamilyFolder
         }
         catch (JsonException e)
         {
-            throw new ModelLoadException(path, $"not valid JSON: {e.Message}", e);
+            throw new ModelLoadException(path, $"invalid JSON ({e.Message}).", e);
         }
     }
 

@@ -466,6 +466,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         {
             throw new ArgumentException(StripParameter(e.Message), nameof(request.Scheduler), e);
         }
+        // A flow-matching sampler follows a velocity field; this UNet predicts noise (or v), so its picture would be garbage.
+        if (scheduler is IFlowMatchScheduler)
+            throw new ArgumentException($"Scheduler '{request.Scheduler}' is a flow-matching sampler, for SD 3 and FLUX; {Info.Family.Name} runs the diffusion samplers (euler, dpmpp_2m, …).", nameof(request.Scheduler));
         try
         {
             scheduler.SetTimesteps(request.StepCount);

@@ -72,4 +72,16 @@ public sealed class FlowFamilyParityTests
         });
         AssertLatents(Floats(c.GetProperty("final_latents")), result.FinalLatents, name);
     }
+
+    [Fact]
+    public async Task Flow_and_diffusion_samplers_are_refused_on_the_other_kind_of_model()
+    {
+        using var sd15 = StableDiffusionPipeline.Load(Model("tiny"), new PipelineOptions { Device = "cpu" });
+        var flow = await Assert.ThrowsAsync<ArgumentException>(() => sd15.GenerateAsync(new GenerationRequest { Prompt = "x", Scheduler = "flow_euler" }));
+        Assert.Equal("Scheduler", flow.ParamName);
+        using var sd3 = StableDiffusionPipeline.Load(Model("tiny-sd3"), new PipelineOptions { Device = "cpu" });
+        var diffusion = await Assert.ThrowsAsync<ArgumentException>(() => sd3.GenerateAsync(new GenerationRequest { Prompt = "x", Scheduler = "dpmpp_2m", Width = 64, Height = 64 }));
+        Assert.Equal("Scheduler", diffusion.ParamName);
+        Assert.Contains("flow_euler", diffusion.Message);
+    }
 }

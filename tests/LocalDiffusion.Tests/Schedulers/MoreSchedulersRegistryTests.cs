@@ -42,6 +42,8 @@ public class MoreSchedulersRegistryTests
             ("dpmpp_sde_karras", "DPM++ SDE Karras", "DPMSolverSinglestepScheduler", true),
             ("lcm", "LCM", "LCMScheduler", true),
             ("tcd", "TCD", "TCDScheduler", true),
+            ("flow_euler", "Euler (flow)", "FlowMatchEulerDiscreteScheduler", false),
+            ("flow_heun", "Heun (flow)", "FlowMatchHeunDiscreteScheduler", false),
         ];
         var added = new SchedulerRegistry().All.Skip(7).Select(i => (i.Id, i.DisplayName, i.DiffusersClass, i.IsStochastic)).ToArray();
         Assert.Equal(expected, added);

@@ -20,6 +20,7 @@ internal sealed class FluxFamily : DiffusionFamily
 
     public override FamilyModel Open(FamilyFolder folder, SessionFactory sessions, PipelineOptions options, List<OnnxComponent> opened)
     {
+        folder.RequireLayout("transformer", "a Flux pipeline (a transformer over packed latents, CLIP-L and T5)");
         var schedulers = options.Schedulers ?? SchedulerRegistry.Default;
         var scheduler = FamilyLoading.Scheduler(folder, schedulers);
         var tokenizer = FamilyLoading.Clip(folder.Directory("tokenizer", "CLIP-L's tokenizer"));

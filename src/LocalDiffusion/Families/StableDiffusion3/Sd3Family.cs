@@ -21,6 +21,7 @@ internal sealed class Sd3Family : DiffusionFamily
 
     public override FamilyModel Open(FamilyFolder folder, SessionFactory sessions, PipelineOptions options, List<OnnxComponent> opened)
     {
+        folder.RequireLayout("transformer", "a Stable Diffusion 3 pipeline (an MMDiT transformer, three text encoders)");
         var schedulers = options.Schedulers ?? SchedulerRegistry.Default;
         var scheduler = FamilyLoading.Scheduler(folder, schedulers);
         var tokenizer = FamilyLoading.Clip(folder.Directory("tokenizer", "CLIP-L's tokenizer"));
