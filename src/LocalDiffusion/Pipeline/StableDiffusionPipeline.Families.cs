@@ -31,6 +31,7 @@ public sealed partial class StableDiffusionPipeline
             Cache = options.UseModelCache ? new ModelCache(options.CacheDirectory ?? ModelCache.DefaultDirectory) : null,
             Options = options,
         };
+        MemoryPreflight.Check(folder, ["transformer", "text_encoder", "text_encoder_2", "text_encoder_3", "vae_decoder"], options.LowMemory, sessions.Active);
         var opened = new List<OnnxComponent>();
         try
         {

@@ -84,4 +84,25 @@ public sealed class FlowFamilyParityTests
         Assert.Equal("Scheduler", diffusion.ParamName);
         Assert.Contains("flow_euler", diffusion.Message);
     }
+
+    [Fact]
+    public void A_model_too_large_for_this_machine_is_refused_before_loading_naming_the_sizes()
+    {
+        // tiny-flux-dev's files stand in for FLUX.1's 24 GB: the machine is told to have less than they need.
+        var model = Model("tiny-flux-dev");
+        var bytes = Directory.EnumerateFiles(Path.Combine(model, "transformer"), "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+        LocalDiffusion.Families.MemoryPreflight.MachineBytesOverride = bytes / 2;
+        try
+        {
+            var e = Assert.Throws<LocalDiffusion.Onnx.ModelLoadException>(() => StableDiffusionPipeline.Load(model, new PipelineOptions { Device = "cpu" }));
+            Assert.Equal(model, e.FilePath);
+            Assert.Contains("transformer", e.Message);
+            Assert.Contains("page to disk", e.Message);
+            Assert.Contains("LowMemory", e.Message);
+        }
+        finally
+        {
+            LocalDiffusion.Families.MemoryPreflight.MachineBytesOverride = null;
+        }
+    }
 }
