@@ -39,6 +39,7 @@ internal static class SafetensorsHeader
             throw new SafetensorsException(path, null, at, $"the header is not valid UTF-8 JSON ({e.Message})", e);
         }
         using (document)
+        try
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new SafetensorsException(path, null, DataStart, $"the header is a JSON {document.RootElement.ValueKind}, not an object");
@@ -53,6 +54,11 @@ internal static class SafetensorsHeader
                 else entries.Add(property.Name, ReadEntry(path, property.Name, property.Value, dataOffset));
             }
             return (CheckLayout(path, entries, dataOffset, dataLength), metadata);
+        }
+        catch (InvalidOperationException e)
+        {
+            // JsonElement refuses strings it cannot transcode (invalid UTF-8 inside a valid token).
+            throw new SafetensorsException(path, null, DataStart, $"the header has a string that is not valid UTF-8 ({e.Message})", e);
         }
     }
 
