@@ -35,19 +35,20 @@ internal sealed record LoraKey(string Component, string Module, bool Underscored
     // LyCORIS and other adapter kinds a LoRA merge cannot apply: their key suffix names the format.
     private static readonly (string Marker, string Format)[] Refused =
     [
-        ("hada_w1", "LyCORIS LoHa (hada_w1_a/hada_w1_b/hada_w2_a/hada_w2_b)"), ("hada_w2", "LyCORIS LoHa (hada_*)"), ("hada_t", "LyCORIS LoHa (hada_t1/hada_t2)"),
+        ("hada_w1", "LyCORIS LoHa (hada_w1_a/hada_w1_b/hada_w2_a/hada_w2_b)"), ("hada_w2", "LyCORIS LoHa (hada_*)"), ("hada_t1", "LyCORIS LoHa (hada_t1/hada_t2)"), ("hada_t2", "LyCORIS LoHa (hada_t1/hada_t2)"),
         ("lokr_", "LyCORIS LoKr (lokr_w1/lokr_w2)"), ("lora_mid", "LyCORIS LoCon with a CP-decomposed middle (lora_mid)"),
         ("dora_scale", "DoRA (dora_scale)"), ("lora_magnitude_vector", "DoRA (lora_magnitude_vector)"),
-        (".oft_", "OFT"), (".diff", "a full weight difference (LyCORIS diff)"), (".on_input", "LyCORIS IA3 (on_input)"),
+        ("oft_", "OFT"), ("diff", "a full weight difference (LyCORIS diff)"), ("on_input", "LyCORIS IA3 (on_input)"),
         ("bundle_emb", "embedded textual inversion (bundle_emb)"),
     ];
 
     /// <summary>Parses <paramref name="key"/>; throws <see cref="LoraException"/> naming it when it is not a LoRA key this engine applies.</summary>
     public static LoraKey Parse(string file, string key)
     {
-        // A marker must start a dot-separated part after the module, so that module names cannot trigger one.
+        // Markers name a whole dot-separated part (or its start, up to '_'), so module names cannot trigger one.
+        var parts = key.Split('.');
         foreach (var (marker, format) in Refused)
-            if (key.Contains(marker[0] == '.' ? marker : "." + marker, StringComparison.Ordinal))
+            if (parts.Skip(1).Any(p => p == marker || p.StartsWith(marker.EndsWith('_') ? marker : marker + "_", StringComparison.Ordinal)))
                 throw new LoraException(file, key, $"this is {format}, which the engine does not apply (it merges plain LoRA/LoCon: lora_down/lora_up, lora_A/lora_B)");
         foreach (var (prefix, component) in KohyaPrefixes)
             if (key.StartsWith(prefix, StringComparison.Ordinal))
