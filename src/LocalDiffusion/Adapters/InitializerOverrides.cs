@@ -24,6 +24,19 @@ internal sealed class InitializerOverrides : IDisposable
     /// </summary>
     public bool HasConvWeights { get; set; }
 
+    /// <summary>
+    /// Whether a weight reaches its node through a Cast (float16 exports). ONNX Runtime's constant folding (already at the
+    /// "basic" level) folds Cast(initializer) from the model's own data, ignoring AddInitializer (measured with 1.31 on
+    /// tiny-fp16: the LoRA changed nothing), so such a session is not graph-optimised at all.
+    /// </summary>
+    public bool HasCastWeights { get; set; }
+
+    /// <summary>The highest optimisation level at which ONNX Runtime still uses every replaced weight.</summary>
+    public Microsoft.ML.OnnxRuntime.GraphOptimizationLevel Level =>
+        HasCastWeights ? Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        : HasConvWeights ? Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        : Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL;
+
     /// <summary>Initializer names.</summary>
     public IEnumerable<string> Names => _values.Select(v => v.Name);
 

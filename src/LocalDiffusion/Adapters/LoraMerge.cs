@@ -70,6 +70,7 @@ internal static class LoraMerge
                 }
                 else overrides.Add(target.Initializer, merged, target.Dims);
                 if (target.Layout == WeightLayout.Conv) overrides.HasConvWeights = true;
+                if (target.ThroughCast) overrides.HasCastWeights = true;
             }
             return overrides;
         }

@@ -65,7 +65,7 @@ internal sealed class ModelWeights : IDisposable
                 "Conv" when tensor.Dims.Length >= 3 => WeightLayout.Conv,
                 _ => null,
             };
-            if (layout is { } l) targets.Add(new WeightTarget(module, name, l, tensor.Dims, tensor.DataType, node.Name));
+            if (layout is { } l) targets.Add(new WeightTarget(module, name, l, tensor.Dims, tensor.DataType, node.Name, name != node.Inputs[1]));
         }
         return targets;
     }

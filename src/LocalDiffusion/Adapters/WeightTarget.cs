@@ -23,7 +23,8 @@ internal enum WeightLayout
 /// <param name="Dims">Its dimensions as stored.</param>
 /// <param name="DataType">onnx.TensorProto.DataType (1 float, 10 float16).</param>
 /// <param name="NodeName">The node that consumes it (for messages).</param>
-internal sealed record WeightTarget(string ModulePath, string Initializer, WeightLayout Layout, long[] Dims, int DataType, string NodeName)
+/// <param name="ThroughCast">Whether it reaches the node through a Cast (a float16 export's weights).</param>
+internal sealed record WeightTarget(string ModulePath, string Initializer, WeightLayout Layout, long[] Dims, int DataType, string NodeName, bool ThroughCast = false)
 {
     /// <summary>Output features (torch's first dimension).</summary>
     public long OutFeatures => Layout is WeightLayout.MatMulTransposed or WeightLayout.GemmPlain ? Dims[1] : Dims[0];

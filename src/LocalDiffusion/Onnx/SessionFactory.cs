@@ -157,14 +157,14 @@ internal sealed class SessionFactory
     // AddInitializer (measured with 1.31: a replaced Conv weight left the output unchanged, a replaced MatMul or Gemm
     // weight changed it); at the "extended" level the replacement is used. Sessions with merged Conv weights lose only
     // that layout rewrite.
-    private static GraphOptimizationLevel LevelFor(Adapters.InitializerOverrides? overrides) =>
-        overrides is { HasConvWeights: true } ? GraphOptimizationLevel.ORT_ENABLE_EXTENDED : GraphOptimizationLevel.ORT_ENABLE_ALL;
+    // Weights fed through a Cast (float16 exports) are constant-folded from the file's data at every level above "disabled".
+    private static GraphOptimizationLevel LevelFor(Adapters.InitializerOverrides? overrides) => overrides?.Level ?? GraphOptimizationLevel.ORT_ENABLE_ALL;
 
     /// <summary>
     /// Opens <paramref name="modelPath"/> with LoRA-merged weights. The cache holds the model's own optimised graph, never
     /// a merged one (its key does not include LoRAs, and storing each LoRA set would copy the model once per set): a cached
-    /// graph is used when it still has every replaced initializer under its name and shape and no Conv weight is replaced
-    /// (the cached "all"-level graph has its Conv weights reordered under other names), else the source is optimised
+    /// graph is used when it still has every replaced initializer under its name and shape and no Conv or Cast-fed weight is
+    /// replaced (the cached "all"-level graph has those reordered or folded under other names), else the source is optimised
     /// again with the replacements and nothing is stored.
     /// </summary>
     private InferenceSession OpenWithOverrides(ExecutionDevice device, string modelPath, bool fuse, Adapters.InitializerOverrides overrides,
@@ -172,7 +172,7 @@ internal sealed class SessionFactory
     {
         cacheStatus = ModelCacheStatus.NotUsed;
         fusedNodes = 0;
-        if (Cache is not null && device.Kind == ExecutionProviderKind.Cpu && !overrides.HasConvWeights)
+        if (Cache is not null && device.Kind == ExecutionProviderKind.Cpu && overrides.Level == GraphOptimizationLevel.ORT_ENABLE_ALL)
         {
             var slot = Cache.SlotFor(modelPath, device, fuse ? Rewriting.AttentionFusion.Version : null);
             if (slot.Find(out _) is { } cached && Adapters.CachedGraphCheck.HasAll(cached, overrides))
