@@ -59,6 +59,7 @@ internal static partial class ErrorReport
             OperationCanceledException => (ExitCodes.Cancelled, "cancelled"),
             ArgumentException a => (ExitCodes.InvalidInput, $"error: {WithFlags(a)}"),
             ModelLoadException or ExecutionProviderUnavailableException or TokenizerFileException => (ExitCodes.ModelError, $"error: {e.Message}"),
+            Adapters.LoraException or Adapters.SafetensorsException => (ExitCodes.ModelError, $"error: {e.Message}"),
             GenerationNumericsException => (ExitCodes.NumericalFailure, $"error: {e.Message}"),
             FileNotFoundException or DirectoryNotFoundException or InvalidDataException => (ExitCodes.InvalidInput, $"error: {e.Message}"),
             IOException or UnauthorizedAccessException => (ExitCodes.IoError, $"error: {e.Message}"),

@@ -49,6 +49,18 @@ public sealed class A1111ClientStartupTests(SharedServer shared) : IClassFixture
     }
 
     [Fact]
+    public async Task The_lora_folder_is_listed_in_A1111s_shape()
+    {
+        var folder = Repo.Model("test", "lora");
+        await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], LoraDirectory = folder });
+        var loras = (await Json.GetAsync(server.Http, "sdapi/v1/loras")).EnumerateArray().ToList();
+        var kohya = Assert.Single(loras, l => l.GetProperty("name").GetString() == "kohya_fp16");
+        Assert.Equal("kohya_fp16", kohya.GetProperty("alias").GetString());
+        Assert.EndsWith("kohya_fp16.safetensors", kohya.GetProperty("path").GetString());
+        Assert.Equal("networks.lora", kohya.GetProperty("metadata").GetProperty("ss_network_module").GetString());
+    }
+
+    [Fact]
     public async Task Heun_steps_are_counted_as_sampler_steps_not_evaluations()
     {
         await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes] });

@@ -37,12 +37,14 @@ internal static class ServeCommand
             },
         };
         var vae = VaeOption.Create();
+        var loraDir = new Option<string?>("--lora-dir") { Description = "The LoRA folder: listed by /sdapi/v1/loras; prompts' <lora:NAME:WEIGHT> find NAME.safetensors there." };
         var lowMemory = LowMemoryOption.Create("Hold each model only while a stage of a generation uses it (less memory; every generation reopens its models from the optimised-model cache).");
 
         var command = new Command("serve", "Serve models over HTTP: OpenAI Images API (/v1), AUTOMATIC1111 API (/sdapi/v1), web UI (/).")
         {
             models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, allowedHosts, maxPixels, threads, publicUrl, vae, lowMemory,
         };
+        command.Options.Add(loraDir);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var folders = parse.GetValue(models) ?? [];
@@ -67,6 +69,7 @@ internal static class ServeCommand
                 IntraOpThreads = parse.GetValue(threads),
                 PublicUrl = parse.GetValue(publicUrl),
                 VaeDecoderPath = parse.GetValue(vae),
+                LoraDirectory = parse.GetValue(loraDir),
                 LowMemory = parse.GetValue(lowMemory),
             };
             var level = parse.GetValue<bool>("--verbose") ? LogLevel.Debug : LogLevel.Information;

@@ -7,15 +7,23 @@ namespace LocalDiffusion.Server.Automatic1111;
 /// <summary>
 /// The listing routes A1111 clients call when they start (SillyTavern, Open WebUI, the Photoshop and Krita plugins read
 /// these to fill their menus): each answers with what this server really has, in A1111's shape, so a client finds an
-/// empty list where there is nothing instead of a 404 that it treats as "not an A1111 server". LoRAs, embeddings and
-/// upscalers are empty until this server has them; the VAE list holds the <c>--vae</c> decoder when one is set.
+/// empty list where there is nothing instead of a 404 that it treats as "not an A1111 server". LoRAs are the
+/// <c>--lora-dir</c> folder's files; embeddings and upscalers are empty until this server has them; the VAE list holds the <c>--vae</c> decoder when one is set.
 /// </summary>
 internal static class SdApiListings
 {
     public static void Map(IEndpointRouteBuilder app, ServerContext server)
     {
         var options = server.Options;
-        app.MapGet("/sdapi/v1/loras", () => Results.Json(Array.Empty<object>()));
+        // A1111's shape: {name, alias, path, metadata} per file of the LoRA folder (metadata: the file's __metadata__).
+        app.MapGet("/sdapi/v1/loras", () => Results.Json(options.LoraDirectory is not { } loraDirectory ? [] :
+            Adapters.LoraDirectory.List(loraDirectory).Select(f => new
+            {
+                name = Adapters.LoraDirectory.NameOf(loraDirectory, f),
+                alias = Path.GetFileNameWithoutExtension(f),
+                path = Path.GetFullPath(f),
+                metadata = ReadMetadata(f),
+            }).ToArray()));
         app.MapGet("/sdapi/v1/hypernetworks", () => Results.Json(Array.Empty<object>()));
         app.MapGet("/sdapi/v1/embeddings", () => Results.Json(new { loaded = new Dictionary<string, object>(), skipped = new Dictionary<string, object>() }));
         // A1111 always lists its "None" upscaler (no upscaling), which is the one thing this server does.
@@ -72,5 +80,18 @@ internal static class SdApiListings
             ram = new { free = Math.Max(0, total - used), used, total },
             cuda = new { error = "GPU memory is not reported: ONNX Runtime's execution providers do not expose it." },
         });
+    }
+
+    // A file whose header cannot be read is still listed (A1111 lists it too), with no metadata.
+    private static IReadOnlyDictionary<string, string> ReadMetadata(string file)
+    {
+        try
+        {
+            return Adapters.SafetensorsFile.ReadMetadata(file);
+        }
+        catch (Adapters.SafetensorsException)
+        {
+            return new Dictionary<string, string>();
+        }
     }
 }

@@ -209,6 +209,9 @@ internal sealed class UNet : IDisposable
     /// <summary>Holds the session open for a stage of several calls (see <see cref="OnnxComponent.Use"/>).</summary>
     public OnnxComponent.Lease Use() => _model.Use();
 
+    /// <summary>The component (for replacing its weights with LoRA-merged ones).</summary>
+    internal OnnxComponent Component => _model;
+
     /// <summary>Whether the session is open now (see <see cref="PipelineOptions.LowMemory"/>).</summary>
     public bool IsLoaded => _model.IsLoaded;
 

@@ -15,6 +15,7 @@ internal sealed class OnnxComponent : IDisposable
     private readonly SessionFactory _sessions;
     private readonly Lock _gate = new();
     private InferenceSession? _session;
+    private Adapters.InitializerOverrides? _overrides;
     private int _users;
     private bool _disposed;
 
@@ -77,7 +78,7 @@ internal sealed class OnnxComponent : IDisposable
         int fused;
         try
         {
-            session = sessions.Create(path, FusesAttention(name), out cacheStatus, out fused);
+            session = sessions.Create(path, FusesAttention(name), null, out cacheStatus, out fused);
         }
         catch (OnnxRuntimeException e)
         {
@@ -113,7 +114,43 @@ internal sealed class OnnxComponent : IDisposable
             if (--_users > 0 || _session is null || !(ReleaseWhenIdle || _disposed)) return;
             _session.Dispose();
             _session = null;
+            if (_disposed) ReleaseOverrides();
         }
+    }
+
+    /// <summary>What the weights that replace the model's own come from (a LoRA set); null: the model as it is.</summary>
+    public string? OverridesIdentity
+    {
+        get
+        {
+            lock (_gate) return _overrides?.Identity;
+        }
+    }
+
+    /// <summary>
+    /// Replaces the weights the session runs with (<paramref name="overrides"/>, null for the model's own): the open
+    /// session is closed and the next <see cref="Use"/> opens one with them. The component takes ownership of
+    /// <paramref name="overrides"/>; the previous ones are released after the session that used them. Throws while a
+    /// stage holds the session.
+    /// </summary>
+    public void SetOverrides(Adapters.InitializerOverrides? overrides)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_users > 0) throw new InvalidOperationException($"{Name}: its weights cannot change while a generation uses it.");
+            _session?.Dispose();
+            _session = null;
+            ReleaseOverrides();
+            _overrides = overrides;
+        }
+    }
+
+    // Only once no session uses them: their pinned arrays back the session's weights.
+    private void ReleaseOverrides()
+    {
+        _overrides?.Dispose();
+        _overrides = null;
     }
 
     // The file was checked at load; what can go wrong now is what loading reports (a file changed or removed since).
@@ -122,7 +159,7 @@ internal sealed class OnnxComponent : IDisposable
         CheckModelFile(FilePath);
         try
         {
-            return _sessions.Create(FilePath, FusesAttention(Name), out _, out _);
+            return _sessions.Create(FilePath, FusesAttention(Name), _overrides, out _, out _);
         }
         catch (OnnxRuntimeException e)
         {
@@ -135,9 +172,10 @@ internal sealed class OnnxComponent : IDisposable
     {
         lock (_gate)
         {
-            if (_users > 0 || _session is null) return;
-            _session.Dispose();
+            if (_users > 0) return;
+            _session?.Dispose();
             _session = null;
+            if (_disposed) ReleaseOverrides();
         }
     }
 

@@ -62,14 +62,16 @@ internal sealed class SessionFactory
     public InferenceSession Create(string modelPath) => Create(modelPath, out _);
 
     /// <inheritdoc cref="Create(string)"/>
-    public InferenceSession Create(string modelPath, out ModelCacheStatus cacheStatus) => Create(modelPath, false, out cacheStatus, out _);
+    public InferenceSession Create(string modelPath, out ModelCacheStatus cacheStatus) => Create(modelPath, false, null, out cacheStatus, out _);
 
     /// <summary>
     /// Opens <paramref name="modelPath"/>; with <paramref name="fuseAttention"/> (and <see cref="PipelineOptions.FuseAttention"/>,
     /// on the CPU or CUDA) its written-out attention is fused first (<see cref="Rewriting.AttentionFusion"/>), and
-    /// <paramref name="fusedAttentionNodes"/> says how many fused attention nodes the opened graph has.
+    /// <paramref name="fusedAttentionNodes"/> says how many fused attention nodes the opened graph has. With
+    /// <paramref name="overrides"/> (LoRA-merged weights) those initializers replace the model's; such a session is
+    /// never stored in the optimised-model cache (see <see cref="OpenWithOverrides"/>).
     /// </summary>
-    public InferenceSession Create(string modelPath, bool fuseAttention, out ModelCacheStatus cacheStatus, out int fusedAttentionNodes)
+    public InferenceSession Create(string modelPath, bool fuseAttention, Adapters.InitializerOverrides? overrides, out ModelCacheStatus cacheStatus, out int fusedAttentionNodes)
     {
         while (true)
         {
@@ -77,7 +79,9 @@ internal sealed class SessionFactory
             try
             {
                 var fuse = fuseAttention && Options.FuseAttention && device.Kind is ExecutionProviderKind.Cpu or ExecutionProviderKind.Cuda;
-                var session = Open(device, modelPath, fuse, out cacheStatus, out fusedAttentionNodes);
+                var session = overrides is null
+                    ? Open(device, modelPath, fuse, out cacheStatus, out fusedAttentionNodes)
+                    : OpenWithOverrides(device, modelPath, fuse, overrides, out cacheStatus, out fusedAttentionNodes);
                 if (device.Kind == ExecutionProviderKind.Cpu && (Options.Cuda is not null || Options.TensorRT is not null))
                     AddNote(UnusedGpuOptions);
                 // A fallback now would put the components on different devices: settle here.
@@ -149,24 +153,59 @@ internal sealed class SessionFactory
         return stored;
     }
 
+    // ONNX Runtime's "all" level reorders Conv weights for its NCHWc kernels from the model's own data, ignoring
+    // AddInitializer (measured with 1.31: a replaced Conv weight left the output unchanged, a replaced MatMul or Gemm
+    // weight changed it); at the "extended" level the replacement is used. Sessions with merged Conv weights lose only
+    // that layout rewrite.
+    // Weights fed through a Cast (float16 exports) are constant-folded from the file's data at every level above "disabled".
+    private static GraphOptimizationLevel LevelFor(Adapters.InitializerOverrides? overrides) => overrides?.Level ?? GraphOptimizationLevel.ORT_ENABLE_ALL;
+
+    /// <summary>
+    /// Opens <paramref name="modelPath"/> with LoRA-merged weights. The cache holds the model's own optimised graph, never
+    /// a merged one (its key does not include LoRAs, and storing each LoRA set would copy the model once per set): a cached
+    /// graph is used when it still has every replaced initializer under its name and shape and no Conv or Cast-fed weight is
+    /// replaced (the cached "all"-level graph has those reordered or folded under other names), else the source is optimised
+    /// again with the replacements and nothing is stored.
+    /// </summary>
+    private InferenceSession OpenWithOverrides(ExecutionDevice device, string modelPath, bool fuse, Adapters.InitializerOverrides overrides,
+        out ModelCacheStatus cacheStatus, out int fusedNodes)
+    {
+        cacheStatus = ModelCacheStatus.NotUsed;
+        fusedNodes = 0;
+        if (Cache is not null && device.Kind == ExecutionProviderKind.Cpu && overrides.Level == GraphOptimizationLevel.ORT_ENABLE_ALL)
+        {
+            var slot = Cache.SlotFor(modelPath, device, fuse ? Rewriting.AttentionFusion.Version : null);
+            if (slot.Find(out _) is { } cached && Adapters.CachedGraphCheck.HasAll(cached, overrides))
+            {
+                var session = OpenPlain(device, cached, GraphOptimizationLevel.ORT_DISABLE_ALL, overrides);
+                slot.Touch();
+                cacheStatus = ModelCacheStatus.Hit;
+                fusedNodes = OnnxFileScan.TryRead(cached)?.FusedAttentionNodes ?? 0;
+                return session;
+            }
+        }
+        return OpenSource(device, modelPath, fuse, null, ref fusedNodes, overrides);
+    }
+
     // The source model, optimised at the "all" level, attention fused first when asked (and when any block checks
     // out); written into the cache's staging folder when one is given.
-    private InferenceSession OpenSource(ExecutionDevice device, string modelPath, bool fuse, string? staging, ref int fusedNodes)
+    private InferenceSession OpenSource(ExecutionDevice device, string modelPath, bool fuse, string? staging, ref int fusedNodes,
+        Adapters.InitializerOverrides? overrides = null)
     {
         fusedNodes = OnnxFileScan.TryRead(modelPath)?.FusedAttentionNodes ?? 0;
-        if (fuse && TryOpenFused(device, modelPath, staging) is { } fused)
+        if (fuse && TryOpenFused(device, modelPath, staging, overrides) is { } fused)
         {
             fusedNodes += fused.Blocks;
             return fused.Session;
         }
-        using var options = CreateOptions(device, GraphOptimizationLevel.ORT_ENABLE_ALL, modelPath);
+        using var options = CreateOptions(device, LevelFor(overrides), modelPath, overrides);
         if (staging is not null) ModelCache.WriteOptimisedTo(options, staging);
         return new InferenceSession(modelPath, options);
     }
 
     // The rewrite only makes a model faster: when it fails, or ONNX Runtime refuses its graph, the model opens as
     // exported and the notes say why.
-    private (InferenceSession Session, int Blocks)? TryOpenFused(ExecutionDevice device, string modelPath, string? staging)
+    private (InferenceSession Session, int Blocks)? TryOpenFused(ExecutionDevice device, string modelPath, string? staging, Adapters.InitializerOverrides? overrides)
     {
         var component = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(modelPath)));
         Rewriting.AttentionFusion.Result? fused;
@@ -182,7 +221,7 @@ internal sealed class SessionFactory
         if (fused is null) return null;
         try
         {
-            using var options = CreateOptions(device, GraphOptimizationLevel.ORT_ENABLE_ALL, modelPath);
+            using var options = CreateOptions(device, LevelFor(overrides), modelPath, overrides);
             if (staging is not null) ModelCache.WriteOptimisedTo(options, staging);
             // The rewritten graph comes from memory; its weights stay in the files beside the source model.
             options.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", Path.GetDirectoryName(Path.GetFullPath(modelPath))!);
@@ -209,17 +248,18 @@ internal sealed class SessionFactory
             if (!_notes.Contains(note)) _notes.Add(note);
     }
 
-    private InferenceSession OpenPlain(ExecutionDevice device, string modelPath, GraphOptimizationLevel level)
+    private InferenceSession OpenPlain(ExecutionDevice device, string modelPath, GraphOptimizationLevel level, Adapters.InitializerOverrides? overrides = null)
     {
-        using var options = CreateOptions(device, level, modelPath);
+        using var options = CreateOptions(device, level, modelPath, overrides);
         return new InferenceSession(modelPath, options);
     }
 
     private const string UnusedGpuOptions = "the CUDA/TensorRT options were not used: the sessions run on the CPU";
 
-    private SessionOptions CreateOptions(ExecutionDevice device, GraphOptimizationLevel level, string modelPath)
+    private SessionOptions CreateOptions(ExecutionDevice device, GraphOptimizationLevel level, string modelPath, Adapters.InitializerOverrides? overrides = null)
     {
         var options = new SessionOptions { GraphOptimizationLevel = level };
+        overrides?.ApplyTo(options);
         if (_intraOpThreads is { } intra) options.IntraOpNumThreads = intra;
         if (_interOpThreads is { } inter) options.InterOpNumThreads = inter;
         try

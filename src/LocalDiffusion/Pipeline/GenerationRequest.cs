@@ -12,6 +12,13 @@ public sealed record GenerationRequest
     public string NegativePrompt { get; init; } = "";
 
     /// <summary>
+    /// LoRAs for this request, added to <see cref="PipelineOptions.Loras"/>; <c>&lt;lora:NAME:WEIGHT&gt;</c> tags in
+    /// <see cref="Prompt"/> add more (resolved in <see cref="PipelineOptions.LoraDirectory"/> and taken out of the text).
+    /// The pipeline re-merges its weights only when the set changes between requests.
+    /// </summary>
+    public IReadOnlyList<Adapters.LoraAdapter>? Loras { get; init; }
+
+    /// <summary>
     /// Reads AUTOMATIC1111's attention syntax in both prompts: <c>(word)</c> ×1.1, <c>((word))</c> ×1.21, <c>[word]</c> ÷1.1,
     /// <c>(word:1.3)</c>, literal <c>\(</c> <c>\)</c>, and <c>BREAK</c> to start a new 75-token chunk. Default true;
     /// false encodes the prompts as plain text.

@@ -19,6 +19,22 @@ public sealed record PipelineOptions
     /// </summary>
     public string? CacheDirectory { get; init; }
 
+    /// <summary>
+    /// LoRAs applied to every generation (CLI <c>--lora PATH[:WEIGHT]</c>), before those a request adds
+    /// (<see cref="GenerationRequest.Loras"/>, <c>&lt;lora:NAME:WEIGHT&gt;</c> in the prompt). Merged into the weights when a
+    /// generation needs them; see <see cref="Adapters.LoraAdapter"/>.
+    /// </summary>
+    public IReadOnlyList<Adapters.LoraAdapter> Loras { get; init; } = [];
+
+    /// <summary>The folder where <c>&lt;lora:NAME:WEIGHT&gt;</c> finds NAME.safetensors (CLI <c>--lora-dir</c>); null: prompt tags are refused.</summary>
+    public string? LoraDirectory { get; init; }
+
+    /// <summary>
+    /// Skip LoRA layers that match no weight of the model (as AUTOMATIC1111 does), counting them in the result's warnings,
+    /// instead of refusing the LoRA (default false: a LoRA made for another model is an error naming the file and key).
+    /// </summary>
+    public bool SkipUnmatchedLoraLayers { get; init; }
+
     /// <summary>Whether optimised graphs are stored and reused between starts (default true).</summary>
     public bool UseModelCache { get; init; } = true;
 

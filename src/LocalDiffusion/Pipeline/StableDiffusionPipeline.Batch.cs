@@ -101,6 +101,7 @@ public sealed partial class StableDiffusionPipeline
 
     private bool Compatible(BatchEntry a, BatchEntry b) =>
         a.LatentH == b.LatentH && a.LatentW == b.LatentW
+        && LoraIdentity(a.Request) == LoraIdentity(b.Request)
         && StartsFromNoise(a.Request) && StartsFromNoise(b.Request)
         && Info.Family.UsesClassifierFreeGuidance(a.Request.Guidance) == Info.Family.UsesClassifierFreeGuidance(b.Request.Guidance)
         && a.Scheduler.Scheduler.Timesteps.SequenceEqual(b.Scheduler.Scheduler.Timesteps);
@@ -118,6 +119,7 @@ public sealed partial class StableDiffusionPipeline
         var owned = new List<IDisposable>();
         try
         {
+            owned.Add(UseLoras(group[0].Request));
             var prepared = new List<(BatchEntry Entry, GenerationRun Run)>();
             // Every request encodes its prompts before the shared denoising; the encoders stay open until all have.
             using (UseTextEncoders())

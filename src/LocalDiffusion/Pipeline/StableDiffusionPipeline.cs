@@ -192,7 +192,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             // Opened on first use: only img2img and inpainting need the encoder.
             var vaeEncoder = new Lazy<VaeEncoder?>(() => folder.VaeEncoderPath is { } encoderPath
                 ? new VaeEncoder(OnnxComponent.Load("vae_encoder", encoderPath, sessions, options.LowMemory)) : null);
-            return new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info, vaeEncoder, second);
+            return new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info, vaeEncoder, second) { _options = options };
         }
         catch
         {
@@ -245,7 +245,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        request = WithDefaults(request);
+        request = ResolveLoras(WithDefaults(request));
         // StableDiffusionXLImg2ImgPipeline's strength default: the refiner only polishes the last steps.
         if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && request.Strength is null && request.InitImage is not null)
             request = request with { Strength = 0.3f };
@@ -273,6 +273,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         using var terminate = token.Register(() => runOptions.Terminate = true);
         try
         {
+            using var loras = UseLoras(run.Request);
             return GenerateCore(run.Request, run.Scheduler, run.LatentH, run.LatentW, progress, runOptions, clock, continued, decode, token);
         }
         catch (OnnxRuntimeException) when (token.IsCancellationRequested)
@@ -331,7 +332,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     {
         var n = request.ImageCount;
         var useCfg = Info.Family.UsesClassifierFreeGuidance(request.Guidance);
-        var warnings = new List<string>();
+        var warnings = new List<string>(_loraNotes);
         var timings = new TimingRecorder();
         progress?.Report(new GenerationProgress(0, 0, clock.Elapsed) { Phase = GenerationPhase.Encoding });
 

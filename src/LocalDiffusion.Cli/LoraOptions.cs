@@ -1,0 +1,44 @@
+using System.CommandLine;
+using System.Globalization;
+using LocalDiffusion.Adapters;
+
+namespace LocalDiffusion.Cli;
+
+/// <summary><c>--lora PATH[:WEIGHT]</c> (repeatable) and <c>--lora-dir DIR</c> (where the prompt's &lt;lora:NAME:WEIGHT&gt; looks).</summary>
+internal sealed class LoraOptions
+{
+    private readonly Option<string[]> _lora = new("--lora")
+    {
+        Description = "Apply a LoRA (.safetensors, kohya/A1111 or diffusers/PEFT keys) with an optional weight, e.g. --lora style.safetensors:0.8; repeatable.",
+        Arity = ArgumentArity.ZeroOrMore,
+    };
+
+    private readonly Option<string?> _directory = new("--lora-dir")
+    {
+        Description = "The folder where <lora:NAME:WEIGHT> in the prompt finds NAME.safetensors (as A1111's models/Lora).",
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(_lora);
+        command.Options.Add(_directory);
+    }
+
+    public PipelineOptions Apply(ParseResult parse, PipelineOptions options) => options with
+    {
+        Loras = (parse.GetValue(_lora) ?? []).Select(Parse).ToList(),
+        LoraDirectory = parse.GetValue(_directory),
+    };
+
+    // PATH[:WEIGHT]: the weight is what follows the last ':' when it is a number (a Windows drive's ':' is not).
+    internal static LoraAdapter Parse(string value)
+    {
+        var colon = value.LastIndexOf(':');
+        if (colon > 1 && float.TryParse(value[(colon + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out var weight))
+            return Checked(value[..colon], weight);
+        return Checked(value, 1f);
+    }
+
+    private static LoraAdapter Checked(string path, float weight) =>
+        File.Exists(path) ? new LoraAdapter(path, weight) : throw new ArgumentException($"--lora {path}: file not found.", "--lora");
+}

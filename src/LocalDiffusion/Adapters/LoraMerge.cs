@@ -1,0 +1,148 @@
+using System.Numerics.Tensors;
+using Microsoft.ML.OnnxRuntime;
+using LocalDiffusion.Onnx.Rewriting;
+
+namespace LocalDiffusion.Adapters;
+
+/// <summary>
+/// Merges LoRAs into one model component's weights: W' = W + Σ w·(alpha/rank)·(up @ down), in float32 (conv LoRAs with
+/// the down kernel flattened, up being 1×1), written in the initializer's own layout (transposed for torch.onnx's MatMul
+/// weights) and type. Only the weights a LoRA touches are read and copied; the rest stay in the model file.
+/// </summary>
+internal static class LoraMerge
+{
+    /// <summary>
+    /// The merged weights for <paramref name="component"/> (<c>unet</c>, <c>text_encoder</c>, <c>text_encoder_2</c>) at
+    /// <paramref name="modelPath"/>, or null when no LoRA has layers for it. Every LoRA module must map to a weight of
+    /// this model with matching shapes, else a <see cref="LoraException"/> names the file and key — unless
+    /// <paramref name="skipUnmatched"/>, where such layers are left out and counted in <paramref name="notes"/>.
+    /// </summary>
+    public static InitializerOverrides? Build(string component, string modelPath, IReadOnlyList<(LoraFile File, float Weight)> loras,
+        string identity, bool skipUnmatched, List<string> notes)
+    {
+        var relevant = loras.Select(l => (l.File, l.Weight, Layers: l.File.Layers.Where(x => x.Key.Component == component).ToList()))
+            .Where(l => l.Layers.Count > 0).ToList();
+        if (relevant.Count == 0) return null;
+
+        using var model = ModelWeights.Open(modelPath);
+        var resolver = new ModuleResolver(model.Targets);
+        var deltas = new Dictionary<string, (WeightTarget Target, float[] Delta)>(StringComparer.Ordinal);
+        foreach (var (file, weight, layers) in relevant)
+        {
+            var skipped = 0;
+            foreach (var group in layers.GroupBy(l => l.Key.Underscored))
+            {
+                var shared = ModuleResolver.SharedPrefixLength(group.Select(l => l.Key.Module).ToList(), group.Key);
+                foreach (var layer in group)
+                {
+                    var target = Resolve(file, layer, resolver, shared, component, modelPath);
+                    var problem = target is null
+                        ? $"module {layer.Key.Module} is not a weight of this {component} ({modelPath}): the LoRA was made for another model"
+                          + (model.Targets.Count == 0 ? " (or this export's node names carry no module paths)" : "")
+                        : ShapeProblem(layer, target);
+                    if (problem is not null)
+                    {
+                        if (!skipUnmatched) throw new LoraException(file.Path, layer.Down.Name, problem);
+                        skipped++;
+                        continue;
+                    }
+                    if (weight == 0f) continue;
+                    if (!deltas.TryGetValue(target!.Initializer, out var entry))
+                        deltas[target.Initializer] = entry = (target, new float[target.OutFeatures * target.InFeatures]);
+                    AddProduct(file, layer, weight * layer.Scale, entry.Delta, target.InFeatures);
+                }
+            }
+            if (skipped > 0) notes.Add($"{file.Path}: {skipped} of its {layers.Count} {component} layers match no weight of this model and were skipped");
+        }
+
+        var overrides = new InitializerOverrides(identity);
+        try
+        {
+            foreach (var (target, delta) in deltas.Values)
+            {
+                var merged = model.Read(target);
+                AddInLayout(merged, delta, target);
+                if (target.DataType == OnnxGraph.Float16)
+                {
+                    var halves = new Half[merged.Length];
+                    TensorPrimitives.ConvertToHalf(merged, halves);
+                    overrides.Add(target.Initializer, System.Runtime.InteropServices.MemoryMarshal.Cast<Half, Float16>(halves).ToArray(), target.Dims);
+                }
+                else overrides.Add(target.Initializer, merged, target.Dims);
+                if (target.Layout == WeightLayout.Conv) overrides.HasConvWeights = true;
+                if (target.ThroughCast) overrides.HasCastWeights = true;
+            }
+            return overrides;
+        }
+        catch
+        {
+            overrides.Dispose();
+            throw;
+        }
+    }
+
+    private static WeightTarget? Resolve(LoraFile file, LoraLayer layer, ModuleResolver resolver, int shared, string component, string modelPath)
+    {
+        try
+        {
+            return resolver.Resolve(layer.Key.Module, layer.Key.Underscored, shared);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new LoraException(file.Path, layer.Down.Name, $"module {layer.Key.Module} is ambiguous in this {component} ({modelPath}): {e.Message}");
+        }
+    }
+
+    private static string? ShapeProblem(LoraLayer layer, WeightTarget target)
+    {
+        var d = layer.Down.Shape;
+        var u = layer.Up.Shape;
+        var kernel = d.Length == 4 ? d[2] * d[3] : 1;
+        if (target.Layout == WeightLayout.Conv)
+        {
+            var targetKernel = target.Dims.Skip(2).ToArray();
+            if (d.Length == 4 && (target.Dims.Length != 4 || d[2] != target.Dims[2] || d[3] != target.Dims[3]))
+                return $"the LoRA's kernel is {d[2]}×{d[3]} but {target.NodeName}'s weight is [{string.Join(", ", target.Dims)}]";
+            if (d.Length == 2 && targetKernel.Any(k => k != 1))
+                return $"a linear LoRA pair cannot change the {string.Join("×", targetKernel)} convolution {target.NodeName}";
+        }
+        else if (kernel != 1)
+            return $"a {d[2]}×{d[3]} conv LoRA cannot change the linear layer {target.NodeName}";
+        if (u[0] != target.OutFeatures || d[1] * kernel != target.InFeatures)
+            return $"the LoRA maps {d[1] * kernel} → {u[0]} features, but {target.NodeName}'s weight [{string.Join(", ", target.Dims)}] maps {target.InFeatures} → {target.OutFeatures}: the LoRA was made for another model (e.g. an SDXL LoRA on an SD 1.x model)";
+        return null;
+    }
+
+    // delta[out, in] += factor · up[out, r] · down[r, in]: one fused multiply-add over a down row per (out, r).
+    private static void AddProduct(LoraFile file, LoraLayer layer, float factor, float[] delta, long inFeatures)
+    {
+        var down = file.File.ReadFloat32(layer.Down);
+        var up = file.File.ReadFloat32(layer.Up);
+        var rank = (int)layer.Rank;
+        var width = (int)inFeatures;
+        var outFeatures = delta.Length / width;
+        for (var o = 0; o < outFeatures; o++)
+        {
+            var row = delta.AsSpan(o * width, width);
+            for (var k = 0; k < rank; k++)
+                TensorPrimitives.MultiplyAdd(down.AsSpan(k * width, width), factor * up[o * rank + k], row, row);
+        }
+        if (!float.IsFinite(TensorPrimitives.Sum(delta)))
+            throw new LoraException(file.Path, layer.Up.Name, "the merged change is not finite (inf or NaN in the LoRA's weights)");
+    }
+
+    private static void AddInLayout(float[] weight, float[] delta, WeightTarget target)
+    {
+        if (target.Layout is WeightLayout.Conv or WeightLayout.GemmTransB)
+        {
+            TensorPrimitives.Add(weight, delta, weight);
+            return;
+        }
+        // Stored [in, out]: the transpose of torch's [out, in].
+        var inF = (int)target.InFeatures;
+        var outF = (int)target.OutFeatures;
+        for (var i = 0; i < inF; i++)
+            for (var o = 0; o < outF; o++)
+                weight[i * outF + o] += delta[o * inF + i];
+    }
+}

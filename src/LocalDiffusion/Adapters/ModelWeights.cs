@@ -1,0 +1,146 @@
+using System.Buffers.Binary;
+using LocalDiffusion.Onnx.Rewriting;
+
+namespace LocalDiffusion.Adapters;
+
+/// <summary>
+/// The weights of one .onnx model that LoRAs can change, found from its node names (torch.onnx names nodes after the
+/// module path, <c>/down_blocks.0/attentions.0/…/to_q/MatMul</c>, while Linear weights are anonymous
+/// <c>onnx::MatMul_N</c> initializers), and their values read on demand from the file or its external data.
+/// </summary>
+internal sealed class ModelWeights : IDisposable
+{
+    private const int TensorFloatData = 4, TensorRawData = 9, TensorExternalData = 13, EntryKey = 1, EntryValue = 2;
+
+    private readonly MappedFile _file;
+    private readonly OnnxGraph _graph;
+
+    private ModelWeights(string path, MappedFile file, OnnxGraph graph, List<WeightTarget> targets)
+    {
+        ModelPath = path;
+        _file = file;
+        _graph = graph;
+        Targets = targets;
+    }
+
+    /// <summary>The .onnx file.</summary>
+    public string ModelPath { get; }
+
+    /// <summary>Every MatMul/Gemm/Conv weight initializer whose node names a module.</summary>
+    public IReadOnlyList<WeightTarget> Targets { get; }
+
+    /// <summary>Reads the graph of <paramref name="modelPath"/> (memory-mapped; weights are not read).</summary>
+    public static ModelWeights Open(string modelPath)
+    {
+        var file = new MappedFile(modelPath);
+        try
+        {
+            var graph = OnnxGraph.Parse(file.Memory);
+            return new ModelWeights(modelPath, file, graph, FindTargets(graph));
+        }
+        catch
+        {
+            ((IDisposable)file).Dispose();
+            throw;
+        }
+    }
+
+    private static List<WeightTarget> FindTargets(OnnxGraph graph)
+    {
+        // A float16 export feeds weights through Cast (or Identity) nodes: follow those back to the initializer.
+        var producers = graph.Nodes.Where(n => n.OpType is "Cast" or "Identity" && n.Inputs.Length == 1 && n.Outputs.Length == 1)
+            .GroupBy(n => n.Outputs[0]).ToDictionary(g => g.Key, g => g.First().Inputs[0], StringComparer.Ordinal);
+        var targets = new List<WeightTarget>();
+        foreach (var node in graph.Nodes)
+        {
+            if (node.Domain.Length > 0 || node.OpType is not ("MatMul" or "Gemm" or "Conv") || node.Inputs.Length < 2) continue;
+            var name = node.Inputs[1];
+            for (var hops = 0; !graph.Initializers.ContainsKey(name) && hops < 2 && producers.TryGetValue(name, out var source); hops++) name = source;
+            if (!graph.Initializers.TryGetValue(name, out var tensor) || tensor.DataType is not (OnnxGraph.Float or OnnxGraph.Float16)) continue;
+            if (ModulePathOf(node.Name) is not { } module) continue;
+            WeightLayout? layout = node.OpType switch
+            {
+                "MatMul" when tensor.Dims.Length == 2 => WeightLayout.MatMulTransposed,
+                "Gemm" when tensor.Dims.Length == 2 => node.Attributes.TryGetValue("transB", out var t) && t.I == 1 ? WeightLayout.GemmTransB : WeightLayout.GemmPlain,
+                "Conv" when tensor.Dims.Length >= 3 => WeightLayout.Conv,
+                _ => null,
+            };
+            if (layout is { } l) targets.Add(new WeightTarget(module, name, l, tensor.Dims, tensor.DataType, node.Name, name != node.Inputs[1]));
+        }
+        return targets;
+    }
+
+    /// <summary><c>/unet/down_blocks.0/resnets.0/conv1/Conv</c> → <c>unet.down_blocks.0.resnets.0.conv1</c>; null for a name without a path.</summary>
+    public static string? ModulePathOf(string nodeName)
+    {
+        if (!nodeName.StartsWith('/')) return null;
+        var segments = nodeName[1..].Split('/');
+        if (segments.Length < 2 || segments[..^1].Any(s => s.Length == 0)) return null;
+        return string.Join('.', segments[..^1]);
+    }
+
+    /// <summary>The stored values of <paramref name="target"/>'s initializer as float32, in stored order.</summary>
+    public float[] Read(WeightTarget target)
+    {
+        var tensor = _graph.Initializers[target.Initializer];
+        var count = (int)target.Dims.Aggregate(1L, (a, d) => a * d);
+        var size = tensor.DataType == OnnxGraph.Float ? 4 : 2;
+        var bytes = RawBytes(tensor, (long)count * size);
+        if (bytes.Length != (long)count * size)
+            throw new InvalidDataException($"{ModelPath}: initializer {target.Initializer} holds {bytes.Length} bytes, not the {(long)count * size} its shape needs");
+        var values = new float[count];
+        var span = bytes.Span;
+        if (size == 4)
+            for (var i = 0; i < count; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(span[(4 * i)..]);
+        else
+            for (var i = 0; i < count; i++) values[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(span[(2 * i)..]);
+        return values;
+    }
+
+    private ReadOnlyMemory<byte> RawBytes(OnnxGraph.Tensor tensor, long expected)
+    {
+        var reader = new ProtoReader(tensor.Raw);
+        string? location = null;
+        long offset = 0, length = -1;
+        while (reader.More)
+        {
+            var (field, wire) = reader.Tag();
+            if (field == TensorRawData && wire == ProtoReader.LengthDelimited) return reader.ReadBytes();
+            if (field == TensorFloatData && wire == ProtoReader.LengthDelimited) return reader.ReadBytes(); // packed little-endian floats
+            if (field == TensorExternalData && wire == ProtoReader.LengthDelimited)
+            {
+                var entry = new ProtoReader(reader.ReadBytes());
+                string key = "", value = "";
+                while (entry.More)
+                {
+                    var (f, w) = entry.Tag();
+                    if (f == EntryKey && w == ProtoReader.LengthDelimited) key = entry.ReadString();
+                    else if (f == EntryValue && w == ProtoReader.LengthDelimited) value = entry.ReadString();
+                    else entry.Skip(w);
+                }
+                switch (key)
+                {
+                    case "location": location = value; break;
+                    case "offset": offset = long.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                    case "length": length = long.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                }
+            }
+            else reader.Skip(wire);
+        }
+        if (location is null) throw new InvalidDataException($"{ModelPath}: initializer {tensor.Name} has no raw_data the engine can read");
+        var dataPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(ModelPath))!, location);
+        using var handle = File.OpenHandle(dataPath);
+        var buffer = new byte[length < 0 ? expected : length];
+        var read = 0;
+        while (read < buffer.Length)
+        {
+            var n = RandomAccess.Read(handle, buffer.AsSpan(read), offset + read);
+            if (n == 0) throw new InvalidDataException($"{dataPath}: ends before initializer {tensor.Name}'s data (offset {offset}, {buffer.Length} bytes)");
+            read += n;
+        }
+        return buffer;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => ((IDisposable)_file).Dispose();
+}

@@ -1,0 +1,107 @@
+using LocalDiffusion.Adapters;
+using LocalDiffusion.Onnx;
+
+namespace LocalDiffusion;
+
+// LoRAs: the set a request needs (the pipeline's, the request's, the prompt's <lora:NAME:WEIGHT> tags) is merged into the
+// UNet's and text encoders' weights before it runs. Generations with the same set share the sessions; a different set
+// waits until none is running, then replaces the weights (an empty set restores the model's own sessions exactly).
+public sealed partial class StableDiffusionPipeline
+{
+    private readonly object _loraGate = new();
+    private PipelineOptions _options = new();
+    private string _loraIdentity = "";
+    private int _loraUsers;
+    private List<string> _loraNotes = [];
+
+    /// <summary>The LoRA set now merged into the weights (empty: none).</summary>
+    public IReadOnlyList<LoraAdapter> ActiveLoras { get; private set; } = [];
+
+    // The request with its prompt's <lora:…> tags taken out and Loras holding the full set (the pipeline's first).
+    private GenerationRequest ResolveLoras(GenerationRequest request)
+    {
+        var (prompt, tags) = PromptLoras.Extract(request.Prompt);
+        var set = new List<LoraAdapter>(_options.Loras);
+        set.AddRange(request.Loras ?? []);
+        foreach (var (name, weight) in tags) set.Add(new LoraAdapter(PromptLoras.Resolve(name, _options.LoraDirectory), weight));
+        foreach (var lora in set)
+            if (!File.Exists(lora.Path)) throw new ArgumentException($"LoRA file not found: {lora.Path}", nameof(request));
+        return request with { Prompt = prompt, Loras = set };
+    }
+
+    private static string LoraIdentity(GenerationRequest request) =>
+        string.Join("\n", (request.Loras ?? []).Select(l => l.Identity));
+
+    /// <summary>Holds the request's LoRA set merged into the weights until disposed, switching to it first when needed.</summary>
+    private LoraLease UseLoras(GenerationRequest request)
+    {
+        var identity = LoraIdentity(request);
+        lock (_loraGate)
+        {
+            while (identity != _loraIdentity && _loraUsers > 0) Monitor.Wait(_loraGate);
+            if (identity != _loraIdentity) Switch(request.Loras ?? [], identity);
+            _loraUsers++;
+            return new LoraLease(this, _loraNotes);
+        }
+    }
+
+    private void ReturnLoras()
+    {
+        lock (_loraGate)
+        {
+            _loraUsers--;
+            Monitor.PulseAll(_loraGate);
+        }
+    }
+
+    private IEnumerable<OnnxComponent> LoraComponents()
+    {
+        yield return _unet.Component;
+        yield return _textEncoder.Component;
+        if (_textEncoder2 is not null) yield return _textEncoder2.Component;
+    }
+
+    // Merges every component's weights first, so a LoRA that fails leaves the current set in place.
+    private void Switch(IReadOnlyList<LoraAdapter> set, string identity)
+    {
+        var files = new List<(LoraFile, float)>();
+        var merged = new List<(OnnxComponent, InitializerOverrides?)>();
+        var notes = new List<string>();
+        try
+        {
+            foreach (var lora in set) files.Add((LoraFile.Open(lora.Path), lora.Weight));
+            foreach (var component in LoraComponents())
+                merged.Add((component, set.Count == 0 ? null
+                    : LoraMerge.Build(component.Name, component.FilePath, files, identity, _options.SkipUnmatchedLoraLayers, notes)));
+            // A LoRA whose layers all belong to components this model lacks (an SDXL text_encoder_2 LoRA on SD 1.5) changes nothing.
+            var matchedComponents = files.SelectMany(f => f.Item1.Layers.Select(l => l.Key.Component)).Distinct()
+                .Where(c => !LoraComponents().Any(m => m.Name == c)).ToList();
+            if (matchedComponents.Count > 0 && !_options.SkipUnmatchedLoraLayers)
+            {
+                var (file, _) = files.First(f => f.Item1.Layers.Any(l => matchedComponents.Contains(l.Key.Component)));
+                var layer = file.Layers.First(l => matchedComponents.Contains(l.Key.Component));
+                throw new LoraException(file.Path, layer.Down.Name, $"this LoRA changes {layer.Key.Component}, which this model does not have (an SDXL LoRA on an SD 1.x/2.x model?)");
+            }
+        }
+        catch
+        {
+            foreach (var (_, overrides) in merged) overrides?.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (var (file, _) in files) file.Dispose();
+        }
+        foreach (var (component, overrides) in merged) component.SetOverrides(overrides);
+        _loraIdentity = identity;
+        _loraNotes = notes;
+        ActiveLoras = set;
+    }
+
+    private readonly struct LoraLease(StableDiffusionPipeline owner, IReadOnlyList<string> notes) : IDisposable
+    {
+        public IReadOnlyList<string> Notes { get; } = notes;
+
+        public void Dispose() => owner?.ReturnLoras();
+    }
+}

@@ -1,0 +1,83 @@
+using System.Text.Json;
+using LocalDiffusion.Adapters;
+
+namespace LocalDiffusion.Tests.Adapters;
+
+// TestData/Adapters/sd15_kohya_to_peft.json (tools/build_lora_test_files.py): SD 1.5's kohya LoRA/LoCon key names and the
+// names diffusers v0.31.0's converters give them. The engine resolves the kohya names against a model's module paths (as an
+// exporter writes them in node names) and must land on the module diffusers names.
+public sealed class LoraKeyConversionTests
+{
+    private static JsonElement Table() =>
+        JsonDocument.Parse(File.ReadAllText(TestPaths.TestData("Adapters", "sd15_kohya_to_peft.json"))).RootElement;
+
+    // The UNet's nodes as optimum names them (/unet/… in a wrapped export: an extra leading segment), the text encoder's as
+    // an export of CLIPTextModel's encoder alone (/layers.0/…: the LoRA's text_model.encoder prefix missing).
+    private static Dictionary<string, ModuleResolver> Resolvers(JsonElement table)
+    {
+        var targets = new Dictionary<string, List<WeightTarget>>();
+        var i = 0;
+        foreach (var m in table.GetProperty("modules").EnumerateArray())
+        {
+            var component = m.GetProperty("component").GetString()!;
+            var path = m.GetProperty("path").GetString()!;
+            var conv = m.GetProperty("kind").GetString() == "conv";
+            var modulePath = component == "unet" ? "unet." + path : path["text_model.encoder.".Length..];
+            var target = new WeightTarget(modulePath, conv ? path + ".weight" : $"onnx::MatMul_{i++}", conv ? WeightLayout.Conv : WeightLayout.MatMulTransposed,
+                conv ? [8, 8, 3, 3] : [8, 8], 1, "/" + modulePath.Replace('.', '/') + (conv ? "/Conv" : "/MatMul"));
+            if (!targets.TryGetValue(component, out var list)) targets[component] = list = [];
+            list.Add(target);
+        }
+        return targets.ToDictionary(kv => kv.Key, kv => new ModuleResolver(kv.Value));
+    }
+
+    [Fact]
+    public void KohyaNamesResolveToTheModulesDiffusersConvertsThemTo()
+    {
+        var table = Table();
+        var resolvers = Resolvers(table);
+        var pairs = table.GetProperty("pairs").EnumerateArray().ToList();
+        Assert.True(pairs.Count > 300);
+        var byComponent = pairs.Select(p => LoraKey.Parse("sd15.safetensors", p.GetProperty("kohya").GetString()! + ".lora_down.weight"))
+            .GroupBy(k => k.Component).ToDictionary(g => g.Key, g => ModuleResolver.SharedPrefixLength(g.Select(k => k.Module).ToList(), true));
+        foreach (var pair in pairs)
+        {
+            var kohya = LoraKey.Parse("sd15.safetensors", pair.GetProperty("kohya").GetString()! + ".lora_down.weight");
+            var peftKey = pair.GetProperty("peft").GetString()!;
+            var peft = LoraKey.Parse("sd15.safetensors", peftKey);
+            Assert.Equal(peft.Component, kohya.Component);
+            var resolver = resolvers[kohya.Component];
+            var fromKohya = resolver.Resolve(kohya.Module, true, byComponent[kohya.Component]);
+            var fromPeft = resolver.Resolve(peft.Module, false, kohya.Component == "unet" ? 0 : "text_model.encoder.".Length);
+            Assert.NotNull(fromKohya);
+            Assert.Same(fromPeft, fromKohya);
+            // diffusers' module path is the weight's, less the exporter's prefix
+            Assert.True(fromKohya!.ModulePath.EndsWith(peft.Module, StringComparison.Ordinal) || peft.Module.EndsWith(fromKohya.ModulePath, StringComparison.Ordinal),
+                $"{pair}: {fromKohya.ModulePath}");
+        }
+    }
+
+    [Theory]
+    [InlineData("lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_out_0.lora_up.weight", "unet", "down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_out_0", true, "Up")]
+    [InlineData("lora_te2_text_model_encoder_layers_0_self_attn_q_proj.alpha", "text_encoder_2", "text_model_encoder_layers_0_self_attn_q_proj", true, "Alpha")]
+    [InlineData("unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor.to_out_lora.down.weight", "unet", "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_out.0", false, "Down")]
+    [InlineData("text_encoder.text_model.encoder.layers.0.self_attn.to_k_lora.up.weight", "text_encoder", "text_model.encoder.layers.0.self_attn.k_proj", false, "Up")]
+    [InlineData("text_encoder.text_model.encoder.layers.0.mlp.fc1.lora_linear_layer.down.weight", "text_encoder", "text_model.encoder.layers.0.mlp.fc1", false, "Down")]
+    [InlineData("unet.mid_block.attentions.0.proj_in.lora.up.weight", "unet", "mid_block.attentions.0.proj_in", false, "Up")]
+    public void ParsesEveryKeyForm(string key, string component, string module, bool underscored, string part) =>
+        Assert.Equal(new LoraKey(component, module, underscored, Enum.Parse<LoraPart>(part)), LoraKey.Parse("x.safetensors", key));
+
+    [Theory]
+    [InlineData("lora_unet_mid_block_attentions_0_proj_in.hada_w1_a", "LoHa")]
+    [InlineData("lora_unet_mid_block_attentions_0_proj_in.lokr_w1", "LoKr")]
+    [InlineData("lora_unet_mid_block_attentions_0_proj_in.dora_scale", "DoRA")]
+    [InlineData("lora_transformer_single_blocks_0_attn_to_q.lora_down.weight", "not a kohya LoRA key")]
+    [InlineData("model.diffusion_model.input_blocks.weight", "not a LoRA key")]
+    public void RefusesOtherAdapterFormatsByName(string key, string expected)
+    {
+        var e = Assert.Throws<LoraException>(() => LoraKey.Parse("x.safetensors", key));
+        Assert.Contains(expected, e.Message);
+        Assert.Contains("x.safetensors", e.Message);
+        Assert.Contains(key, e.Message);
+    }
+}
