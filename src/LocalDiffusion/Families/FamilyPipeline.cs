@@ -35,6 +35,9 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
         if (r.MaxSequenceLength is < 1 or > RequestLimits.MaxSequenceLength)
             throw new ArgumentOutOfRangeException(nameof(r.MaxSequenceLength), r.MaxSequenceLength,
                 $"MaxSequenceLength is {r.MaxSequenceLength}; it must be between 1 and {RequestLimits.MaxSequenceLength} T5 tokens.");
+        // LoRA keys for these transformers are not mapped yet: refused rather than silently left out of the picture.
+        if (r.Loras is { Count: > 0 } || Adapters.PromptLoras.Extract(r.Prompt).Loras.Count > 0)
+            throw new ArgumentException($"LoRAs are not supported with {Model.Name} yet (only SD 1.x/2.x/XL); remove the <lora:…> tags and Loras.", nameof(r.Loras));
         if (r.InitImage is not null || r.MaskImage is not null || r.InitLatents is not null)
             throw new ArgumentException($"InitImage, MaskImage and InitLatents are not supported with {Model.Name} yet: it runs text-to-image.", nameof(r.InitImage));
         var multiple = Model.SizeMultiple;

@@ -83,6 +83,9 @@ public sealed class FlowFamilyParityTests
         var diffusion = await Assert.ThrowsAsync<ArgumentException>(() => sd3.GenerateAsync(new GenerationRequest { Prompt = "x", Scheduler = "dpmpp_2m", Width = 64, Height = 64 }));
         Assert.Equal("Scheduler", diffusion.ParamName);
         Assert.Contains("flow_euler", diffusion.Message);
+        // Not silently dropped: a LoRA asked for on a family whose keys are not mapped yet is refused.
+        var lora = await Assert.ThrowsAsync<ArgumentException>(() => sd3.GenerateAsync(new GenerationRequest { Prompt = "x <lora:style:0.8>", Width = 64, Height = 64 }));
+        Assert.Equal("Loras", lora.ParamName);
     }
 
     [Fact]
