@@ -15,8 +15,6 @@ internal static class PngTextReader
     // A compressed chunk may not inflate past this: text is kilobytes, and a zip bomb must not fill the memory.
     private const int MaxInflatedBytes = 8 << 20;
 
-    private static readonly uint[] CrcTable = BuildCrcTable();
-
     /// <summary>Keyword → text, in file order (a repeated keyword keeps its last text).</summary>
     public static Dictionary<string, string> Read(ReadOnlySpan<byte> png)
     {
@@ -106,22 +104,6 @@ internal static class PngTextReader
         }
     }
 
-    private static uint Crc(ReadOnlySpan<byte> bytes)
-    {
-        var crc = 0xFFFFFFFFu;
-        foreach (var b in bytes) crc = CrcTable[(crc ^ b) & 0xFF] ^ (crc >> 8);
-        return crc ^ 0xFFFFFFFFu;
-    }
-
-    private static uint[] BuildCrcTable()
-    {
-        var table = new uint[256];
-        for (uint n = 0; n < 256; n++)
-        {
-            var c = n;
-            for (var k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[n] = c;
-        }
-        return table;
-    }
+    // PNG's CRC is the standard CRC-32 (ISO 3309, as zlib's).
+    private static uint Crc(ReadOnlySpan<byte> bytes) => System.IO.Hashing.Crc32.HashToUInt32(bytes);
 }

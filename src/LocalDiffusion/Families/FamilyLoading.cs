@@ -65,4 +65,13 @@ internal static class FamilyLoading
         for (var r = 0; r < prompts.Count; r++) tokenizer.Encode(prompts[r], length).CopyTo(ids, r * length);
         return ids;
     }
+
+    /// <summary>vae_encoder/ when the folder has one (img2img needs it), opened and added to <paramref name="opened"/>.</summary>
+    public static Vae.VaeEncoder? VaeEncoder(FamilyFolder folder, SessionFactory sessions, PipelineOptions options, List<OnnxComponent> opened, int channels)
+    {
+        if (folder.OptionalModel("vae_encoder") is not { } path) return null;
+        var component = OnnxComponent.Load("vae_encoder", path, sessions, options.LowMemory);
+        opened.Add(component);
+        return new Vae.VaeEncoder(component, channels);
+    }
 }

@@ -10,7 +10,6 @@ namespace LocalDiffusion.Imaging;
 public static class PngTextChunks
 {
     private static readonly byte[] Signature = [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
-    private static readonly uint[] CrcTable = BuildCrcTable();
 
     /// <summary>Returns <paramref name="png"/> with one text chunk per entry inserted after the IHDR chunk.</summary>
     public static byte[] Insert(byte[] png, IReadOnlyDictionary<string, string> texts)
@@ -81,22 +80,6 @@ public static class PngTextChunks
         output.Write(header);
     }
 
-    private static uint Crc(ReadOnlySpan<byte> bytes)
-    {
-        var crc = 0xFFFFFFFFu;
-        foreach (var b in bytes) crc = CrcTable[(crc ^ b) & 0xFF] ^ (crc >> 8);
-        return crc ^ 0xFFFFFFFFu;
-    }
-
-    private static uint[] BuildCrcTable()
-    {
-        var table = new uint[256];
-        for (uint n = 0; n < 256; n++)
-        {
-            var c = n;
-            for (var k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[n] = c;
-        }
-        return table;
-    }
+    // PNG's CRC is the standard CRC-32 (ISO 3309, as zlib's).
+    private static uint Crc(ReadOnlySpan<byte> bytes) => System.IO.Hashing.Crc32.HashToUInt32(bytes);
 }

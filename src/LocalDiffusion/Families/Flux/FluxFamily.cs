@@ -38,16 +38,14 @@ internal sealed class FluxFamily : DiffusionFamily
         var dev = transformer.Inputs.ContainsKey("guidance");
         var latents = new LatentFormat(16,
             (float)folder.Number("vae_decoder", "scaling_factor", 0.3611), (float)folder.Number("vae_decoder", "shift_factor", 0.1159));
-        var encoderPath = folder.OptionalModel("vae_encoder");
-        var encoder = encoderPath is null ? null : OnnxComponent.Load("vae_encoder", encoderPath, sessions, options.LowMemory);
-        if (encoder is not null) opened.Add(encoder);
+        var encoder = FamilyLoading.VaeEncoder(folder, sessions, options, opened, latents.Channels);
         return new FluxModel(loaded[0], tokenizer, new T5TextEncoder(loaded[1]), t5Tokenizer, transformer, dev)
         {
             // The model cards: dev 28 steps at guidance 3.5 with 512 T5 tokens; schnell 4 unguided steps with 256. Both 1024².
             Defaults = dev ? new FamilyDefaults(28, 3.5f, 1024, 1024, 512) : new FamilyDefaults(4, 0f, 1024, 1024, 256),
             Latents = latents,
             Decoder = new VaeDecoder(loaded[3], latents.Channels),
-            Encoder = encoder is null ? null : new VaeEncoder(encoder, latents.Channels),
+            Encoder = encoder,
             SchedulerConfig = scheduler,
             Components = [.. opened],
             TokenizerVocabularySize = tokenizer.VocabularySize,

@@ -41,9 +41,7 @@ internal sealed class Sd3Family : DiffusionFamily
         var transformer = loaded[2];
         var latents = new LatentFormat(16,
             (float)folder.Number("vae_decoder", "scaling_factor", 1.5305), (float)folder.Number("vae_decoder", "shift_factor", 0.0609));
-        var encoderPath = folder.OptionalModel("vae_encoder");
-        var encoder = encoderPath is null ? null : OnnxComponent.Load("vae_encoder", encoderPath, sessions, options.LowMemory);
-        if (encoder is not null) opened.Add(encoder);
+        var encoder = FamilyLoading.VaeEncoder(folder, sessions, options, opened, latents.Channels);
         // SD 3 medium's card: 1024², 28 steps, guidance 7; sample_size is the latent side ÷ 1 (128 → 1024 px).
         var native = (int)folder.Number("transformer", "sample_size", 128) * VaeDecoder.Factor;
         return new Sd3Model(new ClipTextEncoder(loaded[0]), tokenizer, new ClipTextEncoder(loaded[1]), tokenizer2, t5, t5Tokenizer, transformer,
@@ -52,7 +50,7 @@ internal sealed class Sd3Family : DiffusionFamily
             Defaults = new FamilyDefaults(28, 7f, native, native, 256),
             Latents = latents,
             Decoder = new VaeDecoder(loaded[3], latents.Channels),
-            Encoder = encoder is null ? null : new VaeEncoder(encoder, latents.Channels),
+            Encoder = encoder,
             SchedulerConfig = scheduler,
             Components = [.. opened],
             TokenizerVocabularySize = tokenizer.VocabularySize,
