@@ -81,4 +81,40 @@ public sealed class A1111ClientStartupTests(SharedServer shared) : IClassFixture
         Assert.All(steps, s => Assert.Equal(400, s.Of));
         Assert.All(steps, s => Assert.InRange(s.Step, 1, 400));
     }
+
+    [Fact]
+    public async Task The_separate_scheduler_field_joins_the_sampler_as_newer_clients_send_it()
+    {
+        async Task<string> SamplerOf(object body) =>
+            System.Text.Json.JsonDocument.Parse((await Json.ReadAsync(await Json.PostAsync(Http, "sdapi/v1/txt2img", body), 200)).GetProperty("info").GetString()!)
+                .RootElement.GetProperty("sampler_name").GetString()!;
+        Assert.Equal("DPM++ 2M Karras", await SamplerOf(new { prompt = "x", steps = 3, sampler_name = "DPM++ 2M", scheduler = "Karras" }));
+        Assert.Equal("DPM++ 2M", await SamplerOf(new { prompt = "x", steps = 3, sampler_name = "DPM++ 2M", scheduler = "Automatic" }));
+        Assert.Equal("Euler Exponential", await SamplerOf(new { prompt = "x", steps = 3, sampler_name = "Euler", scheduler = "exponential" }));
+        var unknown = (await Json.ReadAsync(await Json.PostAsync(Http, "sdapi/v1/txt2img", new { prompt = "x", sampler_name = "Euler", scheduler = "Align Your Steps" }), 400)).GetProperty("error");
+        Assert.Equal("scheduler", unknown.GetProperty("param").GetString());
+        var missing = (await Json.ReadAsync(await Json.PostAsync(Http, "sdapi/v1/txt2img", new { prompt = "x", sampler_name = "DDIM", scheduler = "Karras" }), 400)).GetProperty("error");
+        Assert.Contains("has no Karras schedule", missing.GetProperty("message").GetString());
+        var names = (await Json.GetAsync(Http, "sdapi/v1/schedulers")).EnumerateArray().Select(e => e.GetProperty("label").GetString()).ToList();
+        Assert.Equal(["Automatic", "Uniform", "Karras", "Exponential", "Beta"], names);
+    }
+
+    [Fact]
+    public async Task The_api_key_is_accepted_as_a_basic_auth_password_as_a1111_clients_send_it()
+    {
+        await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], ApiKey = "sesame" });
+        async Task<int> StatusAsync(string scheme, string value)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "sdapi/v1/options");
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue(scheme, value);
+            return (int)(await server.Http.SendAsync(request)).StatusCode;
+        }
+        string Basic(string text) => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(text));
+        Assert.Equal(200, await StatusAsync("Basic", Basic("user:sesame")));
+        Assert.Equal(200, await StatusAsync("Basic", Basic(":sesame")));
+        Assert.Equal(200, await StatusAsync("Bearer", "sesame"));
+        Assert.Equal(401, await StatusAsync("Basic", Basic("sesame:wrong")));
+        Assert.Equal(401, await StatusAsync("Basic", Basic("sesame")));
+        Assert.Equal(401, await StatusAsync("Basic", "not base64!"));
+    }
 }

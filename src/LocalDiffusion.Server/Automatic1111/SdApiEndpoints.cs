@@ -31,8 +31,7 @@ internal static class SdApiEndpoints
             aliases = s.Aliases.Prepend(s.Id).Distinct().ToArray(),
             options = new Dictionary<string, string>(),
         })));
-        // A1111 1.9+ lists noise schedules separately; here they are part of the sampler names ("DPM++ 2M Karras").
-        app.MapGet("/sdapi/v1/schedulers", () => Results.Json(new[] { new { name = "automatic", label = "Automatic", aliases = (string[]?)null } }));
+        app.MapGet("/sdapi/v1/schedulers", () => Results.Json(A1111Schedules.List));
         app.MapGet("/sdapi/v1/sd-models", () => Results.Json(server.Catalog.All.Select(m => new
         {
             title = m.Id,
@@ -143,18 +142,7 @@ internal static class SdApiEndpoints
         if (f.Object("override_settings") is { } overrides && new JsonFields(overrides).String("sd_model_checkpoint") is { } checkpoint)
             model = server.Catalog.Get(StripHash(checkpoint));
         var pipeline = model.Pipeline;
-        var sampler = f.String("sampler_name") ?? f.String("sampler_index");
-        if (sampler is not null)
-        {
-            try
-            {
-                _ = Schedulers.SchedulerRegistry.Default.Describe(sampler);
-            }
-            catch (ArgumentException e)
-            {
-                throw ApiException.BadRequest("sampler_name", e.Message.Split(" (Parameter")[0]);
-            }
-        }
+        var sampler = A1111Schedules.Combine(f.String("sampler_name") ?? f.String("sampler_index"), f.String("scheduler"));
         var batchSize = f.Int("batch_size", 1, 64) ?? 1;
         var iterations = f.Int("n_iter", 1, 100) ?? 1;
         var seed = f.Long("seed", -1, uint.MaxValue) ?? -1;

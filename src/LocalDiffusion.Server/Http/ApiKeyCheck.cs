@@ -6,24 +6,36 @@ using Microsoft.AspNetCore.Http;
 namespace LocalDiffusion.Server.Http;
 
 /// <summary>
-/// With an API key configured, the API routes (/v1, /sdapi, /metrics) need <c>Authorization: Bearer KEY</c>; the web
-/// UI's own files and /health stay open (the UI asks for the key and sends it). Compared in constant time.
+/// With an API key configured, the API routes (/v1, /sdapi, /metrics) need <c>Authorization: Bearer KEY</c>, or HTTP
+/// Basic with the key as the password (any user name), which is how A1111 clients (SillyTavern, Open WebUI) send
+/// A1111's <c>--api-auth</c>; the web UI's own files and /health stay open (the UI asks for the key and sends it).
+/// Compared in constant time.
 /// </summary>
 internal sealed class ApiKeyCheck(RequestDelegate next, ServerOptions options)
 {
-    private readonly byte[]? _expected = options.ApiKey is null ? null : SHA256.HashData(Encoding.UTF8.GetBytes(options.ApiKey));
+    private readonly byte[] _expected = SHA256.HashData(Encoding.UTF8.GetBytes(options.ApiKey ?? ""));
+    private readonly bool _required = options.ApiKey is not null;
 
     public Task InvokeAsync(HttpContext context)
     {
-        if (_expected is null || !IsProtected(context.Request.Path) || HttpMethods.IsOptions(context.Request.Method)) return next(context);
+        if (!_required || !IsProtected(context.Request.Path) || HttpMethods.IsOptions(context.Request.Method)) return next(context);
         var header = context.Request.Headers.Authorization.ToString();
-        const string prefix = "Bearer ";
-        if (header.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
-        {
-            var given = SHA256.HashData(Encoding.UTF8.GetBytes(header[prefix.Length..].Trim()));
-            if (CryptographicOperations.FixedTimeEquals(given, _expected)) return next(context);
-        }
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && Matches(header["Bearer ".Length..].Trim())) return next(context);
+        if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase) && BasicPassword(header["Basic ".Length..].Trim()) is { } password && Matches(password))
+            return next(context);
         return ErrorWriter.WriteAsync(context, ApiException.Unauthorized());
+    }
+
+    private bool Matches(string given) => CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given)), _expected);
+
+    // "user:password" in base64; null when it is not that.
+    private static string? BasicPassword(string encoded)
+    {
+        var bytes = new byte[encoded.Length];
+        if (!Convert.TryFromBase64String(encoded, bytes, out var length)) return null;
+        var text = Encoding.UTF8.GetString(bytes, 0, length);
+        var colon = text.IndexOf(':');
+        return colon < 0 ? null : text[(colon + 1)..];
     }
 
     // Image files are fetched by plain <img>/download links, which cannot send headers: their unguessable ids are the credential.
