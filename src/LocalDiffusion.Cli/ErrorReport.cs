@@ -50,6 +50,7 @@ internal static partial class ErrorReport
         ["MaxPixels"] = "--max-pixels",
         ["OutputDirectory"] = "--output-dir",
         ["VaeDecoderPath"] = "--vae",
+        ["PromptCacheEntries"] = "--prompt-cache",
     };
 
     public static async Task<int> WriteAsync(Exception e, TextWriter error, bool verbose)

@@ -37,6 +37,12 @@ public sealed record ServerOptions
     /// </summary>
     public bool LowMemory { get; init; }
 
+    /// <summary>
+    /// Prompts whose encoded conditioning each model keeps (<see cref="PipelineOptions.PromptCacheEntries"/>): a repeated
+    /// prompt skips the text encoders, pictures are bit-identical. 0 turns it off.
+    /// </summary>
+    public int PromptCacheEntries { get; init; } = 64;
+
     /// <summary>Where images handed out by URL are written; null: a temporary folder removed on shutdown.</summary>
     public string? OutputDirectory { get; init; }
 

@@ -37,6 +37,7 @@ internal static class ServeCommand
             },
         };
         var vae = VaeOption.Create();
+        var promptCache = new Option<int>("--prompt-cache") { Description = "Prompts whose encoded conditioning each model keeps (a repeated prompt skips the text encoders; pictures are identical). 0 turns it off.", DefaultValueFactory = _ => 64 };
         var loraDir = new Option<string?>("--lora-dir") { Description = "The LoRA folder: listed by /sdapi/v1/loras; prompts' <lora:NAME:WEIGHT> find NAME.safetensors there." };
         var lowMemory = LowMemoryOption.Create("Hold each model only while a stage of a generation uses it (less memory; every generation reopens its models from the optimised-model cache).");
 
@@ -45,6 +46,7 @@ internal static class ServeCommand
             models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, allowedHosts, maxPixels, threads, publicUrl, vae, lowMemory,
         };
         command.Options.Add(loraDir);
+        command.Options.Add(promptCache);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var folders = parse.GetValue(models) ?? [];
@@ -70,6 +72,7 @@ internal static class ServeCommand
                 PublicUrl = parse.GetValue(publicUrl),
                 VaeDecoderPath = parse.GetValue(vae),
                 LoraDirectory = parse.GetValue(loraDir),
+                PromptCacheEntries = parse.GetValue(promptCache),
                 LowMemory = parse.GetValue(lowMemory),
             };
             var level = parse.GetValue<bool>("--verbose") ? LogLevel.Debug : LogLevel.Information;

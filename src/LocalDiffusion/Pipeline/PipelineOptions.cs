@@ -63,6 +63,12 @@ public sealed record PipelineOptions
     public bool LowMemory { get; init; }
 
     /// <summary>
+    /// How many prompts' encoded conditioning to keep (least recently used first out), so a repeated prompt skips the text
+    /// encoders; pictures are bit-identical either way. 0 (the default) keeps none; the server keeps 64.
+    /// </summary>
+    public int PromptCacheEntries { get; init; }
+
+    /// <summary>
     /// The most rows one UNet call takes; null (default): every row of an evaluation (the guidance pair of each image,
     /// and every image) in one call. 1 runs the unconditional and conditional halves as two calls, as AUTOMATIC1111 does
     /// without <c>batch_cond_uncond</c> (its --medvram): the UNet's working memory halves, for a little more time per
@@ -126,6 +132,8 @@ public sealed record PipelineOptions
         if (VaeDecoderPath is { } vae && string.IsNullOrWhiteSpace(vae))
             throw new ArgumentException("VaeDecoderPath is empty; give an .onnx file or a vae_decoder folder, or null for the model's own.", nameof(VaeDecoderPath));
         CheckThreads(nameof(InterOpThreads), InterOpThreads);
+        if (PromptCacheEntries is < 0 or > 100_000)
+            throw new ArgumentOutOfRangeException(nameof(PromptCacheEntries), PromptCacheEntries, $"PromptCacheEntries is {PromptCacheEntries}; it must be between 0 (off) and 100000.");
         if (MaxUnetBatch is < 1)
             throw new ArgumentOutOfRangeException(nameof(MaxUnetBatch), MaxUnetBatch, $"MaxUnetBatch is {MaxUnetBatch}; it must be at least 1 (or null for every row in one call).");
         if (CpuArenaExtendStrategy is not (null or "next_power_of_two" or "same_as_requested"))

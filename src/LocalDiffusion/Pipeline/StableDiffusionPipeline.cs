@@ -55,6 +55,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     private readonly SchedulerConfig _schedulerConfig;
     private readonly SchedulerRegistry _schedulers;
     private readonly CancellationTokenSource _disposing = new();
+    private ConditioningCache? _conditioningCache;
     private readonly object _gate = new();
     private int _active;
     [ThreadStatic] private static int _generationsOnThisThread;
@@ -192,7 +193,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             // Opened on first use: only img2img and inpainting need the encoder.
             var vaeEncoder = new Lazy<VaeEncoder?>(() => folder.VaeEncoderPath is { } encoderPath
                 ? new VaeEncoder(OnnxComponent.Load("vae_encoder", encoderPath, sessions, options.LowMemory)) : null);
-            return new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info, vaeEncoder, second) { _options = options };
+            return new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info, vaeEncoder, second) { _options = options, _conditioningCache = options.PromptCacheEntries > 0 ? new ConditioningCache(options.PromptCacheEntries) : null };
         }
         catch
         {
@@ -338,14 +339,17 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
         // Text conditioning: [negative×n, prompt×n] with CFG (diffusers' order), else [prompt×n].
         var prompts = useCfg ? new[] { request.NegativePrompt, request.Prompt } : [request.Prompt];
-        UNetInputs inputs;
-        using (UseTextEncoders())
+        var timeIds = _sdxlPromptEncoder is { } sdxl ? SdxlTimeIds.For(request, prompts.Length, sdxl.Refiner, latentH * VaeDecoder.Factor, latentW * VaeDecoder.Factor) : null;
+        UNetInputs Encode(List<string> into)
         {
-            inputs = _sdxlPromptEncoder is { } xl
-                ? xl.Encode(prompts, n, request.PromptWeighting,
-                    SdxlTimeIds.For(request, prompts.Length, xl.Refiner, latentH * VaeDecoder.Factor, latentW * VaeDecoder.Factor), warnings, timings, runOptions)
-                : _promptEncoder.Encode(prompts, n, request.PromptWeighting, warnings, timings, runOptions);
+            using (UseTextEncoders())
+                return _sdxlPromptEncoder is { } xl
+                    ? xl.Encode(prompts, n, request.PromptWeighting, timeIds!, into, timings, runOptions)
+                    : _promptEncoder.Encode(prompts, n, request.PromptWeighting, into, timings, runOptions);
         }
+        var inputs = _conditioningCache is { } cache
+            ? cache.GetOrEncode(ConditioningCache.Key(prompts, n, request.PromptWeighting, timeIds?.SelectMany(t => t).ToArray(), LoraIdentity(request)), warnings, Encode)
+            : Encode(warnings);
         if (Info.Family.GuidanceEmbeddingWidth is { } width)
             inputs = inputs with { TimestepCond = GuidanceEmbedding.Compute(request.Guidance, width, inputs.Batch) };
         timings.TextEncoderDone();
@@ -639,6 +643,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 $"named as the float32 variant of {Path.GetFileName(decoder.FilePath)}, but it computes in float16 (float16 inputs, outputs or weights): it would overflow as that one does.");
         return fallback;
     }
+
+    /// <summary>Prompt encodings served from <see cref="PipelineOptions.PromptCacheEntries"/>'s cache (for tests).</summary>
+    internal long PromptCacheHits => _conditioningCache?.Hits ?? 0;
 
     /// <summary>The components whose sessions are open now, by folder name (for tests of <see cref="PipelineOptions.LowMemory"/>).</summary>
     internal IReadOnlyList<string> OpenSessions()
