@@ -29,6 +29,12 @@ internal static class CliApp
         Console.CancelKeyPress += onCancel;
         try
         {
+            // A bad command line is one line per mistake in the CLI's words (exit 1); with no arguments at all, help.
+            if (parse.Errors.Count > 0 && args.Length > 0)
+            {
+                foreach (var line in ParseErrors.Describe(parse)) await error.WriteLineAsync(line);
+                return ExitCodes.InvalidInput;
+            }
             return await parse.InvokeAsync(config, cts.Token);
         }
         catch (Exception e)
