@@ -147,7 +147,8 @@ public sealed record GenerationRequest
     public float? NegativeAestheticScore { get; init; }
 
     /// <summary>
-    /// img2img from latents instead of pixels: [ImageCount (or 1),4,Height/8,Width/8] values in the model's latent space,
+    /// img2img from latents instead of pixels: [ImageCount (or 1),4,Height/8,Width/8] values (16 channels on SD 3/FLUX,
+    /// where they stand for the encoded picture as SD 3's img2img takes a latent <c>image</c>) in the model's latent space,
     /// already scaled, as <see cref="GenerationResult.FinalLatents"/> holds them (e.g. a base model's latents stopped at
     /// <see cref="DenoisingEnd"/>). With <see cref="DenoisingStart"/> the loop continues from them as they are; without
     /// it they are noised to <see cref="Strength"/> as an encoded init image would be. Width and Height must match.
