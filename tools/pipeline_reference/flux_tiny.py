@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Reference tensors of diffusers v0.31.0's FluxPipeline / FluxImg2ImgPipeline on models/test/tiny-flux-schnell and tiny-flux-dev.
+"""Reference tensors of diffusers v0.31.0's FluxPipeline / FluxImg2ImgPipeline / FluxInpaintPipeline on
+models/test/tiny-flux-schnell and tiny-flux-dev.
 
-The reference rewrites FluxPipeline.__call__'s steps (and FluxImg2ImgPipeline's) because importing those pipeline modules
+The reference rewrites FluxPipeline.__call__'s steps (and FluxImg2ImgPipeline's and FluxInpaintPipeline's) because importing those pipeline modules
 needs transformers, which is not installable here. It rebuilds the torch networks exactly as tools/build_flux_test_model.py
 builds them and runs diffusers' own FluxTransformer2DModel, AutoencoderKL and FlowMatchEulerDiscreteScheduler in the
 pipeline's order (read from v0.31.0's source); calculate_shift is diffusers' own function, read out of pipeline_flux.py
@@ -16,7 +17,10 @@ with ast (tools/scheduler_reference/generate_flow.py):
     no CFG batch, scheduler.step; the final latents are stored packed and unpacked;
   img2img: image (a formula in [-1, 1]) → vae.encode → latent_dist.sample(generator) → (x − shift)·scale; μ from
     (H // 16)·(W // 16); get_timesteps as SD3's; noise = randn(generator) after the posterior sample;
-    scale_noise(x, timesteps[:1], noise), then packed.
+    scale_noise(x, timesteps[:1], noise), then packed;
+  inpainting: as img2img, then the masked image init·(mask < 0.5) is encoded (one more posterior draw, unused later); the
+    mask (sd3_tiny.py's rectangle) → F.interpolate to (h, w), repeated over 16 channels, packed; after each step
+    latents = (1 − mask)·scale_noise(image_latents, timesteps[i+1], noise) + mask·latents, all packed.
 Stored per case: ids, prompt_embeds, pooled, img_ids' size, noise, μ, sigmas, timesteps, the first transformer output, the
 final latents (packed and unpacked). Floats are float32 shortest reprs.
 
@@ -39,7 +43,7 @@ diffusers = nets.import_diffusers()
 from build_flux_test_model import build  # noqa: E402
 from clip_bpe import ClipBpe  # noqa: E402
 from generate_flow import calculate_shift  # noqa: E402
-from sd3_tiny import clip_ids, floats, image_formula  # noqa: E402
+from sd3_tiny import clip_ids, floats, image_formula, latent_mask, mask_formula  # noqa: E402
 
 OUT = os.path.join(HERE, "..", "..", "tests", "LocalDiffusion.Tests", "TestData", "Pipeline", "diffusers_flux_tiny.json")
 MAX_SEQ = 32  # max_sequence_length (FluxPipeline's default 512; schnell is used with 256)
@@ -53,6 +57,8 @@ CASES = [
          guidance=3.5, seed=99, strength=0.6),
     dict(name="schnell_img2img_64x64", variant="schnell", prompt="a watercolor of a golden dragon under the stars", height=64,
          width=64, steps=4, seed=5, strength=0.5),
+    dict(name="dev_inpaint_64x96", variant="dev", prompt="a watercolor of a golden dragon under the stars", height=64, width=96,
+         steps=4, guidance=3.5, seed=21, strength=0.7, mask=True),
 ]
 
 
@@ -103,7 +109,8 @@ def main():
         scheduler.set_timesteps(sigmas=sigmas, mu=mu)
         record = dict(case, max_sequence_length=MAX_SEQ, latent_shape=list(shape), image_seq_len=seq, mu=mu)
         if "strength" in case:
-            posterior = vae.encode(image_formula(case["height"], case["width"])).latent_dist
+            image = image_formula(case["height"], case["width"])
+            posterior = vae.encode(image).latent_dist
             image_latents = (posterior.sample(generator) - vae.config.shift_factor) * vae.config.scaling_factor
             t_start = int(max(steps - min(steps * case["strength"], steps), 0))
             timesteps = scheduler.timesteps[t_start * scheduler.order:]
@@ -112,6 +119,15 @@ def main():
             record.update(begin_index=t_start * scheduler.order, image_latents=floats(image_latents), noise=floats(noise))
             latents = pack(scheduler.scale_noise(image_latents, timesteps[:1], noise))
             record["noised_latents_packed"] = floats(latents)
+            if case.get("mask"):
+                # FluxInpaintPipeline: the masked image is encoded after the noise (a draw no later step reads); the mask is
+                # F.interpolate'd to (h, w), repeated over the 16 channels and packed like the latents.
+                pixel_mask = mask_formula(case["height"], case["width"])
+                _ = vae.encode(image * (pixel_mask < 0.5)).latent_dist.sample(generator)
+                mask = latent_mask(pixel_mask, h, w)
+                record["latent_mask"] = floats(mask)
+                mask = pack(mask.repeat(1, 16, 1, 1))
+                packed_image, packed_noise = pack(image_latents), pack(noise)
         else:
             timesteps = scheduler.timesteps
             noise = torch.randn(shape, generator=generator)
@@ -127,6 +143,11 @@ def main():
             if i == 0:
                 record["first_transformer_output"] = floats(prediction)
             latents = scheduler.step(prediction, t, latents, return_dict=False)[0]
+            if case.get("mask"):
+                proper = packed_image
+                if i < len(timesteps) - 1:
+                    proper = scheduler.scale_noise(packed_image, torch.tensor([timesteps[i + 1]]), packed_noise)
+                latents = (1 - mask) * proper + mask * latents
         record["final_latents_packed"] = floats(latents)
         record["final_latents"] = floats(unpack(latents, h, w))
         cases.append(record)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Reference tensors of diffusers v0.31.0's StableDiffusion3Pipeline / StableDiffusion3Img2ImgPipeline on models/test/tiny-sd3.
+"""Reference tensors of diffusers v0.31.0's StableDiffusion3Pipeline / StableDiffusion3Img2ImgPipeline /
+StableDiffusion3InpaintPipeline on models/test/tiny-sd3.
 
-The reference rewrites StableDiffusion3Pipeline.__call__'s steps (and the img2img pipeline's) because importing those
+The reference rewrites StableDiffusion3Pipeline.__call__'s steps (and the img2img and inpaint pipelines') because importing those
 pipeline modules needs transformers, which is not installable here. It rebuilds the torch networks exactly as
 tools/build_sd3_test_model.py builds them (tiny-sd3's ONNX files are their export) and runs diffusers' own
 SD3Transformer2DModel, AutoencoderKL and FlowMatch schedulers in the pipeline's order (read from v0.31.0's source):
@@ -15,9 +16,13 @@ SD3Transformer2DModel, AutoencoderKL and FlowMatch schedulers in the pipeline's 
     [negative, positive] when guidance > 1, transformer(timestep = t expanded), uncond + g·(cond − uncond), scheduler.step;
   img2img: image (a formula in [-1, 1], as VaeImageProcessor would hand it over) → vae.encode → latent_dist.sample(generator)
     → (x − shift_factor)·scaling_factor; set_timesteps(n), get_timesteps (t_start = int(max(n − min(n·strength, n), 0)),
-    set_begin_index(t_start·order)); noise = randn(generator) after the posterior sample; scale_noise(x, timesteps[:1], noise).
+    set_begin_index(t_start·order)); noise = randn(generator) after the posterior sample; scale_noise(x, timesteps[:1], noise);
+  inpainting (16-channel transformer): as img2img (strength < 1), then the masked image init·(mask < 0.5) is encoded (one
+    more posterior draw, unused by a 16-channel transformer); mask (a binary rectangle) → F.interpolate to (H/8, W/8);
+    after each step latents = (1 − mask)·scale_noise(image_latents, timesteps[i+1], noise) + mask·latents (the image
+    latents themselves after the last step).
 Stored per case: the token ids, the conditioning (prompt_embeds and pooled, positive and negative; once per distinct prompt),
-the initial noise (img2img: the encoded latents and the noise), sigmas, timesteps, the first transformer output (both CFG
+the initial noise (img2img: the encoded latents and the noise; inpainting also the latent mask), sigmas, timesteps, the first transformer output (both CFG
 halves) and the final latents. Floats are float32 shortest reprs.
 
     PYTHONPATH=/tmp/diffusers/src:/tmp/hfhub/src:tools /usr/bin/python3 tools/pipeline_reference/sd3_tiny.py
@@ -50,6 +55,8 @@ CASES = [
          steps=2, guidance=1.0, seed=1234, scheduler="FlowMatchEulerDiscreteScheduler", shift=1.0),
     dict(name="img2img_euler_64x96", prompt="a watercolor of a golden dragon under the stars", height=64, width=96,
          steps=5, guidance=3.0, seed=99, scheduler="FlowMatchEulerDiscreteScheduler", shift=3.0, strength=0.6),
+    dict(name="inpaint_euler_64x96", prompt="a photo of a red cat on a beach", height=64, width=96,
+         steps=5, guidance=3.0, seed=21, scheduler="FlowMatchEulerDiscreteScheduler", shift=3.0, strength=0.8, mask=True),
 ]
 
 
@@ -66,6 +73,18 @@ def image_formula(height, width):
     """The img2img input, already in VaeImageProcessor's [-1, 1] NCHW form: 0.8·sin(0.11x + 0.07y + 1.3c)."""
     c, y, x = torch.meshgrid(torch.arange(3.0), torch.arange(float(height)), torch.arange(float(width)), indexing="ij")
     return (0.8 * torch.sin(0.11 * x + 0.07 * y + 1.3 * c))[None].float()
+
+
+def mask_formula(height, width):
+    """The inpainting mask, as the mask processor (grayscale, binarised) hands it over: 1 (repaint) on the pixel rectangle
+    21 <= x < 70, 13 <= y < 45, else 0; the tests draw the same rectangle as a white-on-black picture."""
+    y, x = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    return ((x >= 21) & (x < 70) & (y >= 13) & (y < 45)).float()[None, None]
+
+
+def latent_mask(mask, h, w):
+    """prepare_mask_latents: F.interpolate(mask, size=(h, w)) (nearest)."""
+    return F.interpolate(mask, size=(h, w))
 
 
 @torch.no_grad()
@@ -116,8 +135,16 @@ def main():
             scheduler.set_begin_index(t_start * scheduler.order)
             noise = torch.randn(shape, generator=generator)
             record.update(begin_index=t_start * scheduler.order, image_latents=floats(latents), noise=floats(noise))
+            image_latents = latents
             latents = scheduler.scale_noise(latents, timesteps[:1], noise)
             record["noised_latents"] = floats(latents)
+            if case.get("mask"):
+                # StableDiffusion3InpaintPipeline, 16-channel transformer: the masked image is encoded after the noise (a
+                # draw no later step reads); only the mask, the image latents and the noise enter the per-step blend.
+                pixel_mask = mask_formula(case["height"], case["width"])
+                _ = vae.encode(image * (pixel_mask < 0.5)).latent_dist.sample(generator)
+                mask = latent_mask(pixel_mask, shape[2], shape[3])
+                record["latent_mask"] = floats(mask)
         else:
             timesteps = scheduler.timesteps
             latents = torch.randn(shape, generator=generator)
@@ -133,6 +160,12 @@ def main():
                 uncond, cond = prediction.chunk(2)
                 prediction = uncond + case["guidance"] * (cond - uncond)
             latents = scheduler.step(prediction, t, latents, return_dict=False)[0]
+            if case.get("mask"):
+                # the inpainting loop's blend: the image latents noised to the next timestep (clean after the last step)
+                proper = image_latents
+                if i < len(timesteps) - 1:
+                    proper = scheduler.scale_noise(image_latents, torch.tensor([timesteps[i + 1]]), noise)
+                latents = (1 - mask) * proper + mask * latents
         record["final_latents"] = floats(latents)
         cases.append(record)
     data = {"source": "tools/pipeline_reference/sd3_tiny.py", "model": "models/test/tiny-sd3",

@@ -2,7 +2,9 @@ using LocalDiffusion.Model;
 using System.Diagnostics;
 using System.Globalization;
 using System.Numerics.Tensors;
+using LocalDiffusion.Denoising;
 using LocalDiffusion.Imaging;
+using LocalDiffusion.Latents;
 using LocalDiffusion.Randomness;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.Vae;
@@ -38,26 +40,47 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
         // LoRA keys for these transformers are not mapped yet: refused rather than silently left out of the picture.
         if (r.Loras is { Count: > 0 } || Adapters.PromptLoras.Extract(r.Prompt).Loras.Count > 0)
             throw new ArgumentException($"LoRAs are not supported with {Model.Name} yet (only SD 1.x/2.x/XL); remove the <lora:…> tags and Loras.", nameof(r.Loras));
-        if (r.InitImage is not null || r.MaskImage is not null || r.InitLatents is not null)
-            throw new ArgumentException($"InitImage, MaskImage and InitLatents are not supported with {Model.Name} yet: it runs text-to-image.", nameof(r.InitImage));
+        r = WithStrength(r);
+        if (r.DenoisingStart is not null || r.DenoisingEnd is not null)
+            throw new ArgumentException($"DenoisingStart/DenoisingEnd (the SDXL base → refiner hand-off) are not supported with {Model.Name}.",
+                r.DenoisingStart is not null ? nameof(r.DenoisingStart) : nameof(r.DenoisingEnd));
+        ImageRequestValidation.Check(r, Model.Encoder?.FilePath, inpaintingUnet: false, (steps, strength) => FlowImageLatents.BeginIndex(steps, strength, 1).StepsLeft);
+        // With an init image the size defaults to the image's own, rounded down to a size the transformer can draw.
         var multiple = Model.SizeMultiple;
-        var width = r.Width ?? Model.Defaults.Width;
-        var height = r.Height ?? Model.Defaults.Height;
+        var width = r.Width ?? (r.InitImage is { } init ? Math.Max(multiple, init.Width / multiple * multiple) : Model.Defaults.Width);
+        var height = r.Height ?? (r.InitImage is { } image ? Math.Max(multiple, image.Height / multiple * multiple) : Model.Defaults.Height);
         foreach (var (value, name) in new[] { (width, nameof(r.Width)), (height, nameof(r.Height)) })
             if (value < multiple || value > RequestLimits.MaxSide || value % multiple != 0)
                 throw new ArgumentOutOfRangeException(name, value,
                     $"{name} is {value}; {Model.Name} draws sides that are multiples of {multiple} px (8 for the VAE × 2 for the transformer's patches), from {multiple} to {RequestLimits.MaxSide}.");
+        int latentH = height / VaeDecoder.Factor, latentW = width / VaeDecoder.Factor, item = Model.Latents.Channels * latentH * latentW;
+        if (r.InitLatents is { } given && given.Length != item && given.Length != r.ImageCount * item)
+            throw new ArgumentException(
+                $"InitLatents has {given.Length} values; [{r.ImageCount},{Model.Latents.Channels},{latentH},{latentW}] = {r.ImageCount * item} (or one image's {item}) are needed for {width}x{height}: set Width and Height to the size the latents were made at.",
+                nameof(r.InitLatents));
+        if (r.InitialLatents is not null)
+            throw new ArgumentException($"InitialLatents are not supported with {Model.Name}: its noise is drawn from Seed.", nameof(r.InitialLatents));
+        if (r.InitPixels is { } pixels && pixels.Length != 3 * width * height)
+            throw new ArgumentException($"InitPixels has {pixels.Length} values; 3×{height}×{width} are needed.", nameof(r.InitImage));
         _ = CreateScheduler(r);
-        return (height / VaeDecoder.Factor, width / VaeDecoder.Factor);
+        return (latentH, latentW);
     }
+
+    /// <summary>The request with diffusers' img2img/inpainting strength filled in when it starts from an image or latents.</summary>
+    public static GenerationRequest WithStrength(GenerationRequest r) =>
+        r.Strength is null && (r.InitImage is not null || r.InitLatents is not null) ? r with { Strength = FlowImageLatents.DefaultStrength } : r;
 
     /// <summary>Runs a validated request on the calling thread.</summary>
     public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress, CancellationToken token)
     {
         var clock = Stopwatch.StartNew();
+        request = WithStrength(request);
         var (latentH, latentW) = Validate(request);
         var (scheduler, schedulerName) = CreateScheduler(request);
         Model.SetTimesteps(scheduler, request.StepCount, latentH, latentW);
+        var fromImage = request.InitImage is not null || request.InitLatents is not null;
+        var begin = fromImage ? FlowImageLatents.BeginIndex(request.StepCount, request.EffectiveStrength, scheduler.Order).BeginIndex : 0;
+        scheduler.SetBeginIndex(begin);
         var n = request.ImageCount;
         var guidance = request.Guidance;
         var cfg = Model.Guidance == GuidanceMode.ClassifierFree && guidance > 1f;
@@ -79,10 +102,22 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
             throw new GenerationNumericsException(NumericsStage.Conditioning, null, $"the text encoders of {Model.Name} returned NaN/infinity for the prompt.");
         var conditioning = Repeat(encoded, n);
 
-        // Initial latents: torch.randn((n, C, h, w), generator), unscaled (flow matching starts from unit noise).
+        // Initial latents: torch.randn((n, C, h, w), generator), unscaled (flow matching starts from unit noise); from an
+        // image, its latents noised to the begin index, and the inpainting blend when masked.
         var item = Model.Latents.Channels * latentH * latentW;
-        var latents = new float[n * item];
-        generator.FillNormal(latents);
+        float[] latents;
+        InpaintBlend? blend = null;
+        if (fromImage)
+        {
+            var pixels = request.InitPixels ?? request.InitImage?.Resize(latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor).ToChw();
+            var prepared = FlowImageLatents.Prepare(request, Model, scheduler, begin, pixels, generator, n, latentH, latentW, runOptions);
+            (latents, blend) = (prepared.Latents, prepared.Blend);
+        }
+        else
+        {
+            latents = new float[n * item];
+            generator.FillNormal(latents);
+        }
 
         var rows = cfg ? 2 * n : n;
         var input = cfg ? new float[rows * item] : latents;
@@ -90,12 +125,13 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
         var guided = cfg ? new float[n * item] : prediction;
         var timesteps = scheduler.Timesteps;
         var evaluations = 0;
-        for (var i = 0; i < timesteps.Count; i++)
+        var total = timesteps.Count - begin;
+        for (var i = begin; i < timesteps.Count; i++)
         {
             token.ThrowIfCancellationRequested();
             if (request.FinishEarly.IsCancellationRequested)
             {
-                warnings.Add($"Stopped early on request after {evaluations} of {timesteps.Count} denoising evaluations: the picture is partly denoised.");
+                warnings.Add($"Stopped early on request after {evaluations} of {total} denoising evaluations: the picture is partly denoised.");
                 break;
             }
             if (cfg)
@@ -113,10 +149,11 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
                 TensorPrimitives.MultiplyAdd(guided, guidance, uncond, guided);
             }
             scheduler.Step(guided, i, latents, generator);
+            blend?.AfterStep(i, latents);
             if (!TensorPrimitives.IsFiniteAll<float>(latents))
                 throw new GenerationNumericsException(NumericsStage.Scheduler, i + 1, $"NaN/infinity at denoising step {i + 1} of {timesteps.Count}: the {schedulerName} scheduler's step was not finite.");
             evaluations++;
-            progress?.Report(new GenerationProgress(evaluations, timesteps.Count, clock.Elapsed) { EvaluationsPerStep = scheduler.Order });
+            progress?.Report(new GenerationProgress(evaluations, total, clock.Elapsed) { EvaluationsPerStep = scheduler.Order });
         }
 
         progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding, EvaluationsPerStep = scheduler.Order });
@@ -140,6 +177,9 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
         var scaled = new float[item];
         int width = latentW * VaeDecoder.Factor, height = latentH * VaeDecoder.Factor;
         var images = new List<GeneratedImage>(n);
+        // Inpainting: the kept pixels are pasted back from the init image, as the SD path does (InpaintComposite).
+        var original = request.MaskImage is null ? null : request.InitImage!.Resize(width, height);
+        var pixelMask = request.MaskImage is { } mask ? InpaintMask.ToPixels(mask.Resize(width, height), request.MaskBlur) : null;
         using var vae = Model.Decoder.Use();
         for (var i = 0; i < n; i++)
         {
@@ -150,6 +190,7 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
             if (!TensorPrimitives.IsFiniteAll<float>(pixels))
                 throw new GenerationNumericsException(NumericsStage.VaeDecoder, null, $"the VAE decoder ({Model.Decoder.FilePath}) returned NaN/infinity.");
             var rgb = ImageConversion.ToRgb8(pixels, width, height, Model.Decoder.FilePath);
+            if (original is not null) InpaintComposite.Apply(rgb, original, pixelMask!);
             images.Add(new GeneratedImage(width, height, rgb,
                 GenerationParameters.Format(request, usedNegative, schedulerName, seed, width, height, modelName, i, n)));
         }

@@ -89,9 +89,18 @@ public sealed record GenerationRequest
     public InitImage? InitImage { get; init; }
 
     /// <summary>
+    /// A test seam for SD 3/FLUX: the init image already as diffusers' image processor hands it to the VAE (CHW floats in
+    /// [−1, 1] at Width×Height), used instead of <see cref="InitImage"/>'s pixels, so that a reference built from a formula
+    /// rather than an 8-bit picture can be matched. <see cref="InitImage"/> must still be set (its size and the paste-back).
+    /// </summary>
+    internal float[]? InitPixels { get; init; }
+
+    /// <summary>
     /// img2img: how much of the schedule runs, in (0, 1]: the first Steps − int(Steps·Strength) steps are skipped and the
     /// init image is noised to the level where the rest begins (diffusers' <c>strength</c>). Null: diffusers' default,
-    /// 0.8 for img2img and 1 for inpainting (where 1 starts the repainted region from pure noise); 0.3 on an SDXL refiner.
+    /// 0.8 for img2img and 1 for inpainting (where 1 starts the repainted region from pure noise); 0.3 on an SDXL refiner;
+    /// 0.6 for both on SD 3 and FLUX, whose skipped part is int(Steps − Steps·Strength) steps (rounded down, so any
+    /// strength above 0 leaves a step).
     /// </summary>
     public float? Strength { get; init; }
 
@@ -138,7 +147,8 @@ public sealed record GenerationRequest
     public float? NegativeAestheticScore { get; init; }
 
     /// <summary>
-    /// img2img from latents instead of pixels: [ImageCount (or 1),4,Height/8,Width/8] values in the model's latent space,
+    /// img2img from latents instead of pixels: [ImageCount (or 1),4,Height/8,Width/8] values (16 channels on SD 3/FLUX,
+    /// where they stand for the encoded picture as SD 3's img2img takes a latent <c>image</c>) in the model's latent space,
     /// already scaled, as <see cref="GenerationResult.FinalLatents"/> holds them (e.g. a base model's latents stopped at
     /// <see cref="DenoisingEnd"/>). With <see cref="DenoisingStart"/> the loop continues from them as they are; without
     /// it they are noised to <see cref="Strength"/> as an encoded init image would be. Width and Height must match.

@@ -5,7 +5,11 @@ namespace LocalDiffusion;
 /// <summary>The up-front checks of a request's eta, init image, strength and mask, each naming the field.</summary>
 internal static class ImageRequestValidation
 {
-    public static void Check(GenerationRequest r, string? vaeEncoderPath, bool inpaintingUnet)
+    /// <param name="r">The request, defaults filled in.</param>
+    /// <param name="vaeEncoderPath">The model's VAE encoder, null when it has none.</param>
+    /// <param name="inpaintingUnet">Whether the denoiser is a 9-channel inpainting UNet.</param>
+    /// <param name="stepsLeft">Steps a strength leaves of a schedule (steps, strength); null: SD's int(steps·strength).</param>
+    public static void Check(GenerationRequest r, string? vaeEncoderPath, bool inpaintingUnet, Func<int, float, int>? stepsLeft = null)
     {
         if (inpaintingUnet && r.MaskImage is null)
             throw new ArgumentException(
@@ -17,7 +21,7 @@ internal static class ImageRequestValidation
         {
             if (r.MaskImage is not null)
                 throw new ArgumentException("MaskImage needs an InitImage: the picture to inpaint.", nameof(r.MaskImage));
-            if (r.InitLatents is not null && r.DenoisingStart is null) CheckStrength(r);
+            if (r.InitLatents is not null && r.DenoisingStart is null) CheckStrength(r, stepsLeft);
             return;
         }
         if (r.InitLatents is not null)
@@ -26,16 +30,22 @@ internal static class ImageRequestValidation
             throw new ArgumentException("InitImage needs the model's VAE encoder (vae_encoder/model.onnx), which this model folder does not have.", nameof(r.InitImage));
         if (r.InitialLatents is not null)
             throw new ArgumentException("InitialLatents and InitImage cannot be used together: the init image makes the starting latents.", nameof(r.InitialLatents));
-        CheckStrength(r);
+        CheckStrength(r, stepsLeft);
         if (!float.IsFinite(r.MaskBlur) || r.MaskBlur < 0 || r.MaskBlur > 64)
             throw new ArgumentOutOfRangeException(nameof(r.MaskBlur), r.MaskBlur, "MaskBlur must be between 0 and 64 pixels.");
     }
 
-    private static void CheckStrength(GenerationRequest r)
+    private static void CheckStrength(GenerationRequest r, Func<int, float, int>? stepsLeft)
     {
         var strength = r.EffectiveStrength;
         if (!float.IsFinite(strength) || strength <= 0 || strength > 1)
             throw new ArgumentOutOfRangeException(nameof(r.Strength), strength, "Strength must be in (0, 1].");
+        if (stepsLeft is not null)
+        {
+            if (stepsLeft(r.StepCount, strength) < 1)
+                throw new ArgumentOutOfRangeException(nameof(r.Strength), strength, $"Strength {strength} with {r.Steps} steps leaves no step to run; raise Steps or Strength.");
+            return;
+        }
         if (LatentPreparation.BeginIndex(r.StepCount, strength, 1).InitSteps < 1)
             throw new ArgumentOutOfRangeException(nameof(r.Strength), strength,
                 $"Strength {strength} with {r.Steps} steps leaves no step to run (int(Steps·Strength) = 0); raise Steps or Strength.");

@@ -66,7 +66,7 @@ public sealed partial class StableDiffusionPipeline
                     DefaultGuidanceScale = model.Defaults.GuidanceScale,
                     VaeScalingFactor = model.Latents.ScalingFactor,
                 },
-                Tasks = ["text-to-image"],
+                Tasks = model.Encoder is null ? ["text-to-image"] : ["text-to-image", "img2img", "inpainting"],
             };
             return new StableDiffusionPipeline(new FamilyPipeline(model, schedulers, name), info);
         }
