@@ -85,7 +85,8 @@ internal static partial class ErrorReport
     {
         var message = ParameterSuffix().Replace(e.Message, "").TrimEnd();
         return e.ParamName is { } name && Flags.TryGetValue(name, out var flag)
-            ? Regex.Replace(message, $@"\b{Regex.Escape(name)}\b", flag)
+            // The word, not the same letters inside a path or a file name (models/tiny-sdxl-refiner stays as it is).
+            ? Regex.Replace(message, $@"(?<![\w\-/\\.]){Regex.Escape(name)}(?![\w\-/\\.])", flag)
             : message;
     }
 

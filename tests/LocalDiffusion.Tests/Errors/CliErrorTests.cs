@@ -177,4 +177,27 @@ public class CliErrorTests
         stream.Write(System.Text.Encoding.ASCII.GetBytes(header));
         stream.Write(new byte[values * 4]);
     }
+
+    [Theory]
+    [InlineData(new[] { "generate", "--seed", "abc", "-p", "x" }, "error: --seed takes a whole number; got 'abc'.")]
+    [InlineData(new[] { "generate", "--guidance", "lots", "-p", "x" }, "error: --guidance takes a number; got 'lots'.")]
+    [InlineData(new[] { "generate", "-p", "x", "--vae-tiling", "bogus" }, "error: --vae-tiling takes one of auto, on, off; got 'bogus'.")]
+    [InlineData(new[] { "generate", "-p", "x", "3" }, "error: unexpected argument '3'; `localdiffusion generate --help` lists what it takes.")]
+    [InlineData(new[] { "generate", "-p", "x", "--stpes", "3" }, "error: unknown option '--stpes'; `localdiffusion generate --help` lists the flags.")]
+    [InlineData(new[] { "generate" }, "error: --prompt is required; `localdiffusion generate --help` describes it.")]
+    [InlineData(new[] { "serve", "--port", "abc" }, "error: --port takes a whole number; got 'abc'.")]
+    public async Task A_bad_command_line_is_one_line_per_mistake_in_the_clis_words(string[] args, string firstLine)
+    {
+        var (code, _, error) = await Run(args);
+        Assert.Equal(ExitCodes.InvalidInput, code);
+        Assert.Equal(firstLine, error.Split('\n')[0].TrimEnd());
+        Assert.DoesNotContain("System.", error);
+    }
+
+    [Fact]
+    public void Flag_names_replace_the_word_not_the_same_letters_in_a_path()
+    {
+        var e = new ArgumentException("refiner models/test/tiny-sdxl-refiner is not an SDXL refiner (refiner.onnx).", "refiner");
+        Assert.Equal("--refiner models/test/tiny-sdxl-refiner is not an SDXL --refiner (refiner.onnx).", ErrorReport.WithFlags(e));
+    }
 }
