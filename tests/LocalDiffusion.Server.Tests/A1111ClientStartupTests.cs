@@ -12,7 +12,7 @@ public sealed class A1111ClientStartupTests(SharedServer shared) : IClassFixture
     [Fact]
     public async Task Listing_routes_answer_with_what_exists()
     {
-        foreach (var path in new[] { "loras", "hypernetworks", "latent-upscale-modes", "face-restorers", "realesrgan-models", "prompt-styles", "extensions", "sd-vae" })
+        foreach (var path in new[] { "loras", "hypernetworks", "latent-upscale-modes", "face-restorers", "realesrgan-models", "prompt-styles", "extensions", "sd-vae", "sd-modules" })
             Assert.Empty((await Json.GetAsync(Http, $"sdapi/v1/{path}")).EnumerateArray());
         var embeddings = await Json.GetAsync(Http, "sdapi/v1/embeddings");
         Assert.Empty(embeddings.GetProperty("loaded").EnumerateObject());
@@ -22,7 +22,7 @@ public sealed class A1111ClientStartupTests(SharedServer shared) : IClassFixture
         var scripts = await Json.GetAsync(Http, "sdapi/v1/scripts");
         Assert.Empty(scripts.GetProperty("txt2img").EnumerateArray());
         Assert.Equal("Automatic", (await Json.GetAsync(Http, "sdapi/v1/options")).GetProperty("sd_vae").GetString());
-        foreach (var refresh in new[] { "refresh-checkpoints", "refresh-vae", "refresh-loras", "refresh-embeddings" })
+        foreach (var refresh in new[] { "refresh-checkpoints", "refresh-vae", "refresh-loras", "refresh-embeddings", "unload-checkpoint", "reload-checkpoint" })
             Assert.Equal("null", await (await Http.PostAsync($"sdapi/v1/{refresh}", null)).Content.ReadAsStringAsync());
     }
 

@@ -37,8 +37,12 @@ internal static class SdApiListings
         app.MapGet("/sdapi/v1/sd-vae", () => Results.Json(VaeName(options) is { } vae
             ? new[] { new { model_name = vae, filename = Path.GetFullPath(options.VaeDecoderPath!) } }
             : []));
-        foreach (var refresh in new[] { "refresh-vae", "refresh-loras", "refresh-embeddings" })
+        // Clients call these after changing files or to free GPU memory between jobs; models here stay loaded (or are
+        // held per stage with --low-memory), so they succeed without doing anything, as A1111 answers them: null.
+        foreach (var refresh in new[] { "refresh-vae", "refresh-loras", "refresh-embeddings", "unload-checkpoint", "reload-checkpoint" })
             app.MapPost($"/sdapi/v1/{refresh}", () => Results.Text("null", "application/json"));
+        // Forge's list of VAE/text-encoder modules, which SillyTavern asks beside sd-vae.
+        app.MapGet("/sdapi/v1/sd-modules", () => Results.Json(Array.Empty<object>()));
         app.MapGet("/sdapi/v1/cmd-flags", () => Results.Json(new Dictionary<string, object?>
         {
             ["api"] = true,
