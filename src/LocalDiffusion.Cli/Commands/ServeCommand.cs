@@ -36,12 +36,23 @@ internal static class ServeCommand
                 return null;
             },
         };
+        var otlp = new Option<Uri?>("--otlp-endpoint")
+        {
+            Description = "Send traces (per request, queue wait, prompt encoding, denoising steps, decoding) and metrics by OTLP to this collector URL (default: $OTEL_EXPORTER_OTLP_ENDPOINT; none: no export).",
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Single().Value;
+                if (Uri.TryCreate(text, UriKind.Absolute, out var url) && url.Scheme is "http" or "https") return url;
+                result.AddError($"--otlp-endpoint '{text}' is not an absolute http:// or https:// URL (e.g. http://localhost:4317).");
+                return null;
+            },
+        };
         var vae = VaeOption.Create();
         var lowMemory = LowMemoryOption.Create("Hold each model only while a stage of a generation uses it (less memory; every generation reopens its models from the optimised-model cache).");
 
         var command = new Command("serve", "Serve models over HTTP: OpenAI Images API (/v1), AUTOMATIC1111 API (/sdapi/v1), web UI (/).")
         {
-            models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, allowedHosts, maxPixels, threads, publicUrl, vae, lowMemory,
+            models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, allowedHosts, maxPixels, threads, publicUrl, vae, lowMemory, otlp,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -76,6 +87,7 @@ internal static class ServeCommand
                 .AddFilter("Microsoft", LogLevel.Warning)
                 .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None) // a failed start (port in use) is reported once, as one line, by the CLI
                 .AddFilter("System", LogLevel.Warning));
+            using var telemetry = OtlpExport.Start(parse.GetValue(otlp));
             await using var server = await LocalDiffusionServer.StartAsync(options, logs, cancellationToken);
             console.MarkupLineInterpolated($"LocalDiffusion is serving [green]{string.Join(", ", server.ModelIds)}[/] at [link]{server.Address}[/] (web UI there; OpenAI base URL {server.Address}v1). Ctrl+C stops it.");
             await server.WaitForShutdownAsync(cancellationToken);
