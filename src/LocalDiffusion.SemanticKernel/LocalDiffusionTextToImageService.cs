@@ -71,7 +71,7 @@ public sealed class LocalDiffusionTextToImageService : ITextToImageService, IDis
 
     private static ImageContent Content(GeneratedImage image, string? modelId, GenerationResult result)
     {
-        var png = image.EncodePng(image.Parameters is { } parameters ? new Dictionary<string, string> { ["parameters"] = parameters } : null);
+        var png = image.EncodePng(); // with the A1111 "parameters" chunk
         return new ImageContent(png, "image/png") { ModelId = modelId, InnerContent = result };
     }
 
