@@ -1,13 +1,6 @@
 using System.Net;
-using LocalDiffusion.Server.Automatic1111;
-using LocalDiffusion.Server.Errors;
-using LocalDiffusion.Server.Files;
+using LocalDiffusion.Server.Hosting;
 using LocalDiffusion.Server.Http;
-using LocalDiffusion.Server.Metrics;
-using LocalDiffusion.Server.Models;
-using LocalDiffusion.Server.OpenAi;
-using LocalDiffusion.Server.Queue;
-using LocalDiffusion.Server.Web;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -15,6 +8,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace LocalDiffusion.Server;
 
@@ -27,14 +21,12 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ServerContext _context;
-    private readonly PrometheusTextExporter _exporter;
     private int _disposed;
 
-    private LocalDiffusionServer(WebApplication app, ServerContext context, PrometheusTextExporter exporter, Uri address)
+    private LocalDiffusionServer(WebApplication app, ServerContext context, Uri address)
     {
         _app = app;
         _context = context;
-        _exporter = exporter;
         Address = address;
     }
 
@@ -61,16 +53,10 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        var folders = options.Models.ToList();
-        if (options.ModelsDirectory is { } dir) folders.AddRange(ModelCatalog.FoldersIn(dir));
-        foreach (var folder in folders)
-            if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Model folder {folder} does not exist.");
+        // Checked before anything is built: a bad value must stop the server from starting (the container checks again).
+        ServerContext.Check(options);
 
-        // Checked here, not when the first model loads in the background: a bad value must stop the server from starting.
-        var pipelineOptions = new PipelineOptions { Device = options.Device, IntraOpThreads = options.IntraOpThreads, VaeDecoderPath = options.VaeDecoderPath, LowMemory = options.LowMemory, LoraDirectory = options.LoraDirectory, PromptCacheEntries = options.PromptCacheEntries };
-        pipelineOptions.Validate();
-
+        // A thin host of what AddLocalDiffusion gives any ASP.NET Core app, with every route of its own.
         var builder = WebApplication.CreateSlimBuilder();
         if (loggerFactory is not null)
         {
@@ -86,77 +72,49 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
             else
                 kestrel.Listen(IPAddress.Parse(options.Host == "*" ? "0.0.0.0" : options.Host), options.Port);
         });
-        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Encoder = ErrorWriter.Json.Encoder);
-        if (options.CorsOrigins.Count > 0)
-            builder.Services.AddCors(cors => cors.AddDefaultPolicy(p => p.WithOrigins([.. options.CorsOrigins]).AllowAnyHeader().AllowAnyMethod()));
+        builder.Services.AddSingleton<IOptions<ServerOptions>>(Options.Create(options));
+        LocalDiffusionServices.AddCore(builder.Services);
 
         var app = builder.Build();
-        var logs = app.Services.GetRequiredService<ILoggerFactory>();
-        var logger = logs.CreateLogger("LocalDiffusion.Server");
+        ServerContext context;
+        try
+        {
+            context = app.Services.GetRequiredService<ServerContext>();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+        context.Routes.OwnsEverything = true;
         if (!IsLoopback(options.Host) && options.ApiKey is null)
-            logger.LogWarning("Listening on {Host} without --api-key: anyone who can reach this address can generate images. Pass --api-key KEY, or bind 127.0.0.1.", options.Host);
+            context.Logger.LogWarning("Listening on {Host} without --api-key: anyone who can reach this address can generate images. Pass --api-key KEY, or bind 127.0.0.1.", options.Host);
 
-        // Models start loading only once the port is bound: a server that cannot listen must not spend minutes loading first.
-        var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var gate = options.ModelLoadGate is { } testGate ? Task.WhenAll(listening.Task, testGate) : listening.Task;
-        var catalog = new ModelCatalog(folders, pipelineOptions, logger, gate);
-        var queue = new GenerationQueue(options.MaxQueue, options.Concurrency, options.MaxBatch);
-        var images = new ImageStore(options.OutputDirectory, options.ImageTtl, logger);
-        var metrics = new ServerMetrics(queue);
-        var exporter = new PrometheusTextExporter(metrics.Meter);
-        var context = new ServerContext(options, catalog, queue, images, metrics, logger);
+        app.UseLocalDiffusion();
+        app.MapLocalDiffusionHealth();
+        app.MapLocalDiffusionMetrics();
+        app.MapLocalDiffusionOpenAi();
+        app.MapAutomatic1111();
+        app.MapLocalDiffusionUi();
 
-        app.UseMiddleware<RequestLog>();
-        app.UseMiddleware<ErrorMiddleware>();
-        app.UseMiddleware<BrowserGuard>(options);
-        app.UseMiddleware<StatusCodeErrors>();
-        app.UseRouting(); // after StatusCodeErrors, which lets HEAD match GET routes
-        if (options.CorsOrigins.Count > 0) app.UseCors();
-        app.UseMiddleware<ApiKeyCheck>(options);
-        app.MapGet("/health", (HttpContext http) => Health(catalog, queue));
-        app.MapGet("/metrics", () => Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
-        ImagesEndpoints.Map(app, context);
-        SdApiEndpoints.Map(app, context);
-        QueueEndpoints.Map(app, context);
-        WebUiEndpoints.Map(app);
-
+        // Models start loading once the port is bound (ModelLoadingService, on ApplicationStarted).
         try
         {
             await app.StartAsync(cancellationToken);
         }
         catch (Exception e)
         {
-            listening.TrySetCanceled(CancellationToken.None);
-            exporter.Dispose();
-            metrics.Dispose();
-            images.Dispose();
-            catalog.Dispose();
-            await app.DisposeAsync();
+            await app.DisposeAsync(); // disposes the context: nothing loads
             if (e is IOException { InnerException: Microsoft.AspNetCore.Connections.AddressInUseException })
                 throw new PortInUseException(options.Host, options.Port, e);
             throw;
         }
-        listening.TrySetResult();
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var address = new Uri(bound.EndsWith('/') ? bound : bound + "/");
         context.ImageBase = AllowedHosts.ImageBase(options, address.Port);
-        logger.LogInformation("LocalDiffusion server listening on {Address} (models: {Models}; queue {MaxQueue}, concurrency {Concurrency}, max batch {MaxBatch}; images in {Output})",
-            address, string.Join(", ", catalog.All.Select(m => m.Id)), options.MaxQueue, options.Concurrency, options.MaxBatch, images.Directory);
-        return new LocalDiffusionServer(app, context, exporter, address);
-    }
-
-    // Ready (200) while at least one model can generate, as a load balancer's or Kubernetes' readiness check wants it;
-    // 503 while every model is still loading or failed, with the same body saying which.
-    private static IResult Health(ModelCatalog catalog, GenerationQueue queue)
-    {
-        var ready = catalog.All.Any(m => m.IsReady);
-        var status = ready ? "ok" : catalog.All.Any(m => m.State == "loading") ? "loading" : "unavailable";
-        return Results.Json(new
-        {
-            status,
-            models = catalog.All.Select(m => new { id = m.Id, state = m.State }),
-            queue = new { waiting = queue.Waiting, running = queue.Running, capacity = queue.Capacity, concurrency = queue.Concurrency, max_batch = queue.MaxBatchImages },
-        }, statusCode: ready ? 200 : 503);
+        context.Logger.LogInformation("LocalDiffusion server listening on {Address} (models: {Models}; queue {MaxQueue}, concurrency {Concurrency}, max batch {MaxBatch}; images in {Output})",
+            address, string.Join(", ", context.Catalog.All.Select(m => m.Id)), options.MaxQueue, options.Concurrency, options.MaxBatch, context.Images.Directory);
+        return new LocalDiffusionServer(app, context, address);
     }
 
     /// <summary>Completes when the server stops (<paramref name="cancellationToken"/> cancelled, or disposed).</summary>
@@ -175,13 +133,8 @@ public sealed class LocalDiffusionServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        await _context.Stopping.CancelAsync();
+        _context.Stop();
         await _app.StopAsync(CancellationToken.None);
-        await _app.DisposeAsync();
-        _exporter.Dispose();
-        _context.Metrics.Dispose();
-        _context.Images.Dispose();
-        _context.Catalog.Dispose();
-        _context.Stopping.Dispose();
+        await _app.DisposeAsync(); // disposes the context: models, image folder, metrics
     }
 }

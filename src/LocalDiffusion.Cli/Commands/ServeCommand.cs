@@ -36,6 +36,17 @@ internal static class ServeCommand
                 return null;
             },
         };
+        var otlp = new Option<Uri?>("--otlp-endpoint")
+        {
+            Description = "Send traces (per request, queue wait, prompt encoding, denoising steps, decoding) and metrics by OTLP to this collector URL (default: $OTEL_EXPORTER_OTLP_ENDPOINT; none: no export).",
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Single().Value;
+                if (Uri.TryCreate(text, UriKind.Absolute, out var url) && url.Scheme is "http" or "https") return url;
+                result.AddError($"--otlp-endpoint '{text}' is not an absolute http:// or https:// URL (e.g. http://localhost:4317).");
+                return null;
+            },
+        };
         var vae = VaeOption.Create();
         var promptCache = new Option<int>("--prompt-cache") { Description = "Prompts whose encoded conditioning each model keeps (a repeated prompt skips the text encoders; pictures are identical). 0 turns it off.", DefaultValueFactory = _ => 64 };
         var loraDir = new Option<string?>("--lora-dir") { Description = "The LoRA folder: listed by /sdapi/v1/loras; prompts' <lora:NAME:WEIGHT> find NAME.safetensors there." };
@@ -43,7 +54,7 @@ internal static class ServeCommand
 
         var command = new Command("serve", "Serve models over HTTP: OpenAI Images API (/v1), AUTOMATIC1111 API (/sdapi/v1), web UI (/).")
         {
-            models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, allowedHosts, maxPixels, threads, publicUrl, vae, lowMemory,
+            models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, allowedHosts, maxPixels, threads, publicUrl, vae, lowMemory, otlp,
         };
         command.Options.Add(loraDir);
         command.Options.Add(promptCache);
@@ -82,6 +93,7 @@ internal static class ServeCommand
                 .AddFilter("Microsoft", LogLevel.Warning)
                 .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None) // a failed start (port in use) is reported once, as one line, by the CLI
                 .AddFilter("System", LogLevel.Warning));
+            using var telemetry = OtlpExport.Start(parse.GetValue(otlp));
             await using var server = await LocalDiffusionServer.StartAsync(options, logs, cancellationToken);
             console.MarkupLineInterpolated($"LocalDiffusion is serving [green]{string.Join(", ", server.ModelIds)}[/] at [link]{server.Address}[/] (web UI there; OpenAI base URL {server.Address}v1). Ctrl+C stops it.");
             await server.WaitForShutdownAsync(cancellationToken);

@@ -62,6 +62,9 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
         // Only the wait sees the job's cancel: once running, a cancel interrupts the generation (Job.Started).
         using var waitEnds = CancellationTokenSource.CreateLinkedTokenSource(abandoned.Token, job.Cancelled);
         GenerationQueue.QueueSlot lease;
+        var waitSpan = Telemetry.ServerTracing.Source.StartActivity("localdiffusion.queue_wait");
+        waitSpan?.SetTag("localdiffusion.model", model.Id);
+        waitSpan?.SetTag("localdiffusion.job", job.Id);
         try
         {
             // A hand-off runs two models in turn: never batched.
@@ -70,6 +73,7 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
         catch (QueueFullException)
         {
             metrics.Rejected.Add(1, tags);
+            waitSpan?.SetStatus(ActivityStatusCode.Error, "queue full");
             items[RequestLog.Outcome] = "queue full";
             throw ApiException.QueueFull(queue.Capacity);
         }
@@ -81,6 +85,11 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
         {
             items[RequestLog.Outcome] = "cancelled in the queue";
             throw new ApiException(409, $"The job '{job.Id}' was cancelled (DELETE /v1/queue/{job.Id}) before it started.", "invalid_request_error", null, "cancelled");
+        }
+        finally
+        {
+            // Ends here, so that the generation's spans are siblings of the wait under the request, not inside it.
+            waitSpan?.Dispose();
         }
         using (lease)
         {

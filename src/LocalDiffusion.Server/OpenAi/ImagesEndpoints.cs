@@ -19,25 +19,25 @@ namespace LocalDiffusion.Server.OpenAi;
 /// </summary>
 internal static class ImagesEndpoints
 {
-    public static void Map(IEndpointRouteBuilder app, ServerContext server)
+    public static void Map(IEndpointRouteBuilder app, ServerContext server, string prefix = "/v1")
     {
-        app.MapPost("/v1/images/generations", (HttpContext context) => GenerateAsync(context, server));
-        app.MapPost("/v1/images/edits", async (HttpContext context) =>
+        app.MapPost($"{prefix}/images/generations", (HttpContext context) => GenerateAsync(context, server));
+        app.MapPost($"{prefix}/images/edits", async (HttpContext context) =>
         {
             var form = await MultipartForm.ReadAsync(context, server.Options.MaxImageBytes);
             await ReplyAsync(context, server, await ImageEditForm.ParseEditAsync(form, server.Catalog, context.RequestAborted));
         });
-        app.MapPost("/v1/images/variations", async (HttpContext context) =>
+        app.MapPost($"{prefix}/images/variations", async (HttpContext context) =>
         {
             var form = await MultipartForm.ReadAsync(context, server.Options.MaxImageBytes);
             await ReplyAsync(context, server, await ImageEditForm.ParseVariationAsync(form, server.Catalog, context.RequestAborted));
         });
-        app.MapGet("/v1/images/files/{name}", (string name) =>
+        app.MapGet($"{prefix}/images/files/{{name}}", (string name) =>
             server.Images.TryGet(name, out var path, out var contentType)
                 ? Results.File(path, contentType, enableRangeProcessing: false)
                 : throw new ApiException(404, $"No image '{name}' on this server (image URLs expire after {Ttl(server.Images.Ttl)}).", "invalid_request_error", null, "image_not_found"));
-        app.MapGet("/v1/models", () => Results.Json(new { @object = "list", data = server.Catalog.All.Select(Describe) }));
-        app.MapGet("/v1/models/{id}", (string id) => Results.Json(Describe(server.Catalog.Get(id))));
+        app.MapGet($"{prefix}/models", () => Results.Json(new { @object = "list", data = server.Catalog.All.Select(Describe) }));
+        app.MapGet($"{prefix}/models/{{id}}", (string id) => Results.Json(Describe(server.Catalog.Get(id))));
     }
 
     private static string Ttl(TimeSpan ttl) => ttl.TotalMinutes switch
@@ -99,7 +99,7 @@ internal static class ImagesEndpoints
             if (body.ResponseAsUrl)
             {
                 var name = await server.Images.SaveAsync(bytes, body.Format, context.RequestAborted);
-                data.Add(new { url = new Uri(server.ImageBase, $"v1/images/files/{name}").ToString(), revised_prompt = revised });
+                data.Add(new { url = new Uri(server.ImageBase, $"{server.Routes.OpenAi.Value!.TrimStart('/')}/images/files/{name}").ToString(), revised_prompt = revised });
             }
             else
             {

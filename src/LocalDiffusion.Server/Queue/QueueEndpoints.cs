@@ -11,10 +11,10 @@ namespace LocalDiffusion.Server.Queue;
 /// </summary>
 internal static class QueueEndpoints
 {
-    public static void Map(IEndpointRouteBuilder app, ServerContext server)
+    public static void Map(IEndpointRouteBuilder app, ServerContext server, string prefix = "/v1")
     {
-        app.MapGet("/v1/queue", () => Results.Json(List(server)));
-        app.MapDelete("/v1/queue/{id}", (string id) =>
+        app.MapGet($"{prefix}/queue", () => Results.Json(List(server)));
+        app.MapDelete($"{prefix}/queue/{{id}}", (string id) =>
         {
             var job = server.Generator.Jobs.Find(id)
                 ?? throw new ApiException(404, $"No waiting or running job has the id '{id}' (it may have finished already).", "invalid_request_error", "id", "job_not_found");

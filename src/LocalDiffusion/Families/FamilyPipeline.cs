@@ -96,8 +96,10 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
 
         // Prompt encoding: [negative, prompt] with CFG (diffusers' order), each repeated for the n images.
         progress?.Report(new GenerationProgress(0, 0, clock.Elapsed) { Phase = GenerationPhase.Encoding });
-        var encoded = Model.Encode(cfg ? [request.NegativePrompt, request.Prompt] : [request.Prompt],
-            request.MaxSequenceLength ?? Model.Defaults.MaxSequenceLength, runOptions);
+        FamilyConditioning encoded;
+        using (LocalDiffusionTelemetry.StartStage("localdiffusion.encode_prompt"))
+            encoded = Model.Encode(cfg ? [request.NegativePrompt, request.Prompt] : [request.Prompt],
+                request.MaxSequenceLength ?? Model.Defaults.MaxSequenceLength, runOptions);
         if (!TensorPrimitives.IsFiniteAll<float>(encoded.Hidden) || !TensorPrimitives.IsFiniteAll<float>(encoded.Pooled))
             throw new GenerationNumericsException(NumericsStage.Conditioning, null, $"the text encoders of {Model.Name} returned NaN/infinity for the prompt.");
         var conditioning = Repeat(encoded, n);
@@ -126,37 +128,46 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
         var timesteps = scheduler.Timesteps;
         var evaluations = 0;
         var total = timesteps.Count - begin;
-        for (var i = begin; i < timesteps.Count; i++)
+        var denoise = LocalDiffusionTelemetry.StartStage("localdiffusion.denoise");
+        try
         {
-            token.ThrowIfCancellationRequested();
-            if (request.FinishEarly.IsCancellationRequested)
+            for (var i = begin; i < timesteps.Count; i++)
             {
-                warnings.Add($"Stopped early on request after {evaluations} of {total} denoising evaluations: the picture is partly denoised.");
-                break;
+                token.ThrowIfCancellationRequested();
+                if (request.FinishEarly.IsCancellationRequested)
+                {
+                    warnings.Add($"Stopped early on request after {evaluations} of {total} denoising evaluations: the picture is partly denoised.");
+                    break;
+                }
+                if (cfg)
+                {
+                    latents.CopyTo(input, 0);
+                    latents.CopyTo(input, n * item);
+                }
+                Model.Predict(input, rows, latentH, latentW, timesteps[i], guidance, conditioning, prediction, runOptions);
+                if (!TensorPrimitives.IsFiniteAll<float>(prediction))
+                    throw new GenerationNumericsException(NumericsStage.Unet, i + 1, $"NaN/infinity at denoising step {i + 1} of {timesteps.Count}: the {Model.Name} transformer returned NaN/infinity from finite inputs.");
+                if (cfg)
+                {
+                    ReadOnlySpan<float> uncond = prediction.AsSpan(0, n * item), text = prediction.AsSpan(n * item, n * item);
+                    TensorPrimitives.Subtract(text, uncond, guided);
+                    TensorPrimitives.MultiplyAdd(guided, guidance, uncond, guided);
+                }
+                scheduler.Step(guided, i, latents, generator);
+                blend?.AfterStep(i, latents);
+                if (!TensorPrimitives.IsFiniteAll<float>(latents))
+                    throw new GenerationNumericsException(NumericsStage.Scheduler, i + 1, $"NaN/infinity at denoising step {i + 1} of {timesteps.Count}: the {schedulerName} scheduler's step was not finite.");
+                evaluations++;
+                LocalDiffusionTelemetry.Step(denoise, evaluations, total);
+                progress?.Report(new GenerationProgress(evaluations, total, clock.Elapsed) { EvaluationsPerStep = scheduler.Order });
             }
-            if (cfg)
-            {
-                latents.CopyTo(input, 0);
-                latents.CopyTo(input, n * item);
-            }
-            Model.Predict(input, rows, latentH, latentW, timesteps[i], guidance, conditioning, prediction, runOptions);
-            if (!TensorPrimitives.IsFiniteAll<float>(prediction))
-                throw new GenerationNumericsException(NumericsStage.Unet, i + 1, $"NaN/infinity at denoising step {i + 1} of {timesteps.Count}: the {Model.Name} transformer returned NaN/infinity from finite inputs.");
-            if (cfg)
-            {
-                ReadOnlySpan<float> uncond = prediction.AsSpan(0, n * item), text = prediction.AsSpan(n * item, n * item);
-                TensorPrimitives.Subtract(text, uncond, guided);
-                TensorPrimitives.MultiplyAdd(guided, guidance, uncond, guided);
-            }
-            scheduler.Step(guided, i, latents, generator);
-            blend?.AfterStep(i, latents);
-            if (!TensorPrimitives.IsFiniteAll<float>(latents))
-                throw new GenerationNumericsException(NumericsStage.Scheduler, i + 1, $"NaN/infinity at denoising step {i + 1} of {timesteps.Count}: the {schedulerName} scheduler's step was not finite.");
-            evaluations++;
-            progress?.Report(new GenerationProgress(evaluations, total, clock.Elapsed) { EvaluationsPerStep = scheduler.Order });
         }
-
+        finally
+        {
+            denoise?.Dispose();
+        }
         progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding, EvaluationsPerStep = scheduler.Order });
+        using var decoding = LocalDiffusionTelemetry.StartStage("localdiffusion.decode");
         var images = Decode(latents, request, n, latentH, latentW, cfg, schedulerName, seed, runOptions, token);
         progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Done, EvaluationsPerStep = scheduler.Order });
         return new GenerationResult(images, seed, latents, [n, Model.Latents.Channels, latentH, latentW], clock.Elapsed)

@@ -116,6 +116,8 @@ public sealed partial class StableDiffusionPipeline
     // (split by conditioning length), then each request's decoding; every request's task is completed as soon as it can be.
     private void RunBatch(List<BatchEntry> group)
     {
+        // One span for the engine batch, under the activity of whoever started it (the members share its stages).
+        using var activity = LocalDiffusionTelemetry.StartGenerate(Info, group[0].Request, group[0].LatentW * Vae.VaeDecoder.Factor, group[0].LatentH * Vae.VaeDecoder.Factor, group.Count);
         var owned = new List<IDisposable>();
         try
         {

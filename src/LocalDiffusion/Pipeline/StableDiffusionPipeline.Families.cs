@@ -87,9 +87,15 @@ public sealed partial class StableDiffusionPipeline
         {
             _generationsOnThisThread++;
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+            using var activity = LocalDiffusionTelemetry.StartGenerate(Info, request,
+                request.Width ?? family.Model.Defaults.Width, request.Height ?? family.Model.Defaults.Height);
             try
             {
                 return family.Generate(request, progress, linked.Token);
+            }
+            catch (Exception e) when (LocalDiffusionTelemetry.FailFilter(activity, e))
+            {
+                throw;
             }
             catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException) when (linked.IsCancellationRequested)
             {

@@ -272,10 +272,15 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         using var runOptions = new RunOptions();
         // Interrupts a long Run (a big UNet or VAE call) instead of waiting for it to finish.
         using var terminate = token.Register(() => runOptions.Terminate = true);
+        using var activity = LocalDiffusionTelemetry.StartGenerate(Info, run.Request, run.LatentW * VaeDecoder.Factor, run.LatentH * VaeDecoder.Factor);
         try
         {
             using var loras = UseLoras(run.Request);
             return GenerateCore(run.Request, run.Scheduler, run.LatentH, run.LatentW, progress, runOptions, clock, continued, decode, token);
+        }
+        catch (Exception e) when (LocalDiffusionTelemetry.FailFilter(activity, e))
+        {
+            throw;
         }
         catch (OnnxRuntimeException) when (token.IsCancellationRequested)
         {
@@ -347,9 +352,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                     ? xl.Encode(prompts, n, request.PromptWeighting, timeIds!, into, timings, runOptions)
                     : _promptEncoder.Encode(prompts, n, request.PromptWeighting, into, timings, runOptions);
         }
-        var inputs = _conditioningCache is { } cache
-            ? cache.GetOrEncode(ConditioningCache.Key(prompts, n, request.PromptWeighting, timeIds?.SelectMany(t => t).ToArray(), LoraIdentity(request)), warnings, Encode)
-            : Encode(warnings);
+        UNetInputs inputs;
+        using (LocalDiffusionTelemetry.StartStage("localdiffusion.encode_prompt"))
+            inputs = _conditioningCache is { } cache
+                ? cache.GetOrEncode(ConditioningCache.Key(prompts, n, request.PromptWeighting, timeIds?.SelectMany(t => t).ToArray(), LoraIdentity(request)), warnings, Encode)
+                : Encode(warnings);
         if (Info.Family.GuidanceEmbeddingWidth is { } width)
             inputs = inputs with { TimestepCond = GuidanceEmbedding.Compute(request.Guidance, width, inputs.Batch) };
         timings.TextEncoderDone();
@@ -380,9 +387,11 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         using var previews = runs.Any(r => r.Request.PreviewSteps is { Count: > 0 }) ? _vae.Use() : (OnnxComponent.Lease?)null;
         using var conditioning = _unet.Prepare(UNetInputs.Concat(runs.Select(r => r.Inputs).ToList()));
         conditioning.Timings = runs.Select(r => r.Timings).ToArray();
+        using var span = LocalDiffusionTelemetry.StartStage("localdiffusion.denoise");
         var members = new List<DenoisingMember>(runs.Count);
         foreach (var run in runs)
         {
+            var traced = ReferenceEquals(run, first) ? span : null; // one event per evaluation, from the first run (all step together)
             var (request, n, latents, timings) = (run.Request, run.Request.ImageCount, run.Start.Latents, run.Timings);
             timings.BeginDenoising(run.End - run.Start.BeginIndex);
             run.Member = new DenoisingMember(run.Scheduler.Scheduler, run.Scheduler.Name, run.Generator, latents, n, request.Guidance, run.Token)
@@ -393,6 +402,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 OnEvaluation = (step, total) =>
                 {
                     timings.EvaluationDone();
+                    LocalDiffusionTelemetry.Step(traced, step, total);
                     run.Progress?.Report(new GenerationProgress(step, total, run.Clock.Elapsed)
                     {
                         EvaluationsPerStep = run.Scheduler.Scheduler.Order,
@@ -427,6 +437,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding, EvaluationsPerStep = run.Scheduler.Scheduler.Order });
         var modelName = Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar));
         using var vae = decode ? _vae.Use() : (OnnxComponent.Lease?)null;
+        using var decoding = decode ? LocalDiffusionTelemetry.StartStage("localdiffusion.decode") : null;
         var images = !decode ? [] : LatentDecoding.Decode(latents, n, latentH, latentW, request, _vae, Info.Family.VaeScalingFactor,
             i => GenerationParameters.Format(request, run.UseCfg, run.Scheduler.Name, run.Seed, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor, modelName, i, n),
             run.Warnings, run.RunOptions, run.Token);
