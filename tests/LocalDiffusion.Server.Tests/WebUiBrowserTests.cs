@@ -65,6 +65,8 @@ public sealed class WebUiBrowserTests
         Assert.Equal(128, await desktop.Locator(".card img").EvaluateAsync<int>("img => img.naturalWidth"));
         await Assertions.Expect(desktop.Locator(".card-meta")).ToContainTextAsync("seed 1");
         await Assertions.Expect(desktop.Locator("#progress-text")).ToContainTextAsync("Done");
+        // 128×128 is 4× the shapes model's native area: the server's warning reaches the page.
+        await Assertions.Expect(desktop.Locator("#progress-text")).ToContainTextAsync("the native area of 'shapes'");
         await desktop.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ArtifactsDirectory, "webui-desktop.png"), FullPage = true });
 
         // Reuse settings brings the prompt, steps and seed back after they were changed.

@@ -214,6 +214,7 @@ internal static class ImagesEndpoints
                 seed = outcome.Result.Seed,
                 scheduler = outcome.Result.Scheduler,
                 parameters = image.Parameters,
+                warnings = body.Warnings.Concat(outcome.Warnings).Concat(outcome.Result.Warnings),
             });
         }
     }

@@ -465,7 +465,9 @@ async function runJob(settings, request) {
         images++;
         showOnStage("data:image/png;base64," + data.b64_json, request.width);
         await addToGallery(data.b64_json, settings, data);
-        setProgress(1, `Done: ${images} image${images === 1 ? "" : "s"} in ${seconds} s · seed ${data.seed}`);
+        // What the server did differently from what was asked (a size far above native, a prompt cut at 75 tokens).
+        const warnings = (data.warnings || []).join(" ");
+        setProgress(1, `Done: ${images} image${images === 1 ? "" : "s"} in ${seconds} s · seed ${data.seed}${warnings ? " · ⚠ " + warnings : ""}`);
       } else if (event === "error") {
         throw Object.assign(new Error(data.error?.message || "The generation failed."), { code: data.error?.code });
       }
