@@ -179,6 +179,31 @@ public class CliErrorTests
     }
 
     [Theory]
+    [InlineData("out.gif")]
+    [InlineData("out.bmp")]
+    public async Task An_output_extension_LocalDiffusion_cannot_write_is_refused_before_work(string name)
+    {
+        using var dir = new TempDirectory();
+        var error = await RefusedBeforeWork(dir.Path, "--out", Path.Combine(dir.Path, name));
+        Assert.Contains("--out", error);
+        Assert.Contains(".png, .jpg, .jpeg or .webp", error);
+    }
+
+    [Theory]
+    [InlineData("out.jpg", new byte[] { 0xFF, 0xD8, 0xFF })]
+    [InlineData("out.JPEG", new byte[] { 0xFF, 0xD8, 0xFF })]
+    [InlineData("out.webp", new byte[] { (byte)'R', (byte)'I', (byte)'F', (byte)'F' })]
+    [InlineData("out.png", new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' })]
+    public async Task The_output_extension_picks_the_encoding(string name, byte[] magic)
+    {
+        using var dir = new TempDirectory();
+        var path = Path.Combine(dir.Path, name);
+        var (code, _, error) = await Run([.. Generate, "--width", "64", "--height", "64", "--out", path]);
+        Assert.True(code == 0, error);
+        Assert.Equal(magic, File.ReadAllBytes(path)[..magic.Length]);
+    }
+
+    [Theory]
     [InlineData(new[] { "generate", "--seed", "abc", "-p", "x" }, "error: --seed takes a whole number; got 'abc'.")]
     [InlineData(new[] { "generate", "--guidance", "lots", "-p", "x" }, "error: --guidance takes a number; got 'lots'.")]
     [InlineData(new[] { "generate", "-p", "x", "--vae-tiling", "bogus" }, "error: --vae-tiling takes one of auto, on, off; got 'bogus'.")]
