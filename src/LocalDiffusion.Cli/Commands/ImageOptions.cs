@@ -57,6 +57,11 @@ internal sealed class ImageOptions
         }
         var strength = parse.GetValue(_strength);
         var blur = parse.GetValue(_maskBlur);
+        // Settings that only shape img2img/inpainting would otherwise be dropped without a word: the user meant something.
+        if (strength is not null && init is null)
+            throw new ArgumentException("--strength needs --init-image (the picture img2img starts from).", "--strength");
+        if (mask is null && parse.GetResult(_maskBlur) is { Implicit: false })
+            throw new ArgumentException("--mask-blur needs --mask or --outpaint (the mask it softens).", "--mask-blur");
         var eta = parse.GetValue(_eta);
         return request => request with { InitImage = init, Strength = strength, MaskImage = mask, MaskBlur = blur, Eta = eta };
     }

@@ -203,6 +203,18 @@ public class CliErrorTests
         Assert.Equal(magic, File.ReadAllBytes(path)[..magic.Length]);
     }
 
+    [Fact]
+    public async Task Img2img_settings_without_their_picture_are_refused_before_work()
+    {
+        using var dir = new TempDirectory();
+        var init = Path.Combine(dir.Path, "init.png");
+        new LocalDiffusion.Imaging.GeneratedImage(64, 64, new byte[64 * 64 * 3]).SavePng(init);
+        var output = Path.Combine(dir.Path, "out.png");
+        Assert.Contains("--strength needs --init-image", await RefusedBeforeWork(dir.Path, "--out", output, "--strength", "0.5"));
+        Assert.Contains("--mask-blur needs --mask", await RefusedBeforeWork(dir.Path, "--out", output, "--mask-blur", "4"));
+        Assert.Contains("--mask-blur needs --mask", await RefusedBeforeWork(dir.Path, "--out", output, "--init-image", init, "--mask-blur", "4"));
+    }
+
     [Theory]
     [InlineData(new[] { "generate", "--seed", "abc", "-p", "x" }, "error: --seed takes a whole number; got 'abc'.")]
     [InlineData(new[] { "generate", "--guidance", "lots", "-p", "x" }, "error: --guidance takes a number; got 'lots'.")]
