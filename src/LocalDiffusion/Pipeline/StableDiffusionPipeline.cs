@@ -339,6 +339,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var n = request.ImageCount;
         var useCfg = Info.Family.UsesClassifierFreeGuidance(request.Guidance);
         var warnings = new List<string>(_loraNotes);
+        // LCM takes guidance as an embedding and has no unconditional pass to feed a negative prompt into (diffusers'
+        // LCM pipeline has no negative_prompt at all): say so rather than drop what the user wrote without a word.
+        if (Info.Family.Distillation == Distillation.LatentConsistency && !string.IsNullOrWhiteSpace(request.NegativePrompt))
+            warnings.Add("The negative prompt is not used by LCM models (they run no unconditional pass); it was ignored.");
         var timings = new TimingRecorder();
         progress?.Report(new GenerationProgress(0, 0, clock.Elapsed) { Phase = GenerationPhase.Encoding });
 

@@ -215,6 +215,16 @@ public class CliErrorTests
         Assert.Contains("--mask-blur needs --mask", await RefusedBeforeWork(dir.Path, "--out", output, "--init-image", init, "--mask-blur", "4"));
     }
 
+    [Fact]
+    public async Task An_lcm_model_says_the_negative_prompt_is_unused()
+    {
+        using var dir = new TempDirectory();
+        var (code, output, error) = await Run("generate", "--model", TestModels.PathOf("tiny-lcm"), "--prompt", "a cat", "--negative-prompt", "blurry",
+            "--steps", "1", "--width", "64", "--height", "64", "--device", "cpu", "--out", Path.Combine(dir.Path, "out.png"));
+        Assert.True(code == 0, error);
+        Assert.Contains("warning: The negative prompt is not used by LCM models", output);
+    }
+
     [Theory]
     [InlineData(new[] { "generate", "--seed", "abc", "-p", "x" }, "error: --seed takes a whole number; got 'abc'.")]
     [InlineData(new[] { "generate", "--guidance", "lots", "-p", "x" }, "error: --guidance takes a number; got 'lots'.")]
