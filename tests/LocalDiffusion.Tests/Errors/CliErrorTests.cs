@@ -225,6 +225,16 @@ public class CliErrorTests
         Assert.Contains("warning: The negative prompt is not used by LCM models", output);
     }
 
+    [Fact]
+    public async Task A_cache_dir_that_is_a_file_is_refused_before_work()
+    {
+        using var dir = new TempDirectory();
+        var file = Path.Combine(dir.Path, "cache.txt");
+        File.WriteAllText(file, "not a folder");
+        var error = await RefusedBeforeWork(dir.Path, "--out", Path.Combine(dir.Path, "out.png"), "--cache-dir", file);
+        Assert.Contains($"--cache-dir {file} is a file, not a folder", error);
+    }
+
     [Theory]
     [InlineData(new[] { "generate", "--seed", "abc", "-p", "x" }, "error: --seed takes a whole number; got 'abc'.")]
     [InlineData(new[] { "generate", "--guidance", "lots", "-p", "x" }, "error: --guidance takes a number; got 'lots'.")]
