@@ -37,10 +37,14 @@ public sealed class InitImage
 
     /// <summary>Reads a PNG (or JPEG, WebP, … — whatever SkiaSharp decodes); alpha is dropped.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="IOException">The path is a folder.</exception>
     /// <exception cref="InvalidDataException">The file is not a picture SkiaSharp can decode; the message names it.</exception>
     public static InitImage FromPng(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        // "not found" for a folder that is right there would send the user hunting for a typo.
+        if (Directory.Exists(path))
+            throw new IOException($"{path} is a folder; a picture file (PNG, JPEG, WebP, …) was expected.");
         if (!File.Exists(path))
             throw new FileNotFoundException($"Image file not found: {path}", path);
         using var codec = SKCodec.Create(path) ?? throw new InvalidDataException($"{path}: not an image SkiaSharp can decode.");

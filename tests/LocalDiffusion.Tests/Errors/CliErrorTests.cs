@@ -235,6 +235,14 @@ public class CliErrorTests
         Assert.Contains($"--cache-dir {file} is a file, not a folder", error);
     }
 
+    [Fact]
+    public async Task An_init_image_that_is_a_folder_is_called_a_folder()
+    {
+        using var dir = new TempDirectory();
+        var error = await RefusedBeforeWork(dir.Path, "--out", Path.Combine(dir.Path, "out.png"), "--init-image", dir.Path);
+        Assert.Contains($"--init-image: {dir.Path} is a folder; a picture file", error);
+    }
+
     [Theory]
     [InlineData(new[] { "generate", "--seed", "abc", "-p", "x" }, "error: --seed takes a whole number; got 'abc'.")]
     [InlineData(new[] { "generate", "--guidance", "lots", "-p", "x" }, "error: --guidance takes a number; got 'lots'.")]
