@@ -635,8 +635,18 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             throw new ArgumentOutOfRangeException(name, value,
                 $"{name} is {value}; it must be a multiple of {multiple} between {multiple} and {MaxSide} pixels" +
                 (multiple > VaeDecoder.Factor
-                    ? $" (this model's UNet halves the latents {_unet.DownsamplingLevels} times, so sides must be multiples of 8×{multiple / VaeDecoder.Factor}; e.g. {Math.Max(multiple, value / multiple * multiple)} or {(value / multiple + 1) * multiple})."
+                    ? $" (this model's UNet halves the latents {_unet.DownsamplingLevels} times, so sides must be multiples of 8×{multiple / VaeDecoder.Factor}; e.g. {string.Join(" or ", SizeSuggestions(value, multiple))})."
                     : "."));
+    }
+
+    // The allowed sides nearest to value: computed in long (int.MaxValue rounded up overflowed to a negative size) and
+    // kept within [multiple, MaxSide], so that every size suggested is one that would be accepted.
+    internal static IEnumerable<long> SizeSuggestions(int value, int multiple)
+    {
+        long largest = MaxSide / multiple * multiple;
+        long below = Math.Clamp((long)value / multiple * multiple, multiple, largest);
+        long above = Math.Clamp(((long)value / multiple + 1) * multiple, multiple, largest);
+        return below == above ? [below] : [below, above];
     }
 
     /// <summary>
