@@ -53,7 +53,16 @@ internal sealed class ImageOptions
             if (init is null || mask is not null)
                 throw new ArgumentException("--outpaint needs --init-image and makes its own mask (do not give --mask).", "--outpaint");
             var (left, top, right, bottom) = Outpainting.ParseMargins(margins);
-            (init, mask) = Outpainting.Pad(init, left, top, right, bottom);
+            try
+            {
+                (init, mask) = Outpainting.Pad(init, left, top, right, bottom);
+            }
+            catch (ArgumentException e)
+            {
+                // Pad names its own parameters (left, right, …); the user typed --outpaint.
+                var message = e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+                throw new ArgumentException($"--outpaint {margins}: {message}", "--outpaint", e);
+            }
         }
         var strength = parse.GetValue(_strength);
         var blur = parse.GetValue(_maskBlur);

@@ -243,6 +243,19 @@ public class CliErrorTests
         Assert.Contains($"--init-image: {dir.Path} is a folder; a picture file", error);
     }
 
+    [Fact]
+    public async Task Outpainting_past_the_largest_size_or_twice_on_a_side_blames_outpaint()
+    {
+        using var dir = new TempDirectory();
+        var init = Path.Combine(dir.Path, "init.png");
+        new LocalDiffusion.Imaging.GeneratedImage(64, 64, new byte[64 * 64 * 3]).SavePng(init);
+        var output = Path.Combine(dir.Path, "out.png");
+        var error = await RefusedBeforeWork(dir.Path, "--out", output, "--init-image", init, "--outpaint", "left=4064");
+        Assert.Contains("--outpaint left=4064: The padded picture would be 4128x64; sides may be at most 4096 pixels", error);
+        Assert.DoesNotContain("--width", error);
+        Assert.Contains("--outpaint: left is given twice", await RefusedBeforeWork(dir.Path, "--out", output, "--init-image", init, "--outpaint", "left=32,left=64"));
+    }
+
     [Theory]
     [InlineData(new[] { "generate", "--seed", "abc", "-p", "x" }, "error: --seed takes a whole number; got 'abc'.")]
     [InlineData(new[] { "generate", "--guidance", "lots", "-p", "x" }, "error: --guidance takes a number; got 'lots'.")]
