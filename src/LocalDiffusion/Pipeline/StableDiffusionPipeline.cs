@@ -372,6 +372,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var end = request.DenoisingEnd is { } fraction
             ? ScheduleSplit.EndIndex(scheduler.Scheduler, fraction, TrainTimesteps)
             : scheduler.Scheduler.Timesteps.Count;
+        var evaluations = end - start.BeginIndex;
+        if (request.PreviewSteps is { Count: > 0 } previews && previews.Max() is var last && last > evaluations)
+            throw new ArgumentOutOfRangeException(nameof(request.PreviewSteps), last,
+                $"PreviewSteps contains {last}; this generation runs {evaluations} denoising evaluations, so preview steps must be between 1 and {evaluations}.");
         return new GenerationRun
         {
             Request = request, Scheduler = scheduler, LatentH = latentH, LatentW = latentW, Progress = progress, RunOptions = runOptions,
@@ -585,6 +589,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 $"GuidanceScale is {r.Guidance.ToString(System.Globalization.CultureInfo.InvariantCulture)}; it must be a number from 0 to {MaxGuidance} (usually 1–15).");
         if (r.ImageCount is < 1 or > MaxImages)
             throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
+        // A preview step that never comes would silently give no preview; the upper bound (the evaluations the schedule
+        // runs) is checked once the schedule is known, in Begin.
+        if (r.PreviewSteps is { Count: > 0 } previews && previews.Min() is var early && early < 1)
+            throw new ArgumentOutOfRangeException(nameof(r.PreviewSteps), early, $"PreviewSteps contains {early}; steps are counted from 1 (the first evaluation).");
         ImageRequestValidation.Check(r, _folder.VaeEncoderPath, Info.Family.Inpainting);
         SdxlTimeIds.Validate(r, Info.Family.Name, sdxl: _sdxlPromptEncoder is not null, refiner: _sdxlPromptEncoder?.Refiner == true);
         // diffusers runs the refiner as StableDiffusionXLImg2ImgPipeline: it refines an image, it does not draw one.
