@@ -50,6 +50,7 @@ internal static partial class ErrorReport
         ["MaxPixels"] = "--max-pixels",
         ["OutputDirectory"] = "--output-dir",
         ["VaeDecoderPath"] = "--vae",
+        ["CacheDirectory"] = "--cache-dir",
         ["PromptCacheEntries"] = "--prompt-cache",
     };
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using LocalDiffusion.Imaging;
 using LocalDiffusion.Latents;
 using Spectre.Console;
 
@@ -22,7 +23,7 @@ internal static class GenerateCommand
         var count = new Option<int>("--n", "--batch-size") { Description = "Number of images (one batch, one seed).", DefaultValueFactory = _ => 1 };
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda[:N] | tensorrt[:N] | directml[:N] | coreml.", DefaultValueFactory = _ => "auto" };
         var threads = new Option<int?>("--threads") { Description = "CPU threads per operator (default: ONNX Runtime's choice)." };
-        var output = new Option<string>("--out", "-o") { Description = "Output PNG; with --n > 1, -0, -1, … are added before the extension.", DefaultValueFactory = _ => "output.png" };
+        var output = new Option<string>("--out", "-o") { Description = "Output image: .png (with the A1111 parameters text), .jpg/.jpeg or .webp (no parameters text); with --n > 1, -0, -1, … are added before the extension.", DefaultValueFactory = _ => "output.png" };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace existing output files (by default they are never overwritten)." };
         var latents = new Option<string?>("--latents") { Description = "Initial unit-noise latents from a NumPy .npy file [n,4,H/8,W/8] instead of the seed's." };
         var noWeighting = new Option<bool>("--no-weighting") { Description = "Read the prompts as plain text: no (word:1.3) / [word] attention weights, no BREAK." };
@@ -53,6 +54,7 @@ internal static class GenerateCommand
             var n = parse.GetValue(count);
             if (n < 1) throw new ArgumentException($"--n is {n}; it must be at least 1.", "--n");
             var outputs = OutputPaths(parse.GetValue(output)!, n);
+            var format = OutputFormat(outputs[0]);
             var latentsIn = parse.GetValue(latents);
             var latentsOut = parse.GetValue(saveLatents);
             var replace = parse.GetValue(overwrite);
@@ -127,7 +129,7 @@ internal static class GenerateCommand
                 console.MarkupLineInterpolated($"[yellow]warning:[/] {warning}");
             for (var i = 0; i < result.Images.Count; i++)
             {
-                result.Images[i].SavePng(outputs[i], overwrite: replace);
+                ImageEncoder.Save(result.Images[i], outputs[i], format, overwrite: replace);
                 console.MarkupLineInterpolated($"Saved [green]{outputs[i]}[/] ({result.Images[i].Width}x{result.Images[i].Height})");
             }
             if (latentsOut is not null)
@@ -161,6 +163,17 @@ internal static class GenerateCommand
                 "--latents");
         return (data, w * 8, h * 8);
     }
+
+    // The extension says what the file holds: PNG bytes in a .jpg or .gif mislead every viewer and upload form.
+    // No extension keeps PNG, the historical default.
+    private static ImageFormat OutputFormat(string path) => Path.GetExtension(path).ToLowerInvariant() switch
+    {
+        "" or ".png" => ImageFormat.Png,
+        ".jpg" or ".jpeg" => ImageFormat.Jpeg,
+        ".webp" => ImageFormat.Webp,
+        var ext => throw new ArgumentException(
+            $"--out {path}: {ext} is not a format LocalDiffusion writes; use .png, .jpg, .jpeg or .webp.", "--out"),
+    };
 
     private static List<string> OutputPaths(string output, int count)
     {

@@ -53,10 +53,24 @@ internal sealed class ImageOptions
             if (init is null || mask is not null)
                 throw new ArgumentException("--outpaint needs --init-image and makes its own mask (do not give --mask).", "--outpaint");
             var (left, top, right, bottom) = Outpainting.ParseMargins(margins);
-            (init, mask) = Outpainting.Pad(init, left, top, right, bottom);
+            try
+            {
+                (init, mask) = Outpainting.Pad(init, left, top, right, bottom);
+            }
+            catch (ArgumentException e)
+            {
+                // Pad names its own parameters (left, right, …); the user typed --outpaint.
+                var message = e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+                throw new ArgumentException($"--outpaint {margins}: {message}", "--outpaint", e);
+            }
         }
         var strength = parse.GetValue(_strength);
         var blur = parse.GetValue(_maskBlur);
+        // Settings that only shape img2img/inpainting would otherwise be dropped without a word: the user meant something.
+        if (strength is not null && init is null)
+            throw new ArgumentException("--strength needs --init-image (the picture img2img starts from).", "--strength");
+        if (mask is null && parse.GetResult(_maskBlur) is { Implicit: false })
+            throw new ArgumentException("--mask-blur needs --mask or --outpaint (the mask it softens).", "--mask-blur");
         var eta = parse.GetValue(_eta);
         return request => request with { InitImage = init, Strength = strength, MaskImage = mask, MaskBlur = blur, Eta = eta };
     }

@@ -181,7 +181,7 @@ internal static class SdApiEndpoints
         // Previews for /sdapi/v1/progress's current_image, at a quarter, half and three quarters of the way, only while
         // some client polls for them: each costs a VAE decode, seconds for SD 1.5 on a CPU.
         if (Environment.TickCount64 - server.LastPreviewPoll < PreviewPollWindowMs)
-            request = request with { PreviewSteps = OpenAi.ImageGenerationBody.PreviewSteps(request.StepCount, 3) };
+            request = request with { PreviewSteps = OpenAi.ImageGenerationBody.PreviewSteps(request.PreviewableSteps, 3) };
 
         var images = new List<string>();
         var infotexts = new List<string>();

@@ -132,7 +132,7 @@ internal static class ImagesEndpoints
     /// </summary>
     private static async Task StreamAsync(HttpContext context, ServerContext server, ImageGenerationBody body)
     {
-        var request = body.Request with { PreviewSteps = ImageGenerationBody.PreviewSteps(body.Request.StepCount, body.PartialImages) };
+        var request = body.Request with { PreviewSteps = ImageGenerationBody.PreviewSteps(body.Request.PreviewableSteps, body.PartialImages) };
         var events = Channel.CreateUnbounded<(string Name, object Data)>(new UnboundedChannelOptions { SingleReader = true });
         var partialIndex = 0;
         var (partialEvent, completedEvent) = ($"{body.EventPrefix}.partial_image", $"{body.EventPrefix}.completed");

@@ -38,6 +38,16 @@ public static class ImageEncoder
         return data.ToArray();
     }
 
+    /// <summary>
+    /// Encodes <paramref name="image"/> and writes it to <paramref name="path"/> whole or not at all; an existing file
+    /// is an <see cref="IOException"/> unless <paramref name="overwrite"/> is true.
+    /// </summary>
+    public static void Save(GeneratedImage image, string path, ImageFormat format, bool overwrite = false, int quality = 100)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        AtomicFile.Write(path, Encode(image, format, quality), overwrite);
+    }
+
     /// <summary>image/png, image/jpeg or image/webp.</summary>
     public static string MediaType(ImageFormat format) => format switch
     {

@@ -37,10 +37,14 @@ public sealed class InitImage
 
     /// <summary>Reads a PNG (or JPEG, WebP, … — whatever SkiaSharp decodes); alpha is dropped.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="IOException">The path is a folder.</exception>
     /// <exception cref="InvalidDataException">The file is not a picture SkiaSharp can decode; the message names it.</exception>
     public static InitImage FromPng(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        // "not found" for a folder that is right there would send the user hunting for a typo.
+        if (Directory.Exists(path))
+            throw new IOException($"{path} is a folder; a picture file (PNG, JPEG, WebP, …) was expected.");
         if (!File.Exists(path))
             throw new FileNotFoundException($"Image file not found: {path}", path);
         using var codec = SKCodec.Create(path) ?? throw new InvalidDataException($"{path}: not an image SkiaSharp can decode.");
@@ -68,9 +72,14 @@ public sealed class InitImage
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         if (codec.GetPixels(info, out byte[] rgba) != SKCodecResult.Success)
             throw new InvalidDataException($"{source}: the {info.Width}x{info.Height} image could not be decoded (truncated or corrupt).");
-        var image = FromRgba(rgba, info.Width, info.Height);
+        // Cameras and phones store a portrait shot as landscape pixels plus an EXIF Orientation tag; every viewer turns
+        // it upright, so the user expects the upright picture, not the sensor's.
+        var (width, height) = (info.Width, info.Height);
+        if (codec.EncodedOrigin != SKEncodedOrigin.TopLeft)
+            (rgba, width, height) = Orient(rgba, width, height, codec.EncodedOrigin);
+        var image = FromRgba(rgba, width, height);
         if (codec.Info.AlphaType == SKAlphaType.Opaque) return (image, null);
-        var mask = new byte[info.Width * info.Height * 3];
+        var mask = new byte[width * height * 3];
         var transparent = false;
         for (int i = 3, j = 0; i < rgba.Length; i += 4, j += 3)
         {
@@ -78,7 +87,38 @@ public sealed class InitImage
             mask[j] = mask[j + 1] = mask[j + 2] = 255;
             transparent = true;
         }
-        return (image, transparent ? new InitImage(info.Width, info.Height, mask) : null);
+        return (image, transparent ? new InitImage(width, height, mask) : null);
+    }
+
+    /// <summary>
+    /// The RGBA pixels as displayed under EXIF <paramref name="origin"/>: for each displayed pixel (x, y) the stored one
+    /// it shows (TIFF/EXIF Orientation 2–8: mirror, rotate 180°, flip, transpose, rotate 90° clockwise, transverse,
+    /// rotate 90° counter-clockwise). Origins 5–8 swap width and height.
+    /// </summary>
+    internal static (byte[] Rgba, int Width, int Height) Orient(byte[] rgba, int width, int height, SKEncodedOrigin origin)
+    {
+        var swap = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+        int w = swap ? height : width, h = swap ? width : height;
+        var source = MemoryMarshal.Cast<byte, uint>(rgba);
+        var result = new byte[rgba.Length];
+        var target = MemoryMarshal.Cast<byte, uint>(result.AsSpan());
+        for (var y = 0; y < h; y++)
+            for (var x = 0; x < w; x++)
+            {
+                var (sx, sy) = origin switch
+                {
+                    SKEncodedOrigin.TopRight => (width - 1 - x, y),
+                    SKEncodedOrigin.BottomRight => (width - 1 - x, height - 1 - y),
+                    SKEncodedOrigin.BottomLeft => (x, height - 1 - y),
+                    SKEncodedOrigin.LeftTop => (y, x),
+                    SKEncodedOrigin.RightTop => (y, height - 1 - x),
+                    SKEncodedOrigin.RightBottom => (width - 1 - y, height - 1 - x),
+                    SKEncodedOrigin.LeftBottom => (width - 1 - y, x),
+                    _ => (x, y),
+                };
+                target[y * w + x] = source[sy * width + sx];
+            }
+        return (result, w, h);
     }
 
     /// <summary>The pixels of a generated image (e.g. to feed one generation's result to the next).</summary>

@@ -10,7 +10,7 @@ public static class Outpainting
     /// The padded picture and its mask, for <see cref="GenerationRequest.InitImage"/> and <see cref="GenerationRequest.MaskImage"/>
     /// (with Width/Height left null the generation takes the padded size).
     /// </summary>
-    /// <exception cref="ArgumentException">A margin is negative, all are 0, or the padded size is not a multiple of 8.</exception>
+    /// <exception cref="ArgumentException">A margin is negative, all are 0, or the padded size is not a multiple of 8 or exceeds <see cref="RequestLimits.MaxSide"/>.</exception>
     public static (InitImage Image, InitImage Mask) Pad(InitImage image, int left, int top, int right, int bottom)
     {
         ArgumentNullException.ThrowIfNull(image);
@@ -20,6 +20,11 @@ public static class Outpainting
         if (left + top + right + bottom == 0)
             throw new ArgumentException("Outpainting needs at least one margin above 0.", nameof(left));
         int width = image.Width + left + right, height = image.Height + top + bottom;
+        // Checked here, where the margins are known: the generation would otherwise blame a Width/Height nobody typed.
+        if (width > RequestLimits.MaxSide || height > RequestLimits.MaxSide)
+            throw new ArgumentException(
+                $"The padded picture would be {width}x{height}; sides may be at most {RequestLimits.MaxSide} pixels (the picture is {image.Width}x{image.Height}).",
+                width > RequestLimits.MaxSide ? nameof(right) : nameof(bottom));
         if (width % 8 != 0 || height % 8 != 0)
             throw new ArgumentException(
                 $"The padded picture would be {width}x{height}; choose margins that make both sides multiples of 8 (the picture is {image.Width}x{image.Height}).",
@@ -43,17 +48,22 @@ public static class Outpainting
     }
 
     /// <summary>Parses CLI margins such as <c>left=32,right=32</c> (sides: left, top, right, bottom; unnamed ones are 0).</summary>
-    /// <exception cref="ArgumentException">An entry is not side=pixels.</exception>
+    /// <exception cref="ArgumentException">An entry is not side=pixels, or a side is given twice.</exception>
     public static (int Left, int Top, int Right, int Bottom) ParseMargins(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         int left = 0, top = 0, right = 0, bottom = 0;
+        // left=32,left=64 is a typo for another side; keeping the last one would pad the wrong picture.
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var pieces = part.Split('=', 2, StringSplitOptions.TrimEntries);
             if (pieces.Length != 2 || !int.TryParse(pieces[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pixels))
                 throw new ArgumentException($"--outpaint: \"{part}\" is not side=pixels (e.g. left=64,right=64).");
-            switch (pieces[0].ToLowerInvariant())
+            var side = pieces[0].ToLowerInvariant();
+            if (side is "left" or "top" or "right" or "bottom" && !seen.Add(side))
+                throw new ArgumentException($"--outpaint: {side} is given twice in \"{text}\"; give each side once.");
+            switch (side)
             {
                 case "left": left = pixels; break;
                 case "top": top = pixels; break;

@@ -40,6 +40,12 @@ public sealed record GenerationRequest
     /// <summary>The step count once the pipeline has filled in the model's default (every stage runs on a resolved request).</summary>
     internal int StepCount => Steps ?? throw new InvalidOperationException("Steps was not resolved: the pipeline fills in the model's default before any stage runs.");
 
+    /// <summary>
+    /// The fewest denoising evaluations this request runs (img2img skips the first 1 − strength of the steps; higher-order
+    /// schedulers run more, never fewer): the server spreads previews over these, as PreviewSteps past the end are refused.
+    /// </summary>
+    internal int PreviewableSteps => InitImage is null ? StepCount : Latents.LatentPreparation.BeginIndex(StepCount, EffectiveStrength, 1).InitSteps;
+
     /// <summary>The guidance scale once the pipeline has filled in the model's default.</summary>
     internal float Guidance => GuidanceScale ?? throw new InvalidOperationException("GuidanceScale was not resolved: the pipeline fills in the model's default before any stage runs.");
 

@@ -132,6 +132,9 @@ public sealed record PipelineOptions
         if (VaeDecoderPath is { } vae && string.IsNullOrWhiteSpace(vae))
             throw new ArgumentException("VaeDecoderPath is empty; give an .onnx file or a vae_decoder folder, or null for the model's own.", nameof(VaeDecoderPath));
         CheckThreads(nameof(InterOpThreads), InterOpThreads);
+        // The cache would fail to create its folder and quietly run uncached (slow loads every time): a file is a mistake.
+        if (CacheDirectory is { } cache && File.Exists(cache))
+            throw new ArgumentException($"CacheDirectory {cache} is a file, not a folder; give a folder for the optimised-model cache.", nameof(CacheDirectory));
         if (PromptCacheEntries is < 0 or > 100_000)
             throw new ArgumentOutOfRangeException(nameof(PromptCacheEntries), PromptCacheEntries, $"PromptCacheEntries is {PromptCacheEntries}; it must be between 0 (off) and 100000.");
         if (MaxUnetBatch is < 1)

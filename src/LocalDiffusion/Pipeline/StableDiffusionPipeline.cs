@@ -230,6 +230,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var n = request.ImageCount;
         var useCfg = Info.Family.UsesClassifierFreeGuidance(request.Guidance);
         var warnings = new List<string>(_loraNotes);
+        // LCM takes guidance as an embedding and has no unconditional pass to feed a negative prompt into (diffusers'
+        // LCM pipeline has no negative_prompt at all): say so rather than drop what the user wrote without a word.
+        if (Info.Family.Distillation == Distillation.LatentConsistency && !string.IsNullOrWhiteSpace(request.NegativePrompt))
+            warnings.Add("The negative prompt is not used by LCM models (they run no unconditional pass); it was ignored.");
         var timings = new TimingRecorder();
         progress?.Report(new GenerationProgress(0, 0, clock.Elapsed) { Phase = GenerationPhase.Encoding });
 
@@ -259,6 +263,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var end = request.DenoisingEnd is { } fraction
             ? ScheduleSplit.EndIndex(scheduler.Scheduler, fraction, TrainTimesteps)
             : scheduler.Scheduler.Timesteps.Count;
+        var evaluations = end - start.BeginIndex;
+        if (request.PreviewSteps is { Count: > 0 } previews && previews.Max() is var last && last > evaluations)
+            throw new ArgumentOutOfRangeException(nameof(request.PreviewSteps), last,
+                $"PreviewSteps contains {last}; this generation runs {evaluations} denoising evaluations, so preview steps must be between 1 and {evaluations}.");
         return new GenerationRun
         {
             Request = request, Scheduler = scheduler, LatentH = latentH, LatentW = latentW, Progress = progress, RunOptions = runOptions,
@@ -426,6 +434,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
                 $"GuidanceScale is {r.Guidance.ToString(System.Globalization.CultureInfo.InvariantCulture)}; it must be a number from 0 to {MaxGuidance} (usually 1–15).");
         if (r.ImageCount is < 1 or > MaxImages)
             throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
+        // A preview step that never comes would silently give no preview; the upper bound (the evaluations the schedule
+        // runs) is checked once the schedule is known, in Begin.
+        if (r.PreviewSteps is { Count: > 0 } previews && previews.Min() is var early && early < 1)
+            throw new ArgumentOutOfRangeException(nameof(r.PreviewSteps), early, $"PreviewSteps contains {early}; steps are counted from 1 (the first evaluation).");
         ImageRequestValidation.Check(r, _folder.VaeEncoderPath, Info.Family.Inpainting);
         SdxlTimeIds.Validate(r, Info.Family.Name, sdxl: _sdxlPromptEncoder is not null, refiner: _sdxlPromptEncoder?.Refiner == true);
         // diffusers runs the refiner as StableDiffusionXLImg2ImgPipeline: it refines an image, it does not draw one.
@@ -476,8 +488,18 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             throw new ArgumentOutOfRangeException(name, value,
                 $"{name} is {value}; it must be a multiple of {multiple} between {multiple} and {MaxSide} pixels" +
                 (multiple > VaeDecoder.Factor
-                    ? $" (this model's UNet halves the latents {_unet.DownsamplingLevels} times, so sides must be multiples of 8×{multiple / VaeDecoder.Factor}; e.g. {Math.Max(multiple, value / multiple * multiple)} or {(value / multiple + 1) * multiple})."
+                    ? $" (this model's UNet halves the latents {_unet.DownsamplingLevels} times, so sides must be multiples of 8×{multiple / VaeDecoder.Factor}; e.g. {string.Join(" or ", SizeSuggestions(value, multiple))})."
                     : "."));
+    }
+
+    // The allowed sides nearest to value: computed in long (int.MaxValue rounded up overflowed to a negative size) and
+    // kept within [multiple, MaxSide], so that every size suggested is one that would be accepted.
+    internal static IEnumerable<long> SizeSuggestions(int value, int multiple)
+    {
+        long largest = MaxSide / multiple * multiple;
+        long below = Math.Clamp((long)value / multiple * multiple, multiple, largest);
+        long above = Math.Clamp(((long)value / multiple + 1) * multiple, multiple, largest);
+        return below == above ? [below] : [below, above];
     }
 
     /// <summary>Prompt encodings served from <see cref="PipelineOptions.PromptCacheEntries"/>'s cache (for tests).</summary>

@@ -179,6 +179,84 @@ public class CliErrorTests
     }
 
     [Theory]
+    [InlineData("out.gif")]
+    [InlineData("out.bmp")]
+    public async Task An_output_extension_LocalDiffusion_cannot_write_is_refused_before_work(string name)
+    {
+        using var dir = new TempDirectory();
+        var error = await RefusedBeforeWork(dir.Path, "--out", Path.Combine(dir.Path, name));
+        Assert.Contains("--out", error);
+        Assert.Contains(".png, .jpg, .jpeg or .webp", error);
+    }
+
+    [Theory]
+    [InlineData("out.jpg", new byte[] { 0xFF, 0xD8, 0xFF })]
+    [InlineData("out.JPEG", new byte[] { 0xFF, 0xD8, 0xFF })]
+    [InlineData("out.webp", new byte[] { (byte)'R', (byte)'I', (byte)'F', (byte)'F' })]
+    [InlineData("out.png", new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' })]
+    public async Task The_output_extension_picks_the_encoding(string name, byte[] magic)
+    {
+        using var dir = new TempDirectory();
+        var path = Path.Combine(dir.Path, name);
+        var (code, _, error) = await Run([.. Generate, "--width", "64", "--height", "64", "--out", path]);
+        Assert.True(code == 0, error);
+        Assert.Equal(magic, File.ReadAllBytes(path)[..magic.Length]);
+    }
+
+    [Fact]
+    public async Task Img2img_settings_without_their_picture_are_refused_before_work()
+    {
+        using var dir = new TempDirectory();
+        var init = Path.Combine(dir.Path, "init.png");
+        new LocalDiffusion.Imaging.GeneratedImage(64, 64, new byte[64 * 64 * 3]).SavePng(init);
+        var output = Path.Combine(dir.Path, "out.png");
+        Assert.Contains("--strength needs --init-image", await RefusedBeforeWork(dir.Path, "--out", output, "--strength", "0.5"));
+        Assert.Contains("--mask-blur needs --mask", await RefusedBeforeWork(dir.Path, "--out", output, "--mask-blur", "4"));
+        Assert.Contains("--mask-blur needs --mask", await RefusedBeforeWork(dir.Path, "--out", output, "--init-image", init, "--mask-blur", "4"));
+    }
+
+    [Fact]
+    public async Task An_lcm_model_says_the_negative_prompt_is_unused()
+    {
+        using var dir = new TempDirectory();
+        var (code, output, error) = await Run("generate", "--model", TestModels.PathOf("tiny-lcm"), "--prompt", "a cat", "--negative-prompt", "blurry",
+            "--steps", "1", "--width", "64", "--height", "64", "--device", "cpu", "--out", Path.Combine(dir.Path, "out.png"));
+        Assert.True(code == 0, error);
+        Assert.Contains("warning: The negative prompt is not used by LCM models", output);
+    }
+
+    [Fact]
+    public async Task A_cache_dir_that_is_a_file_is_refused_before_work()
+    {
+        using var dir = new TempDirectory();
+        var file = Path.Combine(dir.Path, "cache.txt");
+        File.WriteAllText(file, "not a folder");
+        var error = await RefusedBeforeWork(dir.Path, "--out", Path.Combine(dir.Path, "out.png"), "--cache-dir", file);
+        Assert.Contains($"--cache-dir {file} is a file, not a folder", error);
+    }
+
+    [Fact]
+    public async Task An_init_image_that_is_a_folder_is_called_a_folder()
+    {
+        using var dir = new TempDirectory();
+        var error = await RefusedBeforeWork(dir.Path, "--out", Path.Combine(dir.Path, "out.png"), "--init-image", dir.Path);
+        Assert.Contains($"--init-image: {dir.Path} is a folder; a picture file", error);
+    }
+
+    [Fact]
+    public async Task Outpainting_past_the_largest_size_or_twice_on_a_side_blames_outpaint()
+    {
+        using var dir = new TempDirectory();
+        var init = Path.Combine(dir.Path, "init.png");
+        new LocalDiffusion.Imaging.GeneratedImage(64, 64, new byte[64 * 64 * 3]).SavePng(init);
+        var output = Path.Combine(dir.Path, "out.png");
+        var error = await RefusedBeforeWork(dir.Path, "--out", output, "--init-image", init, "--outpaint", "left=4064");
+        Assert.Contains("--outpaint left=4064: The padded picture would be 4128x64; sides may be at most 4096 pixels", error);
+        Assert.DoesNotContain("--width", error);
+        Assert.Contains("--outpaint: left is given twice", await RefusedBeforeWork(dir.Path, "--out", output, "--init-image", init, "--outpaint", "left=32,left=64"));
+    }
+
+    [Theory]
     [InlineData(new[] { "generate", "--seed", "abc", "-p", "x" }, "error: --seed takes a whole number; got 'abc'.")]
     [InlineData(new[] { "generate", "--guidance", "lots", "-p", "x" }, "error: --guidance takes a number; got 'lots'.")]
     [InlineData(new[] { "generate", "-p", "x", "--vae-tiling", "bogus" }, "error: --vae-tiling takes one of auto, on, off; got 'bogus'.")]

@@ -31,6 +31,19 @@ public class RequestErrorTests
         Assert.Contains("halves the latents 2 times", e.Message);
     }
 
+    [Theory]
+    [InlineData(int.MaxValue, "e.g. 4096).")]
+    [InlineData(4100, "e.g. 4096).")]
+    [InlineData(8, "e.g. 32).")]
+    [InlineData(72, "e.g. 64 or 96).")]
+    public async Task SuggestedSizesAreOnesThatWouldBeAccepted(int width, string suggestion)
+    {
+        // int.MaxValue rounded up to the next multiple overflowed to a negative suggestion.
+        var e = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
+            Shapes.GenerateAsync(new GenerationRequest { Prompt = "a red circle", Width = width, Height = 64, Steps = 1 }));
+        Assert.EndsWith(suggestion, e.Message.Split(Environment.NewLine)[0].Replace(" (Parameter 'Width')", "", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task SizeMultiplesWork()
     {

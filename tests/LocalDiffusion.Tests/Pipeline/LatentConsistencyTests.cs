@@ -29,6 +29,17 @@ public class LatentConsistencyTests
         Assert.Equal("SD 1.x, LCM-distilled", family.Name);
     }
 
+    [Fact]
+    public async Task ANegativePromptIsReportedAsUnused()
+    {
+        var pipeline = TestModels.Pipeline("tiny-lcm");
+        var request = new GenerationRequest { Prompt = "a cat", Steps = 1, Width = 64, Height = 64, Seed = 1 };
+        var plain = await pipeline.GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Empty(plain.Warnings);
+        var negative = await pipeline.GenerateAsync(request with { NegativePrompt = "blurry" }, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Contains("not used by LCM models", Assert.Single(negative.Warnings));
+    }
+
     [Theory]
     [MemberData(nameof(CaseNames))]
     public void TheGuidanceEmbeddingMatchesDiffusers(string name)

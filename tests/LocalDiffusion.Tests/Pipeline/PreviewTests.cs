@@ -18,7 +18,7 @@ public class PreviewTests
         var plain = await pipeline.GenerateAsync(request);
 
         var progress = new Collect();
-        var previewed = await pipeline.GenerateAsync(request with { PreviewSteps = [2, 4, 99] }, progress);
+        var previewed = await pipeline.GenerateAsync(request with { PreviewSteps = [2, 4] }, progress);
 
         var withPreview = progress.Reports.Where(r => r.Preview is not null).ToList();
         Assert.Equal([2, 4], withPreview.Select(r => r.Step));
@@ -31,6 +31,19 @@ public class PreviewTests
         // Decoding a preview draws no noise and touches no latents: an ancestral sampler's picture is unchanged.
         for (var i = 0; i < 2; i++)
             Assert.Equal(plain.Images[i].Rgb, previewed.Images[i].Rgb);
+    }
+
+    [Theory]
+    [InlineData(-1, "PreviewSteps contains -1; steps are counted from 1")]
+    [InlineData(0, "PreviewSteps contains 0; steps are counted from 1")]
+    [InlineData(7, "PreviewSteps contains 7; this generation runs 6 denoising evaluations, so preview steps must be between 1 and 6.")]
+    public async Task Preview_steps_outside_the_run_are_refused_naming_PreviewSteps(int step, string message)
+    {
+        // A step that never comes would silently give no preview.
+        var request = TestModels.Request() with { Scheduler = "euler", Steps = 6, PreviewSteps = [2, step] };
+        var e = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => TestModels.Pipeline("tiny").GenerateAsync(request));
+        Assert.Equal("PreviewSteps", e.ParamName);
+        Assert.StartsWith(message, e.Message);
     }
 
     [Fact]
