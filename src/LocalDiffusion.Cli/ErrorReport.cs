@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using LocalDiffusion.Errors;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Tokenizer;
 
@@ -56,16 +57,15 @@ internal static partial class ErrorReport
 
     public static async Task<int> WriteAsync(Exception e, TextWriter error, bool verbose)
     {
-        var (code, line) = e switch
+        // The exit code is the contract's (Errors/ErrorContract.cs), shared with the server's statuses.
+        var kind = ErrorContract.KindOf(e);
+        var code = ErrorContract.For(kind).ExitCode;
+        var line = kind switch
         {
-            OperationCanceledException => (ExitCodes.Cancelled, "cancelled"),
-            ArgumentException a => (ExitCodes.InvalidInput, $"error: {WithFlags(a)}"),
-            ModelLoadException or ExecutionProviderUnavailableException or TokenizerFileException => (ExitCodes.ModelError, $"error: {e.Message}"),
-            Adapters.LoraException or Adapters.SafetensorsException => (ExitCodes.ModelError, $"error: {e.Message}"),
-            GenerationNumericsException => (ExitCodes.NumericalFailure, $"error: {e.Message}"),
-            FileNotFoundException or DirectoryNotFoundException or InvalidDataException => (ExitCodes.InvalidInput, $"error: {e.Message}"),
-            IOException or UnauthorizedAccessException => (ExitCodes.IoError, $"error: {e.Message}"),
-            _ => (ExitCodes.InternalError, null),
+            ErrorKind.Cancelled => "cancelled",
+            ErrorKind.Internal => null,
+            ErrorKind.InvalidRequest when e is ArgumentException a => $"error: {WithFlags(a)}",
+            _ => $"error: {e.Message}",
         };
         if (line is not null)
         {

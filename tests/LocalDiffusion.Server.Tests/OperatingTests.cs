@@ -101,6 +101,19 @@ public sealed class OperatingTests
         Assert.Contains("16× the native area", big.GetProperty("warnings")[0].GetString());
     }
 
+    [Fact]
+    public async Task An_unavailable_execution_provider_is_the_contracts_500_as_the_clis_exit_2()
+    {
+        // The CPU build has no CUDA provider: loading fails with ExecutionProviderUnavailableException, which the CLI
+        // answers with exit 2 and the server, from the same table, with 500 provider_unavailable.
+        await using var server = await LocalDiffusionServer.StartAsync(new ServerOptions { Models = [Repo.Tiny], Port = 0, Device = "cuda" });
+        await server.WhenModelsLoaded;
+        using var http = new HttpClient { BaseAddress = server.Address };
+        var error = (await Json.ReadAsync(await Json.PostAsync(http, "v1/images/generations", new { prompt = "x" }), 500)).GetProperty("error");
+        Assert.Equal("provider_unavailable", error.GetProperty("code").GetString());
+        Assert.Equal(2, LocalDiffusion.Errors.ErrorContract.For(LocalDiffusion.Errors.ErrorKind.ProviderUnavailable).ExitCode);
+    }
+
     private sealed class Capture(ConcurrentQueue<string> lines) : ILoggerProvider, ILogger
     {
         public ILogger CreateLogger(string categoryName) => this;

@@ -41,11 +41,23 @@ internal sealed class ErrorMiddleware(RequestDelegate next, ILogger<ErrorMiddlew
         BadHttpRequestException { StatusCode: 413 } => new ApiException(413, e.Message, "invalid_request_error", null, "request_too_large"),
         BadHttpRequestException bad => new ApiException(bad.StatusCode, bad.Message, "invalid_request_error"),
         ArgumentException arg => ApiException.BadRequest(EngineParameters.ToApiName(arg.ParamName), WithApiName(arg)),
-        GenerationNumericsException numerics => new ApiException(500,
-            $"The generation failed numerically: {numerics.Message} (request id {requestId}).", "server_error", null, "numerical_failure"),
-        ModelLoadException load => new ApiException(500, $"The model could not be loaded: {load.Message} (request id {requestId}).", "server_error", "model", "model_load_failed"),
-        _ => new ApiException(500, $"The server had an internal error while processing the request (request id {requestId}); it has been logged.", "server_error"),
+        _ => FromContract(e, requestId),
     };
+
+    // The status, type and code are the contract's (LocalDiffusion.Errors.ErrorContract), shared with the CLI's exit codes.
+    private static ApiException FromContract(Exception e, string requestId)
+    {
+        var kind = LocalDiffusion.Errors.ErrorContract.KindOf(e);
+        var row = LocalDiffusion.Errors.ErrorContract.For(kind);
+        var message = kind switch
+        {
+            LocalDiffusion.Errors.ErrorKind.Numerics => $"The generation failed numerically: {e.Message} (request id {requestId}).",
+            LocalDiffusion.Errors.ErrorKind.ModelFormat => $"The model could not be loaded: {e.Message} (request id {requestId}).",
+            LocalDiffusion.Errors.ErrorKind.ProviderUnavailable => $"The execution provider is not available: {e.Message} (request id {requestId}).",
+            _ => $"The server had an internal error while processing the request (request id {requestId}); it has been logged.",
+        };
+        return new ApiException(row.HttpStatus, message, row.OpenAiType, kind == LocalDiffusion.Errors.ErrorKind.ModelFormat ? "model" : null, row.Code);
+    }
 
     // The engine names its own property ("Steps 1000 with PLMS: …"); a client knows the field it sent ("steps"), as the
     // CLI's ErrorReport says "--steps". (Issue 20's typed errors will carry the field instead of a name in the text.)
