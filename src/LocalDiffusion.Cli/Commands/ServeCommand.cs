@@ -25,28 +25,12 @@ internal static class ServeCommand
         var allowedHosts = new Option<string[]>("--allowed-host") { Description = "Another host name clients reach the server under (repeatable; *.example.com for sub-domains, * for any). Loopback names, IP addresses, --host and --public-url's host are always allowed." };
         var maxPixels = new Option<long?>("--max-pixels") { Description = $"Most pixels (width × height) one image may have; larger requests get 400. Default: {Server.Generation.SizeLimitDefaults.NativeAreas}× each model's native area." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads per operator (default: ONNX Runtime's choice)." };
-        var publicUrl = new Option<Uri?>("--public-url")
-        {
-            Description = "The URL clients reach this server at (behind a proxy or load balancer), used in image URLs. Default: the --host address.",
-            CustomParser = result =>
-            {
-                var text = result.Tokens.Single().Value;
-                if (Uri.TryCreate(text, UriKind.Absolute, out var url) && url.Scheme is "http" or "https") return url;
-                result.AddError($"--public-url '{text}' is not an absolute http:// or https:// URL (e.g. https://images.example.com).");
-                return null;
-            },
-        };
-        var otlp = new Option<Uri?>("--otlp-endpoint")
-        {
-            Description = "Send traces (per request, queue wait, prompt encoding, denoising steps, decoding) and metrics by OTLP to this collector URL (default: $OTEL_EXPORTER_OTLP_ENDPOINT; none: no export).",
-            CustomParser = result =>
-            {
-                var text = result.Tokens.Single().Value;
-                if (Uri.TryCreate(text, UriKind.Absolute, out var url) && url.Scheme is "http" or "https") return url;
-                result.AddError($"--otlp-endpoint '{text}' is not an absolute http:// or https:// URL (e.g. http://localhost:4317).");
-                return null;
-            },
-        };
+        var publicUrl = UrlOption.Create("--public-url",
+            "The URL clients reach this server at (behind a proxy or load balancer), used in image URLs. Default: the --host address.",
+            "https://images.example.com");
+        var otlp = UrlOption.Create("--otlp-endpoint",
+            "Send traces (per request, queue wait, prompt encoding, denoising steps, decoding) and metrics by OTLP to this collector URL (default: $OTEL_EXPORTER_OTLP_ENDPOINT; none: no export).",
+            "http://localhost:4317");
         var vae = VaeOption.Create();
         var promptCache = new Option<int>("--prompt-cache") { Description = "Prompts whose encoded conditioning each model keeps (a repeated prompt skips the text encoders; pictures are identical). 0 turns it off.", DefaultValueFactory = _ => 64 };
         var loraDir = new Option<string?>("--lora-dir") { Description = "The LoRA folder: listed by /sdapi/v1/loras; prompts' <lora:NAME:WEIGHT> find NAME.safetensors there." };

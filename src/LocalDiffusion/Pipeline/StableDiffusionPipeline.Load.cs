@@ -1,17 +1,12 @@
-using System.Diagnostics;
-using LocalDiffusion.Decoding;
 using LocalDiffusion.Denoising;
-using LocalDiffusion.Imaging;
-using LocalDiffusion.Latents;
 using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.PromptEncoding;
-using LocalDiffusion.Randomness;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.TextEncoder;
 using LocalDiffusion.Tokenizer;
 using LocalDiffusion.Vae;
-using Microsoft.ML.OnnxRuntime;
+
 namespace LocalDiffusion;
 
 /// <summary>Loading an SD 1.x/2.x/XL folder: its components, their checks, and the <see cref="ModelInfo"/> it reports.</summary>
