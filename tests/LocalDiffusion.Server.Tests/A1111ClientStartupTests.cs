@@ -12,13 +12,15 @@ public sealed class A1111ClientStartupTests(SharedServer shared) : IClassFixture
     [Fact]
     public async Task Listing_routes_answer_with_what_exists()
     {
-        foreach (var path in new[] { "loras", "hypernetworks", "latent-upscale-modes", "face-restorers", "realesrgan-models", "prompt-styles", "extensions", "sd-vae", "sd-modules" })
+        foreach (var path in new[] { "loras", "hypernetworks", "face-restorers", "realesrgan-models", "prompt-styles", "extensions", "sd-vae", "sd-modules" })
             Assert.Empty((await Json.GetAsync(Http, $"sdapi/v1/{path}")).EnumerateArray());
         var embeddings = await Json.GetAsync(Http, "sdapi/v1/embeddings");
         Assert.Empty(embeddings.GetProperty("loaded").EnumerateObject());
         Assert.Empty(embeddings.GetProperty("skipped").EnumerateObject());
-        var upscaler = Assert.Single((await Json.GetAsync(Http, "sdapi/v1/upscalers")).EnumerateArray());
-        Assert.Equal("None", upscaler.GetProperty("name").GetString());
+        // A1111's built-ins, which the hires fix uses.
+        Assert.Equal(["None", "Lanczos", "Nearest"], (await Json.GetAsync(Http, "sdapi/v1/upscalers")).EnumerateArray().Select(u => u.GetProperty("name").GetString()));
+        Assert.Equal(["Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)", "Latent (nearest)", "Latent (nearest-exact)"],
+            (await Json.GetAsync(Http, "sdapi/v1/latent-upscale-modes")).EnumerateArray().Select(u => u.GetProperty("name").GetString()));
         var scripts = await Json.GetAsync(Http, "sdapi/v1/scripts");
         Assert.Empty(scripts.GetProperty("txt2img").EnumerateArray());
         Assert.Equal("Automatic", (await Json.GetAsync(Http, "sdapi/v1/options")).GetProperty("sd_vae").GetString());

@@ -69,7 +69,10 @@ internal static class SdApiEndpoints
     {
         var json = await JsonBody.ReadObjectAsync(context, server.Options.MaxJsonBodyBytes);
         var (model, request, batch) = ParseCommon(json, server, defaultToNativeSize: true);
-        await GenerateAndReplyAsync(context, server, model, request, batch, json);
+        var hires = HiresFix.Parse(json, request, model, server);
+        if (hires is not null && batch.Refiner is not null)
+            throw ApiException.BadRequest("refiner_checkpoint", "enable_hr with a refiner_checkpoint is not supported here; send one or the other.");
+        await GenerateAndReplyAsync(context, server, model, request, batch, json, hires);
     }
 
     /// <summary>
@@ -175,7 +178,7 @@ internal static class SdApiEndpoints
     }
 
     private static async Task GenerateAndReplyAsync(HttpContext context, ServerContext server, ServedModel model, GenerationRequest request,
-        Batching batch, JsonElement parameters)
+        Batching batch, JsonElement parameters, HiresFix? hires = null)
     {
         var (batchSize, iterations, seed) = (batch.BatchSize, batch.Iterations, batch.Seed);
         // Previews for /sdapi/v1/progress's current_image, at a quarter, half and three quarters of the way, only while
@@ -195,8 +198,9 @@ internal static class SdApiEndpoints
             try
             {
                 // Image j of the batch is seed + j, as A1111 numbers it (a hand-off to a refiner shares one generator).
-                var outcome = await server.Generator.GenerateAsync(context, model,
-                    request with { Seed = seed + (long)i * batchSize, SeedPerImage = batch.Refiner is null }, refiner: batch.Refiner, sizeField: "width", finishOnInterrupt: true);
+                var iteration = request with { Seed = seed + (long)i * batchSize, SeedPerImage = batch.Refiner is null };
+                var outcome = hires is not null ? await hires.RunAsync(context, server, model, iteration)
+                    : await server.Generator.GenerateAsync(context, model, iteration, refiner: batch.Refiner, sizeField: "width", finishOnInterrupt: true);
                 interrupted = outcome.Interrupted;
                 samplerName = outcome.Result.Scheduler;
                 for (var j = 0; j < outcome.Result.Images.Count; j++)
@@ -205,7 +209,8 @@ internal static class SdApiEndpoints
                     images.Add(Convert.ToBase64String(image.EncodePng()));
                     infotexts.Add(image.Parameters ?? "");
                     seeds.Add(outcome.Result.Seeds.Count > j ? outcome.Result.Seeds[j] : outcome.Result.Seed);
-                    (width, height) = (image.Width, image.Height);
+                    // With the hires fix A1111 reports the first pass's size here (the pictures are at the hires size).
+                    if (hires is null) (width, height) = (image.Width, image.Height);
                 }
             }
             catch (GenerationInterruptedException)
@@ -235,8 +240,8 @@ internal static class SdApiEndpoints
             ["sd_model_hash"] = null,
             ["seed_resize_from_w"] = -1,
             ["seed_resize_from_h"] = -1,
-            ["denoising_strength"] = request.InitImage is null ? null : request.Strength,
-            ["extra_generation_params"] = request.MaskImage is null ? new Dictionary<string, object>() : new Dictionary<string, object> { ["Mask blur"] = request.MaskBlur },
+            ["denoising_strength"] = hires?.Strength ?? (request.InitImage is null ? null : request.Strength),
+            ["extra_generation_params"] = hires?.Params ?? (request.MaskImage is null ? new Dictionary<string, object>() : new Dictionary<string, object> { ["Mask blur"] = request.MaskBlur }),
             ["index_of_first_image"] = 0,
             ["infotexts"] = infotexts,
             ["styles"] = Array.Empty<string>(),
