@@ -12,6 +12,21 @@ namespace LocalDiffusion;
 /// <summary>Loading an SD 1.x/2.x/XL folder: its components, their checks, and the <see cref="ModelInfo"/> it reports.</summary>
 public sealed partial class StableDiffusionPipeline
 {
+    // What SD 1.x exports ship in scheduler/scheduler_config.json (GUIDE §3), for folders that lack one.
+    private static readonly SchedulerConfig StableDiffusion15Scheduler = SchedulerConfig.Default with
+    {
+        ClassName = "PNDMScheduler",
+        NumTrainTimesteps = 1000,
+        BetaStart = 0.00085,
+        BetaEnd = 0.012,
+        BetaSchedule = BetaSchedule.ScaledLinear,
+        PredictionType = PredictionType.Epsilon,
+        SetAlphaToOne = false,
+        SkipPrkSteps = true,
+        StepsOffset = 1,
+        TimestepSpacing = TimestepSpacing.Leading,
+    };
+
     /// <summary>
     /// Loads the model in <paramref name="modelDirectory"/> (diffusers/optimum ONNX layout). Every missing or
     /// malformed file gives a <see cref="ModelLoadException"/> naming it; an unavailable execution provider gives

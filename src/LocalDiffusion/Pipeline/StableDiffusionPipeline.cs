@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using LocalDiffusion.Decoding;
 using LocalDiffusion.Denoising;
-using LocalDiffusion.Imaging;
 using LocalDiffusion.Latents;
 using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
@@ -28,21 +27,6 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     private const int MaxImages = RequestLimits.MaxImages;
     private const int MaxSteps = RequestLimits.MaxSteps;
     private const float MaxGuidance = RequestLimits.MaxGuidance;
-
-    // What SD 1.x exports ship in scheduler/scheduler_config.json (GUIDE §3), for folders that lack one.
-    private static readonly SchedulerConfig StableDiffusion15Scheduler = SchedulerConfig.Default with
-    {
-        ClassName = "PNDMScheduler",
-        NumTrainTimesteps = 1000,
-        BetaStart = 0.00085,
-        BetaEnd = 0.012,
-        BetaSchedule = BetaSchedule.ScaledLinear,
-        PredictionType = PredictionType.Epsilon,
-        SetAlphaToOne = false,
-        SkipPrkSteps = true,
-        StepsOffset = 1,
-        TimestepSpacing = TimestepSpacing.Leading,
-    };
 
     private readonly ModelFolder _folder;
     private readonly ClipTextEncoder _textEncoder;
@@ -352,154 +336,6 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             Seeds = [.. Enumerable.Repeat(run.Seed, n)],
             Timings = timings.Result(),
         };
-    }
-
-    // Builds the request's scheduler and sets its timesteps before any work, so a config the scheduler cannot use or a
-    // step count it cannot take is refused up front, naming the request field. Eta reaches DDIM and TCD as diffusers'
-    // pipeline passes it to step: 0 unless the request sets it.
-    private (IScheduler Scheduler, string Name) CreateScheduler(GenerationRequest request)
-    {
-        IScheduler scheduler;
-        string name;
-        var config = _schedulerConfig with { Eta = request.Eta ?? 0 };
-        try
-        {
-            (scheduler, name) = request.Scheduler is null
-                ? (_schedulers.CreateFromConfig(config), Info.Scheduler)
-                : (_schedulers.Create(request.Scheduler, config), _schedulers.Describe(request.Scheduler).DisplayName);
-        }
-        catch (Exception e) when (e is NotSupportedException or InvalidDataException || (e is ArgumentException a && a.ParamName == "config"))
-        {
-            throw new ArgumentException($"Scheduler '{request.Scheduler}' cannot run with this model's scheduler config " +
-                $"({_folder.SchedulerConfigPath ?? "built-in SD 1.5 defaults"}): {StripParameter(e.Message)}", nameof(request.Scheduler), e);
-        }
-        catch (ArgumentOutOfRangeException e) when (e.ParamName == "eta")
-        {
-            throw new ArgumentOutOfRangeException(nameof(request.Eta), request.Eta, StripParameter(e.Message));
-        }
-        catch (ArgumentException e)
-        {
-            throw new ArgumentException(StripParameter(e.Message), nameof(request.Scheduler), e);
-        }
-        // A flow-matching sampler follows a velocity field; this UNet predicts noise (or v), so its picture would be garbage.
-        if (scheduler is IFlowMatchScheduler)
-            throw new ArgumentException($"Scheduler '{request.Scheduler}' is a flow-matching sampler, for SD 3 and FLUX; {Info.Family.Name} runs the diffusion samplers (euler, dpmpp_2m, …).", nameof(request.Scheduler));
-        try
-        {
-            scheduler.SetTimesteps(request.StepCount);
-        }
-        catch (ArgumentException e)
-        {
-            throw new ArgumentOutOfRangeException(nameof(request.Steps), request.Steps, $"Steps {request.Steps} with {name}: {StripParameter(e.Message)}");
-        }
-        return (scheduler, name);
-    }
-
-    // A hand-off fraction that leaves the model no timestep to run is refused up front, naming the field.
-    private void CheckSplit(GenerationRequest request, IScheduler scheduler, string name)
-    {
-        var train = TrainTimesteps;
-        var count = scheduler.Timesteps.Count;
-        var begin = request.DenoisingStart is { } start ? ScheduleSplit.StartIndex(scheduler, start, train)
-            : request.InitImage is not null || request.InitLatents is not null ? LatentPreparation.BeginIndex(request.StepCount, request.EffectiveStrength, scheduler.Order).BeginIndex
-            : 0;
-        var end = request.DenoisingEnd is { } stop ? ScheduleSplit.EndIndex(scheduler, stop, train) : count;
-        if (end > begin) return;
-        var first = scheduler.Timesteps[Math.Min(begin, count - 1)].ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var field = request.DenoisingEnd is not null ? nameof(request.DenoisingEnd) : nameof(request.DenoisingStart);
-        var value = request.DenoisingEnd ?? request.DenoisingStart;
-        throw new ArgumentOutOfRangeException(field, value,
-            $"{field} {value?.ToString(System.Globalization.CultureInfo.InvariantCulture)} leaves no step to run: {name} with {request.Steps} steps has timesteps " +
-            $"{scheduler.Timesteps[0].ToString(System.Globalization.CultureInfo.InvariantCulture)} … {scheduler.Timesteps[count - 1].ToString(System.Globalization.CultureInfo.InvariantCulture)}, " +
-            $"and the split falls at timestep {ScheduleSplit.Cutoff(value ?? 0, train)}{(begin > 0 ? $" (the run would start at {first})" : "")}; move the fraction or raise Steps.");
-    }
-
-    private static string StripParameter(string message) =>
-        System.Text.RegularExpressions.Regex.Replace(message, @" \(Parameter '[^']*'\)$|\s*Actual value was [^\n]*$", "", System.Text.RegularExpressions.RegexOptions.Multiline).TrimEnd();
-
-    // The name users know for the config's class (its plain form, e.g. "PNDM"), validating the class on load.
-    private (int LatentH, int LatentW) Validate(GenerationRequest r)
-    {
-        if (r.Prompt is null) throw new ArgumentException("Prompt must not be null.", nameof(r.Prompt));
-        if (r.NegativePrompt is null) throw new ArgumentException("NegativePrompt must not be null (use \"\").", nameof(r.NegativePrompt));
-        if (r.PromptWeighting)
-        {
-            PromptEncoder.Validate(r.Prompt, nameof(r.Prompt));
-            PromptEncoder.Validate(r.NegativePrompt, nameof(r.NegativePrompt));
-        }
-        if (r.Steps is < 1 or > MaxSteps)
-            throw new ArgumentOutOfRangeException(nameof(r.Steps), r.Steps, $"Steps is {r.Steps}; it must be between 1 and {MaxSteps}.");
-        if (!float.IsFinite(r.Guidance) || r.Guidance is < 0 or > MaxGuidance)
-            throw new ArgumentOutOfRangeException(nameof(r.GuidanceScale), r.GuidanceScale,
-                $"GuidanceScale is {r.Guidance.ToString(System.Globalization.CultureInfo.InvariantCulture)}; it must be a number from 0 to {MaxGuidance} (usually 1–15).");
-        if (r.ImageCount is < 1 or > MaxImages)
-            throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
-        // A preview step that never comes would silently give no preview; the upper bound (the evaluations the schedule
-        // runs) is checked once the schedule is known, in Begin.
-        if (r.PreviewSteps is { Count: > 0 } previews && previews.Min() is var early && early < 1)
-            throw new ArgumentOutOfRangeException(nameof(r.PreviewSteps), early, $"PreviewSteps contains {early}; steps are counted from 1 (the first evaluation).");
-        ImageRequestValidation.Check(r, _folder.VaeEncoderPath, Info.Family.Inpainting);
-        SdxlTimeIds.Validate(r, Info.Family.Name, sdxl: _sdxlPromptEncoder is not null, refiner: _sdxlPromptEncoder?.Refiner == true);
-        // diffusers runs the refiner as StableDiffusionXLImg2ImgPipeline: it refines an image, it does not draw one.
-        if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.InitImage is null && r.InitLatents is null)
-            throw new ArgumentException("InitImage is required: an SDXL refiner runs img2img (refining an image; Strength defaults to 0.3 as in diffusers) or continues a base model's latents (InitLatents), not text-to-image.", nameof(r.InitImage));
-        if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.MaskImage is not null)
-            throw new ArgumentException("MaskImage is not supported with an SDXL refiner yet: LocalDiffusion runs the refiner as img2img only.", nameof(r.MaskImage));
-        // With an init image the size defaults to the image's own, rounded down to a size the UNet can draw.
-        var multiple = Info.SizeMultiple;
-        var width = r.Width ?? (r.InitImage is { } init ? Math.Max(multiple, init.Width / multiple * multiple) : Info.NativeWidth);
-        var height = r.Height ?? (r.InitImage is { } image ? Math.Max(multiple, image.Height / multiple * multiple) : Info.NativeHeight);
-        CheckSide(nameof(r.Width), width);
-        CheckSide(nameof(r.Height), height);
-        int latentH = height / VaeDecoder.Factor, latentW = width / VaeDecoder.Factor;
-        foreach (var (fixedSize, file) in new[] { (_unet.FixedLatentSize, _folder.UnetPath), (_vae.Decoder.FixedLatentSize, _vae.Decoder.FilePath),
-                     (_vae.Float32Fallback?.FixedLatentSize, _vae.Float32Fallback?.FilePath ?? "") })
-        {
-            if (fixedSize is { } s && (s.Height != latentH || s.Width != latentW))
-                throw new ArgumentException(
-                    $"{file} has static latent dimensions {s.Height}x{s.Width}, so it only makes {s.Width * 8}x{s.Height * 8} images; {width}x{height} was requested.",
-                    width != s.Width * 8 ? nameof(r.Width) : nameof(r.Height));
-        }
-        if (r.SeedPerImage && (r.InitialLatents is not null || r.InitLatents is not null || r.DenoisingStart is not null || r.DenoisingEnd is not null))
-            throw new ArgumentException(
-                "SeedPerImage draws each image's noise from its own seed; it cannot be combined with InitialLatents, InitLatents or a base → refiner hand-off (DenoisingStart/DenoisingEnd), which bring or hand over latents for the whole batch.",
-                nameof(r.SeedPerImage));
-        if (r.InitLatents is { } start && start.Length != r.ImageCount * UNet.LatentChannels * latentH * latentW
-            && start.Length != UNet.LatentChannels * latentH * latentW)
-            throw new ArgumentException(
-                $"InitLatents has {start.Length} values; [{r.ImageCount},{UNet.LatentChannels},{latentH},{latentW}] = {r.ImageCount * UNet.LatentChannels * latentH * latentW} (or one image's {UNet.LatentChannels * latentH * latentW}) are needed for {width}x{height}: set Width and Height to the size the latents were made at.",
-                nameof(r.InitLatents));
-        if (r.InitialLatents is { } latents)
-        {
-            if (latents.Length != r.ImageCount * UNet.LatentChannels * latentH * latentW)
-                throw new ArgumentException(
-                    $"InitialLatents has {latents.Length} values; [{r.ImageCount},{UNet.LatentChannels},{latentH},{latentW}] = {r.ImageCount * UNet.LatentChannels * latentH * latentW} are needed for {r.ImageCount} image(s) of {width}x{height}.",
-                    nameof(r.InitialLatents));
-            if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(latents))
-                throw new ArgumentException("InitialLatents contains NaN or infinity; unit Gaussian noise was expected.", nameof(r.InitialLatents));
-        }
-        return (latentH, latentW);
-    }
-
-    private void CheckSide(string name, int value)
-    {
-        var multiple = Info.SizeMultiple;
-        if (value < multiple || value > MaxSide || value % multiple != 0)
-            throw new ArgumentOutOfRangeException(name, value,
-                $"{name} is {value}; it must be a multiple of {multiple} between {multiple} and {MaxSide} pixels" +
-                (multiple > VaeDecoder.Factor
-                    ? $" (this model's UNet halves the latents {_unet.DownsamplingLevels} times, so sides must be multiples of 8×{multiple / VaeDecoder.Factor}; e.g. {string.Join(" or ", SizeSuggestions(value, multiple))})."
-                    : "."));
-    }
-
-    // The allowed sides nearest to value: computed in long (int.MaxValue rounded up overflowed to a negative size) and
-    // kept within [multiple, MaxSide], so that every size suggested is one that would be accepted.
-    internal static IEnumerable<long> SizeSuggestions(int value, int multiple)
-    {
-        long largest = MaxSide / multiple * multiple;
-        long below = Math.Clamp((long)value / multiple * multiple, multiple, largest);
-        long above = Math.Clamp(((long)value / multiple + 1) * multiple, multiple, largest);
-        return below == above ? [below] : [below, above];
     }
 
     /// <summary>Prompt encodings served from <see cref="PipelineOptions.PromptCacheEntries"/>'s cache (for tests).</summary>
