@@ -21,17 +21,7 @@ internal static class A1111Schedules
     public static string? Combine(string? sampler, string? schedule)
     {
         var registry = SchedulerRegistry.Default;
-        if (sampler is not null)
-        {
-            try
-            {
-                _ = registry.Describe(sampler);
-            }
-            catch (ArgumentException e)
-            {
-                throw ApiException.BadRequest("sampler_name", e.Message.Split(" (Parameter")[0]);
-            }
-        }
+        if (sampler is not null) RequireKnown(sampler, "sampler_name");
         var key = schedule?.Trim().ToLowerInvariant();
         if (key is null or "" or "automatic" or "uniform") return sampler;
         if (!Known.Any(k => k.Name == key))
@@ -44,6 +34,19 @@ internal static class A1111Schedules
         var combined = $"{display} {label}";
         return Exists(registry, combined) ? combined
             : throw ApiException.BadRequest("scheduler", $"'{display}' has no {label} schedule here; GET /sdapi/v1/samplers lists the combinations that exist.");
+    }
+
+    /// <summary>A 400 naming <paramref name="field"/> (with the registry's list of names) unless <paramref name="name"/> is a sampler.</summary>
+    public static void RequireKnown(string name, string field)
+    {
+        try
+        {
+            _ = SchedulerRegistry.Default.Describe(name);
+        }
+        catch (ArgumentException e)
+        {
+            throw ApiException.BadRequest(field, e.Message.Split(" (Parameter")[0]);
+        }
     }
 
     private static bool Exists(SchedulerRegistry registry, string name)

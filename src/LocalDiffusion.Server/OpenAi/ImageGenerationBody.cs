@@ -72,17 +72,7 @@ internal sealed partial record ImageGenerationBody
         var partialImages = f.Int("partial_images", 0, 3) ?? 0;
 
         var scheduler = f.String("scheduler");
-        if (scheduler is not null)
-        {
-            try
-            {
-                _ = Schedulers.SchedulerRegistry.Default.Describe(scheduler);
-            }
-            catch (ArgumentException e)
-            {
-                throw ApiException.BadRequest("scheduler", e.Message.Split(" (Parameter")[0]);
-            }
-        }
+        if (scheduler is not null) Automatic1111.A1111Schedules.RequireKnown(scheduler, "scheduler");
         var model = catalog.Get(modelName);
         var seed = f.Long("seed", -1, uint.MaxValue);
         var request = new GenerationRequest

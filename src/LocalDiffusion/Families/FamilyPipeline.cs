@@ -25,15 +25,7 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
     /// <summary>Checks a request (with defaults filled in) before any work; returns its latent size.</summary>
     public (int LatentH, int LatentW) Validate(GenerationRequest r)
     {
-        if (r.Prompt is null) throw new ArgumentException("Prompt must not be null.", nameof(r.Prompt));
-        if (r.NegativePrompt is null) throw new ArgumentException("NegativePrompt must not be null (use \"\").", nameof(r.NegativePrompt));
-        if (r.StepCount is < 1 or > RequestLimits.MaxSteps)
-            throw new ArgumentOutOfRangeException(nameof(r.Steps), r.Steps, $"Steps is {r.Steps}; it must be between 1 and {RequestLimits.MaxSteps}.");
-        if (!float.IsFinite(r.Guidance) || r.Guidance is < 0 or > RequestLimits.MaxGuidance)
-            throw new ArgumentOutOfRangeException(nameof(r.GuidanceScale), r.GuidanceScale,
-                $"GuidanceScale is {r.Guidance.ToString(CultureInfo.InvariantCulture)}; it must be a number from 0 to {RequestLimits.MaxGuidance}.");
-        if (r.ImageCount is < 1 or > RequestLimits.MaxImages)
-            throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {RequestLimits.MaxImages}.");
+        RequestLimits.Check(r);
         if (r.MaxSequenceLength is < 1 or > RequestLimits.MaxSequenceLength)
             throw new ArgumentOutOfRangeException(nameof(r.MaxSequenceLength), r.MaxSequenceLength,
                 $"MaxSequenceLength is {r.MaxSequenceLength}; it must be between 1 and {RequestLimits.MaxSequenceLength} T5 tokens.");

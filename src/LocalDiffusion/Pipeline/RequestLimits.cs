@@ -17,4 +17,25 @@ public static class RequestLimits
 
     /// <summary>The most T5 tokens a flow-matching family's conditioner reads (FLUX.1-dev's 512).</summary>
     public const int MaxSequenceLength = 512;
+
+    /// <summary>
+    /// The checks every family makes before any work (prompts present; steps, guidance and image count in range; preview
+    /// steps counted from 1), each an ArgumentException naming the property. Steps and guidance must be resolved.
+    /// </summary>
+    internal static void Check(GenerationRequest r)
+    {
+        if (r.Prompt is null) throw new ArgumentException("Prompt must not be null.", nameof(r.Prompt));
+        if (r.NegativePrompt is null) throw new ArgumentException("NegativePrompt must not be null (use \"\").", nameof(r.NegativePrompt));
+        if (r.StepCount is < 1 or > MaxSteps)
+            throw new ArgumentOutOfRangeException(nameof(r.Steps), r.Steps, $"Steps is {r.Steps}; it must be between 1 and {MaxSteps}.");
+        if (!float.IsFinite(r.Guidance) || r.Guidance is < 0 or > MaxGuidance)
+            throw new ArgumentOutOfRangeException(nameof(r.GuidanceScale), r.GuidanceScale,
+                $"GuidanceScale is {r.Guidance.ToString(System.Globalization.CultureInfo.InvariantCulture)}; it must be a number from 0 to {MaxGuidance} (usually 1–15).");
+        if (r.ImageCount is < 1 or > MaxImages)
+            throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
+        // A preview step that never comes would silently give no preview; the upper bound (the evaluations the schedule
+        // runs) is checked once the schedule is known.
+        if (r.PreviewSteps is { Count: > 0 } previews && previews.Min() is var early && early < 1)
+            throw new ArgumentOutOfRangeException(nameof(r.PreviewSteps), early, $"PreviewSteps contains {early}; steps are counted from 1 (the first evaluation).");
+    }
 }

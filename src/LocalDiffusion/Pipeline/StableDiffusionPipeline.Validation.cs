@@ -76,24 +76,12 @@ public sealed partial class StableDiffusionPipeline
     // The name users know for the config's class (its plain form, e.g. "PNDM"), validating the class on load.
     private (int LatentH, int LatentW) Validate(GenerationRequest r)
     {
-        if (r.Prompt is null) throw new ArgumentException("Prompt must not be null.", nameof(r.Prompt));
-        if (r.NegativePrompt is null) throw new ArgumentException("NegativePrompt must not be null (use \"\").", nameof(r.NegativePrompt));
+        RequestLimits.Check(r);
         if (r.PromptWeighting)
         {
             PromptEncoder.Validate(r.Prompt, nameof(r.Prompt));
             PromptEncoder.Validate(r.NegativePrompt, nameof(r.NegativePrompt));
         }
-        if (r.Steps is < 1 or > MaxSteps)
-            throw new ArgumentOutOfRangeException(nameof(r.Steps), r.Steps, $"Steps is {r.Steps}; it must be between 1 and {MaxSteps}.");
-        if (!float.IsFinite(r.Guidance) || r.Guidance is < 0 or > MaxGuidance)
-            throw new ArgumentOutOfRangeException(nameof(r.GuidanceScale), r.GuidanceScale,
-                $"GuidanceScale is {r.Guidance.ToString(System.Globalization.CultureInfo.InvariantCulture)}; it must be a number from 0 to {MaxGuidance} (usually 1–15).");
-        if (r.ImageCount is < 1 or > MaxImages)
-            throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
-        // A preview step that never comes would silently give no preview; the upper bound (the evaluations the schedule
-        // runs) is checked once the schedule is known, in Begin.
-        if (r.PreviewSteps is { Count: > 0 } previews && previews.Min() is var early && early < 1)
-            throw new ArgumentOutOfRangeException(nameof(r.PreviewSteps), early, $"PreviewSteps contains {early}; steps are counted from 1 (the first evaluation).");
         ImageRequestValidation.Check(r, _folder.VaeEncoderPath, Info.Family.Inpainting);
         SdxlTimeIds.Validate(r, Info.Family.Name, sdxl: _sdxlPromptEncoder is not null, refiner: _sdxlPromptEncoder?.Refiner == true);
         // diffusers runs the refiner as StableDiffusionXLImg2ImgPipeline: it refines an image, it does not draw one.

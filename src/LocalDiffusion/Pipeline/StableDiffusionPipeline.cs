@@ -24,9 +24,6 @@ namespace LocalDiffusion;
 public sealed partial class StableDiffusionPipeline : IDisposable
 {
     private const int MaxSide = RequestLimits.MaxSide;
-    private const int MaxImages = RequestLimits.MaxImages;
-    private const int MaxSteps = RequestLimits.MaxSteps;
-    private const float MaxGuidance = RequestLimits.MaxGuidance;
 
     private readonly ModelFolder _folder;
     private readonly ClipTextEncoder _textEncoder;
