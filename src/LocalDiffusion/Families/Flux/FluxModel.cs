@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Collections.Concurrent;
 using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Schedulers;
@@ -24,6 +26,10 @@ internal sealed class FluxModel(OnnxComponent clip, ClipTokenizer tokenizer, T5T
     private readonly TensorSpec _pooled = clip.Outputs.TryGetValue("pooler_output", out var p) ? p
         : clip.Outputs.TryGetValue("text_embeds", out var e) ? e
         : throw new ModelLoadException(clip.FilePath, $"FLUX reads CLIP's pooled output ('pooler_output'); found {clip.DescribeOutputs()}.");
+
+    // img_ids depend only on the latent size and txt_ids (zeros) only on the T5 length: made once, read by every step.
+    private readonly ConcurrentDictionary<(int H, int W), float[]> _imageIds = new();
+    private readonly ConcurrentDictionary<int, float[]> _textIds = new();
 
     public override string Name => dev ? "FLUX.1-dev" : "FLUX.1-schnell";
 
@@ -52,29 +58,40 @@ internal sealed class FluxModel(OnnxComponent clip, ClipTokenizer tokenizer, T5T
     {
         var tokens = latentHeight / 2 * (latentWidth / 2);
         var width = Latents.Channels * 4;
-        var packed = new float[rows * tokens * width];
-        FluxPacking.Pack(latents.Span, rows, Latents.Channels, latentHeight, latentWidth, packed);
-        // diffusers passes timestep / 1000 (σ) and the guidance scale for every row.
-        var sigma = new float[rows];
-        Array.Fill(sigma, timestep / 1000f);
-        List<(string, ReadOnlyMemory<float>, long[])> inputs =
-        [
-            ("hidden_states", packed, [rows, tokens, width]),
-            ("timestep", sigma, [rows]),
-            ("encoder_hidden_states", conditioning.Hidden, [rows, conditioning.SequenceLength, conditioning.Width]),
-            ("pooled_projections", conditioning.Pooled, [rows, conditioning.PooledWidth]),
-            ("img_ids", FluxPacking.ImageIds(latentHeight, latentWidth), [tokens, 3]),
-            ("txt_ids", new float[conditioning.SequenceLength * 3], [conditioning.SequenceLength, 3]),
-        ];
-        if (dev)
+        var count = rows * tokens * width;
+        // Called every step: the packed buffers (a megabyte a row at 1024²) come from the pool, the position ids from a
+        // per-size cache, so the loop leaves no large garbage behind.
+        var packed = ArrayPool<float>.Shared.Rent(count);
+        var prediction = ArrayPool<float>.Shared.Rent(count);
+        try
         {
-            var scale = new float[rows];
-            Array.Fill(scale, guidance);
-            inputs.Add(("guidance", scale, [rows]));
+            FluxPacking.Pack(latents.Span, rows, Latents.Channels, latentHeight, latentWidth, packed);
+            // diffusers passes timestep / 1000 (σ) and the guidance scale for every row.
+            var sigma = new float[rows];
+            Array.Fill(sigma, timestep / 1000f);
+            List<(string, ReadOnlyMemory<float>, long[])> inputs =
+            [
+                ("hidden_states", packed.AsMemory(0, count), [rows, tokens, width]),
+                ("timestep", sigma, [rows]),
+                ("encoder_hidden_states", conditioning.Hidden, [rows, conditioning.SequenceLength, conditioning.Width]),
+                ("pooled_projections", conditioning.Pooled, [rows, conditioning.PooledWidth]),
+                ("img_ids", _imageIds.GetOrAdd((latentHeight, latentWidth), k => FluxPacking.ImageIds(k.H, k.W)), [tokens, 3]),
+                ("txt_ids", _textIds.GetOrAdd(conditioning.SequenceLength, length => new float[length * 3]), [conditioning.SequenceLength, 3]),
+            ];
+            if (dev)
+            {
+                var scale = new float[rows];
+                Array.Fill(scale, guidance);
+                inputs.Add(("guidance", scale, [rows]));
+            }
+            TransformerCall.Run(transformer, runOptions, inputs, prediction.AsSpan(0, count));
+            FluxPacking.Unpack(prediction.AsSpan(0, count), rows, Latents.Channels, latentHeight, latentWidth, output);
         }
-        var prediction = new float[packed.Length];
-        TransformerCall.Run(transformer, runOptions, inputs, prediction);
-        FluxPacking.Unpack(prediction, rows, Latents.Channels, latentHeight, latentWidth, output);
+        finally
+        {
+            ArrayPool<float>.Shared.Return(packed);
+            ArrayPool<float>.Shared.Return(prediction);
+        }
     }
 
     public override void SetTimesteps(IFlowMatchScheduler scheduler, int steps, int latentHeight, int latentWidth)
