@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LocalDiffusion.Onnx;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Cli;
 
@@ -65,11 +66,11 @@ internal sealed class EngineOptions
         foreach (var entry in parse.GetValue(_config) ?? [])
         {
             var eq = entry.IndexOf('=');
-            if (eq <= 0) throw new ArgumentException($"--session-config '{entry}' is not KEY=VALUE.", "--session-config");
+            if (eq <= 0) throw new InvalidRequestException("--session-config", null, null, called => $"{called} '{entry}' is not KEY=VALUE.");
             (config ??= new(StringComparer.Ordinal))[entry[..eq].Trim()] = entry[(eq + 1)..].Trim();
         }
         if (parse.GetValue(_maxUnetBatch) is < 1 and var rows)
-            throw new ArgumentOutOfRangeException("--max-unet-batch", rows, $"--max-unet-batch is {rows}; it must be at least 1.");
+            throw new InvalidRequestException("--max-unet-batch", rows, null, called => $"{called} is {rows}; it must be at least 1.");
         return options with
         {
             Cuda = parse.GetValue(_cuda) is { } cuda ? CudaProviderSettings.Parse(cuda) : null,

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using LocalDiffusion.Errors;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Tokenizer;
@@ -6,55 +5,12 @@ using LocalDiffusion.Tokenizer;
 namespace LocalDiffusion.Cli;
 
 /// <summary>
-/// Turns an exception into one line for the user and an exit code: whose fault it is decides the code, and a library
-/// property name in the message becomes the flag the user typed. Anything unexpected is reported as a bug, with the
+/// Turns an exception into one line for the user and an exit code: whose fault it is decides the code (the contract's
+/// table), and a typed error names its field by the flag the user typed (the contract's field names). Anything unexpected is reported as a bug, with the
 /// stack trace in a log file.
 /// </summary>
-internal static partial class ErrorReport
+internal static class ErrorReport
 {
-    // GenerationRequest / PipelineOptions properties → the generate command's flags.
-    private static readonly Dictionary<string, string> Flags = new(StringComparer.Ordinal)
-    {
-        ["Prompt"] = "--prompt",
-        ["NegativePrompt"] = "--negative-prompt",
-        ["Steps"] = "--steps",
-        ["GuidanceScale"] = "--guidance",
-        ["Width"] = "--width",
-        ["Height"] = "--height",
-        ["ImageCount"] = "--n",
-        ["Seed"] = "--seed",
-        ["Scheduler"] = "--scheduler",
-        ["InitialLatents"] = "--latents",
-        ["refiner"] = "--refiner",
-        ["switchAt"] = "--refiner-switch",
-        ["IntraOpThreads"] = "--threads",
-        ["Device"] = "--device",
-        ["Cuda"] = "--cuda-options",
-        ["TensorRT"] = "--tensorrt-options",
-        ["CpuArenaExtendStrategy"] = "--arena-extend-strategy",
-        ["OriginalSize"] = "--original-size",
-        ["CropsCoordsTopLeft"] = "--crop",
-        ["TargetSize"] = "--target-size",
-        ["NegativeOriginalSize"] = "--negative-original-size",
-        ["NegativeCropsCoordsTopLeft"] = "--negative-crop",
-        ["NegativeTargetSize"] = "--negative-target-size",
-        ["AestheticScore"] = "--aesthetic-score",
-        ["NegativeAestheticScore"] = "--negative-aesthetic-score",
-        // ServerOptions → serve's flags.
-        ["Port"] = "--port",
-        ["Host"] = "--host",
-        ["MaxQueue"] = "--max-queue",
-        ["Concurrency"] = "--concurrency",
-        ["MaxBatch"] = "--max-batch",
-        ["ImageTtl"] = "--image-ttl-minutes",
-        ["PublicUrl"] = "--public-url",
-        ["MaxPixels"] = "--max-pixels",
-        ["OutputDirectory"] = "--output-dir",
-        ["VaeDecoderPath"] = "--vae",
-        ["CacheDirectory"] = "--cache-dir",
-        ["PromptCacheEntries"] = "--prompt-cache",
-    };
-
     public static async Task<int> WriteAsync(Exception e, TextWriter error, bool verbose)
     {
         // The exit code is the contract's (Errors/ErrorContract.cs), shared with the server's statuses.
@@ -64,8 +20,7 @@ internal static partial class ErrorReport
         {
             ErrorKind.Cancelled => "cancelled",
             ErrorKind.Internal => null,
-            ErrorKind.InvalidRequest when e is ArgumentException a => $"error: {WithFlags(a)}",
-            _ => $"error: {e.Message}",
+            _ => $"error: {RequestFields.MessageFor(e, FrontEnd.Cli)}",
         };
         if (line is not null)
         {
@@ -79,16 +34,6 @@ internal static partial class ErrorReport
             $"This is a bug in LocalDiffusion, not something you did. The details are in {log ?? "(no log file could be written)"}; run with --verbose to print them.");
         if (verbose) await error.WriteLineAsync(e.ToString());
         return ExitCodes.InternalError;
-    }
-
-    /// <summary>The message with the library's property name replaced by the CLI flag and .NET's parameter suffixes removed.</summary>
-    public static string WithFlags(ArgumentException e)
-    {
-        var message = ParameterSuffix().Replace(e.Message, "").TrimEnd();
-        return e.ParamName is { } name && Flags.TryGetValue(name, out var flag)
-            // The word, not the same letters inside a path or a file name (models/tiny-sdxl-refiner stays as it is).
-            ? Regex.Replace(message, $@"(?<![\w\-/\\.]){Regex.Escape(name)}(?![\w\-/\\.])", flag)
-            : message;
     }
 
     private static string? WriteLog(Exception e)
@@ -110,7 +55,4 @@ internal static partial class ErrorReport
         var i = s.IndexOf('\n');
         return (i < 0 ? s : s[..i]).Trim();
     }
-
-    [GeneratedRegex(@" \(Parameter '[^']*'\)|\s*Actual value was [^\n]*", RegexOptions.Multiline)]
-    private static partial Regex ParameterSuffix();
 }

@@ -18,6 +18,9 @@ internal static class ExitCodes
     /// <summary>Reading or writing a file failed while working (disk full, permissions changed).</summary>
     public const int IoError = 4;
 
+    /// <summary>The machine cannot hold the model (its weights do not fit in memory).</summary>
+    public const int ResourceLimit = 5;
+
     /// <summary>A bug in LocalDiffusion: anything not covered above. The stack trace goes to a log file (and stderr with --verbose).</summary>
     public const int InternalError = 70;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using LocalDiffusion.Adapters;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Cli;
 
@@ -40,5 +41,5 @@ internal sealed class LoraOptions
     }
 
     private static LoraAdapter Checked(string path, float weight) =>
-        File.Exists(path) ? new LoraAdapter(path, weight) : throw new ArgumentException($"--lora {path}: file not found.", "--lora");
+        File.Exists(path) ? new LoraAdapter(path, weight) : throw new InvalidRequestException("--lora", null, null, called => $"{called} {path}: file not found.");
 }

@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Cli;
 
 /// <summary>
@@ -17,18 +19,18 @@ internal static class OutputFiles
         foreach (var (flag, path) in outputs)
         {
             if (string.IsNullOrWhiteSpace(path))
-                throw new ArgumentException($"{flag} is empty; give a file name such as output.png.", flag);
+                throw new InvalidRequestException(flag, null, null, called => $"{called} is empty; give a file name such as output.png.");
             if (path.EndsWith(Path.DirectorySeparatorChar) || path.EndsWith(Path.AltDirectorySeparatorChar) || Directory.Exists(path))
-                throw new ArgumentException($"{flag} {path} is a folder; give a file name, e.g. {Path.Combine(path, "output.png")}.", flag);
+                throw new InvalidRequestException(flag, null, null, called => $"{called} {path} is a folder; give a file name, e.g. {Path.Combine(path, "output.png")}.");
             var full = Path.GetFullPath(path);
             if (seen.TryGetValue(full, out var other))
-                throw new ArgumentException($"{flag} {path} is the same file as {other}; give each output its own file.", flag);
+                throw new InvalidRequestException(flag, null, null, called => $"{called} {path} is the same file as {other}; give each output its own file.");
             seen[full] = flag;
             foreach (var (inputFlag, input) in inputs)
                 if (PathComparer.Equals(full, Path.GetFullPath(input)))
-                    throw new ArgumentException($"{flag} {path} is the file {inputFlag} reads; write to another file.", flag);
+                    throw new InvalidRequestException(flag, null, null, called => $"{called} {path} is the file {inputFlag} reads; write to another file.");
             if (!overwrite && File.Exists(full))
-                throw new ArgumentException($"{flag} {path} already exists; choose another file or pass --overwrite (it was not changed).", flag);
+                throw new InvalidRequestException(flag, null, null, called => $"{called} {path} already exists; choose another file or pass --overwrite (it was not changed).");
             CheckFolder(flag, path, full);
         }
     }
@@ -40,8 +42,8 @@ internal static class OutputFiles
         while (!Directory.Exists(folder))
         {
             if (File.Exists(folder))
-                throw new ArgumentException($"{flag} {path}: {folder} is a file, not a folder.", flag);
-            folder = Path.GetDirectoryName(folder) ?? throw new ArgumentException($"{flag} {path}: no existing folder above it.", flag);
+                throw new InvalidRequestException(flag, null, null, called => $"{called} {path}: {folder} is a file, not a folder.");
+            folder = Path.GetDirectoryName(folder) ?? throw new InvalidRequestException(flag, null, null, called => $"{called} {path}: no existing folder above it.");
         }
         var probe = Path.Combine(folder, $".localdiffusion-write-test-{Guid.NewGuid():N}");
         try
@@ -50,7 +52,7 @@ internal static class OutputFiles
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new ArgumentException($"{flag} {path}: cannot write in {folder} ({e.Message}).", flag, e);
+            throw new InvalidRequestException(flag, null, null, called => $"{called} {path}: cannot write in {folder} ({e.Message}).", e);
         }
     }
 }

@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Server;
 
 /// <summary>
@@ -109,27 +111,27 @@ public sealed record ServerOptions
     internal void Validate()
     {
         if (Models.Count == 0 && ModelsDirectory is null)
-            throw new ArgumentException("No model to serve: give at least one model folder or a models directory.", nameof(Models));
-        if (Port is < 0 or > 65535) throw new ArgumentOutOfRangeException(nameof(Port), Port, "Port must be between 0 and 65535.");
-        if (MaxQueue < 0) throw new ArgumentOutOfRangeException(nameof(MaxQueue), MaxQueue, "MaxQueue must be 0 or more.");
-        if (Concurrency < 1) throw new ArgumentOutOfRangeException(nameof(Concurrency), Concurrency, "Concurrency must be at least 1.");
-        if (MaxBatch is < 1 or > 64) throw new ArgumentOutOfRangeException(nameof(MaxBatch), MaxBatch, "MaxBatch must be between 1 (no batching) and 64.");
-        if (ImageTtl <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ImageTtl), ImageTtl, "ImageTtl must be positive.");
+            throw new InvalidRequestException(nameof(Models), null, null, _ => "No model to serve: give at least one model folder or a models directory.");
+        if (Port is < 0 or > 65535) throw new InvalidRequestException(nameof(Port), Port, null, called => $"{called} must be between 0 and 65535.");
+        if (MaxQueue < 0) throw new InvalidRequestException(nameof(MaxQueue), MaxQueue, null, called => $"{called} must be 0 or more.");
+        if (Concurrency < 1) throw new InvalidRequestException(nameof(Concurrency), Concurrency, null, called => $"{called} must be at least 1.");
+        if (MaxBatch is < 1 or > 64) throw new InvalidRequestException(nameof(MaxBatch), MaxBatch, null, called => $"{called} must be between 1 (no batching) and 64.");
+        if (ImageTtl <= TimeSpan.Zero) throw new InvalidRequestException(nameof(ImageTtl), ImageTtl, null, called => $"{called} must be positive.");
         if (PublicUrl is { IsAbsoluteUri: false })
-            throw new ArgumentException($"PublicUrl '{PublicUrl}' must be an absolute URL such as https://images.example.com.", nameof(PublicUrl));
-        if (MaxImageBytes <= 0) throw new ArgumentOutOfRangeException(nameof(MaxImageBytes), MaxImageBytes, "MaxImageBytes must be positive.");
+            throw new InvalidRequestException(nameof(PublicUrl), null, null, called => $"{called} '{PublicUrl}' must be an absolute URL such as https://images.example.com.");
+        if (MaxImageBytes <= 0) throw new InvalidRequestException(nameof(MaxImageBytes), MaxImageBytes, null, called => $"{called} must be positive.");
         if (Host is not ("*" or "localhost") && !System.Net.IPAddress.TryParse(Host, out _))
-            throw new ArgumentException($"Host '{Host}' is not an address to listen on: give an IP address of this machine (127.0.0.1, 0.0.0.0 for every interface, ::1), or localhost.", nameof(Host));
+            throw new InvalidRequestException(nameof(Host), null, null, called => $"{called} '{Host}' is not an address to listen on: give an IP address of this machine (127.0.0.1, 0.0.0.0 for every interface, ::1), or localhost.");
         if (PublicUrl is { IsAbsoluteUri: true } url && url.Scheme is not ("http" or "https"))
-            throw new ArgumentException($"PublicUrl '{PublicUrl}' must be an http:// or https:// URL.", nameof(PublicUrl));
+            throw new InvalidRequestException(nameof(PublicUrl), null, null, called => $"{called} '{PublicUrl}' must be an http:// or https:// URL.");
         foreach (var origin in CorsOrigins) NormaliseOrigin(origin);
         foreach (var host in AllowedHosts)
             if (host != "*" && Uri.CheckHostName(host.StartsWith("*.", StringComparison.Ordinal) ? host[2..] : host) == UriHostNameType.Unknown)
-                throw new ArgumentException($"Allowed host '{host}' is not a host name (e.g. images.example.com, *.example.com, or * for any).", nameof(AllowedHosts));
+                throw new InvalidRequestException(nameof(AllowedHosts), null, null, _ => $"Allowed host '{host}' is not a host name (e.g. images.example.com, *.example.com, or * for any).");
         if (OutputDirectory is { } output && File.Exists(output))
-            throw new ArgumentException($"OutputDirectory '{output}' is a file; give a folder (it is created if missing).", nameof(OutputDirectory));
-        if (MaxPixels is <= 0) throw new ArgumentOutOfRangeException(nameof(MaxPixels), MaxPixels, "MaxPixels must be positive.");
-        if (ApiKey is { Length: 0 }) throw new ArgumentException("ApiKey must not be empty (leave it unset to turn authentication off).", nameof(ApiKey));
+            throw new InvalidRequestException(nameof(OutputDirectory), null, null, called => $"{called} '{output}' is a file; give a folder (it is created if missing).");
+        if (MaxPixels is <= 0) throw new InvalidRequestException(nameof(MaxPixels), MaxPixels, null, called => $"{called} must be positive.");
+        if (ApiKey is { Length: 0 }) throw new InvalidRequestException(nameof(ApiKey), null, null, called => $"{called} must not be empty (leave it unset to turn authentication off).");
     }
 
     /// <summary>An origin as browsers send it (<c>scheme://host[:port]</c>, no path, no trailing slash); throws for anything else.</summary>
@@ -137,7 +139,7 @@ public sealed record ServerOptions
     {
         if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")
             || uri.AbsolutePath != "/" || uri.Query.Length > 0 || uri.Fragment.Length > 0 || uri.UserInfo.Length > 0)
-            throw new ArgumentException($"CORS origin '{origin}' is not an origin: give scheme://host[:port] with nothing after it, e.g. http://localhost:3000.", nameof(CorsOrigins));
+            throw new InvalidRequestException(nameof(CorsOrigins), null, null, _ => $"CORS origin '{origin}' is not an origin: give scheme://host[:port] with nothing after it, e.g. http://localhost:3000.");
         return uri.GetLeftPart(UriPartial.Authority);
     }
 }

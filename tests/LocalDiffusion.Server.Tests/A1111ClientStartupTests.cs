@@ -93,9 +93,14 @@ public sealed class A1111ClientStartupTests(SharedServer shared) : IClassFixture
         Assert.Equal("DPM++ 2M Karras", await SamplerOf(new { prompt = "x", steps = 3, sampler_name = "DPM++ 2M", scheduler = "Karras" }));
         Assert.Equal("DPM++ 2M", await SamplerOf(new { prompt = "x", steps = 3, sampler_name = "DPM++ 2M", scheduler = "Automatic" }));
         Assert.Equal("Euler Exponential", await SamplerOf(new { prompt = "x", steps = 3, sampler_name = "Euler", scheduler = "exponential" }));
-        var unknown = (await Json.ReadAsync(await Json.PostAsync(Http, "sdapi/v1/txt2img", new { prompt = "x", sampler_name = "Euler", scheduler = "Align Your Steps" }), 400)).GetProperty("error");
+        var raw = await Json.ReadAsync(await Json.PostAsync(Http, "sdapi/v1/txt2img", new { prompt = "x", sampler_name = "Euler", scheduler = "Align Your Steps" }), 400);
+        // A1111's error body (its API middleware: error, detail, body, errors), with the field and code added.
+        Assert.Equal("HTTPException", raw.GetProperty("error").GetString());
+        Assert.StartsWith("400: ", raw.GetProperty("errors").GetString());
+        Assert.Equal("scheduler", raw.GetProperty("field").GetString());
+        var unknown = Json.Error(raw);
         Assert.Equal("scheduler", unknown.GetProperty("param").GetString());
-        var missing = (await Json.ReadAsync(await Json.PostAsync(Http, "sdapi/v1/txt2img", new { prompt = "x", sampler_name = "DDIM", scheduler = "Karras" }), 400)).GetProperty("error");
+        var missing = Json.Error(await Json.ReadAsync(await Json.PostAsync(Http, "sdapi/v1/txt2img", new { prompt = "x", sampler_name = "DDIM", scheduler = "Karras" }), 400));
         Assert.Contains("has no Karras schedule", missing.GetProperty("message").GetString());
         var names = (await Json.GetAsync(Http, "sdapi/v1/schedulers")).EnumerateArray().Select(e => e.GetProperty("label").GetString()).ToList();
         Assert.Equal(["Automatic", "Uniform", "Karras", "Exponential", "Beta"], names);

@@ -47,7 +47,7 @@ public sealed class BrowserSafetyTests(SharedServer shared) : IClassFixture<Shar
             foreach (var origin in new[] { "http://evil.example", "null", "http://127.0.0.1:1" })
             {
                 using var response = await Http.SendAsync(Post(path, body, type, origin));
-                var error = (await Json.ReadAsync(response, 403)).GetProperty("error");
+                var error = Json.Error(await Json.ReadAsync(response, 403));
                 Assert.Equal("cross_origin_refused", error.GetProperty("code").GetString());
                 Assert.Equal("Origin", error.GetProperty("param").GetString());
                 Assert.Contains("--cors-origin", error.GetProperty("message").GetString());
@@ -77,7 +77,7 @@ public sealed class BrowserSafetyTests(SharedServer shared) : IClassFixture<Shar
             foreach (var path in new[] { "v1/images/generations", "sdapi/v1/txt2img", "sdapi/v1/img2img", "sdapi/v1/options" })
             {
                 using var response = await Http.SendAsync(Post(path, """{"prompt":"x"}""", type));
-                var error = (await Json.ReadAsync(response, 415)).GetProperty("error");
+                var error = Json.Error(await Json.ReadAsync(response, 415));
                 Assert.Equal("unsupported_media_type", error.GetProperty("code").GetString());
                 Assert.Contains("Content-Type: application/json", error.GetProperty("message").GetString());
             }
@@ -95,7 +95,7 @@ public sealed class BrowserSafetyTests(SharedServer shared) : IClassFixture<Shar
         {
             using var get = new HttpRequestMessage(HttpMethod.Get, path);
             get.Headers.Host = $"attacker.example:{port}";
-            var error = (await Json.ReadAsync(await Http.SendAsync(get), 403)).GetProperty("error");
+            var error = Json.Error(await Json.ReadAsync(await Http.SendAsync(get), 403));
             Assert.Equal("host_not_allowed", error.GetProperty("code").GetString());
             Assert.Contains("--allowed-host attacker.example", error.GetProperty("message").GetString());
         }
@@ -152,7 +152,7 @@ public sealed class BrowserSafetyTests(SharedServer shared) : IClassFixture<Shar
     [InlineData("http://localhost:3000/app", "CORS origin 'http://localhost:3000/app' is not an origin")]
     public async Task Bad_cors_origins_are_refused_at_start(string origin, string message)
     {
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => LocalDiffusionServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], Port = 0, CorsOrigins = [origin] }));
+        var e = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => LocalDiffusionServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], Port = 0, CorsOrigins = [origin] }));
         Assert.StartsWith(message, e.Message);
     }
 }

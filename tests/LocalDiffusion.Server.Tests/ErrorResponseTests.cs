@@ -151,9 +151,16 @@ public sealed class ErrorMappingTests
         Assert.Contains("step 3 of 5", numerics.Message);
         Assert.Contains("req-1", numerics.Message);
 
-        var bad = Errors.ErrorMiddleware.Map(new ArgumentOutOfRangeException("Steps", 0, "Steps is 0; it must be between 1 and 1000."), "req-2");
-        Assert.Equal(400, bad.Status);
-        Assert.Equal("steps", bad.Param);
+        var steps = LocalDiffusion.Errors.InvalidRequestException.OutOfRange("Steps", 0, "between 1 and 1000");
+        var bad = Errors.ErrorMiddleware.Map(steps, "req-2");
+        Assert.Equal((400, "steps", "steps is 0; it must be between 1 and 1000."), (bad.Status, bad.Param, bad.Message));
+        // The field by each API's name, from the contract's one table: OpenAI's size is A1111's width.
+        var width = LocalDiffusion.Errors.InvalidRequestException.OutOfRange("Width", 100, "a multiple of 8");
+        Assert.Equal("size", Errors.ErrorMiddleware.Map(width, "req-4").Param);
+        var a1111 = Errors.ErrorMiddleware.Map(width, "req-4", LocalDiffusion.Errors.FrontEnd.Automatic1111);
+        Assert.Equal(("width", "width is 100; it must be a multiple of 8.", "HTTPException"), (a1111.Param, a1111.Message, a1111.A1111Error));
+        var nan = Errors.ErrorMiddleware.Map(new GenerationNumericsException(NumericsStage.Unet, 2, "NaN"), "req-5", LocalDiffusion.Errors.FrontEnd.Automatic1111);
+        Assert.Equal("NansException", nan.A1111Error);
 
         var bug = Errors.ErrorMiddleware.Map(new InvalidOperationException("secret internals"), "req-3");
         Assert.Equal(500, bug.Status);

@@ -41,7 +41,7 @@ public sealed class FlowFamiliesServerTests : IAsyncLifetime
             Assert.Contains($"Steps: {steps},", Images.PngText(png, "parameters"));
         }
         // A size the transformer's 2×2 patches cannot take is a 400 naming it.
-        var error = (await Json.ReadAsync(await Json.PostAsync(_server.Http, "v1/images/generations", new { prompt = "x", model = "tiny-sd3", size = "72x64" }), 400)).GetProperty("error");
+        var error = Json.Error(await Json.ReadAsync(await Json.PostAsync(_server.Http, "v1/images/generations", new { prompt = "x", model = "tiny-sd3", size = "72x64" }), 400));
         Assert.Equal("size", error.GetProperty("param").GetString());
         Assert.Contains("multiples of 16", error.GetProperty("message").GetString());
     }

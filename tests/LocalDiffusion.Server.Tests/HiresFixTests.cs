@@ -77,9 +77,9 @@ public sealed class HiresFixTests(SharedServer shared, ITestOutputHelper output)
     private async Task AssertRefusedAsync(object body, string field)
     {
         using var response = await Json.PostAsync(Http, "sdapi/v1/txt2img", body);
-        var error = (await Json.ReadAsync(response, 400)).GetProperty("error");
+        var error = Json.Error(await Json.ReadAsync(response, 400));
         Assert.Equal(field, error.GetProperty("param").GetString());
-        Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
+        Assert.Equal("HTTPException", error.GetProperty("a1111_error").GetString());
     }
 
     private async Task<(List<byte[]> Images, JsonElement Info)> Txt2ImgAsync(object body)

@@ -202,7 +202,7 @@ public sealed class ImageEditsTests(SharedServer shared) : IClassFixture<SharedS
             var content = new StringContent(text);
             content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
             using var broken = await Http.PostAsync("v1/images/edits", content);
-            var error = (await Json.ReadAsync(broken, 400)).GetProperty("error");
+            var error = Json.Error(await Json.ReadAsync(broken, 400));
             Assert.Equal("invalid_multipart", error.GetProperty("code").GetString());
         }
         await AssertError(await Http.PostAsync("v1/images/edits", Form(null, ("prompt", "x"), ("image", "circle.png"))), 400,

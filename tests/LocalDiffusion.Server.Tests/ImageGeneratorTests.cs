@@ -71,7 +71,7 @@ public sealed class ImageGeneratorTests(SharedServer shared) : IClassFixture<Sha
         Assert.Equal(0, Images.MeanAbsolute(opaque, Images.Decode(edited).Rgb, 64, 64, fromColumn: 32));
 
         var notAPicture = new DataContent(new byte[] { 1, 2, 3 }, "image/png") { Name = "junk.png" };
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => generator.EditImageAsync(notAPicture, "x", options));
+        var e = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => generator.EditImageAsync(notAPicture, "x", options));
         Assert.Contains("junk.png", e.Message);
     }
 
@@ -98,6 +98,6 @@ public sealed class ImageGeneratorTests(SharedServer shared) : IClassFixture<Sha
         Assert.Equal(Images.Decode(a.Data.ToArray()).Rgb, Images.Decode(b.Data.ToArray()).Rgb);
         Assert.Contains("Sampler: Euler", (string)a.AdditionalProperties!["parameters"]!);
 
-        await Assert.ThrowsAsync<ArgumentException>(() => generator.GenerateImagesAsync("x", new ImageGenerationOptions { MediaType = "image/gif" }));
+        await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => generator.GenerateImagesAsync("x", new ImageGenerationOptions { MediaType = "image/gif" }));
     }
 }

@@ -115,7 +115,7 @@ public sealed class Img2ImgApiTests(SharedServer shared) : IClassFixture<SharedS
         async Task Expect(object body, string param, string message)
         {
             using var response = await Json.PostAsync(Http, "sdapi/v1/img2img", body);
-            var error = (await Json.ReadAsync(response, 400)).GetProperty("error");
+            var error = Json.Error(await Json.ReadAsync(response, 400));
             Assert.Equal(param, error.GetProperty("param").GetString());
             Assert.Contains(message, error.GetProperty("message").GetString());
         }

@@ -88,12 +88,12 @@ public sealed class OperatingTests
         Assert.Empty(native.GetProperty("warnings").EnumerateArray());
 
         // What DALL-E-era clients send by default: refused at once, naming size and the cap.
-        var dalle = (await Json.ReadAsync(await Json.PostAsync(server.Http, "v1/images/generations", new { prompt = "x", n = 2, size = "1024x1024" }), 400)).GetProperty("error");
+        var dalle = Json.Error(await Json.ReadAsync(await Json.PostAsync(server.Http, "v1/images/generations", new { prompt = "x", n = 2, size = "1024x1024" }), 400));
         Assert.Equal("size", dalle.GetProperty("param").GetString());
         Assert.Equal("size_too_large", dalle.GetProperty("code").GetString());
         Assert.Equal("1024x1024 is 1048576 pixels, over this server's cap of 16384 for 'shapes' (native size 64x64; the cap is --max-pixels, by default 4× the native area). Ask for 'auto' or a size near 64x64.",
             dalle.GetProperty("message").GetString());
-        var a1111 = (await Json.ReadAsync(await Json.PostAsync(server.Http, "sdapi/v1/txt2img", new { prompt = "x", width = 512, height = 512 }), 400)).GetProperty("error");
+        var a1111 = Json.Error(await Json.ReadAsync(await Json.PostAsync(server.Http, "sdapi/v1/txt2img", new { prompt = "x", width = 512, height = 512 }), 400));
         Assert.Equal("width", a1111.GetProperty("param").GetString());
 
         await using var capped = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], MaxPixels = 1_048_576 });
@@ -109,7 +109,7 @@ public sealed class OperatingTests
         await using var server = await LocalDiffusionServer.StartAsync(new ServerOptions { Models = [Repo.Tiny], Port = 0, Device = "cuda" });
         await server.WhenModelsLoaded;
         using var http = new HttpClient { BaseAddress = server.Address };
-        var error = (await Json.ReadAsync(await Json.PostAsync(http, "v1/images/generations", new { prompt = "x" }), 500)).GetProperty("error");
+        var error = Json.Error(await Json.ReadAsync(await Json.PostAsync(http, "v1/images/generations", new { prompt = "x" }), 500));
         Assert.Equal("provider_unavailable", error.GetProperty("code").GetString());
         Assert.Equal(2, LocalDiffusion.Errors.ErrorContract.For(LocalDiffusion.Errors.ErrorKind.ProviderUnavailable).ExitCode);
     }

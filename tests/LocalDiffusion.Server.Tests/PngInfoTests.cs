@@ -136,9 +136,9 @@ public sealed class PngInfoTests(SharedServer shared) : IClassFixture<SharedServ
     public async Task Png_info_refuses_what_is_not_a_png_naming_the_image_field(string image)
     {
         using var response = await Json.PostAsync(Http, "sdapi/v1/png-info", new { image });
-        var error = (await Json.ReadAsync(response, 400)).GetProperty("error");
+        var error = Json.Error(await Json.ReadAsync(response, 400));
         Assert.Equal("image", error.GetProperty("param").GetString());
-        Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
+        Assert.Equal("HTTPException", error.GetProperty("a1111_error").GetString());
     }
 
     private static byte[] Deflate(byte[] bytes)

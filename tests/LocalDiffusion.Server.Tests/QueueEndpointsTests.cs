@@ -46,13 +46,13 @@ public sealed class QueueEndpointsTests
         using (var deleted = await http.DeleteAsync("v1/queue/job_2"))
             Assert.True((await Json.ReadAsync(deleted, 200)).GetProperty("cancelled").GetBoolean());
         using (var response = await cancelled.WaitAsync(TimeSpan.FromSeconds(10)))
-            Assert.Equal("cancelled", (await Json.ReadAsync(response, 409)).GetProperty("error").GetProperty("code").GetString());
+            Assert.Equal("cancelled", Json.Error(await Json.ReadAsync(response, 409)).GetProperty("code").GetString());
         Assert.Equal([("job-3", 1, "img2img")], Waiting(await Json.GetAsync(http, "v1/queue")));
 
         // An id in use is refused, so a cancel cannot hit the wrong job.
         using (var duplicate = await PostAsync(http, "v1/images/generations", new { prompt = "x", steps = 2 }, "job-3"))
         {
-            var error = (await Json.ReadAsync(duplicate, 409)).GetProperty("error");
+            var error = Json.Error(await Json.ReadAsync(duplicate, 409));
             Assert.Equal((Header, "job_id_in_use"), (error.GetProperty("param").GetString(), error.GetProperty("code").GetString()));
         }
 
@@ -60,7 +60,7 @@ public sealed class QueueEndpointsTests
         using (var deleted = await http.DeleteAsync("v1/queue/blocker-1"))
             await Json.ReadAsync(deleted, 200);
         using (var response = await blocker.WaitAsync(TimeSpan.FromSeconds(10)))
-            Assert.Equal("interrupted", (await Json.ReadAsync(response, 409)).GetProperty("error").GetProperty("code").GetString());
+            Assert.Equal("interrupted", Json.Error(await Json.ReadAsync(response, 409)).GetProperty("code").GetString());
         using (var response = await edit.WaitAsync(TimeSpan.FromSeconds(30)))
             Assert.Single((await Json.ReadAsync(response, 200)).GetProperty("images").EnumerateArray());
         queue = await Json.GetAsync(http, "v1/queue");
@@ -74,14 +74,14 @@ public sealed class QueueEndpointsTests
         await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes] });
         using (var missing = await server.Http.DeleteAsync("v1/queue/no-such-job"))
         {
-            var error = (await Json.ReadAsync(missing, 404)).GetProperty("error");
+            var error = Json.Error(await Json.ReadAsync(missing, 404));
             Assert.Equal(("invalid_request_error", "job_not_found"), (error.GetProperty("type").GetString(), error.GetProperty("code").GetString()));
             Assert.Contains("no-such-job", error.GetProperty("message").GetString());
         }
         foreach (var bad in new[] { "has space", new string('a', 65), "semi;colon", "" })
         {
             using var response = await PostAsync(server.Http, "v1/images/generations", new { prompt = "x", steps = 2 }, bad);
-            Assert.Equal(Header, (await Json.ReadAsync(response, 400)).GetProperty("error").GetProperty("param").GetString());
+            Assert.Equal(Header, Json.Error(await Json.ReadAsync(response, 400)).GetProperty("param").GetString());
         }
         // A valid id is accepted on every generating route; without one the request id is used.
         using (var ok = await PostAsync(server.Http, "sdapi/v1/txt2img", new { prompt = "x", steps = 2 }, new string('a', 64)))

@@ -99,7 +99,7 @@ public sealed class QueueTests
         {
             using var response = await request.WaitAsync(TimeSpan.FromSeconds(5));
             var json = await Json.ReadAsync(response, 503);
-            Assert.Equal("shutting_down", json.GetProperty("error").GetProperty("code").GetString());
+            Assert.Equal("shutting_down", Json.Error(json).GetProperty("code").GetString());
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Benchmarking;
 
@@ -71,8 +72,8 @@ public static class BatchBenchmark
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.Requests is < 1 or > 64) throw new ArgumentOutOfRangeException(nameof(options), options.Requests, "Requests must be between 1 and 64.");
-        if (options.Repeats < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Repeats, "Repeats must be at least 1.");
+        if (options.Requests is < 1 or > 64) throw new InvalidRequestException(nameof(options), options.Requests, null, _ => "Requests must be between 1 and 64.");
+        if (options.Repeats < 1) throw new InvalidRequestException(nameof(options), options.Repeats, null, _ => "Repeats must be at least 1.");
         progress?.Report("loading");
         using var pipeline = StableDiffusionPipeline.Load(options.Model, (options.Engine ?? new PipelineOptions()) with
         {

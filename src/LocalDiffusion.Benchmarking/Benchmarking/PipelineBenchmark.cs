@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Benchmarking;
 
@@ -95,8 +96,8 @@ public static class PipelineBenchmark
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.Steps is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(options), options.Steps, "Steps must be between 1 and 1000.");
-        if (options.Repeats < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Repeats, "Repeats must be at least 1.");
+        if (options.Steps is < 1 or > 1000) throw new InvalidRequestException(nameof(options), options.Steps, null, _ => "Steps must be between 1 and 1000.");
+        if (options.Repeats < 1) throw new InvalidRequestException(nameof(options), options.Repeats, null, _ => "Repeats must be at least 1.");
         var cache = options.CacheDirectory ?? Path.Combine(Path.GetTempPath(), "ld-bench-cache-" + Guid.NewGuid().ToString("N")[..8]);
         try
         {

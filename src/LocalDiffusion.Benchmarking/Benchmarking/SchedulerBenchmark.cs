@@ -1,4 +1,5 @@
 using LocalDiffusion.Schedulers;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Benchmarking;
 
@@ -117,16 +118,16 @@ public sealed class SchedulerBenchmark(StableDiffusionPipeline pipeline)
             : registry.All.ToList();
         var reference = registry.Describe(options.Reference.Scheduler);
         if (options.Cases is null || options.Cases.Count == 0)
-            throw new ArgumentException("The benchmark needs at least one prompt-and-seed case.", nameof(options));
+            throw new InvalidRequestException(nameof(options), null, null, _ => "The benchmark needs at least one prompt-and-seed case.");
         if (options.Steps is null || options.Steps.Count == 0)
-            throw new ArgumentException("The benchmark needs at least one step count.", nameof(options));
+            throw new InvalidRequestException(nameof(options), null, null, _ => "The benchmark needs at least one step count.");
         foreach (var n in options.Steps)
             if (n is < 1 or > 1000)
-                throw new ArgumentOutOfRangeException(nameof(options), n, $"Step count {n} is outside 1–1000.");
+                throw new InvalidRequestException(nameof(options), n, null, _ => $"Step count {n} is outside 1–1000.");
         if (options.Reference.Steps is < 1 or > 1000)
-            throw new ArgumentOutOfRangeException(nameof(options), options.Reference.Steps, $"The reference's step count {options.Reference.Steps} is outside 1–1000.");
+            throw new InvalidRequestException(nameof(options), options.Reference.Steps, null, _ => $"The reference's step count {options.Reference.Steps} is outside 1–1000.");
         if (options.Repeats < 1)
-            throw new ArgumentOutOfRangeException(nameof(options), options.Repeats, "Repeats must be at least 1.");
+            throw new InvalidRequestException(nameof(options), options.Repeats, null, _ => "Repeats must be at least 1.");
         return (schedulers, reference, options.Steps.Distinct().Order().ToList());
     }
 

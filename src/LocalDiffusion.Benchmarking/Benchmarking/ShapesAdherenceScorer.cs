@@ -1,5 +1,6 @@
 using LocalDiffusion.Evaluation;
 using LocalDiffusion.Imaging;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Benchmarking;
 
@@ -33,7 +34,7 @@ public sealed class ShapesAdherenceScorer : IAdherenceScorer
         ArgumentNullException.ThrowIfNull(testCase);
         ArgumentNullException.ThrowIfNull(image);
         if (!_expected.TryGetValue(testCase.Prompt, out var expected))
-            throw new ArgumentException($"The prompt \"{testCase.Prompt}\" is not in the shapes evaluation set, so its picture cannot be scored.", nameof(testCase));
+            throw new InvalidRequestException(nameof(testCase), null, null, _ => $"The prompt \"{testCase.Prompt}\" is not in the shapes evaluation set, so its picture cannot be scored.");
         var detected = ShapesAnalyser.Analyse(image.Rgb, image.Width, image.Height);
         return ShapesScore.Of([(expected, detected)]).Mean;
     }

@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Evaluation;
 
 /// <summary>A colour name of the shapes world and its reference sRGB value.</summary>
@@ -48,5 +50,5 @@ public sealed record NamedColor(string Name, byte R, byte G, byte B)
     /// <exception cref="ArgumentException">The name is not in the palette.</exception>
     public static NamedColor Parse(string name) =>
         Palette.FirstOrDefault(c => c.Name == name)
-        ?? throw new ArgumentException($"Unknown colour '{name}': expected one of {string.Join(", ", Palette.Select(c => c.Name))}.", nameof(name));
+        ?? throw new InvalidRequestException(nameof(name), null, null, _ => $"Unknown colour '{name}': expected one of {string.Join(", ", Palette.Select(c => c.Name))}.");
 }

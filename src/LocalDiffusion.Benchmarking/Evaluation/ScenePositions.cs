@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Evaluation;
 
 /// <summary>The nine position names of the shapes world ("center", "left", …, "bottom right").</summary>
@@ -27,5 +29,5 @@ public static class ScenePositions
     /// <summary>Checks that <paramref name="name"/> is a position name and returns it.</summary>
     /// <exception cref="ArgumentException">It is not one of <see cref="All"/>.</exception>
     public static string Validate(string name) =>
-        All.Contains(name) ? name : throw new ArgumentException($"Unknown position '{name}': expected one of {string.Join(", ", All)}.", nameof(name));
+        All.Contains(name) ? name : throw new InvalidRequestException(nameof(name), null, null, _ => $"Unknown position '{name}': expected one of {string.Join(", ", All)}.");
 }

@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Evaluation;
 
 /// <summary>The shapes of the shapes world.</summary>
@@ -30,7 +32,7 @@ public static class ShapeKinds
     /// <exception cref="ArgumentException">The word names no shape.</exception>
     public static ShapeKind Parse(string name) =>
         Enum.GetValues<ShapeKind>().Cast<ShapeKind?>().FirstOrDefault(s => s!.Value.Name() == name)
-        ?? throw new ArgumentException($"Unknown shape '{name}': expected one of {string.Join(", ", Enum.GetValues<ShapeKind>().Select(s => s.Name()))}.", nameof(name));
+        ?? throw new InvalidRequestException(nameof(name), null, null, _ => $"Unknown shape '{name}': expected one of {string.Join(", ", Enum.GetValues<ShapeKind>().Select(s => s.Name()))}.");
 
     /// <summary>Tight bounding box (x0, x1, y0, y1) of the shape of size 1 centred on the origin, y down.</summary>
     public static (double X0, double X1, double Y0, double Y1) Bounds(this ShapeKind shape) => shape switch
@@ -59,7 +61,7 @@ public static class ShapeKinds
                 double px = distance * Math.Cos(phi), py = distance * Math.Sin(phi);
                 double edgeX = StarInner * Math.Cos(Sector / 2) - 1, edgeY = StarInner * Math.Sin(Sector / 2);
                 return (edgeX * py - edgeY * (px - 1)) * (edgeY * 1) >= 0;
-            default: throw new ArgumentOutOfRangeException(nameof(shape), shape, "not a shape");
+            default: throw new InvalidRequestException(nameof(shape), shape, null, called => $"not a {called}");
         }
     }
 

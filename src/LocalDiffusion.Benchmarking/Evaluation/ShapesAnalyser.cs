@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Evaluation;
 
 /// <summary>
@@ -21,7 +23,7 @@ public static class ShapesAnalyser
         if (width <= 2 * Border || height <= 2 * Border)
             throw new ArgumentException($"Picture {width}×{height} is too small: each side must exceed {2 * Border} pixels.");
         if (rgb.Length != width * height * 3)
-            throw new ArgumentException($"Expected {width}×{height}×3 = {width * height * 3} bytes of RGB8, got {rgb.Length}.", nameof(rgb));
+            throw new InvalidRequestException(nameof(rgb), null, null, $"Expected {width}×{height}×3 = {width * height * 3} bytes of RGB8, got {rgb.Length}.");
 
         var labels = new byte[width * height];
         for (var i = 0; i < labels.Length; i++)

@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Evaluation;
 
 /// <summary>Fractions of pictures whose detected attribute matches the expected one, per attribute.</summary>
@@ -16,7 +18,7 @@ public sealed record ShapesScore(int Count, double Color, double Background, dou
     public static ShapesScore Of(IReadOnlyList<(SceneAttributes Expected, SceneAttributes Detected)> pairs)
     {
         if (pairs.Count == 0)
-            throw new ArgumentException("Nothing to score: the set of pictures is empty.", nameof(pairs));
+            throw new InvalidRequestException(nameof(pairs), null, null, _ => "Nothing to score: the set of pictures is empty.");
         double Fraction(Func<SceneAttributes, SceneAttributes, bool> match) =>
             pairs.Count(p => match(p.Expected, p.Detected)) / (double)pairs.Count;
         return new ShapesScore(pairs.Count,

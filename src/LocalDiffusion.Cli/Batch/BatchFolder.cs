@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Cli.Batch;
 
 /// <summary>
@@ -16,7 +18,7 @@ internal sealed class BatchFolder
     /// <summary>Creates the folder if missing and checks that files can be made in it; errors name --out-dir.</summary>
     public static BatchFolder Open(string path)
     {
-        if (File.Exists(path)) throw new ArgumentException($"--out-dir '{path}' is a file; give a folder (it is created if missing).", "--out-dir");
+        if (File.Exists(path)) throw new InvalidRequestException("--out-dir", null, null, called => $"{called} '{path}' is a file; give a folder (it is created if missing).");
         try
         {
             Directory.CreateDirectory(path);
@@ -24,7 +26,7 @@ internal sealed class BatchFolder
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new ArgumentException($"--out-dir '{path}' cannot be written: {e.Message}", "--out-dir", e);
+            throw new InvalidRequestException("--out-dir", null, null, called => $"{called} '{path}' cannot be written: {e.Message}", e);
         }
         return new BatchFolder(path);
     }

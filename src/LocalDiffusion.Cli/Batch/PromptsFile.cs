@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Cli.Batch;
 
@@ -17,8 +18,8 @@ internal static class PromptsFile
     /// <summary>Every prompt of <paramref name="path"/>, numbered from 0.</summary>
     public static IReadOnlyList<BatchPrompt> Read(string path)
     {
-        if (Directory.Exists(path)) throw new ArgumentException($"--prompts-file '{path}' is a folder; give a text file with one prompt per line.", "--prompts-file");
-        if (!File.Exists(path)) throw new ArgumentException($"--prompts-file '{path}' does not exist.", "--prompts-file");
+        if (Directory.Exists(path)) throw new InvalidRequestException("--prompts-file", null, null, called => $"{called} '{path}' is a folder; give a text file with one prompt per line.");
+        if (!File.Exists(path)) throw new InvalidRequestException("--prompts-file", null, null, called => $"{called} '{path}' does not exist.");
         string[] lines;
         try
         {
@@ -26,7 +27,7 @@ internal static class PromptsFile
         }
         catch (DecoderFallbackException)
         {
-            throw new ArgumentException($"--prompts-file '{path}' is not UTF-8 text.", "--prompts-file");
+            throw new InvalidRequestException("--prompts-file", null, null, called => $"{called} '{path}' is not UTF-8 text.");
         }
         var prompts = new List<BatchPrompt>();
         for (var i = 0; i < lines.Length; i++)
@@ -35,7 +36,7 @@ internal static class PromptsFile
             if (text.Length == 0) continue;
             prompts.Add(text.StartsWith('{') ? ParseJson(path, i + 1, prompts.Count, text) : new BatchPrompt(prompts.Count, i + 1, text));
         }
-        if (prompts.Count == 0) throw new ArgumentException($"--prompts-file '{path}' holds no prompts.", "--prompts-file");
+        if (prompts.Count == 0) throw new InvalidRequestException("--prompts-file", null, null, called => $"{called} '{path}' holds no prompts.");
         return prompts;
     }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Cli.Batch;
 
@@ -24,11 +25,11 @@ internal readonly record struct Shard(int Index, int Count)
         if (parts.Length != 2
             || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var index)
             || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var count))
-            throw new ArgumentException($"--shard '{text}' is not i/N (e.g. 0/3: the first of 3 shards).", "--shard");
+            throw new InvalidRequestException("--shard", null, null, called => $"{called} '{text}' is not i/N (e.g. 0/3: the first of 3 shards).");
         if (count < 1)
-            throw new ArgumentException($"--shard '{text}': N must be at least 1.", "--shard");
+            throw new InvalidRequestException("--shard", null, null, called => $"{called} '{text}': N must be at least 1.");
         if (index >= count)
-            throw new ArgumentException($"--shard '{text}': i must be between 0 and {count - 1} (shards are numbered from 0: 0/{count} … {count - 1}/{count}).", "--shard");
+            throw new InvalidRequestException("--shard", null, null, called => $"{called} '{text}': i must be between 0 and {count - 1} (shards are numbered from 0: 0/{count} … {count - 1}/{count}).");
         return new Shard(index, count);
     }
 }

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using LocalDiffusion.Cli.Batch;
 using Spectre.Console;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Cli.Commands;
 
@@ -41,7 +42,7 @@ internal static class BatchCommand
             // Everything the user gave is checked before the model loads: a bad shard or line must not cost a load.
             var part = Shard.Parse(parse.GetValue(shard)!);
             var prompts = PromptsFile.Read(parse.GetValue(promptsFile)!);
-            if (parse.GetValue(seed) < 0) throw new ArgumentException("--seed must be 0 or more.", "--seed");
+            if (parse.GetValue(seed) < 0) throw new InvalidRequestException("--seed", null, null, called => $"{called} must be 0 or more.");
             var folder = BatchFolder.Open(parse.GetValue(outDir)!);
             var manifest = BatchManifest.Open(folder, part);
             var mine = prompts.Where(p => part.Takes(p.K)).ToList();
@@ -99,7 +100,7 @@ internal static class BatchCommand
         }
         catch (ArgumentException e)
         {
-            throw new ArgumentException($"--prompts-file line {prompt.Line} ({prompt.FileName}): {ErrorReport.WithFlags(e)}", "--prompts-file", e);
+            throw new InvalidRequestException("--prompts-file", null, null, called => $"{called} line {prompt.Line} ({prompt.FileName}): {RequestFields.MessageFor(e, FrontEnd.Cli)}", e);
         }
     }
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using LocalDiffusion.Benchmarking;
 using Spectre.Console;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Cli.Commands;
 
@@ -19,7 +20,7 @@ internal static class BenchBatchCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var options = run.Read(parse, new BatchBenchmarkOptions { Model = "", Requests = parse.GetValue(requests) });
-            if (options.Requests is < 1 or > 64) throw new ArgumentOutOfRangeException("--requests", options.Requests, "--requests must be between 1 and 64.");
+            if (options.Requests is < 1 or > 64) throw new InvalidRequestException("--requests", options.Requests, null, called => $"{called} must be between 1 and 64.");
             var report = await BatchBenchmark.RunAsync(options, new InlineProgress<string>(s => console.MarkupLineInterpolated($"[grey]{s}…[/]")), cancellationToken);
             var ci = CultureInfo.InvariantCulture;
             console.MarkupLineInterpolated($"[bold]{report.Model}[/] on {report.Device}, {report.Width}x{report.Height}, {report.Steps} steps, {report.Scheduler}, guidance {report.GuidanceScale.ToString(ci)}; ONNX Runtime {report.OnnxRuntime}; {report.Machine}");

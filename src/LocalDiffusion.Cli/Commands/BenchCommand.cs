@@ -1,6 +1,7 @@
 using System.CommandLine;
 using LocalDiffusion.Benchmarking;
 using Spectre.Console;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Cli.Commands;
 
@@ -54,9 +55,9 @@ internal static class BenchCommand
                 ? null
                 : schedulerText.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             if (schedulerList is [])
-                throw new ArgumentException("--schedulers names no scheduler: pass all, or ids such as euler,dpmpp_2m (see `localdiffusion schedulers`).", "--schedulers");
+                throw new InvalidRequestException("--schedulers", null, null, called => $"{called} names no scheduler: pass all, or ids such as euler,dpmpp_2m (see `localdiffusion schedulers`).");
             if (parse.GetValue(prompt) is not null && parse.GetValue(prompts) is not null)
-                throw new ArgumentException("Give --prompt or --prompts, not both.", "--prompts");
+                throw new InvalidRequestException("--prompts", null, null, called => $"Give --prompt or {called}, not both.");
             var modelDir = ModelLocator.Resolve(parse.GetValue(model));
             var promptsFile = parse.GetValue(prompts)
                 ?? (parse.GetValue(prompt) is null && File.Exists(Path.Combine(modelDir, EvalPromptsFile)) ? Path.Combine(modelDir, EvalPromptsFile) : null);
@@ -136,7 +137,7 @@ internal static class BenchCommand
         }
         catch (FormatException e)
         {
-            throw new ArgumentException($"{flag}: {e.Message}", flag, e);
+            throw new InvalidRequestException(flag, null, null, called => $"{called}: {e.Message}", e);
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using LocalDiffusion.Benchmarking;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Cli.Commands;
 
@@ -64,8 +65,8 @@ internal sealed class BenchRunFlags
             IntraOpThreads = parse.GetValue(_threads),
             Engine = _engine.Apply(parse, engine?.Invoke(pipeline) ?? pipeline),
         });
-        if (read.Steps is < 1 or > 1000) throw new ArgumentOutOfRangeException("--steps", read.Steps, "--steps must be between 1 and 1000.");
-        if (read.Repeats < 1) throw new ArgumentOutOfRangeException("--repeats", read.Repeats, "--repeats must be at least 1.");
+        if (read.Steps is < 1 or > 1000) throw new InvalidRequestException("--steps", read.Steps, null, called => $"{called} must be between 1 and 1000.");
+        if (read.Repeats < 1) throw new InvalidRequestException("--repeats", read.Repeats, null, called => $"{called} must be at least 1.");
         return read;
     }
 
@@ -75,6 +76,6 @@ internal sealed class BenchRunFlags
         var parts = text.ToLowerInvariant().Split('x');
         if (parts.Length == 2 && int.TryParse(parts[0], CultureInfo.InvariantCulture, out var w) && int.TryParse(parts[1], CultureInfo.InvariantCulture, out var h))
             return (w, h);
-        throw new ArgumentException($"--size '{text}': expected WIDTHxHEIGHT, e.g. 512x512.", "--size");
+        throw new InvalidRequestException("--size", null, null, called => $"{called} '{text}': expected WIDTHxHEIGHT, e.g. 512x512.");
     }
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using LocalDiffusion.Imaging;
 using LocalDiffusion.Latents;
 using Spectre.Console;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Cli.Commands;
 
@@ -52,7 +53,7 @@ internal static class GenerateCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var n = parse.GetValue(count);
-            if (n < 1) throw new ArgumentException($"--n is {n}; it must be at least 1.", "--n");
+            if (n < 1) throw new InvalidRequestException("--n", null, null, called => $"{called} is {n}; it must be at least 1.");
             var outputs = OutputPaths(parse.GetValue(output)!, n);
             var format = OutputFormat(outputs[0]);
             var latentsIn = parse.GetValue(latents);
@@ -68,9 +69,7 @@ internal static class GenerateCommand
             var requestWidth = parse.GetValue(width) ?? latentWidth;
             var requestHeight = parse.GetValue(height) ?? latentHeight;
             if (latentWidth is { } lw && latentHeight is { } lh && (requestWidth != lw || requestHeight != lh))
-                throw new ArgumentException(
-                    $"--latents {latentsIn} holds {lw / 8}x{lh / 8} latents, which make {lw}x{lh} images; --width/--height ask for {requestWidth}x{requestHeight}.",
-                    "--latents");
+                throw new InvalidRequestException("--latents", null, null, called => $"{called} {latentsIn} holds {lw / 8}x{lh / 8} latents, which make {lw}x{lh} images; --width/--height ask for {requestWidth}x{requestHeight}.");
 
             var withImages = imageOptions.Read(parse);
             var withSdxl = sdxlOptions.Read(parse);
@@ -155,12 +154,10 @@ internal static class GenerateCommand
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
         {
-            throw new ArgumentException($"--latents: {e.Message}", "--latents", e);
+            throw new InvalidRequestException("--latents", null, null, called => $"{called}: {e.Message}", e);
         }
         if (shape is not [var n, 4, var h, var w] || n != images || h < 1 || w < 1)
-            throw new ArgumentException(
-                $"--latents {path} has shape ({string.Join(", ", shape)}); ({images}, 4, height/8, width/8) was expected for --n {images}.",
-                "--latents");
+            throw new InvalidRequestException("--latents", null, null, called => $"{called} {path} has shape ({string.Join(", ", shape)}); ({images}, 4, height/8, width/8) was expected for --n {images}.");
         return (data, w * 8, h * 8);
     }
 
@@ -171,8 +168,7 @@ internal static class GenerateCommand
         "" or ".png" => ImageFormat.Png,
         ".jpg" or ".jpeg" => ImageFormat.Jpeg,
         ".webp" => ImageFormat.Webp,
-        var ext => throw new ArgumentException(
-            $"--out {path}: {ext} is not a format LocalDiffusion writes; use .png, .jpg, .jpeg or .webp.", "--out"),
+        var ext => throw new InvalidRequestException("--out", null, null, called => $"{called} {path}: {ext} is not a format LocalDiffusion writes; use .png, .jpg, .jpeg or .webp."),
     };
 
     private static List<string> OutputPaths(string output, int count)

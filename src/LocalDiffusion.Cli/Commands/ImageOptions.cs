@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LocalDiffusion.Imaging;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Cli.Commands;
 
@@ -37,7 +38,7 @@ internal sealed class ImageOptions
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
         {
-            throw new ArgumentException($"{flag}: {e.Message}", flag, e);
+            throw new InvalidRequestException(flag, null, null, called => $"{called}: {e.Message}", e);
         }
     }
 
@@ -47,11 +48,11 @@ internal sealed class ImageOptions
         var init = parse.GetValue(_initImage) is { } initPath ? Load("--init-image", initPath) : null;
         var mask = parse.GetValue(_mask) is { } maskPath ? Load("--mask", maskPath) : null;
         if (mask is not null && init is null)
-            throw new ArgumentException("--mask needs --init-image (the picture to inpaint).", "--mask");
+            throw new InvalidRequestException("--mask", null, null, called => $"{called} needs --init-image (the picture to inpaint).");
         if (parse.GetValue(_outpaint) is { } margins)
         {
             if (init is null || mask is not null)
-                throw new ArgumentException("--outpaint needs --init-image and makes its own mask (do not give --mask).", "--outpaint");
+                throw new InvalidRequestException("--outpaint", null, null, called => $"{called} needs --init-image and makes its own mask (do not give --mask).");
             var (left, top, right, bottom) = Outpainting.ParseMargins(margins);
             try
             {
@@ -60,17 +61,16 @@ internal sealed class ImageOptions
             catch (ArgumentException e)
             {
                 // Pad names its own parameters (left, right, …); the user typed --outpaint.
-                var message = e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
-                throw new ArgumentException($"--outpaint {margins}: {message}", "--outpaint", e);
+                throw new InvalidRequestException("--outpaint", margins, null, called => $"{called} {margins}: {RequestFields.MessageFor(e, FrontEnd.Library)}", e);
             }
         }
         var strength = parse.GetValue(_strength);
         var blur = parse.GetValue(_maskBlur);
         // Settings that only shape img2img/inpainting would otherwise be dropped without a word: the user meant something.
         if (strength is not null && init is null)
-            throw new ArgumentException("--strength needs --init-image (the picture img2img starts from).", "--strength");
+            throw new InvalidRequestException("--strength", null, null, called => $"{called} needs --init-image (the picture img2img starts from).");
         if (mask is null && parse.GetResult(_maskBlur) is { Implicit: false })
-            throw new ArgumentException("--mask-blur needs --mask or --outpaint (the mask it softens).", "--mask-blur");
+            throw new InvalidRequestException("--mask-blur", null, null, called => $"{called} needs --mask or --outpaint (the mask it softens).");
         var eta = parse.GetValue(_eta);
         return request => request with { InitImage = init, Strength = strength, MaskImage = mask, MaskBlur = blur, Eta = eta };
     }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Cli.Commands;
 
@@ -20,12 +21,12 @@ internal sealed class RefinerOptions
     {
         var switchAt = parse.GetValue(_switchAt);
         if (!(float.IsFinite(switchAt) && switchAt is > 0 and < 1))
-            throw new ArgumentException($"--refiner-switch is {switchAt}; it must be a fraction strictly between 0 and 1 (e.g. 0.8).", "--refiner-switch");
+            throw new InvalidRequestException("--refiner-switch", null, null, called => $"{called} is {switchAt}; it must be a fraction strictly between 0 and 1 (e.g. 0.8).");
         var directory = parse.GetValue(_refiner);
         if (directory is not null && !Directory.Exists(directory))
-            throw new ArgumentException($"--refiner {directory}: no such folder (an SDXL refiner export: text_encoder_2, unet, vae_decoder, …).", "--refiner");
+            throw new InvalidRequestException("--refiner", null, null, called => $"{called} {directory}: no such folder (an SDXL refiner export: text_encoder_2, unet, vae_decoder, …).");
         if (directory is null && parse.GetResult(_switchAt) is { Implicit: false })
-            throw new ArgumentException("--refiner-switch needs --refiner (the model that finishes the schedule).", "--refiner-switch");
+            throw new InvalidRequestException("--refiner-switch", null, null, called => $"{called} needs --refiner (the model that finishes the schedule).");
         return (directory, switchAt);
     }
 }

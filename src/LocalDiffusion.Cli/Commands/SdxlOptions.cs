@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Cli.Commands;
 
@@ -48,7 +49,7 @@ internal sealed class SdxlOptions
         if (parts.Length == 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var w)
             && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var h))
             return new PixelSize(w, h);
-        throw new ArgumentException($"{option.Name} is \"{text}\"; write WIDTHxHEIGHT in pixels, e.g. 1024x1024.", option.Name);
+        throw new InvalidRequestException(option.Name, null, null, called => $"{called} is \"{text}\"; write WIDTHxHEIGHT in pixels, e.g. 1024x1024.");
     }
 
     private static CropCoordinates? Crop(ParseResult parse, Option<string?> option)
@@ -58,6 +59,6 @@ internal sealed class SdxlOptions
         if (parts.Length == 2 && int.TryParse(parts[0].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var top)
             && int.TryParse(parts[1].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var left))
             return new CropCoordinates(top, left);
-        throw new ArgumentException($"{option.Name} is \"{text}\"; write TOP,LEFT in pixels, e.g. 0,0.", option.Name);
+        throw new InvalidRequestException(option.Name, null, null, called => $"{called} is \"{text}\"; write TOP,LEFT in pixels, e.g. 0,0.");
     }
 }

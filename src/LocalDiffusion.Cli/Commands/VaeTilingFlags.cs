@@ -1,4 +1,5 @@
 using System.CommandLine;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Cli.Commands;
 
@@ -28,7 +29,7 @@ internal sealed class VaeTilingFlags
     {
         var tile = parse.GetValue(_tile);
         if (tile < 64 || tile > 4096 || tile % 8 != 0)
-            throw new ArgumentException($"--vae-tile is {tile}; it must be a multiple of 8 from 64 to 4096 pixels.", "--vae-tile");
+            throw new InvalidRequestException("--vae-tile", null, null, called => $"{called} is {tile}; it must be a multiple of 8 from 64 to 4096 pixels.");
         return new VaeTilingOptions { Mode = Enum.Parse<VaeTiling>(parse.GetValue(_mode)!, ignoreCase: true), TileLatentSize = tile / 8 };
     }
 }

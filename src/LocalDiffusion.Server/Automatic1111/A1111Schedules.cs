@@ -1,3 +1,4 @@
+using LocalDiffusion.Errors;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.Server.Errors;
 
@@ -45,7 +46,7 @@ internal static class A1111Schedules
         }
         catch (ArgumentException e)
         {
-            throw ApiException.BadRequest(field, e.Message.Split(" (Parameter")[0]);
+            throw ApiException.BadRequest(field, RequestFields.MessageFor(e, FrontEnd.Library));
         }
     }
 

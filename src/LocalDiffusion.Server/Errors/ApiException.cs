@@ -11,6 +11,9 @@ internal sealed class ApiException(int status, string message, string type, stri
     public string? Param { get; } = param;
     public string? Code { get; } = code;
 
+    /// <summary>The <c>error</c> of AUTOMATIC1111's error body: the Python exception A1111 would name (HTTPException for a refusal).</summary>
+    public string A1111Error { get; init; } = status >= 500 ? "RuntimeError" : "HTTPException";
+
     /// <summary>Seconds a client should wait before trying again (429, 503).</summary>
     public int? RetryAfterSeconds { get; init; }
 

@@ -148,7 +148,7 @@ internal sealed class GenerationService(GenerationQueue queue, ActiveGenerations
                 outcome = "cancelled";
                 throw;
             }
-            catch (ArgumentException)
+            catch (Exception e) when (LocalDiffusion.Errors.ErrorContract.KindOf(e) is LocalDiffusion.Errors.ErrorKind.InvalidRequest or LocalDiffusion.Errors.ErrorKind.ModelIncompatible)
             {
                 outcome = "invalid_request"; // the engine refused the request (a 400): the client's error, not the server's
                 throw;

@@ -7,6 +7,7 @@ using LocalDiffusion.Server.Web;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using LocalDiffusion.Errors;
 
 namespace Microsoft.AspNetCore.Builder;
 
@@ -91,7 +92,7 @@ public static class LocalDiffusionEndpointRouteBuilderExtensions
         ArgumentNullException.ThrowIfNull(path, name);
         var trimmed = path.TrimEnd('/');
         if (!path.StartsWith('/') || trimmed.Length == 0 || trimmed.Contains('{', StringComparison.Ordinal))
-            throw new ArgumentException($"'{path}' is not a route prefix: give a path such as /v1 or /api/images (starting with /, no parameters).", name);
+            throw new InvalidRequestException(name, null, null, _ => $"'{path}' is not a route prefix: give a path such as /v1 or /api/images (starting with /, no parameters).");
         return trimmed;
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Server.Models;
 
@@ -29,7 +30,7 @@ internal sealed class ModelCatalog : IDisposable
         {
             var id = IdOf(folder);
             if (_models.Any(m => string.Equals(m.Id, id, StringComparison.OrdinalIgnoreCase)))
-                throw new ArgumentException($"Two model folders are both called '{id}' ({_models.First(m => m.Id == id).Path} and {folder}); model ids are folder names and must differ.", nameof(folders));
+                throw new InvalidRequestException(nameof(folders), null, null, called => $"Two model {called} are both called '{id}' ({_models.First(m => m.Id == id).Path} and {folder}); model ids are folder names and must differ.");
             var after = previous;
             var loading = Task.Run(async () =>
             {
@@ -41,7 +42,7 @@ internal sealed class ModelCatalog : IDisposable
             previous = loading;
             _models.Add(new ServedModel(id, Path.GetFullPath(folder), loading));
         }
-        if (_models.Count == 0) throw new ArgumentException("No model to serve.", nameof(folders));
+        if (_models.Count == 0) throw new InvalidRequestException(nameof(folders), null, null, _ => "No model to serve.");
     }
 
     public IReadOnlyList<ServedModel> All => _models;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Adapters;
 
@@ -24,7 +25,7 @@ public static partial class PromptLoras
             var weightText = m.Groups[3].Success ? m.Groups[3].Value.Trim() : "";
             var weight = 1f;
             if (weightText.Length > 0 && !float.TryParse(weightText, NumberStyles.Float, CultureInfo.InvariantCulture, out weight))
-                throw new ArgumentException($"the prompt's {m.Value} has weight \"{weightText}\", not a number", nameof(prompt));
+                throw new InvalidRequestException(nameof(prompt), null, null, called => $"the {called}'s {m.Value} has weight \"{weightText}\", not a number");
             found.Add((name, weight));
             return "";
         });
@@ -38,14 +39,14 @@ public static partial class PromptLoras
     public static string Resolve(string name, string? directory)
     {
         if (directory is null)
-            throw new ArgumentException($"the prompt asks for <lora:{name}>, but no LoRA folder is set (PipelineOptions.LoraDirectory, --lora-dir)");
-        if (!Directory.Exists(directory)) throw new ArgumentException($"the LoRA folder {directory} does not exist");
+            throw new InvalidRequestException("Prompt", name, "a LoRA folder", _ => $"the prompt asks for <lora:{name}>, but no LoRA folder is set (PipelineOptions.LoraDirectory, --lora-dir)");
+        if (!Directory.Exists(directory)) throw new InvalidRequestException("LoraDirectory", directory, "an existing folder", _ => $"the LoRA folder {directory} does not exist");
         var matches = LoraDirectory.List(directory).Where(f => string.Equals(LoraDirectory.NameOf(directory, f), name, StringComparison.Ordinal)
             || string.Equals(Path.GetFileNameWithoutExtension(f), name, StringComparison.Ordinal)).ToList();
         if (matches.Count == 1) return matches[0];
-        if (matches.Count > 1) throw new ArgumentException($"<lora:{name}> matches {matches.Count} files in {directory}: {string.Join(", ", matches)}");
+        if (matches.Count > 1) throw new InvalidRequestException("Prompt", name, "one file", _ => $"<lora:{name}> matches {matches.Count} files in {directory}: {string.Join(", ", matches)}");
         var known = LoraDirectory.List(directory).Select(f => LoraDirectory.NameOf(directory, f)).Take(20).ToList();
-        throw new ArgumentException($"the prompt asks for <lora:{name}>, but {directory} has no {name}.safetensors" +
+        throw new InvalidRequestException("Prompt", name, "a LoRA in the folder", _ => $"the prompt asks for <lora:{name}>, but {directory} has no {name}.safetensors" +
             (known.Count == 0 ? " (it holds no .safetensors files)" : $" (it has: {string.Join(", ", known)})"));
     }
 }

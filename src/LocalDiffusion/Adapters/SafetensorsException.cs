@@ -4,7 +4,7 @@ namespace LocalDiffusion.Adapters;
 /// A <c>.safetensors</c> file (or an adapter stored in one) that cannot be used: the message names the file, the tensor
 /// key (when one is concerned) and the byte offset in the file where the problem is.
 /// </summary>
-public sealed class SafetensorsException : IOException
+public sealed class SafetensorsException : IOException, LocalDiffusion.Errors.ILocalDiffusionError
 {
     /// <summary>Creates the error; the message is composed from the parts.</summary>
     public SafetensorsException(string filePath, string? key, long? offset, string problem, Exception? inner = null)
@@ -30,4 +30,13 @@ public sealed class SafetensorsException : IOException
         var at = offset is { } o ? $", byte offset {o}" : "";
         return $"{filePath}{where}{at}: {problem}";
     }
+
+    /// <inheritdoc/>
+    public LocalDiffusion.Errors.ErrorKind Kind => LocalDiffusion.Errors.ErrorKind.ModelFormat;
+
+    /// <inheritdoc/>
+    public LocalDiffusion.Errors.ErrorCulprit Culprit => new() { File = FilePath, Key = Key };
+
+    /// <inheritdoc/>
+    public string Describe(string fieldName) => Message;
 }

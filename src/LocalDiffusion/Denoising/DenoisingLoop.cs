@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Numerics.Tensors;
 using Microsoft.ML.OnnxRuntime;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Denoising;
 
@@ -39,7 +40,7 @@ internal sealed class DenoisingLoop
         _endIndex = endIndex ?? _timesteps.Count;
         foreach (var m in _members)
             if (!m.Scheduler.Timesteps.SequenceEqual(_timesteps))
-                throw new ArgumentException("The members of one denoising batch must share their timesteps.", nameof(members));
+                throw new InvalidRequestException(nameof(members), null, null, $"The {nameof(members)} of one denoising batch must share their timesteps.");
     }
 
     /// <summary>UNet evaluations made.</summary>

@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Denoising;
 
 /// <summary>
@@ -47,7 +49,7 @@ internal sealed record UNetInputs
             if (p.SequenceLength != first.SequenceLength || p.HiddenSize != first.HiddenSize || p.ExtraChannels is not null
                 || (p.TextEmbeds is null) != (first.TextEmbeds is null) || (p.TimeIds is null) != (first.TimeIds is null)
                 || (p.TimestepCond is null) != (first.TimestepCond is null))
-                throw new ArgumentException("UNet inputs of one batch must have the same sequence length, width and extra inputs.", nameof(parts));
+                throw new InvalidRequestException(nameof(parts), null, null, "UNet inputs of one batch must have the same sequence length, width and extra inputs.");
         static float[]? Join(IReadOnlyList<UNetInputs> parts, Func<UNetInputs, float[]?> rows) =>
             rows(parts[0]) is null ? null : parts.SelectMany(p => rows(p)!).ToArray();
         return first with

@@ -9,6 +9,7 @@ using LocalDiffusion.Randomness;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.Vae;
 using Microsoft.ML.OnnxRuntime;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Families;
 
@@ -27,15 +28,14 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
     {
         RequestLimits.Check(r);
         if (r.MaxSequenceLength is < 1 or > RequestLimits.MaxSequenceLength)
-            throw new ArgumentOutOfRangeException(nameof(r.MaxSequenceLength), r.MaxSequenceLength,
-                $"MaxSequenceLength is {r.MaxSequenceLength}; it must be between 1 and {RequestLimits.MaxSequenceLength} T5 tokens.");
+            throw new InvalidRequestException(nameof(r.MaxSequenceLength), r.MaxSequenceLength, null, called => $"{called} is {r.MaxSequenceLength}; it must be between 1 and {RequestLimits.MaxSequenceLength} T5 tokens.");
         // LoRA keys for these transformers are not mapped yet: refused rather than silently left out of the picture.
         if (r.Loras is { Count: > 0 } || Adapters.PromptLoras.Extract(r.Prompt).Loras.Count > 0)
-            throw new ArgumentException($"LoRAs are not supported with {Model.Name} yet (only SD 1.x/2.x/XL); remove the <lora:…> tags and Loras.", nameof(r.Loras));
+            throw new ModelIncompatibleException(nameof(r.Loras), Model.Name, called => $"LoRAs are not supported with {Model.Name} yet (only SD 1.x/2.x/XL); remove the <lora:…> tags and {called}.");
         r = WithStrength(r);
         if (r.DenoisingStart is not null || r.DenoisingEnd is not null)
-            throw new ArgumentException($"DenoisingStart/DenoisingEnd (the SDXL base → refiner hand-off) are not supported with {Model.Name}.",
-                r.DenoisingStart is not null ? nameof(r.DenoisingStart) : nameof(r.DenoisingEnd));
+            throw new ModelIncompatibleException(r.DenoisingStart is not null ? nameof(r.DenoisingStart) : nameof(r.DenoisingEnd), Model.Name,
+                called => $"{called}: the SDXL base → refiner hand-off (DenoisingStart/DenoisingEnd) is not supported with {Model.Name}.");
         ImageRequestValidation.Check(r, Model.Encoder?.FilePath, inpaintingUnet: false, (steps, strength) => FlowImageLatents.BeginIndex(steps, strength, 1).StepsLeft);
         // With an init image the size defaults to the image's own, rounded down to a size the transformer can draw.
         var multiple = Model.SizeMultiple;
@@ -43,17 +43,14 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
         var height = r.Height ?? (r.InitImage is { } image ? Math.Max(multiple, image.Height / multiple * multiple) : Model.Defaults.Height);
         foreach (var (value, name) in new[] { (width, nameof(r.Width)), (height, nameof(r.Height)) })
             if (value < multiple || value > RequestLimits.MaxSide || value % multiple != 0)
-                throw new ArgumentOutOfRangeException(name, value,
-                    $"{name} is {value}; {Model.Name} draws sides that are multiples of {multiple} px (8 for the VAE × 2 for the transformer's patches), from {multiple} to {RequestLimits.MaxSide}.");
+                throw new InvalidRequestException(name, value, null, called => $"{called} is {value}; {Model.Name} draws sides that are multiples of {multiple} px (8 for the VAE × 2 for the transformer's patches), from {multiple} to {RequestLimits.MaxSide}.");
         int latentH = height / VaeDecoder.Factor, latentW = width / VaeDecoder.Factor, item = Model.Latents.Channels * latentH * latentW;
         if (r.InitLatents is { } given && given.Length != item && given.Length != r.ImageCount * item)
-            throw new ArgumentException(
-                $"InitLatents has {given.Length} values; [{r.ImageCount},{Model.Latents.Channels},{latentH},{latentW}] = {r.ImageCount * item} (or one image's {item}) are needed for {width}x{height}: set Width and Height to the size the latents were made at.",
-                nameof(r.InitLatents));
+            throw new InvalidRequestException(nameof(r.InitLatents), null, null, called => $"{called} has {given.Length} values; [{r.ImageCount},{Model.Latents.Channels},{latentH},{latentW}] = {r.ImageCount * item} (or one image's {item}) are needed for {width}x{height}: set Width and Height to the size the latents were made at.");
         if (r.InitialLatents is not null)
-            throw new ArgumentException($"InitialLatents are not supported with {Model.Name}: its noise is drawn from Seed.", nameof(r.InitialLatents));
+            throw new ModelIncompatibleException(nameof(r.InitialLatents), Model.Name, called => $"{called} are not supported with {Model.Name}: its noise is drawn from Seed.");
         if (r.InitPixels is { } pixels && pixels.Length != 3 * width * height)
-            throw new ArgumentException($"InitPixels has {pixels.Length} values; 3×{height}×{width} are needed.", nameof(r.InitImage));
+            throw new InvalidRequestException(nameof(r.InitImage), null, null, _ => $"InitPixels has {pixels.Length} values; 3×{height}×{width} are needed.");
         _ = CreateScheduler(r);
         return (latentH, latentW);
     }
@@ -208,7 +205,7 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
             : schedulers.Create(request.Scheduler, Model.SchedulerConfig);
         var name = request.Scheduler is null ? Model.SchedulerConfig.ClassName ?? "flow" : schedulers.Describe(request.Scheduler).DisplayName;
         return scheduler is IFlowMatchScheduler flow ? (flow, name)
-            : throw new ArgumentException($"Scheduler '{request.Scheduler ?? Model.SchedulerConfig.ClassName}' is not a flow-matching scheduler; {Model.Name} predicts a velocity and runs flow_euler or flow_heun.", nameof(request.Scheduler));
+            : throw new ModelIncompatibleException(nameof(request.Scheduler), Model.Name, called => $"{called} '{request.Scheduler ?? Model.SchedulerConfig.ClassName}' is not a flow-matching scheduler; {Model.Name} predicts a velocity and runs flow_euler or flow_heun.");
     }
 
     // diffusers repeats each prompt's rows num_images_per_prompt times: [neg×n, pos×n].

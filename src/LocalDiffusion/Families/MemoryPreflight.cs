@@ -31,8 +31,8 @@ internal static class MemoryPreflight
         // Weights plus the runtime's working memory: refuse what cannot fit even before activations.
         if (needed <= machine * 0.9) return;
         var largest = sizes.MaxBy(s => s.Bytes);
-        throw new ModelLoadException(folder.Root,
-            $"its weights need {Gb(needed)} of memory{(lowMemory ? $" (the largest component, {largest.Name}, at a time)" : $" ({string.Join(", ", sizes.Select(s => $"{s.Name} {Gb(s.Bytes)}"))})")}, " +
+        throw new LocalDiffusion.Errors.ResourceLimitException(folder.Root, "load",
+            $"{folder.Root}: its weights need {Gb(needed)} of memory{(lowMemory ? $" (the largest component, {largest.Name}, at a time)" : $" ({string.Join(", ", sizes.Select(s => $"{s.Name} {Gb(s.Bytes)}"))})")}, " +
             $"but this machine has {Gb(machine)}: loading would page to disk for hours instead of generating. " +
             (lowMemory ? "Use int8 or fp16 weights, or a GPU with enough memory (FLUX.1 in bf16 needs 24 GB)." :
                 "Try LowMemory (generate does it; serve --low-memory), int8 or fp16 weights, or a GPU with enough memory."));

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using SkiaSharp;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Imaging;
 
@@ -11,7 +12,7 @@ public sealed class GeneratedImage
     {
         ArgumentNullException.ThrowIfNull(rgb);
         if (width <= 0 || height <= 0 || rgb.Length != width * height * 3)
-            throw new ArgumentException($"RGB buffer of {rgb.Length} bytes does not fit {width}x{height}x3.", nameof(rgb));
+            throw new InvalidRequestException(nameof(rgb), null, null, $"RGB buffer of {rgb.Length} bytes does not fit {width}x{height}x3.");
         Width = width;
         Height = height;
         Rgb = rgb;

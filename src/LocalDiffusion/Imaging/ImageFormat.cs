@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using SkiaSharp;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Imaging;
 
@@ -24,7 +25,7 @@ public static class ImageEncoder
     public static byte[] Encode(GeneratedImage image, ImageFormat format, int quality = 100)
     {
         ArgumentNullException.ThrowIfNull(image);
-        if (quality is < 0 or > 100) throw new ArgumentOutOfRangeException(nameof(quality), quality, "quality must be between 0 and 100.");
+        if (quality is < 0 or > 100) throw new InvalidRequestException(nameof(quality), quality, null, $"{nameof(quality)} must be between 0 and 100.");
         if (format == ImageFormat.Png) return image.EncodePng();
         var info = new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque);
         using var bitmap = new SKBitmap(info);

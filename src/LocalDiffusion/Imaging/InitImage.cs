@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using SkiaSharp;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Imaging;
 
@@ -17,7 +18,7 @@ public sealed class InitImage
     {
         ArgumentNullException.ThrowIfNull(rgb);
         if (width <= 0 || height <= 0 || rgb.Length != (long)width * height * 3)
-            throw new ArgumentException($"InitImage: an RGB buffer of {rgb.Length} bytes does not fit {width}x{height}x3.", nameof(rgb));
+            throw new InvalidRequestException(nameof(rgb), null, null, $"InitImage: an RGB buffer of {rgb.Length} bytes does not fit {width}x{height}x3.");
         Width = width;
         Height = height;
         Rgb = rgb;

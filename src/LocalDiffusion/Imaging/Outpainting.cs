@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Imaging;
 
 /// <summary>
@@ -16,19 +18,15 @@ public static class Outpainting
         ArgumentNullException.ThrowIfNull(image);
         foreach (var (name, value) in new[] { (nameof(left), left), (nameof(top), top), (nameof(right), right), (nameof(bottom), bottom) })
             if (value is < 0 or > 4096)
-                throw new ArgumentOutOfRangeException(name, value, $"Outpainting margin {name} must be between 0 and 4096 pixels.");
+                throw new InvalidRequestException(name, value, null, called => $"Outpainting margin {called} must be between 0 and 4096 pixels.");
         if (left + top + right + bottom == 0)
-            throw new ArgumentException("Outpainting needs at least one margin above 0.", nameof(left));
+            throw new InvalidRequestException(nameof(left), null, null, "Outpainting needs at least one margin above 0.");
         int width = image.Width + left + right, height = image.Height + top + bottom;
         // Checked here, where the margins are known: the generation would otherwise blame a Width/Height nobody typed.
         if (width > RequestLimits.MaxSide || height > RequestLimits.MaxSide)
-            throw new ArgumentException(
-                $"The padded picture would be {width}x{height}; sides may be at most {RequestLimits.MaxSide} pixels (the picture is {image.Width}x{image.Height}).",
-                width > RequestLimits.MaxSide ? nameof(right) : nameof(bottom));
+            throw new InvalidRequestException(width > RequestLimits.MaxSide ? nameof(right) : nameof(bottom), $"{width}x{height}", $"sides of at most {RequestLimits.MaxSide}", _ => $"The padded picture would be {width}x{height}; sides may be at most {RequestLimits.MaxSide} pixels (the picture is {image.Width}x{image.Height}).");
         if (width % 8 != 0 || height % 8 != 0)
-            throw new ArgumentException(
-                $"The padded picture would be {width}x{height}; choose margins that make both sides multiples of 8 (the picture is {image.Width}x{image.Height}).",
-                width % 8 != 0 ? nameof(right) : nameof(bottom));
+            throw new InvalidRequestException(width % 8 != 0 ? nameof(right) : nameof(bottom), $"{width}x{height}", "multiples of 8", _ => $"The padded picture would be {width}x{height}; choose margins that make both sides multiples of 8 (the picture is {image.Width}x{image.Height}).");
 
         var rgb = new byte[width * height * 3];
         var mask = new byte[width * height * 3];
@@ -59,17 +57,17 @@ public static class Outpainting
         {
             var pieces = part.Split('=', 2, StringSplitOptions.TrimEntries);
             if (pieces.Length != 2 || !int.TryParse(pieces[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pixels))
-                throw new ArgumentException($"--outpaint: \"{part}\" is not side=pixels (e.g. left=64,right=64).");
+                throw new InvalidRequestException("Outpaint", text, "side=pixels", called => $"{called}: \"{part}\" is not side=pixels (e.g. left=64,right=64).");
             var side = pieces[0].ToLowerInvariant();
             if (side is "left" or "top" or "right" or "bottom" && !seen.Add(side))
-                throw new ArgumentException($"--outpaint: {side} is given twice in \"{text}\"; give each side once.");
+                throw new InvalidRequestException("Outpaint", text, "each side once", called => $"{called}: {side} is given twice in \"{text}\"; give each side once.");
             switch (side)
             {
                 case "left": left = pixels; break;
                 case "top": top = pixels; break;
                 case "right": right = pixels; break;
                 case "bottom": bottom = pixels; break;
-                default: throw new ArgumentException($"--outpaint: unknown side \"{pieces[0]}\" (left, top, right, bottom).");
+                default: throw new InvalidRequestException("Outpaint", text, "left, top, right or bottom", called => $"{called}: unknown side \"{pieces[0]}\" (left, top, right, bottom).");
             }
         }
         return (left, top, right, bottom);

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Imaging;
 
@@ -17,7 +18,7 @@ public static class PngTextChunks
         ArgumentNullException.ThrowIfNull(png);
         ArgumentNullException.ThrowIfNull(texts);
         if (png.Length < 33 || !png.AsSpan(0, 8).SequenceEqual(Signature))
-            throw new ArgumentException("Not a PNG: the 8-byte PNG signature is missing.", nameof(png));
+            throw new InvalidRequestException(nameof(png), null, null, "Not a PNG: the 8-byte PNG signature is missing.");
         var ihdrEnd = 8 + 8 + (int)BinaryPrimitives.ReadUInt32BigEndian(png.AsSpan(8)) + 4;
         using var output = new MemoryStream(png.Length + 256);
         output.Write(png, 0, ihdrEnd);
@@ -56,7 +57,7 @@ public static class PngTextChunks
     private static void WriteChunk(Stream output, string keyword, string text)
     {
         if (keyword.Length is 0 or > 79 || keyword.Any(c => c > 0xFF || c == 0))
-            throw new ArgumentException($"PNG text keyword '{keyword}' must be 1-79 Latin-1 characters.", nameof(keyword));
+            throw new InvalidRequestException(nameof(keyword), null, null, $"PNG text {nameof(keyword)} '{keyword}' must be 1-79 Latin-1 characters.");
         var latin1 = text.All(c => c <= 0xFF);
         var data = new List<byte>(Encoding.Latin1.GetBytes(keyword)) { 0 };
         if (latin1)

@@ -5,6 +5,7 @@ using LocalDiffusion.Imaging;
 using Microsoft.Extensions.AI;
 
 #pragma warning disable MEAI001 // Microsoft.Extensions.AI's image generation types are experimental.
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Integration;
 
@@ -52,11 +53,11 @@ public sealed class LocalDiffusionImageGenerator : IImageGenerator
     {
         ArgumentNullException.ThrowIfNull(request);
         if (string.IsNullOrEmpty(request.Prompt))
-            throw new ArgumentException("The request has no prompt.", nameof(request));
+            throw new InvalidRequestException(nameof(request), null, null, called => $"The {called} has no prompt.");
         var format = ImageFormat.Png;
         if (options?.MediaType is { } mediaType)
             format = ImageEncoder.Parse(mediaType)
-                ?? throw new ArgumentException($"MediaType '{mediaType}' is not supported; use image/png, image/jpeg or image/webp.", nameof(options));
+                ?? throw new InvalidRequestException(nameof(options), null, null, called => $"MediaType '{mediaType}' is not supported; use image/png, image/jpeg or image/webp.");
 
         var generation = WithOriginalImage(ToGenerationRequest(request.Prompt, options), request.OriginalImages, options);
         var result = await _pipeline.GenerateAsync(generation, null, cancellationToken).ConfigureAwait(false);
@@ -98,7 +99,7 @@ public sealed class LocalDiffusionImageGenerator : IImageGenerator
         if (originals?.OfType<DataContent>().FirstOrDefault(c => c.HasTopLevelMediaType("image")) is not { } original)
         {
             return originals?.Any() == true
-                ? throw new ArgumentException("OriginalImages holds no image data (DataContent with an image/* media type).", "OriginalImages")
+                ? throw new InvalidRequestException("OriginalImages", null, null, called => $"{called} holds no image data (DataContent with an image/* media type).")
                 : generation;
         }
         InitImage image;
@@ -109,7 +110,7 @@ public sealed class LocalDiffusionImageGenerator : IImageGenerator
         }
         catch (InvalidDataException e)
         {
-            throw new ArgumentException(e.Message, "OriginalImages", e);
+            throw new InvalidRequestException("OriginalImages", null, null, _ => e.Message, e);
         }
         generation = generation with { InitImage = image, MaskImage = mask };
         if (options?.AdditionalProperties?.TryGetValue("strength", out var strength) == true && strength is not null)
@@ -126,7 +127,7 @@ public sealed class LocalDiffusionImageGenerator : IImageGenerator
         JsonElement { ValueKind: JsonValueKind.String } e when double.TryParse(e.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) => d,
         IConvertible c when value is not string => c.ToDouble(CultureInfo.InvariantCulture),
         string s when double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) => d,
-        _ => throw new ArgumentException($"AdditionalProperties['{name}'] must be a number; got '{value}'.", name),
+        _ => throw new InvalidRequestException(name, null, null, called => $"AdditionalProperties['{called}'] must be a number; got '{value}'."),
     };
 
     /// <inheritdoc />

@@ -6,6 +6,7 @@ using LocalDiffusion.Randomness;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.Vae;
 using Microsoft.ML.OnnxRuntime;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Latents;
 
@@ -51,7 +52,7 @@ internal static class LatentPreparation
         }
         catch (NotSupportedException error)
         {
-            throw new ArgumentException($"Scheduler \"{name}\" cannot be used with an init image: {error.Message}", nameof(GenerationRequest.Scheduler), error);
+            throw new InvalidRequestException(nameof(GenerationRequest.Scheduler), null, null, called => $"{called} \"{name}\" cannot be used with an init image: {error.Message}", error);
         }
     }
 
@@ -59,7 +60,7 @@ internal static class LatentPreparation
     public static PreparedLatents FromImage(GenerationRequest request, IScheduler scheduler, VaeEncoder encoder, float scalingFactor,
         int unetChannels, TorchGenerator generator, int images, int latentHeight, int latentWidth, RunOptions runOptions)
     {
-        var initImage = request.InitImage ?? throw new ArgumentException("InitImage is required.", nameof(request));
+        var initImage = request.InitImage ?? throw new InvalidRequestException(nameof(request), null, null, "InitImage is required.");
         int width = latentWidth * VaeDecoder.Factor, height = latentHeight * VaeDecoder.Factor;
         var strength = request.EffectiveStrength;
         var (begin, _) = BeginIndex(request.StepCount, strength, scheduler.Order);

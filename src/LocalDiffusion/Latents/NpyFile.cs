@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Latents;
 
@@ -78,7 +79,7 @@ public static partial class NpyFile
         long count = 1;
         foreach (var d in shape) count *= d;
         if (count != data.Length)
-            throw new ArgumentException($"shape ({string.Join(", ", shape.ToArray())}) holds {count} values, data has {data.Length}.", nameof(shape));
+            throw new InvalidRequestException(nameof(shape), null, null, $"shape ({string.Join(", ", shape.ToArray())}) holds {count} values, data has {data.Length}.");
         var dims = shape.Length == 1 ? $"{shape[0]}," : string.Join(", ", shape.ToArray());
         var header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}";
         // Pad with spaces so data starts on a 64-byte boundary, newline-terminated, as numpy does.

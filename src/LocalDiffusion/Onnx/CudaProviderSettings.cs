@@ -1,4 +1,5 @@
 using System.Globalization;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Onnx;
 
@@ -22,7 +23,7 @@ public sealed record CudaProviderSettings
     /// <summary>Run convolutions in NHWC layout (<c>prefer_nhwc</c>): faster on tensor cores, fp16 especially.</summary>
     public bool? PreferNhwc { get; init; }
 
-    private const string Field = "--cuda-options";
+    private const string Field = "Cuda";
     private static readonly string[] Searches = ["exhaustive", "heuristic", "default"];
 
     /// <summary>Parses <c>gpu_mem_limit=8GB,cudnn_conv_algo_search=heuristic,enable_cuda_graph=1,prefer_nhwc=1</c>.</summary>
@@ -38,8 +39,8 @@ public sealed record CudaProviderSettings
                 "cudnn_conv_algo_search" => settings with { CudnnConvAlgoSearch = value.ToLowerInvariant() },
                 "enable_cuda_graph" => settings with { EnableCudaGraph = ProviderSettingsText.Bool(value, Field, key) },
                 "prefer_nhwc" => settings with { PreferNhwc = ProviderSettingsText.Bool(value, Field, key) },
-                _ => throw new ArgumentException(
-                    $"{Field}: '{key}' is not a CUDA option this engine sets (gpu_mem_limit, cudnn_conv_algo_search, enable_cuda_graph, prefer_nhwc).", Field),
+                _ => throw new InvalidRequestException(Field, key, "gpu_mem_limit, cudnn_conv_algo_search, enable_cuda_graph or prefer_nhwc",
+                    name => $"{name}: '{key}' is not a CUDA option this engine sets (gpu_mem_limit, cudnn_conv_algo_search, enable_cuda_graph, prefer_nhwc)."),
             };
         }
         settings.Validate();
@@ -50,9 +51,9 @@ public sealed record CudaProviderSettings
     public void Validate()
     {
         if (GpuMemoryLimitBytes is <= 0)
-            throw new ArgumentException($"Cuda.GpuMemoryLimitBytes is {GpuMemoryLimitBytes}; it must be positive.", nameof(GpuMemoryLimitBytes));
+            throw new InvalidRequestException(Field, GpuMemoryLimitBytes, "a positive byte count", name => $"{name}: gpu_mem_limit (GpuMemoryLimitBytes) is {GpuMemoryLimitBytes}; it must be positive.");
         if (CudnnConvAlgoSearch is { } s && !Searches.Contains(s, StringComparer.OrdinalIgnoreCase))
-            throw new ArgumentException($"cudnn_conv_algo_search is '{s}'; use exhaustive, heuristic or default.", nameof(CudnnConvAlgoSearch));
+            throw new InvalidRequestException(Field, s, "exhaustive, heuristic or default", name => $"{name}: cudnn_conv_algo_search is '{s}'; use exhaustive, heuristic or default.");
     }
 
     /// <summary>The provider options as ONNX Runtime's keys and values, for GPU <paramref name="deviceId"/>.</summary>

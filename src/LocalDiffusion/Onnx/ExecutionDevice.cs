@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Onnx;
 
 /// <summary>The execution providers a user can ask for.</summary>
@@ -22,7 +24,7 @@ public enum ExecutionProviderKind
 /// <param name="DeviceId">The GPU ordinal for providers that take one.</param>
 public sealed record ExecutionDevice(ExecutionProviderKind Kind, int DeviceId = 0)
 {
-    /// <summary>Parses a device string; throws <see cref="ArgumentException"/> naming the accepted forms.</summary>
+    /// <summary>Parses a device string; throws <see cref="InvalidRequestException"/> naming the accepted forms.</summary>
     public static ExecutionDevice Parse(string value)
     {
         ArgumentNullException.ThrowIfNull(value);
@@ -31,7 +33,7 @@ public sealed record ExecutionDevice(ExecutionProviderKind Kind, int DeviceId = 
         var name = colon < 0 ? text : text[..colon];
         var id = 0;
         if (colon >= 0 && (!int.TryParse(text[(colon + 1)..], out id) || id < 0))
-            throw new ArgumentException($"Device '{value}': the part after ':' must be a GPU ordinal such as 0 or 1.", nameof(value));
+            throw new InvalidRequestException("Device", value, "a GPU ordinal after ':'", name => $"{name} '{value}': the part after ':' must be a GPU ordinal such as 0 or 1.");
         ExecutionProviderKind kind = name switch
         {
             "auto" => ExecutionProviderKind.Auto,
@@ -40,11 +42,11 @@ public sealed record ExecutionDevice(ExecutionProviderKind Kind, int DeviceId = 
             "tensorrt" or "trt" => ExecutionProviderKind.TensorRT,
             "directml" or "dml" => ExecutionProviderKind.DirectML,
             "coreml" => ExecutionProviderKind.CoreML,
-            _ => throw new ArgumentException(
-                $"Device '{value}' is not known. Use one of: auto, cpu, cuda[:N], tensorrt[:N], directml[:N], coreml.", nameof(value)),
+            _ => throw new InvalidRequestException("Device", value, "auto, cpu, cuda[:N], tensorrt[:N], directml[:N] or coreml",
+                name => $"{name} '{value}' is not known. Use one of: auto, cpu, cuda[:N], tensorrt[:N], directml[:N], coreml."),
         };
         if (colon >= 0 && kind is ExecutionProviderKind.Auto or ExecutionProviderKind.Cpu or ExecutionProviderKind.CoreML)
-            throw new ArgumentException($"Device '{value}': '{name}' takes no ordinal.", nameof(value));
+            throw new InvalidRequestException("Device", value, "no ordinal", field => $"{field} '{value}': '{name}' takes no ordinal.");
         return new ExecutionDevice(kind, id);
     }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Onnx;
 
@@ -15,7 +16,7 @@ internal static class ProviderSettingsText
         {
             var eq = entry.IndexOf('=');
             if (eq <= 0)
-                throw new ArgumentException($"{field}: '{entry}' is not KEY=VALUE.", field);
+                throw new InvalidRequestException(field, text, "KEY=VALUE,KEY=VALUE", name => $"{name}: '{entry}' is not KEY=VALUE.");
             pairs.Add((entry[..eq].Trim().ToLowerInvariant(), entry[(eq + 1)..].Trim()));
         }
         return pairs;
@@ -26,7 +27,7 @@ internal static class ProviderSettingsText
     {
         "1" or "true" or "on" or "yes" => true,
         "0" or "false" or "off" or "no" => false,
-        _ => throw new ArgumentException($"{field}: {key}={value} is not a boolean (use 1 or 0).", field),
+        _ => throw new InvalidRequestException(field, value, "1 or 0", name => $"{name}: {key}={value} is not a boolean (use 1 or 0)."),
     };
 
     /// <summary>A byte count: a plain number or one ending in KB/MB/GB/TB (powers of 1024).</summary>
@@ -39,7 +40,7 @@ internal static class ProviderSettingsText
             if (text.EndsWith(suffix, StringComparison.Ordinal)) { scale = factor; text = text[..^suffix.Length].Trim(); break; }
         }
         if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) || number <= 0 || number * scale > long.MaxValue)
-            throw new ArgumentException($"{field}: {key}={value} is not a positive byte count (e.g. 8GB).", field);
+            throw new InvalidRequestException(field, value, "a positive byte count", name => $"{name}: {key}={value} is not a positive byte count (e.g. 8GB).");
         return (long)(number * scale);
     }
 }

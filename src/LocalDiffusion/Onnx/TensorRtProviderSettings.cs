@@ -1,4 +1,5 @@
 using System.Globalization;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Onnx;
 
@@ -26,7 +27,7 @@ public sealed record TensorRtProviderSettings
     /// <summary>Largest batch the profile covers (a CFG pair is 2); default 2.</summary>
     public int MaxBatch { get; init; } = 2;
 
-    private const string Field = "--tensorrt-options";
+    private const string Field = "TensorRT";
 
     /// <summary>Parses <c>fp16=1,engine_cache=1,timing_cache=1,sizes=512x512;768x768,max_batch=2</c>.</summary>
     /// <exception cref="ArgumentException">An unknown key or a bad value, named in the message.</exception>
@@ -44,10 +45,10 @@ public sealed record TensorRtProviderSettings
                 "max_batch" => settings with
                 {
                     MaxBatch = int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var b) && b >= 1
-                        ? b : throw new ArgumentException($"{Field}: max_batch={value} is not a positive integer.", Field),
+                        ? b : throw new InvalidRequestException(Field, value, "a positive integer", name => $"{name}: max_batch={value} is not a positive integer."),
                 },
-                _ => throw new ArgumentException(
-                    $"{Field}: '{key}' is not a TensorRT option this engine sets (fp16, engine_cache, timing_cache, sizes, max_batch).", Field),
+                _ => throw new InvalidRequestException(Field, key, "fp16, engine_cache, timing_cache, sizes or max_batch",
+                    name => $"{name}: '{key}' is not a TensorRT option this engine sets (fp16, engine_cache, timing_cache, sizes, max_batch)."),
             };
         }
         settings.Validate();
@@ -57,11 +58,11 @@ public sealed record TensorRtProviderSettings
     /// <summary>Checks the values; throws <see cref="ArgumentException"/> naming the bad one.</summary>
     public void Validate()
     {
-        if (MaxBatch < 1) throw new ArgumentException($"TensorRT.MaxBatch is {MaxBatch}; it must be at least 1.", nameof(MaxBatch));
+        if (MaxBatch < 1) throw new InvalidRequestException(Field, MaxBatch, "at least 1", name => $"{name}: max_batch (MaxBatch) is {MaxBatch}; it must be at least 1.");
         foreach (var (w, h) in ProfileSizes)
         {
             if (w < 8 || h < 8 || w % 8 != 0 || h % 8 != 0)
-                throw new ArgumentException($"TensorRT profile size {w}x{h}: sides must be positive multiples of 8.", nameof(ProfileSizes));
+                throw new InvalidRequestException(Field, $"{w}x{h}", "positive multiples of 8", name => $"{name}: profile size {w}x{h}: sides must be positive multiples of 8.");
         }
     }
 
@@ -117,7 +118,7 @@ public sealed record TensorRtProviderSettings
             var parts = item.ToLowerInvariant().Split('x');
             if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var w)
                 || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var h))
-                throw new ArgumentException($"{Field}: size '{item}' is not WIDTHxHEIGHT (sizes=512x512;768x768).", Field);
+                throw new InvalidRequestException(Field, item, "WIDTHxHEIGHT", name => $"{name}: size '{item}' is not WIDTHxHEIGHT (sizes=512x512;768x768).");
             sizes.Add((w, h));
         }
         return sizes;

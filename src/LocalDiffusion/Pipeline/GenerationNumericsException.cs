@@ -23,7 +23,7 @@ public enum NumericsStage
 /// A generation produced NaN or infinity. The message says where it first appeared (which component, which step and
 /// scheduler) and the likely cause there, so the picture is never a silent black or grey image.
 /// </summary>
-public sealed class GenerationNumericsException : Exception
+public sealed class GenerationNumericsException : Exception, LocalDiffusion.Errors.ILocalDiffusionError
 {
     /// <summary>Creates the exception; <paramref name="message"/> names the stage and what usually causes it there.</summary>
     public GenerationNumericsException(NumericsStage stage, int? step, string message) : base(message)
@@ -38,4 +38,13 @@ public sealed class GenerationNumericsException : Exception
     /// <summary>The 1-based denoising step, for <see cref="NumericsStage.Unet"/>, <see cref="NumericsStage.Guidance"/>
     /// and <see cref="NumericsStage.Scheduler"/>; else null.</summary>
     public int? Step { get; }
+
+    /// <inheritdoc/>
+    public LocalDiffusion.Errors.ErrorKind Kind => LocalDiffusion.Errors.ErrorKind.Numerics;
+
+    /// <inheritdoc/>
+    public LocalDiffusion.Errors.ErrorCulprit Culprit => new() { Stage = Stage.ToString(), Step = Step };
+
+    /// <inheritdoc/>
+    public string Describe(string fieldName) => Message;
 }

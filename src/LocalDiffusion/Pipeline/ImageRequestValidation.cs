@@ -1,4 +1,5 @@
 using LocalDiffusion.Latents;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion;
 
@@ -12,66 +13,64 @@ internal static class ImageRequestValidation
     public static void Check(GenerationRequest r, string? vaeEncoderPath, bool inpaintingUnet, Func<int, float, int>? stepsLeft = null)
     {
         if (inpaintingUnet && r.MaskImage is null)
-            throw new ArgumentException(
-                "This model's UNet is a 9-channel inpainting UNet: it needs InitImage and MaskImage (white = repaint).", nameof(r.MaskImage));
+            throw new ModelIncompatibleException(nameof(r.MaskImage), null, called => $"This model's UNet is a 9-channel inpainting UNet: it needs InitImage and {called} (white = repaint).");
         if (r.Eta is { } eta && (!float.IsFinite(eta) || eta < 0))
-            throw new ArgumentOutOfRangeException(nameof(r.Eta), eta, "Eta must be a finite number ≥ 0.");
+            throw new InvalidRequestException(nameof(r.Eta), eta, null, called => $"{called} must be a finite number ≥ 0.");
         CheckSchedulePart(r);
         if (r.InitImage is null)
         {
             if (r.MaskImage is not null)
-                throw new ArgumentException("MaskImage needs an InitImage: the picture to inpaint.", nameof(r.MaskImage));
+                throw new InvalidRequestException(nameof(r.MaskImage), null, null, called => $"{called} needs an InitImage: the picture to inpaint.");
             if (r.InitLatents is not null && r.DenoisingStart is null) CheckStrength(r, stepsLeft);
             return;
         }
         if (r.InitLatents is not null)
-            throw new ArgumentException("InitLatents and InitImage cannot be used together: each makes the starting latents.", nameof(r.InitLatents));
+            throw new InvalidRequestException(nameof(r.InitLatents), null, null, called => $"{called} and InitImage cannot be used together: each makes the starting latents.");
         if (vaeEncoderPath is null)
-            throw new ArgumentException("InitImage needs the model's VAE encoder (vae_encoder/model.onnx), which this model folder does not have.", nameof(r.InitImage));
+            throw new ModelIncompatibleException(nameof(r.InitImage), null, called => $"{called} needs the model's VAE encoder (vae_encoder/model.onnx), which this model folder does not have.");
         if (r.InitialLatents is not null)
-            throw new ArgumentException("InitialLatents and InitImage cannot be used together: the init image makes the starting latents.", nameof(r.InitialLatents));
+            throw new InvalidRequestException(nameof(r.InitialLatents), null, null, called => $"{called} and InitImage cannot be used together: the init image makes the starting latents.");
         CheckStrength(r, stepsLeft);
         if (!float.IsFinite(r.MaskBlur) || r.MaskBlur < 0 || r.MaskBlur > 64)
-            throw new ArgumentOutOfRangeException(nameof(r.MaskBlur), r.MaskBlur, "MaskBlur must be between 0 and 64 pixels.");
+            throw new InvalidRequestException(nameof(r.MaskBlur), r.MaskBlur, null, called => $"{called} must be between 0 and 64 pixels.");
     }
 
     private static void CheckStrength(GenerationRequest r, Func<int, float, int>? stepsLeft)
     {
         var strength = r.EffectiveStrength;
         if (!float.IsFinite(strength) || strength <= 0 || strength > 1)
-            throw new ArgumentOutOfRangeException(nameof(r.Strength), strength, "Strength must be in (0, 1].");
+            throw new InvalidRequestException(nameof(r.Strength), strength, null, called => $"{called} must be in (0, 1].");
         if (stepsLeft is not null)
         {
             if (stepsLeft(r.StepCount, strength) < 1)
-                throw new ArgumentOutOfRangeException(nameof(r.Strength), strength, $"Strength {strength} with {r.Steps} steps leaves no step to run; raise Steps or Strength.");
+                throw new InvalidRequestException(nameof(r.Strength), strength, null, called => $"{called} {strength} with {r.Steps} steps leaves no step to run; raise Steps or Strength.");
             return;
         }
         if (LatentPreparation.BeginIndex(r.StepCount, strength, 1).InitSteps < 1)
-            throw new ArgumentOutOfRangeException(nameof(r.Strength), strength,
-                $"Strength {strength} with {r.Steps} steps leaves no step to run (int(Steps·Strength) = 0); raise Steps or Strength.");
+            throw new InvalidRequestException(nameof(r.Strength), strength, null, called => $"{called} {strength} with {r.Steps} steps leaves no step to run (int(Steps·{called}) = 0); raise Steps or Strength.");
     }
 
     // The base → refiner hand-off fields (whether a split leaves steps is checked once the timesteps are known).
     private static void CheckSchedulePart(GenerationRequest r)
     {
         if (r.DenoisingEnd is { } end && !(float.IsFinite(end) && end is > 0 and < 1))
-            throw new ArgumentOutOfRangeException(nameof(r.DenoisingEnd), end, "DenoisingEnd must be a fraction of the schedule strictly between 0 and 1 (e.g. 0.8).");
+            throw new InvalidRequestException(nameof(r.DenoisingEnd), end, null, called => $"{called} must be a fraction of the schedule strictly between 0 and 1 (e.g. 0.8).");
         if (r.DenoisingStart is { } start)
         {
             if (!(float.IsFinite(start) && start is > 0 and < 1))
-                throw new ArgumentOutOfRangeException(nameof(r.DenoisingStart), start, "DenoisingStart must be a fraction of the schedule strictly between 0 and 1 (e.g. 0.8).");
+                throw new InvalidRequestException(nameof(r.DenoisingStart), start, null, called => $"{called} must be a fraction of the schedule strictly between 0 and 1 (e.g. 0.8).");
             if (r.InitLatents is null)
-                throw new ArgumentException("DenoisingStart continues from InitLatents (a base model's latents stopped at DenoisingEnd); with an InitImage use Strength.",
-                    r.InitImage is null ? nameof(r.InitLatents) : nameof(r.DenoisingStart));
+                throw new InvalidRequestException(r.InitImage is null ? nameof(r.InitLatents) : nameof(r.DenoisingStart), start, null,
+                    called => $"{called}: DenoisingStart continues from InitLatents (a base model's latents stopped at DenoisingEnd); with an InitImage use Strength.");
             if (r.DenoisingEnd is { } e && start >= e)
-                throw new ArgumentOutOfRangeException(nameof(r.DenoisingStart), start, $"DenoisingStart ({start}) must be below DenoisingEnd ({e}).");
+                throw new InvalidRequestException(nameof(r.DenoisingStart), start, null, called => $"{called} ({start}) must be below DenoisingEnd ({e}).");
         }
         if (r.InitLatents is { } latents)
         {
             if (r.InitialLatents is not null)
-                throw new ArgumentException("InitialLatents and InitLatents cannot be used together: InitialLatents is the noise of a text-to-image run, InitLatents the latents to continue from.", nameof(r.InitialLatents));
+                throw new InvalidRequestException(nameof(r.InitialLatents), null, null, called => $"{called} and InitLatents cannot be used together: {called} is the noise of a text-to-image run, InitLatents the latents to continue from.");
             if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(latents))
-                throw new ArgumentException("InitLatents contains NaN or infinity.", nameof(r.InitLatents));
+                throw new InvalidRequestException(nameof(r.InitLatents), null, null, called => $"{called} contains NaN or infinity.");
         }
     }
 }

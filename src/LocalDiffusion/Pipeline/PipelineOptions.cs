@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion;
 
 /// <summary>How a pipeline is loaded: execution provider and threading.</summary>
@@ -125,39 +127,32 @@ public sealed record PipelineOptions
     public Onnx.TensorRtProviderSettings? TensorRT { get; init; }
 
     /// <summary>Checks the options before anything is loaded and parses <see cref="Device"/>.</summary>
-    /// <exception cref="ArgumentException">A value is out of range; the message names the option.</exception>
+    /// <exception cref="InvalidRequestException">A value is out of range; the message names the option.</exception>
     internal Onnx.ExecutionDevice Validate()
     {
         CheckThreads(nameof(IntraOpThreads), IntraOpThreads);
         if (VaeDecoderPath is { } vae && string.IsNullOrWhiteSpace(vae))
-            throw new ArgumentException("VaeDecoderPath is empty; give an .onnx file or a vae_decoder folder, or null for the model's own.", nameof(VaeDecoderPath));
+            throw new InvalidRequestException(nameof(VaeDecoderPath), vae, "an .onnx file or a vae_decoder folder", name => $"{name} is empty; give an .onnx file or a vae_decoder folder, or null for the model's own.");
         CheckThreads(nameof(InterOpThreads), InterOpThreads);
         // The cache would fail to create its folder and quietly run uncached (slow loads every time): a file is a mistake.
         if (CacheDirectory is { } cache && File.Exists(cache))
-            throw new ArgumentException($"CacheDirectory {cache} is a file, not a folder; give a folder for the optimised-model cache.", nameof(CacheDirectory));
+            throw new InvalidRequestException(nameof(CacheDirectory), cache, "a folder", name => $"{name} {cache} is a file, not a folder; give a folder for the optimised-model cache.");
         if (PromptCacheEntries is < 0 or > 100_000)
-            throw new ArgumentOutOfRangeException(nameof(PromptCacheEntries), PromptCacheEntries, $"PromptCacheEntries is {PromptCacheEntries}; it must be between 0 (off) and 100000.");
+            throw InvalidRequestException.OutOfRange(nameof(PromptCacheEntries), PromptCacheEntries, "between 0 (off) and 100000");
         if (MaxUnetBatch is < 1)
-            throw new ArgumentOutOfRangeException(nameof(MaxUnetBatch), MaxUnetBatch, $"MaxUnetBatch is {MaxUnetBatch}; it must be at least 1 (or null for every row in one call).");
+            throw InvalidRequestException.OutOfRange(nameof(MaxUnetBatch), MaxUnetBatch, "at least 1 (or null for every row in one call)");
         if (CpuArenaExtendStrategy is not (null or "next_power_of_two" or "same_as_requested"))
-            throw new ArgumentException(
-                $"CpuArenaExtendStrategy is '{CpuArenaExtendStrategy}'; use next_power_of_two or same_as_requested.", nameof(CpuArenaExtendStrategy));
-        Onnx.ExecutionDevice device;
-        try
-        {
-            device = Onnx.ExecutionDevice.Parse(Device ?? throw new ArgumentException("Device must not be null (use \"auto\").", nameof(Device)));
-        }
-        catch (ArgumentException e) when (e.ParamName != nameof(Device))
-        {
-            throw new ArgumentException(e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal), nameof(Device), e);
-        }
+            throw new InvalidRequestException(nameof(CpuArenaExtendStrategy), CpuArenaExtendStrategy, "next_power_of_two or same_as_requested",
+                name => $"{name} is '{CpuArenaExtendStrategy}'; use next_power_of_two or same_as_requested.");
+        var device = Onnx.ExecutionDevice.Parse(Device ?? throw new InvalidRequestException(nameof(Device), null, "a device name",
+            name => $"{name} must not be null (use \"auto\")."));
         // Provider options that the chosen provider can never use are a mistake to report, not to drop silently.
         Cuda?.Validate();
         TensorRT?.Validate();
         if (Cuda is not null && device.Kind is not (Onnx.ExecutionProviderKind.Auto or Onnx.ExecutionProviderKind.Cuda or Onnx.ExecutionProviderKind.TensorRT))
-            throw new ArgumentException($"CUDA options are set, but Device is '{Device}': they apply to cuda, tensorrt or auto only.", nameof(Cuda));
+            throw new InvalidRequestException(nameof(Cuda), Device, "cuda, tensorrt or auto", _ => $"CUDA options are set, but Device is '{Device}': they apply to cuda, tensorrt or auto only.");
         if (TensorRT is not null && device.Kind is not (Onnx.ExecutionProviderKind.Auto or Onnx.ExecutionProviderKind.TensorRT))
-            throw new ArgumentException($"TensorRT options are set, but Device is '{Device}': they apply to tensorrt or auto only.", nameof(TensorRT));
+            throw new InvalidRequestException(nameof(TensorRT), Device, "tensorrt or auto", _ => $"TensorRT options are set, but Device is '{Device}': they apply to tensorrt or auto only.");
         return device;
     }
 
@@ -166,7 +161,6 @@ public sealed record PipelineOptions
     {
         var cores = Environment.ProcessorCount;
         if (value is { } v && (v < 1 || v > cores))
-            throw new ArgumentOutOfRangeException(name, v,
-                $"{name} is {v}; it must be between 1 and {cores}, the logical cores of this machine (or unset for ONNX Runtime's default).");
+            throw InvalidRequestException.OutOfRange(name, v, $"between 1 and {cores}, the logical cores of this machine (or unset for ONNX Runtime's default)");
     }
 }

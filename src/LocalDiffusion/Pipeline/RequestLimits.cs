@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion;
 
 /// <summary>The limits every family's requests are checked against, stated once (front-ends read them too).</summary>
@@ -20,22 +22,22 @@ public static class RequestLimits
 
     /// <summary>
     /// The checks every family makes before any work (prompts present; steps, guidance and image count in range; preview
-    /// steps counted from 1), each an ArgumentException naming the property. Steps and guidance must be resolved.
+    /// steps counted from 1), each an InvalidRequestException naming the property. Steps and guidance must be resolved.
     /// </summary>
     internal static void Check(GenerationRequest r)
     {
-        if (r.Prompt is null) throw new ArgumentException("Prompt must not be null.", nameof(r.Prompt));
-        if (r.NegativePrompt is null) throw new ArgumentException("NegativePrompt must not be null (use \"\").", nameof(r.NegativePrompt));
+        if (r.Prompt is null) throw new InvalidRequestException(nameof(r.Prompt), null, "text", name => $"{name} must not be null.");
+        if (r.NegativePrompt is null) throw new InvalidRequestException(nameof(r.NegativePrompt), null, "text", name => $"{name} must not be null (use \"\").");
         if (r.StepCount is < 1 or > MaxSteps)
-            throw new ArgumentOutOfRangeException(nameof(r.Steps), r.Steps, $"Steps is {r.Steps}; it must be between 1 and {MaxSteps}.");
+            throw InvalidRequestException.OutOfRange(nameof(r.Steps), r.Steps, $"between 1 and {MaxSteps}");
         if (!float.IsFinite(r.Guidance) || r.Guidance is < 0 or > MaxGuidance)
-            throw new ArgumentOutOfRangeException(nameof(r.GuidanceScale), r.GuidanceScale,
-                $"GuidanceScale is {r.Guidance.ToString(System.Globalization.CultureInfo.InvariantCulture)}; it must be a number from 0 to {MaxGuidance} (usually 1–15).");
+            throw InvalidRequestException.OutOfRange(nameof(r.GuidanceScale), r.Guidance, $"a number from 0 to {MaxGuidance} (usually 1–15)");
         if (r.ImageCount is < 1 or > MaxImages)
-            throw new ArgumentOutOfRangeException(nameof(r.ImageCount), r.ImageCount, $"ImageCount is {r.ImageCount}; it must be between 1 and {MaxImages}.");
+            throw InvalidRequestException.OutOfRange(nameof(r.ImageCount), r.ImageCount, $"between 1 and {MaxImages}");
         // A preview step that never comes would silently give no preview; the upper bound (the evaluations the schedule
         // runs) is checked once the schedule is known.
         if (r.PreviewSteps is { Count: > 0 } previews && previews.Min() is var early && early < 1)
-            throw new ArgumentOutOfRangeException(nameof(r.PreviewSteps), early, $"PreviewSteps contains {early}; steps are counted from 1 (the first evaluation).");
+            throw new InvalidRequestException(nameof(r.PreviewSteps), early, "steps counted from 1",
+                name => $"{name} contains {early}; steps are counted from 1 (the first evaluation).");
     }
 }

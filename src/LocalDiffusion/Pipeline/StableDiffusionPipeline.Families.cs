@@ -2,6 +2,7 @@ using LocalDiffusion.Families;
 using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Schedulers;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion;
 
@@ -36,7 +37,7 @@ public sealed partial class StableDiffusionPipeline
         try
         {
             if (options.Loras.Count > 0)
-                throw new ArgumentException($"PipelineOptions.Loras are not supported with {family.Name} models yet (only SD 1.x/2.x/XL).", nameof(options.Loras));
+                throw new ModelIncompatibleException(nameof(options.Loras), family.Name, called => $"PipelineOptions.Loras are not supported with {family.Name} models yet (only SD 1.x/2.x/XL).");
             var model = family.Open(folder, sessions, options, opened);
             foreach (var component in opened) component.ReleaseWhenIdle = options.LowMemory;
             var schedulers = options.Schedulers ?? SchedulerRegistry.Default;

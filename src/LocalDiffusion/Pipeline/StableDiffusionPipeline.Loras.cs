@@ -1,5 +1,6 @@
 using LocalDiffusion.Adapters;
 using LocalDiffusion.Onnx;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion;
 
@@ -20,13 +21,13 @@ public sealed partial class StableDiffusionPipeline
     // The request with its prompt's <lora:…> tags taken out and Loras holding the full set (the pipeline's first).
     private GenerationRequest ResolveLoras(GenerationRequest request)
     {
-        if (request.Prompt is null) throw new ArgumentException("Prompt must not be null.", nameof(request.Prompt));
+        if (request.Prompt is null) throw new InvalidRequestException(nameof(request.Prompt), null, null, called => $"{called} must not be null.");
         var (prompt, tags) = PromptLoras.Extract(request.Prompt);
         var set = new List<LoraAdapter>(_options.Loras);
         set.AddRange(request.Loras ?? []);
         foreach (var (name, weight) in tags) set.Add(new LoraAdapter(PromptLoras.Resolve(name, _options.LoraDirectory), weight));
         foreach (var lora in set)
-            if (!File.Exists(lora.Path)) throw new ArgumentException($"LoRA file not found: {lora.Path}", nameof(request.Loras));
+            if (!File.Exists(lora.Path)) throw new InvalidRequestException(nameof(request.Loras), null, null, called => $"LoRA file not found: {lora.Path}");
         return request with { Prompt = prompt, Loras = set };
     }
 

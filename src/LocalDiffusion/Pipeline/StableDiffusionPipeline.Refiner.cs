@@ -3,6 +3,7 @@ using System.Globalization;
 using LocalDiffusion.Denoising;
 using LocalDiffusion.Model;
 using LocalDiffusion.Randomness;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion;
 
@@ -30,7 +31,7 @@ public sealed partial class StableDiffusionPipeline
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(refiner);
         if (_family is not null || refiner._family is not null)
-            throw new ArgumentException($"The base → refiner hand-off is SDXL's; {(_family is not null ? Info.Family.Name : refiner.Info.Family.Name)} has no refiner.", nameof(refiner));
+            throw new InvalidRequestException(nameof(refiner), null, null, called => $"The base → {called} hand-off is SDXL's; {(_family is not null ? Info.Family.Name : refiner.Info.Family.Name)} has no refiner.");
         CheckRefiner(request, refiner, switchAt);
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
         // With an SDXL refiner, each model takes the micro-conditioning its time ids hold (as diffusers' two pipelines do):
@@ -101,23 +102,23 @@ public sealed partial class StableDiffusionPipeline
     private void CheckRefiner(GenerationRequest request, StableDiffusionPipeline refiner, float switchAt)
     {
         if (!(float.IsFinite(switchAt) && switchAt is > 0 and < 1))
-            throw new ArgumentOutOfRangeException(nameof(switchAt), switchAt, "The refiner switch point must be a fraction of the schedule strictly between 0 and 1 (e.g. 0.8).");
+            throw new InvalidRequestException(nameof(switchAt), switchAt, null, called => "The refiner switch point must be a fraction of the schedule strictly between 0 and 1 (e.g. 0.8).");
         if (ReferenceEquals(refiner, this))
-            throw new ArgumentException("The refiner must be another model than the base.", nameof(refiner));
+            throw new InvalidRequestException(nameof(refiner), null, null, called => $"The {called} must be another model than the base.");
         if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner)
-            throw new ArgumentException($"{Info.Root} is an SDXL refiner: it finishes a schedule, so it cannot start one; use the base model here and pass the refiner.", nameof(refiner));
+            throw new InvalidRequestException(nameof(refiner), null, null, called => $"{Info.Root} is an SDXL {called}: it finishes a schedule, so it cannot start one; use the base model here and pass the refiner.");
         if (refiner.Info.Family.Inpainting || request.MaskImage is not null)
-            throw new ArgumentException("The refiner hand-off runs text-to-image and img2img; inpainting with a refiner is not supported.",
-                request.MaskImage is not null ? nameof(request.MaskImage) : nameof(refiner));
+            throw new ModelIncompatibleException(request.MaskImage is not null ? nameof(request.MaskImage) : nameof(refiner), refiner.Info.Root,
+                called => $"{called}: the refiner hand-off runs text-to-image and img2img; inpainting with a refiner is not supported.");
         if (request.DenoisingEnd is not null || request.DenoisingStart is not null || request.InitLatents is not null)
-            throw new ArgumentException("DenoisingEnd, DenoisingStart and InitLatents are set by the refiner hand-off itself; leave them unset.",
-                request.DenoisingEnd is not null ? nameof(request.DenoisingEnd) : request.DenoisingStart is not null ? nameof(request.DenoisingStart) : nameof(request.InitLatents));
+            throw new InvalidRequestException(
+                request.DenoisingEnd is not null ? nameof(request.DenoisingEnd) : request.DenoisingStart is not null ? nameof(request.DenoisingStart) : nameof(request.InitLatents),
+                request.DenoisingEnd ?? request.DenoisingStart, null,
+                called => $"{called}: DenoisingEnd, DenoisingStart and InitLatents are set by the refiner hand-off itself; leave them unset.");
         // Latents only mean the same thing to two models whose VAEs scale them alike (SDXL base and refiner share a VAE).
         if (Math.Abs(refiner.Info.Family.VaeScalingFactor - Info.Family.VaeScalingFactor) > 1e-6f)
-            throw new ArgumentException(
-                string.Create(CultureInfo.InvariantCulture,
-                    $"The refiner ({refiner.Info.Root}) scales latents by {refiner.Info.Family.VaeScalingFactor} and this model by {Info.Family.VaeScalingFactor}: their latent spaces differ, so one cannot continue the other's latents."),
-                nameof(refiner));
+            throw new InvalidRequestException(nameof(refiner), null, null, called => string.Create(CultureInfo.InvariantCulture,
+                    $"The {called} ({refiner.Info.Root}) scales latents by {refiner.Info.Family.VaeScalingFactor} and this model by {Info.Family.VaeScalingFactor}: their latent spaces differ, so one cannot continue the other's latents."));
     }
 
     // The progress of one part of a hand-off, counted over both parts; the base's decoding/done reports are dropped.

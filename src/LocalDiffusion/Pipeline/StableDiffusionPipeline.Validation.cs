@@ -4,6 +4,7 @@ using LocalDiffusion.Model;
 using LocalDiffusion.PromptEncoding;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.Vae;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion;
 
@@ -26,27 +27,27 @@ public sealed partial class StableDiffusionPipeline
         }
         catch (Exception e) when (e is NotSupportedException or InvalidDataException || (e is ArgumentException a && a.ParamName == "config"))
         {
-            throw new ArgumentException($"Scheduler '{request.Scheduler}' cannot run with this model's scheduler config " +
-                $"({_folder.SchedulerConfigPath ?? "built-in SD 1.5 defaults"}): {StripParameter(e.Message)}", nameof(request.Scheduler), e);
+            throw new InvalidRequestException(nameof(request.Scheduler), null, null, called => $"{called} '{request.Scheduler}' cannot run with this model's scheduler config " +
+                $"({_folder.SchedulerConfigPath ?? "built-in SD 1.5 defaults"}): {e.Message}", e);
         }
-        catch (ArgumentOutOfRangeException e) when (e.ParamName == "eta")
+        catch (InvalidRequestException e) when (e.ParamName == "eta")
         {
-            throw new ArgumentOutOfRangeException(nameof(request.Eta), request.Eta, StripParameter(e.Message));
+            throw new InvalidRequestException(nameof(request.Eta), request.Eta, null, e.Describe, e);
         }
         catch (ArgumentException e)
         {
-            throw new ArgumentException(StripParameter(e.Message), nameof(request.Scheduler), e);
+            throw new InvalidRequestException(nameof(request.Scheduler), request.Scheduler, null, _ => e.Message, e);
         }
         // A flow-matching sampler follows a velocity field; this UNet predicts noise (or v), so its picture would be garbage.
         if (scheduler is IFlowMatchScheduler)
-            throw new ArgumentException($"Scheduler '{request.Scheduler}' is a flow-matching sampler, for SD 3 and FLUX; {Info.Family.Name} runs the diffusion samplers (euler, dpmpp_2m, …).", nameof(request.Scheduler));
+            throw new ModelIncompatibleException(nameof(request.Scheduler), Info.Root, called => $"{called} '{request.Scheduler}' is a flow-matching sampler, for SD 3 and FLUX; {Info.Family.Name} runs the diffusion samplers (euler, dpmpp_2m, …).");
         try
         {
             scheduler.SetTimesteps(request.StepCount);
         }
         catch (ArgumentException e)
         {
-            throw new ArgumentOutOfRangeException(nameof(request.Steps), request.Steps, $"Steps {request.Steps} with {name}: {StripParameter(e.Message)}");
+            throw new InvalidRequestException(nameof(request.Steps), request.Steps, null, called => $"{called} {request.Steps} with {name}: {e.Message}");
         }
         return (scheduler, name);
     }
@@ -64,14 +65,10 @@ public sealed partial class StableDiffusionPipeline
         var first = scheduler.Timesteps[Math.Min(begin, count - 1)].ToString(System.Globalization.CultureInfo.InvariantCulture);
         var field = request.DenoisingEnd is not null ? nameof(request.DenoisingEnd) : nameof(request.DenoisingStart);
         var value = request.DenoisingEnd ?? request.DenoisingStart;
-        throw new ArgumentOutOfRangeException(field, value,
-            $"{field} {value?.ToString(System.Globalization.CultureInfo.InvariantCulture)} leaves no step to run: {name} with {request.Steps} steps has timesteps " +
+        throw new InvalidRequestException(field, value, null, called => $"{called} {value?.ToString(System.Globalization.CultureInfo.InvariantCulture)} leaves no step to run: {name} with {request.Steps} steps has timesteps " +
             $"{scheduler.Timesteps[0].ToString(System.Globalization.CultureInfo.InvariantCulture)} … {scheduler.Timesteps[count - 1].ToString(System.Globalization.CultureInfo.InvariantCulture)}, " +
             $"and the split falls at timestep {ScheduleSplit.Cutoff(value ?? 0, train)}{(begin > 0 ? $" (the run would start at {first})" : "")}; move the fraction or raise Steps.");
     }
-
-    private static string StripParameter(string message) =>
-        System.Text.RegularExpressions.Regex.Replace(message, @" \(Parameter '[^']*'\)$|\s*Actual value was [^\n]*$", "", System.Text.RegularExpressions.RegexOptions.Multiline).TrimEnd();
 
     // The name users know for the config's class (its plain form, e.g. "PNDM"), validating the class on load.
     private (int LatentH, int LatentW) Validate(GenerationRequest r)
@@ -86,9 +83,9 @@ public sealed partial class StableDiffusionPipeline
         SdxlTimeIds.Validate(r, Info.Family.Name, sdxl: _sdxlPromptEncoder is not null, refiner: _sdxlPromptEncoder?.Refiner == true);
         // diffusers runs the refiner as StableDiffusionXLImg2ImgPipeline: it refines an image, it does not draw one.
         if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.InitImage is null && r.InitLatents is null)
-            throw new ArgumentException("InitImage is required: an SDXL refiner runs img2img (refining an image; Strength defaults to 0.3 as in diffusers) or continues a base model's latents (InitLatents), not text-to-image.", nameof(r.InitImage));
+            throw new ModelIncompatibleException(nameof(r.InitImage), Info.Root, called => $"{called} is required: an SDXL refiner runs img2img (refining an image; Strength defaults to 0.3 as in diffusers) or continues a base model's latents (InitLatents), not text-to-image.");
         if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.MaskImage is not null)
-            throw new ArgumentException("MaskImage is not supported with an SDXL refiner yet: LocalDiffusion runs the refiner as img2img only.", nameof(r.MaskImage));
+            throw new ModelIncompatibleException(nameof(r.MaskImage), Info.Root, called => $"{called} is not supported with an SDXL refiner yet: LocalDiffusion runs the refiner as img2img only.");
         // With an init image the size defaults to the image's own, rounded down to a size the UNet can draw.
         var multiple = Info.SizeMultiple;
         var width = r.Width ?? (r.InitImage is { } init ? Math.Max(multiple, init.Width / multiple * multiple) : Info.NativeWidth);
@@ -100,27 +97,20 @@ public sealed partial class StableDiffusionPipeline
                      (_vae.Float32Fallback?.FixedLatentSize, _vae.Float32Fallback?.FilePath ?? "") })
         {
             if (fixedSize is { } s && (s.Height != latentH || s.Width != latentW))
-                throw new ArgumentException(
-                    $"{file} has static latent dimensions {s.Height}x{s.Width}, so it only makes {s.Width * 8}x{s.Height * 8} images; {width}x{height} was requested.",
-                    width != s.Width * 8 ? nameof(r.Width) : nameof(r.Height));
+                throw new ModelIncompatibleException(width != s.Width * 8 ? nameof(r.Width) : nameof(r.Height), file,
+                    called => $"{called}: {file} has static latent dimensions {s.Height}x{s.Width}, so it only makes {s.Width * 8}x{s.Height * 8} images; {width}x{height} was requested.");
         }
         if (r.SeedPerImage && (r.InitialLatents is not null || r.InitLatents is not null || r.DenoisingStart is not null || r.DenoisingEnd is not null))
-            throw new ArgumentException(
-                "SeedPerImage draws each image's noise from its own seed; it cannot be combined with InitialLatents, InitLatents or a base → refiner hand-off (DenoisingStart/DenoisingEnd), which bring or hand over latents for the whole batch.",
-                nameof(r.SeedPerImage));
+            throw new InvalidRequestException(nameof(r.SeedPerImage), null, null, called => $"{called} draws each image's noise from its own seed; it cannot be combined with InitialLatents, InitLatents or a base → refiner hand-off (DenoisingStart/DenoisingEnd), which bring or hand over latents for the whole batch.");
         if (r.InitLatents is { } start && start.Length != r.ImageCount * UNet.LatentChannels * latentH * latentW
             && start.Length != UNet.LatentChannels * latentH * latentW)
-            throw new ArgumentException(
-                $"InitLatents has {start.Length} values; [{r.ImageCount},{UNet.LatentChannels},{latentH},{latentW}] = {r.ImageCount * UNet.LatentChannels * latentH * latentW} (or one image's {UNet.LatentChannels * latentH * latentW}) are needed for {width}x{height}: set Width and Height to the size the latents were made at.",
-                nameof(r.InitLatents));
+            throw new InvalidRequestException(nameof(r.InitLatents), null, null, called => $"{called} has {start.Length} values; [{r.ImageCount},{UNet.LatentChannels},{latentH},{latentW}] = {r.ImageCount * UNet.LatentChannels * latentH * latentW} (or one image's {UNet.LatentChannels * latentH * latentW}) are needed for {width}x{height}: set Width and Height to the size the latents were made at.");
         if (r.InitialLatents is { } latents)
         {
             if (latents.Length != r.ImageCount * UNet.LatentChannels * latentH * latentW)
-                throw new ArgumentException(
-                    $"InitialLatents has {latents.Length} values; [{r.ImageCount},{UNet.LatentChannels},{latentH},{latentW}] = {r.ImageCount * UNet.LatentChannels * latentH * latentW} are needed for {r.ImageCount} image(s) of {width}x{height}.",
-                    nameof(r.InitialLatents));
+                throw new InvalidRequestException(nameof(r.InitialLatents), null, null, called => $"{called} has {latents.Length} values; [{r.ImageCount},{UNet.LatentChannels},{latentH},{latentW}] = {r.ImageCount * UNet.LatentChannels * latentH * latentW} are needed for {r.ImageCount} image(s) of {width}x{height}.");
             if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(latents))
-                throw new ArgumentException("InitialLatents contains NaN or infinity; unit Gaussian noise was expected.", nameof(r.InitialLatents));
+                throw new InvalidRequestException(nameof(r.InitialLatents), null, null, called => $"{called} contains NaN or infinity; unit Gaussian noise was expected.");
         }
         return (latentH, latentW);
     }
@@ -129,8 +119,7 @@ public sealed partial class StableDiffusionPipeline
     {
         var multiple = Info.SizeMultiple;
         if (value < multiple || value > MaxSide || value % multiple != 0)
-            throw new ArgumentOutOfRangeException(name, value,
-                $"{name} is {value}; it must be a multiple of {multiple} between {multiple} and {MaxSide} pixels" +
+            throw new InvalidRequestException(name, value, null, called => $"{called} is {value}; it must be a multiple of {multiple} between {multiple} and {MaxSide} pixels" +
                 (multiple > VaeDecoder.Factor
                     ? $" (this model's UNet halves the latents {_unet.DownsamplingLevels} times, so sides must be multiples of 8×{multiple / VaeDecoder.Factor}; e.g. {string.Join(" or ", SizeSuggestions(value, multiple))})."
                     : "."));

@@ -11,6 +11,7 @@ using LocalDiffusion.TextEncoder;
 using LocalDiffusion.Tokenizer;
 using LocalDiffusion.Vae;
 using Microsoft.ML.OnnxRuntime;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion;
 
@@ -246,8 +247,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             : scheduler.Scheduler.Timesteps.Count;
         var evaluations = end - start.BeginIndex;
         if (request.PreviewSteps is { Count: > 0 } previews && previews.Max() is var last && last > evaluations)
-            throw new ArgumentOutOfRangeException(nameof(request.PreviewSteps), last,
-                $"PreviewSteps contains {last}; this generation runs {evaluations} denoising evaluations, so preview steps must be between 1 and {evaluations}.");
+            throw new InvalidRequestException(nameof(request.PreviewSteps), last, null, called => $"{called} contains {last}; this generation runs {evaluations} denoising evaluations, so preview steps must be between 1 and {evaluations}.");
         return new GenerationRun
         {
             Request = request, Scheduler = scheduler, LatentH = latentH, LatentW = latentW, Progress = progress, RunOptions = runOptions,

@@ -3,6 +3,7 @@ using LocalDiffusion.Denoising;
 using LocalDiffusion.TextEncoder;
 using LocalDiffusion.Tokenizer;
 using Microsoft.ML.OnnxRuntime;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.PromptEncoding;
 
@@ -35,7 +36,7 @@ internal sealed class PromptEncoder(ClipTokenizer tokenizer, ClipTextEncoder tex
         }
         catch (FormatException e)
         {
-            throw new ArgumentException($"{property}: {e.Message} (or set PromptWeighting = false to use the text as it is).", property, e);
+            throw new InvalidRequestException(property, null, null, called => $"{called}: {e.Message} (or set PromptWeighting = false to use the text as it is).", e);
         }
     }
 

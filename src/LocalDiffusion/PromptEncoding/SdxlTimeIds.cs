@@ -1,4 +1,5 @@
 using System.Globalization;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.PromptEncoding;
 
@@ -66,7 +67,7 @@ internal static class SdxlTimeIds
                 : refiner
                     ? "the SDXL refiner's time_ids are (original size, crop, aesthetic score): it has no target size"
                     : "only the SDXL refiner's time_ids hold an aesthetic score; SDXL base's hold (original size, crop, target size)";
-            throw new ArgumentException($"{name} cannot be used with this model: {why}.", name);
+            throw new InvalidRequestException(name, null, null, called => $"{called} cannot be used with this model: {why}.");
         }
         CheckSize(nameof(r.OriginalSize), r.OriginalSize);
         CheckSize(nameof(r.TargetSize), r.TargetSize);
@@ -81,18 +82,18 @@ internal static class SdxlTimeIds
     private static void CheckSize(string name, PixelSize? size)
     {
         if (size is { } s && (s.Width is < 1 or > MaxPixels || s.Height is < 1 or > MaxPixels))
-            throw new ArgumentOutOfRangeException(name, s, $"{name} is {s}; width and height must be 1 to {MaxPixels} pixels (e.g. 1024x1024).");
+            throw new InvalidRequestException(name, s, null, called => $"{called} is {s}; width and height must be 1 to {MaxPixels} pixels (e.g. 1024x1024).");
     }
 
     private static void CheckCrop(string name, CropCoordinates? crop)
     {
         if (crop is { } c && (c.Top is < 0 or > MaxPixels || c.Left is < 0 or > MaxPixels))
-            throw new ArgumentOutOfRangeException(name, c, $"{name} is {c} (top,left); each must be 0 to {MaxPixels} pixels (0,0 asks for a centred picture).");
+            throw new InvalidRequestException(name, c, null, called => $"{called} is {c} (top,left); each must be 0 to {MaxPixels} pixels (0,0 asks for a centred picture).");
     }
 
     private static void CheckScore(string name, float? score)
     {
         if (score is { } s && !float.IsFinite(s))
-            throw new ArgumentOutOfRangeException(name, s, $"{name} is {s.ToString(CultureInfo.InvariantCulture)}; it must be a finite number (LAION aesthetic scores run from 1 to 10; diffusers' defaults are 6 and 2.5).");
+            throw new InvalidRequestException(name, s, null, called => $"{called} is {s.ToString(CultureInfo.InvariantCulture)}; it must be a finite number (LAION aesthetic scores run from 1 to 10; diffusers' defaults are 6 and 2.5).");
     }
 }

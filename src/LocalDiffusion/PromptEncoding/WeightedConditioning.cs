@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Numerics.Tensors;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.PromptEncoding;
 
@@ -18,9 +19,8 @@ internal static class WeightedConditioning
         var property = negative ? "NegativePrompt" : "Prompt";
         // Weighting only runs on prompts that parsed, so this parse succeeds; the largest weight is the likely culprit.
         var strongest = PromptAttention.Parse(prompt).Where(r => !r.IsBreak).MaxBy(r => Math.Abs(r.Weight));
-        throw new ArgumentException(
-            $"{property}: the attention weight {strongest.Weight.ToString("G4", CultureInfo.InvariantCulture)} on \"{PromptAttention.Quote(strongest.Text)}\" " +
+        throw new InvalidRequestException(property, null, null, called => $"{called}: the attention weight {strongest.Weight.ToString("G4", CultureInfo.InvariantCulture)} on \"{PromptAttention.Quote(strongest.Text)}\" " +
             "makes the text conditioning overflow float32 (the text encoder's output was finite; weighted, it holds NaN/infinity); " +
-            "use weights of a usual size, e.g. (word:1.3).", property);
+            "use weights of a usual size, e.g. (word:1.3).");
     }
 }

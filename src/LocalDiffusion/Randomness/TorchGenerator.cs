@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Randomness;
 
@@ -43,7 +44,7 @@ public sealed class TorchGenerator
     internal TorchGenerator(long seed, TorchCpuKernel kernel, bool vectorized)
     {
         if (!Enum.IsDefined(kernel))
-            throw new ArgumentOutOfRangeException(nameof(kernel), kernel, $"Unknown torch CPU kernel {kernel}; expected {string.Join(" or ", Enum.GetNames<TorchCpuKernel>())}.");
+            throw new InvalidRequestException(nameof(kernel), kernel, null, $"Unknown torch CPU {nameof(kernel)} {kernel}; expected {string.Join(" or ", Enum.GetNames<TorchCpuKernel>())}.");
         Seed = seed;
         Kernel = kernel;
         _engine = new Mt19937(unchecked((uint)seed));

@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Schedulers;
 
 /// <summary>Training beta schedules and ᾱ, with diffusers' float32/float64 choices.</summary>
@@ -18,7 +20,7 @@ public static class BetaSchedules
             case BetaSchedule.SquaredCosCapV2:
                 return SquaredCosine(trainTimesteps);
             default:
-                throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "Unknown beta schedule.");
+                throw new InvalidRequestException(nameof(schedule), schedule, null, "Unknown beta schedule.");
         }
     }
 

@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Schedulers;
 
 /// <summary>The config checks several schedulers make alike, each failing with the same message naming the scheduler.</summary>
@@ -24,6 +26,6 @@ internal static class ConfigGuards
     public static void CheckSolverOrder(int solverOrder, string schedulerName)
     {
         if (solverOrder is < 1 or > 3)
-            throw new ArgumentException($"{schedulerName}: solver_order {solverOrder} is not supported; use 1, 2 or 3.", "config");
+            throw new InvalidRequestException("config", null, null, $"{schedulerName}: solver_order {solverOrder} is not supported; use 1, 2 or 3.");
     }
 }

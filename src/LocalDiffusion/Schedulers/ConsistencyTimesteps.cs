@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Schedulers;
 
 /// <summary>
@@ -13,11 +15,9 @@ internal static class ConsistencyTimesteps
     public static int[] Create(int trainTimesteps, int originalSteps, int inferenceSteps, string scheduler)
     {
         if (originalSteps > trainTimesteps)
-            throw new ArgumentOutOfRangeException(nameof(originalSteps), originalSteps,
-                $"{scheduler}: original_inference_steps must not exceed num_train_timesteps ({trainTimesteps}).");
+            throw new InvalidRequestException(nameof(originalSteps), originalSteps, null, $"{scheduler}: original_inference_steps must not exceed num_train_timesteps ({trainTimesteps}).");
         if (inferenceSteps < 1 || inferenceSteps > originalSteps)
-            throw new ArgumentOutOfRangeException(nameof(inferenceSteps), inferenceSteps,
-                $"{scheduler}: the number of inference steps must be between 1 and original_inference_steps ({originalSteps}).");
+            throw new InvalidRequestException(nameof(inferenceSteps), inferenceSteps, null, $"{scheduler}: the number of inference steps must be between 1 and original_inference_steps ({originalSteps}).");
         var k = trainTimesteps / originalSteps;
         var timesteps = new int[inferenceSteps];
         for (var i = 0; i < inferenceSteps; i++)

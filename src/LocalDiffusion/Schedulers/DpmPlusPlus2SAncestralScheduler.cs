@@ -1,4 +1,5 @@
 using LocalDiffusion.Randomness;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Schedulers;
 
@@ -93,8 +94,7 @@ public sealed class DpmPlusPlus2SAncestralScheduler : IScheduler, ISigmaSchedule
     {
         var index = NoiseAdding.CheckIndex(beginIndex, Timesteps.Count, nameof(DpmPlusPlus2SAncestralScheduler), nameof(beginIndex));
         if (index > 0 && _stepOf[index - 1] == _stepOf[index])
-            throw new ArgumentOutOfRangeException(nameof(beginIndex), beginIndex,
-                $"{nameof(DpmPlusPlus2SAncestralScheduler)}: evaluation {beginIndex} is the midpoint of a step; begin at a step's first evaluation.");
+            throw new InvalidRequestException(nameof(beginIndex), beginIndex, null, $"{nameof(DpmPlusPlus2SAncestralScheduler)}: evaluation {beginIndex} is the midpoint of a step; begin at a step's first evaluation.");
         _nextStep = index;
     }
 

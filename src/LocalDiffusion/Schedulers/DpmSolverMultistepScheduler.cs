@@ -1,4 +1,5 @@
 using LocalDiffusion.Randomness;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Schedulers;
 
@@ -61,10 +62,9 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, ISigmaSchedule
 
         ConfigGuards.CheckSolverOrder(_solverOrder, name);
         if (_algorithm == DpmSolverAlgorithmType.SdeDpmSolver && _solverOrder == 3)
-            throw new ArgumentException($"{name}: sde-dpmsolver supports solver_order 1 or 2, not 3.", nameof(config));
+            throw new InvalidRequestException(nameof(config), null, null, $"{name}: sde-dpmsolver supports solver_order 1 or 2, not 3.");
         if (!IsDataPrediction && _finalSigma == FinalSigmasType.Zero)
-            throw new ArgumentException(
-                $"{name}: final_sigmas_type \"zero\" is not supported with algorithm_type {_algorithm}; use \"sigma_min\".", nameof(config));
+            throw new InvalidRequestException(nameof(config), null, null, $"{name}: final_sigmas_type \"zero\" is not supported with algorithm_type {_algorithm}; use \"sigma_min\".");
         if (config.UseLuLambdas ?? false)
             throw new NotSupportedException($"{name}: use_lu_lambdas is not supported.");
         ConfigGuards.RejectThresholding(config, name);

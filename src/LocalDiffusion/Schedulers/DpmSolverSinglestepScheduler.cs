@@ -1,4 +1,5 @@
 using LocalDiffusion.Randomness;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Schedulers;
 
@@ -67,9 +68,9 @@ public sealed class DpmSolverSinglestepScheduler : IScheduler, ISigmaSchedule
         if (_algorithm == DpmSolverAlgorithmType.SdeDpmSolver)
             throw new NotSupportedException($"{name}: algorithm_type sde-dpmsolver is not supported (diffusers' class rejects it too).");
         if (IsSde && _solverOrder == 3)
-            throw new ArgumentException($"{name}: sde-dpmsolver++ supports solver_order 1 or 2, not 3.", nameof(config));
+            throw new InvalidRequestException(nameof(config), null, null, called => $"{name}: sde-dpmsolver++ supports solver_order 1 or 2, not 3.");
         if (_algorithm == DpmSolverAlgorithmType.DpmSolver && _finalSigma == FinalSigmasType.Zero)
-            throw new ArgumentException($"{name}: final_sigmas_type \"zero\" is not supported with algorithm_type dpmsolver; use \"sigma_min\".", nameof(config));
+            throw new InvalidRequestException(nameof(config), null, null, $"{name}: final_sigmas_type \"zero\" is not supported with algorithm_type dpmsolver; use \"sigma_min\".");
         ConfigGuards.RejectThresholding(config, name);
         ConfigGuards.RejectLearnedVariance(config, name);
     }

@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using LocalDiffusion.Randomness;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Schedulers;
 
@@ -108,7 +109,7 @@ public sealed class FlowMatchEulerDiscreteScheduler : IFlowMatchScheduler, ISigm
     {
         ArgumentNullException.ThrowIfNull(sigmas);
         if (sigmas.Count == 0 || sigmas.Any(s => !double.IsFinite(s)))
-            throw new ArgumentException("The sigma ramp must hold at least one finite value.", nameof(sigmas));
+            throw new InvalidRequestException(nameof(sigmas), null, null, "The sigma ramp must hold at least one finite value.");
         Apply(sigmas, mu);
     }
 
@@ -122,7 +123,7 @@ public sealed class FlowMatchEulerDiscreteScheduler : IFlowMatchScheduler, ISigm
     private void Apply(IReadOnlyList<double> sigmas, double? mu)
     {
         if (UseDynamicShifting && mu is null)
-            throw new ArgumentException($"{nameof(FlowMatchEulerDiscreteScheduler)}: use_dynamic_shifting is set, so μ is required (MuFor(imageTokens)).", nameof(mu));
+            throw new InvalidRequestException(nameof(mu), null, null, $"{nameof(FlowMatchEulerDiscreteScheduler)}: use_dynamic_shifting is set, so μ is required (MuFor(imageTokens)).");
         var shifted = sigmas.Select(s => UseDynamicShifting ? FlowMatchShift.Dynamic(mu!.Value, s) : FlowMatchShift.Static(Shift, s)).ToArray();
         (_sigmas, _timesteps) = FlowMatchShift.Finish(shifted, TrainTimesteps);
     }

@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Schedulers;
 
 /// <summary>
@@ -24,7 +26,7 @@ public static class FlowMatchShift
     public static double CalculateShift(int imageSeqLen, int baseSeqLen = 256, int maxSeqLen = 4096, double baseShift = 0.5, double maxShift = 1.15)
     {
         if (maxSeqLen == baseSeqLen)
-            throw new ArgumentException($"maxSeqLen ({maxSeqLen}) must differ from baseSeqLen ({baseSeqLen}).", nameof(maxSeqLen));
+            throw new InvalidRequestException(nameof(maxSeqLen), null, null, $"{nameof(maxSeqLen)} ({maxSeqLen}) must differ from baseSeqLen ({baseSeqLen}).");
         var m = (maxShift - baseShift) / (maxSeqLen - baseSeqLen);
         var b = baseShift - m * baseSeqLen;
         return imageSeqLen * m + b;

@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Schedulers;
 
 /// <summary>
@@ -45,15 +47,13 @@ internal static class NoiseAdding
     public static int CheckIndex(int index, int evaluations, string scheduler, string parameter)
     {
         if (index < 0 || index >= evaluations)
-            throw new ArgumentOutOfRangeException(parameter, index,
-                $"{scheduler}: {parameter} must lie in [0, {evaluations - 1}] (the run has {evaluations} model evaluations).");
+            throw new InvalidRequestException(parameter, index, null, $"{scheduler}: {parameter} must lie in [0, {evaluations - 1}] (the run has {evaluations} model evaluations).");
         return index;
     }
 
     private static void CheckLengths(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, Span<float> destination)
     {
         if (noise.Length != original.Length || destination.Length != original.Length)
-            throw new ArgumentException(
-                $"AddNoise: original ({original.Length}), noise ({noise.Length}) and destination ({destination.Length}) must have the same length.");
+            throw new InvalidRequestException(nameof(destination), destination.Length, null, $"AddNoise: original ({original.Length}), noise ({noise.Length}) and destination ({destination.Length}) must have the same length.");
     }
 }

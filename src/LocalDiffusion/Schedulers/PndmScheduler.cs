@@ -1,4 +1,5 @@
 using LocalDiffusion.Randomness;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Schedulers;
 
@@ -61,8 +62,7 @@ public sealed class PndmScheduler : IScheduler
         var trainTimesteps = _schedule.TrainTimesteps;
         TimestepSpacings.Validate(inferenceSteps, trainTimesteps);
         if (!_skipPrkSteps && inferenceSteps < 4)
-            throw new ArgumentOutOfRangeException(nameof(inferenceSteps), inferenceSteps,
-                $"{nameof(PndmScheduler)}: Runge–Kutta warm-up (skip_prk_steps false) needs at least 4 steps.");
+            throw new InvalidRequestException(nameof(inferenceSteps), inferenceSteps, null, $"{nameof(PndmScheduler)}: Runge–Kutta warm-up (skip_prk_steps false) needs at least 4 steps.");
         // Ascending integer timesteps (diffusers' _timesteps).
         var ascending = TimestepSpacings.Rounded(_spacing, trainTimesteps, inferenceSteps, _stepsOffset);
         Array.Reverse(ascending);

@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Schedulers;
 
 /// <summary>
@@ -37,8 +39,7 @@ public sealed class SchedulerRegistry
             foreach (var name in names)
                 foreach (var existing in _entries)
                     if (existing.Names.Contains(name) && !IsSharedClassName(info, existing.Info, name))
-                        throw new ArgumentException(
-                            $"Scheduler '{info.Id}': the name '{name}' is already used by '{existing.Info.Id}'.", nameof(info));
+                        throw new InvalidRequestException(nameof(info), null, null, $"Scheduler '{info.Id}': the name '{name}' is already used by '{existing.Info.Id}'.");
             _entries = [.. _entries, new Entry(info, factory, [.. names])];
         }
     }
@@ -63,11 +64,10 @@ public sealed class SchedulerRegistry
         var entries = _entries;
         var supported = string.Join(", ", entries.Select(e => e.Info.DiffusersClass).Distinct());
         if (string.IsNullOrEmpty(config.ClassName))
-            throw new ArgumentException($"The scheduler config has no _class_name; supported classes: {supported}.", nameof(config));
+            throw new InvalidRequestException(nameof(config), null, null, $"The scheduler {nameof(config)} has no _class_name; supported classes: {supported}.");
         // The first entry of a class is its plain form; later ones (e.g. the Karras variant) add overrides the config should decide.
         var entry = entries.FirstOrDefault(e => e.Info.DiffusersClass == config.ClassName)
-            ?? throw new ArgumentException(
-                $"Scheduler class '{config.ClassName}' is not supported; supported classes: {supported}.", nameof(config));
+            ?? throw new InvalidRequestException(nameof(config), null, null, $"Scheduler class '{config.ClassName}' is not supported; supported classes: {supported}.");
         return entry.Factory(config);
     }
 
@@ -78,8 +78,7 @@ public sealed class SchedulerRegistry
         var entries = _entries;
         // In registration order, so a class name shared by variants resolves to the class's plain (first) form.
         return entries.FirstOrDefault(e => e.Names.Contains(key))
-            ?? throw new ArgumentException(
-                $"Unknown scheduler '{name}'; known schedulers: {string.Join(", ", entries.Select(e => e.Info.Id))}.", nameof(name));
+            ?? throw new InvalidRequestException(nameof(name), null, null, $"Unknown scheduler '{name}'; known schedulers: {string.Join(", ", entries.Select(e => e.Info.Id))}.");
     }
 
     private static IEnumerable<string> NamesOf(SchedulerInfo info) =>

@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Schedulers;
 
 /// <summary>Which sigma ramp replaces the interpolated training sigmas (use_karras_sigmas / use_exponential_sigmas / use_beta_sigmas).</summary>
@@ -18,8 +20,7 @@ internal static class SigmaRampOption
         var exponential = config.UseExponentialSigmas ?? false;
         var beta = config.UseBetaSigmas ?? false;
         if ((karras ? 1 : 0) + (exponential ? 1 : 0) + (beta ? 1 : 0) > 1)
-            throw new ArgumentException(
-                $"{schedulerName}: only one of use_karras_sigmas, use_exponential_sigmas and use_beta_sigmas can be set.", nameof(config));
+            throw new InvalidRequestException(nameof(config), null, null, $"{schedulerName}: only one of use_karras_sigmas, use_exponential_sigmas and use_beta_sigmas can be set.");
         return karras ? SigmaRamp.Karras : exponential ? SigmaRamp.Exponential : beta ? SigmaRamp.Beta : SigmaRamp.None;
     }
 }

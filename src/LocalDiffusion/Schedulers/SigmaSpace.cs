@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Schedulers;
 
@@ -33,7 +34,7 @@ internal static class SigmaSpace
                 modelOutput.CopyTo(denoised);
                 break;
             default:
-                throw new ArgumentOutOfRangeException(nameof(prediction), prediction, "Unknown prediction type.");
+                throw new InvalidRequestException(nameof(prediction), prediction, null, $"Unknown {nameof(prediction)} type.");
         }
     }
 

@@ -1,4 +1,5 @@
 using LocalDiffusion.Randomness;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Schedulers;
 
@@ -29,7 +30,7 @@ public sealed class TcdScheduler : IScheduler
     {
         ArgumentNullException.ThrowIfNull(config);
         if (eta is < 0 or > 1)
-            throw new ArgumentOutOfRangeException(nameof(eta), eta, "TcdScheduler: eta (gamma) must be between 0 and 1.");
+            throw new InvalidRequestException(nameof(eta), eta, null, $"TcdScheduler: {nameof(eta)} (gamma) must be between 0 and 1.");
         Eta = eta;
         _schedule = NoiseSchedule.FromConfig(config, ConsistencyTimesteps.Defaults, supportsZeroSnrRescale: true, finiteTerminalSigma: false);
         _prediction = config.PredictionType ?? PredictionType.Epsilon;

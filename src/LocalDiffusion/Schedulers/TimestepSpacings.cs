@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Schedulers;
 
 /// <summary>
@@ -12,7 +14,7 @@ public static class TimestepSpacings
         TimestepSpacing.Leading => Leading(trainTimesteps, inferenceSteps, stepsOffset),
         TimestepSpacing.Trailing => Trailing(trainTimesteps, inferenceSteps),
         TimestepSpacing.Linspace => Linspace(trainTimesteps, inferenceSteps),
-        _ => throw new ArgumentOutOfRangeException(nameof(spacing), spacing, "Unknown timestep spacing."),
+        _ => throw new InvalidRequestException(nameof(spacing), spacing, null, "Unknown timestep spacing."),
     };
 
     /// <summary>leading: (n−1−i)·⌊T/n⌋ + steps_offset.</summary>
@@ -46,8 +48,7 @@ public static class TimestepSpacings
     public static void Validate(int inferenceSteps, int trainTimesteps)
     {
         if (inferenceSteps < 1 || inferenceSteps > trainTimesteps)
-            throw new ArgumentOutOfRangeException(nameof(inferenceSteps), inferenceSteps,
-                $"The number of inference steps must be between 1 and num_train_timesteps ({trainTimesteps}).");
+            throw new InvalidRequestException(nameof(inferenceSteps), inferenceSteps, null, $"The number of inference steps must be between 1 and num_train_timesteps ({trainTimesteps}).");
     }
 
     /// <summary>
@@ -63,8 +64,7 @@ public static class TimestepSpacings
         if (largest < trainTimesteps) return timesteps;
         var fits = inferenceSteps - 1;
         while (fits > 0 && Round(Create(spacing, trainTimesteps, fits, stepsOffset)).Max() >= trainTimesteps) fits--;
-        throw new ArgumentOutOfRangeException(nameof(inferenceSteps), inferenceSteps,
-            $"{inferenceSteps} steps with {spacing.ToString().ToLowerInvariant()} spacing and steps_offset {stepsOffset} reach timestep {largest}, " +
+        throw new InvalidRequestException(nameof(inferenceSteps), inferenceSteps, null, called => $"{inferenceSteps} steps with {spacing.ToString().ToLowerInvariant()} spacing and steps_offset {stepsOffset} reach timestep {largest}, " +
             $"past the last training timestep {trainTimesteps - 1}; at most {fits} steps work with this scheduler config.");
     }
 
@@ -83,8 +83,7 @@ public static class TimestepSpacings
         if (AllDistinct(points)) return;
         var fits = inferenceSteps - 1;
         while (fits > 1 && !AllDistinct(pointsFor(fits))) fits--;
-        throw new ArgumentOutOfRangeException(nameof(inferenceSteps), inferenceSteps,
-            $"at {inferenceSteps} steps this scheduler's rounded timesteps repeat, and it would divide by a zero step; " +
+        throw new InvalidRequestException(nameof(inferenceSteps), inferenceSteps, null, called => $"at {inferenceSteps} steps this scheduler's rounded timesteps repeat, and it would divide by a zero step; " +
             $"at most {fits} steps work with this scheduler config.");
     }
 

@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+
 namespace LocalDiffusion.Schedulers;
 
 /// <summary>
@@ -17,7 +19,7 @@ internal static class TorchLinspace
     public static float[] Float32(double start, double end, int steps)
     {
         if (steps < 1)
-            throw new ArgumentOutOfRangeException(nameof(steps), steps, "linspace needs at least one point.");
+            throw new InvalidRequestException(nameof(steps), steps, null, "linspace needs at least one point.");
         var s = (float)start;
         var e = (float)end;
         var values = new float[steps];

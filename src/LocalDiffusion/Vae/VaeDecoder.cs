@@ -1,5 +1,6 @@
 using LocalDiffusion.Onnx;
 using Microsoft.ML.OnnxRuntime;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Vae;
 
@@ -60,9 +61,9 @@ internal sealed class VaeDecoder : IDisposable
         {
             ArgumentNullException.ThrowIfNull(value);
             if (value.TileLatentSize < 1)
-                throw new ArgumentOutOfRangeException(nameof(VaeTilingOptions.TileLatentSize), value.TileLatentSize, "VaeTiling.TileLatentSize must be at least 1 latent (8 pixels).");
+                throw new InvalidRequestException(nameof(VaeTilingOptions.TileLatentSize), value.TileLatentSize, null, "VaeTiling.TileLatentSize must be at least 1 latent (8 pixels).");
             if (!(value.Overlap >= 0 && value.Overlap < 1))
-                throw new ArgumentOutOfRangeException(nameof(VaeTilingOptions.Overlap), value.Overlap, "VaeTiling.Overlap must be in [0, 1).");
+                throw new InvalidRequestException(nameof(VaeTilingOptions.Overlap), value.Overlap, null, "VaeTiling.Overlap must be in [0, 1).");
             _tiling = value;
         }
     }

@@ -133,7 +133,7 @@ public sealed class LoraPipelineTests
         var (prompt, loras) = PromptLoras.Extract("a <lora:style_a:0.7> castle <lora:sub/b> <lyco:c:1.5:0.5>");
         Assert.Equal("a  castle  ", prompt);
         Assert.Equal([("style_a", 0.7f), ("sub/b", 1f), ("c", 1.5f)], loras);
-        var e = Assert.Throws<ArgumentException>(() => PromptLoras.Resolve("nope", Path.Combine(TestPaths.ModelsDir, "test", "lora")));
+        var e = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => PromptLoras.Resolve("nope", Path.Combine(TestPaths.ModelsDir, "test", "lora")));
         Assert.Contains("kohya_fp16", e.Message);
     }
 }

@@ -175,13 +175,13 @@ public class SchedulerBenchmarkTests
     public async Task BadOptionsFailBeforeAnythingRuns()
     {
         var benchmark = new SchedulerBenchmark(TestModels.Pipeline("tiny"));
-        var unknown = await Assert.ThrowsAsync<ArgumentException>(() => benchmark.RunAsync(Small with { Schedulers = ["ddim", "warp_drive"] }));
+        var unknown = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => benchmark.RunAsync(Small with { Schedulers = ["ddim", "warp_drive"] }));
         Assert.Contains("'warp_drive'", unknown.Message);
         Assert.Contains("euler_a", unknown.Message); // lists the known ones
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => benchmark.RunAsync(Small with { Steps = [4, 0] }));
-        await Assert.ThrowsAsync<ArgumentException>(() => benchmark.RunAsync(Small with { Cases = [] }));
-        await Assert.ThrowsAsync<ArgumentException>(() => benchmark.RunAsync(Small with { Reference = new ReferenceSolution("nope", 10) }));
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => benchmark.RunAsync(Small with { Repeats = 0 }));
+        await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => benchmark.RunAsync(Small with { Steps = [4, 0] }));
+        await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => benchmark.RunAsync(Small with { Cases = [] }));
+        await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => benchmark.RunAsync(Small with { Reference = new ReferenceSolution("nope", 10) }));
+        await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => benchmark.RunAsync(Small with { Repeats = 0 }));
     }
 
     [Fact]

@@ -64,7 +64,7 @@ public class ShapesAdherenceTests
     public void APromptOutsideTheSetIsNamed()
     {
         var scorer = ShapesAdherenceScorer.Load(Path.Combine(ShapesModel(), "eval_prompts.json"));
-        var e = Assert.Throws<ArgumentException>(() =>
+        var e = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() =>
             scorer.Score(new BenchmarkCase("a purple dodecahedron", 1), new LocalDiffusion.Imaging.GeneratedImage(8, 8, new byte[8 * 8 * 3])));
         Assert.Contains("a purple dodecahedron", e.Message);
     }

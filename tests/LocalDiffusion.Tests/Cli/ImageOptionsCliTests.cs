@@ -69,9 +69,9 @@ public class OutpaintingTests
     [Fact]
     public void MarginsThatBreakTheMultipleOfEightAreRefused()
     {
-        var e = Assert.Throws<ArgumentException>(() => Outpainting.Pad(ImageToImage.Img2ImgDiffusersParityTests.Picture(16, 8), 4, 0, 0, 0));
+        var e = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => Outpainting.Pad(ImageToImage.Img2ImgDiffusersParityTests.Picture(16, 8), 4, 0, 0, 0));
         Assert.Contains("multiples of 8", e.Message);
-        Assert.Throws<ArgumentException>(() => Outpainting.ParseMargins("sideways=8"));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => Outpainting.ParseMargins("sideways=8"));
         Assert.Equal((64, 0, 32, 0), Outpainting.ParseMargins("left=64, right=32"));
     }
 

@@ -271,11 +271,4 @@ public class CliErrorTests
         Assert.Equal(firstLine, error.Split('\n')[0].TrimEnd());
         Assert.DoesNotContain("System.", error);
     }
-
-    [Fact]
-    public void Flag_names_replace_the_word_not_the_same_letters_in_a_path()
-    {
-        var e = new ArgumentException("refiner models/test/tiny-sdxl-refiner is not an SDXL refiner (refiner.onnx).", "refiner");
-        Assert.Equal("--refiner models/test/tiny-sdxl-refiner is not an SDXL --refiner (refiner.onnx).", ErrorReport.WithFlags(e));
-    }
 }

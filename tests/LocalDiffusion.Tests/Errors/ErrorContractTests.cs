@@ -35,6 +35,7 @@ public sealed partial class ErrorContractTests
             Assert.True(mapping.ExitCode == exit, $"README says exit {exit} for {kind}; the contract says {mapping.ExitCode}: {row}");
             Assert.True(mapping.HttpStatus == status, $"README says HTTP {status} for {kind}; the contract says {mapping.HttpStatus}: {row}");
             if (mapping.Code is { } code) Assert.Contains(code == "invalid_value" ? "invalid_request_error" : code, http);
+            Assert.True(http.Contains($"A1111 `{mapping.A1111Error}`", StringComparison.Ordinal), $"README's A1111 error for {kind} is not `{mapping.A1111Error}`: {row}");
         }
         Assert.Equal(Enum.GetValues<ErrorKind>().Order(), seen.Order());
     }

@@ -61,7 +61,7 @@ public class ModelFolderErrorTests
         SetJsonKey(SchedulerConfig(model.Path), "thresholding", "true");
         using var pipeline = StableDiffusionPipeline.Load(model.Path, Cpu);
 
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => pipeline.GenerateAsync(TestModels.Request() with { Scheduler = "ddim" }));
+        var e = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => pipeline.GenerateAsync(TestModels.Request() with { Scheduler = "ddim" }));
         Assert.Equal("Scheduler", e.ParamName);
         Assert.Contains("thresholding", e.Message);
         Assert.Contains("scheduler_config.json", e.Message);

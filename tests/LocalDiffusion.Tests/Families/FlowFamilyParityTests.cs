@@ -77,14 +77,14 @@ public sealed class FlowFamilyParityTests
     public async Task Flow_and_diffusion_samplers_are_refused_on_the_other_kind_of_model()
     {
         using var sd15 = StableDiffusionPipeline.Load(Model("tiny"), new PipelineOptions { Device = "cpu" });
-        var flow = await Assert.ThrowsAsync<ArgumentException>(() => sd15.GenerateAsync(new GenerationRequest { Prompt = "x", Scheduler = "flow_euler" }));
+        var flow = await Assert.ThrowsAsync<LocalDiffusion.Errors.ModelIncompatibleException>(() => sd15.GenerateAsync(new GenerationRequest { Prompt = "x", Scheduler = "flow_euler" }));
         Assert.Equal("Scheduler", flow.ParamName);
         using var sd3 = StableDiffusionPipeline.Load(Model("tiny-sd3"), new PipelineOptions { Device = "cpu" });
-        var diffusion = await Assert.ThrowsAsync<ArgumentException>(() => sd3.GenerateAsync(new GenerationRequest { Prompt = "x", Scheduler = "dpmpp_2m", Width = 64, Height = 64 }));
+        var diffusion = await Assert.ThrowsAsync<LocalDiffusion.Errors.ModelIncompatibleException>(() => sd3.GenerateAsync(new GenerationRequest { Prompt = "x", Scheduler = "dpmpp_2m", Width = 64, Height = 64 }));
         Assert.Equal("Scheduler", diffusion.ParamName);
         Assert.Contains("flow_euler", diffusion.Message);
         // Not silently dropped: a LoRA asked for on a family whose keys are not mapped yet is refused.
-        var lora = await Assert.ThrowsAsync<ArgumentException>(() => sd3.GenerateAsync(new GenerationRequest { Prompt = "x <lora:style:0.8>", Width = 64, Height = 64 }));
+        var lora = await Assert.ThrowsAsync<LocalDiffusion.Errors.ModelIncompatibleException>(() => sd3.GenerateAsync(new GenerationRequest { Prompt = "x <lora:style:0.8>", Width = 64, Height = 64 }));
         Assert.Equal("Loras", lora.ParamName);
     }
 
@@ -97,8 +97,9 @@ public sealed class FlowFamilyParityTests
         LocalDiffusion.Families.MemoryPreflight.MachineBytesOverride = bytes / 2;
         try
         {
-            var e = Assert.Throws<LocalDiffusion.Onnx.ModelLoadException>(() => StableDiffusionPipeline.Load(model, new PipelineOptions { Device = "cpu" }));
-            Assert.Equal(model, e.FilePath);
+            var e = Assert.Throws<LocalDiffusion.Errors.ResourceLimitException>(() => StableDiffusionPipeline.Load(model, new PipelineOptions { Device = "cpu" }));
+            Assert.Equal(model, e.Culprit.File);
+            Assert.Equal(LocalDiffusion.Errors.ErrorKind.ResourceLimit, LocalDiffusion.Errors.ErrorContract.KindOf(e));
             Assert.Contains("transformer", e.Message);
             Assert.Contains("page to disk", e.Message);
             Assert.Contains("LowMemory", e.Message);

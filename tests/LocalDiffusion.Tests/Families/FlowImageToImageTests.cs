@@ -74,13 +74,13 @@ public sealed class FlowImageToImageTests
     {
         using var pipeline = Load("tiny-sd3");
         var picture = InitImage.FromPng(Png).Resize(64, 64);
-        var strength = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
+        var strength = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() =>
             pipeline.GenerateAsync(new GenerationRequest { Prompt = "x", InitImage = picture, Strength = 0f }));
         Assert.Equal("Strength", strength.ParamName);
-        var mask = await Assert.ThrowsAsync<ArgumentException>(() =>
+        var mask = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() =>
             pipeline.GenerateAsync(new GenerationRequest { Prompt = "x", MaskImage = picture, Width = 64, Height = 64 }));
         Assert.Equal("MaskImage", mask.ParamName);
-        var latents = await Assert.ThrowsAsync<ArgumentException>(() =>
+        var latents = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() =>
             pipeline.GenerateAsync(new GenerationRequest { Prompt = "x", InitLatents = new float[4 * 8 * 8], Width = 64, Height = 64 }));
         Assert.Equal("InitLatents", latents.ParamName);
         Assert.Contains("img2img", pipeline.Info.Tasks);

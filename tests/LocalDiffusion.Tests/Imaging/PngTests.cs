@@ -57,5 +57,5 @@ public class PngTests
 
     [Fact]
     public void WrongBufferSizeIsRefused() =>
-        Assert.Throws<ArgumentException>(() => new GeneratedImage(4, 4, new byte[10]));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new GeneratedImage(4, 4, new byte[10]));
 }

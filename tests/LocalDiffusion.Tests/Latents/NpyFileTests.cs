@@ -61,5 +61,5 @@ public class NpyFileTests
 
     [Fact]
     public void WrongShapeForTheDataIsRefused() =>
-        Assert.Throws<ArgumentException>(() => NpyFile.Write(Path.GetTempFileName(), new float[5], [2, 3]));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => NpyFile.Write(Path.GetTempFileName(), new float[5], [2, 3]));
 }

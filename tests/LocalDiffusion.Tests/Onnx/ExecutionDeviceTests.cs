@@ -21,7 +21,7 @@ public class ExecutionDeviceTests
     [InlineData("cpu:1", "takes no ordinal")]
     public void RejectsOtherForms(string text, string message)
     {
-        var e = Assert.Throws<ArgumentException>(() => ExecutionDevice.Parse(text));
+        var e = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => ExecutionDevice.Parse(text));
         Assert.Contains(message, e.Message);
     }
 }

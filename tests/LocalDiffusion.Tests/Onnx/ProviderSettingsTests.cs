@@ -30,7 +30,7 @@ public class ProviderSettingsTests
     [InlineData("prefer_nhwc", "not KEY=VALUE")]
     public void BadCudaOptionsAreNamed(string text, string message)
     {
-        var e = Assert.Throws<ArgumentException>(() => CudaProviderSettings.Parse(text));
+        var e = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => CudaProviderSettings.Parse(text));
         Assert.Contains(message, e.Message);
     }
 
@@ -64,7 +64,7 @@ public class ProviderSettingsTests
     [InlineData("int8=1", "'int8' is not a TensorRT option")]
     public void BadTensorRtOptionsAreNamed(string text, string message)
     {
-        var e = Assert.Throws<ArgumentException>(() => TensorRtProviderSettings.Parse(text));
+        var e = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => TensorRtProviderSettings.Parse(text));
         Assert.Contains(message, e.Message);
     }
 
@@ -82,7 +82,7 @@ public class ProviderSettingsTests
             TensorRT = trt ? new TensorRtProviderSettings() : null,
         };
         // The model path does not exist: the options are checked first.
-        var e = Assert.Throws<ArgumentException>(() => StableDiffusionPipeline.Load("/nonexistent-model", options));
+        var e = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => StableDiffusionPipeline.Load("/nonexistent-model", options));
         Assert.Contains(message, e.Message);
     }
 

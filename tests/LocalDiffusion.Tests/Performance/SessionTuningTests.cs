@@ -32,7 +32,7 @@ public class SessionTuningTests
     [Fact]
     public void AnUnknownArenaStrategyIsNamed()
     {
-        var e = Assert.Throws<ArgumentException>(() =>
+        var e = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() =>
             StableDiffusionPipeline.Load(TestModels.PathOf("tiny"), new PipelineOptions { CpuArenaExtendStrategy = "doubling" }));
         Assert.Contains("CpuArenaExtendStrategy is 'doubling'", e.Message);
     }

@@ -46,7 +46,7 @@ public class UnetBatchLimitTests
     [Fact]
     public void ALimitBelowOneIsNamed()
     {
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
+        var e = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() =>
             StableDiffusionPipeline.Load(TestModels.PathOf("tiny"), new PipelineOptions { MaxUnetBatch = 0 }));
         Assert.Equal("MaxUnetBatch", e.ParamName);
     }

@@ -186,7 +186,7 @@ public class BatchGenerationTests
     {
         var pipeline = TestModels.Pipeline("tiny");
         var tasks = pipeline.GenerateBatchAsync([new(TestModels.Request(), null, Token), new(TestModels.Request() with { Steps = 0 }, null, Token)]);
-        var error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => tasks[1]);
+        var error = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => tasks[1]);
         Assert.Equal(nameof(GenerationRequest.Steps), error.ParamName);
         Assert.Single((await tasks[0]).Images);
     }

@@ -41,7 +41,7 @@ public class PreviewTests
     {
         // A step that never comes would silently give no preview.
         var request = TestModels.Request() with { Scheduler = "euler", Steps = 6, PreviewSteps = [2, step] };
-        var e = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => TestModels.Pipeline("tiny").GenerateAsync(request));
+        var e = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => TestModels.Pipeline("tiny").GenerateAsync(request));
         Assert.Equal("PreviewSteps", e.ParamName);
         Assert.StartsWith(message, e.Message);
     }

@@ -62,7 +62,7 @@ public class SeedPerImageTests
     public async Task ItIsRefusedWithLatentsThatCoverTheWholeBatch()
     {
         var request = TestModels.Request() with { ImageCount = 2, SeedPerImage = true, InitialLatents = new float[2 * 4 * 8 * 8] };
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => TestModels.Pipeline("tiny").GenerateAsync(request, cancellationToken: Token));
+        var e = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => TestModels.Pipeline("tiny").GenerateAsync(request, cancellationToken: Token));
         Assert.Equal("SeedPerImage", e.ParamName);
     }
 }

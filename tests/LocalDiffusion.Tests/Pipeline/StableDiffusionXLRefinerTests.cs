@@ -116,7 +116,7 @@ public class StableDiffusionXLRefinerTests
     public async Task TextToImageIsRefusedNamingInitImage()
     {
         var request = Request(Case("refiner/10_steps_s0.3_g5")) with { InitImage = null };
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => TestModels.Pipeline("tiny-sdxl-refiner").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken));
+        var e = await Assert.ThrowsAsync<LocalDiffusion.Errors.ModelIncompatibleException>(() => TestModels.Pipeline("tiny-sdxl-refiner").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken));
         Assert.Equal("InitImage", e.ParamName);
     }
 }

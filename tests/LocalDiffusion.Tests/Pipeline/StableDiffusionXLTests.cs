@@ -148,7 +148,7 @@ public class StableDiffusionXLTests
     {
         var request = new GenerationRequest { Prompt = "a red circle", Steps = 1, Width = 64, Height = 64 };
         request = property == "AestheticScore" ? request with { AestheticScore = 7 } : request with { NegativeAestheticScore = 2 };
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => TestModels.Pipeline("tiny-sdxl").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken));
+        var e = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => TestModels.Pipeline("tiny-sdxl").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken));
         Assert.Equal(property, e.ParamName);
         Assert.Contains("refiner", e.Message);
     }
@@ -178,10 +178,10 @@ public class StableDiffusionXLTests
     public async Task MicroConditioningIsRefusedOnModelsWithoutTimeIds()
     {
         var request = TestModels.Request() with { Steps = 1, OriginalSize = new PixelSize(1024, 1024) };
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => TestModels.Pipeline("tiny").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken));
+        var e = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => TestModels.Pipeline("tiny").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken));
         Assert.Equal("OriginalSize", e.ParamName);
         Assert.Contains("SDXL", e.Message);
-        e = await Assert.ThrowsAsync<ArgumentException>(() => TestModels.Pipeline("tiny").GenerateAsync(
+        e = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => TestModels.Pipeline("tiny").GenerateAsync(
             TestModels.Request() with { Steps = 1, AestheticScore = 6 }, cancellationToken: TestContext.Current.CancellationToken));
         Assert.Equal("AestheticScore", e.ParamName);
     }

@@ -160,7 +160,7 @@ public class VaeDecoderOverrideTests
         var unet = Path.Combine(TestModels.PathOf("tiny"), "unet", "model.onnx");
         Assert.Equal(unet, Assert.Throws<ModelLoadException>(() => Load(olive, unet)).FilePath);
 
-        var empty = Assert.Throws<ArgumentException>(() => Load(olive, " "));
+        var empty = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => Load(olive, " "));
         Assert.Equal(nameof(PipelineOptions.VaeDecoderPath), empty.ParamName);
     }
 

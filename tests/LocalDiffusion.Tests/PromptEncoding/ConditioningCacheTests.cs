@@ -38,7 +38,7 @@ public sealed class ConditioningCacheTests
     [Fact]
     public void A_negative_size_is_refused_naming_the_option()
     {
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => StableDiffusionPipeline.Load(Model("tiny"), new PipelineOptions { Device = "cpu", PromptCacheEntries = -1 }));
+        var e = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => StableDiffusionPipeline.Load(Model("tiny"), new PipelineOptions { Device = "cpu", PromptCacheEntries = -1 }));
         Assert.Equal("PromptCacheEntries", e.ParamName);
     }
 }

@@ -48,7 +48,7 @@ public class PromptAttentionTests
     [Fact]
     public void AnUnreadableWeightIsRefusedNamingTheProperty()
     {
-        var e = Assert.Throws<ArgumentException>(() => PromptEncoder.Validate("a (cat:1.2.3)", "Prompt"));
+        var e = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => PromptEncoder.Validate("a (cat:1.2.3)", "Prompt"));
         Assert.Equal("Prompt", e.ParamName);
         Assert.Contains("1.2.3", e.Message);
     }

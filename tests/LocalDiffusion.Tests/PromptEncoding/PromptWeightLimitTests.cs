@@ -32,7 +32,7 @@ public class PromptWeightLimitTests
     {
         var steps = 0;
         var progress = new SynchronousProgress(p => { if (p.Phase == GenerationPhase.Denoising && p.Step > 0) steps++; });
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => TestModels.Pipeline(model).GenerateAsync(request with { Steps = 2 }, progress));
+        var e = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => TestModels.Pipeline(model).GenerateAsync(request with { Steps = 2 }, progress));
         Assert.Equal(0, steps); // no UNet step ran
         Assert.DoesNotContain("UNet", e.Message);
         return e;

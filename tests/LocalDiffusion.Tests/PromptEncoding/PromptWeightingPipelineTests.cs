@@ -31,7 +31,7 @@ public class PromptWeightingPipelineTests
     [Fact]
     public async Task AnUnreadableWeightIsRefusedBeforeWork()
     {
-        var e = await Assert.ThrowsAsync<ArgumentException>(() =>
+        var e = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() =>
             TestModels.Pipeline("tiny").GenerateAsync(TestModels.Request() with { NegativePrompt = "(blurry:1..2)" }));
         Assert.Equal("NegativePrompt", e.ParamName);
         // The same text is fine as plain text.

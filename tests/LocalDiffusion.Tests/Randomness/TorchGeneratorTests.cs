@@ -73,7 +73,7 @@ public class TorchGeneratorTests
     [Fact]
     public void UndefinedKernelIsRejected()
     {
-        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new TorchGenerator(0, (TorchCpuKernel)7));
+        var error = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new TorchGenerator(0, (TorchCpuKernel)7));
         Assert.Contains("Avx2 or Default", error.Message);
     }
 

@@ -78,7 +78,7 @@ public class AddNoiseParityTests
     {
         var scheduler = new SchedulerRegistry().Create("dpmpp_2m", SchedulerConfig.Default);
         scheduler.SetTimesteps(10);
-        var error = Assert.Throws<ArgumentOutOfRangeException>(() => scheduler.SetBeginIndex(10));
+        var error = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => scheduler.SetBeginIndex(10));
         Assert.Contains("beginIndex", error.Message);
     }
 

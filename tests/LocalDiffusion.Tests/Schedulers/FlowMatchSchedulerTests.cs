@@ -46,8 +46,8 @@ public class FlowMatchSchedulerTests
         var scheduler = new FlowMatchEulerDiscreteScheduler(SchedulerConfig.Parse(FluxDev));
         var error = Assert.Throws<InvalidOperationException>(() => scheduler.SetTimesteps(4));
         Assert.Contains("mu", error.Message);
-        Assert.Throws<ArgumentException>(() => scheduler.SetTimesteps(4, null));
-        Assert.Throws<ArgumentException>(() => scheduler.SetSigmas(FlowMatchEulerDiscreteScheduler.FluxSigmas(4)));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => scheduler.SetTimesteps(4, null));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => scheduler.SetSigmas(FlowMatchEulerDiscreteScheduler.FluxSigmas(4)));
 
         // 1024² in FLUX: 64×64 tokens → μ = max_shift; the first σ stays 1, the rest move towards 1.
         Assert.Equal(1.15, scheduler.MuFor(4096), 12);
@@ -91,7 +91,7 @@ public class FlowMatchSchedulerTests
         var destination = new float[2];
         scheduler.ScaleNoise([2f, 4f], [10f, 20f], 2, destination);
         Assert.Equal([6f, 12f], destination);
-        Assert.Throws<ArgumentOutOfRangeException>(() => scheduler.ScaleNoise([2f, 4f], [10f, 20f], 4, destination));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => scheduler.ScaleNoise([2f, 4f], [10f, 20f], 4, destination));
     }
 
     [Fact]
@@ -100,6 +100,6 @@ public class FlowMatchSchedulerTests
         var scheduler = new FlowMatchEulerDiscreteScheduler(SchedulerConfig.Default);
         Assert.Throws<InvalidOperationException>(() => scheduler.Timesteps);
         Assert.Throws<ArgumentOutOfRangeException>(() => scheduler.SetTimesteps(0));
-        Assert.Throws<ArgumentException>(() => scheduler.SetSigmas([]));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => scheduler.SetSigmas([]));
     }
 }

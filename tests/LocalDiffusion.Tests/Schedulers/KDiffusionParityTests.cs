@@ -54,6 +54,6 @@ public class KDiffusionParityTests
         scheduler.SetTimesteps(10);
         Assert.Equal(2, scheduler.Order);
         scheduler.SetBeginIndex(4);
-        Assert.Throws<ArgumentOutOfRangeException>(() => scheduler.SetBeginIndex(3));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => scheduler.SetBeginIndex(3));
     }
 }

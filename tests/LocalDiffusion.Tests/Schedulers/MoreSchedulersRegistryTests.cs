@@ -103,24 +103,24 @@ public class MoreSchedulersRegistryTests
     {
         Assert.Throws<NotSupportedException>(() => new KDpm2DiscreteScheduler(Sd15 with { PredictionType = PredictionType.Sample }));
         Assert.Throws<NotSupportedException>(() => new KDpm2AncestralDiscreteScheduler(Sd15 with { PredictionType = PredictionType.Sample }));
-        Assert.Throws<ArgumentException>(() => new HeunDiscreteScheduler(Sd15 with { UseKarrasSigmas = true, UseBetaSigmas = true }));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new HeunDiscreteScheduler(Sd15 with { UseKarrasSigmas = true, UseBetaSigmas = true }));
         var variance = Assert.Throws<NotSupportedException>(() => new DdpmScheduler(Sd15 with { VarianceType = "learned_range" }));
         Assert.Contains("learned_range", variance.Message);
         Assert.Throws<NotSupportedException>(() => new DdpmScheduler(Sd15 with { VarianceType = "fixed_large_log" }));
         Assert.Throws<NotSupportedException>(() => new UniPcMultistepScheduler(Sd15 with { UseExponentialSigmas = true }));
         Assert.Throws<NotSupportedException>(() => new DeisMultistepScheduler(Sd15 with { UseBetaSigmas = true }));
-        Assert.Throws<ArgumentException>(() => new DeisMultistepScheduler(Sd15 with { SolverOrder = 4 }));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new DeisMultistepScheduler(Sd15 with { SolverOrder = 4 }));
         // An order below 1 is refused up front, naming the key, instead of failing with an index error at the first step.
-        Assert.Contains("solver_order 0", Assert.Throws<ArgumentException>(() => new DeisMultistepScheduler(Sd15 with { SolverOrder = 0 })).Message);
-        Assert.Contains("solver_order 0", Assert.Throws<ArgumentException>(() => new UniPcMultistepScheduler(Sd15 with { SolverOrder = 0 })).Message);
-        Assert.Contains("solver_order -1", Assert.Throws<ArgumentException>(() => new DpmSolverMultistepScheduler(Sd15 with { SolverOrder = -1 })).Message);
-        Assert.Contains("solver_order 0", Assert.Throws<ArgumentException>(() => new DpmSolverSinglestepScheduler(Sd15 with { SolverOrder = 0 })).Message);
-        Assert.Throws<ArgumentException>(() => new DpmSolverSinglestepScheduler(Sd15 with { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolverPlusPlus, SolverOrder = 3 }));
-        Assert.Throws<ArgumentException>(() => new DpmSolverSinglestepScheduler(Sd15 with { AlgorithmType = DpmSolverAlgorithmType.DpmSolver }));
-        Assert.Throws<ArgumentException>(() => new DpmSolverMultistepScheduler(Sd15 with { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolver, SolverOrder = 3, FinalSigmasType = FinalSigmasType.SigmaMin }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new TcdScheduler(Sd15, eta: 1.5));
+        Assert.Contains("solver_order 0", Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new DeisMultistepScheduler(Sd15 with { SolverOrder = 0 })).Message);
+        Assert.Contains("solver_order 0", Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new UniPcMultistepScheduler(Sd15 with { SolverOrder = 0 })).Message);
+        Assert.Contains("solver_order -1", Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new DpmSolverMultistepScheduler(Sd15 with { SolverOrder = -1 })).Message);
+        Assert.Contains("solver_order 0", Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new DpmSolverSinglestepScheduler(Sd15 with { SolverOrder = 0 })).Message);
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new DpmSolverSinglestepScheduler(Sd15 with { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolverPlusPlus, SolverOrder = 3 }));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new DpmSolverSinglestepScheduler(Sd15 with { AlgorithmType = DpmSolverAlgorithmType.DpmSolver }));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new DpmSolverMultistepScheduler(Sd15 with { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolver, SolverOrder = 3, FinalSigmasType = FinalSigmasType.SigmaMin }));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new TcdScheduler(Sd15, eta: 1.5));
         var lcm = new LcmScheduler(Sd15 with { OriginalInferenceSteps = 20 });
-        var tooMany = Assert.Throws<ArgumentOutOfRangeException>(() => lcm.SetTimesteps(21));
+        var tooMany = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => lcm.SetTimesteps(21));
         Assert.Contains("original_inference_steps (20)", tooMany.Message);
     }
 

@@ -49,7 +49,7 @@ public class SchedulerRegistryTests
     [Fact]
     public void UnknownNameListsKnownIds()
     {
-        var error = Assert.Throws<ArgumentException>(() => new SchedulerRegistry().Create("Heun++", Sd15));
+        var error = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new SchedulerRegistry().Create("Heun++", Sd15));
         Assert.Contains("Heun++", error.Message);
         foreach (var id in new[] { "pndm", "ddim", "euler", "euler_a", "lms", "dpmpp_2m", "dpmpp_2m_karras" })
             Assert.Contains(id, error.Message);
@@ -71,11 +71,11 @@ public class SchedulerRegistryTests
     [Fact]
     public void UnsupportedClassIsNamedWithTheSupportedOnes()
     {
-        var error = Assert.Throws<ArgumentException>(() => new SchedulerRegistry().CreateFromConfig(Sd15 with { ClassName = "KarrasVeScheduler" }));
+        var error = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new SchedulerRegistry().CreateFromConfig(Sd15 with { ClassName = "KarrasVeScheduler" }));
         Assert.Contains("KarrasVeScheduler", error.Message);
         Assert.Contains("EulerDiscreteScheduler", error.Message);
         Assert.Contains("PNDMScheduler", error.Message);
-        Assert.Throws<ArgumentException>(() => new SchedulerRegistry().CreateFromConfig(SchedulerConfig.Default));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new SchedulerRegistry().CreateFromConfig(SchedulerConfig.Default));
     }
 
     [Fact]
@@ -99,9 +99,9 @@ public class SchedulerRegistryTests
         Assert.IsType<EulerDiscreteScheduler>(registry.CreateFromConfig(Sd15 with { ClassName = "MyEulerScheduler" }));
         Assert.Contains(registry.All, i => i.Id == "my_euler");
         // The default registry is untouched by another instance's registrations.
-        Assert.Throws<ArgumentException>(() => SchedulerRegistry.Default.Create("mine", Sd15));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => SchedulerRegistry.Default.Create("mine", Sd15));
 
-        var clash = Assert.Throws<ArgumentException>(() => registry.Register(
+        var clash = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => registry.Register(
             new SchedulerInfo("other", "Other", "OtherScheduler", ["euler a"], IsStochastic: false), config => new DdimScheduler(config)));
         Assert.Contains("euler_a", clash.Message);
     }

@@ -93,11 +93,11 @@ public class SchedulerStateTests
         Assert.Throws<NotSupportedException>(() => new PndmScheduler(Sd15 with { PredictionType = PredictionType.Sample }));
         Assert.Throws<NotSupportedException>(() => new EulerAncestralDiscreteScheduler(Sd15 with { PredictionType = PredictionType.Sample }));
         Assert.Throws<NotSupportedException>(() => new DpmSolverMultistepScheduler(Sd15 with { UseLuLambdas = true }));
-        Assert.Throws<ArgumentException>(() => new EulerDiscreteScheduler(Sd15 with { UseKarrasSigmas = true, UseExponentialSigmas = true }));
-        Assert.Throws<ArgumentException>(() => new DpmSolverMultistepScheduler(Sd15 with { AlgorithmType = DpmSolverAlgorithmType.DpmSolver }));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new EulerDiscreteScheduler(Sd15 with { UseKarrasSigmas = true, UseExponentialSigmas = true }));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new DpmSolverMultistepScheduler(Sd15 with { AlgorithmType = DpmSolverAlgorithmType.DpmSolver }));
         Assert.Throws<NotSupportedException>(() => new DdimScheduler(Sd15 with { Thresholding = true }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new EulerDiscreteScheduler(Sd15).SetTimesteps(0));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new PndmScheduler(Sd15 with { SkipPrkSteps = false }).SetTimesteps(3));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new EulerDiscreteScheduler(Sd15).SetTimesteps(0));
+        Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => new PndmScheduler(Sd15 with { SkipPrkSteps = false }).SetTimesteps(3));
     }
 
     [Fact]

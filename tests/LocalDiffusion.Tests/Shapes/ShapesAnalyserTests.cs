@@ -67,7 +67,7 @@ public class ShapesAnalyserTests
     public void WrongSizesAreRejected()
     {
         var rgb = new byte[Side * Side * 3];
-        var error = Assert.Throws<ArgumentException>(() => ShapesAnalyser.Analyse(rgb, Side, Side + 1));
+        var error = Assert.Throws<LocalDiffusion.Errors.InvalidRequestException>(() => ShapesAnalyser.Analyse(rgb, Side, Side + 1));
         Assert.Contains("128×129×3", error.Message);
     }
 

@@ -6,6 +6,7 @@ using LocalDiffusion.Schedulers;
 using LocalDiffusion.TextEncoder;
 using LocalDiffusion.Tokenizer;
 using Microsoft.ML.OnnxRuntime;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Families.Flux;
 
@@ -97,7 +98,7 @@ internal sealed class FluxModel(OnnxComponent clip, ClipTokenizer tokenizer, T5T
     public override void SetTimesteps(IFlowMatchScheduler scheduler, int steps, int latentHeight, int latentWidth)
     {
         if (scheduler is not FlowMatchEulerDiscreteScheduler euler)
-            throw new ArgumentException("FLUX runs FlowMatchEulerDiscreteScheduler (flow_euler): its σ ramp and μ shift are that scheduler's.", nameof(GenerationRequest.Scheduler));
+            throw new InvalidRequestException(nameof(GenerationRequest.Scheduler), null, null, "FLUX runs FlowMatchEulerDiscreteScheduler (flow_euler): its σ ramp and μ shift are that scheduler's.");
         var tokens = latentHeight / 2 * (latentWidth / 2);
         euler.SetSigmas(FlowMatchEulerDiscreteScheduler.FluxSigmas(steps), euler.UseDynamicShifting ? euler.MuFor(tokens) : null);
     }
