@@ -21,7 +21,8 @@ Writes (seeded, byte-identical on rebuild with the same torch/onnx):
       toy-bin.bin          diffusers' older learned_embeds.bin: torch.save({"<toy>": [1,32]})
   models/test/ti/embeddings/sdxl/xl-pair.safetensors   {"clip_l": [2,32], "clip_g": [2,48]} (kohya's SDXL form)
   models/test/ti/embeddings/bad/wide.safetensors        {"emb_params": [1,48]}: a width the SD 1.x encoder does not have
-  tests/LocalDiffusion.Tests/TestData/TextualInversion/reference.json   the conditioning of each case below
+  tests/LocalDiffusion.Tests/TestData/TextualInversion/reference.json   the conditioning of each case below, and each
+                           file's vectors as float32 ("l": SD 1.x / clip_l, "g": clip_g; kohya's as float16 rounds them)
 
 Each reference case is a prompt made of text segments and embedding names. Its ids are BOS + BPE(text) with each
 embedding's vectors at new rows (1014, 1015, …, A1111 splices the vectors at those positions) + EOS + padding; the
@@ -239,7 +240,8 @@ def main() -> int:
                           "penultimate_1": flat(out1[2 + 1]), "penultimate_2": flat(out2[2 + 1]), "text_embeds": flat(out2[0])})
     REFERENCE.parent.mkdir(parents=True, exist_ok=True)
     REFERENCE.write_text(json.dumps({"source": "tools/build_ti_test_files.py (torch, table extended with the vectors)",
-                                     "vocab": vocab, "cases": cases}) + "\n")
+                                     "vocab": vocab, "cases": cases,
+                                     "vectors": {k: {s: flat(t) for s, t in v.items()} for k, v in found.items()}}) + "\n")
     print(f"wrote {OUT} and {REFERENCE}")
     return 0
 

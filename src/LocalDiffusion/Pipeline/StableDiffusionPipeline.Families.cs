@@ -37,6 +37,8 @@ public sealed partial class StableDiffusionPipeline
         {
             if (options.Loras.Count > 0)
                 throw new ArgumentException($"PipelineOptions.Loras are not supported with {family.Name} models yet (only SD 1.x/2.x/XL).", nameof(options.Loras));
+            if (options.Embeddings.Count > 0)
+                throw new ArgumentException($"PipelineOptions.Embeddings (textual inversion) are not supported with {family.Name} models yet (only SD 1.x/2.x/XL).", nameof(options.Embeddings));
             var model = family.Open(folder, sessions, options, opened);
             foreach (var component in opened) component.ReleaseWhenIdle = options.LowMemory;
             var schedulers = options.Schedulers ?? SchedulerRegistry.Default;
