@@ -14,6 +14,15 @@ public sealed partial class StableDiffusionPipeline
     private int _loraUsers;
     private List<string> _loraNotes = [];
 
+    /// <summary>What the weights now come from: the LoRA set and, after a request that used them, the embeddings ("" for the model's own).</summary>
+    internal string ActiveAdapterIdentity
+    {
+        get
+        {
+            lock (_loraGate) return _loraIdentity;
+        }
+    }
+
     /// <summary>The LoRA set now merged into the weights (empty: none).</summary>
     public IReadOnlyList<LoraAdapter> ActiveLoras { get; private set; } = [];
 
