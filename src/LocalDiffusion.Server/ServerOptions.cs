@@ -103,6 +103,9 @@ public sealed record ServerOptions
     /// <summary>The LoRA folder: listed by <c>/sdapi/v1/loras</c>, and where prompts' <c>&lt;lora:NAME:WEIGHT&gt;</c> find NAME.safetensors (<see cref="PipelineOptions.LoraDirectory"/>); null: none.</summary>
     public string? LoraDirectory { get; init; }
 
+    /// <summary>The textual-inversion folder (<see cref="PipelineOptions.EmbeddingsDirectory"/>): listed by <c>/sdapi/v1/embeddings</c>; each file's name in a prompt of either API uses it. Null: none.</summary>
+    public string? EmbeddingsDirectory { get; init; }
+
     /// <summary>Test seam: model loading waits for this task, so a test can see the 503 a loading model gives.</summary>
     internal Task? ModelLoadGate { get; init; }
 
@@ -129,6 +132,8 @@ public sealed record ServerOptions
         if (OutputDirectory is { } output && File.Exists(output))
             throw new ArgumentException($"OutputDirectory '{output}' is a file; give a folder (it is created if missing).", nameof(OutputDirectory));
         if (MaxPixels is <= 0) throw new ArgumentOutOfRangeException(nameof(MaxPixels), MaxPixels, "MaxPixels must be positive.");
+        if (EmbeddingsDirectory is { } embeddings && !Directory.Exists(embeddings))
+            throw new ArgumentException($"EmbeddingsDirectory '{embeddings}' does not exist; give a folder of textual-inversion files (.pt, .bin, .safetensors).", nameof(EmbeddingsDirectory));
         if (ApiKey is { Length: 0 }) throw new ArgumentException("ApiKey must not be empty (leave it unset to turn authentication off).", nameof(ApiKey));
     }
 

@@ -63,7 +63,7 @@ public static class ErrorContract
     {
         OperationCanceledException => ErrorKind.Cancelled,
         ArgumentException => ErrorKind.InvalidRequest,
-        ModelLoadException or TokenizerFileException or LoraException or SafetensorsException => ErrorKind.ModelFormat,
+        ModelLoadException or TokenizerFileException or LoraException or SafetensorsException or Embeddings.TextualInversionException => ErrorKind.ModelFormat,
         ExecutionProviderUnavailableException => ErrorKind.ProviderUnavailable,
         GenerationNumericsException => ErrorKind.Numerics,
         // An input file the user named (an init image, a mask, latents) that is missing or unreadable.
