@@ -5,7 +5,8 @@ using LocalDiffusion.Onnx.Rewriting;
 namespace LocalDiffusion.Adapters;
 
 /// <summary>
-/// Merges LoRAs into one model component's weights: W' = W + Σ w·(alpha/rank)·(up @ down), in float32 (conv LoRAs with
+/// Merges LoRAs into one model component's weights: W' = W + Σ w·(alpha/rank)·(up @ down) (LyCORIS LoHa/LoKr: their
+/// ΔW, <see cref="LycorisDelta"/>), in float32 (conv LoRAs with
 /// the down kernel flattened, up being 1×1), written in the initializer's own layout (transposed for torch.onnx's MatMul
 /// weights) and type. Only the weights a LoRA touches are read and copied; the rest stay in the model file.
 /// </summary>
@@ -95,6 +96,12 @@ internal static class LoraMerge
 
     private static string? ShapeProblem(LoraLayer layer, WeightTarget target)
     {
+        if (layer.Kind != LoraKind.LoRA)
+        {
+            var (outF, inF) = LycorisDelta.CheckShapes("", layer.Kind, layer.Parts);
+            return outF == target.OutFeatures && inF == target.InFeatures ? null
+                : $"the {layer.Kind} maps {inF} → {outF} features, but {target.NodeName}'s weight [{string.Join(", ", target.Dims)}] maps {target.InFeatures} → {target.OutFeatures}: it was made for another model";
+        }
         var d = layer.Down.Shape;
         var u = layer.Up.Shape;
         var kernel = d.Length == 4 ? d[2] * d[3] : 1;
@@ -116,9 +123,16 @@ internal static class LoraMerge
     // delta[out, in] += factor · up[out, r] · down[r, in]: one fused multiply-add over a down row per (out, r).
     private static void AddProduct(LoraFile file, LoraLayer layer, float factor, float[] delta, long inFeatures)
     {
+        if (layer.Kind != LoraKind.LoRA)
+        {
+            LycorisDelta.Add(file.File, layer, factor, delta);
+            if (!float.IsFinite(TensorPrimitives.Sum(delta)))
+                throw new LoraException(file.Path, layer.Up.Name, "the merged change is not finite (inf or NaN in the LyCORIS weights)");
+            return;
+        }
         var down = file.File.ReadFloat32(layer.Down);
         var up = file.File.ReadFloat32(layer.Up);
-        var rank = (int)layer.Rank;
+        var rank = (int)layer.Rank!.Value;
         var width = (int)inFeatures;
         var outFeatures = delta.Length / width;
         for (var o = 0; o < outFeatures; o++)
