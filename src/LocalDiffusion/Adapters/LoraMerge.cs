@@ -27,6 +27,7 @@ internal static class LoraMerge
 
         using var model = ModelWeights.Open(modelPath);
         var resolver = new ModuleResolver(model.Targets);
+        var layersPerBlock = component == "unet" ? SgmNames.LayersPerBlock(model.Targets) : null;
         var deltas = new Dictionary<string, (WeightTarget Target, float[] Delta)>(StringComparer.Ordinal);
         foreach (var (file, weight, layers) in relevant)
         {
@@ -36,7 +37,7 @@ internal static class LoraMerge
                 var shared = ModuleResolver.SharedPrefixLength(group.Select(l => l.Key.Module).ToList(), group.Key);
                 foreach (var layer in group)
                 {
-                    var target = Resolve(file, layer, resolver, shared, component, modelPath);
+                    var target = Resolve(file, layer, resolver, shared, component, modelPath, layersPerBlock);
                     var problem = target is null
                         ? $"module {layer.Key.Module} is not a weight of this {component} ({modelPath}): the LoRA was made for another model"
                           + (model.Targets.Count == 0 ? " (or this export's node names carry no module paths)" : "")
@@ -82,10 +83,13 @@ internal static class LoraMerge
         }
     }
 
-    private static WeightTarget? Resolve(LoraFile file, LoraLayer layer, ModuleResolver resolver, int shared, string component, string modelPath)
+    private static WeightTarget? Resolve(LoraFile file, LoraLayer layer, ModuleResolver resolver, int shared, string component, string modelPath, int? layersPerBlock)
     {
         try
         {
+            // kohya's SDXL LoRAs use SGM block names (input_blocks_4_1_…): mapped to diffusers' first.
+            if (layer.Key.Underscored && layersPerBlock is { } l && SgmNames.ToDiffusers(layer.Key.Module, l) is { } diffusers)
+                return resolver.Resolve(diffusers, true, 0);
             return resolver.Resolve(layer.Key.Module, layer.Key.Underscored, shared);
         }
         catch (InvalidOperationException e)
