@@ -19,6 +19,7 @@ Writes (seeded, byte-identical on rebuild with the same torch/onnx):
       kohya-style.safetensors   {"emb_params": [3,32]} float16, as kohya's train_textual_inversion saves SD 1.x
       cat-toy.safetensors  diffusers' learned_embeds form {"<cat-toy>": [32]} (one 1-D vector)
       toy-bin.bin          diffusers' older learned_embeds.bin: torch.save({"<toy>": [1,32]})
+      old-paramdict.pt     the original textual_inversion repository's form: string_to_param a torch.nn.ParameterDict
   models/test/ti/embeddings/sdxl/xl-pair.safetensors   {"clip_l": [2,32], "clip_g": [2,48]} (kohya's SDXL form)
   models/test/ti/embeddings/bad/wide.safetensors        {"emb_params": [1,48]}: a width the SD 1.x encoder does not have
   tests/LocalDiffusion.Tests/TestData/TextualInversion/reference.json   the conditioning of each case below, and each
@@ -141,6 +142,7 @@ def embeddings(generator):
     toy = vectors(1, 32)
     xl_l, xl_g = vectors(2, 32), vectors(2, 48)
     wide = vectors(1, 48)
+    old = vectors(1, 32)
 
     folder = OUT / "embeddings"
     for sub in ("sd15", "sdxl", "bad"):
@@ -149,6 +151,9 @@ def embeddings(generator):
     vec = a1111.clone().requires_grad_(True)
     torch.save({"string_to_token": {"*": 265}, "string_to_param": {"*": vec}, "name": "a1111-style", "step": 1500,
                 "sd_checkpoint": "e1441589", "sd_checkpoint_name": "tiny-ti"}, folder / "sd15" / "a1111-style.pt")
+    # The original textual_inversion repository's (and early A1111's) form: string_to_param is a torch.nn.ParameterDict.
+    torch.save({"string_to_token": {"*": 265}, "string_to_param": nn.ParameterDict({"*": nn.Parameter(old.clone())}),
+                "name": "old-paramdict", "step": 6100}, folder / "sd15" / "old-paramdict.pt")
     save_safetensors(folder / "sd15" / "kohya-style.safetensors", {"emb_params": kohya})
     save_safetensors(folder / "sd15" / "cat-toy.safetensors", {"<cat-toy>": cat})
     torch.save({"<toy>": toy}, folder / "sd15" / "toy-bin.bin")
@@ -159,6 +164,7 @@ def embeddings(generator):
         "kohya-style": {"l": kohya.float()},
         "cat-toy": {"l": cat[None, :]},
         "toy-bin": {"l": toy},
+        "old-paramdict": {"l": old},
         "xl-pair": {"l": xl_l, "g": xl_g},
     }
 

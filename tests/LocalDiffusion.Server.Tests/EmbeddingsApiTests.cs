@@ -26,7 +26,7 @@ public sealed class EmbeddingsApiTests
         await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Sd15TiModel()], EmbeddingsDirectory = Repo.Model("test", "ti", "embeddings") });
         var listing = await Json.GetAsync(server.Http, "sdapi/v1/embeddings");
         var loaded = listing.GetProperty("loaded");
-        Assert.Equal(["a1111-style", "cat-toy", "kohya-style", "toy-bin"], loaded.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["a1111-style", "cat-toy", "kohya-style", "old-paramdict", "toy-bin"], loaded.EnumerateObject().Select(p => p.Name));
         var a1111 = loaded.GetProperty("a1111-style");
         Assert.Equal(1500, a1111.GetProperty("step").GetInt32());
         Assert.Equal("e1441589", a1111.GetProperty("sd_checkpoint").GetString());

@@ -70,7 +70,7 @@ internal sealed class TorchPickle
         "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
         "torch._utils._rebuild_parameter_with_state", "torch.FloatStorage", "torch.HalfStorage", "torch.BFloat16Storage",
         "torch.DoubleStorage", "copyreg._reconstructor", "builtins.object", "__builtin__.object",
-        "torch.nn.modules.container.ParameterDict",
+        "torch.nn.modules.container.ParameterDict", "__builtin__.set", "builtins.set",
     };
 
     private readonly string _path, _record;
@@ -288,6 +288,9 @@ internal sealed class TorchPickle
         {
             case "collections.OrderedDict" when a.Length == 0:
                 return new PickleDict();
+            case "__builtin__.set" or "builtins.set" when a.Length == 1 && a[0] is List<object?> items:
+                return items; // a module's _non_persistent_buffers_set: read as the list it was built from
+
             case "torch._utils._rebuild_tensor_v2" when a.Length >= 4 && a[0] is TorchStorage storage && a[1] is long offset:
                 return new TorchTensor(storage, offset, Longs(a[2], "size"), Longs(a[3], "stride"));
             case "torch._utils._rebuild_parameter" or "torch._utils._rebuild_parameter_with_state" when a.Length >= 1 && a[0] is TorchTensor tensor:

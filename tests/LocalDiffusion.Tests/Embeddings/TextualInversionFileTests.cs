@@ -17,6 +17,7 @@ public sealed class TextualInversionFileTests
     [InlineData("sd15", "kohya-style.safetensors", 3, "emb_params")]
     [InlineData("sd15", "cat-toy.safetensors", 1, "<cat-toy>")]
     [InlineData("sd15", "toy-bin.bin", 1, "<toy>")]
+    [InlineData("sd15", "old-paramdict.pt", 1, "string_to_param.*")]
     public void ReadsEachFormatToTheSavedVectors(string part, string file, int vectors, string key)
     {
         var embedding = TextualInversionFile.Load(TiModels.Embedding(part, file));

@@ -30,7 +30,7 @@ public sealed class TextualInversionPipelineTests
         float[] never;
         using (var plain = StableDiffusionPipeline.Load(TiModels.Sd15, Options())) never = Latents(plain, Request);
         using var pipeline = StableDiffusionPipeline.Load(TiModels.Sd15, Options(Path.Combine(TiModels.Root, "embeddings", "sd15")));
-        Assert.Equal(["a1111-style", "cat-toy", "kohya-style", "toy-bin"], pipeline.Embeddings.Select(e => e.Name));
+        Assert.Equal(["a1111-style", "cat-toy", "kohya-style", "old-paramdict", "toy-bin"], pipeline.Embeddings.Select(e => e.Name));
         Assert.Equal(never, Latents(pipeline, Request));
         Assert.Equal("", pipeline.ActiveAdapterIdentity);
 
