@@ -4,6 +4,7 @@ using LocalDiffusion.Imaging;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.Services;
 using Microsoft.SemanticKernel.TextToImage;
+using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.SemanticKernel;
 
@@ -126,7 +127,7 @@ public sealed class LocalDiffusionTextToImageService : ITextToImageService, IDis
     {
         var parts = size.Split('x', 'X');
         if (parts.Length == 2 && int.TryParse(parts[0], CultureInfo.InvariantCulture, out var w) && int.TryParse(parts[1], CultureInfo.InvariantCulture, out var h)) return (w, h);
-        throw new ArgumentException($"size '{size}' is not WIDTHxHEIGHT (e.g. 512x512).", "size");
+        throw new InvalidRequestException("size", null, null, called => $"{called} '{size}' is not WIDTHxHEIGHT (e.g. 512x512).");
     }
 
     /// <summary>Disposes the pipeline when this service loaded it.</summary>

@@ -105,6 +105,9 @@ public sealed record ServerOptions
     /// <summary>The LoRA folder: listed by <c>/sdapi/v1/loras</c>, and where prompts' <c>&lt;lora:NAME:WEIGHT&gt;</c> find NAME.safetensors (<see cref="PipelineOptions.LoraDirectory"/>); null: none.</summary>
     public string? LoraDirectory { get; init; }
 
+    /// <summary>The textual-inversion folder (<see cref="PipelineOptions.EmbeddingsDirectory"/>): listed by <c>/sdapi/v1/embeddings</c>; each file's name in a prompt of either API uses it. Null: none.</summary>
+    public string? EmbeddingsDirectory { get; init; }
+
     /// <summary>Test seam: model loading waits for this task, so a test can see the 503 a loading model gives.</summary>
     internal Task? ModelLoadGate { get; init; }
 
@@ -131,6 +134,9 @@ public sealed record ServerOptions
         if (OutputDirectory is { } output && File.Exists(output))
             throw new InvalidRequestException(nameof(OutputDirectory), null, null, called => $"{called} '{output}' is a file; give a folder (it is created if missing).");
         if (MaxPixels is <= 0) throw new InvalidRequestException(nameof(MaxPixels), MaxPixels, null, called => $"{called} must be positive.");
+        if (EmbeddingsDirectory is { } embeddings && !Directory.Exists(embeddings))
+            throw new InvalidRequestException(nameof(EmbeddingsDirectory), embeddings, "an existing folder",
+                called => $"{called} '{embeddings}' does not exist; give a folder of textual-inversion files (.pt, .bin, .safetensors).");
         if (ApiKey is { Length: 0 }) throw new InvalidRequestException(nameof(ApiKey), null, null, called => $"{called} must not be empty (leave it unset to turn authentication off).");
     }
 

@@ -48,6 +48,8 @@ internal static class GenerateCommand
         vaeTiling.AddTo(command);
         var loras = new LoraOptions();
         loras.AddTo(command);
+        var embeddings = new EmbeddingOptions();
+        embeddings.AddTo(command);
         var engine = new EngineOptions();
         engine.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -75,7 +77,7 @@ internal static class GenerateCommand
             var withSdxl = sdxlOptions.Read(parse);
             var (refinerDir, switchAt) = refinerOptions.Read(parse);
             var modelDir = ModelLocator.Resolve(parse.GetValue(model));
-            var options = loras.Apply(parse, engine.Apply(parse, new PipelineOptions
+            var options = embeddings.Apply(parse, loras.Apply(parse, engine.Apply(parse, new PipelineOptions
             {
                 Device = parse.GetValue(device)!,
                 IntraOpThreads = parse.GetValue(threads),
@@ -84,7 +86,7 @@ internal static class GenerateCommand
                 VaeTiling = vaeTiling.Read(parse),
                 // One generation, then exit: each model is released once its stage is done (nothing is opened twice).
                 LowMemory = true,
-            }));
+            })));
             using var pipeline = StableDiffusionPipeline.Load(modelDir, options);
             using var refiner = refinerDir is null ? null : StableDiffusionPipeline.Load(refinerDir, options);
             // What loading had to work around (a provider passed over, a damaged cache entry rebuilt): never silent.

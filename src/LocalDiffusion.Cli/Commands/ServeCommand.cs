@@ -41,6 +41,8 @@ internal static class ServeCommand
             models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, allowedHosts, maxPixels, threads, publicUrl, vae, lowMemory, otlp,
         };
         command.Options.Add(loraDir);
+        var embeddingsDir = new Option<string?>("--embeddings-dir") { Description = "A folder of textual-inversion embeddings: listed by /sdapi/v1/embeddings; each file's name in a prompt uses it." };
+        command.Options.Add(embeddingsDir);
         command.Options.Add(promptCache);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -67,6 +69,7 @@ internal static class ServeCommand
                 PublicUrl = parse.GetValue(publicUrl),
                 VaeDecoderPath = parse.GetValue(vae),
                 LoraDirectory = parse.GetValue(loraDir),
+                EmbeddingsDirectory = parse.GetValue(embeddingsDir),
                 PromptCacheEntries = parse.GetValue(promptCache),
                 LowMemory = parse.GetValue(lowMemory),
             };

@@ -8,7 +8,7 @@ namespace LocalDiffusion.Server.Automatic1111;
 /// The listing routes A1111 clients call when they start (SillyTavern, Open WebUI, the Photoshop and Krita plugins read
 /// these to fill their menus): each answers with what this server really has, in A1111's shape, so a client finds an
 /// empty list where there is nothing instead of a 404 that it treats as "not an A1111 server". LoRAs are the
-/// <c>--lora-dir</c> folder's files; embeddings are empty until this server has them, upscalers are A1111's built-ins (None, Lanczos, Nearest); the VAE list holds the <c>--vae</c> decoder when one is set.
+/// <c>--lora-dir</c> folder's files; embeddings are the <c>--embeddings-dir</c> folder's, loaded or skipped for the model, upscalers are A1111's built-ins (None, Lanczos, Nearest); the VAE list holds the <c>--vae</c> decoder when one is set.
 /// </summary>
 internal static class SdApiListings
 {
@@ -25,7 +25,17 @@ internal static class SdApiListings
                 metadata = ReadMetadata(f),
             }).ToArray()));
         app.MapGet("/sdapi/v1/hypernetworks", () => Results.Json(Array.Empty<object>()));
-        app.MapGet("/sdapi/v1/embeddings", () => Results.Json(new { loaded = new Dictionary<string, object>(), skipped = new Dictionary<string, object>() }));
+        // A1111's shape: {loaded: {name: {step, sd_checkpoint, sd_checkpoint_name, shape, vectors}}, skipped: {…}} for the
+        // checkpoint A1111 clients use (its --embeddings-dir files, checked against its text encoders once it has loaded).
+        app.MapGet("/sdapi/v1/embeddings", async (CancellationToken token) =>
+        {
+            var pipeline = await server.A1111Model.Loading.WaitAsync(token).ConfigureAwait(false);
+            return Results.Json(new
+            {
+                loaded = pipeline.Embeddings.ToDictionary(e => e.Name, e => Describe(e, null)),
+                skipped = pipeline.SkippedEmbeddings.GroupBy(s => s.Name).ToDictionary(g => g.Key, g => Describe(g.First().Embedding, g.First().Reason)),
+            });
+        });
         // A1111's built-in upscalers (no upscaler models exist here), which the hires fix (enable_hr) uses.
         app.MapGet("/sdapi/v1/upscalers", () => Results.Json(HiresFix.ImageUpscalers.Select(name =>
             new { name, model_name = (string?)null, model_path = (string?)null, model_url = (string?)null, scale = 4.0 })));
@@ -98,5 +108,20 @@ internal static class SdApiListings
         {
             return new Dictionary<string, string>();
         }
+    }
+
+    // One embedding in A1111's /sdapi/v1/embeddings shape; "reason" (ours) says why a skipped one was skipped.
+    private static Dictionary<string, object?> Describe(Embeddings.TextualInversion? e, string? reason)
+    {
+        var entry = new Dictionary<string, object?>
+        {
+            ["step"] = e?.Step,
+            ["sd_checkpoint"] = e?.SdCheckpoint,
+            ["sd_checkpoint_name"] = e?.SdCheckpointName,
+            ["shape"] = e?.Shape,
+            ["vectors"] = e?.VectorCount,
+        };
+        if (reason is not null) entry["reason"] = reason;
+        return entry;
     }
 }

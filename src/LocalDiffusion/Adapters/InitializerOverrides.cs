@@ -50,6 +50,9 @@ internal sealed class InitializerOverrides : IDisposable
 
     public void Add(string name, Float16[] values, long[] dims) => _values.Add((name, OrtValue.CreateTensorValueFromMemory(values, dims), dims));
 
+    /// <summary>The float32 values that replace <paramref name="name"/> (for checks).</summary>
+    public float[] Float32Values(string name) => _values.First(v => v.Name == name).Value.GetTensorDataAsSpan<float>().ToArray();
+
     /// <summary>Registers every weight with <paramref name="options"/>.</summary>
     public void ApplyTo(SessionOptions options)
     {

@@ -11,6 +11,36 @@ internal enum LoraPart
 
     /// <summary>kohya <c>alpha</c>: a scalar; the scale is alpha / rank.</summary>
     Alpha,
+
+    /// <summary>LyCORIS LoHa <c>hada_w1_a</c>: [out, r].</summary>
+    HadaW1A,
+
+    /// <summary>LyCORIS LoHa <c>hada_w1_b</c>: [r, in(, kh, kw)].</summary>
+    HadaW1B,
+
+    /// <summary>LyCORIS LoHa <c>hada_w2_a</c>: [out, r].</summary>
+    HadaW2A,
+
+    /// <summary>LyCORIS LoHa <c>hada_w2_b</c>: [r, in(, kh, kw)].</summary>
+    HadaW2B,
+
+    /// <summary>LyCORIS LoKr <c>lokr_w1</c>: the Kronecker product's first factor [a, c].</summary>
+    LokrW1,
+
+    /// <summary>LyCORIS LoKr <c>lokr_w1_a</c>: [a, r] (w1 = w1_a · w1_b).</summary>
+    LokrW1A,
+
+    /// <summary>LyCORIS LoKr <c>lokr_w1_b</c>: [r, c].</summary>
+    LokrW1B,
+
+    /// <summary>LyCORIS LoKr <c>lokr_w2</c>: the second factor [b, d(, kh, kw)].</summary>
+    LokrW2,
+
+    /// <summary>LyCORIS LoKr <c>lokr_w2_a</c>: [b, r] (w2 = w2_a · w2_b).</summary>
+    LokrW2A,
+
+    /// <summary>LyCORIS LoKr <c>lokr_w2_b</c>: [r, d(·kh·kw)].</summary>
+    LokrW2B,
 }
 
 /// <summary>
@@ -35,8 +65,8 @@ internal sealed record LoraKey(string Component, string Module, bool Underscored
     // LyCORIS and other adapter kinds a LoRA merge cannot apply: their key suffix names the format.
     private static readonly (string Marker, string Format)[] Refused =
     [
-        ("hada_w1", "LyCORIS LoHa (hada_w1_a/hada_w1_b/hada_w2_a/hada_w2_b)"), ("hada_w2", "LyCORIS LoHa (hada_*)"), ("hada_t1", "LyCORIS LoHa (hada_t1/hada_t2)"), ("hada_t2", "LyCORIS LoHa (hada_t1/hada_t2)"),
-        ("lokr_", "LyCORIS LoKr (lokr_w1/lokr_w2)"), ("lora_mid", "LyCORIS LoCon with a CP-decomposed middle (lora_mid)"),
+        ("hada_t1", "LyCORIS LoHa with a CP-decomposed (Tucker) conv (hada_t1/hada_t2)"), ("hada_t2", "LyCORIS LoHa with a CP-decomposed (Tucker) conv (hada_t1/hada_t2)"),
+        ("lokr_t1", "LyCORIS LoKr with a CP-decomposed (Tucker) conv (lokr_t2)"), ("lokr_t2", "LyCORIS LoKr with a CP-decomposed (Tucker) conv (lokr_t2)"), ("lora_mid", "LyCORIS LoCon with a CP-decomposed middle (lora_mid)"),
         ("dora_scale", "DoRA (dora_scale)"), ("lora_magnitude_vector", "DoRA (lora_magnitude_vector)"),
         ("oft_", "OFT"), ("diff", "a full weight difference (LyCORIS diff)"), ("on_input", "LyCORIS IA3 (on_input)"),
         ("bundle_emb", "embedded textual inversion (bundle_emb)"),
@@ -49,7 +79,7 @@ internal sealed record LoraKey(string Component, string Module, bool Underscored
         var parts = key.Split('.');
         foreach (var (marker, format) in Refused)
             if (parts.Skip(1).Any(p => p == marker || p.StartsWith(marker.EndsWith('_') ? marker : marker + "_", StringComparison.Ordinal)))
-                throw new LoraException(file, key, $"this is {format}, which the engine does not apply (it merges plain LoRA/LoCon: lora_down/lora_up, lora_A/lora_B)");
+                throw new LoraException(file, key, $"this is {format}, which the engine does not apply (it merges LoRA/LoCon: lora_down/lora_up, lora_A/lora_B, and LyCORIS LoHa/LoKr without Tucker factors)");
         foreach (var (prefix, component) in KohyaPrefixes)
             if (key.StartsWith(prefix, StringComparison.Ordinal))
             {
@@ -61,6 +91,17 @@ internal sealed record LoraKey(string Component, string Module, bool Underscored
                     "lora_down.weight" => LoraPart.Down,
                     "lora_up.weight" => LoraPart.Up,
                     "alpha" => LoraPart.Alpha,
+                    // LyCORIS keys carry no ".weight".
+                    "hada_w1_a" => LoraPart.HadaW1A,
+                    "hada_w1_b" => LoraPart.HadaW1B,
+                    "hada_w2_a" => LoraPart.HadaW2A,
+                    "hada_w2_b" => LoraPart.HadaW2B,
+                    "lokr_w1" => LoraPart.LokrW1,
+                    "lokr_w1_a" => LoraPart.LokrW1A,
+                    "lokr_w1_b" => LoraPart.LokrW1B,
+                    "lokr_w2" => LoraPart.LokrW2,
+                    "lokr_w2_a" => LoraPart.LokrW2A,
+                    "lokr_w2_b" => LoraPart.LokrW2B,
                     _ => null,
                 };
                 if (part is { } p && module.Length > 0) return new LoraKey(component, module, true, p);

@@ -5,7 +5,8 @@ using LocalDiffusion.Onnx.Rewriting;
 namespace LocalDiffusion.Adapters;
 
 /// <summary>
-/// Merges LoRAs into one model component's weights: W' = W + Σ w·(alpha/rank)·(up @ down), in float32 (conv LoRAs with
+/// Merges LoRAs into one model component's weights: W' = W + Σ w·(alpha/rank)·(up @ down) (LyCORIS LoHa/LoKr: their
+/// ΔW, <see cref="LycorisDelta"/>), in float32 (conv LoRAs with
 /// the down kernel flattened, up being 1×1), written in the initializer's own layout (transposed for torch.onnx's MatMul
 /// weights) and type. Only the weights a LoRA touches are read and copied; the rest stay in the model file.
 /// </summary>
@@ -26,6 +27,7 @@ internal static class LoraMerge
 
         using var model = ModelWeights.Open(modelPath);
         var resolver = new ModuleResolver(model.Targets);
+        var layersPerBlock = component == "unet" ? SgmNames.LayersPerBlock(model.Targets) : null;
         var deltas = new Dictionary<string, (WeightTarget Target, float[] Delta)>(StringComparer.Ordinal);
         foreach (var (file, weight, layers) in relevant)
         {
@@ -35,7 +37,7 @@ internal static class LoraMerge
                 var shared = ModuleResolver.SharedPrefixLength(group.Select(l => l.Key.Module).ToList(), group.Key);
                 foreach (var layer in group)
                 {
-                    var target = Resolve(file, layer, resolver, shared, component, modelPath);
+                    var target = Resolve(file, layer, resolver, shared, component, modelPath, layersPerBlock);
                     var problem = target is null
                         ? $"module {layer.Key.Module} is not a weight of this {component} ({modelPath}): the LoRA was made for another model"
                           + (model.Targets.Count == 0 ? " (or this export's node names carry no module paths)" : "")
@@ -81,10 +83,13 @@ internal static class LoraMerge
         }
     }
 
-    private static WeightTarget? Resolve(LoraFile file, LoraLayer layer, ModuleResolver resolver, int shared, string component, string modelPath)
+    private static WeightTarget? Resolve(LoraFile file, LoraLayer layer, ModuleResolver resolver, int shared, string component, string modelPath, int? layersPerBlock)
     {
         try
         {
+            // kohya's SDXL LoRAs use SGM block names (input_blocks_4_1_…): mapped to diffusers' first.
+            if (layer.Key.Underscored && layersPerBlock is { } l && SgmNames.ToDiffusers(layer.Key.Module, l) is { } diffusers)
+                return resolver.Resolve(diffusers, true, 0);
             return resolver.Resolve(layer.Key.Module, layer.Key.Underscored, shared);
         }
         catch (InvalidOperationException e)
@@ -95,6 +100,12 @@ internal static class LoraMerge
 
     private static string? ShapeProblem(LoraLayer layer, WeightTarget target)
     {
+        if (layer.Kind != LoraKind.LoRA)
+        {
+            var (outF, inF) = LycorisDelta.CheckShapes("", layer.Kind, layer.Parts);
+            return outF == target.OutFeatures && inF == target.InFeatures ? null
+                : $"the {layer.Kind} maps {inF} → {outF} features, but {target.NodeName}'s weight [{string.Join(", ", target.Dims)}] maps {target.InFeatures} → {target.OutFeatures}: it was made for another model";
+        }
         var d = layer.Down.Shape;
         var u = layer.Up.Shape;
         var kernel = d.Length == 4 ? d[2] * d[3] : 1;
@@ -116,9 +127,16 @@ internal static class LoraMerge
     // delta[out, in] += factor · up[out, r] · down[r, in]: one fused multiply-add over a down row per (out, r).
     private static void AddProduct(LoraFile file, LoraLayer layer, float factor, float[] delta, long inFeatures)
     {
+        if (layer.Kind != LoraKind.LoRA)
+        {
+            LycorisDelta.Add(file.File, layer, factor, delta);
+            if (!float.IsFinite(TensorPrimitives.Sum(delta)))
+                throw new LoraException(file.Path, layer.Up.Name, "the merged change is not finite (inf or NaN in the LyCORIS weights)");
+            return;
+        }
         var down = file.File.ReadFloat32(layer.Down);
         var up = file.File.ReadFloat32(layer.Up);
-        var rank = (int)layer.Rank;
+        var rank = (int)layer.Rank!.Value;
         var width = (int)inFeatures;
         var outFeatures = delta.Length / width;
         for (var o = 0; o < outFeatures; o++)

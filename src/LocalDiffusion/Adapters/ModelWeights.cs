@@ -70,6 +70,47 @@ internal sealed class ModelWeights : IDisposable
         return targets;
     }
 
+    /// <summary>
+    /// The text encoder's token-embedding table: the [vocabulary, width] float initializer of the Gather whose indices
+    /// come from a graph input (input_ids, through Cast/Reshape/… as exporters write it), found from the graph rather than
+    /// from one exporter's names. Null when there is none (an encoder whose embedding is computed differently).
+    /// </summary>
+    public WeightTarget? FindTokenEmbedding()
+    {
+        var producers = new Dictionary<string, OnnxGraph.Node>(StringComparer.Ordinal);
+        foreach (var node in _graph.Nodes)
+            foreach (var output in node.Outputs) producers.TryAdd(output, node);
+        bool FromGraphInput(string name)
+        {
+            // Ops that pass ids through unchanged in value (shape and type changes only).
+            for (var hops = 0; hops < 8; hops++)
+            {
+                if (_graph.Initializers.ContainsKey(name)) return false;
+                if (!producers.TryGetValue(name, out var node)) return true;
+                if (node.Domain.Length > 0 || node.OpType is not ("Cast" or "Reshape" or "Identity" or "Squeeze" or "Unsqueeze" or "Flatten") || node.Inputs.Length == 0) return false;
+                name = node.Inputs[0];
+            }
+            return false;
+        }
+        var found = new List<WeightTarget>();
+        foreach (var node in _graph.Nodes)
+        {
+            if (node.Domain.Length > 0 || node.OpType != "Gather" || node.Inputs.Length != 2) continue;
+            var table = node.Inputs[0];
+            var throughCast = false;
+            if (!_graph.Initializers.ContainsKey(table) && producers.TryGetValue(table, out var cast) && cast.OpType is "Cast" or "Identity" && cast.Inputs.Length == 1)
+            {
+                table = cast.Inputs[0];
+                throughCast = true;
+            }
+            if (!_graph.Initializers.TryGetValue(table, out var tensor) || tensor.Dims.Length != 2 || tensor.DataType is not (OnnxGraph.Float or OnnxGraph.Float16)) continue;
+            if (node.Attributes.TryGetValue("axis", out var axis) && axis.I is not (null or 0)) continue;
+            if (FromGraphInput(node.Inputs[1]))
+                found.Add(new WeightTarget(ModulePathOf(node.Name) ?? table, table, WeightLayout.Table, tensor.Dims, tensor.DataType, node.Name, throughCast));
+        }
+        return found.Count == 1 ? found[0] : null;
+    }
+
     /// <summary><c>/unet/down_blocks.0/resnets.0/conv1/Conv</c> → <c>unet.down_blocks.0.resnets.0.conv1</c>; null for a name without a path.</summary>
     public static string? ModulePathOf(string nodeName)
     {

@@ -14,6 +14,9 @@ internal enum WeightLayout
 
     /// <summary>Conv: <c>[out, in, kh, kw]</c> as torch has it.</summary>
     Conv,
+
+    /// <summary>A token-embedding table read by Gather: <c>[vocabulary, width]</c> (textual inversion extends it).</summary>
+    Table,
 }
 
 /// <summary>A weight of the model that a LoRA can change: the module path its node names carry, and its initializer.</summary>

@@ -72,6 +72,8 @@ public static class RequestFields
         new("PromptCacheEntries", "--prompt-cache", null, null),
         new("MaxUnetBatch", "--max-unet-batch", null, null),
         new("LoraDirectory", "--lora-dir", null, null),
+        new("Embeddings", "--embedding", null, null),
+        new("EmbeddingsDirectory", "--embeddings-dir", null, null),
         // LocalDiffusion.Server's ServerOptions (serve's flags)
         new("Port", "--port", null, null),
         new("Host", "--host", null, null),

@@ -18,6 +18,9 @@ public sealed record GenerationRequest
     /// </summary>
     public IReadOnlyList<Adapters.LoraAdapter>? Loras { get; init; }
 
+    /// <summary>Whether a prompt names a textual-inversion embedding (set when the pipeline resolves the request).</summary>
+    internal bool UsesEmbeddings { get; init; }
+
     /// <summary>
     /// Reads AUTOMATIC1111's attention syntax in both prompts: <c>(word)</c> ×1.1, <c>((word))</c> ×1.21, <c>[word]</c> ÷1.1,
     /// <c>(word:1.3)</c>, literal <c>\(</c> <c>\)</c>, and <c>BREAK</c> to start a new 75-token chunk. Default true;

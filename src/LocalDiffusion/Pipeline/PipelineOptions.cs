@@ -32,6 +32,21 @@ public sealed record PipelineOptions
     public string? LoraDirectory { get; init; }
 
     /// <summary>
+    /// Textual-inversion embeddings (CLI <c>--embedding PATH</c>): A1111 <c>.pt</c>/<c>.safetensors</c>, diffusers
+    /// <c>learned_embeds</c>, SDXL <c>clip_l</c>/<c>clip_g</c> pairs. Each is used where its file name (without extension)
+    /// appears in a prompt or negative prompt, as in A1111. Read and checked at load: a file that does not fit this model's
+    /// text encoders is an <see cref="Embeddings.TextualInversionException"/> naming the file and key.
+    /// </summary>
+    public IReadOnlyList<string> Embeddings { get; init; } = [];
+
+    /// <summary>
+    /// A folder of embeddings (CLI and server <c>--embeddings-dir</c>, A1111's embeddings/ folder), read at load with
+    /// subfolders; files that do not fit this model are skipped (<see cref="StableDiffusionPipeline.SkippedEmbeddings"/>),
+    /// and a prompt that names one is refused saying why. Null: none.
+    /// </summary>
+    public string? EmbeddingsDirectory { get; init; }
+
+    /// <summary>
     /// Skip LoRA layers that match no weight of the model (as AUTOMATIC1111 does), counting them in the result's warnings,
     /// instead of refusing the LoRA (default false: a LoRA made for another model is an error naming the file and key).
     /// </summary>

@@ -38,6 +38,9 @@ public sealed partial class StableDiffusionPipeline
         {
             if (options.Loras.Count > 0)
                 throw new ModelIncompatibleException(nameof(options.Loras), family.Name, called => $"PipelineOptions.Loras are not supported with {family.Name} models yet (only SD 1.x/2.x/XL).");
+            if (options.Embeddings.Count > 0)
+                throw new ModelIncompatibleException(nameof(options.Embeddings), family.Name,
+                    _ => $"PipelineOptions.Embeddings (textual inversion) are not supported with {family.Name} models yet (only SD 1.x/2.x/XL).");
             var model = family.Open(folder, sessions, options, opened);
             foreach (var component in opened) component.ReleaseWhenIdle = options.LowMemory;
             var schedulers = options.Schedulers ?? SchedulerRegistry.Default;

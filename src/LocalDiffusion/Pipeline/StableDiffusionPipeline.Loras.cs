@@ -15,6 +15,15 @@ public sealed partial class StableDiffusionPipeline
     private int _loraUsers;
     private List<string> _loraNotes = [];
 
+    /// <summary>What the weights now come from: the LoRA set and, after a request that used them, the embeddings ("" for the model's own).</summary>
+    internal string ActiveAdapterIdentity
+    {
+        get
+        {
+            lock (_loraGate) return _loraIdentity;
+        }
+    }
+
     /// <summary>The LoRA set now merged into the weights (empty: none).</summary>
     public IReadOnlyList<LoraAdapter> ActiveLoras { get; private set; } = [];
 
@@ -28,11 +37,13 @@ public sealed partial class StableDiffusionPipeline
         foreach (var (name, weight) in tags) set.Add(new LoraAdapter(PromptLoras.Resolve(name, _options.LoraDirectory), weight));
         foreach (var lora in set)
             if (!File.Exists(lora.Path)) throw new InvalidRequestException(nameof(request.Loras), null, null, called => $"LoRA file not found: {lora.Path}");
-        return request with { Prompt = prompt, Loras = set };
+        request = request with { Prompt = prompt, Loras = set };
+        return request with { UsesEmbeddings = UsesEmbeddings(request) };
     }
 
-    private static string LoraIdentity(GenerationRequest request) =>
-        string.Join("\n", (request.Loras ?? []).Select(l => l.Identity));
+    // What the weights are made from: the LoRA set, and the embeddings when the request uses any.
+    private string LoraIdentity(GenerationRequest request) =>
+        string.Join("\n", (request.Loras ?? []).Select(l => l.Identity)) + (request.UsesEmbeddings ? "\n" + _embeddings!.Identity : "");
 
     /// <summary>Holds the request's LoRA set merged into the weights until disposed, switching to it first when needed.</summary>
     private LoraLease UseLoras(GenerationRequest request)
@@ -41,7 +52,7 @@ public sealed partial class StableDiffusionPipeline
         lock (_loraGate)
         {
             while (identity != _loraIdentity && _loraUsers > 0) Monitor.Wait(_loraGate);
-            if (identity != _loraIdentity) Switch(request.Loras ?? [], identity);
+            if (identity != _loraIdentity) Switch(request.Loras ?? [], identity, request.UsesEmbeddings);
             _loraUsers++;
             return new LoraLease(this, _loraNotes);
         }
@@ -64,7 +75,7 @@ public sealed partial class StableDiffusionPipeline
     }
 
     // Merges every component's weights first, so a LoRA that fails leaves the current set in place.
-    private void Switch(IReadOnlyList<LoraAdapter> set, string identity)
+    private void Switch(IReadOnlyList<LoraAdapter> set, string identity, bool embeddings)
     {
         var files = new List<(LoraFile, float)>();
         var merged = new List<(OnnxComponent, InitializerOverrides?)>();
@@ -73,8 +84,17 @@ public sealed partial class StableDiffusionPipeline
         {
             foreach (var lora in set) files.Add((LoraFile.Open(lora.Path), lora.Weight));
             foreach (var component in LoraComponents())
-                merged.Add((component, set.Count == 0 ? null
-                    : LoraMerge.Build(component.Name, component.FilePath, files, identity, _options.SkipUnmatchedLoraLayers, notes)));
+            {
+                var overrides = set.Count == 0 ? null
+                    : LoraMerge.Build(component.Name, component.FilePath, files, identity, _options.SkipUnmatchedLoraLayers, notes);
+                // Textual inversion extends the text encoders' token tables in the same set of replaced weights.
+                if (embeddings && component != _unet.Component)
+                {
+                    overrides ??= new InitializerOverrides(identity);
+                    _embeddings!.AddTo(overrides, component.Name);
+                }
+                merged.Add((component, overrides));
+            }
             // A LoRA whose layers all belong to components this model lacks (an SDXL text_encoder_2 LoRA on SD 1.5) changes nothing.
             var matchedComponents = files.SelectMany(f => f.Item1.Layers.Select(l => l.Key.Component)).Distinct()
                 .Where(c => !LoraComponents().Any(m => m.Name == c)).ToList();

@@ -20,10 +20,11 @@ internal static class PromptChunks
     /// <summary>
     /// Chunks the runs' tokens (<paramref name="tokenize"/> gives each run's BPE ids, no BOS/EOS) into chunks of
     /// <paramref name="chunkLength"/> tokens (75 for CLIP's 77) plus BOS and EOS. A null <paramref name="comma"/> turns
-    /// the comma backtrack off.
+    /// the comma backtrack off. With <paramref name="embeddings"/>, each textual-inversion name among a run's tokens is
+    /// replaced by its vectors' ids, as A1111's <c>tokenize_line</c> does (one token each, all in one chunk).
     /// </summary>
     public static List<PromptChunk> Split(IReadOnlyList<WeightedText> runs, Func<string, IReadOnlyList<int>> tokenize,
-        int bos, int eos, int pad, int? comma, int chunkLength = 75)
+        int bos, int eos, int pad, int? comma, int chunkLength = 75, Embeddings.TriggerMatcher? embeddings = null)
     {
         var chunks = new List<PromptChunk>();
         var tokens = new List<int>(chunkLength);
@@ -55,8 +56,11 @@ internal static class PromptChunks
                 continue;
             }
             var weight = (float)run.Weight;
-            foreach (var token in tokenize(run.Text))
+            var runTokens = tokenize(run.Text);
+            for (var i = 0; i < runTokens.Count;)
             {
+                var token = runTokens[i];
+                var trigger = embeddings?.Match(runTokens, i);
                 if (token == comma)
                 {
                     lastComma = tokens.Count;
@@ -74,8 +78,18 @@ internal static class PromptChunks
                     weights.AddRange(movedWeights);
                 }
                 if (tokens.Count == chunkLength) NextChunk();
-                tokens.Add(token);
-                weights.Add(weight);
+                if (trigger is null)
+                {
+                    tokens.Add(token);
+                    weights.Add(weight);
+                    i++;
+                    continue;
+                }
+                // An embedding's vectors stay together: they start a new chunk when this one cannot hold them all.
+                if (tokens.Count + trigger.Ids.Length > chunkLength) NextChunk();
+                tokens.AddRange(trigger.Ids);
+                for (var k = 0; k < trigger.Ids.Length; k++) weights.Add(weight);
+                i += trigger.Tokens.Length;
             }
         }
         if (tokens.Count > 0 || chunks.Count == 0) NextChunk();

@@ -23,6 +23,9 @@ internal sealed class PromptEncoder(ClipTokenizer tokenizer, ClipTextEncoder tex
     /// <summary>Whether prompts longer than one chunk are encoded whole (the UNet's sequence axis is dynamic).</summary>
     public bool ChunksLongPrompts => dynamicSequence;
 
+    /// <summary>The textual-inversion names this encoder's prompts may hold (set once when the pipeline loads them); null: none.</summary>
+    public Embeddings.TriggerMatcher? Embeddings { get; set; }
+
     /// <summary>The empty prompt's chunk (BOS, EOS, padding): what pads a prompt with fewer chunks than the other.</summary>
     public PromptChunk EmptyChunk { get; } =
         PromptChunks.Split([new WeightedText("", 1.0)], tokenizer.EncodeTokens, tokenizer.BosId, tokenizer.EosId, tokenizer.PadId, null, textEncoder.SequenceLength - 2)[0];
@@ -45,7 +48,7 @@ internal sealed class PromptEncoder(ClipTokenizer tokenizer, ClipTextEncoder tex
     {
         List<WeightedText> runs = weighting ? PromptAttention.Parse(prompt) : [new WeightedText(prompt, 1.0)];
         if (dynamicSequence)
-            return (PromptChunks.Split(runs, tokenizer.EncodeTokens, tokenizer.BosId, tokenizer.EosId, tokenizer.PadId, tokenizer.CommaId, ChunkLength), 0, false);
+            return (PromptChunks.Split(runs, tokenizer.EncodeTokens, tokenizer.BosId, tokenizer.EosId, tokenizer.PadId, tokenizer.CommaId, ChunkLength, Embeddings), 0, false);
         // A static 77: one chunk, the first 75 tokens, as the tokenizer alone would cut them.
         var flat = new List<WeightedText>(runs.Count);
         var ignoredBreak = false;
@@ -54,7 +57,7 @@ internal sealed class PromptEncoder(ClipTokenizer tokenizer, ClipTextEncoder tex
             if (run.IsBreak) ignoredBreak = true;
             else flat.Add(run);
         }
-        var chunks = PromptChunks.Split(flat, tokenizer.EncodeTokens, tokenizer.BosId, tokenizer.EosId, tokenizer.PadId, null, ChunkLength);
+        var chunks = PromptChunks.Split(flat, tokenizer.EncodeTokens, tokenizer.BosId, tokenizer.EosId, tokenizer.PadId, null, ChunkLength, Embeddings);
         var dropped = chunks.Skip(1).Sum(c => Array.IndexOf(c.Ids, tokenizer.EosId, 1) - 1);
         return ([chunks[0]], dropped, ignoredBreak);
     }

@@ -30,6 +30,9 @@ internal sealed class SdxlPromptEncoder(ClipTokenizer? tokenizer1, ClipTextEncod
     private readonly PromptEncoder? _chunker1 = tokenizer1 is null || encoder1 is null ? null : new PromptEncoder(tokenizer1, encoder1, "text_encoder", dynamicSequence);
     private readonly PromptEncoder _chunker2 = new(tokenizer2, encoder2, encoder2Path, dynamicSequence);
 
+    /// <summary>The chunker of encoder 1 (null for the refiner) and of encoder 2, for textual-inversion names.</summary>
+    public (PromptEncoder? First, PromptEncoder Second) Chunkers => (_chunker1, _chunker2);
+
     /// <summary>Whether this is the refiner's encoder (text_encoder_2 alone, 5 time ids with aesthetic scores).</summary>
     public bool Refiner => encoder1 is null;
 

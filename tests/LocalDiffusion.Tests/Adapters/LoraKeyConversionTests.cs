@@ -64,12 +64,14 @@ public sealed class LoraKeyConversionTests
     [InlineData("text_encoder.text_model.encoder.layers.0.self_attn.to_k_lora.up.weight", "text_encoder", "text_model.encoder.layers.0.self_attn.k_proj", false, "Up")]
     [InlineData("text_encoder.text_model.encoder.layers.0.mlp.fc1.lora_linear_layer.down.weight", "text_encoder", "text_model.encoder.layers.0.mlp.fc1", false, "Down")]
     [InlineData("unet.mid_block.attentions.0.proj_in.lora.up.weight", "unet", "mid_block.attentions.0.proj_in", false, "Up")]
+    [InlineData("lora_unet_mid_block_attentions_0_proj_in.hada_w1_a", "unet", "mid_block_attentions_0_proj_in", true, "HadaW1A")]
+    [InlineData("lora_te_text_model_encoder_layers_0_mlp_fc1.lokr_w2_b", "text_encoder", "text_model_encoder_layers_0_mlp_fc1", true, "LokrW2B")]
     public void ParsesEveryKeyForm(string key, string component, string module, bool underscored, string part) =>
         Assert.Equal(new LoraKey(component, module, underscored, Enum.Parse<LoraPart>(part)), LoraKey.Parse("x.safetensors", key));
 
     [Theory]
-    [InlineData("lora_unet_mid_block_attentions_0_proj_in.hada_w1_a", "LoHa")]
-    [InlineData("lora_unet_mid_block_attentions_0_proj_in.lokr_w1", "LoKr")]
+    [InlineData("lora_unet_mid_block_attentions_0_proj_in.hada_t1", "LoHa with a CP-decomposed (Tucker) conv")]
+    [InlineData("lora_unet_mid_block_attentions_0_proj_in.lokr_t2", "LoKr with a CP-decomposed (Tucker) conv")]
     [InlineData("lora_unet_mid_block_attentions_0_proj_in.dora_scale", "DoRA")]
     [InlineData("lora_transformer_single_blocks_0_attn_to_q.lora_down.weight", "not a kohya LoRA key")]
     [InlineData("model.diffusion_model.input_blocks.weight", "not a LoRA key")]
