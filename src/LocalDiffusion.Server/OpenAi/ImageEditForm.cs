@@ -21,12 +21,12 @@ internal static class ImageEditForm
     /// <summary>Strength of a variation: keeps the picture's layout and colours, changes the details (see docs/server.md).</summary>
     public const float VariationStrength = 0.6f;
 
-    public static async Task<ImageGenerationBody> ParseEditAsync(MultipartForm form, ModelCatalog catalog, CancellationToken cancellationToken)
+    public static async Task<ImageGenerationBody> ParseEditAsync(MultipartForm form, ModelCatalog catalog, string? loraDirectory, CancellationToken cancellationToken)
     {
         var f = new JsonFields(form.Fields);
         var images = form.Files("image", "image[]");
         if (images.Count == 0) throw MissingImage(form);
-        var body = ImageGenerationBody.Parse(form.Fields, catalog, strictTypes: false);
+        var body = ImageGenerationBody.Parse(form.Fields, catalog, strictTypes: false, loraDirectory);
         var warnings = new List<string>();
         // gpt-image models take several input pictures as references; a diffusion model starts from one. The first is used
         // (OpenAI applies the mask to the first image too), and the reply says the rest were not.
@@ -68,7 +68,7 @@ internal static class ImageEditForm
         return body with { Request = request, Warnings = warnings, EventPrefix = "image_edit" };
     }
 
-    public static async Task<ImageGenerationBody> ParseVariationAsync(MultipartForm form, ModelCatalog catalog, CancellationToken cancellationToken)
+    public static async Task<ImageGenerationBody> ParseVariationAsync(MultipartForm form, ModelCatalog catalog, string? loraDirectory, CancellationToken cancellationToken)
     {
         var images = form.Files("image", "image[]");
         if (images.Count == 0) throw MissingImage(form);
@@ -77,7 +77,7 @@ internal static class ImageEditForm
         fields["prompt"] ??= "";
         JsonElement json;
         using (var document = JsonDocument.Parse(fields.ToJsonString())) json = document.RootElement.Clone();
-        var body = ImageGenerationBody.Parse(json, catalog, strictTypes: false);
+        var body = ImageGenerationBody.Parse(json, catalog, strictTypes: false, loraDirectory);
         var f = new JsonFields(json);
         var image = UploadedImage.Decode(await MultipartForm.ReadAllAsync(images[0], cancellationToken), "image");
         var request = body.Request with

@@ -9,7 +9,7 @@ namespace LocalDiffusion.Server.OpenAi;
 
 /// <summary>
 /// A parsed <c>POST /v1/images/generations</c> body: OpenAI's fields, checked as OpenAI checks them (each bad one
-/// is a 400 naming it), plus the local extensions negative_prompt, seed, steps, guidance_scale and scheduler.
+/// is a 400 naming it), plus the local extensions negative_prompt, seed, steps, guidance_scale, scheduler and loras.
 /// </summary>
 internal sealed partial record ImageGenerationBody
 {
@@ -41,7 +41,8 @@ internal sealed partial record ImageGenerationBody
     /// <param name="json">The body (a JSON object, or a multipart form's fields as strings).</param>
     /// <param name="catalog">The served models.</param>
     /// <param name="strictTypes">A JSON body: numbers and booleans must be JSON numbers and booleans, as OpenAI requires.</param>
-    public static ImageGenerationBody Parse(JsonElement json, ModelCatalog catalog, bool strictTypes)
+    /// <param name="loraDirectory">The server's <c>--lora-dir</c>, where the <c>loras</c> extension's names are found; null: none.</param>
+    public static ImageGenerationBody Parse(JsonElement json, ModelCatalog catalog, bool strictTypes, string? loraDirectory)
     {
         var f = new JsonFields(json, strictTypes);
         var prompt = f.String("prompt");
@@ -87,6 +88,8 @@ internal sealed partial record ImageGenerationBody
             Steps = f.Int("steps", 1, 1000),
             GuidanceScale = (float?)f.Double("guidance_scale", 0, 100),
             Scheduler = scheduler,
+            // Added to the prompt's <lora:…> tags, which the engine resolves in the same folder.
+            Loras = LorasField.Parse(json, loraDirectory, strictTypes),
         };
         return new ImageGenerationBody
         {

@@ -25,12 +25,12 @@ internal static class ImagesEndpoints
         app.MapPost($"{prefix}/images/edits", async (HttpContext context) =>
         {
             var form = await MultipartForm.ReadAsync(context, server.Options.MaxImageBytes);
-            await ReplyAsync(context, server, await ImageEditForm.ParseEditAsync(form, server.Catalog, context.RequestAborted));
+            await ReplyAsync(context, server, await ImageEditForm.ParseEditAsync(form, server.Catalog, server.Options.LoraDirectory, context.RequestAborted));
         });
         app.MapPost($"{prefix}/images/variations", async (HttpContext context) =>
         {
             var form = await MultipartForm.ReadAsync(context, server.Options.MaxImageBytes);
-            await ReplyAsync(context, server, await ImageEditForm.ParseVariationAsync(form, server.Catalog, context.RequestAborted));
+            await ReplyAsync(context, server, await ImageEditForm.ParseVariationAsync(form, server.Catalog, server.Options.LoraDirectory, context.RequestAborted));
         });
         app.MapGet($"{prefix}/images/files/{{name}}", (string name) =>
             server.Images.TryGet(name, out var path, out var contentType)
@@ -75,7 +75,7 @@ internal static class ImagesEndpoints
     private static async Task GenerateAsync(HttpContext context, ServerContext server)
     {
         var json = await JsonBody.ReadObjectAsync(context, server.Options.MaxJsonBodyBytes);
-        await ReplyAsync(context, server, ImageGenerationBody.Parse(json, server.Catalog, strictTypes: true));
+        await ReplyAsync(context, server, ImageGenerationBody.Parse(json, server.Catalog, strictTypes: true, server.Options.LoraDirectory));
     }
 
     /// <summary>Runs a parsed generation, edit or variation and answers it: JSON, or server-sent events with <c>stream</c>.</summary>

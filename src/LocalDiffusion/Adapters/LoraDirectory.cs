@@ -15,4 +15,12 @@ public static class LoraDirectory
         var relative = Path.GetRelativePath(directory, file);
         return Path.ChangeExtension(relative, null)!.Replace(Path.DirectorySeparatorChar, '/');
     }
+
+    /// <summary>
+    /// The files <paramref name="name"/> stands for: those whose <see cref="NameOf"/> or bare file name (without
+    /// <c>.safetensors</c>) equals it. Only files the folder lists can match, so a name never reaches a file outside it.
+    /// </summary>
+    public static IReadOnlyList<string> Find(string directory, string name) =>
+        List(directory).Where(f => string.Equals(NameOf(directory, f), name, StringComparison.Ordinal)
+            || string.Equals(Path.GetFileNameWithoutExtension(f), name, StringComparison.Ordinal)).ToList();
 }

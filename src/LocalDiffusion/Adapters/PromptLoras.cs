@@ -41,8 +41,7 @@ public static partial class PromptLoras
         if (directory is null)
             throw new InvalidRequestException("Prompt", name, "a LoRA folder", _ => $"the prompt asks for <lora:{name}>, but no LoRA folder is set (PipelineOptions.LoraDirectory, --lora-dir)");
         if (!Directory.Exists(directory)) throw new InvalidRequestException("LoraDirectory", directory, "an existing folder", _ => $"the LoRA folder {directory} does not exist");
-        var matches = LoraDirectory.List(directory).Where(f => string.Equals(LoraDirectory.NameOf(directory, f), name, StringComparison.Ordinal)
-            || string.Equals(Path.GetFileNameWithoutExtension(f), name, StringComparison.Ordinal)).ToList();
+        var matches = LoraDirectory.Find(directory, name);
         if (matches.Count == 1) return matches[0];
         if (matches.Count > 1) throw new InvalidRequestException("Prompt", name, "one file", _ => $"<lora:{name}> matches {matches.Count} files in {directory}: {string.Join(", ", matches)}");
         var known = LoraDirectory.List(directory).Select(f => LoraDirectory.NameOf(directory, f)).Take(20).ToList();
