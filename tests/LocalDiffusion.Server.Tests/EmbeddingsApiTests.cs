@@ -7,7 +7,7 @@ namespace LocalDiffusion.Server.Tests;
 /// </summary>
 public sealed class EmbeddingsApiTests
 {
-    private static string Sd15TiModel()
+    internal static string Sd15TiModel()
     {
         var target = Path.Combine(Path.GetTempPath(), $"ld-server-ti-{Guid.NewGuid():N}");
         foreach (var file in Directory.EnumerateFiles(Repo.Tiny, "*", SearchOption.AllDirectories))
