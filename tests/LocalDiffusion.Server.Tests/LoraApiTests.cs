@@ -117,5 +117,6 @@ public sealed class LoraApiTests
         Assert.Contains("JSON array", error.GetProperty("message").GetString(), StringComparison.Ordinal);
         error = Json.Error(await Json.ReadAsync(await EditAsync("""[{"name": "nope"}]"""), 400));
         Assert.Equal("loras[0].name", error.GetProperty("param").GetString());
+        Assert.Equal("lora_not_found", error.GetProperty("code").GetString());
     }
 }
