@@ -10,6 +10,7 @@ ControlNetModel and schedulers:
     control image: VaeImageProcessor(do_normalize=False) → RGB / 255 in [0, 1] (the pictures are made at the output
                    size, so no resize), repeated [image, image] with CFG unless guess mode;
     latents:       randn([1,4,h,w], generator) × init_noise_sigma;
+    no units:      the UNet without residuals (down_block_additional_residuals None), what the engine's zeros must give;
     keep[i][k]:    1 − (i/N < start_k or (i+1)/N > end_k), N = len(timesteps);
     each step:     latent_model_input = scale_model_input([latents, latents], t);
                    guess mode with CFG: the ControlNets see only the conditional half (latents scaled, the prompt's
@@ -87,7 +88,7 @@ def run(text_encoder, unet, controlnets, case):
             else:
                 down = [a + b for a, b in zip(down, d)]
                 mid = mid + m
-        if guess:
+        if guess and down is not None:
             down = [torch.cat([torch.zeros_like(d), d]) for d in down]
             mid = torch.cat([torch.zeros_like(mid), mid])
         noise_pred = unet(model_input, t2, embeddings, down_block_additional_residuals=down,
@@ -112,6 +113,7 @@ def main():
         {"name": "two_windows/dpmpp_2m", "scheduler": "dpmpp_2m", "steps": 8, "guidance": 7.5, "seed": 11, "guess_mode": False,
          "units": [{"net": 0, "image": "A", "scale": 1.0, "start": 0.0, "end": 0.5},
                    {"net": 1, "image": "B", "scale": 0.7, "start": 0.25, "end": 1.0}]},
+        {"name": "none/euler", "scheduler": "euler", "steps": 6, "guidance": 7.5, "seed": 9, "guess_mode": False, "units": []},
         {"name": "guess/pndm", "scheduler": "pndm", "steps": 8, "guidance": 7.5, "seed": 5, "guess_mode": True,
          "units": [{"net": 0, "image": "A", "scale": 1.0, "start": 0.0, "end": 1.0}]},
     ]
