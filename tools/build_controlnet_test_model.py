@@ -98,6 +98,25 @@ def nets():
     wide = make_controlnet(make_unet(UNET_SEED, 48), WIDE_SEED)
     return unet, controlnets, wide
 
+README_SECTION = """## ControlNet: tiny-controlnet
+
+Written by `tools/build_controlnet_test_model.py` (this section too). `tiny`'s tokenizer, text encoder (width 32), VAE and
+scheduler, with a UNet that is diffusers v0.31.0's `UNet2DConditionModel` at a tiny config (block channels 8/16,
+`CrossAttnDownBlock2D` + `DownBlock2D`, one resnet per block, 4 norm groups, seed 31000) exported **with ControlNet's
+residual inputs**, and two ControlNets (`ControlNetModel.from_unet`, seeds 31001 and 31002) in diffusers' multi-ControlNet
+save layout (`controlnet/`, `controlnet_1/`, each `model.onnx` + `config.json`). Residual names are OnnxStack's.
+
+| component | inputs | outputs |
+|---|---|---|
+| unet | `sample` float32 [batch,4,height,width], `timestep` int64 [batch], `encoder_hidden_states` float32 [batch,sequence,32], `down_block_0_additional_residual` … `down_block_3_additional_residual` float32 [batch,8/8/8/16,h,w], `mid_block_additional_residual` float32 [batch,16,h/2,w/2] | `out_sample` float32 [batch,4,height,width] |
+| controlnet, controlnet_1 | `sample`, `timestep`, `encoder_hidden_states` as the UNet's, `controlnet_cond` float32 [batch,3,8·height,8·width] (RGB in [0, 1]), `conditioning_scale` float32 [] | `down_block_0_additional_residual` … `down_block_3_additional_residual`, `mid_block_additional_residual` |
+
+Down residuals 0–2 are at the latent size, 3 and the mid one at half (one downsampler). diffusers' zero-initialised
+convolutions get seeded random weights and the conditioning embedding He-initialised ones, so the control image and the
+scale change the picture. `refused/controlnet-text48/` is a ControlNet of the same shape for a UNet with 48-wide text
+conditioning (another family), which the engine refuses naming its file.
+"""
+
 
 DOWN_NAMES = [f"down_block_{i}_additional_residual" for i in range(DOWN_RESIDUALS)]
 MID_NAME = "mid_block_additional_residual"
@@ -176,6 +195,19 @@ def export_controlnet(net, path: Path, width: int = TEXT_WIDTH) -> None:
     (path.parent / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
+def write_readme_section(readme: Path) -> None:
+    """Replaces (or appends) this model's section of models/test/README.md."""
+    text = readme.read_text()
+    title = README_SECTION.splitlines()[0]
+    if title in text:
+        start = text.index(title)
+        end = text.find("\n## ", start + len(title))
+        text = text[:start] + README_SECTION.lstrip("\n") + ("" if end < 0 else text[end + 1:])
+    else:
+        text = text.rstrip("\n") + "\n\n" + README_SECTION
+    readme.write_text(text)
+
+
 def main() -> None:
     torch.set_num_threads(1)
     unet, controlnets, wide = nets()
@@ -192,6 +224,7 @@ def main() -> None:
         export_controlnet(net, OUT / ("controlnet" if i == 0 else f"controlnet_{i}") / "model.onnx")
     export_controlnet(wide, ROOT / "refused" / "controlnet-text48" / "model.onnx", width=48)
     shutil.copy(TINY / "model_index.json", OUT / "model_index.json")  # the ControlNets are found by folder name
+    write_readme_section(ROOT / "README.md")
     for p in sorted(OUT.rglob("*.onnx")) + [ROOT / "refused" / "controlnet-text48" / "model.onnx"]:
         print(f"{p.relative_to(ROOT)}: {p.stat().st_size} bytes")
 
