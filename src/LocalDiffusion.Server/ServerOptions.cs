@@ -103,6 +103,12 @@ public sealed record ServerOptions
     /// <summary>The LoRA folder: listed by <c>/sdapi/v1/loras</c>, and where prompts' <c>&lt;lora:NAME:WEIGHT&gt;</c> find NAME.safetensors (<see cref="PipelineOptions.LoraDirectory"/>); null: none.</summary>
     public string? LoraDirectory { get; init; }
 
+    /// <summary>
+    /// The ControlNet folder: its subfolders holding model.onnx and its .onnx files, listed by <c>/controlnet/model_list</c>
+    /// and named by requests' ControlNet units; null: none.
+    /// </summary>
+    public string? ControlNetDirectory { get; init; }
+
     /// <summary>Test seam: model loading waits for this task, so a test can see the 503 a loading model gives.</summary>
     internal Task? ModelLoadGate { get; init; }
 
@@ -110,6 +116,8 @@ public sealed record ServerOptions
     {
         if (Models.Count == 0 && ModelsDirectory is null)
             throw new ArgumentException("No model to serve: give at least one model folder or a models directory.", nameof(Models));
+        if (ControlNetDirectory is { } controlNets && !Directory.Exists(controlNets))
+            throw new ArgumentException($"The ControlNet folder {controlNets} does not exist.", nameof(ControlNetDirectory));
         if (Port is < 0 or > 65535) throw new ArgumentOutOfRangeException(nameof(Port), Port, "Port must be between 0 and 65535.");
         if (MaxQueue < 0) throw new ArgumentOutOfRangeException(nameof(MaxQueue), MaxQueue, "MaxQueue must be 0 or more.");
         if (Concurrency < 1) throw new ArgumentOutOfRangeException(nameof(Concurrency), Concurrency, "Concurrency must be at least 1.");

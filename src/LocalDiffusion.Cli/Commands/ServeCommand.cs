@@ -34,6 +34,7 @@ internal static class ServeCommand
         var vae = VaeOption.Create();
         var promptCache = new Option<int>("--prompt-cache") { Description = "Prompts whose encoded conditioning each model keeps (a repeated prompt skips the text encoders; pictures are identical). 0 turns it off.", DefaultValueFactory = _ => 64 };
         var loraDir = new Option<string?>("--lora-dir") { Description = "The LoRA folder: listed by /sdapi/v1/loras; prompts' <lora:NAME:WEIGHT> find NAME.safetensors there." };
+        var controlNetDir = new Option<string?>("--controlnet-dir") { Description = "The ControlNet folder: its subfolders holding model.onnx (and its .onnx files) are listed by /controlnet/model_list and named by A1111 ControlNet units and the OpenAI body's controlnets." };
         var lowMemory = LowMemoryOption.Create("Hold each model only while a stage of a generation uses it (less memory; every generation reopens its models from the optimised-model cache).");
 
         var command = new Command("serve", "Serve models over HTTP: OpenAI Images API (/v1), AUTOMATIC1111 API (/sdapi/v1), web UI (/).")
@@ -41,6 +42,7 @@ internal static class ServeCommand
             models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, allowedHosts, maxPixels, threads, publicUrl, vae, lowMemory, otlp,
         };
         command.Options.Add(loraDir);
+        command.Options.Add(controlNetDir);
         command.Options.Add(promptCache);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -67,6 +69,7 @@ internal static class ServeCommand
                 PublicUrl = parse.GetValue(publicUrl),
                 VaeDecoderPath = parse.GetValue(vae),
                 LoraDirectory = parse.GetValue(loraDir),
+                ControlNetDirectory = parse.GetValue(controlNetDir),
                 PromptCacheEntries = parse.GetValue(promptCache),
                 LowMemory = parse.GetValue(lowMemory),
             };
