@@ -108,6 +108,35 @@ public sealed class ControlNetApiTests : IAsyncLifetime
         Assert.Equal(Images.Decode(explicitImage).Rgb, Images.Decode(controlled).Rgb);
     }
 
+    [Fact]
+    public async Task The_OpenAI_body_takes_units_in_its_controlnets_extension()
+    {
+        var board = Checkerboard(96, 64);
+        object Body(object[]? units) => new
+        {
+            model = "tiny-controlnet", prompt = "a red circle", size = "96x64", seed = 3, steps = 4, guidance_scale = 7.5, scheduler = "euler",
+            response_format = "b64_json", controlnets = units,
+        };
+        async Task<byte[]> Generate(object[]? units)
+        {
+            using var response = await Json.PostAsync(Http, "v1/images/generations", Body(units));
+            return Convert.FromBase64String((await Json.ReadAsync(response, 200)).GetProperty("data")[0].GetProperty("b64_json").GetString()!);
+        }
+        var controlled = await Generate([new { model = "tiny-canny", image = Convert.ToBase64String(board), module = "canny", weight = 0.8 }]);
+        var viaA1111 = await FirstImageAsync("sdapi/v1/txt2img", Txt2Img(new { model = "tiny-canny", image = Convert.ToBase64String(board), module = "canny", weight = 0.8 }));
+        Assert.Equal(Images.Decode(viaA1111).Rgb, Images.Decode(controlled).Rgb);
+        Assert.NotEqual(Images.Decode(await Generate(null)).Rgb, Images.Decode(controlled).Rgb);
+        using var bad = await Json.PostAsync(Http, "v1/images/generations", Body([new { model = "missing", image = Convert.ToBase64String(board) }]));
+        Assert.Equal("controlnets[0].model", (await Json.ReadAsync(bad, 404)).GetProperty("error").GetProperty("param").GetString());
+    }
+
+    [Fact]
+    public async Task A_missing_ControlNet_folder_is_refused_at_start()
+    {
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => TestServer.StartAsync(new ServerOptions { Models = [Model], ControlNetDirectory = "/no/such/controlnets" }));
+        Assert.Contains("/no/such/controlnets", e.Message);
+    }
+
     public static TheoryData<string, int, string, string> Refusals => new()
     {
         { """{"model": "no-such-net", "image": "{image}"}""", 404, "alwayson_scripts.controlnet.args[0].model", "tiny-canny, tiny-second" },

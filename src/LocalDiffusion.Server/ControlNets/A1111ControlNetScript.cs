@@ -57,14 +57,24 @@ internal static class A1111ControlNetScript
         foreach (var property in scripts.EnumerateObject())
             if (property.Name.Equals("controlnet", StringComparison.OrdinalIgnoreCase)) script = property.Value;
         if (script is not { ValueKind: JsonValueKind.Object } controlnet || !controlnet.TryGetProperty("args", out var args)) return request;
+        return ApplyUnits(args, "alwayson_scripts.controlnet.args", request, server, width, height);
+    }
+
+    /// <summary>
+    /// The request with the enabled units of the list <paramref name="args"/> (named <paramref name="root"/> in errors):
+    /// the A1111 units, and the OpenAI body's <c>controlnets</c> extension, which takes the same unit objects.
+    /// </summary>
+    public static GenerationRequest ApplyUnits(JsonElement args, string root, GenerationRequest request, ServerContext server, int width, int height)
+    {
+        if (args.ValueKind == JsonValueKind.Null) return request;
         if (args.ValueKind != JsonValueKind.Array)
-            throw ApiException.BadRequest("alwayson_scripts.controlnet.args", "'alwayson_scripts.controlnet.args' must be a list of ControlNet units.", "invalid_type");
+            throw ApiException.BadRequest(root, $"'{root}' must be a list of ControlNet units.", "invalid_type");
         var units = new List<ControlNetUnit>();
         var modes = new HashSet<int>();
         var index = 0;
         foreach (var arg in args.EnumerateArray())
         {
-            var field = $"alwayson_scripts.controlnet.args[{index++}]";
+            var field = $"{root}[{index++}]";
             if (arg.ValueKind != JsonValueKind.Object)
                 throw ApiException.BadRequest(field, $"'{field}' must be an object (a ControlNet unit).", "invalid_type");
             var f = new JsonFields(arg);
@@ -82,7 +92,7 @@ internal static class A1111ControlNetScript
         }
         if (units.Count == 0) return request;
         if (modes.Count > 1)
-            throw ApiException.BadRequest("alwayson_scripts.controlnet.args",
+            throw ApiException.BadRequest(root,
                 "The units mix control_mode Balanced and \"ControlNet is more important\"; this server applies guess mode to all units of a request or none.");
         return request with { ControlNets = units, ControlNetGuessMode = modes.Contains(2) };
     }
