@@ -17,6 +17,7 @@ This folder keeps tiny's tokenizer, text encoder (width 32), VAE and scheduler (
                                  (RGB in [0,1]), conditioning_scale float32 [] (diffusers multiplies every residual by it)
                          outputs down_block_{0..3}_additional_residual, mid_block_additional_residual
   ../refused/controlnet-text48/model.onnx  a ControlNet whose cross-attention width is 48 (another family), seed 31003
+  ../refused/controlnet-nan/model.onnx     controlnet/ with a NaN in its mid-block bias (the NaN report's test)
 
 The residual names are OnnxStack's (its ControlNet converter's outputs and ControlNet UNet's inputs); the engine also
 accepts other spellings that carry the block index (see src/LocalDiffusion/ControlNet/ControlResiduals.cs).
@@ -39,6 +40,7 @@ import sys
 from pathlib import Path
 
 import onnx
+import onnx.numpy_helper
 import torch
 from torch import nn
 
@@ -114,7 +116,8 @@ save layout (`controlnet/`, `controlnet_1/`, each `model.onnx` + `config.json`).
 Down residuals 0–2 are at the latent size, 3 and the mid one at half (one downsampler). diffusers' zero-initialised
 convolutions get seeded random weights and the conditioning embedding He-initialised ones, so the control image and the
 scale change the picture. `refused/controlnet-text48/` is a ControlNet of the same shape for a UNet with 48-wide text
-conditioning (another family), which the engine refuses naming its file.
+conditioning (another family), which the engine refuses naming its file; `refused/controlnet-nan/` is `controlnet/` with
+one NaN in its mid-block bias, whose NaN residual the engine reports naming the ControlNet.
 """
 
 
@@ -195,6 +198,16 @@ def export_controlnet(net, path: Path, width: int = TEXT_WIDTH) -> None:
     (path.parent / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
+def write_nan_controlnet(source: Path, path: Path) -> None:
+    """controlnet/ with a NaN mid-block bias: its mid residual is NaN, so the engine's NaN report can be tested."""
+    model = onnx.load(str(source))
+    bias = next(i for i in model.graph.initializer if i.name == "net.controlnet_mid_block.bias")
+    values = onnx.numpy_helper.to_array(bias).copy()
+    values[0] = float("nan")
+    bias.CopyFrom(onnx.numpy_helper.from_array(values, bias.name))
+    save_checked(model, path)
+
+
 def write_readme_section(readme: Path) -> None:
     """Replaces (or appends) this model's section of models/test/README.md."""
     text = readme.read_text()
@@ -223,9 +236,10 @@ def main() -> None:
     for i, net in enumerate(controlnets):
         export_controlnet(net, OUT / ("controlnet" if i == 0 else f"controlnet_{i}") / "model.onnx")
     export_controlnet(wide, ROOT / "refused" / "controlnet-text48" / "model.onnx", width=48)
+    write_nan_controlnet(OUT / "controlnet" / "model.onnx", ROOT / "refused" / "controlnet-nan" / "model.onnx")
     shutil.copy(TINY / "model_index.json", OUT / "model_index.json")  # the ControlNets are found by folder name
     write_readme_section(ROOT / "README.md")
-    for p in sorted(OUT.rglob("*.onnx")) + [ROOT / "refused" / "controlnet-text48" / "model.onnx"]:
+    for p in sorted(OUT.rglob("*.onnx")) + [ROOT / "refused" / "controlnet-text48" / "model.onnx", ROOT / "refused" / "controlnet-nan" / "model.onnx"]:
         print(f"{p.relative_to(ROOT)}: {p.stat().st_size} bytes")
 
 

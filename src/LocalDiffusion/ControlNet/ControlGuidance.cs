@@ -57,9 +57,6 @@ internal sealed class ControlGuidance : IDisposable
         _units = [.. made];
     }
 
-    /// <summary>Units whose ControlNet ran at least once.</summary>
-    public int Calls { get; private set; }
-
     /// <summary>
     /// Fills the conditioning's residual rows for evaluation <paramref name="index"/> from the UNet's scaled input rows
     /// <paramref name="scaled"/> ([batch, 4, h, w]).
@@ -77,7 +74,6 @@ internal sealed class ControlGuidance : IDisposable
         {
             if (from < u.Settings.GuidanceStart || to > u.Settings.GuidanceEnd || u.Settings.Scale == 0) continue;
             u.Run(scaled, timestep, _rows, runOptions);
-            Calls++;
             for (var k = 0; k < residuals.Length; k++)
             {
                 var item = residuals[k].Length / batch;
@@ -87,6 +83,10 @@ internal sealed class ControlGuidance : IDisposable
                     var target = residuals[k].AsSpan(_rows[r] * item, item);
                     var output = u.Scratch[k].AsSpan(0, item);
                     u.Outputs[k].Read(r * item, output);
+                    // Said here, naming the ControlNet: in the UNet's output it would look like the UNet's fault.
+                    if (!TensorPrimitives.IsFiniteAll<float>(output))
+                        throw new GenerationNumericsException(NumericsStage.ControlNet, index + 1,
+                            $"NaN/infinity at denoising step {index + 1}: ControlNet {u.FilePath} returned it in '{u.OutputName(k)}' from finite latents (an fp16 ControlNet overflowing, or a broken export).");
                     TensorPrimitives.MultiplyAdd(output, weight, target, target);
                 }
             }
@@ -157,6 +157,10 @@ internal sealed class ControlGuidance : IDisposable
         }
 
         public ControlNetUnit Settings { get; }
+
+        public string FilePath => _model.FilePath;
+
+        public string OutputName(int slot) => _model.Residuals[slot].Name;
 
         public HostTensor[] Outputs { get; } = [];
 

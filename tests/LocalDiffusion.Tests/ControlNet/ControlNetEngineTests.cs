@@ -129,6 +129,27 @@ public class ControlNetEngineTests
         Assert.Contains(Path.Combine(unet, "model.onnx"), wrong.Message);
     }
 
+    [Fact]
+    public async Task ANaNResidualIsReportedNamingTheControlNet()
+    {
+        // refused/controlnet-nan: controlnet/ with one NaN in its mid-block bias (tools/build_controlnet_test_model.py).
+        var nan = Path.Combine(TestPaths.ModelsDir, "test", "refused", "controlnet-nan");
+        var e = await Assert.ThrowsAsync<GenerationNumericsException>(() => Pipeline.GenerateAsync(Request(Unit() with { ModelPath = nan }), cancellationToken: Token));
+        Assert.Equal(NumericsStage.ControlNet, e.Stage);
+        Assert.Equal(1, e.Step);
+        Assert.Contains(Path.Combine(nan, "model.onnx"), e.Message);
+        Assert.Contains("mid_block_additional_residual", e.Message);
+    }
+
+    [Fact]
+    public async Task SD3AndFluxRefuseControlNets()
+    {
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => TestModels.Pipeline("tiny-sd3").GenerateAsync(
+            new GenerationRequest { Prompt = "x", Steps = 1, ControlNets = [Unit()] }, cancellationToken: Token));
+        Assert.Equal(nameof(GenerationRequest.ControlNets), e.ParamName);
+        Assert.Contains("not supported", e.Message);
+    }
+
     public static TheoryData<string, string> BadUnits => new()
     {
         { "scale", "ControlNets[0].Scale is -1" },
