@@ -119,6 +119,7 @@ public sealed partial class StableDiffusionPipeline
                 TokenizerVocabularySize = tokenizer.VocabularySize,
                 UnetFixedBatch = unet.FixedBatch,
                 UnetAttention = unet.Attention,
+                UnetControlNetResiduals = unet.ResidualInputs.Count,
                 Family = family,
                 Tasks = family.Tasks(folder.VaeEncoderPath is not null),
             };

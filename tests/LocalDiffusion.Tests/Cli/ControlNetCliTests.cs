@@ -68,6 +68,17 @@ public class ControlNetCliTests
     }
 
     [Fact]
+    public async Task InfoSaysWhetherControlNetsCanSteerTheUNet()
+    {
+        var (code, output, error) = await CliRunner.Run("info", "--model", Model, "--device", "cpu");
+        Assert.True(code == 0, error);
+        Assert.Contains("4 down-block + 1 mid-block residual inputs", output);
+        (code, output, error) = await CliRunner.Run("info", "--model", TestModels.PathOf("tiny"), "--device", "cpu");
+        Assert.True(code == 0, error);
+        Assert.Contains("no residual inputs", output);
+    }
+
+    [Fact]
     public async Task AModelWithoutResidualInputsIsRefusedNamingItsUNet()
     {
         using var dir = new TempDirectory();
