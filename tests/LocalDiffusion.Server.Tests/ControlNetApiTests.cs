@@ -66,6 +66,8 @@ public sealed class ControlNetApiTests : IAsyncLifetime
         Assert.Equal(["none", "canny"], modules.GetProperty("module_list").EnumerateArray().Select(e => e.GetString()!));
         Assert.Equal(100, modules.GetProperty("module_detail").GetProperty("canny").GetProperty("sliders")[0].GetProperty("value").GetDouble());
         Assert.Equal(2, (await Json.GetAsync(Http, "controlnet/version")).GetProperty("version").GetInt32());
+        var scripts = await Json.GetAsync(Http, "sdapi/v1/scripts");
+        Assert.Equal(["controlnet"], scripts.GetProperty("txt2img").EnumerateArray().Select(e => e.GetString()!));
     }
 
     [Fact]

@@ -27,7 +27,12 @@ public sealed partial class StableDiffusionPipeline
         ObjectDisposedException.ThrowIf(_disposed, this);
         var file = ControlNetModel.ResolvePath(path);
         var sessions = _sessions ?? throw new NotSupportedException($"ControlNets are not supported with {Info.Family.Name}.");
-        var entry = _controlNets.GetOrAdd(file, f => new Lazy<ControlNetModel>(() => ControlNetModel.Load(f, sessions)));
+        var entry = _controlNets.GetOrAdd(file, f => new Lazy<ControlNetModel>(() =>
+        {
+            var model = ControlNetModel.Load(f, sessions);
+            model.Component.ReleaseWhenIdle = _options.LowMemory; // held only while a generation uses it, as the UNet
+            return model;
+        }));
         try
         {
             return entry.Value;

@@ -64,6 +64,17 @@ public class ControlNetEngineTests
         Assert.Equal(byPath.FinalLatents, byModel.FinalLatents);
     }
 
+    [Fact]
+    public async Task LowMemoryGivesTheSameLatents()
+    {
+        // Under LowMemory the ControlNet's session is released after each generation and reopened for the next.
+        using var lowMemory = StableDiffusionPipeline.Load(Folder, new PipelineOptions { Device = "cpu", LowMemory = true });
+        var expected = (await Pipeline.GenerateAsync(Request(Unit("B")), cancellationToken: Token)).FinalLatents;
+        Assert.Equal(expected, (await lowMemory.GenerateAsync(Request(Unit("B")), cancellationToken: Token)).FinalLatents);
+        Assert.False(lowMemory.LoadControlNet(Net()).Component.IsLoaded);
+        Assert.Equal(expected, (await lowMemory.GenerateAsync(Request(Unit("B")), cancellationToken: Token)).FinalLatents);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
