@@ -36,6 +36,10 @@ public class ControlNetCliTests
             ],
         }, cancellationToken: TestContext.Current.CancellationToken);
         Assert.Equal(expected.Images[0].Rgb, GeneratedImage.LoadPng(output).Rgb);
+        // The PNG says which ControlNets drew it, as the A1111 extension's infotext does.
+        var parameters = PngTextChunks.Read(File.ReadAllBytes(output))["parameters"];
+        Assert.Contains("ControlNet 0: \"Module: none, Model: controlnet, Weight: 0.8, Resize Mode: Just Resize, Guidance Start: 0.25, Guidance End: 0.75, Control Mode: ControlNet is more important\"", parameters);
+        Assert.Contains("ControlNet 1: \"Module: canny, Model: controlnet_1, Weight: 1, Resize Mode: Just Resize, Threshold A: 100, Threshold B: 200, Guidance Start: 0.25, Guidance End: 1,", parameters);
         var plain = Path.Combine(dir.Path, "plain.png");
         Assert.Equal(0, (await CliRunner.Run([.. Common(Model), "--out", plain])).Code);
         Assert.NotEqual(GeneratedImage.LoadPng(plain).Rgb, GeneratedImage.LoadPng(output).Rgb);
