@@ -208,16 +208,16 @@ def write_nan_controlnet(source: Path, path: Path) -> None:
     save_checked(model, path)
 
 
-def write_readme_section(readme: Path) -> None:
-    """Replaces (or appends) this model's section of models/test/README.md."""
+def write_readme_section(readme: Path, section: str = README_SECTION) -> None:
+    """Replaces (or appends) a model's section of models/test/README.md."""
     text = readme.read_text()
-    title = README_SECTION.splitlines()[0]
+    title = section.lstrip("\n").splitlines()[0]
     if title in text:
         start = text.index(title)
         end = text.find("\n## ", start + len(title))
-        text = text[:start] + README_SECTION.lstrip("\n") + ("" if end < 0 else text[end + 1:])
+        text = text[:start] + section.lstrip("\n") + ("" if end < 0 else text[end + 1:])
     else:
-        text = text.rstrip("\n") + "\n\n" + README_SECTION
+        text = text.rstrip("\n") + "\n\n" + section.lstrip("\n")
     readme.write_text(text)
 
 

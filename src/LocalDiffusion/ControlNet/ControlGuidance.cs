@@ -125,6 +125,15 @@ internal sealed class ControlGuidance : IDisposable
                 var hidden = Own(HostTensor.Create(model.Hidden.ElementType, [n, inputs.SequenceLength, inputs.HiddenSize], model.Hidden.Name));
                 var hiddenItem = inputs.SequenceLength * inputs.HiddenSize;
                 for (var r = 0; r < n; r++) hidden.Write(inputs.EncoderHiddenStates.AsSpan(rows[r] * hiddenItem, hiddenItem), r * hiddenItem);
+                foreach (var spec in model.Added)
+                {
+                    // SDXL: the rows of the UNet's own text_embeds / time_ids.
+                    var rowsOf = inputs.Extra(spec.Name) ?? throw new InvalidOperationException($"{model.FilePath} takes '{spec.Name}', which this generation did not prepare.");
+                    var width = rowsOf.Length / inputs.Batch;
+                    var added = Own(HostTensor.Create(spec.ElementType, [n, width], spec.Name));
+                    for (var r = 0; r < n; r++) added.Write(rowsOf.AsSpan(rows[r] * width, width), r * width);
+                    AddedInputs.Add(added);
+                }
                 var cond = Own(HostTensor.Create(model.Cond.ElementType, [n, 3, h * Vae.VaeDecoder.Factor, w * Vae.VaeDecoder.Factor], model.Cond.Name));
                 for (var r = 0; r < n; r++) cond.Write(image, r * image.Length);
                 _binding = Own(model.Component.CreateIoBinding());
@@ -132,6 +141,7 @@ internal sealed class ControlGuidance : IDisposable
                 _binding.BindInput(model.Timestep.Name, _timestep.Value);
                 _binding.BindInput(model.Hidden.Name, hidden.Value);
                 _binding.BindInput(model.Cond.Name, cond.Value);
+                for (var a = 0; a < model.Added.Count; a++) _binding.BindInput(model.Added[a].Name, AddedInputs[a].Value);
                 if (model.Scale is { } scaleSpec)
                 {
                     // The scale is applied here (per unit and window), so the network runs at 1.
@@ -163,6 +173,8 @@ internal sealed class ControlGuidance : IDisposable
         public string OutputName(int slot) => _model.Residuals[slot].Name;
 
         public HostTensor[] Outputs { get; } = [];
+
+        private List<HostTensor> AddedInputs { get; } = [];
 
         public float[][] Scratch { get; } = [];
 

@@ -26,12 +26,16 @@ public sealed class ControlNetModel : IDisposable
             || !model.Inputs.TryGetValue("encoder_hidden_states", out var hidden) || hidden.Rank != 3
             || !model.Inputs.TryGetValue("controlnet_cond", out var cond) || cond.Rank != 4)
             throw new ModelLoadException(path, Expected());
-        // SDXL ControlNets also take text_embeds and time_ids; their UNet side is not wired yet.
-        var extra = model.Inputs.Keys.Except(["sample", "timestep", "encoder_hidden_states", "controlnet_cond", "conditioning_scale"]).ToList();
+        // SDXL ControlNets also take the UNet's text_embeds and time_ids; anything else is a kind this engine cannot feed.
+        var extra = model.Inputs.Keys.Except(["sample", "timestep", "encoder_hidden_states", "controlnet_cond", "conditioning_scale", "text_embeds", "time_ids"]).ToList();
         if (extra.Count > 0)
             throw new ModelLoadException(path,
-                $"it takes inputs {string.Join(", ", extra)} besides sample, timestep, encoder_hidden_states, controlnet_cond and conditioning_scale: " +
-                "an SDXL (or other) ControlNet; LocalDiffusion runs SD 1.x/2.x ControlNets.");
+                $"it takes inputs {string.Join(", ", extra)} besides sample, timestep, encoder_hidden_states, controlnet_cond, conditioning_scale " +
+                "(and SDXL's text_embeds, time_ids): a ControlNet kind LocalDiffusion cannot feed.");
+        Added = [.. new[] { "text_embeds", "time_ids" }.Where(model.Inputs.ContainsKey).Select(n => model.Inputs[n])];
+        foreach (var spec in Added)
+            if (spec.Rank != 2 || !OrtTensors.AcceptsFloats(spec.ElementType))
+                throw new ModelLoadException(path, $"input '{spec.Name}' is {spec.Describe()}; a float [batch, width] tensor was expected.");
         foreach (var spec in new[] { sample, timestep, hidden, cond })
             if (!OrtTensors.AcceptsFloats(spec.ElementType))
                 throw new ModelLoadException(path, $"input '{spec.Name}' has element type {spec.ElementType}; float32/float16 was expected (timestep also int64/int32).");
@@ -54,10 +58,10 @@ public sealed class ControlNetModel : IDisposable
     /// <summary>The model.onnx path.</summary>
     public string FilePath => _model.FilePath;
 
-    /// <summary>The width of encoder_hidden_states it declares (768 for SD 1.x, 1024 for SD 2.x), or null when symbolic.</summary>
+    /// <summary>The width of encoder_hidden_states it declares (768 for SD 1.x, 1024 for SD 2.x, 2048 for SDXL), or null when symbolic.</summary>
     public int? CrossAttentionWidth => Hidden.FixedDimension(2) is { } d ? (int)d : null;
 
-    /// <summary>Down-block residuals it returns (12 for SD 1.x/2.x), besides the mid-block one.</summary>
+    /// <summary>Down-block residuals it returns (12 for SD 1.x/2.x, 9 for SDXL), besides the mid-block one.</summary>
     public int DownResidualCount => Residuals.Count - 1;
 
     internal IReadOnlyList<TensorSpec> Residuals { get; }
@@ -71,6 +75,9 @@ public sealed class ControlNetModel : IDisposable
     internal TensorSpec Cond { get; }
 
     internal TensorSpec? Scale { get; }
+
+    /// <summary>SDXL's added conditioning inputs (text_embeds, time_ids) it declares; none for SD 1.x/2.x ControlNets.</summary>
+    internal IReadOnlyList<TensorSpec> Added { get; }
 
     internal OnnxComponent Component => _model;
 
@@ -135,7 +142,15 @@ public sealed class ControlNetModel : IDisposable
         if (CrossAttentionWidth is { } mine && unet.DeclaredHiddenSize is { } theirs && mine != theirs)
             throw new ArgumentException(
                 $"ControlNet {FilePath} takes encoder_hidden_states {mine} wide, but the model's UNet ({unet.FilePath}) takes {theirs}: " +
-                "the ControlNet was made for another model family (SD 1.x: 768, SD 2.x: 1024).", nameof(GenerationRequest.ControlNets));
+                "the ControlNet was made for another model family (SD 1.x: 768, SD 2.x: 1024, SDXL: 2048).", nameof(GenerationRequest.ControlNets));
+        // An SDXL ControlNet needs the UNet's added conditioning (and an SD one must not be given an SDXL UNet's).
+        var unetAdded = unet.ExtraInputs.Where(e => e.Name is "text_embeds" or "time_ids").Select(e => e.Name).Order().ToList();
+        var ours = Added.Select(a => a.Name).Order().ToList();
+        if (!unetAdded.SequenceEqual(ours))
+            throw new ArgumentException(
+                $"ControlNet {FilePath} takes {(ours.Count == 0 ? "no added conditioning" : string.Join(" and ", ours))}, but the model's UNet ({unet.FilePath}) takes " +
+                $"{(unetAdded.Count == 0 ? "none" : string.Join(" and ", unetAdded))}: the ControlNet was made for another model family (SDXL ControlNets take text_embeds and time_ids).",
+                nameof(GenerationRequest.ControlNets));
         if (Residuals.Count != unet.ResidualInputs.Count)
             throw new ArgumentException(
                 $"ControlNet {FilePath} returns {DownResidualCount} down-block residuals, but the model's UNet ({unet.FilePath}) takes {unet.ResidualInputs.Count - 1}: " +

@@ -63,9 +63,9 @@ internal sealed class UNet : IDisposable
         OrtTensors.RequireFloatOutput(_output, model.FilePath);
         if (_residuals.Length > 0)
         {
-            // Without a stride-2 scan, assume SD's four levels for its 12 down residuals.
+            // Without a stride-2 scan, assume SD 1.x/2.x's four levels for 12 down residuals, SDXL's three for 9.
             var down = _residuals.Length - 1;
-            var levels = DownsamplingLevels > 0 ? DownsamplingLevels + 1 : down == 12 ? 4 : 1;
+            var levels = DownsamplingLevels > 0 ? DownsamplingLevels + 1 : down == 12 ? 4 : down == 9 ? 3 : 1;
             _residualHalvings = ControlNet.ControlResiduals.Halvings(down, levels)
                 ?? throw new ModelLoadException(model.FilePath,
                     $"it takes {down} down-block residuals over {levels} resolution levels, which is not a diffusers UNet's layout (1 + levels × resnets + levels − 1).");

@@ -33,7 +33,7 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
         if (r.Loras is { Count: > 0 } || Adapters.PromptLoras.Extract(r.Prompt).Loras.Count > 0)
             throw new ArgumentException($"LoRAs are not supported with {Model.Name} yet (only SD 1.x/2.x/XL); remove the <lora:…> tags and Loras.", nameof(r.Loras));
         if (r.ControlNets is { Count: > 0 })
-            throw new ArgumentException($"ControlNets are not supported with {Model.Name} (only SD 1.x/2.x UNets exported with residual inputs).", nameof(r.ControlNets));
+            throw new ArgumentException($"ControlNets are not supported with {Model.Name} (only SD 1.x/2.x and SDXL UNets exported with residual inputs).", nameof(r.ControlNets));
         r = WithStrength(r);
         if (r.DenoisingStart is not null || r.DenoisingEnd is not null)
             throw new ArgumentException($"DenoisingStart/DenoisingEnd (the SDXL base → refiner hand-off) are not supported with {Model.Name}.",

@@ -196,7 +196,7 @@ public sealed record GenerationRequest
     public int? MaxSequenceLength { get; init; }
 
     /// <summary>
-    /// ControlNets steering this generation (SD 1.x/2.x UNets exported with residual inputs): each unit's residuals, times
+    /// ControlNets steering this generation (SD 1.x/2.x and SDXL UNets exported with residual inputs): each unit's residuals, times
     /// its scale, are added to the UNet's skip connections inside its guidance window; several units add up. Works with
     /// text-to-image, img2img and inpainting. Null or empty: none.
     /// </summary>

@@ -128,6 +128,19 @@ public class ControlNetEngineTests
     }
 
     [Fact]
+    public async Task SdAndSdxlControlNetsAreRefusedForEachOthersUNet()
+    {
+        var sdxlNet = Path.Combine(TestModels.PathOf("tiny-sdxl-controlnet"), "controlnet");
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => Pipeline.GenerateAsync(Request(Unit() with { ModelPath = sdxlNet }), cancellationToken: Token));
+        Assert.Contains(Path.Combine(sdxlNet, "model.onnx"), e.Message);
+        Assert.Contains("80 wide", e.Message);
+        var sdxl = TestModels.Pipeline("tiny-sdxl-controlnet");
+        e = await Assert.ThrowsAsync<ArgumentException>(() => sdxl.GenerateAsync(Request(Unit()), cancellationToken: Token));
+        Assert.Contains(Path.Combine(Net(), "model.onnx"), e.Message);
+        Assert.Contains("32 wide", e.Message);
+    }
+
+    [Fact]
     public async Task AMissingOrWrongControlNetFileIsNamed()
     {
         var missing = Path.Combine(Folder, "no-such-controlnet");

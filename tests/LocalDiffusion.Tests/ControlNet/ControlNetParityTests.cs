@@ -68,4 +68,47 @@ public class ControlNetParityTests
         TestContext.Current.TestOutputHelper?.WriteLine($"{name}: max |error| {worst:G3}, max |latent| {scale:G3}");
         Tolerance.AssertClose(expected, result.FinalLatents, name, relative: 0, absolute: 1e-4);
     }
+
+    private static readonly PipelineReferenceCases SdxlReference = new("diffusers_controlnet_sdxl_tiny.json");
+
+    public static TheoryData<string> SdxlCaseNames => SdxlReference.Names;
+
+    /// <summary>
+    /// An SDXL ControlNet (text_embeds and time_ids inputs) on models/test/tiny-sdxl-controlnet against diffusers'
+    /// StableDiffusionXLControlNetPipeline steps (tools/pipeline_reference/controlnet_sdxl_tiny.py), one unit, and a
+    /// window in guess mode; 1e-4 absolute as above.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(SdxlCaseNames))]
+    public async Task SdxlFinalLatentsMatchDiffusers(string name)
+    {
+        var c = SdxlReference.Case(name);
+        int width = c.GetProperty("width").GetInt32(), height = c.GetProperty("height").GetInt32();
+        var request = new GenerationRequest
+        {
+            Prompt = c.GetProperty("prompt").GetString()!,
+            Steps = c.GetProperty("steps").GetInt32(),
+            GuidanceScale = c.GetProperty("guidance").GetSingle(),
+            Seed = c.GetProperty("seed").GetInt64(),
+            Width = width,
+            Height = height,
+            ControlNetGuessMode = c.GetProperty("guess_mode").GetBoolean(),
+            ControlNets =
+            [
+                new ControlNetUnit
+                {
+                    ModelPath = Path.Combine(TestModels.PathOf("tiny-sdxl-controlnet"), "controlnet"),
+                    Image = Picture("A", width, height),
+                    Scale = c.GetProperty("scale").GetSingle(),
+                    GuidanceStart = c.GetProperty("start").GetSingle(),
+                    GuidanceEnd = c.GetProperty("end").GetSingle(),
+                },
+            ],
+        };
+        var result = await TestModels.Pipeline("tiny-sdxl-controlnet").GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken);
+        var expected = DiffusersReference.Floats(c.GetProperty("final_latents"));
+        var worst = expected.Zip(result.FinalLatents, (e, a) => Math.Abs(e - a)).Max();
+        TestContext.Current.TestOutputHelper?.WriteLine($"{name}: max |error| {worst:G3}, max |latent| {expected.Max(MathF.Abs):G3}");
+        Tolerance.AssertClose(expected, result.FinalLatents, name, relative: 0, absolute: 1e-4);
+    }
 }
