@@ -107,6 +107,11 @@ public sealed record ServerOptions
 
     /// <summary>The textual-inversion folder (<see cref="PipelineOptions.EmbeddingsDirectory"/>): listed by <c>/sdapi/v1/embeddings</c>; each file's name in a prompt of either API uses it. Null: none.</summary>
     public string? EmbeddingsDirectory { get; init; }
+    /// <summary>
+    /// The ControlNet folder: its subfolders holding model.onnx and its .onnx files, listed by <c>/controlnet/model_list</c>
+    /// and named by requests' ControlNet units; null: none.
+    /// </summary>
+    public string? ControlNetDirectory { get; init; }
 
     /// <summary>Test seam: model loading waits for this task, so a test can see the 503 a loading model gives.</summary>
     internal Task? ModelLoadGate { get; init; }
@@ -115,6 +120,8 @@ public sealed record ServerOptions
     {
         if (Models.Count == 0 && ModelsDirectory is null)
             throw new InvalidRequestException(nameof(Models), null, null, _ => "No model to serve: give at least one model folder or a models directory.");
+        if (ControlNetDirectory is { } controlNets && !Directory.Exists(controlNets))
+            throw new InvalidRequestException(nameof(ControlNetDirectory), controlNets, "an existing folder", _ => $"The ControlNet folder {controlNets} does not exist.");
         if (Port is < 0 or > 65535) throw new InvalidRequestException(nameof(Port), Port, null, called => $"{called} must be between 0 and 65535.");
         if (MaxQueue < 0) throw new InvalidRequestException(nameof(MaxQueue), MaxQueue, null, called => $"{called} must be 0 or more.");
         if (Concurrency < 1) throw new InvalidRequestException(nameof(Concurrency), Concurrency, null, called => $"{called} must be at least 1.");

@@ -38,6 +38,8 @@ internal static class GenerateCommand
         imageOptions.AddTo(command);
         var sdxlOptions = new SdxlOptions();
         sdxlOptions.AddTo(command);
+        var controlNetOptions = new ControlNetOptions();
+        controlNetOptions.AddTo(command);
         var refinerOptions = new RefinerOptions();
         refinerOptions.AddTo(command);
         var cacheDir = CacheDirOption.Create();
@@ -65,7 +67,7 @@ internal static class GenerateCommand
             // an output that cannot be written.
             OutputFiles.Check(
                 [.. outputs.Select(o => ("--out", o)), .. latentsOut is null ? [] : new[] { ("--save-latents", latentsOut) }],
-                [.. latentsIn is null ? [] : new[] { ("--latents", latentsIn) }, .. imageOptions.Inputs(parse)], replace);
+                [.. latentsIn is null ? [] : new[] { ("--latents", latentsIn) }, .. imageOptions.Inputs(parse), .. controlNetOptions.Inputs(parse)], replace);
 
             var (initial, latentWidth, latentHeight) = latentsIn is null ? (null, null, null) : ReadLatents(latentsIn, n);
             var requestWidth = parse.GetValue(width) ?? latentWidth;
@@ -75,6 +77,7 @@ internal static class GenerateCommand
 
             var withImages = imageOptions.Read(parse);
             var withSdxl = sdxlOptions.Read(parse);
+            var withControlNets = controlNetOptions.Read(parse);
             var (refinerDir, switchAt) = refinerOptions.Read(parse);
             var modelDir = ModelLocator.Resolve(parse.GetValue(model));
             var options = embeddings.Apply(parse, loras.Apply(parse, engine.Apply(parse, new PipelineOptions
@@ -106,7 +109,7 @@ internal static class GenerateCommand
                 ImageCount = n,
                 InitialLatents = initial,
             };
-            request = withSdxl(withImages(request));
+            request = withControlNets(withSdxl(withImages(request)));
 
             GenerationResult? result = null;
             await console.Progress()

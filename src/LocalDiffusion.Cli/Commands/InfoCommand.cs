@@ -35,6 +35,9 @@ internal static class InfoCommand
             summary.AddRow("tokenizer vocabulary", info.TokenizerVocabularySize.ToString(ci));
             summary.AddRow("model cache", Markup.Escape($"{CacheDirOption.Resolve(parse, cacheDir)} ({string.Join(", ", info.Components.Select(c => $"{c.Name} {c.Cache}"))})"));
             summary.AddRow("unet attention", Markup.Escape(info.UnetAttention));
+            summary.AddRow("unet controlnet", info.UnetControlNetResiduals > 0
+                ? $"{info.UnetControlNetResiduals - 1} down-block + 1 mid-block residual inputs (--controlnet can steer it)"
+                : "no residual inputs (ControlNets cannot steer this export)");
             summary.AddRow("unet batch", info.UnetFixedBatch is { } b ? $"fixed {b}{(b == 1 ? " (CFG runs as two calls)" : "")}" : "dynamic");
             console.Write(summary);
 

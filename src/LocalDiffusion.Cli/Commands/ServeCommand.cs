@@ -34,6 +34,7 @@ internal static class ServeCommand
         var vae = VaeOption.Create();
         var promptCache = new Option<int>("--prompt-cache") { Description = "Prompts whose encoded conditioning each model keeps (a repeated prompt skips the text encoders; pictures are identical). 0 turns it off.", DefaultValueFactory = _ => 64 };
         var loraDir = new Option<string?>("--lora-dir") { Description = "The LoRA folder: listed by /sdapi/v1/loras; prompts' <lora:NAME:WEIGHT> find NAME.safetensors there." };
+        var controlNetDir = new Option<string?>("--controlnet-dir") { Description = "The ControlNet folder: its subfolders holding model.onnx (and its .onnx files) are listed by /controlnet/model_list and named by A1111 ControlNet units and the OpenAI body's controlnets." };
         var lowMemory = LowMemoryOption.Create("Hold each model only while a stage of a generation uses it (less memory; every generation reopens its models from the optimised-model cache).");
 
         var command = new Command("serve", "Serve models over HTTP: OpenAI Images API (/v1), AUTOMATIC1111 API (/sdapi/v1), web UI (/).")
@@ -43,6 +44,7 @@ internal static class ServeCommand
         command.Options.Add(loraDir);
         var embeddingsDir = new Option<string?>("--embeddings-dir") { Description = "A folder of textual-inversion embeddings: listed by /sdapi/v1/embeddings; each file's name in a prompt uses it." };
         command.Options.Add(embeddingsDir);
+        command.Options.Add(controlNetDir);
         command.Options.Add(promptCache);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -70,6 +72,7 @@ internal static class ServeCommand
                 VaeDecoderPath = parse.GetValue(vae),
                 LoraDirectory = parse.GetValue(loraDir),
                 EmbeddingsDirectory = parse.GetValue(embeddingsDir),
+                ControlNetDirectory = parse.GetValue(controlNetDir),
                 PromptCacheEntries = parse.GetValue(promptCache),
                 LowMemory = parse.GetValue(lowMemory),
             };

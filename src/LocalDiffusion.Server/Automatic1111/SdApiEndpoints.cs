@@ -58,6 +58,7 @@ internal static class SdApiEndpoints
         app.MapPost("/sdapi/v1/refresh-checkpoints", () => Results.Text("null", "application/json"));
         SdApiListings.Map(app, server);
         PngInfoEndpoint.Map(app, server);
+        ControlNets.A1111ControlNetScript.Map(app, server);
     }
 
     private const long PreviewPollWindowMs = 60_000;
@@ -69,6 +70,7 @@ internal static class SdApiEndpoints
     {
         var json = await JsonBody.ReadObjectAsync(context, server.Options.MaxJsonBodyBytes);
         var (model, request, batch) = ParseCommon(json, server, defaultToNativeSize: true);
+        request = ControlNets.A1111ControlNetScript.Apply(json, request, server, request.Width!.Value, request.Height!.Value);
         var hires = HiresFix.Parse(json, request, model, server);
         if (hires is not null && batch.Refiner is not null)
             throw ApiException.BadRequest("refiner_checkpoint", "enable_hr with a refiner_checkpoint is not supported here; send one or the other.");
@@ -115,6 +117,7 @@ internal static class SdApiEndpoints
             Strength = strength,
             MaskBlur = mask is null ? 0 : (float)(f.Double("mask_blur", 0, 64) ?? 4),
         };
+        request = ControlNets.A1111ControlNetScript.Apply(json, request, server, request.Width ?? init.Width, request.Height ?? init.Height);
         // A1111 echoes the request as parameters, without the pictures unless include_init_images is set.
         var echo = JsonNode.Parse(json.GetRawText())!.AsObject();
         if (f.Bool("include_init_images") != true)

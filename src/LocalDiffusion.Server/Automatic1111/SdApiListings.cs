@@ -43,7 +43,9 @@ internal static class SdApiListings
         app.MapGet("/sdapi/v1/face-restorers", () => Results.Json(Array.Empty<object>()));
         app.MapGet("/sdapi/v1/realesrgan-models", () => Results.Json(Array.Empty<object>()));
         app.MapGet("/sdapi/v1/prompt-styles", () => Results.Json(Array.Empty<object>()));
-        app.MapGet("/sdapi/v1/scripts", () => Results.Json(new { txt2img = Array.Empty<string>(), img2img = Array.Empty<string>() }));
+        // A1111 lists its always-on scripts by lower-case title; clients look for "controlnet" here before sending units.
+        string[] scripts = options.ControlNetDirectory is null ? [] : ["controlnet"];
+        app.MapGet("/sdapi/v1/scripts", () => Results.Json(new { txt2img = scripts, img2img = scripts }));
         app.MapGet("/sdapi/v1/extensions", () => Results.Json(Array.Empty<object>()));
         app.MapGet("/sdapi/v1/sd-vae", () => Results.Json(VaeName(options) is { } vae
             ? new[] { new { model_name = vae, filename = Path.GetFullPath(options.VaeDecoderPath!) } }

@@ -75,7 +75,15 @@ internal static class ImagesEndpoints
     private static async Task GenerateAsync(HttpContext context, ServerContext server)
     {
         var json = await JsonBody.ReadObjectAsync(context, server.Options.MaxJsonBodyBytes);
-        await ReplyAsync(context, server, ImageGenerationBody.Parse(json, server.Catalog, strictTypes: true, server.Options.LoraDirectory));
+        var body = ImageGenerationBody.Parse(json, server.Catalog, strictTypes: true, server.Options.LoraDirectory);
+        // The local extension "controlnets": a list of units shaped as the A1111 ControlNet extension's.
+        if (json.TryGetProperty("controlnets", out var controlNets))
+        {
+            var info = body.Model.Pipeline.Info;
+            body = body with { Request = ControlNets.A1111ControlNetScript.ApplyUnits(controlNets, "controlnets", body.Request, server,
+                body.Request.Width ?? info.NativeWidth, body.Request.Height ?? info.NativeHeight) };
+        }
+        await ReplyAsync(context, server, body);
     }
 
     /// <summary>Runs a parsed generation, edit or variation and answers it: JSON, or server-sent events with <c>stream</c>.</summary>

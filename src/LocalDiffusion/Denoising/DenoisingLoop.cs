@@ -43,6 +43,9 @@ internal sealed class DenoisingLoop
                 throw new InvalidRequestException(nameof(members), null, null, $"The {nameof(members)} of one denoising batch must share their timesteps.");
     }
 
+    /// <summary>The request's ControlNets, which fill the UNet's residual inputs before each call (null: none; a ControlNet UNet then gets zeros).</summary>
+    public ControlNet.ControlGuidance? Control { get; init; }
+
     /// <summary>UNet evaluations made.</summary>
     public int Evaluations { get; private set; }
 
@@ -104,6 +107,7 @@ internal sealed class DenoisingLoop
             }
             if (active == 0) return;
             extraChannels?.Assemble(scaled, input, batch);
+            Control?.Apply(i, scaled, _timesteps[i], conditioning, runOptions);
             _unet.Predict(input, latentHeight, latentWidth, _timesteps[i], conditioning, prediction, runOptions);
             Calls += conditioning.Chunks.Count;
             Evaluations++;

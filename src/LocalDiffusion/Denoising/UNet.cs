@@ -19,6 +19,8 @@ internal sealed class UNet : IDisposable
     private readonly TensorSpec _hidden;
     private readonly TensorSpec _output;
     private readonly TensorSpec[] _extras;
+    private readonly TensorSpec[] _residuals;
+    private readonly int[] _residualHalvings = [];
 
     /// <summary>Latent channels plus mask plus masked-image latents: the input of an inpainting UNet.</summary>
     public const int InpaintingChannels = 9;
@@ -42,7 +44,9 @@ internal sealed class UNet : IDisposable
                 $"its sample input has {channels} channels; LocalDiffusion runs {LatentChannels}-channel UNets and {InpaintingChannels}-channel inpainting UNets (a {channels}-channel UNet is e.g. a depth model).");
         InputChannels = channels;
         // Which extra inputs a family needs is ModelFamily's decision; here only inputs nobody could provide are refused.
-        var unknown = model.Inputs.Keys.Except(["sample", "timestep", "encoder_hidden_states", .. Model.ModelFamily.ConditioningInputs]).ToList();
+        // A ControlNet UNet also takes the residuals a ControlNet adds to its skip connections (zeros without one).
+        _residuals = [.. ControlNet.ControlResiduals.Ordered(model.Inputs.Values, model.FilePath, "input")];
+        var unknown = model.Inputs.Keys.Except(["sample", "timestep", "encoder_hidden_states", .. Model.ModelFamily.ConditioningInputs, .. _residuals.Select(r => r.Name)]).ToList();
         if (unknown.Count > 0)
             throw new ModelLoadException(model.FilePath, $"it has inputs this pipeline does not provide: {string.Join(", ", unknown)} (unknown variant).");
         _extras = Model.ModelFamily.ConditioningInputs.Where(model.Inputs.ContainsKey).Select(n => model.Inputs[n]).ToArray();
@@ -57,6 +61,31 @@ internal sealed class UNet : IDisposable
         _hidden = hidden;
         _output = model.OutputOrFirst("out_sample");
         OrtTensors.RequireFloatOutput(_output, model.FilePath);
+        if (_residuals.Length > 0)
+        {
+            // Without a stride-2 scan, assume SD 1.x/2.x's four levels for 12 down residuals, SDXL's three for 9.
+            var down = _residuals.Length - 1;
+            var levels = DownsamplingLevels > 0 ? DownsamplingLevels + 1 : down == 12 ? 4 : down == 9 ? 3 : 1;
+            _residualHalvings = ControlNet.ControlResiduals.Halvings(down, levels)
+                ?? throw new ModelLoadException(model.FilePath,
+                    $"it takes {down} down-block residuals over {levels} resolution levels, which is not a diffusers UNet's layout (1 + levels × resnets + levels − 1).");
+        }
+    }
+
+    /// <summary>
+    /// The ControlNet residual inputs, in slot order (down 0..n−1, then mid); empty for a UNet exported without them.
+    /// </summary>
+    public IReadOnlyList<TensorSpec> ResidualInputs => _residuals;
+
+    /// <summary>How many times residual slot k is halved relative to the latents (see <see cref="ControlNet.ControlResiduals.Halvings"/>).</summary>
+    public IReadOnlyList<int> ResidualHalvings => _residualHalvings;
+
+    /// <summary>The [channels, height, width] of residual slot <paramref name="slot"/> at a latent size, channels from the declaration or <paramref name="channels"/>.</summary>
+    internal long[] ResidualItemShape(int slot, int latentHeight, int latentWidth, int? channels = null)
+    {
+        var c = _residuals[slot].FixedDimension(1) ?? channels
+            ?? throw new InvalidOperationException($"{FilePath}: residual input '{_residuals[slot].Name}' does not declare its channels; they come from a ControlNet, and this generation has none.");
+        return [c, ControlNet.ControlResiduals.Halve(latentHeight, _residualHalvings[slot]), ControlNet.ControlResiduals.Halve(latentWidth, _residualHalvings[slot])];
     }
 
     /// <summary>The model.onnx path.</summary>
@@ -167,6 +196,7 @@ internal sealed class UNet : IDisposable
             for (var i = 0; i < chunk.RunBatch; i++)
                 run.Sample.Write(sample.Slice((chunk.Start + Math.Min(i, chunk.Count - 1)) * inputItem, inputItem), i * inputItem);
             run.Timestep.Fill(timestep);
+            WriteResiduals(run, chunk, conditioning.ResidualRows, conditioning.Inputs.Batch);
             var runStart = System.Diagnostics.Stopwatch.GetTimestamp();
             _model.RunWithBinding(runOptions, run.Binding);
             runTicks += System.Diagnostics.Stopwatch.GetTimestamp() - runStart;
@@ -176,10 +206,21 @@ internal sealed class UNet : IDisposable
         foreach (var timings in conditioning.Timings) timings.UnetCall(callTicks, runTicks);
     }
 
+    // Each chunk's rows of the generation's residuals (zeros when no ControlNet runs, or outside its guidance window).
+    private static void WriteResiduals(RunBinding run, BatchChunk chunk, float[][] rows, int batch)
+    {
+        for (var k = 0; k < run.Residuals.Length; k++)
+        {
+            var item = rows[k].Length / batch;
+            for (var i = 0; i < chunk.RunBatch; i++)
+                run.Residuals[k].Write(rows[k].AsSpan((chunk.Start + Math.Min(i, chunk.Count - 1)) * item, item), i * item);
+        }
+    }
+
     // Exporters disagree on the timestep: int64 [B], float [B], int64 [1], or a float scalar; follow the declaration.
     private long[] TimestepShape(int batch) => _timestep.Rank == 0 ? [] : [_timestep.FixedDimension(0) ?? batch];
 
-    private RunBinding CreateBinding(BatchChunk chunk, OrtValue[] conditioning, int h, int w)
+    private RunBinding CreateBinding(BatchChunk chunk, OrtValue[] conditioning, int h, int w, int?[]? residualChannels)
     {
         var tensors = new List<IDisposable>(4);
         try
@@ -196,8 +237,15 @@ internal sealed class UNet : IDisposable
             binding.BindInput(_timestep.Name, timestep.Value);
             binding.BindInput(_hidden.Name, conditioning[0]);
             for (var e = 0; e < _extras.Length; e++) binding.BindInput(_extras[e].Name, conditioning[1 + e]);
+            var residuals = new HostTensor[_residuals.Length];
+            for (var k = 0; k < residuals.Length; k++)
+            {
+                residuals[k] = HostTensor.Create(_residuals[k].ElementType, [chunk.RunBatch, .. ResidualItemShape(k, h, w, residualChannels?[k])], _residuals[k].Name);
+                tensors.Add(residuals[k]);
+                binding.BindInput(_residuals[k].Name, residuals[k].Value);
+            }
             binding.BindOutput(_output.Name, output.Value);
-            return new RunBinding(sample, timestep, output, binding);
+            return new RunBinding(sample, timestep, output, binding) { Residuals = residuals };
         }
         catch
         {
@@ -220,9 +268,13 @@ internal sealed class UNet : IDisposable
     /// <summary>One ONNX Runtime call's tensors, bound to the session.</summary>
     internal sealed record RunBinding(HostTensor Sample, HostTensor Timestep, HostTensor Output, OrtIoBinding Binding) : IDisposable
     {
+        /// <summary>The ControlNet residual inputs, in slot order (none for a UNet without them).</summary>
+        public HostTensor[] Residuals { get; init; } = [];
+
         public void Dispose()
         {
             Binding.Dispose();
+            foreach (var r in Residuals) r.Dispose();
             Sample.Dispose();
             Timestep.Dispose();
             Output.Dispose();
@@ -249,6 +301,15 @@ internal sealed class UNet : IDisposable
         /// <summary>Where the calls' times are recorded: each member's of a batch (the call is theirs together).</summary>
         internal TimingRecorder[] Timings { get; set; } = [];
 
+        /// <summary>
+        /// Per residual slot of a ControlNet UNet, the rows of the whole batch ([Batch, c, h', w'] flattened), written by the
+        /// ControlNets before each call; zeros without one. Made with the bindings.
+        /// </summary>
+        public float[][] ResidualRows { get; private set; } = [];
+
+        /// <summary>Residual channels the UNet leaves symbolic, from the ControlNet (set before the first call).</summary>
+        internal int?[]? ResidualChannels { get; set; }
+
         internal RunBinding[] Bind(UNet unet, int h, int w)
         {
             if (_bindings.Length == Chunks.Count && _size == (h, w)) return _bindings;
@@ -256,8 +317,11 @@ internal sealed class UNet : IDisposable
             var bindings = new RunBinding[Chunks.Count];
             try
             {
+                ResidualRows = new float[unet._residuals.Length][];
+                for (var k = 0; k < ResidualRows.Length; k++)
+                    ResidualRows[k] = new float[Inputs.Batch * (int)OrtTensors.Count(unet.ResidualItemShape(k, h, w, ResidualChannels?[k]))];
                 for (var c = 0; c < Chunks.Count; c++)
-                    bindings[c] = unet.CreateBinding(Chunks[c], Values[c], h, w);
+                    bindings[c] = unet.CreateBinding(Chunks[c], Values[c], h, w, ResidualChannels);
             }
             catch
             {

@@ -50,6 +50,7 @@ public static class RequestFields
         new("MaskBlur", "--mask-blur", "mask_blur", "mask_blur"),
         new("Loras", "--lora", "loras", "prompt"),
         new("Outpaint", "--outpaint", null, null),
+        new("ControlNets", "--controlnet", "controlnets", "alwayson_scripts.controlnet.args"),
         new("OriginalSize", "--original-size", null, null),
         new("CropsCoordsTopLeft", "--crop", null, null),
         new("TargetSize", "--target-size", null, null),
@@ -84,6 +85,7 @@ public static class RequestFields
         new("PublicUrl", "--public-url", null, null),
         new("MaxPixels", "--max-pixels", null, null),
         new("OutputDirectory", "--output-dir", null, null),
+        new("ControlNetDirectory", "--controlnet-dir", null, null),
     ];
 
     private static readonly Dictionary<string, FieldNames> ByLibrary = Table.ToDictionary(f => f.Library, StringComparer.Ordinal);

@@ -35,6 +35,7 @@ internal static class GenerationParameters
         if (request.NegativeTargetSize is { } negativeTarget) settings.Add($"Negative target size: {negativeTarget}");
         if (request.AestheticScore is { } score) settings.Add(string.Create(ci, $"Aesthetic score: {score}"));
         if (request.NegativeAestheticScore is { } negativeScore) settings.Add(string.Create(ci, $"Negative aesthetic score: {negativeScore}"));
+        settings.AddRange(ControlNet.ControlNetInfotext.Entries(request));
         settings.Add("RNG: CPU");
         settings.Add("Version: LocalDiffusion");
         lines.Add(string.Join(", ", settings));

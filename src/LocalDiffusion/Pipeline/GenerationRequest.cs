@@ -197,4 +197,17 @@ public sealed record GenerationRequest
     /// family's (SD 3 and FLUX.1-schnell 256, FLUX.1-dev 512). Unused by CLIP-only families.
     /// </summary>
     public int? MaxSequenceLength { get; init; }
+
+    /// <summary>
+    /// ControlNets steering this generation (SD 1.x/2.x and SDXL UNets exported with residual inputs): each unit's residuals, times
+    /// its scale, are added to the UNet's skip connections inside its guidance window; several units add up. Works with
+    /// text-to-image, img2img and inpainting. Null or empty: none.
+    /// </summary>
+    public IReadOnlyList<ControlNet.ControlNetUnit>? ControlNets { get; init; }
+
+    /// <summary>
+    /// diffusers' <c>guess_mode</c> (A1111's "ControlNet is more important"): with classifier-free guidance the ControlNets
+    /// see only the prompt's half and the negative half gets no residuals, and residual j of n is weighted 10^(−1 + j/n).
+    /// </summary>
+    public bool ControlNetGuessMode { get; init; }
 }

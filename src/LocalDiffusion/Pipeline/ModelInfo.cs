@@ -57,6 +57,12 @@ public sealed record ModelInfo
     /// <summary>How the UNet's attention is spelled: "fused (…)", "unfused (…)" with the remedy, "none found" or "unknown".</summary>
     public string UnetAttention { get; init; } = "unknown";
 
+    /// <summary>
+    /// The UNet's ControlNet residual inputs (down-block ones plus the mid-block one; 13 for SD 1.x/2.x), or 0 for an export
+    /// without them, which no ControlNet can steer.
+    /// </summary>
+    public int UnetControlNetResiduals { get; init; }
+
     /// <summary>What kind of model this is (SD 1.x/2.x, prediction type, inpainting, distillation), decided at load.</summary>
     public required Model.ModelFamily Family { get; init; }
 

@@ -102,6 +102,7 @@ public sealed partial class StableDiffusionPipeline
     private bool Compatible(BatchEntry a, BatchEntry b) =>
         a.LatentH == b.LatentH && a.LatentW == b.LatentW
         && LoraIdentity(a.Request) == LoraIdentity(b.Request)
+        && a.Request.ControlNets is not { Count: > 0 } && b.Request.ControlNets is not { Count: > 0 } // their own residuals: alone
         && StartsFromNoise(a.Request) && StartsFromNoise(b.Request)
         && Info.Family.UsesClassifierFreeGuidance(a.Request.Guidance) == Info.Family.UsesClassifierFreeGuidance(b.Request.Guidance)
         && a.Scheduler.Scheduler.Timesteps.SequenceEqual(b.Scheduler.Scheduler.Timesteps);

@@ -119,6 +119,7 @@ public sealed partial class StableDiffusionPipeline
                 TokenizerVocabularySize = tokenizer.VocabularySize,
                 UnetFixedBatch = unet.FixedBatch,
                 UnetAttention = unet.Attention,
+                UnetControlNetResiduals = unet.ResidualInputs.Count,
                 Family = family,
                 Tasks = family.Tasks(folder.VaeEncoderPath is not null),
             };
@@ -127,7 +128,7 @@ public sealed partial class StableDiffusionPipeline
             // Opened on first use: only img2img and inpainting need the encoder.
             var vaeEncoder = new Lazy<VaeEncoder?>(() => folder.VaeEncoderPath is { } encoderPath
                 ? new VaeEncoder(OnnxComponent.Load("vae_encoder", encoderPath, sessions, options.LowMemory)) : null);
-            var pipeline = new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info, vaeEncoder, second) { _options = options, _conditioningCache = options.PromptCacheEntries > 0 ? new ConditioningCache(options.PromptCacheEntries) : null };
+            var pipeline = new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info, vaeEncoder, second) { _options = options, _sessions = sessions, _conditioningCache = options.PromptCacheEntries > 0 ? new ConditioningCache(options.PromptCacheEntries) : null };
             pipeline.LoadEmbeddings(options, tokenizer, second?.Item1);
             return pipeline;
         }

@@ -80,6 +80,7 @@ public sealed partial class StableDiffusionPipeline
             PromptEncoder.Validate(r.NegativePrompt, nameof(r.NegativePrompt));
         }
         ImageRequestValidation.Check(r, _folder.VaeEncoderPath, Info.Family.Inpainting);
+        CheckControlNets(r); // StableDiffusionPipeline.ControlNets.cs
         SdxlTimeIds.Validate(r, Info.Family.Name, sdxl: _sdxlPromptEncoder is not null, refiner: _sdxlPromptEncoder?.Refiner == true);
         // diffusers runs the refiner as StableDiffusionXLImg2ImgPipeline: it refines an image, it does not draw one.
         if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.InitImage is null && r.InitLatents is null)

@@ -292,7 +292,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             };
             members.Add(run.Member);
         }
-        var loop = new DenoisingLoop(_unet, members, first.UseCfg, first.Start.BeginIndex, first.End);
+        using var control = PrepareControl(runs, conditioning); // StableDiffusionPipeline.ControlNets.cs
+        var loop = new DenoisingLoop(_unet, members, first.UseCfg, first.Start.BeginIndex, first.End) { Control = control };
         try
         {
             loop.Run(first.LatentH, first.LatentW, conditioning, unetRunOptions);
@@ -338,32 +339,6 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     /// <summary>Prompt encodings served from <see cref="PipelineOptions.PromptCacheEntries"/>'s cache (for tests).</summary>
     internal long PromptCacheHits => _conditioningCache?.Hits ?? 0;
 
-    /// <summary>The components whose sessions are open now, by folder name (for tests of <see cref="PipelineOptions.LowMemory"/>).</summary>
-    internal IReadOnlyList<string> OpenSessions()
-    {
-        var open = new List<string>();
-        if (_family is not null) return [.. _family.Model.Components.Where(c => c.IsLoaded).Select(c => c.Name)];
-        if (_textEncoder.IsLoaded) open.Add(_folder.IsRefiner ? "text_encoder_2" : "text_encoder");
-        if (_textEncoder2?.IsLoaded == true) open.Add("text_encoder_2");
-        if (_unet.IsLoaded) open.Add("unet");
-        if (_vae.Decoder.IsLoaded) open.Add("vae_decoder");
-        if (_vae.Float32Fallback?.IsLoaded == true) open.Add("vae_decoder_fp32");
-        if (_vaeEncoder is { IsValueCreated: true, Value.IsLoaded: true }) open.Add("vae_encoder");
-        return open;
-    }
-
-    // The prompt encoders' sessions, held while a generation (or a batch of them) encodes its prompts.
-    private TextEncoderLeases UseTextEncoders() => new(_textEncoder.Use(), _textEncoder2?.Use());
-
-    private readonly struct TextEncoderLeases(OnnxComponent.Lease first, OnnxComponent.Lease? second) : IDisposable
-    {
-        public void Dispose()
-        {
-            second?.Dispose();
-            first.Dispose();
-        }
-    }
-
     private void Enter()
     {
         lock (_gate)
@@ -403,6 +378,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         {
             _textEncoder.Dispose();
             _textEncoder2?.Dispose();
+            DisposeControlNets();
             _unet.Dispose();
             _vae.Dispose();
             if (_vaeEncoder.IsValueCreated) _vaeEncoder.Value?.Dispose();

@@ -73,6 +73,7 @@ async function loadServerInfo() {
     const chosen = scheduler.value;
     scheduler.replaceChildren(new Option("Model default", ""), ...samplers.map((s) => new Option(s.name, s.name)));
     scheduler.value = chosen;
+    await loadControlNets();
     showError("");
     showMain();
   } catch (e) {
@@ -80,6 +81,37 @@ async function loadServerInfo() {
     showMain();
     showError(e.message);
   }
+}
+
+// --- ControlNet: shown when the server has a --controlnet-dir; one unit, sent in the OpenAI body's "controlnets" extension. ---
+const controlNet = { image: null };
+
+async function loadControlNets() {
+  const list = (await (await api("/controlnet/model_list")).json()).model_list || [];
+  const select = $("controlnet-model");
+  const chosen = select.value;
+  select.replaceChildren(new Option("Off", ""), ...list.map((name) => new Option(name, name)));
+  if (list.includes(chosen)) select.value = chosen;
+  $("controlnet-panel").hidden = list.length === 0;
+}
+
+$("controlnet-image").addEventListener("change", () => {
+  const file = $("controlnet-image").files[0];
+  controlNet.image = null;
+  if (!file) return;
+  const reader = new FileReader();
+  reader.onload = () => { controlNet.image = String(reader.result); };
+  reader.readAsDataURL(file);
+});
+
+// The unit for a generation, or null when no ControlNet is chosen.
+function controlNetUnit() {
+  const model = $("controlnet-model").value;
+  if (!model) return null;
+  if (!controlNet.image) throw new Error("Choose a control image for the ControlNet first (or set ControlNet to Off).");
+  const weight = Number($("controlnet-weight").value);
+  if (!(weight >= 0 && weight <= 10)) throw new Error("The ControlNet scale must be between 0 and 10.");
+  return { model, image: controlNet.image, module: $("controlnet-module").value, weight };
 }
 
 function showMain() {
@@ -598,6 +630,8 @@ function commonFields(settings) {
 
 function generationRequest(settings) {
   const body = { ...commonFields(settings), size: `${settings.width}x${settings.height}` };
+  const unit = controlNetUnit();
+  if (unit) body.controlnets = [unit];
   return { path: "/v1/images/generations", body: JSON.stringify(body), width: settings.width };
 }
 

@@ -1,0 +1,48 @@
+using LocalDiffusion.Imaging;
+
+namespace LocalDiffusion.ControlNet;
+
+/// <summary>How a control image is turned into the picture a ControlNet sees.</summary>
+public enum ControlPreprocessor
+{
+    /// <summary>The image as given (a depth map, pose or edge picture made elsewhere), resized to the output size.</summary>
+    None,
+
+    /// <summary>Canny edges (<see cref="CannyEdges"/>): white edges on black, as A1111's and diffusers' canny ControlNets expect.</summary>
+    Canny,
+}
+
+/// <summary>
+/// One ControlNet of a request (<see cref="GenerationRequest.ControlNets"/>): the network, its control image, how
+/// strongly its residuals count and during which part of the schedule. Several units add their residuals, as diffusers'
+/// MultiControlNetModel does.
+/// </summary>
+public sealed record ControlNetUnit
+{
+    /// <summary>The control image, at any size: it is preprocessed, then resized to the output size.</summary>
+    public required InitImage Image { get; init; }
+
+    /// <summary>A loaded ControlNet; when null, <see cref="ModelPath"/> is loaded by the pipeline (once, then kept).</summary>
+    public ControlNetModel? Model { get; init; }
+
+    /// <summary>A ControlNet folder holding model.onnx, or the .onnx file; used when <see cref="Model"/> is null.</summary>
+    public string? ModelPath { get; init; }
+
+    /// <summary>diffusers' <c>controlnet_conditioning_scale</c> (A1111's weight): the factor on every residual. 0 to 2 is usual; 0 to 10 accepted.</summary>
+    public float Scale { get; init; } = 1f;
+
+    /// <summary>The fraction of the denoising steps before which this unit is off (diffusers' <c>control_guidance_start</c>), 0 to 1.</summary>
+    public float GuidanceStart { get; init; }
+
+    /// <summary>The fraction of the denoising steps after which this unit is off (<c>control_guidance_end</c>), 0 to 1, above <see cref="GuidanceStart"/>.</summary>
+    public float GuidanceEnd { get; init; } = 1f;
+
+    /// <summary>What is done to <see cref="Image"/> first.</summary>
+    public ControlPreprocessor Preprocessor { get; init; } = ControlPreprocessor.None;
+
+    /// <summary>Canny's low hysteresis threshold on the gradient magnitude (A1111's default 100).</summary>
+    public float CannyLowThreshold { get; init; } = CannyEdges.DefaultLowThreshold;
+
+    /// <summary>Canny's high hysteresis threshold (A1111's default 200).</summary>
+    public float CannyHighThreshold { get; init; } = CannyEdges.DefaultHighThreshold;
+}
