@@ -17,6 +17,8 @@ public enum NumericsStage
     VaeDecoder,
     /// <summary>The text conditioning the UNet is given (the text encoders' output after the prompt's attention weights).</summary>
     Conditioning,
+    /// <summary>An image upscaler's output (ESRGAN-family ONNX models).</summary>
+    Upscaler,
 }
 
 /// <summary>
