@@ -19,18 +19,21 @@ internal static class TileLayout
     }
 
     /// <summary>
-    /// The blend weight of each of a tile's <paramref name="length"/> output pixels: rising linearly over the first
-    /// <paramref name="ramp"/> pixels unless the tile starts at the picture's edge, falling over the last unless it ends
-    /// there; 1 between. The edges of a tile are where its output is least like the whole picture's.
+    /// The blend weight of each of a tile's <paramref name="length"/> output pixels, for tiles that share
+    /// <paramref name="overlap"/> pixels: 0 over the outer quarter of the shared band (there the network saw its zero
+    /// padding and the tile is only context), rising linearly across the middle half, 1 beyond; no ramp on a side that is the
+    /// picture's edge. Neighbours' ramps mirror each other, so the weights of a shared band sum to 1 away from its ends.
     /// </summary>
-    public static float[] Feather(int length, int ramp, bool rampIn, bool rampOut)
+    public static float[] Feather(int length, int overlap, bool rampIn, bool rampOut)
     {
         var weights = new float[length];
+        var margin = overlap / 4f;
+        var ramp = Math.Max(overlap / 2f, 1f);
         for (var u = 0; u < length; u++)
         {
             var w = 1f;
-            if (rampIn) w = Math.Min(w, (u + 0.5f) / ramp);
-            if (rampOut) w = Math.Min(w, (length - u - 0.5f) / ramp);
+            if (rampIn) w = Math.Min(w, Math.Clamp((u + 0.5f - margin) / ramp, 0f, 1f));
+            if (rampOut) w = Math.Min(w, Math.Clamp((length - u - 0.5f - margin) / ramp, 0f, 1f));
             weights[u] = w;
         }
         return weights;

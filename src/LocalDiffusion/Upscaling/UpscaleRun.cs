@@ -20,18 +20,18 @@ internal sealed class UpscaleRun(ImageUpscaler model, float[] chw, int width, in
         var weight = new float[ow * oh];
         var tile = new float[3 * tileW * tileH];
         var output = new float[3 * tileW * tileH * s * s];
-        var ramp = Math.Max(model.TileOverlap * s, 1);
+        var band = model.TileOverlap * s;
         var count = xs.Length * ys.Length;
         var done = 0;
         foreach (var y0 in ys)
         {
-            var wy = TileLayout.Feather(tileH * s, ramp, y0 > 0, y0 + tileH < ph);
+            var wy = TileLayout.Feather(tileH * s, band, y0 > 0, y0 + tileH < ph);
             foreach (var x0 in xs)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 Extract(x0, y0, tileW, tileH, tile);
                 model.RunTile(tile, tileW, tileH, output);
-                var wx = TileLayout.Feather(tileW * s, ramp, x0 > 0, x0 + tileW < pw);
+                var wx = TileLayout.Feather(tileW * s, band, x0 > 0, x0 + tileW < pw);
                 Accumulate(output, tileW * s, tileH * s, x0 * s, y0 * s, ow, wx, wy, sum, weight);
                 progress?.Report(new UpscaleProgress(++done, count));
             }

@@ -10,8 +10,9 @@ public sealed record UpscalerOptions
     public int TileSize { get; init; } = 192;
 
     /// <summary>
-    /// How many input pixels neighbouring tiles share (default 32); in the shared band their outputs are blended with
-    /// weights that fall linearly to 0 at each tile's edge, where the network saw zero padding instead of the picture.
+    /// How many input pixels neighbouring tiles share (default 32). A tile's outer quarter of the shared band only gives
+    /// the network context (there it saw zero padding instead of the picture, and its output is off); across the middle
+    /// half the two tiles' outputs are blended with linear weights, so no seam shows.
     /// </summary>
     public int TileOverlap { get; init; } = 32;
 
