@@ -103,6 +103,13 @@ public sealed record ServerOptions
     /// <summary>The LoRA folder: listed by <c>/sdapi/v1/loras</c>, and where prompts' <c>&lt;lora:NAME:WEIGHT&gt;</c> find NAME.safetensors (<see cref="PipelineOptions.LoraDirectory"/>); null: none.</summary>
     public string? LoraDirectory { get; init; }
 
+    /// <summary>
+    /// A folder of ESRGAN-family ONNX upscalers: each <c>NAME.onnx</c> is the upscaler NAME, listed by
+    /// <c>/sdapi/v1/upscalers</c> and usable as <c>upscaler_1</c>/<c>upscaler_2</c> of <c>/sdapi/v1/extra-single-image</c> and
+    /// as the hires fix's <c>hr_upscaler</c>; null: only the built-in upscalers.
+    /// </summary>
+    public string? UpscalerDirectory { get; init; }
+
     /// <summary>Test seam: model loading waits for this task, so a test can see the 503 a loading model gives.</summary>
     internal Task? ModelLoadGate { get; init; }
 
@@ -128,6 +135,8 @@ public sealed record ServerOptions
                 throw new ArgumentException($"Allowed host '{host}' is not a host name (e.g. images.example.com, *.example.com, or * for any).", nameof(AllowedHosts));
         if (OutputDirectory is { } output && File.Exists(output))
             throw new ArgumentException($"OutputDirectory '{output}' is a file; give a folder (it is created if missing).", nameof(OutputDirectory));
+        if (UpscalerDirectory is { } upscalers && !Directory.Exists(upscalers))
+            throw new ArgumentException($"UpscalerDirectory '{upscalers}' is not a folder; give the folder that holds the upscalers' .onnx files.", nameof(UpscalerDirectory));
         if (MaxPixels is <= 0) throw new ArgumentOutOfRangeException(nameof(MaxPixels), MaxPixels, "MaxPixels must be positive.");
         if (ApiKey is { Length: 0 }) throw new ArgumentException("ApiKey must not be empty (leave it unset to turn authentication off).", nameof(ApiKey));
     }

@@ -41,6 +41,8 @@ internal static class ServeCommand
             models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, allowedHosts, maxPixels, threads, publicUrl, vae, lowMemory, otlp,
         };
         command.Options.Add(loraDir);
+        var upscalerDir = new Option<string?>("--upscaler-dir") { Description = "A folder of ESRGAN-family .onnx upscalers (each NAME.onnx the upscaler NAME): listed by /sdapi/v1/upscalers, used by /sdapi/v1/extra-single-image, the hires fix and the web UI's Upscale button." };
+        command.Options.Add(upscalerDir);
         command.Options.Add(promptCache);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -67,6 +69,7 @@ internal static class ServeCommand
                 PublicUrl = parse.GetValue(publicUrl),
                 VaeDecoderPath = parse.GetValue(vae),
                 LoraDirectory = parse.GetValue(loraDir),
+                UpscalerDirectory = parse.GetValue(upscalerDir),
                 PromptCacheEntries = parse.GetValue(promptCache),
                 LowMemory = parse.GetValue(lowMemory),
             };

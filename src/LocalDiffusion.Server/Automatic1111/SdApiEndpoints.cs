@@ -58,6 +58,7 @@ internal static class SdApiEndpoints
         app.MapPost("/sdapi/v1/refresh-checkpoints", () => Results.Text("null", "application/json"));
         SdApiListings.Map(app, server);
         PngInfoEndpoint.Map(app, server);
+        ExtrasEndpoint.Map(app, server);
     }
 
     private const long PreviewPollWindowMs = 60_000;

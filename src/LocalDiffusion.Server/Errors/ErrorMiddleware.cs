@@ -72,7 +72,7 @@ internal sealed class ErrorMiddleware(RequestDelegate next, ILogger<ErrorMiddlew
     }
 
     // ArgumentException.Message appends " (Parameter 'x')", which means nothing to an HTTP client.
-    private static string CleanMessage(ArgumentException e)
+    internal static string CleanMessage(ArgumentException e)
     {
         var message = e.Message;
         var suffix = e.ParamName is null ? null : $" (Parameter '{e.ParamName}')";
