@@ -13,7 +13,7 @@ internal sealed class UpscalerCatalog(string? directory, string device, int? thr
 
     /// <summary>The .onnx files of the folder by name (file name without extension), in name order.</summary>
     public IReadOnlyList<(string Name, string Path)> Files => directory is null ? [] :
-        [.. Directory.GetFiles(directory, "*.onnx").Order(StringComparer.Ordinal).Select(f => (Path.GetFileNameWithoutExtension(f), Path.GetFullPath(f)))];
+        [.. Directory.GetFiles(directory, "*.onnx").Select(f => (Path.GetFileNameWithoutExtension(f), Path.GetFullPath(f))).OrderBy(f => f.Item1, StringComparer.Ordinal)];
 
     /// <summary>Every name a request may use: the built-ins, then the folder's models.</summary>
     public IEnumerable<string> Names => HiresPlan.BuiltInUpscalers.Concat(Files.Select(f => f.Name));
