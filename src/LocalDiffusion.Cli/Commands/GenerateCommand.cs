@@ -39,6 +39,8 @@ internal static class GenerateCommand
         sdxlOptions.AddTo(command);
         var refinerOptions = new RefinerOptions();
         refinerOptions.AddTo(command);
+        var hiresFlags = new HiresFlags();
+        hiresFlags.AddTo(command);
         var cacheDir = CacheDirOption.Create();
         command.Options.Add(cacheDir);
         var vae = VaeOption.Create();
@@ -75,6 +77,11 @@ internal static class GenerateCommand
             var withImages = imageOptions.Read(parse);
             var withSdxl = sdxlOptions.Read(parse);
             var (refinerDir, switchAt) = refinerOptions.Read(parse);
+            var hires = hiresFlags.Read(parse);
+            if (hires is not null && refinerDir is not null)
+                throw new ArgumentException("--hires-scale/--hires-size and --refiner both finish the picture; use one.", "--refiner");
+            if (hires is not null && imageOptions.Inputs(parse).Any(i => i.Flag == "--init-image"))
+                throw new ArgumentException("The hires fix (--hires-scale/--hires-size) enlarges a text-to-image first pass; it does not take --init-image.", "--init-image");
             var modelDir = ModelLocator.Resolve(parse.GetValue(model));
             var options = loras.Apply(parse, engine.Apply(parse, new PipelineOptions
             {
@@ -106,6 +113,10 @@ internal static class GenerateCommand
                 InitialLatents = initial,
             };
             request = withSdxl(withImages(request));
+            using var hiresModel = hires?.ModelPath is { } hiresPath ? Upscaling.ImageUpscaler.Load(hiresPath, new Upscaling.UpscalerOptions { Device = options.Device, IntraOpThreads = options.IntraOpThreads }) : null;
+            // The hires upscaler is named by its file; the plan is checked before any work.
+            var hiresOptions = hires?.Options is { } h ? h with { Upscaler = hiresModel?.Name ?? h.Upscaler, Model = hiresModel } : null;
+            if (hiresOptions is not null) Upscaling.HiresFix.Plan(pipeline, request, hiresOptions);
 
             GenerationResult? result = null;
             await console.Progress()
@@ -119,7 +130,9 @@ internal static class GenerateCommand
                         if (p.TotalSteps > 0) task.MaxValue = p.TotalSteps;
                         task.Value = p.Step;
                     });
-                    result = refiner is null
+                    result = hiresOptions is not null
+                        ? await Upscaling.HiresFix.RunAsync(pipeline, request, hiresOptions, progress, cancellationToken)
+                        : refiner is null
                         ? await pipeline.GenerateAsync(request, progress, cancellationToken)
                         : await pipeline.GenerateWithRefinerAsync(request, refiner, switchAt, progress, cancellationToken);
                     task.Value = task.MaxValue;

@@ -99,6 +99,13 @@ public sealed class RgbaPicture
         return textChunks is null || textChunks.Count == 0 ? png : PngTextChunks.Insert(png, textChunks);
     }
 
+    /// <summary>Writes the PNG to <paramref name="path"/>; an existing file is replaced only when <paramref name="overwrite"/> is true.</summary>
+    public void SavePng(string path, bool overwrite = false)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        AtomicFile.Write(path, EncodePng(), overwrite);
+    }
+
     /// <summary>This picture at <paramref name="width"/>×<paramref name="height"/> by Pillow's Lanczos, alpha included.</summary>
     public RgbaPicture ResizeLanczos(int width, int height) => width == Width && height == Height ? this
         : new RgbaPicture(width, height, LanczosResampler.Resize(Rgb, Width, Height, 3, width, height),
