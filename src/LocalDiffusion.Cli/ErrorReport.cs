@@ -54,13 +54,6 @@ internal static partial class ErrorReport
         ["CacheDirectory"] = "--cache-dir",
         ["PromptCacheEntries"] = "--prompt-cache",
         ["UpscalerDirectory"] = "--upscaler-dir",
-        // HiresOptions → generate's hires flags.
-        ["Hires.Scale"] = "--hires-scale",
-        ["Hires.ResizeWidth"] = "--hires-size",
-        ["Hires.ResizeHeight"] = "--hires-size",
-        ["Hires.Upscaler"] = "--hires-upscaler",
-        ["Hires.Strength"] = "--hires-strength",
-        ["Hires.SecondPassSteps"] = "--hires-steps",
     };
 
     public static async Task<int> WriteAsync(Exception e, TextWriter error, bool verbose)

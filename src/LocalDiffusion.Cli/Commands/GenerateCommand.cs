@@ -116,7 +116,7 @@ internal static class GenerateCommand
             using var hiresModel = hires?.ModelPath is { } hiresPath ? Upscaling.ImageUpscaler.Load(hiresPath, new Upscaling.UpscalerOptions { Device = options.Device, IntraOpThreads = options.IntraOpThreads }) : null;
             // The hires upscaler is named by its file; the plan is checked before any work.
             var hiresOptions = hires?.Options is { } h ? h with { Upscaler = hiresModel?.Name ?? h.Upscaler, Model = hiresModel } : null;
-            if (hiresOptions is not null) Upscaling.HiresFix.Plan(pipeline, request, hiresOptions);
+            if (hiresOptions is not null) HiresFlags.Check(pipeline, request, hiresOptions);
 
             GenerationResult? result = null;
             await console.Progress()

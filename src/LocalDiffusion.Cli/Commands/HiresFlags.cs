@@ -59,6 +59,30 @@ internal sealed class HiresFlags
         return (options, modelPath);
     }
 
+    // HiresOptions' names (the engine's ParamName) → these flags.
+    private static readonly Dictionary<string, string> Flags = new(StringComparer.Ordinal)
+    {
+        ["Hires.Scale"] = "--hires-scale",
+        ["Hires.ResizeWidth"] = "--hires-size",
+        ["Hires.ResizeHeight"] = "--hires-size",
+        ["Hires.Upscaler"] = "--hires-upscaler",
+        ["Hires.Strength"] = "--hires-strength",
+        ["Hires.SecondPassSteps"] = "--hires-steps",
+    };
+
+    /// <summary>The engine's plan for the request, its refusals naming the flag; checked before any work.</summary>
+    public static void Check(StableDiffusionPipeline pipeline, GenerationRequest request, HiresOptions options)
+    {
+        try
+        {
+            HiresFix.Plan(pipeline, request, options);
+        }
+        catch (ArgumentException e) when (e.ParamName is { } name && Flags.TryGetValue(name, out var flag))
+        {
+            throw new ArgumentException($"{flag}: {ErrorReport.WithFlags(e)}", flag, e);
+        }
+    }
+
     private static (int Width, int Height) ParseSize(string text)
     {
         var parts = text.Split('x', 'X');
