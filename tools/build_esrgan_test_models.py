@@ -11,7 +11,8 @@ tests/LocalDiffusion.Tests/TestData/Upscaling/ gets
   esrgan_x4_reference.npy    the torch x4 net's float32 output for input.png ([1,3,56,80], no clamp)
   esrgan_x2_reference.npy    the torch x2 net's output ([1,3,28,40])
 tests/LocalDiffusion.Tests/TestData/Imaging/pil_lanczos.json gets seeded small pictures and what PIL's
-Image.resize(..., Image.LANCZOS) makes of them (RGB and L, enlarged, shrunk, one axis only, and the issue's 64x96 -> 64x64).
+Image.resize(..., Image.LANCZOS) makes of them (RGB and L, enlarged, shrunk, one axis only, and the issue's 64x96 -> 64x64);
+TestData/Upscaling/torch_latent_resize.json what torch's F.interpolate makes of seeded latents in the hires fix's latent modes.
 
 The architecture follows the ESRGAN paper (Wang et al. 2018) as basicsr's RRDBNet lays it out: conv_first, RRDB blocks of
 three residual dense blocks (five 3x3 convs, growth gc, LeakyReLU 0.2, residuals scaled by 0.2), conv_body, two nearest 2x
@@ -157,6 +158,26 @@ def lanczos_cases() -> list[dict]:
     return cases
 
 
+def latent_cases() -> dict:
+    """torch's F.interpolate (align_corners False) of seeded [1,4,5,7] latents to 10x14 and 8x11, in the modes A1111's
+    "Latent" upscalers use (shared.latent_upscale_modes): bilinear and bicubic, each with and without antialias, nearest,
+    nearest-exact."""
+    torch.manual_seed(3)
+    x = torch.randn(1, 4, 5, 7)
+    cases = []
+    for size in ((10, 14), (8, 11)):
+        for name, kwargs in (("bilinear", dict(mode="bilinear", align_corners=False)),
+                             ("bilinear antialiased", dict(mode="bilinear", align_corners=False, antialias=True)),
+                             ("bicubic", dict(mode="bicubic", align_corners=False)),
+                             ("bicubic antialiased", dict(mode="bicubic", align_corners=False, antialias=True)),
+                             ("nearest", dict(mode="nearest")),
+                             ("nearest-exact", dict(mode="nearest-exact"))):
+            y = F.interpolate(x, size=size, **kwargs)
+            cases.append({"mode": name, "to_height": size[0], "to_width": size[1], "expected": y.reshape(-1).tolist()})
+    return {"source": "torch " + torch.__version__ + " F.interpolate, tools/build_esrgan_test_models.py",
+            "shape": list(x.shape), "latents": x.reshape(-1).tolist(), "cases": cases}
+
+
 def main() -> int:
     out = ROOT / "models" / "test" / "esrgan"
     data = ROOT / "tests" / "LocalDiffusion.Tests" / "TestData"
@@ -177,6 +198,9 @@ def main() -> int:
     with open(data / "Imaging" / "pil_lanczos.json", "w") as f:
         json.dump({"source": "PIL " + Image.__version__ + " Image.resize(size, Image.LANCZOS), "
                    "tools/build_esrgan_test_models.py", "cases": lanczos_cases()}, f, separators=(",", ":"))
+        f.write("\n")
+    with open(data / "Upscaling" / "torch_latent_resize.json", "w") as f:
+        json.dump(latent_cases(), f, separators=(",", ":"))
         f.write("\n")
     return 0
 

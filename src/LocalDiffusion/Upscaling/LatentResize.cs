@@ -52,7 +52,8 @@ public static class LatentResize
                 LatentUpscaleMode.Nearest => [(Math.Min((int)Math.Floor(i * scale), from - 1), 1f)],
                 LatentUpscaleMode.NearestExact => [(Math.Min((int)Math.Floor((i + 0.5) * scale), from - 1), 1f)],
                 LatentUpscaleMode.Bilinear => Linear(Math.Max(centre, 0), from),
-                _ => Cubic(centre, from, mode == LatentUpscaleMode.Bicubic ? -0.75 : -0.5),
+                LatentUpscaleMode.Bicubic => Cubic(centre, from, -0.75),
+                _ => AntialiasedCubic((i + 0.5) * scale, from),
             };
         }
         return taps;
@@ -64,6 +65,24 @@ public static class LatentResize
         var t = (float)(at - i0);
         return [(Math.Min(i0, size - 1), 1 - t), (Math.Min(i0 + 1, size - 1), t)];
     }
+
+    // torch's antialiased kernel (PIL's bicubic, a = −0.5): a window of ±2 source pixels around the centre, cut at the
+    // border and its weights renormalised (where the plain bicubic repeats the edge pixel instead).
+    private static (int, float)[] AntialiasedCubic(double centre, int size)
+    {
+        var min = Math.Max((int)(centre - 2 + 0.5), 0);
+        var max = Math.Min((int)(centre + 2 + 0.5), size);
+        var taps = new (int, float)[max - min];
+        var total = 0.0;
+        var weights = new double[taps.Length];
+        for (var j = min; j < max; j++)
+            total += weights[j - min] = Keys(Math.Abs(j - centre + 0.5), -0.5);
+        for (var j = min; j < max; j++)
+            taps[j - min] = (j, (float)(weights[j - min] / total));
+        return taps;
+    }
+
+    private static double Keys(double d, double a) => d <= 1 ? ((a + 2) * d - (a + 3)) * d * d + 1 : d < 2 ? ((d - 5) * d + 8) * d * a - 4 * a : 0;
 
     // Keys' cubic convolution; torch clamps the taps at the border.
     private static (int, float)[] Cubic(double at, int size, double a)
