@@ -112,7 +112,8 @@ public sealed class ImageUpscaler : IDisposable
         try
         {
             using var input = OrtTensors.FromFloats(_input, new float[3 * ProbeSize * ProbeSize], [1, 3, ProbeSize, ProbeSize]);
-            using var outputs = _session.Run(new RunOptions(), [_input.Name], [input], [_session.OutputNames[0]]);
+            using var run = new RunOptions();
+            using var outputs = _session.Run(run, [_input.Name], [input], [_session.OutputNames[0]]);
             shape = OrtTensors.Shape(outputs[0]);
         }
         catch (OnnxRuntimeException e)
@@ -178,7 +179,8 @@ public sealed class ImageUpscaler : IDisposable
     internal void RunTile(float[] tile, int width, int height, float[] output)
     {
         using var input = OrtTensors.FromFloats(_input, tile.AsSpan(0, 3 * width * height), [1, 3, height, width]);
-        using var outputs = _session.Run(new RunOptions(), [_input.Name], [input], [_session.OutputNames[0]]);
+        using var run = new RunOptions();
+        using var outputs = _session.Run(run, [_input.Name], [input], [_session.OutputNames[0]]);
         var shape = OrtTensors.Shape(outputs[0]);
         if (shape is not [1, 3, var h, var w] || h != height * Scale || w != width * Scale)
             throw new ModelLoadException(ModelPath, $"a {width}x{height} tile came out [{string.Join(",", shape)}], not [1,3,{height * Scale},{width * Scale}].");
