@@ -6,6 +6,7 @@ models/test/esrgan/ gets
   tiny-esrgan-x2.onnx        RRDBNet x2 (the same body behind a 2x pixel-unshuffle, as Real-ESRGAN's x2 models), float32
   tiny-esrgan-x4-fp16.onnx   the x4 net with float16 weights and I/O (arithmetic float32 inside, see build_test_models.py)
   tiny-esrgan-x2-fp16.onnx   the same for x2
+models/test/esrgan-static/tiny-esrgan-x4-static64.onnx: the x4 net with its input fixed to [1,3,64,64], as some exports are
 tests/LocalDiffusion.Tests/TestData/Upscaling/ gets
   input.png                  a seeded 20x14 RGB test picture
   esrgan_x4_reference.npy    the torch x4 net's float32 output for input.png ([1,3,56,80], no clamp)
@@ -107,15 +108,16 @@ def build(scale: int) -> RrdbNet:
     return net
 
 
-def export(net: RrdbNet, path: Path, fp16: bool) -> None:
+def export(net: RrdbNet, path: Path, fp16: bool, static: int = 0) -> None:
+    """Dynamic batch, height and width; with static, an input fixed to [1,3,static,static] (as some exports are)."""
     module = Io(net, torch.float16 if fp16 else torch.float32).eval()
-    example = torch.rand(1, 3, 16, 16).to(torch.float16 if fp16 else torch.float32)
+    example = torch.rand(1, 3, static or 16, static or 16).to(torch.float16 if fp16 else torch.float32)
     buffer = io.BytesIO()
     axes = {0: "batch", 2: "height", 3: "width"}
+    dynamic = None if static else {"input": axes, "output": {0: "batch", 2: "height_out", 3: "width_out"}}
     with torch.no_grad():
         torch.onnx.export(module, (example,), buffer, input_names=["input"], output_names=["output"],
-                          dynamic_axes={"input": axes, "output": {0: "batch", 2: "height_out", 3: "width_out"}},
-                          opset_version=OPSET, do_constant_folding=True)
+                          dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True)
     model = onnx.load_from_string(buffer.getvalue())
     if fp16:
         weights_to_fp16(model)
@@ -190,6 +192,8 @@ def main() -> int:
         net = build(scale)
         export(net, out / f"tiny-esrgan-x{scale}.onnx", fp16=False)
         export(net, out / f"tiny-esrgan-x{scale}-fp16.onnx", fp16=True)
+        if scale == 4:
+            export(net, ROOT / "models" / "test" / "esrgan-static" / "tiny-esrgan-x4-static64.onnx", fp16=False, static=64)
         with torch.no_grad():
             y = net(x).numpy().astype(np.float32)
         np.save(data / "Upscaling" / f"esrgan_x{scale}_reference.npy", y)

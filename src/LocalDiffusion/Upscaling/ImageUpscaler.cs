@@ -6,8 +6,9 @@ namespace LocalDiffusion.Upscaling;
 
 /// <summary>
 /// An ESRGAN-family super-resolution model exported to ONNX (RRDBNet, Real-ESRGAN, SwinIR and the like: RGB in [0, 1],
-/// NCHW, float32 or float16, dynamic height and width) that enlarges pictures by its scale. Large pictures run as tiles
-/// with feathered overlaps; alpha is enlarged separately by Lanczos. One upscale runs at a time per instance.
+/// NCHW, float32 or float16) that enlarges pictures by its scale. Large pictures run as tiles with feathered overlaps (a
+/// model with a fixed input size runs tiles of that size, a smaller picture padded); alpha is enlarged separately by
+/// Lanczos. One upscale runs at a time per instance.
 /// </summary>
 public sealed class ImageUpscaler : IDisposable
 {
@@ -22,11 +23,15 @@ public sealed class ImageUpscaler : IDisposable
     {
         (ModelPath, _session, _input) = (path, session, input);
         Name = Path.GetFileNameWithoutExtension(path);
+        (FixedHeight, FixedWidth) = ((int?)input.FixedDimension(2), (int?)input.FixedDimension(3));
         Scale = Probe();
         // Pixel-unshuffled RRDBNets (Real-ESRGAN's ×2 and ×1) need sides divisible by 4 / scale.
         SizeMultiple = Scale switch { 1 => 4, 2 => 2, _ => 1 };
         _tile = options.TileSize / SizeMultiple * SizeMultiple;
         _overlap = (options.TileOverlap + SizeMultiple - 1) / SizeMultiple * SizeMultiple;
+        // A fixed input size is the tile size; the shared band must leave each tile a middle.
+        if (Math.Min(FixedWidth ?? int.MaxValue, FixedHeight ?? int.MaxValue) is var side and < int.MaxValue)
+            _overlap = Math.Min(_overlap, side / 2 / SizeMultiple * SizeMultiple);
     }
 
     /// <summary>The model's name: its file name without <c>.onnx</c>.</summary>
@@ -43,6 +48,12 @@ public sealed class ImageUpscaler : IDisposable
 
     /// <summary>What each side of the model's input must be a multiple of (edges are padded to it, then cropped).</summary>
     internal int SizeMultiple { get; }
+
+    /// <summary>The input width the model is fixed to (then every tile has it); null when dynamic.</summary>
+    internal int? FixedWidth { get; }
+
+    /// <summary>The input height the model is fixed to; null when dynamic.</summary>
+    internal int? FixedHeight { get; }
 
     /// <summary>
     /// Opens an upscaler: <paramref name="path"/> is its .onnx file, or a folder holding exactly one .onnx file.
@@ -98,31 +109,33 @@ public sealed class ImageUpscaler : IDisposable
         var input = TensorSpec.FromMetadata(name, meta);
         if (input.ElementType is not (TensorElementType.Float or TensorElementType.Float16) || input.Rank != 4 || input.FixedDimension(1) is not (null or 3))
             throw new ModelLoadException(file, $"input '{name}' is {input.Describe()}; an upscaler takes float32 or float16 [batch,3,height,width] (RGB in [0, 1]).");
-        if (input.FixedDimension(2) is not null || input.FixedDimension(3) is not null)
-            throw new ModelLoadException(file, $"input '{name}' is {input.Describe()}: a fixed height and width; LocalDiffusion needs an export with dynamic height and width (torch.onnx.export's dynamic_axes).");
+        if (input.FixedDimension(0) is > 1)
+            throw new ModelLoadException(file, $"input '{name}' is {input.Describe()}: a fixed batch of {input.FixedDimension(0)}; an upscaler takes one picture at a time (batch 1 or dynamic).");
         var (outName, outMeta) = session.OutputMetadata.First();
         OrtTensors.RequireFloatOutput(TensorSpec.FromMetadata(outName, outMeta), file);
         return input;
     }
 
-    // Runs a 16×16 picture through the model: the output's size says the scale, whatever the graph declares.
+    // Runs a 16×16 picture (or one of the fixed input size) through the model: the output's size says the scale, whatever
+    // the graph declares.
     private int Probe()
     {
         long[] shape;
+        var (ph, pw) = (FixedHeight ?? ProbeSize, FixedWidth ?? ProbeSize);
         try
         {
-            using var input = OrtTensors.FromFloats(_input, new float[3 * ProbeSize * ProbeSize], [1, 3, ProbeSize, ProbeSize]);
+            using var input = OrtTensors.FromFloats(_input, new float[3 * ph * pw], [1, 3, ph, pw]);
             using var run = new RunOptions();
             using var outputs = _session.Run(run, [_input.Name], [input], [_session.OutputNames[0]]);
             shape = OrtTensors.Shape(outputs[0]);
         }
         catch (OnnxRuntimeException e)
         {
-            throw new ModelLoadException(ModelPath, $"running a 1x3x{ProbeSize}x{ProbeSize} picture failed ({e.Message}); an image-to-image upscaler was expected.", e);
+            throw new ModelLoadException(ModelPath, $"running a 1x3x{ph}x{pw} picture failed ({e.Message}); an image-to-image upscaler was expected.", e);
         }
-        var scale = shape is [1, 3, var h, var w] && h == w && h % ProbeSize == 0 ? (int)(h / ProbeSize) : 0;
+        var scale = shape is [1, 3, var h, var w] && h % ph == 0 && w == h / ph * pw ? (int)(h / ph) : 0;
         if (scale is < 1 or > 8)
-            throw new ModelLoadException(ModelPath, $"a 1x3x{ProbeSize}x{ProbeSize} picture came out [{string.Join(",", shape)}]; an upscaler returns [1,3,{ProbeSize}·s,{ProbeSize}·s] with a scale s from 1 to 8.");
+            throw new ModelLoadException(ModelPath, $"a 1x3x{ph}x{pw} picture came out [{string.Join(",", shape)}]; an upscaler returns [1,3,{ph}·s,{pw}·s] with a scale s from 1 to 8.");
         return scale;
     }
 

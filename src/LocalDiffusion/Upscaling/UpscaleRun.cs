@@ -2,7 +2,8 @@ namespace LocalDiffusion.Upscaling;
 
 /// <summary>
 /// One tiled pass of an <see cref="ImageUpscaler"/> over a CHW picture: pad its right and bottom edges (repeating the
-/// last row and column) to the model's size multiple, run each tile, blend the tiles' outputs with feather weights, crop.
+/// last row and column) to the model's size multiple (and to its fixed input size, if it has one), run each tile, blend
+/// the tiles' outputs with feather weights, crop.
 /// </summary>
 internal sealed class UpscaleRun(ImageUpscaler model, float[] chw, int width, int height)
 {
@@ -11,8 +12,10 @@ internal sealed class UpscaleRun(ImageUpscaler model, float[] chw, int width, in
         var m = model.SizeMultiple;
         var s = model.Scale;
         var (pw, ph) = ((width + m - 1) / m * m, (height + m - 1) / m * m);
-        var tileW = model.TileSize == 0 ? pw : Math.Min(model.TileSize, pw);
-        var tileH = model.TileSize == 0 ? ph : Math.Min(model.TileSize, ph);
+        // A model fixed to one input size: tiles of exactly that size, the picture padded up to it when smaller.
+        var tileW = model.FixedWidth ?? (model.TileSize == 0 ? pw : Math.Min(model.TileSize, pw));
+        var tileH = model.FixedHeight ?? (model.TileSize == 0 ? ph : Math.Min(model.TileSize, ph));
+        (pw, ph) = (Math.Max(pw, tileW), Math.Max(ph, tileH));
         var xs = TileLayout.Starts(pw, tileW, model.TileOverlap);
         var ys = TileLayout.Starts(ph, tileH, model.TileOverlap);
         var (ow, oh) = (pw * s, ph * s);

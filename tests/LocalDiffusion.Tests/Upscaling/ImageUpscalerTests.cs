@@ -86,6 +86,27 @@ public class ImageUpscalerTests(ITestOutputHelper output)
         Assert.True(seams > 10 * max, $"without overlap {seams:E2}, with {max:E2}");
     }
 
+    // An export whose input is fixed to [1,3,64,64] (tools/build_esrgan_test_models.py, the x4 net's weights): it runs tiles of
+    // 64 sharing 32 pixels, as the dynamic model does with those options (Tiles_blend_without_seams), and a picture smaller
+    // than 64 is padded by repeating its edge and cropped.
+    [Fact]
+    public async Task A_model_with_a_fixed_input_size_runs_tiles_of_that_size()
+    {
+        var path = Path.Combine(TestPaths.ModelsDir, "test", "esrgan-static", "tiny-esrgan-x4-static64.onnx");
+        using var fixedSize = ImageUpscaler.Load(path);
+        Assert.Equal((4, 64, 64), (fixedSize.Scale, fixedSize.FixedWidth, fixedSize.FixedHeight));
+        using var whole = ImageUpscaler.Load(Model("tiny-esrgan-x4"), new UpscalerOptions { TileSize = 0 });
+        var ct = TestContext.Current.CancellationToken;
+        var picture = Large(101, 77);
+        var a = await whole.RunAsync(Chw(picture), 101, 77, null, ct);
+        var b = await fixedSize.RunAsync(Chw(picture), 101, 77, null, ct);
+        var max = a.Zip(b, (p, q) => Math.Abs(p - q)).Max();
+        output.WriteLine($"fixed 64x64 input, 101x77 picture: max |tiled − whole| = {max:E2}");
+        Assert.True(max <= 1e-4, $"max difference {max:E2}");
+        var small = await fixedSize.UpscaleAsync(Input(), cancellationToken: ct);
+        Assert.Equal((80, 56), (small.Width, small.Height));
+    }
+
     // Odd sides: the x2 model needs even input sides (it pixel-unshuffles by 2), so the edge is repeated and cropped off.
     [Theory]
     [InlineData("tiny-esrgan-x2", 13, 9)]
