@@ -129,6 +129,27 @@ public sealed class UpscalerApiTests(UpscalerServer shared) : IClassFixture<Upsc
         Assert.Contains("'tiny-esrgan-x2'", error.GetProperty("message").GetString());
     }
 
+    // A file in the folder that is not an upscaler: listed with scale null, and a request naming it is a 500 naming the file.
+    [Fact]
+    public async Task A_broken_model_in_the_folder_is_named_when_used()
+    {
+        var folder = Directory.CreateTempSubdirectory("ld-upscalers-").FullName;
+        try
+        {
+            File.WriteAllBytes(Path.Combine(folder, "broken.onnx"), "not an onnx model"u8.ToArray());
+            await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Shapes], UpscalerDirectory = folder });
+            var broken = Assert.Single((await Json.GetAsync(server.Http, "sdapi/v1/upscalers")).EnumerateArray(), u => u.GetProperty("name").GetString() == "broken");
+            Assert.Equal(JsonValueKind.Null, broken.GetProperty("scale").ValueKind);
+            using var response = await Json.PostAsync(server.Http, "sdapi/v1/extra-single-image", new { image = Convert.ToBase64String(Picture()), upscaler_1 = "broken" });
+            var error = (await Json.ReadAsync(response, 500)).GetProperty("error");
+            Assert.Contains(Path.Combine(folder, "broken.onnx"), error.GetProperty("message").GetString());
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     private async Task<string> RefusedAsync(object body, string field)
     {
         using var response = await Json.PostAsync(Http, "sdapi/v1/extra-single-image", body);

@@ -17,7 +17,7 @@ internal static class SdApiListings
     {
         try
         {
-            return server.Upscalers.Find(name)?.Scale;
+            return server.Upscalers.ScaleOf(name);
         }
         catch (LocalDiffusion.Onnx.ModelLoadException e)
         {

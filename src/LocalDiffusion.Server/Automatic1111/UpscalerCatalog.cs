@@ -10,6 +10,7 @@ namespace LocalDiffusion.Server.Automatic1111;
 internal sealed class UpscalerCatalog(string? directory, string device, int? threads) : IDisposable
 {
     private readonly ConcurrentDictionary<string, Lazy<ImageUpscaler>> _models = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _scales = new(StringComparer.Ordinal);
 
     /// <summary>The .onnx files of the folder by name (file name without extension), in name order.</summary>
     public IReadOnlyList<(string Name, string Path)> Files => directory is null ? [] :
@@ -27,6 +28,20 @@ internal sealed class UpscalerCatalog(string? directory, string device, int? thr
         var file = Files.FirstOrDefault(f => f.Name == name).Path;
         if (file is null) return null;
         return _models.GetOrAdd(name, _ => new Lazy<ImageUpscaler>(() => ImageUpscaler.Load(file, new UpscalerOptions { Device = device, IntraOpThreads = threads }))).Value;
+    }
+
+    /// <summary>
+    /// The scale of the model named <paramref name="name"/> for the listing: an open model's, else found by opening it
+    /// once and closing it again (a listing must not keep every model of the folder in memory), then remembered.
+    /// </summary>
+    public int? ScaleOf(string name)
+    {
+        if (_models.TryGetValue(name, out var open) && open.IsValueCreated) return open.Value.Scale;
+        if (_scales.TryGetValue(name, out var known)) return known;
+        var file = Files.FirstOrDefault(f => f.Name == name).Path;
+        if (file is null) return null;
+        using var model = ImageUpscaler.Load(file, new UpscalerOptions { Device = device, IntraOpThreads = threads });
+        return _scales[name] = model.Scale;
     }
 
     /// <inheritdoc />

@@ -69,7 +69,15 @@ public sealed class ImageUpscaler : IDisposable
         if (options.TileOverlap < 0 || (options.TileSize != 0 && options.TileOverlap > options.TileSize / 2))
             throw new ArgumentException($"TileOverlap is {options.TileOverlap}; it must be between 0 and half the tile size ({options.TileSize / 2}).", nameof(options.TileOverlap));
         var file = ResolveFile(path);
-        var session = new SessionFactory(ExecutionDevice.Parse(options.Device), options.IntraOpThreads, null).Create(file);
+        InferenceSession session;
+        try
+        {
+            session = new SessionFactory(ExecutionDevice.Parse(options.Device), options.IntraOpThreads, null).Create(file);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new ModelLoadException(file, $"ONNX Runtime cannot open it as a model ({e.Message}); an ESRGAN-family upscaler (.onnx) was expected.", e);
+        }
         try
         {
             var input = Describe(file, session);

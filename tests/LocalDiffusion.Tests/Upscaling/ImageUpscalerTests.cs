@@ -186,6 +186,9 @@ public class ImageUpscalerTests(ITestOutputHelper output)
         var missing = Path.Combine(Path.GetTempPath(), $"ld-missing-{Guid.NewGuid():N}.onnx");
         Assert.Contains("no such file", Assert.Throws<ModelLoadException>(() => ImageUpscaler.Load(missing)).Message);
 
+        var garbage = TestPaths.WriteTempFile("not an onnx model"u8.ToArray(), ".onnx");
+        Assert.Contains("cannot open it as a model", Assert.Throws<ModelLoadException>(() => ImageUpscaler.Load(garbage)).Message);
+
         var several = Path.Combine(TestPaths.ModelsDir, "test", "esrgan");
         Assert.Contains("4 .onnx files", Assert.Throws<ModelLoadException>(() => ImageUpscaler.Load(several)).Message);
 
