@@ -21,6 +21,7 @@ internal static class CliApp
             BenchCommand.Create(console),
             ServeCommand.Create(console),
             CacheCommand.Create(console),
+            UpscaleCommand.Create(console),
         };
         var parse = root.Parse(args);
         var config = new InvocationConfiguration { Output = new AnsiTextWriter(console), Error = error, EnableDefaultExceptionHandler = false };

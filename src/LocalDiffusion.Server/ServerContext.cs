@@ -30,6 +30,7 @@ internal sealed class ServerContext : IDisposable
         Sizes = new SizeLimit(options.MaxPixels, logger);
         ImageBase = options.PublicUrl ?? new Uri("http://127.0.0.1/");
         _a1111Model = catalog.Default;
+        Upscalers = new Automatic1111.UpscalerCatalog(options.UpscalerDirectory, options.Device, options.IntraOpThreads);
     }
 
     /// <summary>The options checked, the model folders they name, and how each model is opened.</summary>
@@ -79,6 +80,9 @@ internal sealed class ServerContext : IDisposable
     public ILogger Logger { get; }
     public ActiveGenerations Active { get; } = new();
     public SizeLimit Sizes { get; }
+
+    /// <summary>The built-in upscalers and those of <c>--upscaler-dir</c>.</summary>
+    public Automatic1111.UpscalerCatalog Upscalers { get; }
     public GenerationService Generator => field ??= new GenerationService(Queue, Active, Metrics, Sizes, Stopping.Token);
 
     /// <summary>Where the mapped routes are, for the API key check and the image URLs.</summary>
@@ -127,6 +131,7 @@ internal sealed class ServerContext : IDisposable
         Metrics.Dispose();
         Images.Dispose();
         Catalog.Dispose();
+        Upscalers.Dispose();
         Stopping.Dispose();
     }
 }

@@ -112,6 +112,12 @@ public sealed record ServerOptions
     /// and named by requests' ControlNet units; null: none.
     /// </summary>
     public string? ControlNetDirectory { get; init; }
+    /// <summary>
+    /// A folder of ESRGAN-family ONNX upscalers: each <c>NAME.onnx</c> is the upscaler NAME, listed by
+    /// <c>/sdapi/v1/upscalers</c> and usable as <c>upscaler_1</c>/<c>upscaler_2</c> of <c>/sdapi/v1/extra-single-image</c> and
+    /// as the hires fix's <c>hr_upscaler</c>; null: only the built-in upscalers.
+    /// </summary>
+    public string? UpscalerDirectory { get; init; }
 
     /// <summary>Test seam: model loading waits for this task, so a test can see the 503 a loading model gives.</summary>
     internal Task? ModelLoadGate { get; init; }
@@ -140,6 +146,9 @@ public sealed record ServerOptions
                 throw new InvalidRequestException(nameof(AllowedHosts), null, null, _ => $"Allowed host '{host}' is not a host name (e.g. images.example.com, *.example.com, or * for any).");
         if (OutputDirectory is { } output && File.Exists(output))
             throw new InvalidRequestException(nameof(OutputDirectory), null, null, called => $"{called} '{output}' is a file; give a folder (it is created if missing).");
+        if (UpscalerDirectory is { } upscalers && !Directory.Exists(upscalers))
+            throw new InvalidRequestException(nameof(UpscalerDirectory), upscalers, "a folder",
+                called => $"{called} '{upscalers}' is not a folder; give the folder that holds the upscalers' .onnx files.");
         if (MaxPixels is <= 0) throw new InvalidRequestException(nameof(MaxPixels), MaxPixels, null, called => $"{called} must be positive.");
         if (EmbeddingsDirectory is { } embeddings && !Directory.Exists(embeddings))
             throw new InvalidRequestException(nameof(EmbeddingsDirectory), embeddings, "an existing folder",

@@ -97,6 +97,7 @@ public sealed partial class ServeCommandTests
     [InlineData("--output-dir", "/etc/passwd", "error: --output-dir '/etc/passwd' is a file; give a folder (it is created if missing).")]
     [InlineData("--max-pixels", "0", "error: --max-pixels must be positive.")]
     [InlineData("--device", "bogus", "error: ")]
+    [InlineData("--upscaler-dir", "/no/such/upscalers", "error: --upscaler-dir '/no/such/upscalers' is not a folder; give the folder that holds the upscalers' .onnx files.")]
     public async Task Each_bad_serve_flag_is_one_line_naming_it_and_nothing_starts(string flag, string value, string expected)
     {
         var (code, error, output) = await RunAsync("serve", "--port", "0", "--model", Repo.Tiny, flag, value);

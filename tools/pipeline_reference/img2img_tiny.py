@@ -16,7 +16,8 @@ schedulers (DiagonalGaussianDistribution.sample and randn_tensor written out: di
 Then per step: CFG pair [uncond, cond], scale_model_input, UNet (timestep given as the int64 the tiny ONNX UNet
 takes), uncond + g·(cond − uncond), scheduler.step(..., generator) (eta where the step takes it).
 
-Inputs the C# test recreates: the init image RGB8 pixel (y, x, c) = (7x + 13y + 50c) mod 256 at 96×64 (W×H);
+Inputs the C# test recreates: the init image RGB8 pixel (y, x, c) = (7x + 13y + 50c) mod 256 at 96×64 (W×H) (two cases
+draw it at 64×96 and let diffusers' VaeImageProcessor resize it, PIL Lanczos, as its pipelines do: issue #20);
 the mask is white (repaint) where x < 48. Prompt ids: the engine's tokenizer output for the prompt on
 models/test/tiny/tokenizer (tokenizer parity is tested separately), written below.
 
@@ -68,14 +69,22 @@ def nets():
     return text_encoder, unet, encoder, InpaintingUNet(unet, 909).eval()  # tools/build_inpainting_test_model.py
 
 
-def init_image():
-    y, x, c = np.meshgrid(np.arange(HEIGHT), np.arange(WIDTH), np.arange(3), indexing="ij")
+def init_image(source=None):
+    """The formula's picture at WIDTH×HEIGHT; with source (w, h), drawn at that size and made WIDTH×HEIGHT by diffusers'
+    VaeImageProcessor.preprocess (PIL Lanczos, then [-1, 1]), as the pipelines do with an init image of another size."""
+    w, h = source or (WIDTH, HEIGHT)
+    y, x, c = np.meshgrid(np.arange(h), np.arange(w), np.arange(3), indexing="ij")
     rgb = ((7 * x + 13 * y + 50 * c) % 256).astype(np.float32)
-    return torch.from_numpy(rgb / 255.0 * 2.0 - 1.0).permute(2, 0, 1)[None].contiguous()
+    if source is None:
+        return torch.from_numpy(rgb / 255.0 * 2.0 - 1.0).permute(2, 0, 1)[None].contiguous()
+    from PIL import Image
+    from diffusers.image_processor import VaeImageProcessor
+    picture = Image.fromarray(rgb.astype(np.uint8), "RGB")
+    return VaeImageProcessor().preprocess(picture, height=HEIGHT, width=WIDTH).float().contiguous()
 
 
 @torch.no_grad()
-def run(models, sid, steps, strength, guidance, seed, inpaint, eta=0.0, nine=False, images=1):
+def run(models, sid, steps, strength, guidance, seed, inpaint, eta=0.0, nine=False, images=1, source=None):
     text_encoder, unet, encoder, inpainting_unet = models
     if nine:
         unet = inpainting_unet
@@ -90,7 +99,7 @@ def run(models, sid, steps, strength, guidance, seed, inpaint, eta=0.0, nine=Fal
     if hasattr(scheduler, "set_begin_index"):
         scheduler.set_begin_index(t_start * scheduler.order)
     generator = torch.Generator().manual_seed(seed)
-    image = init_image()
+    image = init_image(source)
     image_latents = None
     if not (nine and strength == 1.0):  # a 9-channel UNet at strength 1 never encodes the image (no draw)
         image_latents = SCALING * sample_posterior(encoder(image), generator)
@@ -130,7 +139,7 @@ def run(models, sid, steps, strength, guidance, seed, inpaint, eta=0.0, nine=Fal
 def main():
     models = nets()
     cases = []
-    for name, sid, steps, strength, guidance, seed, inpaint, eta, nine, *batch in [
+    for name, sid, steps, strength, guidance, seed, inpaint, eta, nine, *more in [
         ("img2img/pndm", "pndm", 10, 0.8, 7.5, 42, False, 0.0, False),
         ("img2img/ddim_eta", "ddim", 10, 0.6, 7.5, 7, False, 0.5, False),
         ("img2img/euler_a", "euler_a", 8, 0.75, 5.0, 3, False, 0.0, False),
@@ -140,11 +149,17 @@ def main():
         ("inpaint9/pndm_full", "pndm", 10, 1.0, 7.5, 21, True, 0.0, True),
         ("inpaint9/euler_a", "euler_a", 8, 0.75, 7.5, 22, True, 0.0, True),
         ("img2img/dpmpp_2m_sde_batch2", "dpmpp_2m_sde", 8, 0.7, 7.5, 31, False, 0.0, False, 2),
+        # Issue #20: an init image of another size (64×96, W×H) resized to 96×64 as diffusers does (PIL Lanczos).
+        ("img2img/resized_init_euler_a", "euler_a", 8, 0.75, 7.5, 41, False, 0.0, False, 1, (64, 96)),
+        ("inpaint/resized_init_dpmpp_2m", "dpmpp_2m", 10, 0.9, 7.5, 42, True, 0.0, False, 1, (64, 96)),
     ]:
+        batch = more[:1]
+        source = more[1] if len(more) > 1 else None
         cases.append({"name": name, "scheduler": sid, "steps": steps, "strength": strength, "guidance": guidance,
                       "seed": seed, "images": batch[0] if batch else 1, "inpaint": inpaint, "eta": eta, "model": "tiny-inpainting" if nine else "tiny", "prompt": PROMPT, "width": WIDTH, "height": HEIGHT,
+                      **({"init_width": source[0], "init_height": source[1]} if source else {}),
                       "final_latents": run(models, sid, steps, strength, guidance, seed, inpaint, eta, nine,
-                                           batch[0] if batch else 1)})
+                                           batch[0] if batch else 1, source)})
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump({"source": "tools/pipeline_reference/img2img_tiny.py", "diffusers_version": diffusers.__version__,

@@ -21,7 +21,7 @@ public static class ShapesAnalyser
     public static SceneAttributes Analyse(ReadOnlySpan<byte> rgb, int width, int height)
     {
         if (width <= 2 * Border || height <= 2 * Border)
-            throw new ArgumentException($"Picture {width}×{height} is too small: each side must exceed {2 * Border} pixels.");
+            throw new InvalidRequestException(nameof(width), $"{width}x{height}", "larger sides", $"Picture {width}×{height} is too small: each side must exceed {2 * Border} pixels.");
         if (rgb.Length != width * height * 3)
             throw new InvalidRequestException(nameof(rgb), null, null, $"Expected {width}×{height}×3 = {width * height * 3} bytes of RGB8, got {rgb.Length}.");
 

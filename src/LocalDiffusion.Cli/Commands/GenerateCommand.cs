@@ -42,6 +42,8 @@ internal static class GenerateCommand
         controlNetOptions.AddTo(command);
         var refinerOptions = new RefinerOptions();
         refinerOptions.AddTo(command);
+        var hiresFlags = new HiresFlags();
+        hiresFlags.AddTo(command);
         var cacheDir = CacheDirOption.Create();
         command.Options.Add(cacheDir);
         var vae = VaeOption.Create();
@@ -79,6 +81,11 @@ internal static class GenerateCommand
             var withSdxl = sdxlOptions.Read(parse);
             var withControlNets = controlNetOptions.Read(parse);
             var (refinerDir, switchAt) = refinerOptions.Read(parse);
+            var hires = hiresFlags.Read(parse);
+            if (hires is not null && refinerDir is not null)
+                throw new InvalidRequestException("--refiner", null, null, called => $"--hires-scale/--hires-size and {called} both finish the picture; use one.");
+            if (hires is not null && imageOptions.Inputs(parse).Any(i => i.Flag == "--init-image"))
+                throw new InvalidRequestException("--init-image", null, null, _ => "The hires fix (--hires-scale/--hires-size) enlarges a text-to-image first pass; it does not take --init-image.");
             var modelDir = ModelLocator.Resolve(parse.GetValue(model));
             var options = embeddings.Apply(parse, loras.Apply(parse, engine.Apply(parse, new PipelineOptions
             {
@@ -110,6 +117,10 @@ internal static class GenerateCommand
                 InitialLatents = initial,
             };
             request = withControlNets(withSdxl(withImages(request)));
+            using var hiresModel = hires?.ModelPath is { } hiresPath ? Upscaling.ImageUpscaler.Load(hiresPath, new Upscaling.UpscalerOptions { Device = options.Device, IntraOpThreads = options.IntraOpThreads }) : null;
+            // The hires upscaler is named by its file; the plan is checked before any work.
+            var hiresOptions = hires?.Options is { } h ? h with { Upscaler = hiresModel?.Name ?? h.Upscaler, Model = hiresModel } : null;
+            if (hiresOptions is not null) HiresFlags.Check(pipeline, request, hiresOptions);
 
             GenerationResult? result = null;
             await console.Progress()
@@ -123,7 +134,9 @@ internal static class GenerateCommand
                         if (p.TotalSteps > 0) task.MaxValue = p.TotalSteps;
                         task.Value = p.Step;
                     });
-                    result = refiner is null
+                    result = hiresOptions is not null
+                        ? await Upscaling.HiresFix.RunAsync(pipeline, request, hiresOptions, progress, cancellationToken)
+                        : refiner is null
                         ? await pipeline.GenerateAsync(request, progress, cancellationToken)
                         : await pipeline.GenerateWithRefinerAsync(request, refiner, switchAt, progress, cancellationToken);
                     task.Value = task.MaxValue;

@@ -45,6 +45,8 @@ internal static class ServeCommand
         var embeddingsDir = new Option<string?>("--embeddings-dir") { Description = "A folder of textual-inversion embeddings: listed by /sdapi/v1/embeddings; each file's name in a prompt uses it." };
         command.Options.Add(embeddingsDir);
         command.Options.Add(controlNetDir);
+        var upscalerDir = new Option<string?>("--upscaler-dir") { Description = "A folder of ESRGAN-family .onnx upscalers (each NAME.onnx the upscaler NAME): listed by /sdapi/v1/upscalers, used by /sdapi/v1/extra-single-image, the hires fix and the web UI's Upscale button." };
+        command.Options.Add(upscalerDir);
         command.Options.Add(promptCache);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -73,6 +75,7 @@ internal static class ServeCommand
                 LoraDirectory = parse.GetValue(loraDir),
                 EmbeddingsDirectory = parse.GetValue(embeddingsDir),
                 ControlNetDirectory = parse.GetValue(controlNetDir),
+                UpscalerDirectory = parse.GetValue(upscalerDir),
                 PromptCacheEntries = parse.GetValue(promptCache),
                 LowMemory = parse.GetValue(lowMemory),
             };

@@ -59,6 +59,7 @@ internal static class SdApiEndpoints
         SdApiListings.Map(app, server);
         PngInfoEndpoint.Map(app, server);
         ControlNets.A1111ControlNetScript.Map(app, server);
+        ExtrasEndpoint.Map(app, server);
     }
 
     private const long PreviewPollWindowMs = 60_000;

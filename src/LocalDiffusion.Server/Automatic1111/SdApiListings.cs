@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -8,10 +9,23 @@ namespace LocalDiffusion.Server.Automatic1111;
 /// The listing routes A1111 clients call when they start (SillyTavern, Open WebUI, the Photoshop and Krita plugins read
 /// these to fill their menus): each answers with what this server really has, in A1111's shape, so a client finds an
 /// empty list where there is nothing instead of a 404 that it treats as "not an A1111 server". LoRAs are the
-/// <c>--lora-dir</c> folder's files; embeddings are the <c>--embeddings-dir</c> folder's, loaded or skipped for the model, upscalers are A1111's built-ins (None, Lanczos, Nearest); the VAE list holds the <c>--vae</c> decoder when one is set.
+/// <c>--lora-dir</c> folder's files; embeddings are the <c>--embeddings-dir</c> folder's, loaded or skipped for the model, upscalers are A1111's built-ins (None, Lanczos, Nearest) and the <c>--upscaler-dir</c> models; the VAE list holds the <c>--vae</c> decoder when one is set.
 /// </summary>
 internal static class SdApiListings
 {
+    private static double? ScaleOf(ServerContext server, string name)
+    {
+        try
+        {
+            return server.Upscalers.ScaleOf(name);
+        }
+        catch (LocalDiffusion.Onnx.ModelLoadException e)
+        {
+            server.Logger.LogWarning("Upscaler {Name} does not open: {Message}", name, e.Message);
+            return null;
+        }
+    }
+
     public static void Map(IEndpointRouteBuilder app, ServerContext server)
     {
         var options = server.Options;
@@ -36,10 +50,11 @@ internal static class SdApiListings
                 skipped = pipeline.SkippedEmbeddings.GroupBy(s => s.Name).ToDictionary(g => g.Key, g => Describe(g.First().Embedding, g.First().Reason)),
             });
         });
-        // A1111's built-in upscalers (no upscaler models exist here), which the hires fix (enable_hr) uses.
-        app.MapGet("/sdapi/v1/upscalers", () => Results.Json(HiresFix.ImageUpscalers.Select(name =>
-            new { name, model_name = (string?)null, model_path = (string?)null, model_url = (string?)null, scale = 4.0 })));
-        app.MapGet("/sdapi/v1/latent-upscale-modes", () => Results.Json(HiresResize.LatentModes.Keys.Select(name => new { name })));
+        // A1111's built-in upscalers, then each .onnx of --upscaler-dir (its scale found by opening it; null when it does not open).
+        app.MapGet("/sdapi/v1/upscalers", () => Results.Json(Upscaling.HiresPlan.BuiltInUpscalers.Select(name =>
+            new { name, model_name = (string?)null, model_path = (string?)null, model_url = (string?)null, scale = (double?)4.0 })
+            .Concat(server.Upscalers.Files.Select(f => new { name = f.Name, model_name = (string?)f.Name, model_path = (string?)f.Path, model_url = (string?)null, scale = ScaleOf(server, f.Name) }))));
+        app.MapGet("/sdapi/v1/latent-upscale-modes", () => Results.Json(Upscaling.LatentResize.Modes.Keys.Select(name => new { name })));
         app.MapGet("/sdapi/v1/face-restorers", () => Results.Json(Array.Empty<object>()));
         app.MapGet("/sdapi/v1/realesrgan-models", () => Results.Json(Array.Empty<object>()));
         app.MapGet("/sdapi/v1/prompt-styles", () => Results.Json(Array.Empty<object>()));

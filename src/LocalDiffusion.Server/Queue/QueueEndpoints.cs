@@ -31,8 +31,9 @@ internal static class QueueEndpoints
             id = g.RequestId,
             model = g.Model,
             kind = g.Kind,
+            // Before denoising starts (prompt encoding reports no total yet) the request's own step count stands.
             step = g.Progress?.Step ?? 0,
-            total_steps = g.Progress?.TotalSteps ?? g.Steps,
+            total_steps = g.Progress is { TotalSteps: > 0 } progress ? progress.TotalSteps : g.Steps,
         });
         // Positions count every waiting request, 1 = next to run; a job that starts between the two looks is skipped.
         var waiting = server.Queue.WaitingJobIds()

@@ -59,6 +59,14 @@ public static class RequestFields
         new("NegativeTargetSize", "--negative-target-size", null, null),
         new("AestheticScore", "--aesthetic-score", null, null),
         new("NegativeAestheticScore", "--negative-aesthetic-score", null, null),
+        // HiresOptions (the hires fix's second pass)
+        new("Hires", "--hires-scale", null, "enable_hr"),
+        new("Hires.Scale", "--hires-scale", null, "hr_scale"),
+        new("Hires.ResizeWidth", "--hires-size", null, "hr_resize_x"),
+        new("Hires.ResizeHeight", "--hires-size", null, "hr_resize_y"),
+        new("Hires.Upscaler", "--hires-upscaler", null, "hr_upscaler"),
+        new("Hires.Strength", "--hires-strength", null, "denoising_strength"),
+        new("Hires.SecondPassSteps", "--hires-steps", null, "hr_second_pass_steps"),
         // StableDiffusionPipeline.GenerateWithRefinerAsync's parameters (A1111's refiner fields)
         new("refiner", "--refiner", null, "refiner_checkpoint"),
         new("switchAt", "--refiner-switch", null, "refiner_switch_at"),
@@ -86,6 +94,7 @@ public static class RequestFields
         new("MaxPixels", "--max-pixels", null, null),
         new("OutputDirectory", "--output-dir", null, null),
         new("ControlNetDirectory", "--controlnet-dir", null, null),
+        new("UpscalerDirectory", "--upscaler-dir", null, null),
     ];
 
     private static readonly Dictionary<string, FieldNames> ByLibrary = Table.ToDictionary(f => f.Library, StringComparer.Ordinal);

@@ -7,8 +7,8 @@ namespace LocalDiffusion.Imaging;
 /// <summary>
 /// A picture given to a generation: the init image of img2img or the mask of inpainting, as RGB8 pixels.
 /// When its size differs from the generation's, it is resized to that size (the whole picture, no crop, aspect not
-/// kept — diffusers' <c>image_processor.preprocess(image, height, width)</c> does the same, with Lanczos where this uses
-/// Mitchell cubic resampling).
+/// kept), by Pillow's Lanczos pixel for pixel: what diffusers' <c>image_processor.preprocess(image, height, width)</c> does, so
+/// the same seed gives diffusers' picture.
 /// </summary>
 public sealed class InitImage
 {
@@ -134,11 +134,7 @@ public sealed class InitImage
     {
         if (width == Width && height == Height)
             return this;
-        using var source = ToBitmap();
-        var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque);
-        using var resized = source.Resize(info, new SKSamplingOptions(SKCubicResampler.Mitchell))
-            ?? throw new InvalidOperationException($"SkiaSharp could not resize {Width}x{Height} to {width}x{height}.");
-        return FromRgba(resized.GetPixelSpan(), width, height);
+        return new InitImage(width, height, Upscaling.LanczosResampler.Resize(Rgb, Width, Height, 3, width, height));
     }
 
     /// <summary>CHW floats in [−1, 1] (x/255·2 − 1), what the VAE encoder takes (diffusers' preprocess).</summary>
@@ -159,15 +155,6 @@ public sealed class InitImage
         for (var p = 0; p < gray.Length; p++)
             gray[p] = (Rgb[3 * p] * 299 + Rgb[3 * p + 1] * 587 + Rgb[3 * p + 2] * 114) / 1000 / 255f;
         return gray;
-    }
-
-    private SKBitmap ToBitmap()
-    {
-        var bitmap = new SKBitmap(new SKImageInfo(Width, Height, SKColorType.Rgba8888, SKAlphaType.Opaque));
-        var rgba = MemoryMarshal.Cast<byte, uint>(bitmap.GetPixelSpan());
-        for (int i = 0, j = 0; i < rgba.Length; i++, j += 3)
-            rgba[i] = Rgb[j] | (uint)Rgb[j + 1] << 8 | (uint)Rgb[j + 2] << 16 | 0xFF000000u;
-        return bitmap;
     }
 
     private static InitImage FromRgba(ReadOnlySpan<byte> rgba, int width, int height)

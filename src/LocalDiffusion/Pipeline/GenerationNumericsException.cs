@@ -19,6 +19,8 @@ public enum NumericsStage
     Conditioning,
     /// <summary>A ControlNet's residuals, before the UNet adds them.</summary>
     ControlNet,
+    /// <summary>An image upscaler's output (ESRGAN-family ONNX models).</summary>
+    Upscaler,
 }
 
 /// <summary>

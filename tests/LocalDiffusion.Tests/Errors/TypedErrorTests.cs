@@ -77,9 +77,11 @@ public sealed class TypedErrorTests
             .SelectMany(t => t.GetProperties()).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
         var parameters = typeof(StableDiffusionPipeline).GetMethod(nameof(StableDiffusionPipeline.GenerateWithRefinerAsync))!
             .GetParameters().Select(p => p.Name!).ToHashSet(StringComparer.Ordinal);
-        string[] cliOnly = ["Outpaint"]; // --outpaint's margins: Outpainting.ParseMargins names them so
+        string[] cliOnly = ["Outpaint", "Hires"]; // --outpaint's margins (Outpainting.ParseMargins) and the hires fix as a whole
+        // The hires fix's options are named Hires.<HiresOptions property>.
+        var hires = typeof(LocalDiffusion.Upscaling.HiresOptions).GetProperties().Select(p => "Hires." + p.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var row in RequestFields.Table)
-            Assert.True(properties.Contains(row.Library) || parameters.Contains(row.Library) || cliOnly.Contains(row.Library),
+            Assert.True(properties.Contains(row.Library) || parameters.Contains(row.Library) || cliOnly.Contains(row.Library) || hires.Contains(row.Library),
                 $"{row.Library} is neither a request/option property nor a refiner parameter");
         Assert.Equal(RequestFields.Table.Count, RequestFields.Table.Select(r => r.Library).Distinct().Count());
     }

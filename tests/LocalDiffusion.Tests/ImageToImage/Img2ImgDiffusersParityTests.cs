@@ -45,8 +45,14 @@ public class Img2ImgDiffusersParityTests
     {
         var c = Reference.Case(name);
         int width = c.GetProperty("width").GetInt32(), height = c.GetProperty("height").GetInt32();
+        // Issue #20's cases: the init image drawn at another size (64×96) and resized to width×height, by diffusers with
+        // PIL's Lanczos and by the engine with its Pillow-exact LanczosResampler.
+        int initWidth = c.TryGetProperty("init_width", out var iw) ? iw.GetInt32() : width;
+        int initHeight = c.TryGetProperty("init_height", out var ih) ? ih.GetInt32() : height;
         var request = new GenerationRequest
         {
+            Width = width,
+            Height = height,
             Prompt = c.GetProperty("prompt").GetString()!,
             Scheduler = c.GetProperty("scheduler").GetString(),
             Steps = c.GetProperty("steps").GetInt32(),
@@ -55,7 +61,7 @@ public class Img2ImgDiffusersParityTests
             Seed = c.GetProperty("seed").GetInt64(),
             ImageCount = c.GetProperty("images").GetInt32(),
             Eta = c.GetProperty("eta").GetSingle(),
-            InitImage = Picture(width, height),
+            InitImage = Picture(initWidth, initHeight),
             MaskImage = c.GetProperty("inpaint").GetBoolean() ? LeftHalfMask(width, height) : null,
         };
         var result = await TestModels.Pipeline(c.GetProperty("model").GetString()!).GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken);

@@ -74,6 +74,7 @@ async function loadServerInfo() {
     scheduler.replaceChildren(new Option("Model default", ""), ...samplers.map((s) => new Option(s.name, s.name)));
     scheduler.value = chosen;
     await loadControlNets();
+    await loadUpscalers();
     showError("");
     showMain();
   } catch (e) {
@@ -113,6 +114,26 @@ function controlNetUnit() {
   if (!(weight >= 0 && weight <= 10)) throw new Error("The ControlNet scale must be between 0 and 10.");
   return { model, image: controlNet.image, module: $("controlnet-module").value, weight };
 }
+
+// The hires fix's upscalers (latent modes, built-ins, --upscaler-dir models) and the Upscale buttons' (no latent modes, no None).
+async function loadUpscalers() {
+  const [latent, upscalers] = await Promise.all([
+    api("/sdapi/v1/latent-upscale-modes").then((r) => r.json()),
+    api("/sdapi/v1/upscalers").then((r) => r.json()),
+  ]);
+  const hires = $("hires-upscaler");
+  const chosenHires = hires.value;
+  hires.replaceChildren(...latent.map((m) => new Option(m.name, m.name)), ...upscalers.map((u) => new Option(u.name, u.name)));
+  if (chosenHires) hires.value = chosenHires;
+  const upscale = $("upscaler");
+  const chosen = upscale.value;
+  const models = upscalers.filter((u) => u.name !== "None");
+  upscale.replaceChildren(...models.map((u) => new Option(u.name, u.name)));
+  // An upscaler model when the server has one (that is what the button is for), else Lanczos.
+  upscale.value = chosen || (models.find((u) => u.model_path) || models.find((u) => u.name === "Lanczos") || models[0] || {}).name || "";
+}
+
+$("hires-strength").addEventListener("input", () => ($("hires-strength-out").textContent = $("hires-strength").value));
 
 function showMain() {
   const first = $("main").hidden;
@@ -259,6 +280,9 @@ function settingsFromForm() {
     scheduler: $("scheduler").value,
     seed: seed === "" ? null : Number(seed),
     n: Number($("n").value) || 1,
+    hires: state.mode === "text" && $("hires").checked
+      ? { scale: Number($("hires-scale").value), upscaler: $("hires-upscaler").value, steps: Number($("hires-steps").value) || 0, strength: Number($("hires-strength").value) }
+      : null,
   };
 }
 
@@ -279,6 +303,15 @@ function applySettings(s) {
   if (s.seed !== undefined) $("seed").value = s.seed ?? "";
   if (s.n) $("n").value = s.n;
   if (s.mode === "text" || s.mode === "image") setMode(s.mode);
+  $("hires").checked = !!s.hires;
+  if (s.hires) {
+    $("hires-scale").value = s.hires.scale;
+    if ([...$("hires-upscaler").options].some((o) => o.value === s.hires.upscaler)) $("hires-upscaler").value = s.hires.upscaler;
+    $("hires-steps").value = s.hires.steps;
+    $("hires-strength").value = s.hires.strength;
+    $("hires-strength-out").textContent = s.hires.strength;
+    $("hires-section").open = true;
+  }
   if (s.strength) {
     $("strength").value = s.strength;
     $("strength-out").textContent = s.strength;
@@ -355,6 +388,8 @@ function renderCard({ id, b64, settings, result }) {
     ? [result.size, "variation", result.scheduler || "default", `seed ${result.seed}`]
     : [result.size, `${settings.steps} steps`, `CFG ${settings.guidance_scale}`, result.scheduler || settings.scheduler || "default", `seed ${result.seed}`];
   if (settings.mode === "image") meta.push(`strength ${settings.strength}${settings.masked ? " · masked" : ""}`);
+  if (settings.hires) meta.push(`hires ×${settings.hires.scale} ${settings.hires.upscaler}`);
+  if (settings.upscaled) meta.push(`upscaled by ${settings.upscaled}`);
   card.querySelector(".card-meta").textContent = meta.join(" · ");
   card.title = result.parameters || "";
   const link = card.querySelector("a");
@@ -368,6 +403,7 @@ function renderCard({ id, b64, settings, result }) {
     window.scrollTo({ top: 0, behavior: "smooth" });
   });
   card.querySelector(".variations").addEventListener("click", () => startVariations(b64, settings, result));
+  card.querySelector(".upscale").addEventListener("click", () => startUpscale(b64, settings, result));
   card.querySelector(".delete").addEventListener("click", async () => {
     if (historyDb.db && id !== undefined) await settled(historyStore("readwrite").delete(id));
     URL.revokeObjectURL(link.href);
@@ -485,6 +521,24 @@ async function runJob(settings, request) {
     }
     job.status = "running";
     renderQueue();
+    if (request.a1111 || request.extras) {
+      setProgress(0.5, request.extras ? "Upscaling…" : "Drawing and redrawing at the hires size…");
+      const data = await response.json();
+      const seconds = ((performance.now() - job.started) / 1000).toFixed(1);
+      const info = request.a1111 ? JSON.parse(data.info) : null;
+      const pictures = request.a1111 ? data.images : [data.image];
+      for (let i = 0; i < pictures.length; i++) {
+        const size = pngSize(pictures[i]);
+        const result = request.a1111
+          ? { size, seed: info.all_seeds[i], scheduler: info.sampler_name, parameters: info.infotexts[i] }
+          : { ...request.extras, size };
+        images++;
+        showOnStage("data:image/png;base64," + pictures[i], Number(size.split("x")[0]));
+        await addToGallery(pictures[i], settings, result);
+      }
+      setProgress(1, `Done: ${images} image${images === 1 ? "" : "s"} in ${seconds} s`);
+      return;
+    }
     for await (const { event, data } of readEvents(response)) {
       const seconds = ((performance.now() - job.started) / 1000).toFixed(1);
       if (event === "localdiffusion.progress") {
@@ -629,10 +683,54 @@ function commonFields(settings) {
 }
 
 function generationRequest(settings) {
+  if (settings.hires) return hiresRequest(settings);
   const body = { ...commonFields(settings), size: `${settings.width}x${settings.height}` };
   const unit = controlNetUnit();
   if (unit) body.controlnets = [unit];
   return { path: "/v1/images/generations", body: JSON.stringify(body), width: settings.width };
+}
+
+// The hires fix is A1111's (enable_hr), so it goes to /sdapi/v1/txt2img: one JSON answer, no streamed steps.
+function hiresRequest(settings) {
+  const h = settings.hires;
+  const body = {
+    prompt: settings.prompt,
+    negative_prompt: settings.negative_prompt,
+    steps: settings.steps,
+    cfg_scale: settings.guidance_scale,
+    width: settings.width,
+    height: settings.height,
+    batch_size: settings.n,
+    seed: settings.seed ?? -1,
+    enable_hr: true,
+    hr_scale: h.scale,
+    hr_upscaler: h.upscaler,
+    hr_second_pass_steps: h.steps,
+    denoising_strength: h.strength,
+    override_settings: { sd_model_checkpoint: settings.model },
+  };
+  if (settings.scheduler) body.sampler_name = settings.scheduler;
+  return { path: "/sdapi/v1/txt2img", body: JSON.stringify(body), width: Math.floor(settings.width * h.scale), a1111: true };
+}
+
+// A PNG's size from its IHDR chunk (bytes 16–23), without decoding it.
+function pngSize(b64) {
+  const bytes = Uint8Array.from(atob(b64.slice(0, 44)), (c) => c.charCodeAt(0));
+  const view = new DataView(bytes.buffer);
+  return `${view.getUint32(16)}x${view.getUint32(20)}`;
+}
+
+// Upscale: the picture through /sdapi/v1/extra-single-image (A1111's extras) at 2×, added to the history as a new picture.
+function startUpscale(b64, settings, result) {
+  const upscaler = $("upscaler").value;
+  if (!upscaler) {
+    showError("This server lists no upscaler.");
+    return;
+  }
+  const body = { image: b64, resize_mode: 0, upscaling_resize: 2, upscaler_1: upscaler };
+  const [w] = String(result.size).split("x").map(Number);
+  const upscaled = { ...settings, upscaled: upscaler };
+  runJob(upscaled, { path: "/sdapi/v1/extra-single-image", body: JSON.stringify(body), width: w * 2, label: "Upscale", extras: { seed: result.seed, scheduler: result.scheduler, parameters: result.parameters } });
 }
 
 // An OpenAI edit: the picture as a PNG file, the painted mask as a PNG whose transparent pixels mark what to repaint.
