@@ -51,6 +51,7 @@ internal static partial class ErrorReport
         ["MaxPixels"] = "--max-pixels",
         ["OutputDirectory"] = "--output-dir",
         ["VaeDecoderPath"] = "--vae",
+        ["PreviewDecoderPath"] = "--preview-vae",
         ["CacheDirectory"] = "--cache-dir",
         ["PromptCacheEntries"] = "--prompt-cache",
     };

@@ -32,6 +32,7 @@ internal static class ServeCommand
             "Send traces (per request, queue wait, prompt encoding, denoising steps, decoding) and metrics by OTLP to this collector URL (default: $OTEL_EXPORTER_OTLP_ENDPOINT; none: no export).",
             "http://localhost:4317");
         var vae = VaeOption.Create();
+        var previewVae = VaeOption.CreatePreview();
         var promptCache = new Option<int>("--prompt-cache") { Description = "Prompts whose encoded conditioning each model keeps (a repeated prompt skips the text encoders; pictures are identical). 0 turns it off.", DefaultValueFactory = _ => 64 };
         var loraDir = new Option<string?>("--lora-dir") { Description = "The LoRA folder: listed by /sdapi/v1/loras; prompts' <lora:NAME:WEIGHT> find NAME.safetensors there." };
         var lowMemory = LowMemoryOption.Create("Hold each model only while a stage of a generation uses it (less memory; every generation reopens its models from the optimised-model cache).");
@@ -41,6 +42,7 @@ internal static class ServeCommand
             models, modelsDir, host, port, apiKey, maxQueue, concurrency, maxBatch, outputDir, device, ttl, cors, allowedHosts, maxPixels, threads, publicUrl, vae, lowMemory, otlp,
         };
         command.Options.Add(loraDir);
+        command.Options.Add(previewVae);
         command.Options.Add(promptCache);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -66,6 +68,8 @@ internal static class ServeCommand
                 IntraOpThreads = parse.GetValue(threads),
                 PublicUrl = parse.GetValue(publicUrl),
                 VaeDecoderPath = parse.GetValue(vae),
+                PreviewDecoderPath = VaeOption.ReadPreview(parse.GetValue(previewVae)).Path,
+                FullVaePreviews = VaeOption.ReadPreview(parse.GetValue(previewVae)).FullVae,
                 LoraDirectory = parse.GetValue(loraDir),
                 PromptCacheEntries = parse.GetValue(promptCache),
                 LowMemory = parse.GetValue(lowMemory),

@@ -264,7 +264,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         // The UNet's session is held over the loop (its I/O bindings live in the conditioning, disposed first), and the
         // VAE's too when previews decode between steps.
         using var unet = _unet.Use();
-        using var previews = runs.Any(r => r.Request.PreviewSteps is { Count: > 0 }) ? _vae.Use() : (OnnxComponent.Lease?)null;
+        using var previews = runs.Any(r => r.Request.PreviewSteps is { Count: > 0 }) ? UsePreviewDecoder() : (OnnxComponent.Lease?)null;
         using var conditioning = _unet.Prepare(UNetInputs.Concat(runs.Select(r => r.Inputs).ToList()));
         conditioning.Timings = runs.Select(r => r.Timings).ToArray();
         using var span = LocalDiffusionTelemetry.StartStage("localdiffusion.denoise");
@@ -348,6 +348,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         if (_unet.IsLoaded) open.Add("unet");
         if (_vae.Decoder.IsLoaded) open.Add("vae_decoder");
         if (_vae.Float32Fallback?.IsLoaded == true) open.Add("vae_decoder_fp32");
+        if (_previewDecoder?.IsLoaded == true) open.Add(PreviewComponent);
         if (_vaeEncoder is { IsValueCreated: true, Value.IsLoaded: true }) open.Add("vae_encoder");
         return open;
     }
@@ -405,6 +406,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             _textEncoder2?.Dispose();
             _unet.Dispose();
             _vae.Dispose();
+            _previewDecoder?.Dispose();
             if (_vaeEncoder.IsValueCreated) _vaeEncoder.Value?.Dispose();
         }
         _disposing.Dispose();
