@@ -95,6 +95,20 @@ public sealed record VaeDecoderFile
         return Describe(model);
     }
 
+    /// <summary>
+    /// The decoder live previews use when it differs from <paramref name="pictures"/>: the one the options name, else the
+    /// model folder's TAESD (none needed when the pictures are already decoded by a TAESD); null under
+    /// <see cref="PipelineOptions.FullVaePreviews"/> or when previews use the pictures' decoder.
+    /// </summary>
+    internal static VaeDecoderFile? ForPreviews(PipelineOptions options, string modelRoot, VaeDecoderFile pictures)
+    {
+        if (options.FullVaePreviews) return null;
+        var file = options.PreviewDecoderPath is { } path ? Open(path)
+            : pictures.IsTiny ? null
+            : FindInModel(modelRoot);
+        return file is null || file.ModelPath == pictures.ModelPath ? null : file;
+    }
+
     /// <summary>The decoder <paramref name="modelPath"/> with the config.json beside it (if any) read, and whether it is a TAESD.</summary>
     public static VaeDecoderFile Describe(string modelPath)
     {

@@ -43,7 +43,7 @@ public sealed partial class StableDiffusionPipeline
         var vaeOverride = options.VaeDecoderPath is { } vaePath ? VaeDecoderFile.Open(vaePath) : null;
         var decoderFile = vaeOverride ?? VaeDecoderFile.Describe(folder.VaeDecoderPath);
         var decoderPath = decoderFile.ModelPath;
-        var previewFile = PreviewDecoderFile(options, folder.Root, decoderFile); // StableDiffusionPipeline.Previews.cs
+        var previewFile = VaeDecoderFile.ForPreviews(options, folder.Root, decoderFile);
         var tokenizer = LoadTokenizer(folder.TokenizerDirectory);
         var schedulerConfig = LoadSchedulerConfig(folder.SchedulerConfigPath);
         var schedulers = options.Schedulers ?? SchedulerRegistry.Default;

@@ -22,20 +22,6 @@ public sealed partial class StableDiffusionPipeline
     private static bool WantsPreview(GenerationRequest request, int step) =>
         request.PreviewSteps is { Count: > 0 } steps && steps.Contains(step);
 
-    /// <summary>
-    /// The decoder previews use, when it differs from <paramref name="pictures"/>: the one the options name, else the
-    /// model folder's TAESD (none needed when the pictures are already decoded by a TAESD); null under
-    /// <see cref="PipelineOptions.FullVaePreviews"/>.
-    /// </summary>
-    private static VaeDecoderFile? PreviewDecoderFile(PipelineOptions options, string modelRoot, VaeDecoderFile pictures)
-    {
-        if (options.FullVaePreviews) return null;
-        var file = options.PreviewDecoderPath is { } path ? VaeDecoderFile.Open(path)
-            : pictures.IsTiny ? null
-            : VaeDecoderFile.FindInModel(modelRoot);
-        return file is null || file.ModelPath == pictures.ModelPath ? null : file;
-    }
-
     // The preview decoder's session, held over a denoising loop that decodes previews between its steps.
     private OnnxComponent.Lease UsePreviewDecoder() => _previewDecoder is { } preview ? preview.Use() : _vae.Use();
 
