@@ -59,7 +59,10 @@ public sealed record PipelineOptions
     /// </summary>
     public string? PreviewDecoderPath { get; init; }
 
-    /// <summary>Live previews with the full VAE even when a TAESD is at hand (AUTOMATIC1111's "Full" live preview method).</summary>
+    /// <summary>
+    /// Live previews with the decoder the pictures use (the full VAE, unless <see cref="VaeDecoderPath"/> names a TAESD) even
+    /// when the model folder ships a TAESD: AUTOMATIC1111's "Full" live preview method.
+    /// </summary>
     public bool FullVaePreviews { get; init; }
 
     /// <summary>
