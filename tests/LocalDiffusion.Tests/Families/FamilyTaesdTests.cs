@@ -77,4 +77,14 @@ public class FamilyTaesdTests
         Assert.Contains("this TAESD decoder takes 4 latent channels", e.Message);
         Assert.Contains("this model's latents have 16", e.Message);
     }
+
+    [Fact]
+    public void A_full_VAE_of_another_latent_scale_is_refused_for_SD3_naming_its_config()
+    {
+        // --vae reaches the families now: FLUX's 16-channel VAE (scaling_factor 0.3611) on SD 3 (1.5305) is another latent space.
+        var flux = Path.Combine(Model("tiny-flux-schnell"), "vae_decoder");
+        var e = Assert.Throws<ModelLoadException>(() => StableDiffusionPipeline.Load(Model("tiny-sd3"), new PipelineOptions { Device = "cpu", VaeDecoderPath = flux }));
+        Assert.Equal(Path.Combine(flux, "config.json"), e.FilePath);
+        Assert.Contains("scaling_factor is 0.3611", e.Message);
+    }
 }
