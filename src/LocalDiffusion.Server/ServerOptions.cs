@@ -102,6 +102,16 @@ public sealed record ServerOptions
     /// <summary>A VAE decoder every served model decodes with instead of its own (<see cref="PipelineOptions.VaeDecoderPath"/>); null: each model's.</summary>
     public string? VaeDecoderPath { get; set; }
 
+    /// <summary>
+    /// The TAESD every served model decodes its live previews with (<see cref="PipelineOptions.PreviewDecoderPath"/>:
+    /// <c>/sdapi/v1/progress</c>'s current_image, the OpenAI API's partial images, the web UI); null: each model's own
+    /// taesd/, else its full VAE.
+    /// </summary>
+    public string? PreviewDecoderPath { get; set; }
+
+    /// <summary>Live previews with the full VAE even where a TAESD is at hand (<see cref="PipelineOptions.FullVaePreviews"/>).</summary>
+    public bool FullVaePreviews { get; set; }
+
     /// <summary>The LoRA folder: listed by <c>/sdapi/v1/loras</c>, and where prompts' <c>&lt;lora:NAME:WEIGHT&gt;</c> find NAME.safetensors (<see cref="PipelineOptions.LoraDirectory"/>); null: none.</summary>
     public string? LoraDirectory { get; init; }
 

@@ -13,11 +13,16 @@ internal static class InfoCommand
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda[:N] | tensorrt[:N] | directml[:N] | coreml.", DefaultValueFactory = _ => "auto" };
         var cacheDir = CacheDirOption.Create();
         var vae = VaeOption.Create();
-        var command = new Command("info", "Show the components, dtypes, shapes, scheduler and execution provider of a model.") { model, device, cacheDir, vae };
+        var previewVae = VaeOption.CreatePreview();
+        var command = new Command("info", "Show the components, dtypes, shapes, scheduler and execution provider of a model.") { model, device, cacheDir, vae, previewVae };
         command.SetAction(parse =>
         {
             using var pipeline = StableDiffusionPipeline.Load(ModelLocator.Resolve(parse.GetValue(model)),
-                new PipelineOptions { Device = parse.GetValue(device)!, CacheDirectory = parse.GetValue(cacheDir), VaeDecoderPath = parse.GetValue(vae) });
+                new PipelineOptions
+                {
+                    Device = parse.GetValue(device)!, CacheDirectory = parse.GetValue(cacheDir), VaeDecoderPath = parse.GetValue(vae),
+                    PreviewDecoderPath = VaeOption.ReadPreview(parse.GetValue(previewVae)).Path, FullVaePreviews = VaeOption.ReadPreview(parse.GetValue(previewVae)).FullVae,
+                });
             var info = pipeline.Info;
             var ci = CultureInfo.InvariantCulture;
             var summary = new Grid().AddColumn().AddColumn();
@@ -30,8 +35,9 @@ internal static class InfoCommand
             summary.AddRow("native size", $"{info.NativeWidth}x{info.NativeHeight} (sides in multiples of {info.SizeMultiple} px)");
             summary.AddRow("tasks", Markup.Escape(info.Tasks.Count > 0 ? string.Join(", ", info.Tasks) : "none (an inpainting UNet needs vae_encoder/model.onnx)"));
             summary.AddRow("vae scaling factor", info.VaeScalingFactor.ToString(ci));
-            summary.AddRow("vae decoder", Markup.Escape($"{info.VaeDecoderPath} ({info.VaeDecoderPrecision}" +
+            summary.AddRow("vae decoder", Markup.Escape($"{info.VaeDecoderPath} ({(info.VaeDecoderKind == "TAESD" ? "TAESD, " : "")}{info.VaeDecoderPrecision}" +
                 (info.VaeDecoderFallbackPath is { } fp32 ? $"; on overflow, float32 {fp32})" : info.VaeDecoderPrecision == "float16" ? "; no float32 fallback)" : ")")));
+            summary.AddRow("preview decoder", Markup.Escape($"{info.PreviewDecoderPath} ({info.PreviewDecoderKind})"));
             summary.AddRow("tokenizer vocabulary", info.TokenizerVocabularySize.ToString(ci));
             summary.AddRow("model cache", Markup.Escape($"{CacheDirOption.Resolve(parse, cacheDir)} ({string.Join(", ", info.Components.Select(c => $"{c.Name} {c.Cache}"))})"));
             summary.AddRow("unet attention", Markup.Escape(info.UnetAttention));

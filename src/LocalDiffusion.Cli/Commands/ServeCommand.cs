@@ -32,6 +32,7 @@ internal static class ServeCommand
             "Send traces (per request, queue wait, prompt encoding, denoising steps, decoding) and metrics by OTLP to this collector URL (default: $OTEL_EXPORTER_OTLP_ENDPOINT; none: no export).",
             "http://localhost:4317");
         var vae = VaeOption.Create();
+        var previewVae = VaeOption.CreatePreview();
         var promptCache = new Option<int>("--prompt-cache") { Description = "Prompts whose encoded conditioning each model keeps (a repeated prompt skips the text encoders; pictures are identical). 0 turns it off.", DefaultValueFactory = _ => 64 };
         var loraDir = new Option<string?>("--lora-dir") { Description = "The LoRA folder: listed by /sdapi/v1/loras; prompts' <lora:NAME:WEIGHT> find NAME.safetensors there." };
         var controlNetDir = new Option<string?>("--controlnet-dir") { Description = "The ControlNet folder: its subfolders holding model.onnx (and its .onnx files) are listed by /controlnet/model_list and named by A1111 ControlNet units and the OpenAI body's controlnets." };
@@ -47,6 +48,7 @@ internal static class ServeCommand
         command.Options.Add(controlNetDir);
         var upscalerDir = new Option<string?>("--upscaler-dir") { Description = "A folder of ESRGAN-family .onnx upscalers (each NAME.onnx the upscaler NAME): listed by /sdapi/v1/upscalers, used by /sdapi/v1/extra-single-image, the hires fix and the web UI's Upscale button." };
         command.Options.Add(upscalerDir);
+        command.Options.Add(previewVae);
         command.Options.Add(promptCache);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -72,6 +74,8 @@ internal static class ServeCommand
                 IntraOpThreads = parse.GetValue(threads),
                 PublicUrl = parse.GetValue(publicUrl),
                 VaeDecoderPath = parse.GetValue(vae),
+                PreviewDecoderPath = VaeOption.ReadPreview(parse.GetValue(previewVae)).Path,
+                FullVaePreviews = VaeOption.ReadPreview(parse.GetValue(previewVae)).FullVae,
                 LoraDirectory = parse.GetValue(loraDir),
                 EmbeddingsDirectory = parse.GetValue(embeddingsDir),
                 ControlNetDirectory = parse.GetValue(controlNetDir),

@@ -47,6 +47,8 @@ internal static class SdApiEndpoints
             ["sd_vae"] = SdApiListings.VaeName(server.Options) ?? "Automatic",
             ["samples_format"] = "png",
             ["live_previews_enable"] = true,
+            // A1111's live preview method: "TAESD" when the previews come from a tiny autoencoder, "Full" from the VAE.
+            ["show_progress_type"] = PreviewMethod(server, server.A1111Model),
         }));
         app.MapPost("/sdapi/v1/options", async (HttpContext context) =>
         {
@@ -63,6 +65,16 @@ internal static class SdApiEndpoints
     }
 
     private const long PreviewPollWindowMs = 60_000;
+
+    // What decodes the model's previews: its loaded pipeline says; before it has loaded, the options and the folder do.
+    private static string PreviewMethod(ServerContext server, ServedModel model)
+    {
+        if (model.IsReady) return model.Pipeline.Info.PreviewDecoderKind == "TAESD" ? "TAESD" : "Full";
+        if (server.Options.FullVaePreviews) return "Full";
+        var shipsTaesd = Directory.Exists(Path.Combine(model.Path, global::LocalDiffusion.Model.VaeDecoderFile.ModelTinyFolder))
+            || global::LocalDiffusion.Model.VaeDecoderFile.TinyDecoderFileNames.Any(n => File.Exists(Path.Combine(model.Path, n)));
+        return server.Options.PreviewDecoderPath is not null || shipsTaesd ? "TAESD" : "Full";
+    }
 
     // A1111 model titles look like "name.safetensors [hash]"; clients echo them back.
     private static string StripHash(string title) => title.Split(" [")[0];

@@ -60,6 +60,8 @@ internal static class ImagesEndpoints
         scheduler = m.IsReady ? m.Pipeline.Info.Scheduler : null,
         // What it can do: text-to-image, img2img (edits, variations), inpainting (edits with a mask).
         tasks = m.IsReady ? m.Pipeline.Info.Tasks : null,
+        // What decodes its live previews (partial images): "TAESD" (the tiny autoencoder) or "VAE".
+        preview_decoder = m.IsReady ? m.Pipeline.Info.PreviewDecoderKind : null,
         // What a request that leaves them out runs, and how guidance works: "classifier-free" (the negative prompt counts
         // above 1), "embedded" (LCM, FLUX.1-dev: the scale is an input of the denoiser; no negative prompt) or "none" (FLUX.1-schnell).
         family = m.IsReady ? m.Pipeline.Info.Family.Name : null,

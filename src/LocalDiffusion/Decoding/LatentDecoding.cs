@@ -26,6 +26,7 @@ internal static class LatentDecoding
         var result = new List<GeneratedImage>(images);
         var item = UNet.LatentChannels * latentHeight * latentWidth;
         var scaled = new float[item];
+        scalingFactor = vae.Decoder.LatentScale(scalingFactor).Scaling; // a TAESD decodes the UNet's latents as they are
         int width = latentWidth * VaeDecoder.Factor, height = latentHeight * VaeDecoder.Factor;
         for (var i = 0; i < images; i++)
         {

@@ -77,6 +77,8 @@ public static class RequestFields
         new("TensorRT", "--tensorrt-options", null, null),
         new("CpuArenaExtendStrategy", "--arena-extend-strategy", null, null),
         new("VaeDecoderPath", "--vae", null, null),
+        new("PreviewDecoderPath", "--preview-vae", null, null),
+        new("FullVaePreviews", "--preview-vae", null, null),
         new("CacheDirectory", "--cache-dir", null, null),
         new("PromptCacheEntries", "--prompt-cache", null, null),
         new("MaxUnetBatch", "--max-unet-batch", null, null),

@@ -28,8 +28,11 @@ internal abstract class FamilyModel : IDisposable
     /// <summary>How the guidance scale is applied.</summary>
     public abstract GuidanceMode Guidance { get; }
 
-    /// <summary>The VAE decoder (latents / scaling + shift → pixels).</summary>
+    /// <summary>The VAE decoder (latents / scaling + shift → pixels), or a TAESD3/TAEF1 (the latents as they are).</summary>
     public required VaeDecoder Decoder { get; init; }
+
+    /// <summary>The decoder of live previews when it is not <see cref="Decoder"/> (a TAESD); null: <see cref="Decoder"/>.</summary>
+    public VaeDecoder? PreviewDecoder { get; init; }
 
     /// <summary>The VAE encoder for img2img, when the folder has one.</summary>
     public VaeEncoder? Encoder { get; init; }

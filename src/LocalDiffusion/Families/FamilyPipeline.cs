@@ -73,6 +73,8 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
         var fromImage = request.InitImage is not null || request.InitLatents is not null;
         var begin = fromImage ? FlowImageLatents.BeginIndex(request.StepCount, request.EffectiveStrength, scheduler.Order).BeginIndex : 0;
         scheduler.SetBeginIndex(begin);
+        if (request.PreviewSteps is { Count: > 0 } previewSteps && previewSteps.Max() is var lastPreview && lastPreview > scheduler.Timesteps.Count - begin)
+            throw new InvalidRequestException(nameof(request.PreviewSteps), lastPreview, null, called => $"{called} contains {lastPreview}; this generation runs {scheduler.Timesteps.Count - begin} denoising evaluations, so preview steps must be between 1 and {scheduler.Timesteps.Count - begin}.");
         var n = request.ImageCount;
         var guidance = request.Guidance;
         var cfg = Model.Guidance == GuidanceMode.ClassifierFree && guidance > 1f;
@@ -151,7 +153,11 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
                     throw new GenerationNumericsException(NumericsStage.Scheduler, i + 1, $"NaN/infinity at denoising step {i + 1} of {timesteps.Count}: the {schedulerName} scheduler's step was not finite.");
                 evaluations++;
                 LocalDiffusionTelemetry.Step(denoise, evaluations, total);
-                progress?.Report(new GenerationProgress(evaluations, total, clock.Elapsed) { EvaluationsPerStep = scheduler.Order });
+                progress?.Report(new GenerationProgress(evaluations, total, clock.Elapsed)
+                {
+                    EvaluationsPerStep = scheduler.Order,
+                    Preview = request.PreviewSteps?.Contains(evaluations) == true ? DecodePreview(latents, n, latentH, latentW, runOptions) : null,
+                });
             }
         }
         finally
@@ -184,11 +190,12 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
         var original = request.MaskImage is null ? null : request.InitImage!.Resize(width, height);
         var pixelMask = request.MaskImage is { } mask ? InpaintMask.ToPixels(mask.Resize(width, height), request.MaskBlur) : null;
         using var vae = Model.Decoder.Use();
+        var (scaling, shift) = Model.Decoder.LatentScale(Model.Latents.ScalingFactor, Model.Latents.ShiftFactor); // a TAESD3/TAEF1: none
         for (var i = 0; i < n; i++)
         {
             token.ThrowIfCancellationRequested();
-            TensorPrimitives.Divide(latents.AsSpan(i * item, item), Model.Latents.ScalingFactor, scaled);
-            TensorPrimitives.Add(scaled, Model.Latents.ShiftFactor, scaled);
+            TensorPrimitives.Divide(latents.AsSpan(i * item, item), scaling, scaled);
+            TensorPrimitives.Add(scaled, shift, scaled);
             var pixels = Model.Decoder.Decode(scaled, latentH, latentW, runOptions);
             if (!TensorPrimitives.IsFiniteAll<float>(pixels))
                 throw new GenerationNumericsException(NumericsStage.VaeDecoder, null, $"the VAE decoder ({Model.Decoder.FilePath}) returned NaN/infinity.");
@@ -198,6 +205,26 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
                 GenerationParameters.Format(request, usedNegative, schedulerName, seed, width, height, modelName, i, n)));
         }
         return images;
+    }
+
+    // A live preview of the current latents: flow-matching latents stay near unit variance ((1 − σ)·x0 + σ·noise), so they
+    // are decoded as they are, by the preview decoder (a TAESD, when there is one) with its own scaling.
+    private GeneratedImage[] DecodePreview(float[] latents, int n, int latentH, int latentW, RunOptions runOptions)
+    {
+        var decoder = Model.PreviewDecoder ?? Model.Decoder;
+        var (scaling, shift) = decoder.LatentScale(Model.Latents.ScalingFactor, Model.Latents.ShiftFactor);
+        var item = Model.Latents.Channels * latentH * latentW;
+        var scaled = new float[item];
+        int width = latentW * VaeDecoder.Factor, height = latentH * VaeDecoder.Factor;
+        var previews = new GeneratedImage[n];
+        using var lease = decoder.Use();
+        for (var i = 0; i < n; i++)
+        {
+            TensorPrimitives.Divide(latents.AsSpan(i * item, item), scaling, scaled);
+            TensorPrimitives.Add(scaled, shift, scaled);
+            previews[i] = new GeneratedImage(width, height, ImageConversion.ToRgb8(decoder.Decode(scaled, latentH, latentW, runOptions), width, height, decoder.FilePath));
+        }
+        return previews;
     }
 
     // A flow-matching scheduler: the folder's, or one asked for by name; any other kind cannot follow a velocity field.

@@ -48,6 +48,18 @@ public sealed record ModelInfo
     /// </summary>
     public string? VaeDecoderFallbackPath { get; init; }
 
+    /// <summary>"TAESD" when the pictures are decoded by a tiny autoencoder (<see cref="PipelineOptions.VaeDecoderPath"/> named one), else "VAE".</summary>
+    public string VaeDecoderKind { get; init; } = "VAE";
+
+    /// <summary>
+    /// The decoder live previews use: a TAESD (<see cref="PipelineOptions.PreviewDecoderPath"/>, or the one the model folder
+    /// ships), else <see cref="VaeDecoderPath"/>.
+    /// </summary>
+    public string PreviewDecoderPath { get; init; } = "";
+
+    /// <summary>"TAESD" or "VAE": what <see cref="PreviewDecoderPath"/> is.</summary>
+    public string PreviewDecoderKind { get; init; } = "VAE";
+
     /// <summary>The tokenizer's vocabulary size.</summary>
     public required int TokenizerVocabularySize { get; init; }
 

@@ -68,6 +68,21 @@ public sealed record PipelineOptions
     public string? VaeDecoderPath { get; init; }
 
     /// <summary>
+    /// The decoder live previews (<see cref="GenerationRequest.PreviewSteps"/>) are decoded with: a TAESD (the tiny
+    /// autoencoder, milliseconds where the full VAE takes seconds), given as <see cref="VaeDecoderPath"/> is. Null: the
+    /// TAESD the model folder ships (<c>taesd/</c>, or madebyollin's <c>taesd_decoder.onnx</c>, <c>taesdxl_decoder.onnx</c>,
+    /// <c>taesd3_decoder.onnx</c>, <c>taef1_decoder.onnx</c>), else the decoder the pictures use. Final pictures keep the full
+    /// VAE unless <see cref="VaeDecoderPath"/> names a TAESD. A decoder for other latent channels is refused at load, naming it.
+    /// </summary>
+    public string? PreviewDecoderPath { get; init; }
+
+    /// <summary>
+    /// Live previews with the decoder the pictures use (the full VAE, unless <see cref="VaeDecoderPath"/> names a TAESD) even
+    /// when the model folder ships a TAESD: AUTOMATIC1111's "Full" live preview method.
+    /// </summary>
+    public bool FullVaePreviews { get; init; }
+
+    /// <summary>
     /// Holds each model only while its stage runs (as stable-diffusion.cpp's CLI frees each model's weights once used):
     /// the text encoders are released when the prompts are encoded, the UNet when denoising ends, the VAE after decoding,
     /// and each is opened again by the next stage that needs it (from the optimised-model cache, about a second for an
@@ -148,6 +163,10 @@ public sealed record PipelineOptions
         CheckThreads(nameof(IntraOpThreads), IntraOpThreads);
         if (VaeDecoderPath is { } vae && string.IsNullOrWhiteSpace(vae))
             throw new InvalidRequestException(nameof(VaeDecoderPath), vae, "an .onnx file or a vae_decoder folder", name => $"{name} is empty; give an .onnx file or a vae_decoder folder, or null for the model's own.");
+        if (PreviewDecoderPath is { } preview && string.IsNullOrWhiteSpace(preview))
+            throw new InvalidRequestException(nameof(PreviewDecoderPath), preview, "a TAESD decoder", called => $"{called} is empty; give a TAESD decoder (.onnx file or folder), or null for the model's own.");
+        if (PreviewDecoderPath is not null && FullVaePreviews)
+            throw new InvalidRequestException(nameof(PreviewDecoderPath), PreviewDecoderPath, "one preview decoder", called => $"{called} and FullVaePreviews both set: previews use one decoder; set one of them.");
         CheckThreads(nameof(InterOpThreads), InterOpThreads);
         // The cache would fail to create its folder and quietly run uncached (slow loads every time): a file is a mistake.
         if (CacheDirectory is { } cache && File.Exists(cache))

@@ -58,10 +58,10 @@ public sealed partial class StableDiffusionPipeline
             if (!float.IsFinite(u.Scale) || u.Scale is < 0 or > MaxControlNetScale)
                 throw new InvalidRequestException(nameof(r.ControlNets), u.Scale, null, _ => $"{field}.Scale is {Text(u.Scale)}; it must be between 0 and {Text(MaxControlNetScale)} (1 is diffusers' default).");
             if (!float.IsFinite(u.GuidanceStart) || !float.IsFinite(u.GuidanceEnd) || u.GuidanceStart is < 0 or > 1 || u.GuidanceEnd is < 0 or > 1 || u.GuidanceStart >= u.GuidanceEnd)
-                throw new ArgumentOutOfRangeException(nameof(r.ControlNets), $"{field}: GuidanceStart {Text(u.GuidanceStart)} and GuidanceEnd {Text(u.GuidanceEnd)} must lie in [0, 1] with start < end.");
+                throw new InvalidRequestException(nameof(r.ControlNets), null, "0 ≤ start < end ≤ 1", _ => $"{field}: GuidanceStart {Text(u.GuidanceStart)} and GuidanceEnd {Text(u.GuidanceEnd)} must lie in [0, 1] with start < end.");
             if (u.Preprocessor == ControlPreprocessor.Canny
                 && (!float.IsFinite(u.CannyLowThreshold) || !float.IsFinite(u.CannyHighThreshold) || u.CannyLowThreshold < 0 || u.CannyHighThreshold < u.CannyLowThreshold))
-                throw new ArgumentOutOfRangeException(nameof(r.ControlNets), $"{field}: Canny thresholds {Text(u.CannyLowThreshold)}/{Text(u.CannyHighThreshold)} must be ≥ 0 with low ≤ high (A1111: 100/200).");
+                throw new InvalidRequestException(nameof(r.ControlNets), null, "0 ≤ low ≤ high", _ => $"{field}: Canny thresholds {Text(u.CannyLowThreshold)}/{Text(u.CannyHighThreshold)} must be ≥ 0 with low ≤ high (A1111: 100/200).");
             if (!Enum.IsDefined(u.Preprocessor))
                 throw new InvalidRequestException(nameof(r.ControlNets), u.Preprocessor, null, _ => $"{field}.Preprocessor is not one of none, canny.");
             var model = u.Model ?? (u.ModelPath is { } path ? LoadControlNet(path)

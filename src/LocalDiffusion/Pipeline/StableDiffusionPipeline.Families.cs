@@ -59,6 +59,9 @@ public sealed partial class StableDiffusionPipeline
                 VaeScalingFactor = model.Latents.ScalingFactor,
                 VaeDecoderPath = model.Decoder.FilePath,
                 VaeDecoderPrecision = model.Decoder.Precision,
+                VaeDecoderKind = model.Decoder.Kind,
+                PreviewDecoderPath = (model.PreviewDecoder ?? model.Decoder).FilePath,
+                PreviewDecoderKind = (model.PreviewDecoder ?? model.Decoder).Kind,
                 TokenizerVocabularySize = model.TokenizerVocabularySize,
                 UnetAttention = "as exported",
                 Family = new ModelFamily

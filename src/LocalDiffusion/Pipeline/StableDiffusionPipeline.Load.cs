@@ -41,7 +41,9 @@ public sealed partial class StableDiffusionPipeline
         ModelFamily.CheckFolder(folder);
         // Another VAE decoder in place of the folder's (A1111's and ComfyUI's VAE choice); its fp32 variant, if it ships one.
         var vaeOverride = options.VaeDecoderPath is { } vaePath ? VaeDecoderFile.Open(vaePath) : null;
-        var decoderPath = vaeOverride?.ModelPath ?? folder.VaeDecoderPath;
+        var decoderFile = vaeOverride ?? VaeDecoderFile.Describe(folder.VaeDecoderPath);
+        var decoderPath = decoderFile.ModelPath;
+        var previewFile = VaeDecoderFile.ForPreviews(options, folder.Root, decoderFile);
         var tokenizer = LoadTokenizer(folder.TokenizerDirectory);
         var schedulerConfig = LoadSchedulerConfig(folder.SchedulerConfigPath);
         var schedulers = options.Schedulers ?? SchedulerRegistry.Default;
@@ -57,10 +59,12 @@ public sealed partial class StableDiffusionPipeline
         {
             List<(string, string)> components = [(folder.IsRefiner ? "text_encoder_2" : "text_encoder", folder.TextEncoderPath), ("unet", folder.UnetPath), ("vae_decoder", decoderPath)];
             if (folder.TextEncoder2Path is { } te2Path && !folder.IsRefiner) components.Add(("text_encoder_2", te2Path));
+            if (previewFile is not null) components.Add((PreviewComponent, previewFile.ModelPath));
             var loaded = ComponentLoader.LoadAll(sessions, components, opened);
             var textEncoder = new ClipTextEncoder(loaded[0]);
             var unet = new UNet(loaded[1], folder.UnetInChannels) { MaxRowsPerCall = options.MaxUnetBatch };
-            var decoder = new VaeDecoder(loaded[2]) { Tiling = options.VaeTiling };
+            var decoder = new VaeDecoder(loaded[2], tiny: decoderFile.Tiny) { Tiling = options.VaeTiling };
+            var previewDecoder = previewFile is null ? null : new VaeDecoder(loaded[^1], tiny: previewFile.Tiny) { Tiling = options.VaeTiling };
             if (tokenizer.MaxLength != textEncoder.SequenceLength)
                 throw new ModelLoadException(folder.TokenizerDirectory,
                     $"the tokenizer's model_max_length is {tokenizer.MaxLength}, but the text encoder takes {textEncoder.SequenceLength} tokens.");
@@ -68,9 +72,10 @@ public sealed partial class StableDiffusionPipeline
             var family = ModelFamily.Detect(folder, loaded[1].Inputs, unet.InputChannels, textEncoder.DeclaredHiddenSize,
                 tokenizer.PadId != tokenizer.EosId, schedulerConfig);
             if (family.Unsupported is { } why) throw new ModelLoadException(folder.UnetPath, why);
-            if (vaeOverride is { ScalingFactor: { } vaeScale, ConfigPath: { } vaeConfig } && Math.Abs(vaeScale - family.VaeScalingFactor) > 1e-6f)
-                throw new ModelLoadException(vaeConfig,
-                    $"this VAE's scaling_factor is {vaeScale.ToString(System.Globalization.CultureInfo.InvariantCulture)}, but the model's latents are scaled by {family.VaeScalingFactor.ToString(System.Globalization.CultureInfo.InvariantCulture)} ({family.Name}): the VAE belongs to another model family, whose latents mean something else.");
+            foreach (var given in new[] { vaeOverride, previewFile })
+                if (given is { ScalingFactor: { } vaeScale, ConfigPath: { } vaeConfig } && Math.Abs(vaeScale - family.VaeScalingFactor) > 1e-6f)
+                    throw new ModelLoadException(vaeConfig,
+                        $"this VAE's scaling_factor is {vaeScale.ToString(System.Globalization.CultureInfo.InvariantCulture)}, but the model's latents are scaled by {family.VaeScalingFactor.ToString(System.Globalization.CultureInfo.InvariantCulture)} ({family.Name}): the VAE belongs to another model family, whose latents mean something else.");
             var vae = new VaeDecoding(decoder, LoadFloat32Fallback(decoder, sessions, options, opened));
             (ClipTokenizer, ClipTextEncoder)? second = null;
             int? conditioningWidth = textEncoder.DeclaredHiddenSize;
@@ -116,6 +121,9 @@ public sealed partial class StableDiffusionPipeline
                 VaeDecoderPath = decoder.FilePath,
                 VaeDecoderPrecision = decoder.Precision,
                 VaeDecoderFallbackPath = vae.Float32Fallback?.FilePath,
+                VaeDecoderKind = decoder.Kind,
+                PreviewDecoderPath = (previewDecoder ?? decoder).FilePath,
+                PreviewDecoderKind = (previewDecoder ?? decoder).Kind,
                 TokenizerVocabularySize = tokenizer.VocabularySize,
                 UnetFixedBatch = unet.FixedBatch,
                 UnetAttention = unet.Attention,
@@ -128,7 +136,7 @@ public sealed partial class StableDiffusionPipeline
             // Opened on first use: only img2img and inpainting need the encoder.
             var vaeEncoder = new Lazy<VaeEncoder?>(() => folder.VaeEncoderPath is { } encoderPath
                 ? new VaeEncoder(OnnxComponent.Load("vae_encoder", encoderPath, sessions, options.LowMemory)) : null);
-            var pipeline = new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info, vaeEncoder, second) { _options = options, _sessions = sessions, _conditioningCache = options.PromptCacheEntries > 0 ? new ConditioningCache(options.PromptCacheEntries) : null };
+            var pipeline = new StableDiffusionPipeline(folder, tokenizer, textEncoder, unet, vae, schedulerConfig, schedulers, info, vaeEncoder, second) { _options = options, _sessions = sessions, _previewDecoder = previewDecoder, _conditioningCache = options.PromptCacheEntries > 0 ? new ConditioningCache(options.PromptCacheEntries) : null };
             pipeline.LoadEmbeddings(options, tokenizer, second?.Item1);
             return pipeline;
         }
@@ -198,7 +206,7 @@ public sealed partial class StableDiffusionPipeline
         opened.Add(component);
         // Used only when the first decoder overflows: under LowMemory it is not held until then.
         if (options.LowMemory) component.ReleaseIfIdle();
-        var fallback = new VaeDecoder(component) { Tiling = options.VaeTiling };
+        var fallback = new VaeDecoder(component, tiny: decoder.Tiny) { Tiling = options.VaeTiling };
         if (fallback.IsFloat16)
             throw new ModelLoadException(variant,
                 $"named as the float32 variant of {Path.GetFileName(decoder.FilePath)}, but it computes in float16 (float16 inputs, outputs or weights): it would overflow as that one does.");

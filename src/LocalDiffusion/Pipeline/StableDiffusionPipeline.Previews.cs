@@ -1,37 +1,60 @@
 using System.Numerics.Tensors;
 using LocalDiffusion.Imaging;
+using LocalDiffusion.Model;
+using LocalDiffusion.Onnx;
 using LocalDiffusion.Vae;
 using Microsoft.ML.OnnxRuntime;
 
 namespace LocalDiffusion;
 
-// Live previews: the intermediate latents decoded by the VAE at the steps a request asks for
-// (GenerationRequest.PreviewSteps). Kept apart from the generation code so that both read on their own.
+// Live previews: the intermediate latents decoded at the steps a request asks for (GenerationRequest.PreviewSteps), by a
+// TAESD when one is at hand (PipelineOptions.PreviewDecoderPath, or the model folder's taesd/), as AUTOMATIC1111's
+// "TAESD" live preview method does, else by the VAE the pictures use. Kept apart from the generation code so that both
+// read on their own.
 public sealed partial class StableDiffusionPipeline
 {
+    /// <summary>The component name of the preview decoder in <see cref="ModelInfo.Components"/>.</summary>
+    private const string PreviewComponent = "preview_decoder";
+
+    // The decoder previews use when it is not the pictures' own; null: the pictures' decoder.
+    private VaeDecoder? _previewDecoder;
+
     private static bool WantsPreview(GenerationRequest request, int step) =>
         request.PreviewSteps is { Count: > 0 } steps && steps.Contains(step);
+
+    // The preview decoder's session, held over a denoising loop that decodes previews between its steps.
+    private OnnxComponent.Lease UsePreviewDecoder() => _previewDecoder is { } preview ? preview.Use() : _vae.Use();
 
     /// <summary>
     /// Decodes each image's current latents. Sigma-parameterised schedulers (Euler, Heun, …) carry latents with a
     /// standard deviation of about √(σ² + 1), far from the unit-variance latents the VAE expects, so latents whose
     /// RMS exceeds 1 are divided by it first: the same normalisation the schedulers' scale_model_input applies.
+    /// A TAESD takes the latents so normalised; the full VAE takes them divided by the scaling factor too.
     /// </summary>
     private GeneratedImage[] DecodePreview(float[] latents, int images, int latentH, int latentW, RunOptions runOptions)
     {
         var item = latents.Length / images;
         var scaled = new float[item];
         var previews = new GeneratedImage[images];
+        var scale = (_previewDecoder ?? _vae.Decoder).LatentScale(Info.Family.VaeScalingFactor).Scaling;
         for (var i = 0; i < images; i++)
         {
             var current = latents.AsSpan(i * item, item);
             var rms = MathF.Sqrt(TensorPrimitives.SumOfSquares(current) / item);
             var normaliser = rms > 1f && float.IsFinite(rms) ? rms : 1f;
-            TensorPrimitives.Divide(current, normaliser * Info.Family.VaeScalingFactor, scaled);
-            var (chw, source, _) = _vae.Decode(scaled, latentH, latentW, runOptions);
+            TensorPrimitives.Divide(current, normaliser * scale, scaled);
+            var (chw, source) = _previewDecoder is { } preview
+                ? (preview.Decode(scaled, latentH, latentW, runOptions), preview.FilePath)
+                : DecodeWithPicturesVae(scaled, latentH, latentW, runOptions);
             int width = latentW * VaeDecoder.Factor, height = latentH * VaeDecoder.Factor;
             previews[i] = new GeneratedImage(width, height, ImageConversion.ToRgb8(chw, width, height, source));
         }
         return previews;
+    }
+
+    private (float[] Pixels, string Source) DecodeWithPicturesVae(float[] scaled, int latentH, int latentW, RunOptions runOptions)
+    {
+        var (chw, source, _) = _vae.Decode(scaled, latentH, latentW, runOptions);
+        return (chw, source);
     }
 }

@@ -15,6 +15,7 @@ public sealed partial class StableDiffusionPipeline
         if (_unet.IsLoaded) open.Add("unet");
         if (_vae.Decoder.IsLoaded) open.Add("vae_decoder");
         if (_vae.Float32Fallback?.IsLoaded == true) open.Add("vae_decoder_fp32");
+        if (_previewDecoder?.IsLoaded == true) open.Add(PreviewComponent);
         if (_vaeEncoder is { IsValueCreated: true, Value.IsLoaded: true }) open.Add("vae_encoder");
         return open;
     }

@@ -264,7 +264,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         // The UNet's session is held over the loop (its I/O bindings live in the conditioning, disposed first), and the
         // VAE's too when previews decode between steps.
         using var unet = _unet.Use();
-        using var previews = runs.Any(r => r.Request.PreviewSteps is { Count: > 0 }) ? _vae.Use() : (OnnxComponent.Lease?)null;
+        using var previews = runs.Any(r => r.Request.PreviewSteps is { Count: > 0 }) ? UsePreviewDecoder() : (OnnxComponent.Lease?)null;
         using var conditioning = _unet.Prepare(UNetInputs.Concat(runs.Select(r => r.Inputs).ToList()));
         conditioning.Timings = runs.Select(r => r.Timings).ToArray();
         using var span = LocalDiffusionTelemetry.StartStage("localdiffusion.denoise");
@@ -381,6 +381,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             DisposeControlNets();
             _unet.Dispose();
             _vae.Dispose();
+            _previewDecoder?.Dispose();
             if (_vaeEncoder.IsValueCreated) _vaeEncoder.Value?.Dispose();
         }
         _disposing.Dispose();

@@ -1,10 +1,15 @@
+using System.Numerics.Tensors;
 using LocalDiffusion.Onnx;
 using Microsoft.ML.OnnxRuntime;
 using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Vae;
 
-/// <summary>The VAE decoder: latents [1,C,h,w] (C = 4 for SD 1.x/2.x/XL, 16 for SD 3 and FLUX) → image [1,3,8h,8w] in about [-1, 1].</summary>
+/// <summary>
+/// The VAE decoder: latents [1,C,h,w] (C = 4 for SD 1.x/2.x/XL, 16 for SD 3 and FLUX) → image [1,3,8h,8w] in about [-1, 1].
+/// A TAESD decoder (<see cref="Tiny"/>) takes the denoiser's latents as they are (see <see cref="LatentScale"/>) and may
+/// return [0, 1], which is mapped to [-1, 1] here, so that every caller sees the same pictures.
+/// </summary>
 internal sealed class VaeDecoder : IDisposable
 {
     /// <summary>Pixels per latent along each side in every Stable Diffusion VAE.</summary>
@@ -16,19 +21,27 @@ internal sealed class VaeDecoder : IDisposable
 
     /// <param name="model">The vae_decoder session.</param>
     /// <param name="latentChannels">The channels the model family's latents have.</param>
-    public VaeDecoder(OnnxComponent model, int latentChannels = Denoising.UNet.LatentChannels)
+    /// <param name="tiny">What <see cref="TinyDecoderForm.Detect"/> found, when the decoder is a TAESD.</param>
+    public VaeDecoder(OnnxComponent model, int latentChannels = Denoising.UNet.LatentChannels, TinyDecoderForm? tiny = null)
     {
         _model = model;
         LatentChannels = latentChannels;
-        if (!model.Inputs.TryGetValue("latent_sample", out var latent) || latent.Rank != 4)
+        Tiny = tiny;
+        // Exports of diffusers' AutoencoderTiny name the input latent_sample; madebyollin's own ONNX files name it otherwise.
+        var latent = model.Inputs.TryGetValue("latent_sample", out var named) ? named
+            : tiny is not null && model.Inputs.Count == 1 ? model.Inputs.Values.First() : null;
+        if (latent is not { Rank: 4 })
             throw new ModelLoadException(model.FilePath,
                 $"this does not look like a VAE decoder: expected input 'latent_sample' [batch,4,h,w]; found {model.DescribeInputs()}.");
         if (!OrtTensors.AcceptsFloats(latent.ElementType))
-            throw new ModelLoadException(model.FilePath, $"input 'latent_sample' has element type {latent.ElementType}; float32 or float16 was expected.");
-        if (latent.FixedDimension(1) is { } channels && channels != latentChannels)
-            throw new ModelLoadException(model.FilePath,
-                $"this VAE decoder takes {channels} latent channels (latent_sample {latent.Describe()}); this model's latents have {latentChannels} " +
-                "(Stable Diffusion 1.x/2.x/XL: 4; SD 3 and FLUX: 16): the VAE belongs to another model family.");
+            throw new ModelLoadException(model.FilePath, $"input '{latent.Name}' has element type {latent.ElementType}; float32 or float16 was expected.");
+        var declared = latent.FixedDimension(1) ?? tiny?.ConfigLatentChannels;
+        if (declared is { } channels && channels != latentChannels)
+            throw new ModelLoadException(model.FilePath, tiny is not null
+                ? $"this TAESD decoder takes {channels} latent channels ({latent.Name} {latent.Describe()}); this model's latents have {latentChannels} " +
+                  "(TAESD and TAESDXL decode 4, for Stable Diffusion 1.x/2.x and XL; TAESD3 and TAEF1 decode 16, for SD 3 and FLUX): it belongs to another model family."
+                : $"this VAE decoder takes {channels} latent channels (latent_sample {latent.Describe()}); this model's latents have {latentChannels} " +
+                  "(Stable Diffusion 1.x/2.x/XL: 4; SD 3 and FLUX: 16): the VAE belongs to another model family.");
         _latent = latent;
         _image = model.OutputOrFirst("sample");
         if (_image.Rank != 4)
@@ -38,6 +51,19 @@ internal sealed class VaeDecoder : IDisposable
 
     /// <summary>Channels of the latents it decodes.</summary>
     public int LatentChannels { get; }
+
+    /// <summary>The TAESD form, when this is a tiny autoencoder's decoder; null for a full VAE.</summary>
+    public TinyDecoderForm? Tiny { get; }
+
+    /// <summary>"TAESD" or "VAE", for messages and <see cref="ModelInfo"/>.</summary>
+    public string Kind => Tiny is null ? "VAE" : "TAESD";
+
+    /// <summary>
+    /// The scaling factor and shift factor to decode a family's latents with: the family's for a full VAE
+    /// (x / scaling + shift), none for a TAESD, which was trained on the denoiser's latents themselves.
+    /// </summary>
+    public (float Scaling, float Shift) LatentScale(float scalingFactor, float shiftFactor = 0f) =>
+        Tiny is null ? (scalingFactor, shiftFactor) : (1f, 0f);
 
     /// <summary>The model.onnx path.</summary>
     public string FilePath => _model.FilePath;
@@ -115,8 +141,15 @@ internal sealed class VaeDecoder : IDisposable
             var imageSize = (int)(outShape[1] * outShape[2] * outShape[3]);
             if (outShape[1] != 3 || outShape[2] != latentHeight * Factor || outShape[3] != latentWidth * Factor)
                 throw new ModelLoadException(_model.FilePath,
-                    $"the VAE decoder returned shape [{string.Join(",", outShape)}]; [1,3,{latentHeight * Factor},{latentWidth * Factor}] was expected.");
-            return all.Length == imageSize ? all : all[..imageSize];
+                    $"the {Kind} decoder returned shape [{string.Join(",", outShape)}]; [1,3,{latentHeight * Factor},{latentWidth * Factor}] was expected.");
+            var image = all.Length == imageSize ? all : all[..imageSize];
+            // madebyollin's TAESD returns [0, 1]; x·2 − 1 is diffusers' own mapping (DecoderTiny.forward).
+            if (Tiny?.Range == TinyDecoderRange.ZeroToOne)
+            {
+                TensorPrimitives.Multiply(image, 2f, image);
+                TensorPrimitives.Add(image, -1f, image);
+            }
+            return image;
         }
     }
 

@@ -257,9 +257,11 @@ function setProgress(fraction, text) {
   if (text !== undefined) $("progress-text").textContent = text;
 }
 
-function showOnStage(src, width) {
+// alt says what the stage shows: a live preview (and which decoder made it: the model's TAESD or its VAE) or the picture.
+function showOnStage(src, width, previewDecoder) {
   const img = $("preview");
   img.src = src;
+  img.alt = previewDecoder ? `Live preview (${previewDecoder})` : "Generated picture";
   img.classList.toggle("pixelated", width < 256);
   img.hidden = false;
   $("placeholder").hidden = true;
@@ -546,7 +548,7 @@ async function runJob(settings, request) {
         job.total = data.total_steps;
         setProgress(data.step / data.total_steps, `Step ${data.step} / ${data.total_steps} · ${seconds} s`);
       } else if (event.endsWith(".partial_image")) { // image_generation.* or, for edits, image_edit.*
-        showOnStage("data:image/png;base64," + data.b64_json, request.width);
+        showOnStage("data:image/png;base64," + data.b64_json, request.width, state.models.find((m) => m.id === settings.model)?.preview_decoder || "VAE");
       } else if (event.endsWith(".completed")) {
         images++;
         showOnStage("data:image/png;base64," + data.b64_json, request.width);

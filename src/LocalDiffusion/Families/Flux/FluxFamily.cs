@@ -25,13 +25,16 @@ internal sealed class FluxFamily : DiffusionFamily
         var scheduler = FamilyLoading.Scheduler(folder, schedulers);
         var tokenizer = FamilyLoading.Clip(folder.Directory("tokenizer", "CLIP-L's tokenizer"));
         var t5Tokenizer = FamilyLoading.T5(folder.Directory("tokenizer_2", "T5's SentencePiece tokenizer (spiece.model)"));
-        var loaded = ComponentLoader.LoadAll(sessions,
+        var decoders = FamilyDecoders.Find(folder, options);
+        List<(string, string)> components =
         [
             ("text_encoder", folder.Model("text_encoder", "CLIP-L (CLIPTextModel, whose pooled output FLUX reads)")),
             ("text_encoder_2", folder.Model("text_encoder_2", "the T5 encoder")),
             ("transformer", folder.Model("transformer", "the FLUX transformer (FluxTransformer2DModel)")),
-            ("vae_decoder", folder.Model("vae_decoder", "the VAE decoder")),
-        ], opened);
+            ("vae_decoder", decoders.Pictures.ModelPath),
+        ];
+        decoders.AddPreview(components);
+        var loaded = ComponentLoader.LoadAll(sessions, components, opened);
         var transformer = loaded[2];
         foreach (var input in new[] { "hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "img_ids", "txt_ids" })
             _ = transformer.Input(input); // refused now, naming the file and what it has, not at the first step
@@ -44,7 +47,8 @@ internal sealed class FluxFamily : DiffusionFamily
             // The model cards: dev 28 steps at guidance 3.5 with 512 T5 tokens; schnell 4 unguided steps with 256. Both 1024².
             Defaults = dev ? new FamilyDefaults(28, 3.5f, 1024, 1024, 512) : new FamilyDefaults(4, 0f, 1024, 1024, 256),
             Latents = latents,
-            Decoder = new VaeDecoder(loaded[3], latents.Channels),
+            Decoder = decoders.PicturesDecoder(loaded[3], latents),
+            PreviewDecoder = decoders.PreviewDecoder(loaded, latents),
             Encoder = encoder,
             SchedulerConfig = scheduler,
             Components = [.. opened],

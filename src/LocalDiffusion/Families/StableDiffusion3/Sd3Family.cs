@@ -27,14 +27,16 @@ internal sealed class Sd3Family : DiffusionFamily
         var tokenizer = FamilyLoading.Clip(folder.Directory("tokenizer", "CLIP-L's tokenizer"));
         var tokenizer2 = FamilyLoading.Clip(folder.Directory("tokenizer_2", "CLIP-G's tokenizer"));
         var t5Path = folder.OptionalModel("text_encoder_3");
+        var decoders = FamilyDecoders.Find(folder, options);
         var components = new List<(string, string)>
         {
             ("text_encoder", folder.Model("text_encoder", "CLIP-L (CLIPTextModelWithProjection)")),
             ("text_encoder_2", folder.Model("text_encoder_2", "CLIP-G (CLIPTextModelWithProjection)")),
             ("transformer", folder.Model("transformer", "the SD 3 transformer (SD3Transformer2DModel)")),
-            ("vae_decoder", folder.Model("vae_decoder", "the VAE decoder")),
+            ("vae_decoder", decoders.Pictures.ModelPath),
         };
         if (t5Path is not null) components.Add(("text_encoder_3", t5Path));
+        decoders.AddPreview(components);
         var loaded = ComponentLoader.LoadAll(sessions, components, opened);
         var t5 = t5Path is null ? null : new T5TextEncoder(loaded[4]);
         var t5Tokenizer = t5 is null ? null : FamilyLoading.T5(folder.Directory("tokenizer_3", "T5's SentencePiece tokenizer (spiece.model)"));
@@ -49,7 +51,8 @@ internal sealed class Sd3Family : DiffusionFamily
         {
             Defaults = new FamilyDefaults(28, 7f, native, native, 256),
             Latents = latents,
-            Decoder = new VaeDecoder(loaded[3], latents.Channels),
+            Decoder = decoders.PicturesDecoder(loaded[3], latents),
+            PreviewDecoder = decoders.PreviewDecoder(loaded, latents),
             Encoder = encoder,
             SchedulerConfig = scheduler,
             Components = [.. opened],

@@ -41,6 +41,9 @@ internal sealed class OnnxGraph
 
     public List<string> Outputs { get; } = [];
 
+    /// <summary>The graph's declared inputs (older exports also list their initializers here).</summary>
+    public List<string> Inputs { get; } = [];
+
     /// <summary>One node: its raw bytes (written back as they were unless replaced) and what rewrites read.</summary>
     public sealed record Node(ReadOnlyMemory<byte> Raw, string Name, string OpType, string Domain, string[] Inputs, string[] Outputs,
         IReadOnlyDictionary<string, Attribute> Attributes);
@@ -103,6 +106,7 @@ internal sealed class OnnxGraph
                 initializer = tensor.Name;
             }
             else if (field == GraphOutput && wire == ProtoReader.LengthDelimited) Outputs.Add(ReadValueInfoName(reader.ReadBytes()));
+            else if (field == GraphInput && wire == ProtoReader.LengthDelimited) Inputs.Add(ReadValueInfoName(reader.ReadBytes()));
             else reader.Skip(wire);
             _graphFields.Add((field, reader.Since(start), initializer));
         }
