@@ -39,8 +39,7 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
         ImageRequestValidation.Check(r, Model.Encoder?.FilePath, inpaintingUnet: false, (steps, strength) => FlowImageLatents.BeginIndex(steps, strength, 1).StepsLeft);
         // With an init image the size defaults to the image's own, rounded down to a size the transformer can draw.
         var multiple = Model.SizeMultiple;
-        var width = r.Width ?? (r.InitImage is { } init ? Math.Max(multiple, init.Width / multiple * multiple) : Model.Defaults.Width);
-        var height = r.Height ?? (r.InitImage is { } image ? Math.Max(multiple, image.Height / multiple * multiple) : Model.Defaults.Height);
+        var (width, height) = ImageRequestValidation.OutputSize(r, multiple, Model.Defaults.Width, Model.Defaults.Height);
         foreach (var (value, name) in new[] { (width, nameof(r.Width)), (height, nameof(r.Height)) })
             if (value < multiple || value > RequestLimits.MaxSide || value % multiple != 0)
                 throw new InvalidRequestException(name, value, null, called => $"{called} is {value}; {Model.Name} draws sides that are multiples of {multiple} px (8 for the VAE × 2 for the transformer's patches), from {multiple} to {RequestLimits.MaxSide}.");

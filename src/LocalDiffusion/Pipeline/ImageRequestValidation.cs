@@ -35,6 +35,20 @@ internal static class ImageRequestValidation
             throw new InvalidRequestException(nameof(r.MaskBlur), r.MaskBlur, null, called => $"{called} must be between 0 and 64 pixels.");
     }
 
+    /// <summary>
+    /// The output size: Width/Height where given, else the init image's side rounded down to <paramref name="multiple"/>,
+    /// else the model's default. A picture side below one multiple (with that side unset) is refused naming InitImage:
+    /// rounding it down would leave nothing, and silently enlarging it would draw a picture nobody asked for.
+    /// </summary>
+    public static (int Width, int Height) OutputSize(GenerationRequest r, int multiple, int defaultWidth, int defaultHeight)
+    {
+        if (r.InitImage is not { } init) return (r.Width ?? defaultWidth, r.Height ?? defaultHeight);
+        if ((r.Width is null && init.Width < multiple) || (r.Height is null && init.Height < multiple))
+            throw new InvalidRequestException(nameof(r.InitImage), $"{init.Width}x{init.Height}", $"at least {multiple}x{multiple} pixels",
+                called => $"{called} is {init.Width}x{init.Height} pixels; without Width and Height the output takes the picture's size rounded down to a multiple of {multiple}, which needs at least {multiple}x{multiple}: give a larger picture or set Width and Height (the picture is then stretched to them).");
+        return (r.Width ?? init.Width / multiple * multiple, r.Height ?? init.Height / multiple * multiple);
+    }
+
     private static void CheckStrength(GenerationRequest r, Func<int, float, int>? stepsLeft)
     {
         var strength = r.EffectiveStrength;

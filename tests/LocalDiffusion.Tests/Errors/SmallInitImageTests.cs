@@ -1,0 +1,56 @@
+using LocalDiffusion.Errors;
+using LocalDiffusion.Imaging;
+
+namespace LocalDiffusion.Tests.Errors;
+
+/// <summary>
+/// An init image smaller than the model's size multiple, with Width/Height unset, has no size "rounded down": it is
+/// refused naming InitImage (each front-end's name), with the minimum and the fix, on SD (tiny, multiple 16) and on a
+/// flow family (tiny-sd3, multiple 16). Before, such pictures silently became one multiple (16×16).
+/// </summary>
+public class SmallInitImageTests
+{
+    private static StableDiffusionPipeline Load(string name) =>
+        StableDiffusionPipeline.Load(Path.Combine(TestPaths.ModelsDir, "test", name), new PipelineOptions { Device = "cpu" });
+
+    private static InitImage Grey(int width, int height) => new(width, height, Enumerable.Repeat((byte)128, width * height * 3).ToArray());
+
+    [Theory]
+    [InlineData("tiny", 1, 1)]
+    [InlineData("tiny", 7, 7)]
+    [InlineData("tiny", 64, 7)]
+    [InlineData("tiny-sd3", 1, 1)]
+    [InlineData("tiny-sd3", 7, 40)]
+    public async Task APictureBelowOneMultipleIsRefusedNamingTheInitImage(string model, int width, int height)
+    {
+        using var pipeline = Load(model);
+        Assert.Equal(16, pipeline.Info.SizeMultiple);
+        var e = await Assert.ThrowsAsync<InvalidRequestException>(() =>
+            pipeline.GenerateAsync(new GenerationRequest { Prompt = "p", InitImage = Grey(width, height), Steps = 2 }));
+        Assert.Equal("InitImage", e.Culprit.Field);
+        Assert.Equal($"{width}x{height}", e.Culprit.Value);
+        Assert.Contains("at least 16x16", e.Message);
+        Assert.Contains("give a larger picture or set Width and Height", e.Message);
+        Assert.StartsWith($"--init-image is {width}x{height} pixels", RequestFields.MessageFor(e, FrontEnd.Cli));
+        Assert.StartsWith("image is", RequestFields.MessageFor(e, FrontEnd.OpenAi));
+        Assert.StartsWith("init_images is", RequestFields.MessageFor(e, FrontEnd.Automatic1111));
+    }
+
+    [Theory]
+    [InlineData("tiny")]
+    [InlineData("tiny-sd3")]
+    public async Task WithWidthAndHeightSetATinyPictureIsStretchedToThem(string model)
+    {
+        using var pipeline = Load(model);
+        var result = await pipeline.GenerateAsync(new GenerationRequest { Prompt = "p", InitImage = Grey(7, 7), Width = 32, Height = 16, Steps = 2, Seed = 1 });
+        Assert.Equal((32, 16), (result.Images[0].Width, result.Images[0].Height));
+    }
+
+    [Fact]
+    public async Task APictureOfOneMultipleOrMoreIsRoundedDown()
+    {
+        using var pipeline = Load("tiny");
+        var result = await pipeline.GenerateAsync(new GenerationRequest { Prompt = "p", InitImage = Grey(31, 16), Steps = 2, Seed = 1 });
+        Assert.Equal((16, 16), (result.Images[0].Width, result.Images[0].Height));
+    }
+}
