@@ -23,6 +23,7 @@ internal static class TokenizeCommand
         });
         command.SetAction(parse =>
         {
+            ArgvText.Check(parse.GetValue(prompt), nameof(GenerationRequest.Prompt));
             var dir = parse.GetValue(tokenizer) ?? Path.Combine(ModelLocator.Resolve(parse.GetValue(model)), "tokenizer");
             var clip = ClipTokenizer.Load(dir);
             var texts = parse.GetValue(prompt) is { } single ? [single] : ReadPrompts(parse.GetValue(file)!);
