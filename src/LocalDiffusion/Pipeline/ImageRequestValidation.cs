@@ -61,7 +61,10 @@ internal static class ImageRequestValidation
             return;
         }
         if (LatentPreparation.BeginIndex(r.StepCount, strength, 1).InitSteps < 1)
-            throw new InvalidRequestException(nameof(r.Strength), strength, null, called => $"{called} {strength} with {r.Steps} steps leaves no step to run (int(Steps·{called}) = 0); raise Steps or Strength.");
+            // The default strength is no value the caller gave: then the step count is what to change (or set Strength).
+            throw r.Strength is null
+                ? new InvalidRequestException(nameof(r.Steps), r.Steps, null, called => $"{called} {r.Steps} with the default Strength {strength} leaves no step to run (int(Steps·Strength) = 0); raise {called} or set Strength.")
+                : new InvalidRequestException(nameof(r.Strength), strength, null, called => $"{called} {strength} with {r.Steps} steps leaves no step to run (int(Steps·{called}) = 0); raise Steps or Strength.");
     }
 
     // The base → refiner hand-off fields (whether a split leaves steps is checked once the timesteps are known).
