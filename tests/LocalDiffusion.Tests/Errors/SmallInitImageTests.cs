@@ -53,4 +53,17 @@ public class SmallInitImageTests
         var result = await pipeline.GenerateAsync(new GenerationRequest { Prompt = "p", InitImage = Grey(31, 16), Steps = 2, Seed = 1 });
         Assert.Equal((16, 16), (result.Images[0].Width, result.Images[0].Height));
     }
+
+    [Fact]
+    public async Task TheCliNamesItsFlagAndWritesNothing()
+    {
+        using var dir = new TempDirectory();
+        string source = Path.Combine(dir.Path, "tiny.png"), output = Path.Combine(dir.Path, "out.png");
+        new GeneratedImage(7, 7, new byte[7 * 7 * 3]).SavePng(source);
+        var (code, _, error) = await Cli.CliRunner.Run("generate", "--model", TestModels.PathOf("tiny"), "--prompt", "p", "--steps", "2", "--device", "cpu",
+            "--init-image", source, "--out", output);
+        Assert.Equal(1, code);
+        Assert.Contains("--init-image is 7x7 pixels", error);
+        Assert.False(File.Exists(output));
+    }
 }
