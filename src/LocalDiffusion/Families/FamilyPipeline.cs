@@ -75,6 +75,7 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
         var generator = new TorchGenerator(seed);
         var warnings = new List<string>();
+        if (ImageRequestValidation.ResizeNote(request, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor) is { } resized) warnings.Add(resized);
         if (!cfg && request.NegativePrompt.Length > 0)
             warnings.Add(Model.Guidance == GuidanceMode.ClassifierFree
                 ? "The negative prompt was not used: guidance at or below 1 runs no unconditional pass."

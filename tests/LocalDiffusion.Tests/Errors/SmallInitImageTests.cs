@@ -66,4 +66,24 @@ public class SmallInitImageTests
         Assert.Contains("--init-image is 7x7 pixels", error);
         Assert.False(File.Exists(output));
     }
+
+    // Issue 20: resizing an init image was silent, although it changes the aspect ratio and, with Mitchell where
+    // diffusers uses Lanczos, keeps a seed from giving diffusers' picture.
+    [Theory]
+    [InlineData("tiny")]
+    [InlineData("tiny-sd3")]
+    public async Task AResizedPictureIsSaidToBeResizedAndAPictureOfTheOutputSizeIsNot(string model)
+    {
+        using var pipeline = Load(model);
+        var wide = await pipeline.GenerateAsync(new GenerationRequest { Prompt = "p", InitImage = Grey(96, 32), Width = 32, Height = 32, Steps = 2, Seed = 1 });
+        var warning = Assert.Single(wide.Warnings, w => w.Contains("InitImage", StringComparison.Ordinal));
+        Assert.StartsWith("The InitImage (96x32) was resized to 32x32 (its aspect ratio changed from 3 to 1) with Mitchell cubic resampling", warning);
+        Assert.Contains("Lanczos", warning);
+        var tall = await pipeline.GenerateAsync(new GenerationRequest { Prompt = "p", InitImage = Grey(32, 16), Width = 32, Height = 32, Steps = 2, Seed = 1 });
+        Assert.Contains(tall.Warnings, w => w.StartsWith("The InitImage (32x16) was resized to 32x32 (its aspect ratio changed from 2 to 1)", StringComparison.Ordinal));
+        var rounded = await pipeline.GenerateAsync(new GenerationRequest { Prompt = "p", InitImage = Grey(33, 33), Steps = 2, Seed = 1 });
+        Assert.Contains(rounded.Warnings, w => w.StartsWith("The InitImage (33x33) was resized to 32x32 with Mitchell", StringComparison.Ordinal));
+        var same = await pipeline.GenerateAsync(new GenerationRequest { Prompt = "p", InitImage = Grey(32, 32), Steps = 2, Seed = 1 });
+        Assert.DoesNotContain(same.Warnings, w => w.Contains("resized", StringComparison.Ordinal));
+    }
 }
