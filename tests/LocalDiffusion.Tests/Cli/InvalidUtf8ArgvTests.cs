@@ -72,4 +72,15 @@ public class InvalidUtf8ArgvTests
         Assert.True(code == 1, $"exit {code}: {output}{error}");
         Assert.Contains("--negative-prompt has bytes that are not UTF-8 at character 4", error);
     }
+
+    [Fact]
+    public async Task TokenizeRefusesAPromptsFileThatIsNotUtf8()
+    {
+        using var dir = new TempDirectory();
+        var file = Path.Combine(dir.Path, "latin1.txt");
+        File.WriteAllBytes(file, [(byte)'c', (byte)'a', (byte)'f', 0xE9, (byte)'\n']);
+        var (code, _, error) = await CliRunner.Run("tokenize", "--model", TestModels.PathOf("tiny"), "--prompts-file", file);
+        Assert.Equal(1, code);
+        Assert.Contains($"--prompts-file '{file}' is not UTF-8 text", error);
+    }
 }
