@@ -26,6 +26,9 @@ internal static partial class HugePages
         if (Environment.GetEnvironmentVariable(Variable) == "0") return;
         var tunables = Environment.GetEnvironmentVariable("GLIBC_TUNABLES");
         if (tunables?.Contains(Tunable, StringComparison.Ordinal) == true || !KernelOffersHugePages()) return;
+        // Re-executing would pass the arguments on as the strings .NET decoded, turning bytes that were not UTF-8 into
+        // valid U+FFFD: this process reports them instead (ArgvText).
+        if (ArgvText.HadInvalidUtf8) return;
         string[] argv;
         try
         {

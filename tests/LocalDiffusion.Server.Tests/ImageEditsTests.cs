@@ -105,6 +105,11 @@ public sealed class ImageEditsTests(SharedServer shared) : IClassFixture<SharedS
         var json = await Json.ReadAsync(response, 200);
         var png = FirstImage(json);
         Assert.Equal((64, 64), (Images.Decode(png).Width, Images.Decode(png).Height));
+        // A picture under one multiple has nothing to round down to: refused naming the image (issue 20).
+        using var small = await Http.PostAsync("v1/images/edits", Form(Images.Picture(20, 20), ("model", "shapes"), ("prompt", "x"), ("size", "auto")));
+        var error = Json.Error(await Json.ReadAsync(small, 400));
+        Assert.Equal("image", error.GetProperty("param").GetString());
+        Assert.StartsWith("image is 20x20 pixels", error.GetProperty("message").GetString());
         Assert.Equal(3, json.GetProperty("seeds")[0].GetInt64());
         var parameters = Images.PngText(png, "parameters")!;
         Assert.Contains("Negative prompt: green", parameters);

@@ -125,6 +125,8 @@ public sealed class Img2ImgApiTests(SharedServer shared) : IClassFixture<SharedS
         await Expect(new { init_images = new[] { picture }, mask = "%%%" }, "mask", "not base64");
         await Expect(new { init_images = new[] { picture }, denoising_strength = 0.01, steps = 20 }, "denoising_strength", "leaves no step to run");
         await Expect(new { init_images = new[] { picture }, resize_mode = 1 }, "resize_mode", "only 0 (just resize");
+        // Below the model's size multiple, without width/height, there is no size to round down to (issue 20).
+        await Expect(new { init_images = new[] { Convert.ToBase64String(Images.Picture(8, 8)) } }, "init_images", "init_images is 8x8 pixels");
     }
 
     [Fact]

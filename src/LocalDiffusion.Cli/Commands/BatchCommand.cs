@@ -40,6 +40,7 @@ internal static class BatchCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             // Everything the user gave is checked before the model loads: a bad shard or line must not cost a load.
+            ArgvText.Check(parse.GetValue(negative), nameof(GenerationRequest.NegativePrompt));
             var part = Shard.Parse(parse.GetValue(shard)!);
             var prompts = PromptsFile.Read(parse.GetValue(promptsFile)!);
             if (parse.GetValue(seed) < 0) throw new InvalidRequestException("--seed", null, null, called => $"{called} must be 0 or more.");

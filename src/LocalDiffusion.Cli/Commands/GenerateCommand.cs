@@ -58,6 +58,8 @@ internal static class GenerateCommand
         engine.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
+            ArgvText.Check(parse.GetValue(prompt), nameof(GenerationRequest.Prompt));
+            ArgvText.Check(parse.GetValue(negative), nameof(GenerationRequest.NegativePrompt));
             var n = parse.GetValue(count);
             if (n < 1) throw new InvalidRequestException("--n", null, null, called => $"{called} is {n}; it must be at least 1.");
             var outputs = OutputPaths(parse.GetValue(output)!, n);

@@ -42,11 +42,20 @@ internal sealed class ImageOptions
         }
     }
 
+    // A mask drawn as transparency over one flat colour (how editors and OpenAI's edits API mark the area to repaint)
+    // carries nothing in its RGB: its transparent pixels are the mask (white = repaint), not a black mask that repaints
+    // nothing. A mask whose RGB varies is read from its RGB, as before.
+    private static InitImage AlphaOrRgbMask(string path, InitImage rgb)
+    {
+        if (rgb.Rgb.AsSpan().IndexOfAnyExcept(rgb.Rgb[0]) >= 0) return rgb;
+        return InitImage.Decode(File.ReadAllBytes(path), path).TransparentMask ?? rgb;
+    }
+
     /// <summary>Loads the pictures the options name and returns <paramref name="request"/> with them and the other settings.</summary>
     public Func<GenerationRequest, GenerationRequest> Read(ParseResult parse)
     {
         var init = parse.GetValue(_initImage) is { } initPath ? Load("--init-image", initPath) : null;
-        var mask = parse.GetValue(_mask) is { } maskPath ? Load("--mask", maskPath) : null;
+        var mask = parse.GetValue(_mask) is { } maskPath ? AlphaOrRgbMask(maskPath, Load("--mask", maskPath)) : null;
         if (mask is not null && init is null)
             throw new InvalidRequestException("--mask", null, null, called => $"{called} needs --init-image (the picture to inpaint).");
         if (parse.GetValue(_outpaint) is { } margins)

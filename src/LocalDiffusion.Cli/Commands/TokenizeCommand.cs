@@ -23,6 +23,7 @@ internal static class TokenizeCommand
         });
         command.SetAction(parse =>
         {
+            ArgvText.Check(parse.GetValue(prompt), nameof(GenerationRequest.Prompt));
             var dir = parse.GetValue(tokenizer) ?? Path.Combine(ModelLocator.Resolve(parse.GetValue(model)), "tokenizer");
             var clip = ClipTokenizer.Load(dir);
             var texts = parse.GetValue(prompt) is { } single ? [single] : ReadPrompts(parse.GetValue(file)!);
@@ -47,6 +48,14 @@ internal static class TokenizeCommand
     private static string[] ReadPrompts(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: prompts file not found (one prompt per line expected).", path);
-        return File.ReadAllLines(path).Where(l => l.Length > 0).ToArray();
+        try
+        {
+            // Strict UTF-8, as batch's prompts file: a Latin-1 file would otherwise tokenize U+FFFD instead of its words.
+            return File.ReadAllLines(path, new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true)).Where(l => l.Length > 0).ToArray();
+        }
+        catch (System.Text.DecoderFallbackException)
+        {
+            throw new LocalDiffusion.Errors.InvalidRequestException("--prompts-file", path, "UTF-8 text", called => $"{called} '{path}' is not UTF-8 text; convert it (e.g. iconv -t UTF-8).");
+        }
     }
 }

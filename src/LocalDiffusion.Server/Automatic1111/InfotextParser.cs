@@ -13,8 +13,11 @@ namespace LocalDiffusion.Server.Automatic1111;
 internal static partial class InfotextParser
 {
     // A key starts with a word character and has two or more characters; a value is a JSON-style quoted string or runs to the next comma.
-    [GeneratedRegex("""\s*(?<key>\w[\w \-/]+):\s*(?<value>"(?:\\.|[^\\"])+"|[^,]*)(?:,|$)""")]
-    private static partial Regex Pair();
+    // Matched without backtracking, in time linear in the line: a backtracking engine retries every start of a long line
+    // with no colon (quadratic; a minutes-long request for an 8 MiB zTXt chunk).
+    private static readonly Regex PairPattern = new("""\s*(?<key>\w[\w \-/]+):\s*(?<value>"(?:\\.|[^\\"])+"|[^,]*)(?:,|$)""", RegexOptions.NonBacktracking);
+
+    private static Regex Pair() => PairPattern;
 
     [GeneratedRegex("""^(\d+)x(\d+)$""")]
     private static partial Regex ImageSize();
@@ -77,7 +80,9 @@ internal static partial class InfotextParser
         if (value.Length < 2 || value[0] != '"' || value[^1] != '"') return value;
         try
         {
-            return JsonSerializer.Deserialize<string>(value) ?? value;
+            // An escaped lone surrogate ("\ud800") would make a string no JSON answer can carry: kept as written.
+            var text = JsonSerializer.Deserialize<string>(value);
+            return text is not null && IsWholeUtf16(text) ? text : value;
         }
         catch (JsonException)
         {
@@ -85,10 +90,22 @@ internal static partial class InfotextParser
         }
     }
 
+    // Every surrogate in a pair.
+    private static bool IsWholeUtf16(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) i++;
+            else if (char.IsSurrogate(text[i])) return false;
+        }
+        return true;
+    }
+
     private static object Typed(string value)
     {
         if (!Number().IsMatch(value)) return value;
         if (long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var whole)) return whole;
-        return double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var real) ? real : value;
+        // Hundreds of digits parse to infinity, which JSON cannot carry: such a number stays text.
+        return double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var real) && double.IsFinite(real) ? real : value;
     }
 }

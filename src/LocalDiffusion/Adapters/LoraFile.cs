@@ -97,6 +97,9 @@ internal sealed class LoraFile : IDisposable
             var key = LoraKey.Parse(file.FilePath, entry.Name);
             var id = (key.Component, key.Module, key.Underscored);
             if (!groups.TryGetValue(id, out var g)) groups[id] = g = ([], key);
+            // A zero-length side makes no change and would divide by zero where a LoKr factor's columns are counted.
+            if (key.Part != LoraPart.Alpha && Array.IndexOf(entry.Shape, 0L) >= 0)
+                throw new LoraException(file.FilePath, entry.Name, $"shape [{string.Join(", ", entry.Shape)}] has a zero-length dimension");
             if (g.Parts.TryGetValue(key.Part, out var previous))
                 throw new LoraException(file.FilePath, entry.Name, $"module {key.Module} already has this part under key \"{previous.Name}\"");
             g.Parts[key.Part] = entry;

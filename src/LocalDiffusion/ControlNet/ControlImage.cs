@@ -4,7 +4,7 @@ namespace LocalDiffusion.ControlNet;
 
 /// <summary>
 /// The picture a ControlNet sees: the unit's image through its preprocessor, resized to the output size (as diffusers'
-/// control image processor resizes to height × width; this engine resamples with SkiaSharp's Mitchell filter, as it
+/// control image processor resizes to height × width, by Lanczos as it
 /// does init images), as RGB planes in [0, 1] (diffusers' <c>do_normalize=False</c>).
 /// </summary>
 internal static class ControlImage

@@ -42,8 +42,7 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
         ImageRequestValidation.Check(r, Model.Encoder?.FilePath, inpaintingUnet: false, (steps, strength) => FlowImageLatents.BeginIndex(steps, strength, 1).StepsLeft);
         // With an init image the size defaults to the image's own, rounded down to a size the transformer can draw.
         var multiple = Model.SizeMultiple;
-        var width = r.Width ?? (r.InitImage is { } init ? Math.Max(multiple, init.Width / multiple * multiple) : Model.Defaults.Width);
-        var height = r.Height ?? (r.InitImage is { } image ? Math.Max(multiple, image.Height / multiple * multiple) : Model.Defaults.Height);
+        var (width, height) = ImageRequestValidation.OutputSize(r, multiple, Model.Defaults.Width, Model.Defaults.Height);
         foreach (var (value, name) in new[] { (width, nameof(r.Width)), (height, nameof(r.Height)) })
             if (value < multiple || value > RequestLimits.MaxSide || value % multiple != 0)
                 throw new InvalidRequestException(name, value, null, called => $"{called} is {value}; {Model.Name} draws sides that are multiples of {multiple} px (8 for the VAE × 2 for the transformer's patches), from {multiple} to {RequestLimits.MaxSide}.");
@@ -81,6 +80,7 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
         var generator = new TorchGenerator(seed);
         var warnings = new List<string>();
+        if (ImageRequestValidation.ResizeNote(request, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor) is { } resized) warnings.Add(resized);
         if (!cfg && request.NegativePrompt.Length > 0)
             warnings.Add(Model.Guidance == GuidanceMode.ClassifierFree
                 ? "The negative prompt was not used: guidance at or below 1 runs no unconditional pass."

@@ -35,6 +35,37 @@ internal static class ImageRequestValidation
             throw new InvalidRequestException(nameof(r.MaskBlur), r.MaskBlur, null, called => $"{called} must be between 0 and 64 pixels.");
     }
 
+    /// <summary>
+    /// The output size: Width/Height where given, else the init image's side rounded down to <paramref name="multiple"/>,
+    /// else the model's default. A picture side below one multiple (with that side unset) is refused naming InitImage:
+    /// rounding it down would leave nothing, and silently enlarging it would draw a picture nobody asked for.
+    /// </summary>
+    public static (int Width, int Height) OutputSize(GenerationRequest r, int multiple, int defaultWidth, int defaultHeight)
+    {
+        if (r.InitImage is not { } init) return (r.Width ?? defaultWidth, r.Height ?? defaultHeight);
+        if ((r.Width is null && init.Width < multiple) || (r.Height is null && init.Height < multiple))
+            throw new InvalidRequestException(nameof(r.InitImage), $"{init.Width}x{init.Height}", $"at least {multiple}x{multiple} pixels",
+                called => $"{called} is {init.Width}x{init.Height} pixels; without Width and Height the output takes the picture's size rounded down to a multiple of {multiple}, which needs at least {multiple}x{multiple}: give a larger picture or set Width and Height (the picture is then stretched to them).");
+        return (r.Width ?? init.Width / multiple * multiple, r.Height ?? init.Height / multiple * multiple);
+    }
+
+    /// <summary>
+    /// The warning for an init image (or mask) resized to the generation's <paramref name="width"/>×<paramref name="height"/>,
+    /// null when none is: the picture is stretched whole (its aspect ratio may change), by Lanczos as diffusers resizes
+    /// it. Said rather than silent (issue 20), since a squashed picture is rarely what was meant.
+    /// </summary>
+    public static string? ResizeNote(GenerationRequest r, int width, int height)
+    {
+        var (image, name) = r.InitImage is { } i && (i.Width != width || i.Height != height) ? (i, nameof(r.InitImage))
+            : r.MaskImage is { } m && (m.Width != width || m.Height != height) ? (m, nameof(r.MaskImage)) : (null, "");
+        if (image is null) return null;
+        var aspect = Math.Abs((double)image.Width / image.Height - (double)width / height) > 0.01 * width / height
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (its aspect ratio changed from {(double)image.Width / image.Height:0.##} to {(double)width / height:0.##})")
+            : "";
+        return $"The {name} ({image.Width}x{image.Height}) was resized to {width}x{height}{aspect} by Lanczos, as diffusers resizes it; " +
+            "give a picture of the output size to have it used as it is.";
+    }
+
     private static void CheckStrength(GenerationRequest r, Func<int, float, int>? stepsLeft)
     {
         var strength = r.EffectiveStrength;
@@ -47,7 +78,10 @@ internal static class ImageRequestValidation
             return;
         }
         if (LatentPreparation.BeginIndex(r.StepCount, strength, 1).InitSteps < 1)
-            throw new InvalidRequestException(nameof(r.Strength), strength, null, called => $"{called} {strength} with {r.Steps} steps leaves no step to run (int(Steps·{called}) = 0); raise Steps or Strength.");
+            // The default strength is no value the caller gave: then the step count is what to change (or set Strength).
+            throw r.Strength is null
+                ? new InvalidRequestException(nameof(r.Steps), r.Steps, null, called => $"{called} {r.Steps} with the default Strength {strength} leaves no step to run (int(Steps·Strength) = 0); raise {called} or set Strength.")
+                : new InvalidRequestException(nameof(r.Strength), strength, null, called => $"{called} {strength} with {r.Steps} steps leaves no step to run (int(Steps·{called}) = 0); raise Steps or Strength.");
     }
 
     // The base → refiner hand-off fields (whether a split leaves steps is checked once the timesteps are known).

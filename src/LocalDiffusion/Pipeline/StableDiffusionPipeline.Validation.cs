@@ -88,9 +88,7 @@ public sealed partial class StableDiffusionPipeline
         if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && r.MaskImage is not null)
             throw new ModelIncompatibleException(nameof(r.MaskImage), Info.Root, called => $"{called} is not supported with an SDXL refiner yet: LocalDiffusion runs the refiner as img2img only.");
         // With an init image the size defaults to the image's own, rounded down to a size the UNet can draw.
-        var multiple = Info.SizeMultiple;
-        var width = r.Width ?? (r.InitImage is { } init ? Math.Max(multiple, init.Width / multiple * multiple) : Info.NativeWidth);
-        var height = r.Height ?? (r.InitImage is { } image ? Math.Max(multiple, image.Height / multiple * multiple) : Info.NativeHeight);
+        var (width, height) = ImageRequestValidation.OutputSize(r, Info.SizeMultiple, Info.NativeWidth, Info.NativeHeight);
         CheckSide(nameof(r.Width), width);
         CheckSide(nameof(r.Height), height);
         int latentH = height / VaeDecoder.Factor, latentW = width / VaeDecoder.Factor;

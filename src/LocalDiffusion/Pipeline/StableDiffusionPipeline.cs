@@ -216,6 +216,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         // LCM pipeline has no negative_prompt at all): say so rather than drop what the user wrote without a word.
         if (Info.Family.Distillation == Distillation.LatentConsistency && !string.IsNullOrWhiteSpace(request.NegativePrompt))
             warnings.Add("The negative prompt is not used by LCM models (they run no unconditional pass); it was ignored.");
+        if (ImageRequestValidation.ResizeNote(request, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor) is { } resized) warnings.Add(resized);
         var timings = new TimingRecorder();
         progress?.Report(new GenerationProgress(0, 0, clock.Elapsed) { Phase = GenerationPhase.Encoding });
 

@@ -29,6 +29,36 @@ public class ImageOptionsCliTests
         Assert.Contains("Denoising strength: 1, Mask blur: 2", PngTextChunks.Read(File.ReadAllBytes(inpainted))["parameters"]);
     }
 
+    // Issue 20: a mask drawn as transparency over flat black was read as all black and repainted nothing. Its
+    // transparent pixels are the mask: the run must equal the same run with the opaque white-on-black mask.
+    [Fact]
+    public async Task AMaskCarriedInTheAlphaChannelRepaintsWhatTheSameRgbMaskRepaints()
+    {
+        using var dir = new TempDirectory();
+        string source = Path.Combine(dir.Path, "source.png"), rgbMask = Path.Combine(dir.Path, "rgb.png"), alphaMask = Path.Combine(dir.Path, "alpha.png");
+        Assert.Equal(0, (await CliRunner.Run([.. Common, "--width", "64", "--height", "64", "--out", source])).Code);
+        new GeneratedImage(64, 64, ImageToImage.Img2ImgDiffusersParityTests.LeftHalfMask(64, 64).Rgb).SavePng(rgbMask);
+        var rgba = new byte[64 * 64 * 4];
+        for (var y = 0; y < 64; y++)
+            for (var x = 0; x < 64; x++)
+                rgba[(y * 64 + x) * 4 + 3] = (byte)(x < 32 ? 0 : 255); // black everywhere; the left half transparent
+        using (var bitmap = new SkiaSharp.SKBitmap(new SkiaSharp.SKImageInfo(64, 64, SkiaSharp.SKColorType.Rgba8888, SkiaSharp.SKAlphaType.Unpremul)))
+        {
+            System.Runtime.InteropServices.Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
+            using var data = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(alphaMask, data.ToArray());
+        }
+        string fromRgb = Path.Combine(dir.Path, "from-rgb.png"), fromAlpha = Path.Combine(dir.Path, "from-alpha.png");
+        var (code, _, error) = await CliRunner.Run([.. Common, "--init-image", source, "--mask", rgbMask, "--out", fromRgb]);
+        Assert.True(code == 0, error);
+        (code, _, error) = await CliRunner.Run([.. Common, "--init-image", source, "--mask", alphaMask, "--out", fromAlpha]);
+        Assert.True(code == 0, error);
+        var expected = GeneratedImage.LoadPng(fromRgb).Rgb;
+        var actual = GeneratedImage.LoadPng(fromAlpha).Rgb;
+        Assert.Equal(expected, actual);
+        Assert.NotEqual(GeneratedImage.LoadPng(source).Rgb, actual); // the left half was repainted
+    }
+
     [Fact]
     public async Task MaskWithoutInitImageIsRefused()
     {

@@ -123,6 +123,7 @@ public class CliErrorTests
     [InlineData("--guidance", "1e39", "--guidance")]
     [InlineData("--scheduler", "nope", "nope")]
     [InlineData("--device", "quantum", "--device")]
+    [InlineData("--width", "2147483647", "--width is 2147483647; it must be a multiple of 16 between 16 and 4096 pixels")] // suggested -2147483648 (issue 20)
     public async Task BadValuesNameTheFlagNotTheLibraryProperty(string flag, string value, string expected)
     {
         using var dir = new TempDirectory();
@@ -131,6 +132,7 @@ public class CliErrorTests
         Assert.DoesNotContain("ImageCount", error);
         Assert.DoesNotContain("IntraOpThreads", error);
         Assert.DoesNotContain("Parameter '", error);
+        Assert.DoesNotContain("-2147483648", error);
     }
 
     [Fact]
@@ -233,6 +235,19 @@ public class CliErrorTests
         File.WriteAllText(file, "not a folder");
         var error = await RefusedBeforeWork(dir.Path, "--out", Path.Combine(dir.Path, "out.png"), "--cache-dir", file);
         Assert.Contains($"--cache-dir {file} is a file, not a folder", error);
+    }
+
+    // Issue 20: the word "refiner" inside a path was rewritten to "--refiner" (models/test/tiny-sdxl---refiner).
+    [Fact]
+    public async Task A_path_with_the_word_refiner_in_it_is_printed_as_it_is()
+    {
+        using var dir = new TempDirectory();
+        var refiner = Path.Combine(dir.Path, "my-refiner");
+        Directory.CreateDirectory(refiner);
+        var (code, _, error) = await Run([.. Generate, "--out", Path.Combine(dir.Path, "o.png"), "--refiner", refiner]);
+        Assert.Equal(ExitCodes.ModelError, code);
+        Assert.Contains(Path.Combine(refiner, "model_index.json"), error);
+        Assert.DoesNotContain("---refiner", error);
     }
 
     [Fact]
