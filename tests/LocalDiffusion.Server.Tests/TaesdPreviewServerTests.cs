@@ -31,10 +31,12 @@ public sealed class TaesdPreviewServerTests
         await using var server = await TestServer.StartAsync(new ServerOptions { Models = [Repo.Tiny], PreviewDecoderPath = taesd });
         Assert.Equal("TAESD", (await Json.GetAsync(server.Http, "sdapi/v1/options")).GetProperty("show_progress_type").GetString());
         await Json.GetAsync(server.Http, "sdapi/v1/progress"); // a client polls: previews are made
-        var generation = Json.PostAsync(server.Http, "sdapi/v1/txt2img", new { prompt = "a blue star", steps = 400, seed = 3, sampler_name = "Euler", width = 64, height = 64 });
+        // The most steps a request may ask: previews at a quarter, half and three quarters stay up for seconds even on a
+        // fast machine, and on a loaded one a poll still lands between them.
+        var generation = Json.PostAsync(server.Http, "sdapi/v1/txt2img", new { prompt = "a blue star", steps = 1000, seed = 3, sampler_name = "Euler", width = 64, height = 64 });
         JsonElement last = default;
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
+        while (DateTime.UtcNow < deadline && !generation.IsCompleted)
         {
             last = await Json.GetAsync(server.Http, "sdapi/v1/progress");
             if (last.GetProperty("current_image").ValueKind == JsonValueKind.String) break;
