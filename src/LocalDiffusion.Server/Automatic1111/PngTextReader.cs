@@ -85,22 +85,23 @@ internal static class PngTextReader
 
     private static byte[] Inflate(ReadOnlySpan<byte> compressed, string keyword)
     {
-        try
+        using var input = new ZLibStream(new MemoryStream(compressed.ToArray()), CompressionMode.Decompress);
+        using var output = new MemoryStream();
+        var buffer = new byte[16 * 1024];
+        while (true)
         {
-            using var input = new ZLibStream(new MemoryStream(compressed.ToArray()), CompressionMode.Decompress);
-            using var output = new MemoryStream();
-            var buffer = new byte[16 * 1024];
             int read;
-            while ((read = input.Read(buffer)) > 0)
+            try
             {
-                if (output.Length + read > MaxInflatedBytes) throw new InvalidDataException($"the text chunk '{keyword}' inflates to more than {MaxInflatedBytes >> 20} MiB");
-                output.Write(buffer, 0, read);
+                read = input.Read(buffer);
             }
-            return output.ToArray();
-        }
-        catch (InvalidDataException e) when (!e.Message.StartsWith("the text chunk", StringComparison.Ordinal))
-        {
-            throw new InvalidDataException($"the compressed text chunk '{keyword}' is corrupt", e);
+            catch (InvalidDataException e)
+            {
+                throw new InvalidDataException($"the compressed text chunk '{keyword}' is corrupt", e);
+            }
+            if (read == 0) return output.ToArray();
+            if (output.Length + read > MaxInflatedBytes) throw new InvalidDataException($"the text chunk '{keyword}' inflates to more than {MaxInflatedBytes >> 20} MiB");
+            output.Write(buffer, 0, read);
         }
     }
 

@@ -80,7 +80,8 @@ internal readonly struct JsonFields(JsonElement body, bool strictTypes = false)
     public JsonElement? Object(string name) =>
         TryGet(name, out var v) && v.ValueKind == JsonValueKind.Object ? v : null;
 
-    private static string Describe(JsonElement v) => v.ValueKind switch
+    /// <summary>A JSON value as an error message describes it ("the string \"x\"", "an array").</summary>
+    internal static string Describe(JsonElement v) => v.ValueKind switch
     {
         JsonValueKind.String => $"the string \"{Truncate(v.GetString()!)}\"",
         JsonValueKind.Number => $"the number {v.GetRawText()}",

@@ -29,7 +29,7 @@ internal static class LorasField
         if (!body.TryGetProperty(Name, out var field) || field.ValueKind == JsonValueKind.Null) return null;
         if (field.ValueKind == JsonValueKind.String && !strictTypes) return ParseText(field.GetString()!, directory);
         if (field.ValueKind != JsonValueKind.Array)
-            throw ApiException.BadRequest(Name, $"'{Name}' must be an array of {{\"name\": …, \"weight\": …}} objects; got {Kind(field)}.", "invalid_type");
+            throw ApiException.BadRequest(Name, $"'{Name}' must be an array of {{\"name\": …, \"weight\": …}} objects; got {Http.JsonFields.Describe(field)}.", "invalid_type");
         var count = field.GetArrayLength();
         if (count == 0) return null;
         if (directory is null)
@@ -67,16 +67,16 @@ internal static class LorasField
     {
         var at = $"{Name}[{i}]";
         if (entry.ValueKind != JsonValueKind.Object)
-            throw ApiException.BadRequest(at, $"'{at}' must be an object {{\"name\": …, \"weight\": …}}; got {Kind(entry)}.", "invalid_type");
+            throw ApiException.BadRequest(at, $"'{at}' must be an object {{\"name\": …, \"weight\": …}}; got {Http.JsonFields.Describe(entry)}.", "invalid_type");
         if (!entry.TryGetProperty("name", out var nameElement) || nameElement.ValueKind == JsonValueKind.Null)
             throw ApiException.BadRequest($"{at}.name", $"Missing required parameter: '{at}.name' (a LoRA's name as /sdapi/v1/loras lists it).", "missing_required_parameter");
         if (nameElement.ValueKind != JsonValueKind.String)
-            throw ApiException.BadRequest($"{at}.name", $"'{at}.name' must be a string; got {Kind(nameElement)}.", "invalid_type");
+            throw ApiException.BadRequest($"{at}.name", $"'{at}.name' must be a string; got {Http.JsonFields.Describe(nameElement)}.", "invalid_type");
         var weight = 1.0;
         if (entry.TryGetProperty("weight", out var weightElement) && weightElement.ValueKind != JsonValueKind.Null)
         {
             if (weightElement.ValueKind != JsonValueKind.Number)
-                throw ApiException.BadRequest($"{at}.weight", $"'{at}.weight' must be a number; got {Kind(weightElement)}.", "invalid_type");
+                throw ApiException.BadRequest($"{at}.weight", $"'{at}.weight' must be a number; got {Http.JsonFields.Describe(weightElement)}.", "invalid_type");
             weight = weightElement.GetDouble();
             if (!double.IsFinite(weight) || Math.Abs(weight) > MaxWeight)
                 throw ApiException.BadRequest($"{at}.weight", $"'{at}.weight' must be between -{MaxWeight} and {MaxWeight}; got {weightElement.GetRawText()}.");
@@ -95,16 +95,6 @@ internal static class LorasField
             : $"the server has: {string.Join(", ", names.Take(50))}" + (names.Count > 50 ? $" and {(names.Count - 50).ToString(CultureInfo.InvariantCulture)} more (GET /sdapi/v1/loras)" : "");
         throw ApiException.BadRequest(param, $"'{param}': no LoRA named \"{Truncate(name)}\" ({listed}). Give a name as /sdapi/v1/loras lists it, not a path or file name.", "lora_not_found");
     }
-
-    private static string Kind(JsonElement v) => v.ValueKind switch
-    {
-        JsonValueKind.String => $"the string \"{Truncate(v.GetString()!)}\"",
-        JsonValueKind.Number => $"the number {v.GetRawText()}",
-        JsonValueKind.True or JsonValueKind.False => $"the boolean {v.GetRawText()}",
-        JsonValueKind.Array => "an array",
-        JsonValueKind.Object => "an object",
-        _ => v.ValueKind.ToString().ToLowerInvariant(),
-    };
 
     private static string Truncate(string s) => s.Length <= 60 ? s : s[..60] + "…";
 }
