@@ -31,8 +31,11 @@ public sealed record LoraBenchmarkOptions : BenchmarkRunOptions
 /// <param name="VaeDecodeSeconds">VAE decoding.</param>
 /// <param name="PeakResidentBytes">Peak resident memory of the process during this generation.</param>
 /// <param name="LatentsEqualBaseline">Whether its final latents equal the first no-LoRA generation's bit for bit.</param>
+/// <param name="ManagedCommittedBytes">Memory the .NET garbage collector held committed after it (GCMemoryInfo.TotalCommittedBytes):
+/// what of the resident set is the managed heap (merged LoRA weights, garbage not yet returned) rather than ONNX Runtime's.</param>
 public sealed record LoraBenchmarkRow(string Label, string Loras, double TotalSeconds, double OutsideStagesSeconds, double TextEncoderSeconds,
-    double FirstUnetCallSeconds, double LaterUnetCallSeconds, double VaeDecodeSeconds, long PeakResidentBytes, bool LatentsEqualBaseline);
+    double FirstUnetCallSeconds, double LaterUnetCallSeconds, double VaeDecodeSeconds, long PeakResidentBytes, bool LatentsEqualBaseline,
+    long ManagedCommittedBytes);
 
 /// <summary>The outcome of <see cref="LoraBenchmark.RunAsync"/>.</summary>
 public sealed record LoraBenchmarkReport : BenchmarkReportHeader
@@ -152,7 +155,8 @@ public static class LoraBenchmark
         var equal = baseline is not null && result.FinalLatents.AsSpan().SequenceEqual(baseline);
         return new LoraBenchmarkRow(label, string.Join(", ", loras.Select(l => $"{Path.GetFileName(l.Path)}:{l.Weight}")),
             result.Elapsed.TotalSeconds, (result.Elapsed - stages).TotalSeconds, t.TextEncoder.TotalSeconds,
-            calls.Count > 0 ? calls[0] : double.NaN, later.Count > 0 ? later[later.Count / 2] : double.NaN, t.VaeDecode.TotalSeconds, peak, equal);
+            calls.Count > 0 ? calls[0] : double.NaN, later.Count > 0 ? later[later.Count / 2] : double.NaN, t.VaeDecode.TotalSeconds, peak, equal,
+            GC.GetGCMemoryInfo().TotalCommittedBytes);
     }
 
     // The weights a text-to-image generation loads, as stored: the UNet's, the text encoders' and the VAE decoder's

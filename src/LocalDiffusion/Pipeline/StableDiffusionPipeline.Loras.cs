@@ -115,11 +115,6 @@ public sealed partial class StableDiffusionPipeline
             foreach (var (file, _) in files) file.Dispose();
         }
         foreach (var (component, overrides) in merged) component.SetOverrides(overrides);
-        // The merge read every changed weight (an SD 1.5 UNet's attention: 1 GB) and the previous set's weights are released
-        // now: without a compacting collection that garbage stays resident beside the next UNet session (measured: the peak
-        // grew by about a gigabyte per switch).
-        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
         _loraIdentity = identity;
         _loraNotes = notes;
         ActiveLoras = set;
