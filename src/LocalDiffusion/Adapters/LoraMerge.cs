@@ -28,7 +28,8 @@ internal static class LoraMerge
         using var model = ModelWeights.Open(modelPath);
         var resolver = new ModuleResolver(model.Targets);
         var layersPerBlock = component == "unet" ? SgmNames.LayersPerBlock(model.Targets) : null;
-        var deltas = new Dictionary<string, (WeightTarget Target, float[] Delta)>(StringComparer.Ordinal);
+        // First every layer is resolved and checked, so a LoRA for another model is refused before any weight is read.
+        var changes = new Dictionary<string, (WeightTarget Target, List<(LoraFile File, LoraLayer Layer, float Factor)> Parts)>(StringComparer.Ordinal);
         foreach (var (file, weight, layers) in relevant)
         {
             var skipped = 0;
@@ -49,26 +50,28 @@ internal static class LoraMerge
                         continue;
                     }
                     if (weight == 0f) continue;
-                    if (!deltas.TryGetValue(target!.Initializer, out var entry))
-                        deltas[target.Initializer] = entry = (target, new float[target.OutFeatures * target.InFeatures]);
-                    AddProduct(file, layer, weight * layer.Scale, entry.Delta, target.InFeatures);
+                    if (!changes.TryGetValue(target!.Initializer, out var entry))
+                        changes[target.Initializer] = entry = (target, []);
+                    entry.Parts.Add((file, layer, weight * layer.Scale));
                 }
             }
             if (skipped > 0) notes.Add($"{file.Path}: {skipped} of its {layers.Count} {component} layers match no weight of this model and were skipped");
         }
 
+        // Then each weight is read once and every change added into it in place: no separate change buffer (an SD 1.5
+        // UNet's attention weights are 1 GB in float32, and a second gigabyte of garbage per switch stayed resident).
         var overrides = new InitializerOverrides(identity);
         try
         {
-            foreach (var (target, delta) in deltas.Values)
+            foreach (var (target, parts) in changes.Values)
             {
                 var merged = model.Read(target);
-                AddInLayout(merged, delta, target);
+                foreach (var (file, layer, factor) in parts) AddProduct(file, layer, factor, merged, target);
                 if (target.DataType == OnnxGraph.Float16)
                 {
-                    var halves = new Half[merged.Length];
-                    TensorPrimitives.ConvertToHalf(merged, halves);
-                    overrides.Add(target.Initializer, System.Runtime.InteropServices.MemoryMarshal.Cast<Half, Float16>(halves).ToArray(), target.Dims);
+                    var halves = new Float16[merged.Length];
+                    TensorPrimitives.ConvertToHalf(merged, System.Runtime.InteropServices.MemoryMarshal.Cast<Float16, Half>(halves.AsSpan()));
+                    overrides.Add(target.Initializer, halves, target.Dims);
                 }
                 else overrides.Add(target.Initializer, merged, target.Dims);
                 if (target.Layout == WeightLayout.Conv) overrides.HasConvWeights = true;
@@ -124,43 +127,59 @@ internal static class LoraMerge
         return null;
     }
 
-    // delta[out, in] += factor · up[out, r] · down[r, in]: one fused multiply-add over a down row per (out, r).
-    private static void AddProduct(LoraFile file, LoraLayer layer, float factor, float[] delta, long inFeatures)
+    // The change is added in the initializer's own layout: [in, out] for torch.onnx's
+    // MatMul weights (and Gemm without transB), [out, in·kh·kw] otherwise.
+    private static bool StoredTransposed(WeightTarget target) => target.Layout is WeightLayout.MatMulTransposed or WeightLayout.GemmPlain;
+
+    // weight += factor · up[out, r] · down[r, in], in the stored layout: one fused multiply-add over a contiguous row per
+    // (row, r) — [out, in]: a down row scaled by up[o, k]; [in, out]: a (scaled) up column scaled by down[k, i]. Writing
+    // the transpose directly keeps every access sequential (no strided transpose of a [out, in] change afterwards).
+    private static void AddProduct(LoraFile file, LoraLayer layer, float factor, float[] weight, WeightTarget target)
     {
+        var transposed = StoredTransposed(target);
+        var inF = (int)target.InFeatures;
+        var outF = (int)target.OutFeatures;
         if (layer.Kind != LoraKind.LoRA)
         {
-            LycorisDelta.Add(file.File, layer, factor, delta);
-            if (!float.IsFinite(TensorPrimitives.Sum(delta)))
-                throw new LoraException(file.Path, layer.Up.Name, "the merged change is not finite (inf or NaN in the LyCORIS weights)");
+            if (transposed)
+            {
+                var torchLayout = new float[weight.Length];
+                LycorisDelta.Add(file.File, layer, factor, torchLayout);
+                for (var o = 0; o < outF; o++)
+                    for (var i = 0; i < inF; i++)
+                        weight[i * outF + o] += torchLayout[o * inF + i];
+            }
+            else LycorisDelta.Add(file.File, layer, factor, weight);
+            if (!float.IsFinite(TensorPrimitives.Sum(weight)))
+                throw new LoraException(file.Path, layer.Up.Name, "the merged weight is not finite (inf or NaN in the LyCORIS weights)");
             return;
         }
         var down = file.File.ReadFloat32(layer.Down);
         var up = file.File.ReadFloat32(layer.Up);
         var rank = (int)layer.Rank!.Value;
-        var width = (int)inFeatures;
-        var outFeatures = delta.Length / width;
-        for (var o = 0; o < outFeatures; o++)
+        if (transposed)
         {
-            var row = delta.AsSpan(o * width, width);
-            for (var k = 0; k < rank; k++)
-                TensorPrimitives.MultiplyAdd(down.AsSpan(k * width, width), factor * up[o * rank + k], row, row);
-        }
-        if (!float.IsFinite(TensorPrimitives.Sum(delta)))
-            throw new LoraException(file.Path, layer.Up.Name, "the merged change is not finite (inf or NaN in the LoRA's weights)");
-    }
-
-    private static void AddInLayout(float[] weight, float[] delta, WeightTarget target)
-    {
-        if (target.Layout is WeightLayout.Conv or WeightLayout.GemmTransB)
-        {
-            TensorPrimitives.Add(weight, delta, weight);
-            return;
-        }
-        // Stored [in, out]: the transpose of torch's [out, in].
-        var inF = (int)target.InFeatures;
-        var outF = (int)target.OutFeatures;
-        for (var i = 0; i < inF; i++)
+            var upColumns = new float[rank * outF]; // up transposed and scaled: row k is factor · up[:, k]
             for (var o = 0; o < outF; o++)
-                weight[i * outF + o] += delta[o * inF + i];
+                for (var k = 0; k < rank; k++)
+                    upColumns[k * outF + o] = factor * up[o * rank + k];
+            for (var i = 0; i < inF; i++)
+            {
+                var row = weight.AsSpan(i * outF, outF);
+                for (var k = 0; k < rank; k++)
+                    TensorPrimitives.MultiplyAdd(upColumns.AsSpan(k * outF, outF), down[k * inF + i], row, row);
+            }
+        }
+        else
+        {
+            for (var o = 0; o < outF; o++)
+            {
+                var row = weight.AsSpan(o * inF, inF);
+                for (var k = 0; k < rank; k++)
+                    TensorPrimitives.MultiplyAdd(down.AsSpan(k * inF, inF), factor * up[o * rank + k], row, row);
+            }
+        }
+        if (!float.IsFinite(TensorPrimitives.Sum(weight)))
+            throw new LoraException(file.Path, layer.Up.Name, "the merged weight is not finite (inf or NaN in the LoRA's weights)");
     }
 }

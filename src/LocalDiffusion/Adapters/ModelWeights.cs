@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using LocalDiffusion.Onnx.Rewriting;
 
 namespace LocalDiffusion.Adapters;
@@ -131,7 +133,10 @@ internal sealed class ModelWeights : IDisposable
             throw new InvalidDataException($"{ModelPath}: initializer {target.Initializer} holds {bytes.Length} bytes, not the {(long)count * size} its shape needs");
         var values = new float[count];
         var span = bytes.Span;
-        if (size == 4)
+        // ONNX stores little-endian: on such a machine the bytes are the values (a UNet's attention weights: 1 GB).
+        if (BitConverter.IsLittleEndian && size == 4) MemoryMarshal.Cast<byte, float>(span).CopyTo(values);
+        else if (BitConverter.IsLittleEndian) TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(span), values);
+        else if (size == 4)
             for (var i = 0; i < count; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(span[(4 * i)..]);
         else
             for (var i = 0; i < count; i++) values[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(span[(2 * i)..]);

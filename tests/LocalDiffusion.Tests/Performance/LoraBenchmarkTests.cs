@@ -1,0 +1,45 @@
+using System.Text.Json;
+using LocalDiffusion.Benchmarking;
+using LocalDiffusion.Errors;
+using LocalDiffusion.Tests.Cli;
+
+namespace LocalDiffusion.Tests.Performance;
+
+// bench lora on the tiny model with models/test/lora/kohya_fp16.safetensors (tools/build_lora_test_files.py): what it
+// reports, not how fast (no timed assertions). The latents checks are exact: going back to no LoRA must restore the
+// model's own weights bit for bit.
+public class LoraBenchmarkTests
+{
+    private static readonly string Lora = Path.Combine(TestPaths.ModelsDir, "test", "lora", "kohya_fp16.safetensors");
+
+    [Fact]
+    public async Task BenchLoraRunsTheSequenceAndFindsTheNoLoraPictureUnchanged()
+    {
+        using var dir = new TempDirectory();
+        var json = Path.Combine(dir.Path, "lora.json");
+        var (code, output, err) = await CliRunner.Run("bench", "lora", "--model", TestModels.PathOf("tiny"), "--device", "cpu",
+            "--lora", Lora, "--size", "64x64", "--steps", "2", "--low-memory", "--json", json);
+        Assert.True(code == 0, err);
+        Assert.Contains("back to no LoRA", output);
+
+        using var report = JsonDocument.Parse(File.ReadAllText(json));
+        var rows = report.RootElement.GetProperty("rows").EnumerateArray().ToList();
+        Assert.Equal(["warm-up, no LoRA", "no LoRA", "apply the LoRA", "same LoRA again", "change its weight", "back to no LoRA"],
+            rows.Select(r => r.GetProperty("label").GetString()));
+        Assert.Equal([false, true, false, false, false, true], rows.Select(r => r.GetProperty("latentsEqualBaseline").GetBoolean()));
+        Assert.Equal("kohya_fp16.safetensors:0.5", rows[4].GetProperty("loras").GetString());
+        Assert.All(rows, r => Assert.True(r.GetProperty("peakResidentBytes").GetInt64() > 0));
+        Assert.Equal("low_memory=1", report.RootElement.GetProperty("tuning").GetString());
+    }
+
+    [Fact]
+    public async Task AMissingLoraFileIsRefusedBeforeLoading()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), "no-such-lora-" + Guid.NewGuid().ToString("N") + ".safetensors");
+        var e = await Assert.ThrowsAsync<InvalidRequestException>(() => LoraBenchmark.RunAsync(new LoraBenchmarkOptions
+        {
+            Model = TestModels.PathOf("tiny"), Lora = missing, Steps = 1,
+        }, cancellationToken: TestContext.Current.CancellationToken));
+        Assert.Contains(missing, e.Message);
+    }
+}
