@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using LocalDiffusion.Adapters;
 using LocalDiffusion.Errors;
 
@@ -31,13 +30,11 @@ internal sealed class LoraOptions
         LoraDirectory = parse.GetValue(_directory),
     };
 
-    // PATH[:WEIGHT]: the weight is what follows the last ':' when it is a number (a Windows drive's ':' is not).
+    // PATH[:WEIGHT], weight 1 when none is given.
     internal static LoraAdapter Parse(string value)
     {
-        var colon = value.LastIndexOf(':');
-        if (colon > 1 && float.TryParse(value[(colon + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out var weight))
-            return Checked(value[..colon], weight);
-        return Checked(value, 1f);
+        var (path, weight) = ValueText.SplitPathNumber(value);
+        return Checked(path, weight ?? 1f);
     }
 
     private static LoraAdapter Checked(string path, float weight) =>

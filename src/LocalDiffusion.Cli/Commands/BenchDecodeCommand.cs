@@ -64,8 +64,7 @@ internal static class BenchDecodeCommand
 
     private static (int Width, int Height) ParseSize(string value)
     {
-        var parts = value.Split('x', 'X');
-        if (parts.Length == 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var w) && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var h)
+        if (ValueText.TryParseSize(value, out var w, out var h)
             && w >= 8 && h >= 8 && w % 8 == 0 && h % 8 == 0 && w <= 8192 && h <= 8192)
             return (w, h);
         throw new InvalidRequestException("--size", null, null, called => $"{called} is '{value}'; give WxH in pixels, multiples of 8 from 8 to 8192, e.g. 512x512.");

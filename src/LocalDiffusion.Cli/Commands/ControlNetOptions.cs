@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using LocalDiffusion.ControlNet;
 using LocalDiffusion.Imaging;
 using LocalDiffusion.Errors;
@@ -106,13 +105,11 @@ internal sealed class ControlNetOptions
             throw new InvalidRequestException(flag, null, null, called => $"{called} is given {given} times for {nets} --controlnet; give it once (for all) or once per --controlnet, in order.");
     }
 
-    // DIR[:SCALE]: the scale is what follows the last ':' when it is a number (a Windows drive's ':' is not).
+    // DIR[:SCALE], scale 1 when none is given.
     internal static (string Path, float Scale) ParseNet(string value)
     {
-        var (path, scale) = (value, 1f);
-        var colon = value.LastIndexOf(':');
-        if (colon > 1 && float.TryParse(value[(colon + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed))
-            (path, scale) = (value[..colon], parsed);
+        var (path, number) = ValueText.SplitPathNumber(value);
+        var scale = number ?? 1f;
         if (!Directory.Exists(path) && !File.Exists(path))
             throw new InvalidRequestException("--controlnet", null, null, called => $"{called} {path}: no such folder or .onnx file.");
         return (path, scale);

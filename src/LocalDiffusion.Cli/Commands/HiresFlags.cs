@@ -1,6 +1,5 @@
 using LocalDiffusion.Errors;
 using System.CommandLine;
-using System.Globalization;
 using LocalDiffusion.Upscaling;
 
 namespace LocalDiffusion.Cli.Commands;
@@ -75,9 +74,7 @@ internal sealed class HiresFlags
 
     private static (int Width, int Height) ParseSize(string text)
     {
-        var parts = text.Split('x', 'X');
-        if (parts.Length == 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var w)
-            && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var h) && (w > 0 || h > 0))
+        if (ValueText.TryParseSize(text, out var w, out var h) && (w > 0 || h > 0))
             return (w, h);
         throw new InvalidRequestException("--hires-size", null, null, called => $"{called} '{text}' is not WxH (e.g. 1024x1024, or 1024x0 to keep the aspect ratio).");
     }

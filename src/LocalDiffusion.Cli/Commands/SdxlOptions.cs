@@ -45,9 +45,7 @@ internal sealed class SdxlOptions
     private static PixelSize? Size(ParseResult parse, Option<string?> option)
     {
         if (parse.GetValue(option) is not { } text) return null;
-        var parts = text.Split('x', 'X');
-        if (parts.Length == 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var w)
-            && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var h))
+        if (ValueText.TryParseSize(text, out var w, out var h))
             return new PixelSize(w, h);
         throw new InvalidRequestException(option.Name, null, null, called => $"{called} is \"{text}\"; write WIDTHxHEIGHT in pixels, e.g. 1024x1024.");
     }
