@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 // The library on its own: load a model, generate, save a PNG.
 //   dotnet run --project samples/ConsoleApp -- models/shapes "a red circle on a blue background" out.png
 using LocalDiffusion;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Errors;
 using System.Net;
 
 namespace LocalDiffusion.Server.Tests;

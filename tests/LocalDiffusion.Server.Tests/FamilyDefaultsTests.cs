@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.ClientModel;
 using OpenAI.Images;
 

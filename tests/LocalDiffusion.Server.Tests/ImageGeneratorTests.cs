@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.Drawing;
 using LocalDiffusion.Integration;
 using Microsoft.Extensions.AI;

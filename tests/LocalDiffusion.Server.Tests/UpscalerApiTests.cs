@@ -1,3 +1,4 @@
+using LocalDiffusion.Imaging;
 using System.Text.Json;
 using LocalDiffusion.Upscaling;
 

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.Collections.Concurrent;
 
 namespace LocalDiffusion.Tests;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.Diagnostics;
 using LocalDiffusion.Adapters;
 using LocalDiffusion.Errors;

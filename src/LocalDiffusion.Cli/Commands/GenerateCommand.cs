@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.CommandLine;
 using System.Globalization;
 using LocalDiffusion.Imaging;
@@ -137,7 +138,7 @@ internal static class GenerateCommand
                         task.Value = p.Step;
                     });
                     result = hiresOptions is not null
-                        ? await Upscaling.HiresFix.RunAsync(pipeline, request, hiresOptions, progress, cancellationToken)
+                        ? await LocalDiffusion.Pipeline.HiresFix.RunAsync(pipeline, request, hiresOptions, progress, cancellationToken)
                         : refiner is null
                         ? await pipeline.GenerateAsync(request, progress, cancellationToken)
                         : await pipeline.GenerateWithRefinerAsync(request, refiner, switchAt, progress, cancellationToken);

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using LocalDiffusion.Errors;
 using System.CommandLine;
 using LocalDiffusion.Upscaling;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using LocalDiffusion.Errors;
 using System.Text.Json;
 using LocalDiffusion.Imaging;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LocalDiffusion.Imaging;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.Globalization;
 using LocalDiffusion.Server.Errors;
 using Microsoft.Extensions.Logging;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using Microsoft.Extensions.Logging;
 using LocalDiffusion.Errors;
 

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 namespace LocalDiffusion.Server.Models;
 
 /// <summary>One model folder the server serves, loaded in the background so the server answers (503) while it loads.</summary>

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 namespace LocalDiffusion.Server.Queue;
 
 /// <summary>

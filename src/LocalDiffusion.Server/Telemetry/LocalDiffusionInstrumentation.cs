@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using LocalDiffusion;
 using LocalDiffusion.Server.Metrics;
 using LocalDiffusion.Server.Telemetry;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.Diagnostics;
 
 namespace LocalDiffusion.Server.Telemetry;

@@ -15,10 +15,10 @@ namespace LocalDiffusion.ControlNet;
 public static class CannyEdges
 {
     /// <summary>A1111's default low threshold.</summary>
-    public const float DefaultLowThreshold = 100f;
+    public const float DefaultLowThreshold = ControlNetUnit.DefaultCannyLowThreshold;
 
     /// <summary>A1111's default high threshold.</summary>
-    public const float DefaultHighThreshold = 200f;
+    public const float DefaultHighThreshold = ControlNetUnit.DefaultCannyHighThreshold;
 
     // tan 22.5° and tan 67.5°: the sector boundaries of the gradient direction.
     private const float Tan22 = 0.41421356f;

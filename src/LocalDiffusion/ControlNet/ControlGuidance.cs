@@ -1,3 +1,4 @@
+using LocalDiffusion.Errors;
 using System.Numerics.Tensors;
 using LocalDiffusion.Denoising;
 using LocalDiffusion.Onnx;
@@ -13,7 +14,7 @@ namespace LocalDiffusion.ControlNet;
 /// the unconditional rows get zeros; guess mode also weights down residual j by 10^(−1 + j/n) (n down residuals; the mid
 /// one by 1), as ControlNetModel does. The tensors are bound once; a step allocates nothing.
 /// </summary>
-internal sealed class ControlGuidance : IDisposable
+internal sealed class ControlGuidance : IUNetResiduals, IDisposable
 {
     private readonly Unit[] _units;
     private readonly int[] _rows;

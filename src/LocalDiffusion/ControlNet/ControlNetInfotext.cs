@@ -18,7 +18,7 @@ internal static class ControlNetInfotext
             var parts = new List<string>
             {
                 $"Module: {(u.Preprocessor == ControlPreprocessor.Canny ? "canny" : "none")}",
-                $"Model: {Name(u.Model?.FilePath ?? u.ModelPath ?? "")}",
+                $"Model: {Name(u.ModelPath ?? "")}",
                 string.Create(ci, $"Weight: {u.Scale}"),
                 "Resize Mode: Just Resize",
             };

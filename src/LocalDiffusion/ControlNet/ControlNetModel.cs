@@ -9,7 +9,7 @@ namespace LocalDiffusion.ControlNet;
 /// A ControlNet exported to ONNX: (sample [B,4,h,w], timestep, encoder_hidden_states [B,S,D], controlnet_cond [B,3,8h,8w]
 /// RGB in [0, 1], optionally conditioning_scale) → the down-block residuals and the mid-block residual that a ControlNet
 /// UNet adds to its skip connections (diffusers' ControlNetModel; names in <see cref="ControlResiduals"/>). Load one
-/// with <see cref="Load(string, PipelineOptions?)"/> and hand it to any number of requests (<see cref="ControlNetUnit.Model"/>), or name its folder
+/// with <see cref="Load(string, PipelineOptions?)"/> and hand it to any number of requests (<c>ControlNetUnit.Model</c>), or name its folder
 /// (<see cref="ControlNetUnit.ModelPath"/>) and let the pipeline load and keep it. Thread-safe; dispose when done.
 /// </summary>
 public sealed class ControlNetModel : IDisposable

@@ -1,3 +1,4 @@
+using LocalDiffusion.Errors;
 using System.Numerics.Tensors;
 using LocalDiffusion.Denoising;
 using LocalDiffusion.Imaging;

@@ -44,7 +44,7 @@ internal sealed class DenoisingLoop
     }
 
     /// <summary>The request's ControlNets, which fill the UNet's residual inputs before each call (null: none; a ControlNet UNet then gets zeros).</summary>
-    public ControlNet.ControlGuidance? Control { get; init; }
+    public IUNetResiduals? Control { get; init; }
 
     /// <summary>UNet evaluations made.</summary>
     public int Evaluations { get; private set; }

@@ -45,7 +45,7 @@ internal sealed class UNet : IDisposable
         InputChannels = channels;
         // Which extra inputs a family needs is ModelFamily's decision; here only inputs nobody could provide are refused.
         // A ControlNet UNet also takes the residuals a ControlNet adds to its skip connections (zeros without one).
-        _residuals = [.. ControlNet.ControlResiduals.Ordered(model.Inputs.Values, model.FilePath, "input")];
+        _residuals = [.. ControlResiduals.Ordered(model.Inputs.Values, model.FilePath, "input")];
         var unknown = model.Inputs.Keys.Except(["sample", "timestep", "encoder_hidden_states", .. Model.ModelFamily.ConditioningInputs, .. _residuals.Select(r => r.Name)]).ToList();
         if (unknown.Count > 0)
             throw new ModelLoadException(model.FilePath, $"it has inputs this pipeline does not provide: {string.Join(", ", unknown)} (unknown variant).");
@@ -66,7 +66,7 @@ internal sealed class UNet : IDisposable
             // Without a stride-2 scan, assume SD 1.x/2.x's four levels for 12 down residuals, SDXL's three for 9.
             var down = _residuals.Length - 1;
             var levels = DownsamplingLevels > 0 ? DownsamplingLevels + 1 : down == 12 ? 4 : down == 9 ? 3 : 1;
-            _residualHalvings = ControlNet.ControlResiduals.Halvings(down, levels)
+            _residualHalvings = ControlResiduals.Halvings(down, levels)
                 ?? throw new ModelLoadException(model.FilePath,
                     $"it takes {down} down-block residuals over {levels} resolution levels, which is not a diffusers UNet's layout (1 + levels × resnets + levels − 1).");
         }
@@ -77,7 +77,7 @@ internal sealed class UNet : IDisposable
     /// </summary>
     public IReadOnlyList<TensorSpec> ResidualInputs => _residuals;
 
-    /// <summary>How many times residual slot k is halved relative to the latents (see <see cref="ControlNet.ControlResiduals.Halvings"/>).</summary>
+    /// <summary>How many times residual slot k is halved relative to the latents (see <see cref="ControlResiduals.Halvings"/>).</summary>
     public IReadOnlyList<int> ResidualHalvings => _residualHalvings;
 
     /// <summary>The [channels, height, width] of residual slot <paramref name="slot"/> at a latent size, channels from the declaration or <paramref name="channels"/>.</summary>
@@ -85,7 +85,7 @@ internal sealed class UNet : IDisposable
     {
         var c = _residuals[slot].FixedDimension(1) ?? channels
             ?? throw new InvalidOperationException($"{FilePath}: residual input '{_residuals[slot].Name}' does not declare its channels; they come from a ControlNet, and this generation has none.");
-        return [c, ControlNet.ControlResiduals.Halve(latentHeight, _residualHalvings[slot]), ControlNet.ControlResiduals.Halve(latentWidth, _residualHalvings[slot])];
+        return [c, ControlResiduals.Halve(latentHeight, _residualHalvings[slot]), ControlResiduals.Halve(latentWidth, _residualHalvings[slot])];
     }
 
     /// <summary>The model.onnx path.</summary>

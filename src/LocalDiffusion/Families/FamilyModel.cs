@@ -12,7 +12,7 @@ internal sealed record FamilyConditioning(float[] Hidden, int SequenceLength, in
 /// <summary>
 /// An opened model of some family: its conditioner (<see cref="Encode"/>), its denoiser adapter (<see cref="Predict"/>:
 /// its ONNX inputs and outputs, latent packing), its latent format, its guidance and its defaults. The
-/// <see cref="FamilyPipeline"/> orchestrates these without knowing the family.
+/// <c>FamilyPipeline</c> orchestrates these without knowing the family.
 /// </summary>
 internal abstract class FamilyModel : IDisposable
 {
@@ -40,10 +40,10 @@ internal abstract class FamilyModel : IDisposable
     /// <summary>The folder's scheduler config.</summary>
     public required SchedulerConfig SchedulerConfig { get; init; }
 
-    /// <summary>Every ONNX component opened, for <see cref="ModelInfo.Components"/> and disposal.</summary>
+    /// <summary>Every ONNX component opened, for <c>ModelInfo.Components</c> and disposal.</summary>
     public required IReadOnlyList<OnnxComponent> Components { get; init; }
 
-    /// <summary>The CLIP tokenizer's vocabulary size, for <see cref="ModelInfo"/>.</summary>
+    /// <summary>The CLIP tokenizer's vocabulary size, for <c>ModelInfo</c>.</summary>
     public int TokenizerVocabularySize { get; init; }
 
     /// <summary>Image sides must be multiples of this (the VAE's 8 × the transformer's 2×2 patches).</summary>

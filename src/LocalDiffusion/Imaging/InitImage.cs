@@ -134,7 +134,7 @@ public sealed class InitImage
     {
         if (width == Width && height == Height)
             return this;
-        return new InitImage(width, height, Upscaling.LanczosResampler.Resize(Rgb, Width, Height, 3, width, height));
+        return new InitImage(width, height, Imaging.LanczosResampler.Resize(Rgb, Width, Height, 3, width, height));
     }
 
     /// <summary>CHW floats in [−1, 1] (x/255·2 − 1), what the VAE encoder takes (diffusers' preprocess).</summary>

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.Drawing;
 using System.Globalization;
 using System.Text.Json;

@@ -51,7 +51,7 @@ internal static class InitialLatents
             scheduler.SetBeginIndex(from);
             return new PreparedLatents(start, from, null, null);
         }
-        var (begin, _) = LatentPreparation.BeginIndex(request.StepCount, request.EffectiveStrength, scheduler.Order);
+        var (begin, _) = StrengthSchedule.BeginIndex(request.StepCount, request.EffectiveStrength, scheduler.Order);
         var noise = new float[size];
         generator.FillNormal(noise);
         var latents = new float[size];

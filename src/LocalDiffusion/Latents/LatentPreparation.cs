@@ -30,18 +30,6 @@ internal sealed record PreparedLatents(float[] Latents, int BeginIndex, InpaintB
 /// </summary>
 internal static class LatentPreparation
 {
-    /// <summary>
-    /// diffusers' <c>get_timesteps</c>: init_timestep = min(int(steps·strength), steps), t_start = steps − init_timestep; the
-    /// loop starts at evaluation t_start·order. The float strength is read as the decimal it prints as (0.7f → 0.7), so
-    /// int(10·0.7) = 7 as in Python.
-    /// </summary>
-    public static (int BeginIndex, int InitSteps) BeginIndex(int steps, float strength, int order)
-    {
-        var decimalStrength = double.Parse(strength.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
-        var initSteps = Math.Min((int)(steps * decimalStrength), steps);
-        return (Math.Max(steps - initSteps, 0) * order, initSteps);
-    }
-
     /// <summary>Refuses, before any work, a scheduler that cannot add noise (a plug-in without <see cref="IScheduler.AddNoise"/>).</summary>
     public static void CheckScheduler(IScheduler scheduler, string name, int steps)
     {
@@ -63,7 +51,7 @@ internal static class LatentPreparation
         var initImage = request.InitImage ?? throw new InvalidRequestException(nameof(request), null, null, "InitImage is required.");
         int width = latentWidth * VaeDecoder.Factor, height = latentHeight * VaeDecoder.Factor;
         var strength = request.EffectiveStrength;
-        var (begin, _) = BeginIndex(request.StepCount, strength, scheduler.Order);
+        var (begin, _) = StrengthSchedule.BeginIndex(request.StepCount, strength, scheduler.Order);
         var item = UNet.LatentChannels * latentHeight * latentWidth;
         var picture = initImage.Resize(width, height).ToChw();
         var inpainting = request.MaskImage is not null;

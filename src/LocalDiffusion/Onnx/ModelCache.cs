@@ -37,7 +37,7 @@ public sealed record ModelCacheEntry(string Path, string Component, string Sourc
 /// Entries are written under a temporary name and renamed when complete. Each entry's entry.json records every
 /// stored file's size, modification time and XxHash128 content hashes; an entry whose files no longer match (see
 /// <see cref="CacheFileCheck"/> for what that check costs and misses) or that does not load is deleted and rebuilt,
-/// with a note in <see cref="ModelInfo.DeviceNotes"/>. The cache never writes into a model folder, and
+/// with a note in <c>ModelInfo.DeviceNotes</c>. The cache never writes into a model folder, and
 /// <see cref="Clear"/> deletes only folders that carry its marker (<see cref="ModelCacheRecords"/>).
 /// </summary>
 public sealed class ModelCache

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 /// <summary>Formats generation settings as AUTOMATIC1111's PNG <c>parameters</c> text, which many tools read back.</summary>
 internal static class GenerationParameters

@@ -5,7 +5,7 @@ using LocalDiffusion.Randomness;
 using LocalDiffusion.Schedulers;
 using Microsoft.ML.OnnxRuntime;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 /// <summary>
 /// One request on its way through the stages: what prompt encoding and the initial latents made of it, its own scheduler,

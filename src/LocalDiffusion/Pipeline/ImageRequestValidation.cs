@@ -1,7 +1,7 @@
 using LocalDiffusion.Latents;
 using LocalDiffusion.Errors;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 /// <summary>The up-front checks of a request's eta, init image, strength and mask, each naming the field.</summary>
 internal static class ImageRequestValidation
@@ -77,7 +77,7 @@ internal static class ImageRequestValidation
                 throw new InvalidRequestException(nameof(r.Strength), strength, null, called => $"{called} {strength} with {r.Steps} steps leaves no step to run; raise Steps or Strength.");
             return;
         }
-        if (LatentPreparation.BeginIndex(r.StepCount, strength, 1).InitSteps < 1)
+        if (StrengthSchedule.BeginIndex(r.StepCount, strength, 1).InitSteps < 1)
             // The default strength is no value the caller gave: then the step count is what to change (or set Strength).
             throw r.Strength is null
                 ? new InvalidRequestException(nameof(r.Steps), r.Steps, null, called => $"{called} {r.Steps} with the default Strength {strength} leaves no step to run (int(Steps·Strength) = 0); raise {called} or set Strength.")

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 /// <summary>
 /// Tracing of generations on an <see cref="ActivitySource"/> named <see cref="ActivitySourceName"/>, which OpenTelemetry

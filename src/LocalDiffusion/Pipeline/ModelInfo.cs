@@ -1,6 +1,7 @@
+using LocalDiffusion.Errors;
 using LocalDiffusion.Onnx;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 /// <summary>What a loaded pipeline found in its model folder.</summary>
 public sealed record ModelInfo

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using LocalDiffusion.Schedulers;
 using Microsoft.ML.OnnxRuntime;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 // Dynamic batching: several compatible requests denoised together, one UNet call per step over all their rows, each
 // request getting exactly the result it gets alone. Kept apart from the single-request code, which it reuses stage by stage.
@@ -227,7 +227,7 @@ public sealed partial class StableDiffusionPipeline
     private sealed record BatchEntry(GenerationBatchItem Item, GenerationRequest Request, (IScheduler Scheduler, string Name) Scheduler,
         int LatentH, int LatentW, TaskCompletionSource<GenerationResult> Result);
 
-    private Task<GenerationResult> FamilyItemAsync(Families.FamilyPipeline family, GenerationBatchItem item)
+    private Task<GenerationResult> FamilyItemAsync(FamilyPipeline family, GenerationBatchItem item)
     {
         try
         {

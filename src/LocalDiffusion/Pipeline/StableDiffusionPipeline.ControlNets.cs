@@ -6,7 +6,7 @@ using LocalDiffusion.Onnx;
 using LocalDiffusion.Vae;
 using LocalDiffusion.Errors;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 // ControlNets: a request's units are checked against the UNet before any work (residual inputs, family, values), and at
 // denoising time become a ControlGuidance that fills the UNet's residual inputs before every call.
@@ -64,8 +64,8 @@ public sealed partial class StableDiffusionPipeline
                 throw new InvalidRequestException(nameof(r.ControlNets), null, "0 ≤ low ≤ high", _ => $"{field}: Canny thresholds {Text(u.CannyLowThreshold)}/{Text(u.CannyHighThreshold)} must be ≥ 0 with low ≤ high (A1111: 100/200).");
             if (!Enum.IsDefined(u.Preprocessor))
                 throw new InvalidRequestException(nameof(r.ControlNets), u.Preprocessor, null, _ => $"{field}.Preprocessor is not one of none, canny.");
-            var model = u.Model ?? (u.ModelPath is { } path ? LoadControlNet(path)
-                : throw new InvalidRequestException(nameof(r.ControlNets), null, null, _ => $"{field} names no ControlNet: set Model (a loaded ControlNetModel) or ModelPath (its folder)."));
+            var model = u.ModelPath is { } path ? LoadControlNet(path)
+                : throw new InvalidRequestException(nameof(r.ControlNets), null, null, _ => $"{field} names no ControlNet: set ModelPath (its folder or model.onnx).");
             model.CheckFits(_unet);
         }
     }
@@ -79,7 +79,7 @@ public sealed partial class StableDiffusionPipeline
         var first = runs[0];
         if (first.Request.ControlNets is not { Count: > 0 } units) return null;
         int width = first.LatentW * VaeDecoder.Factor, height = first.LatentH * VaeDecoder.Factor;
-        var prepared = units.Select(u => (u.Model ?? LoadControlNet(u.ModelPath!), u, ControlImage.Prepare(u, width, height))).ToList();
+        var prepared = units.Select(u => (LoadControlNet(u.ModelPath!), u, ControlImage.Prepare(u, width, height))).ToList();
         var condOnly = first.Request.ControlNetGuessMode && first.UseCfg;
         var rows = new List<int>(conditioning.Inputs.Batch);
         var offset = 0;

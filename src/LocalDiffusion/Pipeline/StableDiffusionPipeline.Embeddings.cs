@@ -2,7 +2,7 @@ using LocalDiffusion.Embeddings;
 using LocalDiffusion.PromptEncoding;
 using LocalDiffusion.Tokenizer;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 // Textual inversion: the embeddings of PipelineOptions.Embeddings and EmbeddingsDirectory are read and checked at load,
 // their names map to fixed token ids, and a request whose prompt or negative prompt uses one runs with the text encoders'

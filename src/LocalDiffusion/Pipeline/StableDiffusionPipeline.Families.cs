@@ -4,7 +4,7 @@ using LocalDiffusion.Onnx;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.Errors;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 /// <summary>
 /// Families that plug in as adapters (<see cref="FamilyRegistry"/>: SD 3, FLUX): a folder one of them claims is opened by

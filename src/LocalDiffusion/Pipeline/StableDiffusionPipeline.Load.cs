@@ -7,7 +7,7 @@ using LocalDiffusion.TextEncoder;
 using LocalDiffusion.Tokenizer;
 using LocalDiffusion.Vae;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 /// <summary>Loading an SD 1.x/2.x/XL folder: its components, their checks, and the <see cref="ModelInfo"/> it reports.</summary>
 public sealed partial class StableDiffusionPipeline

@@ -2,7 +2,7 @@ using LocalDiffusion.Adapters;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Errors;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 // LoRAs: the set a request needs (the pipeline's, the request's, the prompt's <lora:NAME:WEIGHT> tags) is merged into the
 // UNet's and text encoders' weights before it runs. Generations with the same set share the sessions; a different set

@@ -1,3 +1,4 @@
+using LocalDiffusion.Decoding;
 using System.Numerics.Tensors;
 using LocalDiffusion.Imaging;
 using LocalDiffusion.Model;
@@ -5,7 +6,7 @@ using LocalDiffusion.Onnx;
 using LocalDiffusion.Vae;
 using Microsoft.ML.OnnxRuntime;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 // Live previews: the intermediate latents decoded at the steps a request asks for (GenerationRequest.PreviewSteps), by a
 // TAESD when one is at hand (PipelineOptions.PreviewDecoderPath, or the model folder's taesd/), as AUTOMATIC1111's

@@ -5,7 +5,7 @@ using LocalDiffusion.Model;
 using LocalDiffusion.Randomness;
 using LocalDiffusion.Errors;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 public sealed partial class StableDiffusionPipeline
 {
@@ -97,7 +97,7 @@ public sealed partial class StableDiffusionPipeline
     }
 
     private static int BeginIndexOf(PreparedRun run) =>
-        Latents.LatentPreparation.BeginIndex(run.Request.StepCount, run.Request.EffectiveStrength, run.Scheduler.Scheduler.Order).BeginIndex;
+        StrengthSchedule.BeginIndex(run.Request.StepCount, run.Request.EffectiveStrength, run.Scheduler.Scheduler.Order).BeginIndex;
 
     private void CheckRefiner(GenerationRequest request, StableDiffusionPipeline refiner, float switchAt)
     {

@@ -1,6 +1,6 @@
 using LocalDiffusion.Onnx;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 // Which sessions are open (for LowMemory's tests), and the text encoders' sessions held over prompt encoding.
 public sealed partial class StableDiffusionPipeline

@@ -6,7 +6,7 @@ using LocalDiffusion.Schedulers;
 using LocalDiffusion.Vae;
 using LocalDiffusion.Errors;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 /// <summary>Checking a request before any work: its values, its size, and the scheduler it asks for.</summary>
 public sealed partial class StableDiffusionPipeline
@@ -58,7 +58,7 @@ public sealed partial class StableDiffusionPipeline
         var train = TrainTimesteps;
         var count = scheduler.Timesteps.Count;
         var begin = request.DenoisingStart is { } start ? ScheduleSplit.StartIndex(scheduler, start, train)
-            : request.InitImage is not null || request.InitLatents is not null ? LatentPreparation.BeginIndex(request.StepCount, request.EffectiveStrength, scheduler.Order).BeginIndex
+            : request.InitImage is not null || request.InitLatents is not null ? StrengthSchedule.BeginIndex(request.StepCount, request.EffectiveStrength, scheduler.Order).BeginIndex
             : 0;
         var end = request.DenoisingEnd is { } stop ? ScheduleSplit.EndIndex(scheduler, stop, train) : count;
         if (end > begin) return;

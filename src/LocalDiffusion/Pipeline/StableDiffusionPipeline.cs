@@ -13,7 +13,7 @@ using LocalDiffusion.Vae;
 using Microsoft.ML.OnnxRuntime;
 using LocalDiffusion.Errors;
 
-namespace LocalDiffusion;
+namespace LocalDiffusion.Pipeline;
 
 /// <summary>
 /// Text-to-image, img2img and inpainting with a Stable Diffusion 1.x/2.x ONNX export, in stages: prompt encoding

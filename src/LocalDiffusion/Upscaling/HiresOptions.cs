@@ -2,7 +2,7 @@ namespace LocalDiffusion.Upscaling;
 
 /// <summary>
 /// AUTOMATIC1111's hires fix: a first pass at the request's size, its result enlarged, then an img2img second pass at the
-/// enlarged size (StableDiffusionProcessingTxt2Img's <c>enable_hr</c> and <c>hr_*</c> fields). See <see cref="HiresFix"/>.
+/// enlarged size (StableDiffusionProcessingTxt2Img's <c>enable_hr</c> and <c>hr_*</c> fields). See <c>HiresFix</c>.
 /// </summary>
 public sealed record HiresOptions
 {

@@ -1,3 +1,4 @@
+using LocalDiffusion.Imaging;
 using LocalDiffusion.Onnx;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Errors;
 namespace LocalDiffusion.Upscaling;
 
 /// <summary>

@@ -55,7 +55,7 @@ internal sealed class VaeDecoder : IDisposable
     /// <summary>The TAESD form, when this is a tiny autoencoder's decoder; null for a full VAE.</summary>
     public TinyDecoderForm? Tiny { get; }
 
-    /// <summary>"TAESD" or "VAE", for messages and <see cref="ModelInfo"/>.</summary>
+    /// <summary>"TAESD" or "VAE", for messages and <c>ModelInfo</c>.</summary>
     public string Kind => Tiny is null ? "VAE" : "TAESD";
 
     /// <summary>
@@ -76,7 +76,7 @@ internal sealed class VaeDecoder : IDisposable
         || _image.ElementType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16
         || _model.Scan?.HasFloat16Weights == true;
 
-    /// <summary>"float16" or "float32", for messages and <see cref="ModelInfo"/>.</summary>
+    /// <summary>"float16" or "float32", for messages and <c>ModelInfo</c>.</summary>
     public string Precision => IsFloat16 ? "float16" : "float32";
     /// <summary>When and how to decode in tiles; a VAE with static spatial dimensions never tiles.</summary>
     /// <exception cref="ArgumentException">A tile under 1 latent or an overlap outside [0, 1), naming the field.</exception>

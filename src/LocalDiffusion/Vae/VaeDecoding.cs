@@ -7,7 +7,7 @@ namespace LocalDiffusion.Vae;
 /// <summary>
 /// The VAE decoder a pipeline decodes with, and the float32 decoder it decodes again with when that one is float16 and
 /// overflows (NaN or infinity in the picture; SDXL's VAE does this in fp16), as AUTOMATIC1111 retries its VAE in fp32.
-/// Without a float32 decoder the non-finite pixels reach <see cref="Imaging.ImageConversion.ToRgb8"/>, which refuses them.
+/// Without a float32 decoder the non-finite pixels reach <see cref="Decoding.ImageConversion.ToRgb8"/>, which refuses them.
 /// </summary>
 internal sealed class VaeDecoding(VaeDecoder decoder, VaeDecoder? float32Fallback) : IDisposable
 {

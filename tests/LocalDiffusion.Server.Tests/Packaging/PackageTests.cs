@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.Diagnostics;
 using System.IO.Compression;
 using System.Xml.Linq;

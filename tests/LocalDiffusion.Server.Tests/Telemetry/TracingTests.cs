@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Http.Json;

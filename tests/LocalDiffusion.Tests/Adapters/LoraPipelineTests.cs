@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using LocalDiffusion.Adapters;
 
 namespace LocalDiffusion.Tests.Adapters;

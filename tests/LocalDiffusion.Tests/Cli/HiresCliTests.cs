@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using LocalDiffusion.Cli;
 using LocalDiffusion.Imaging;
 using LocalDiffusion.Latents;

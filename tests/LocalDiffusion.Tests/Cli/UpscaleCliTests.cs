@@ -1,3 +1,4 @@
+using LocalDiffusion.Imaging;
 using LocalDiffusion.Cli;
 using LocalDiffusion.Latents;
 using LocalDiffusion.Tests.Upscaling;

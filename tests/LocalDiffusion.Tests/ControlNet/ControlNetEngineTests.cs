@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+using LocalDiffusion.Pipeline;
 using LocalDiffusion.ControlNet;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Tests.ImageToImage;
@@ -54,14 +56,17 @@ public class ControlNetEngineTests
     }
 
     [Fact]
-    public async Task ALoadedControlNetGivesWhatItsFolderGives()
+    public async Task AControlNetLoadedAheadIsTheOneRequestsUse()
     {
-        using var loaded = ControlNetModel.Load(Net(), new PipelineOptions { Device = "cpu" });
+        // LoadControlNet reads the file once; a request naming its folder (or its model.onnx) then uses that same model.
+        var loaded = Pipeline.LoadControlNet(Net());
         Assert.Equal(4, loaded.DownResidualCount);
         Assert.Equal(32, loaded.CrossAttentionWidth);
-        var byPath = await Pipeline.GenerateAsync(Request(Unit()), cancellationToken: Token);
-        var byModel = await Pipeline.GenerateAsync(Request(Unit() with { ModelPath = null, Model = loaded }), cancellationToken: Token);
-        Assert.Equal(byPath.FinalLatents, byModel.FinalLatents);
+        Assert.Same(loaded, Pipeline.LoadControlNet(Path.Combine(Net(), "model.onnx")));
+        var byFolder = await Pipeline.GenerateAsync(Request(Unit()), cancellationToken: Token);
+        var byFile = await Pipeline.GenerateAsync(Request(Unit() with { ModelPath = Path.Combine(Net(), "model.onnx") }), cancellationToken: Token);
+        Assert.Equal(byFolder.FinalLatents, byFile.FinalLatents);
+        Assert.Same(loaded, Pipeline.LoadControlNet(Net()));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using LocalDiffusion.Denoising;
 using LocalDiffusion.ControlNet;
 
 namespace LocalDiffusion.Tests.ControlNet;

@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+using LocalDiffusion.Pipeline;
 using System.Text.Json.Nodes;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Schedulers;

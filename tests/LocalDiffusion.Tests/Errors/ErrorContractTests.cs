@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 using LocalDiffusion.Errors;

@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+using LocalDiffusion.Pipeline;
 using System.Text.RegularExpressions;
 using LocalDiffusion.Randomness;
 using LocalDiffusion.Schedulers;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.Text.Json.Nodes;
 using LocalDiffusion.Cli;
 using LocalDiffusion.Onnx;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using LocalDiffusion.Decoding;
 using LocalDiffusion.Onnx;
 

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using LocalDiffusion.Imaging;
 using LocalDiffusion.Randomness;
 using LocalDiffusion.Schedulers;

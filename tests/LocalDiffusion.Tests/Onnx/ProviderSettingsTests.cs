@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Tests.Cli;
 

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 namespace LocalDiffusion.Tests.Performance;
 
 /// <summary>ONNX Runtime's memory knobs change where buffers live, never the numbers (issue 12).</summary>

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 namespace LocalDiffusion.Tests.Performance;
 
 /// <summary>Tiled VAE decoding (diffusers' enable_tiling) against one-call decoding of the same latents (issue 12).</summary>

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using LocalDiffusion.Imaging;
 
 namespace LocalDiffusion.Tests.Pipeline;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 namespace LocalDiffusion.Tests.Pipeline;
 
 public class CancellationAndConcurrencyTests

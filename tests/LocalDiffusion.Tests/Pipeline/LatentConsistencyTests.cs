@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.Text.Json;
 using LocalDiffusion.Denoising;
 using LocalDiffusion.Model;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
 

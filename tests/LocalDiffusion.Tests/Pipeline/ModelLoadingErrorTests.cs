@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using LocalDiffusion.Onnx;
 
 namespace LocalDiffusion.Tests.Pipeline;

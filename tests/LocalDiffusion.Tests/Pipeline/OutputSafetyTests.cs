@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+using LocalDiffusion.Pipeline;
 namespace LocalDiffusion.Tests.Pipeline;
 
 /// <summary>What the user must be told rather than silently given: overflow, truncation, interrupted runs.</summary>

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using LocalDiffusion.Schedulers;
 
 namespace LocalDiffusion.Tests.Pipeline;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.Numerics.Tensors;
 using System.Text.Json;
 using LocalDiffusion.Decoding;

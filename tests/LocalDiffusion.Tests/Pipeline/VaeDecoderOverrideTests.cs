@@ -1,3 +1,5 @@
+using LocalDiffusion.Errors;
+using LocalDiffusion.Pipeline;
 using LocalDiffusion.Onnx;
 using Microsoft.ML.OnnxRuntime;
 

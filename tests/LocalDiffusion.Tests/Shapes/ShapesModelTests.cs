@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using LocalDiffusion.Evaluation;
 
 namespace LocalDiffusion.Tests.Shapes;

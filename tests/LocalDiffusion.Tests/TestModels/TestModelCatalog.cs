@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using E = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 

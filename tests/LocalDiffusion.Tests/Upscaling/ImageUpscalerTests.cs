@@ -1,3 +1,4 @@
+using LocalDiffusion.Imaging;
 using LocalDiffusion.Latents;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Upscaling;

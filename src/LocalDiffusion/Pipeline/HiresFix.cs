@@ -1,8 +1,9 @@
+using LocalDiffusion.Upscaling;
 using System.Diagnostics;
 using LocalDiffusion.Imaging;
 using LocalDiffusion.Errors;
 
-namespace LocalDiffusion.Upscaling;
+namespace LocalDiffusion.Pipeline;
 
 /// <summary>
 /// Runs AUTOMATIC1111's hires fix with a pipeline: the first pass as requested, then for each image its enlargement

@@ -24,9 +24,9 @@ public sealed record PipelineOptions
     /// <summary>
     /// LoRAs applied to every generation (CLI <c>--lora PATH[:WEIGHT]</c>), before those a request adds
     /// (<see cref="GenerationRequest.Loras"/>, <c>&lt;lora:NAME:WEIGHT&gt;</c> in the prompt). Merged into the weights when a
-    /// generation needs them; see <see cref="Adapters.LoraAdapter"/>.
+    /// generation needs them; see <see cref="LoraAdapter"/>.
     /// </summary>
-    public IReadOnlyList<Adapters.LoraAdapter> Loras { get; init; } = [];
+    public IReadOnlyList<LoraAdapter> Loras { get; init; } = [];
 
     /// <summary>The folder where <c>&lt;lora:NAME:WEIGHT&gt;</c> finds NAME.safetensors (CLI <c>--lora-dir</c>); null: prompt tags are refused.</summary>
     public string? LoraDirectory { get; init; }
@@ -41,7 +41,7 @@ public sealed record PipelineOptions
 
     /// <summary>
     /// A folder of embeddings (CLI and server <c>--embeddings-dir</c>, A1111's embeddings/ folder), read at load with
-    /// subfolders; files that do not fit this model are skipped (<see cref="StableDiffusionPipeline.SkippedEmbeddings"/>),
+    /// subfolders; files that do not fit this model are skipped (<c>StableDiffusionPipeline.SkippedEmbeddings</c>),
     /// and a prompt that names one is refused saying why. Null: none.
     /// </summary>
     public string? EmbeddingsDirectory { get; init; }
@@ -151,14 +151,14 @@ public sealed record PipelineOptions
     public IReadOnlyDictionary<string, string>? SessionConfig { get; init; }
 
     /// <summary>CUDA provider options (for <c>cuda</c>, <c>tensorrt</c>'s CUDA fallback and <c>auto</c>); null: ONNX Runtime's defaults.</summary>
-    public Onnx.CudaProviderSettings? Cuda { get; init; }
+    public CudaProviderSettings? Cuda { get; init; }
 
     /// <summary>TensorRT provider options (for <c>tensorrt</c> and <c>auto</c>); null: fp16 off, no caches, no profiles.</summary>
-    public Onnx.TensorRtProviderSettings? TensorRT { get; init; }
+    public TensorRtProviderSettings? TensorRT { get; init; }
 
     /// <summary>Checks the options before anything is loaded and parses <see cref="Device"/>.</summary>
     /// <exception cref="InvalidRequestException">A value is out of range; the message names the option.</exception>
-    internal Onnx.ExecutionDevice Validate()
+    internal ExecutionDevice Validate()
     {
         CheckThreads(nameof(IntraOpThreads), IntraOpThreads);
         if (VaeDecoderPath is { } vae && string.IsNullOrWhiteSpace(vae))
@@ -178,14 +178,14 @@ public sealed record PipelineOptions
         if (CpuArenaExtendStrategy is not (null or "next_power_of_two" or "same_as_requested"))
             throw new InvalidRequestException(nameof(CpuArenaExtendStrategy), CpuArenaExtendStrategy, "next_power_of_two or same_as_requested",
                 name => $"{name} is '{CpuArenaExtendStrategy}'; use next_power_of_two or same_as_requested.");
-        var device = Onnx.ExecutionDevice.Parse(Device ?? throw new InvalidRequestException(nameof(Device), null, "a device name",
+        var device = ExecutionDevice.Parse(Device ?? throw new InvalidRequestException(nameof(Device), null, "a device name",
             name => $"{name} must not be null (use \"auto\")."));
         // Provider options that the chosen provider can never use are a mistake to report, not to drop silently.
         Cuda?.Validate();
         TensorRT?.Validate();
-        if (Cuda is not null && device.Kind is not (Onnx.ExecutionProviderKind.Auto or Onnx.ExecutionProviderKind.Cuda or Onnx.ExecutionProviderKind.TensorRT))
+        if (Cuda is not null && device.Kind is not (ExecutionProviderKind.Auto or ExecutionProviderKind.Cuda or ExecutionProviderKind.TensorRT))
             throw new InvalidRequestException(nameof(Cuda), Device, "cuda, tensorrt or auto", _ => $"CUDA options are set, but Device is '{Device}': they apply to cuda, tensorrt or auto only.");
-        if (TensorRT is not null && device.Kind is not (Onnx.ExecutionProviderKind.Auto or Onnx.ExecutionProviderKind.TensorRT))
+        if (TensorRT is not null && device.Kind is not (ExecutionProviderKind.Auto or ExecutionProviderKind.TensorRT))
             throw new InvalidRequestException(nameof(TensorRT), Device, "tensorrt or auto", _ => $"TensorRT options are set, but Device is '{Device}': they apply to tensorrt or auto only.");
         return device;
     }

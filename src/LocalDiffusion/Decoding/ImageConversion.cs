@@ -1,6 +1,7 @@
+using LocalDiffusion.Errors;
 using System.Numerics.Tensors;
 
-namespace LocalDiffusion.Imaging;
+namespace LocalDiffusion.Decoding;
 
 /// <summary>Turns the VAE's planar float output into RGB8 pixels, the way diffusers post-processes.</summary>
 internal static class ImageConversion

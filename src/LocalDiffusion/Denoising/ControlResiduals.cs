@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using LocalDiffusion.Onnx;
 
-namespace LocalDiffusion.ControlNet;
+namespace LocalDiffusion.Denoising;
 
 /// <summary>
 /// The skip-connection residuals a ControlNet adds to a UNet, as ONNX tensors name them: OnnxStack's ControlNet

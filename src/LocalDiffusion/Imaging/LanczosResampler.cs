@@ -1,6 +1,6 @@
 using LocalDiffusion.Errors;
 
-namespace LocalDiffusion.Upscaling;
+namespace LocalDiffusion.Imaging;
 
 /// <summary>
 /// Pillow's <c>Image.resize(size, Image.LANCZOS)</c> for 8-bit pictures, pixel for pixel: a separable Lanczos-3 filter whose

@@ -1,4 +1,4 @@
-namespace LocalDiffusion.Adapters;
+namespace LocalDiffusion;
 
 /// <summary>A LoRA file and the weight (strength) it is applied with, as A1111's <c>&lt;lora:NAME:WEIGHT&gt;</c>.</summary>
 /// <param name="Path">The <c>.safetensors</c> file.</param>

@@ -1,6 +1,6 @@
 using LocalDiffusion.Errors;
 
-namespace LocalDiffusion.Upscaling;
+namespace LocalDiffusion.Imaging;
 
 /// <summary>
 /// Pillow's <c>Image.resize(size, Image.NEAREST)</c>: output pixel x reads source pixel ⌊(x + ½)·from/to⌋ on each axis

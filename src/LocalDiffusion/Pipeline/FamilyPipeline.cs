@@ -1,3 +1,5 @@
+using LocalDiffusion.Decoding;
+using LocalDiffusion.Families;
 using LocalDiffusion.Model;
 using System.Diagnostics;
 using System.Globalization;
@@ -11,7 +13,7 @@ using LocalDiffusion.Vae;
 using Microsoft.ML.OnnxRuntime;
 using LocalDiffusion.Errors;
 
-namespace LocalDiffusion.Families;
+namespace LocalDiffusion.Pipeline;
 
 /// <summary>
 /// The family-neutral orchestrator of flow-matching families (SD 3, FLUX): prompt encoding → initial latents → denoising →

@@ -1,6 +1,6 @@
 using LocalDiffusion.Imaging;
 
-namespace LocalDiffusion.ControlNet;
+namespace LocalDiffusion;
 
 /// <summary>How a control image is turned into the picture a ControlNet sees.</summary>
 public enum ControlPreprocessor
@@ -8,7 +8,7 @@ public enum ControlPreprocessor
     /// <summary>The image as given (a depth map, pose or edge picture made elsewhere), resized to the output size.</summary>
     None,
 
-    /// <summary>Canny edges (<see cref="CannyEdges"/>): white edges on black, as A1111's and diffusers' canny ControlNets expect.</summary>
+    /// <summary>Canny edges: white edges on black, as A1111's and diffusers' canny ControlNets expect.</summary>
     Canny,
 }
 
@@ -19,13 +19,19 @@ public enum ControlPreprocessor
 /// </summary>
 public sealed record ControlNetUnit
 {
+    /// <summary>A1111's default low Canny threshold.</summary>
+    public const float DefaultCannyLowThreshold = 100f;
+
+    /// <summary>A1111's default high Canny threshold.</summary>
+    public const float DefaultCannyHighThreshold = 200f;
+
     /// <summary>The control image, at any size: it is preprocessed, then resized to the output size.</summary>
     public required InitImage Image { get; init; }
 
-    /// <summary>A loaded ControlNet; when null, <see cref="ModelPath"/> is loaded by the pipeline (once, then kept).</summary>
-    public ControlNetModel? Model { get; init; }
-
-    /// <summary>A ControlNet folder holding model.onnx, or the .onnx file; used when <see cref="Model"/> is null.</summary>
+    /// <summary>
+    /// A ControlNet folder holding model.onnx, or the .onnx file. The pipeline loads it once and keeps it
+    /// (<c>StableDiffusionPipeline.LoadControlNet</c> loads it ahead of a request).
+    /// </summary>
     public string? ModelPath { get; init; }
 
     /// <summary>diffusers' <c>controlnet_conditioning_scale</c> (A1111's weight): the factor on every residual. 0 to 2 is usual; 0 to 10 accepted.</summary>
@@ -41,8 +47,8 @@ public sealed record ControlNetUnit
     public ControlPreprocessor Preprocessor { get; init; } = ControlPreprocessor.None;
 
     /// <summary>Canny's low hysteresis threshold on the gradient magnitude (A1111's default 100).</summary>
-    public float CannyLowThreshold { get; init; } = CannyEdges.DefaultLowThreshold;
+    public float CannyLowThreshold { get; init; } = DefaultCannyLowThreshold;
 
     /// <summary>Canny's high hysteresis threshold (A1111's default 200).</summary>
-    public float CannyHighThreshold { get; init; } = CannyEdges.DefaultHighThreshold;
+    public float CannyHighThreshold { get; init; } = DefaultCannyHighThreshold;
 }

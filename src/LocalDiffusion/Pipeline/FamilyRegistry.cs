@@ -1,12 +1,16 @@
-namespace LocalDiffusion.Families;
+using LocalDiffusion.Families;
+using LocalDiffusion.Families.Flux;
+using LocalDiffusion.Families.StableDiffusion3;
+
+namespace LocalDiffusion.Pipeline;
 
 /// <summary>
 /// The families that claim model folders before the Stable Diffusion 1.x/2.x/XL loader looks at them. A family registered
-/// here is loaded by <see cref="StableDiffusionPipeline.Load"/> and served by every front-end without further changes.
+/// here is loaded by <c>StableDiffusionPipeline.Load</c> and served by every front-end without further changes.
 /// </summary>
 internal static class FamilyRegistry
 {
-    private static readonly List<DiffusionFamily> Families = [new StableDiffusion3.Sd3Family(), new Flux.FluxFamily()];
+    private static readonly List<DiffusionFamily> Families = [new Sd3Family(), new FluxFamily()];
     private static readonly Lock Gate = new();
 
     /// <summary>Adds a family (the "adding a family" walkthrough); the newest is asked first.</summary>

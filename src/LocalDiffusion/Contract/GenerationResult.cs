@@ -21,7 +21,7 @@ public sealed record GenerationResult(IReadOnlyList<GeneratedImage> Images, long
 
     /// <summary>
     /// Requests whose UNet calls ran together with this one's, itself included: 1 when it ran alone, more when it was
-    /// denoised in a batch (<see cref="StableDiffusionPipeline.GenerateBatchAsync"/>).
+    /// denoised in a batch (<c>StableDiffusionPipeline.GenerateBatchAsync</c>).
     /// </summary>
     public int BatchSize { get; init; } = 1;
 

@@ -1,6 +1,6 @@
 using LocalDiffusion.Errors;
 
-namespace LocalDiffusion.Onnx;
+namespace LocalDiffusion;
 
 /// <summary>The execution providers a user can ask for.</summary>
 public enum ExecutionProviderKind

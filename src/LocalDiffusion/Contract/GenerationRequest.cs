@@ -16,7 +16,7 @@ public sealed record GenerationRequest
     /// <see cref="Prompt"/> add more (resolved in <see cref="PipelineOptions.LoraDirectory"/> and taken out of the text).
     /// The pipeline re-merges its weights only when the set changes between requests.
     /// </summary>
-    public IReadOnlyList<Adapters.LoraAdapter>? Loras { get; init; }
+    public IReadOnlyList<LoraAdapter>? Loras { get; init; }
 
     /// <summary>Whether a prompt names a textual-inversion embedding (set when the pipeline resolves the request).</summary>
     internal bool UsesEmbeddings { get; init; }
@@ -47,7 +47,7 @@ public sealed record GenerationRequest
     /// The fewest denoising evaluations this request runs (img2img skips the first 1 − strength of the steps; higher-order
     /// schedulers run more, never fewer): the server spreads previews over these, as PreviewSteps past the end are refused.
     /// </summary>
-    internal int PreviewableSteps => InitImage is null ? StepCount : Latents.LatentPreparation.BeginIndex(StepCount, EffectiveStrength, 1).InitSteps;
+    internal int PreviewableSteps => InitImage is null ? StepCount : StrengthSchedule.BeginIndex(StepCount, EffectiveStrength, 1).InitSteps;
 
     /// <summary>The guidance scale once the pipeline has filled in the model's default.</summary>
     internal float Guidance => GuidanceScale ?? throw new InvalidOperationException("GuidanceScale was not resolved: the pipeline fills in the model's default before any stage runs.");
@@ -168,7 +168,7 @@ public sealed record GenerationRequest
     /// Stops the schedule early, at this fraction of it in (0, 1) (diffusers' <c>denoising_end</c>): only the timesteps
     /// ≥ int(round(T − f·T)) run, T being the scheduler's training timesteps. The partly denoised
     /// <see cref="GenerationResult.FinalLatents"/> are what a refiner continues from (see
-    /// <see cref="StableDiffusionPipeline.GenerateWithRefinerAsync"/>); the images are decoded from them as they are.
+    /// <c>StableDiffusionPipeline.GenerateWithRefinerAsync</c>); the images are decoded from them as they are.
     /// </summary>
     public float? DenoisingEnd { get; init; }
 
@@ -203,7 +203,7 @@ public sealed record GenerationRequest
     /// its scale, are added to the UNet's skip connections inside its guidance window; several units add up. Works with
     /// text-to-image, img2img and inpainting. Null or empty: none.
     /// </summary>
-    public IReadOnlyList<ControlNet.ControlNetUnit>? ControlNets { get; init; }
+    public IReadOnlyList<ControlNetUnit>? ControlNets { get; init; }
 
     /// <summary>
     /// diffusers' <c>guess_mode</c> (A1111's "ControlNet is more important"): with classifier-free guidance the ControlNets

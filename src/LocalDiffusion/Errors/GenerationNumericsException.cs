@@ -1,4 +1,4 @@
-namespace LocalDiffusion;
+namespace LocalDiffusion.Errors;
 
 /// <summary>Where in a generation a non-finite value (NaN or infinity) first appeared.</summary>
 public enum NumericsStage

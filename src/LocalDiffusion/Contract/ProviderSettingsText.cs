@@ -1,7 +1,7 @@
 using System.Globalization;
 using LocalDiffusion.Errors;
 
-namespace LocalDiffusion.Onnx;
+namespace LocalDiffusion;
 
 /// <summary>Parses the <c>key=value,key=value</c> form that the CLI's provider options take.</summary>
 internal static class ProviderSettingsText

@@ -1,7 +1,7 @@
 using System.Globalization;
 using LocalDiffusion.Errors;
 
-namespace LocalDiffusion.Onnx;
+namespace LocalDiffusion;
 
 /// <summary>
 /// Options of ONNX Runtime's TensorRT execution provider (applied through <c>OrtTensorRTProviderOptions</c>).
