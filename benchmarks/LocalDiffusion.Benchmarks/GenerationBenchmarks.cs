@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using BenchmarkDotNet.Attributes;
 
 namespace LocalDiffusion.Benchmarks;
