@@ -1,3 +1,4 @@
+using LocalDiffusion.Model;
 using LocalDiffusion.Pipeline;
 using System.Globalization;
 using LocalDiffusion.Server.Errors;

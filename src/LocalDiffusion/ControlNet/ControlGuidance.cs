@@ -18,6 +18,7 @@ internal sealed class ControlGuidance : IUNetResiduals, IDisposable
 {
     private readonly Unit[] _units;
     private readonly int[] _rows;
+    private readonly UNet.Conditioning _conditioning;
     private readonly float[] _guessWeights;
     private readonly int _begin;
     private readonly int _count;
@@ -35,6 +36,7 @@ internal sealed class ControlGuidance : IUNetResiduals, IDisposable
         int[] rows, bool guessMode, int begin, int count, int latentH, int latentW)
     {
         _rows = rows;
+        _conditioning = conditioning;
         _begin = begin;
         _count = count - begin;
         var residuals = unet.ResidualInputs.Count;
@@ -62,11 +64,11 @@ internal sealed class ControlGuidance : IUNetResiduals, IDisposable
     /// Fills the conditioning's residual rows for evaluation <paramref name="index"/> from the UNet's scaled input rows
     /// <paramref name="scaled"/> ([batch, 4, h, w]).
     /// </summary>
-    public void Apply(int index, ReadOnlySpan<float> scaled, float timestep, UNet.Conditioning conditioning, RunOptions runOptions)
+    public void Apply(int index, ReadOnlySpan<float> scaled, float timestep, RunOptions runOptions)
     {
-        var residuals = conditioning.ResidualRows;
+        var residuals = _conditioning.ResidualRows;
         foreach (var rows in residuals) Array.Clear(rows);
-        var batch = conditioning.Inputs.Batch;
+        var batch = _conditioning.Inputs.Batch;
         // diffusers' keep: off while i/N < start or (i+1)/N > end. The fractions are rounded to float as the settings are,
         // so that an end of 0.7 keeps step 7 of 10 as Python's 0.7 does (0.7f is below the double 0.7).
         double at = index - _begin, n = _count;

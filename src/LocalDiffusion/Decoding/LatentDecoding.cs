@@ -9,30 +9,32 @@ using Microsoft.ML.OnnxRuntime;
 namespace LocalDiffusion.Decoding;
 
 /// <summary>
-/// Stage 4 of a generation: denoised latents → images. Each image's latents are divided by the VAE scaling factor,
+/// Stage 4 of a generation: denoised latents → images. Each image's latents are divided by the VAE scaling factor (and
+/// shifted, for the families whose VAE has a shift),
 /// decoded (tiled when the decoder is set to), converted to RGB, and for inpainting composited over the init image.
 /// </summary>
 internal static class LatentDecoding
 {
     /// <summary>
-    /// Decodes the <paramref name="images"/> items of <paramref name="latents"/> [n,4,h,w]; <paramref name="parameters"/>
+    /// Decodes the <paramref name="images"/> items of <paramref name="latents"/> [n,C,h,w]; <paramref name="parameters"/>
     /// gives the PNG parameters text of image i. When an fp16 decoder overflowed and its float32 fallback decoded instead,
     /// <paramref name="warnings"/> says so.
     /// </summary>
     /// <exception cref="GenerationNumericsException">The scaled latents, or the decoded pixels, are not finite.</exception>
     public static List<GeneratedImage> Decode(float[] latents, int images, int latentHeight, int latentWidth, GenerationRequest request,
-        VaeDecoding vae, float scalingFactor, Func<int, string> parameters, List<string> warnings, RunOptions runOptions, CancellationToken token)
+        VaeDecoding vae, LatentFormat format, Func<int, string> parameters, List<string> warnings, RunOptions runOptions, CancellationToken token)
     {
         List<int>? fellBack = null;
         var result = new List<GeneratedImage>(images);
-        var item = UNet.LatentChannels * latentHeight * latentWidth;
+        var item = format.Channels * latentHeight * latentWidth;
         var scaled = new float[item];
-        scalingFactor = vae.Decoder.LatentScale(scalingFactor).Scaling; // a TAESD decodes the UNet's latents as they are
+        var (scalingFactor, shift) = vae.Decoder.LatentScale(format.ScalingFactor, format.ShiftFactor); // a TAESD decodes the denoiser's latents as they are
         int width = latentWidth * VaeDecoder.Factor, height = latentHeight * VaeDecoder.Factor;
         for (var i = 0; i < images; i++)
         {
             token.ThrowIfCancellationRequested();
             TensorPrimitives.Divide(latents.AsSpan(i * item, item), scalingFactor, scaled);
+            if (shift != 0f) TensorPrimitives.Add(scaled, shift, scaled);
             if (!TensorPrimitives.IsFiniteAll<float>(scaled))
                 throw new GenerationNumericsException(NumericsStage.VaeInput, null,
                     $"the denoised latents divided by the VAE scaling factor ({scalingFactor}) are not finite: the scaling factor in the VAE's config.json is too small.");

@@ -16,23 +16,23 @@ namespace LocalDiffusion.Denoising;
 /// </summary>
 internal sealed class DenoisingLoop
 {
-    private readonly UNet _unet;
+    private readonly IDenoiser _denoiser;
     private readonly DenoisingMember[] _members;
     private readonly bool _classifierFree;
     private readonly int _beginIndex;
     private readonly int _endIndex;
     private readonly IReadOnlyList<float> _timesteps;
 
-    /// <param name="unet">The UNet.</param>
+    /// <param name="denoiser">The UNet or transformer.</param>
     /// <param name="members">The requests; their schedulers must share one timestep sequence (the UNet takes one timestep per call).</param>
     /// <param name="classifierFree">With CFG (decided by <see cref="Model.ModelFamily.UsesClassifierFreeGuidance"/>) each member has 2n
     /// conditioning rows, unconditional first; otherwise n conditional rows.</param>
     /// <param name="beginIndex">img2img's first step.</param>
     /// <param name="endIndex">The step to stop before: a base model handing over to a refiner stops early (see
     /// <see cref="ScheduleSplit"/>); null: the schedule's end.</param>
-    public DenoisingLoop(UNet unet, IReadOnlyList<DenoisingMember> members, bool classifierFree, int beginIndex = 0, int? endIndex = null)
+    public DenoisingLoop(IDenoiser denoiser, IReadOnlyList<DenoisingMember> members, bool classifierFree, int beginIndex = 0, int? endIndex = null)
     {
-        _unet = unet;
+        _denoiser = denoiser;
         _members = [.. members];
         _classifierFree = classifierFree;
         _beginIndex = beginIndex;
@@ -58,17 +58,18 @@ internal sealed class DenoisingLoop
     /// left; a member's failure is in its <see cref="DenoisingMember.Error"/>. An ONNX Runtime failure (or a terminated
     /// call) throws for all.
     /// </summary>
-    public void Run(int latentHeight, int latentWidth, UNet.Conditioning conditioning, RunOptions runOptions)
+    public void Run(int latentHeight, int latentWidth, IDenoiserConditioning conditioning, RunOptions runOptions)
     {
         var extraChannels = conditioning.Inputs.ExtraChannels;
-        var item = UNet.LatentChannels * latentHeight * latentWidth;
+        var channels = _denoiser.LatentChannels;
+        var item = channels * latentHeight * latentWidth;
         var rowsPerImage = _classifierFree ? 2 : 1;
         var images = 0;
         foreach (var m in _members) images += m.Images;
         var batch = rowsPerImage * images;
         var scaled = new float[batch * item];
         // An inpainting UNet takes [scaled latents ‖ mask ‖ masked-image latents] per row.
-        var input = extraChannels is null ? scaled : new float[batch * item / UNet.LatentChannels * _unet.InputChannels];
+        var input = extraChannels is null ? scaled : new float[batch * item / channels * _denoiser.InputChannels];
         var prediction = new float[scaled.Length];
         var guided = _classifierFree ? new float[images * item] : prediction;
         var total = _endIndex - _beginIndex;
@@ -107,9 +108,9 @@ internal sealed class DenoisingLoop
             }
             if (active == 0) return;
             extraChannels?.Assemble(scaled, input, batch);
-            Control?.Apply(i, scaled, _timesteps[i], conditioning, runOptions);
-            _unet.Predict(input, latentHeight, latentWidth, _timesteps[i], conditioning, prediction, runOptions);
-            Calls += conditioning.Chunks.Count;
+            Control?.Apply(i, scaled, _timesteps[i], runOptions);
+            _denoiser.Predict(input, latentHeight, latentWidth, _timesteps[i], conditioning, prediction, runOptions);
+            Calls += conditioning.CallsPerEvaluation;
             Evaluations++;
             for (int k = 0, row = 0, image = 0; k < _members.Length; row += rowsPerImage * _members[k].Images, image += _members[k].Images, k++)
             {
@@ -117,8 +118,8 @@ internal sealed class DenoisingLoop
                 if (!m.Active) continue;
                 try
                 {
-                    Step(m, i, prediction.AsSpan(row * item, rowsPerImage * m.Latents.Length), input.AsSpan(row * item / UNet.LatentChannels * _unet.InputChannels,
-                        rowsPerImage * m.Latents.Length / UNet.LatentChannels * _unet.InputChannels), guided.AsSpan(image * item, m.Latents.Length));
+                    Step(m, i, prediction.AsSpan(row * item, rowsPerImage * m.Latents.Length), input.AsSpan(row * item / channels * _denoiser.InputChannels,
+                        rowsPerImage * m.Latents.Length / channels * _denoiser.InputChannels), guided.AsSpan(image * item, m.Latents.Length));
                     m.OnEvaluation?.Invoke(i + 1 - _beginIndex, total);
                 }
                 catch (Exception e)
@@ -138,7 +139,7 @@ internal sealed class DenoisingLoop
         if (!TensorPrimitives.IsFiniteAll<float>(prediction))
             throw Failure(m, NumericsStage.Unet, i,
                 TensorPrimitives.IsFiniteAll<float>(input)
-                    ? $"the UNet ({_unet.FilePath}) returned NaN/infinity from finite inputs (latents and text conditioning): an fp16 UNet overflowing, or a broken export."
+                    ? $"the denoiser ({_denoiser.FilePath}) returned NaN/infinity from finite inputs (latents and text conditioning): an fp16 model overflowing, or a broken export."
                     : $"the {m.SchedulerName} scheduler's scaled model input was not finite.");
         if (_classifierFree)
         {

@@ -8,6 +8,6 @@ namespace LocalDiffusion.Denoising;
 /// </summary>
 internal interface IUNetResiduals
 {
-    /// <summary>Computes the residuals of evaluation <paramref name="index"/> into the conditioning's residual inputs.</summary>
-    void Apply(int index, ReadOnlySpan<float> scaled, float timestep, UNet.Conditioning conditioning, RunOptions runOptions);
+    /// <summary>Computes the residuals of evaluation <paramref name="index"/> into the residual inputs of the conditioning it was made for.</summary>
+    void Apply(int index, ReadOnlySpan<float> scaled, float timestep, RunOptions runOptions);
 }

@@ -8,7 +8,7 @@ namespace LocalDiffusion.Denoising;
 /// text_embeds, time_ids, timestep_cond) → noise prediction [B,4,h,w].
 /// Runs the batch in as many calls as a static batch dimension requires.
 /// </summary>
-internal sealed class UNet : IDisposable
+internal sealed class UNet : IDenoiser, IDisposable
 {
     /// <summary>Latent channels of every Stable Diffusion 1.x/2.x UNet and VAE.</summary>
     public const int LatentChannels = 4;
@@ -257,6 +257,13 @@ internal sealed class UNet : IDisposable
     /// <summary>Holds the session open for a stage of several calls (see <see cref="OnnxComponent.Use"/>).</summary>
     public OnnxComponent.Lease Use() => _model.Use();
 
+    int IDenoiser.LatentChannels => LatentChannels;
+
+    IDenoiserConditioning IDenoiser.Prepare(UNetInputs inputs) => Prepare(inputs);
+
+    void IDenoiser.Predict(ReadOnlySpan<float> input, int latentHeight, int latentWidth, float timestep, IDenoiserConditioning conditioning,
+        Span<float> output, RunOptions runOptions) => Predict(input, latentHeight, latentWidth, timestep, (Conditioning)conditioning, output, runOptions);
+
     /// <summary>The component (for replacing its weights with LoRA-merged ones).</summary>
     internal OnnxComponent Component => _model;
 
@@ -285,7 +292,7 @@ internal sealed class UNet : IDisposable
     /// A generation's UNet tensors: the text conditioning per run, and the sample, timestep and output tensors bound
     /// with it (made at the first call, remade only if the latent size changes). Dispose after the generation.
     /// </summary>
-    internal sealed class Conditioning(IReadOnlyList<BatchChunk> chunks, IReadOnlyList<OrtValue[]> values) : IDisposable
+    internal sealed class Conditioning(IReadOnlyList<BatchChunk> chunks, IReadOnlyList<OrtValue[]> values) : IDenoiserConditioning
     {
         private RunBinding[] _bindings = [];
         private (int H, int W) _size;
@@ -299,7 +306,10 @@ internal sealed class UNet : IDisposable
         public required UNetInputs Inputs { get; init; }
 
         /// <summary>Where the calls' times are recorded: each member's of a batch (the call is theirs together).</summary>
-        internal TimingRecorder[] Timings { get; set; } = [];
+        public TimingRecorder[] Timings { get; set; } = [];
+
+        /// <inheritdoc/>
+        public int CallsPerEvaluation => Chunks.Count;
 
         /// <summary>
         /// Per residual slot of a ControlNet UNet, the rows of the whole batch ([Batch, c, h', w'] flattened), written by the

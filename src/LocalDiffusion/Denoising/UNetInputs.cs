@@ -36,6 +36,9 @@ internal sealed record UNetInputs
     /// <summary>A 9-channel inpainting UNet's mask and masked-image latents, assembled into the sample at every step.</summary>
     public InpaintChannels? ExtraChannels { get; init; }
 
+    /// <summary>The guidance scale a guidance-distilled transformer takes as an input (FLUX.1-dev); null for the others.</summary>
+    public float? EmbeddedGuidance { get; init; }
+
     /// <summary>
     /// The rows of several requests' inputs one after another (a denoising batch, each member's rows contiguous). They must
     /// agree on sequence length, width and which extra inputs they have; inpainting channels are per request, so such
@@ -48,7 +51,7 @@ internal sealed record UNetInputs
         foreach (var p in parts)
             if (p.SequenceLength != first.SequenceLength || p.HiddenSize != first.HiddenSize || p.ExtraChannels is not null
                 || (p.TextEmbeds is null) != (first.TextEmbeds is null) || (p.TimeIds is null) != (first.TimeIds is null)
-                || (p.TimestepCond is null) != (first.TimestepCond is null))
+                || (p.TimestepCond is null) != (first.TimestepCond is null) || p.EmbeddedGuidance != first.EmbeddedGuidance)
                 throw new InvalidRequestException(nameof(parts), null, null, "UNet inputs of one batch must have the same sequence length, width and extra inputs.");
         static float[]? Join(IReadOnlyList<UNetInputs> parts, Func<UNetInputs, float[]?> rows) =>
             rows(parts[0]) is null ? null : parts.SelectMany(p => rows(p)!).ToArray();

@@ -1,3 +1,4 @@
+using LocalDiffusion.Latents;
 using System.Globalization;
 using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;

@@ -1,72 +1,132 @@
+using LocalDiffusion.Denoising;
+using LocalDiffusion.Latents;
 using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
+using LocalDiffusion.Randomness;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.Vae;
 using Microsoft.ML.OnnxRuntime;
 
 namespace LocalDiffusion.Families;
 
-/// <summary>The conditioning a family's conditioner makes: hidden states [rows,L,D] and pooled vectors [rows,P], one row per prompt.</summary>
-internal sealed record FamilyConditioning(float[] Hidden, int SequenceLength, int Width, float[] Pooled, int PooledWidth, int Rows);
-
 /// <summary>
-/// An opened model of some family: its conditioner (<see cref="Encode"/>), its denoiser adapter (<see cref="Predict"/>:
-/// its ONNX inputs and outputs, latent packing), its latent format, its guidance and its defaults. The
-/// <c>FamilyPipeline</c> orchestrates these without knowing the family.
+/// An opened model of some family, as the family-neutral orchestrator (<c>LocalDiffusion.Pipeline</c>) drives it: its
+/// conditioner (<see cref="Encode"/>), its denoiser adapter (<see cref="Denoiser"/>: ONNX inputs and outputs, latent
+/// channels and packing), its latent format and VAE, how guidance applies (<see cref="ModelFamily.Guidance"/>), its
+/// defaults (<see cref="ModelInfo.Family"/>), and what it checks of a request beyond the shared limits. The orchestrator
+/// knows no family: everything that differs between SD 1.x, SDXL, SD 3 and FLUX is answered here.
 /// </summary>
 internal abstract class FamilyModel : IDisposable
 {
-    /// <summary>The family's name and variant, e.g. "SD 3" or "FLUX.1-dev".</summary>
-    public abstract string Name { get; }
+    /// <summary>What was detected and opened, with the family's defaults (set by the family, or by <see cref="Describe"/>).</summary>
+    public ModelInfo Info { get; protected set; } = null!;
 
-    /// <summary>What the family's model cards recommend, as a request's defaults.</summary>
-    public required FamilyDefaults Defaults { get; init; }
+    /// <summary>Called once the model is open, for families that describe themselves from the folder they were opened from.</summary>
+    public virtual void Describe(FamilyFolder folder, SessionFactory sessions, SchedulerRegistry schedulers)
+    {
+    }
 
     /// <summary>Latent channels, VAE scaling and shift.</summary>
     public required LatentFormat Latents { get; init; }
 
-    /// <summary>How the guidance scale is applied.</summary>
-    public abstract GuidanceMode Guidance { get; }
-
-    /// <summary>The VAE decoder (latents / scaling + shift → pixels), or a TAESD3/TAEF1 (the latents as they are).</summary>
-    public required VaeDecoder Decoder { get; init; }
-
-    /// <summary>The decoder of live previews when it is not <see cref="Decoder"/> (a TAESD); null: <see cref="Decoder"/>.</summary>
-    public VaeDecoder? PreviewDecoder { get; init; }
-
-    /// <summary>The VAE encoder for img2img, when the folder has one.</summary>
-    public VaeEncoder? Encoder { get; init; }
-
-    /// <summary>The folder's scheduler config.</summary>
+    /// <summary>The folder's scheduler config (the default sampler, and the config every sampler is built from).</summary>
     public required SchedulerConfig SchedulerConfig { get; init; }
 
-    /// <summary>Every ONNX component opened, for <c>ModelInfo.Components</c> and disposal.</summary>
-    public required IReadOnlyList<OnnxComponent> Components { get; init; }
+    /// <summary>The UNet or transformer adapter.</summary>
+    public abstract IDenoiser Denoiser { get; }
 
-    /// <summary>The CLIP tokenizer's vocabulary size, for <c>ModelInfo</c>.</summary>
-    public int TokenizerVocabularySize { get; init; }
+    /// <summary>The decoder of the pictures (with its float32 fallback, when an fp16 one ships with one).</summary>
+    public abstract VaeDecoding Decoding { get; }
 
-    /// <summary>Image sides must be multiples of this (the VAE's 8 × the transformer's 2×2 patches).</summary>
-    public virtual int SizeMultiple => VaeDecoder.Factor * 2;
+    /// <summary>The decoder of live previews when it is not the pictures' (a TAESD); null: <see cref="Decoding"/>'s.</summary>
+    public abstract VaeDecoder? Preview { get; }
+
+    /// <summary>The VAE encoder's file, when the folder has one (img2img and inpainting need it).</summary>
+    public abstract string? EncoderPath { get; }
+
+    /// <summary>The VAE encoder, opened on first use; null without one.</summary>
+    public abstract VaeEncoder? OpenEncoder();
+
+    /// <summary>The training schedule's length (the hand-off split counts in it).</summary>
+    public int TrainTimesteps => SchedulerConfig.NumTrainTimesteps ?? 1000;
+
+    /// <summary>The sessions whose weights a LoRA may change (empty: the family takes no LoRAs).</summary>
+    public virtual IReadOnlyList<OnnxComponent> LoraTargets => [];
+
+    /// <summary>The UNet ControlNets feed (null: the family takes no ControlNets).</summary>
+    public virtual UNet? ControlTarget => null;
+
+    /// <summary>Whether the family runs part of a schedule (DenoisingStart/DenoisingEnd: SDXL's base → refiner hand-off).</summary>
+    public virtual bool SplitsSchedules => false;
 
     /// <summary>
-    /// Encodes <paramref name="prompts"/> (one row each, in order) with at most <paramref name="maxSequenceLength"/> T5 tokens.
+    /// Whether intermediate latents carry noise beyond unit scale (the diffusion samplers' x₀ + σ·ε, σ up to ~15), so a
+    /// live preview divides them by their RMS first; flow-matching latents, (1 − σ)·x₀ + σ·ε, are decoded as they are.
     /// </summary>
-    public abstract FamilyConditioning Encode(IReadOnlyList<string> prompts, int maxSequenceLength, RunOptions runOptions);
+    public virtual bool PreviewsNormaliseNoise => false;
 
-    /// <summary>
-    /// The denoiser on <paramref name="rows"/> rows of latents [rows,C,h,w] at scheduler timestep <paramref name="timestep"/>
-    /// with conditioning rows <paramref name="conditioning"/>: writes its prediction [rows,C,h,w] into <paramref name="output"/>.
-    /// </summary>
-    public abstract void Predict(ReadOnlyMemory<float> latents, int rows, int latentHeight, int latentWidth, float timestep, float guidance,
-        FamilyConditioning conditioning, Span<float> output, RunOptions runOptions);
+    /// <summary>Whether its conditioning holds aesthetic scores instead of target sizes (an SDXL refiner's time ids).</summary>
+    public virtual bool TakesAestheticScores => false;
 
-    /// <summary>Sets the schedule for an image of <paramref name="latentHeight"/>×<paramref name="latentWidth"/> latents.</summary>
-    public abstract void SetTimesteps(IFlowMatchScheduler scheduler, int steps, int latentHeight, int latentWidth);
+    /// <summary>The request with the family's own defaults filled in (a refiner's or a flow model's img2img strength).</summary>
+    public virtual GenerationRequest WithFamilyDefaults(GenerationRequest request) => request;
 
-    public void Dispose()
+    /// <summary>Refuses, naming the field, what this family cannot run; called before any work.</summary>
+    public abstract void Validate(GenerationRequest request);
+
+    /// <summary>Refuses an output size the model's files cannot make (static shapes), naming the field.</summary>
+    public virtual void CheckSize(GenerationRequest request, int width, int height)
     {
-        foreach (var component in Components) component.Dispose();
+    }
+
+    /// <summary>Steps left after img2img's strength (steps, strength), when the family counts them otherwise than SD's int(steps·strength).</summary>
+    public virtual Func<int, float, int>? StepsLeft => null;
+
+    /// <summary>Refuses a sampler that cannot follow this family's prediction (a flow sampler on a UNet, or the reverse).</summary>
+    public abstract void CheckScheduler(IScheduler scheduler, GenerationRequest request);
+
+    /// <summary>Sets <paramref name="scheduler"/>'s timesteps for an image of <paramref name="latentHeight"/>×<paramref name="latentWidth"/> latents.</summary>
+    public virtual void SetTimesteps(IScheduler scheduler, int steps, int latentHeight, int latentWidth) => scheduler.SetTimesteps(steps);
+
+    /// <summary>Holds the text encoders' sessions over the prompt encoding of one generation or batch.</summary>
+    public abstract IDisposable UseConditioner();
+
+    /// <summary>
+    /// The conditioner: <paramref name="prompts"/> ([negative, prompt] with classifier-free guidance, else [prompt]), each
+    /// repeated for <paramref name="images"/>, as the denoiser's conditioning rows (diffusers' row order).
+    /// </summary>
+    public abstract UNetInputs Encode(string[] prompts, int images, GenerationRequest request, int latentHeight, int latentWidth,
+        List<string> warnings, TimingRecorder timings, RunOptions runOptions);
+
+    /// <summary>
+    /// The encoded rows with the request's guidance scale added where the denoiser takes it as an input (LCM's guidance
+    /// embedding, FLUX.1-dev's guidance); outside <see cref="Encode"/> so that cached conditioning serves every scale.
+    /// </summary>
+    public virtual UNetInputs WithGuidance(UNetInputs inputs, float guidance) => inputs;
+
+    /// <summary>Textual-inversion embeddings loaded for this model (null: none, or the family takes none).</summary>
+    public virtual Embeddings.EmbeddingSet? Embeddings => null;
+
+    /// <summary>Whether the request's prompts name one of <see cref="Embeddings"/>.</summary>
+    public virtual bool UsesEmbeddings(GenerationRequest request) => false;
+
+    /// <summary>What besides the prompts makes <see cref="Encode"/>'s result differ (for the conditioning cache's key).</summary>
+    public abstract string ConditioningKey(GenerationRequest request, int rows, int latentHeight, int latentWidth);
+
+    /// <summary>What the user should know about how the request's prompts are used (a negative prompt no pass reads).</summary>
+    public abstract string? PromptNote(GenerationRequest request, bool classifierFree);
+
+    /// <summary>The initial latents [n, C, h, w] and where the loop begins: noise, or an image's (or given) latents noised to the strength.</summary>
+    public abstract PreparedLatents PrepareLatents(GenerationRequest request, IScheduler scheduler, TorchGenerator generator, int images,
+        int latentHeight, int latentWidth, RunOptions runOptions);
+
+    /// <summary>Every session opened (names of those loaded now are what <c>OpenSessions</c> reports).</summary>
+    public abstract IEnumerable<OnnxComponent> Sessions { get; }
+
+    /// <summary>Releases every session.</summary>
+    public virtual void Dispose()
+    {
+        foreach (var component in Sessions) component.Dispose();
     }
 }
 
@@ -77,6 +137,3 @@ internal abstract class FamilyModel : IDisposable
 /// <param name="Height">Native height in pixels.</param>
 /// <param name="MaxSequenceLength">T5 tokens the conditioner reads by default.</param>
 internal sealed record FamilyDefaults(int Steps, float GuidanceScale, int Width, int Height, int MaxSequenceLength);
-
-/// <summary>The latent space: channels, and how the VAE's latents are scaled and shifted (x_vae = x / scaling + shift).</summary>
-internal sealed record LatentFormat(int Channels, float ScalingFactor, float ShiftFactor);

@@ -39,7 +39,7 @@ internal static class FlowImageLatents
     /// Encodes (or takes) the init latents, draws the noise and noises them to <paramref name="beginIndex"/>; sets up the blend
     /// when the request has a mask. <paramref name="pixels"/>: the init image as CHW in [−1, 1] at the output size.
     /// </summary>
-    public static PreparedLatents Prepare(GenerationRequest request, FamilyModel model, IFlowMatchScheduler scheduler, int beginIndex,
+    public static PreparedLatents Prepare(GenerationRequest request, FlowFamilyModel model, IFlowMatchScheduler scheduler, int beginIndex,
         float[]? pixels, TorchGenerator generator, int images, int latentHeight, int latentWidth, RunOptions runOptions)
     {
         var format = model.Latents;

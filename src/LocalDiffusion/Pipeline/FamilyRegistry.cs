@@ -1,16 +1,19 @@
 using LocalDiffusion.Families;
 using LocalDiffusion.Families.Flux;
+using LocalDiffusion.Families.StableDiffusion;
 using LocalDiffusion.Families.StableDiffusion3;
 
 namespace LocalDiffusion.Pipeline;
 
 /// <summary>
-/// The families that claim model folders before the Stable Diffusion 1.x/2.x/XL loader looks at them. A family registered
-/// here is loaded by <c>StableDiffusionPipeline.Load</c> and served by every front-end without further changes.
+/// The families that claim model folders, asked in turn: those registered (newest first), SD 3, FLUX.1, and last the UNet
+/// family (SD 1.x/2.x/XL and their variants), which claims whatever is left and refuses, naming the file, what is no model.
+/// A family registered here is loaded by <see cref="StableDiffusionPipeline.Load"/> and served by every front-end without
+/// further changes.
 /// </summary>
 internal static class FamilyRegistry
 {
-    private static readonly List<DiffusionFamily> Families = [new Sd3Family(), new FluxFamily()];
+    private static readonly List<DiffusionFamily> Families = [new Sd3Family(), new FluxFamily(), new StableDiffusionFamily()];
     private static readonly Lock Gate = new();
 
     /// <summary>Adds a family (the "adding a family" walkthrough); the newest is asked first.</summary>
@@ -26,9 +29,9 @@ internal static class FamilyRegistry
         lock (Gate) Families.Remove(family);
     }
 
-    /// <summary>The family that claims <paramref name="folder"/>, or null (then it is an SD 1.x/2.x/XL folder or unsupported).</summary>
-    public static DiffusionFamily? Claim(FamilyFolder folder)
+    /// <summary>The family that claims <paramref name="folder"/> (the UNet family claims every folder the others leave).</summary>
+    public static DiffusionFamily Claim(FamilyFolder folder)
     {
-        lock (Gate) return Families.FirstOrDefault(f => f.Claims(folder));
+        lock (Gate) return Families.First(f => f.Claims(folder));
     }
 }

@@ -1,3 +1,4 @@
+using LocalDiffusion.Model;
 using LocalDiffusion.Upscaling;
 using System.Diagnostics;
 using LocalDiffusion.Imaging;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Model;
 using System.Diagnostics;
 
 namespace LocalDiffusion.Pipeline;

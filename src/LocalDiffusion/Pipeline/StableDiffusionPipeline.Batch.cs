@@ -28,8 +28,6 @@ public sealed partial class StableDiffusionPipeline
     {
         ArgumentNullException.ThrowIfNull(items);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        // An adapter family runs each request on its own (its denoisers are not batched yet).
-        if (_family is not null) return [.. items.Select(i => FamilyItemAsync(_family, i))];
         var results = new TaskCompletionSource<GenerationResult>[items.Count];
         var groups = new List<List<BatchEntry>>();
         for (var i = 0; i < items.Count; i++)
@@ -86,7 +84,6 @@ public sealed partial class StableDiffusionPipeline
     {
         ArgumentNullException.ThrowIfNull(first);
         ArgumentNullException.ThrowIfNull(second);
-        if (_family is not null) return false;
         try
         {
             var (a, b) = (Prepare(first), Prepare(second));
@@ -105,6 +102,8 @@ public sealed partial class StableDiffusionPipeline
         && a.Request.ControlNets is not { Count: > 0 } && b.Request.ControlNets is not { Count: > 0 } // their own residuals: alone
         && StartsFromNoise(a.Request) && StartsFromNoise(b.Request)
         && Info.Family.UsesClassifierFreeGuidance(a.Request.Guidance) == Info.Family.UsesClassifierFreeGuidance(b.Request.Guidance)
+        // A guidance the denoiser takes as one input (FLUX.1-dev's) must be the same for the whole batch.
+        && (Info.Family.Guidance != Model.GuidanceMode.Embedded || Info.Family.GuidanceEmbeddingWidth is not null || a.Request.Guidance == b.Request.Guidance)
         && a.Scheduler.Scheduler.Timesteps.SequenceEqual(b.Scheduler.Scheduler.Timesteps);
 
     // Text-to-image over the whole schedule: img2img, inpainting and the SDXL base → refiner hand-off (own begin/end
@@ -125,7 +124,7 @@ public sealed partial class StableDiffusionPipeline
             owned.Add(UseLoras(group[0].Request));
             var prepared = new List<(BatchEntry Entry, GenerationRun Run)>();
             // Every request encodes its prompts before the shared denoising; the encoders stay open until all have.
-            using (UseTextEncoders())
+            using (_model.UseConditioner())
             {
                 foreach (var entry in group)
                 {
@@ -195,7 +194,7 @@ public sealed partial class StableDiffusionPipeline
                     if (run.Member?.Active != false) Fail(entry, e, run.Token);
                 return;
             }
-            using var vae = _vae.Use();
+            using var vae = _model.Decoding.Use();
             foreach (var (entry, run) in batch)
             {
                 if (run.Member!.Error is not null) continue;
@@ -226,16 +225,4 @@ public sealed partial class StableDiffusionPipeline
 
     private sealed record BatchEntry(GenerationBatchItem Item, GenerationRequest Request, (IScheduler Scheduler, string Name) Scheduler,
         int LatentH, int LatentW, TaskCompletionSource<GenerationResult> Result);
-
-    private Task<GenerationResult> FamilyItemAsync(FamilyPipeline family, GenerationBatchItem item)
-    {
-        try
-        {
-            return GenerateFamilyAsync(family, item.Request, item.Progress, item.CancellationToken);
-        }
-        catch (ArgumentException e)
-        {
-            return Task.FromException<GenerationResult>(e);
-        }
-    }
 }

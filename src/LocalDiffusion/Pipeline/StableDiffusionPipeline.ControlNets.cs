@@ -12,7 +12,6 @@ namespace LocalDiffusion.Pipeline;
 // denoising time become a ControlGuidance that fills the UNet's residual inputs before every call.
 public sealed partial class StableDiffusionPipeline
 {
-    private SessionFactory? _sessions;
     private readonly ConcurrentDictionary<string, Lazy<ControlNetModel>> _controlNets = new(StringComparer.Ordinal);
 
     /// <summary>The largest <see cref="ControlNetUnit.Scale"/> accepted.</summary>
@@ -27,7 +26,7 @@ public sealed partial class StableDiffusionPipeline
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var file = ControlNetModel.ResolvePath(path);
-        var sessions = _sessions ?? throw new NotSupportedException($"ControlNets are not supported with {Info.Family.Name}.");
+        var sessions = _sessions;
         var entry = _controlNets.GetOrAdd(file, f => new Lazy<ControlNetModel>(() =>
         {
             var model = ControlNetModel.Load(f, sessions);
@@ -49,6 +48,8 @@ public sealed partial class StableDiffusionPipeline
     private void CheckControlNets(GenerationRequest r)
     {
         if (r.ControlNets is not { Count: > 0 } units) return;
+        var unet = _model.ControlTarget ?? throw new ModelIncompatibleException(nameof(r.ControlNets), Info.Family.Name,
+            _ => $"ControlNets are not supported with {Info.Family.Name} (only SD 1.x/2.x and SDXL UNets exported with residual inputs).");
         for (var i = 0; i < units.Count; i++)
         {
             var u = units[i] ?? throw new InvalidRequestException(nameof(r.ControlNets), null, null, called => $"{called}[{i}] is null.");
@@ -66,7 +67,7 @@ public sealed partial class StableDiffusionPipeline
                 throw new InvalidRequestException(nameof(r.ControlNets), u.Preprocessor, null, _ => $"{field}.Preprocessor is not one of none, canny.");
             var model = u.ModelPath is { } path ? LoadControlNet(path)
                 : throw new InvalidRequestException(nameof(r.ControlNets), null, null, _ => $"{field} names no ControlNet: set ModelPath (its folder or model.onnx).");
-            model.CheckFits(_unet);
+            model.CheckFits(unet);
         }
     }
 
@@ -74,10 +75,12 @@ public sealed partial class StableDiffusionPipeline
 
     // The request's units bound to this denoising batch: control images preprocessed and resized to the output size, and
     // the UNet rows the ControlNets compute (guess mode with CFG: each run's conditional rows only).
-    private ControlGuidance? PrepareControl(IReadOnlyList<GenerationRun> runs, UNet.Conditioning conditioning)
+    private ControlGuidance? PrepareControl(IReadOnlyList<GenerationRun> runs, IDenoiserConditioning bound)
     {
         var first = runs[0];
         if (first.Request.ControlNets is not { Count: > 0 } units) return null;
+        // Validation refused ControlNets for a family without a UNet to feed, so the conditioning is the UNet's.
+        var (unet, conditioning) = (_model.ControlTarget!, (UNet.Conditioning)bound);
         int width = first.LatentW * VaeDecoder.Factor, height = first.LatentH * VaeDecoder.Factor;
         var prepared = units.Select(u => (LoadControlNet(u.ModelPath!), u, ControlImage.Prepare(u, width, height))).ToList();
         var condOnly = first.Request.ControlNetGuessMode && first.UseCfg;
@@ -90,7 +93,7 @@ public sealed partial class StableDiffusionPipeline
             for (var r = condOnly ? n : 0; r < perRun; r++) rows.Add(offset + r);
             offset += perRun;
         }
-        return new ControlGuidance(prepared, _unet, conditioning, [.. rows], first.Request.ControlNetGuessMode,
+        return new ControlGuidance(prepared, unet, conditioning, [.. rows], first.Request.ControlNetGuessMode,
             first.Start.BeginIndex, first.Scheduler.Scheduler.Timesteps.Count, first.LatentH, first.LatentW);
     }
 

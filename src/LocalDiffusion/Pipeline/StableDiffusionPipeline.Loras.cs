@@ -1,3 +1,4 @@
+using LocalDiffusion.Embeddings;
 using LocalDiffusion.Adapters;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Errors;
@@ -10,7 +11,6 @@ namespace LocalDiffusion.Pipeline;
 public sealed partial class StableDiffusionPipeline
 {
     private readonly object _loraGate = new();
-    private PipelineOptions _options = new();
     private string _loraIdentity = "";
     private int _loraUsers;
     private List<string> _loraNotes = [];
@@ -27,6 +27,21 @@ public sealed partial class StableDiffusionPipeline
     /// <summary>The LoRA set now merged into the weights (empty: none).</summary>
     public IReadOnlyList<LoraAdapter> ActiveLoras { get; private set; } = [];
 
+    /// <summary>The textual-inversion embeddings prompts can use, by name (empty: none loaded).</summary>
+    public IReadOnlyList<TextualInversion> Embeddings => _model.Embeddings?.Loaded ?? [];
+
+    /// <summary>Files of <see cref="PipelineOptions.EmbeddingsDirectory"/> that were not loaded, and why (A1111's "skipped").</summary>
+    public IReadOnlyList<SkippedEmbedding> SkippedEmbeddings => _model.Embeddings?.Skipped ?? [];
+
+    // A family whose weights no LoRA can reach refuses LoRAs by name, rather than silently leaving them out of the picture.
+    private void CheckLorasTaken(GenerationRequest request)
+    {
+        if (_model.LoraTargets.Count > 0) return;
+        if (request.Loras is { Count: > 0 } || (request.Prompt is { } prompt && PromptLoras.Extract(prompt).Loras.Count > 0))
+            throw new ModelIncompatibleException(nameof(request.Loras), Info.Family.Name,
+                called => $"LoRAs are not supported with {Info.Family.Name} yet (only SD 1.x/2.x/XL); remove the <lora:…> tags and {called}.");
+    }
+
     // The request with its prompt's <lora:…> tags taken out and Loras holding the full set (the pipeline's first).
     private GenerationRequest ResolveLoras(GenerationRequest request)
     {
@@ -38,12 +53,12 @@ public sealed partial class StableDiffusionPipeline
         foreach (var lora in set)
             if (!File.Exists(lora.Path)) throw new InvalidRequestException(nameof(request.Loras), null, null, called => $"LoRA file not found: {lora.Path}");
         request = request with { Prompt = prompt, Loras = set };
-        return request with { UsesEmbeddings = UsesEmbeddings(request) };
+        return request with { UsesEmbeddings = _model.UsesEmbeddings(request) };
     }
 
     // What the weights are made from: the LoRA set, and the embeddings when the request uses any.
     private string LoraIdentity(GenerationRequest request) =>
-        string.Join("\n", (request.Loras ?? []).Select(l => l.Identity)) + (request.UsesEmbeddings ? "\n" + _embeddings!.Identity : "");
+        string.Join("\n", (request.Loras ?? []).Select(l => l.Identity)) + (request.UsesEmbeddings ? "\n" + _model.Embeddings!.Identity : "");
 
     /// <summary>Holds the request's LoRA set merged into the weights until disposed, switching to it first when needed.</summary>
     private LoraLease UseLoras(GenerationRequest request)
@@ -67,13 +82,6 @@ public sealed partial class StableDiffusionPipeline
         }
     }
 
-    private IEnumerable<OnnxComponent> LoraComponents()
-    {
-        yield return _unet.Component;
-        yield return _textEncoder.Component;
-        if (_textEncoder2 is not null) yield return _textEncoder2.Component;
-    }
-
     // Merges every component's weights first, so a LoRA that fails leaves the current set in place.
     private void Switch(IReadOnlyList<LoraAdapter> set, string identity, bool embeddings)
     {
@@ -83,21 +91,21 @@ public sealed partial class StableDiffusionPipeline
         try
         {
             foreach (var lora in set) files.Add((LoraFile.Open(lora.Path), lora.Weight));
-            foreach (var component in LoraComponents())
+            foreach (var component in _model.LoraTargets)
             {
                 var overrides = set.Count == 0 ? null
                     : LoraMerge.Build(component.Name, component.FilePath, files, identity, _options.SkipUnmatchedLoraLayers, notes);
                 // Textual inversion extends the text encoders' token tables in the same set of replaced weights.
-                if (embeddings && component != _unet.Component)
+                if (embeddings && component.Name.StartsWith("text_encoder", StringComparison.Ordinal))
                 {
                     overrides ??= new InitializerOverrides(identity);
-                    _embeddings!.AddTo(overrides, component.Name);
+                    _model.Embeddings!.AddTo(overrides, component.Name);
                 }
                 merged.Add((component, overrides));
             }
             // A LoRA whose layers all belong to components this model lacks (an SDXL text_encoder_2 LoRA on SD 1.5) changes nothing.
             var matchedComponents = files.SelectMany(f => f.Item1.Layers.Select(l => l.Key.Component)).Distinct()
-                .Where(c => !LoraComponents().Any(m => m.Name == c)).ToList();
+                .Where(c => !_model.LoraTargets.Any(m => m.Name == c)).ToList();
             if (matchedComponents.Count > 0 && !_options.SkipUnmatchedLoraLayers)
             {
                 var (file, _) = files.First(f => f.Item1.Layers.Any(l => matchedComponents.Contains(l.Key.Component)));

@@ -15,16 +15,11 @@ namespace LocalDiffusion.Pipeline;
 public sealed partial class StableDiffusionPipeline
 {
     /// <summary>The component name of the preview decoder in <see cref="ModelInfo.Components"/>.</summary>
-    private const string PreviewComponent = "preview_decoder";
-
-    // The decoder previews use when it is not the pictures' own; null: the pictures' decoder.
-    private VaeDecoder? _previewDecoder;
-
     private static bool WantsPreview(GenerationRequest request, int step) =>
         request.PreviewSteps is { Count: > 0 } steps && steps.Contains(step);
 
     // The preview decoder's session, held over a denoising loop that decodes previews between its steps.
-    private OnnxComponent.Lease UsePreviewDecoder() => _previewDecoder is { } preview ? preview.Use() : _vae.Use();
+    private OnnxComponent.Lease UsePreviewDecoder() => _model.Preview is { } preview ? preview.Use() : _model.Decoding.Use();
 
     /// <summary>
     /// Decodes each image's current latents. Sigma-parameterised schedulers (Euler, Heun, …) carry latents with a
@@ -37,14 +32,15 @@ public sealed partial class StableDiffusionPipeline
         var item = latents.Length / images;
         var scaled = new float[item];
         var previews = new GeneratedImage[images];
-        var scale = (_previewDecoder ?? _vae.Decoder).LatentScale(Info.Family.VaeScalingFactor).Scaling;
+        var (scale, shift) = (_model.Preview ?? _model.Decoding.Decoder).LatentScale(_model.Latents.ScalingFactor, _model.Latents.ShiftFactor);
         for (var i = 0; i < images; i++)
         {
             var current = latents.AsSpan(i * item, item);
             var rms = MathF.Sqrt(TensorPrimitives.SumOfSquares(current) / item);
-            var normaliser = rms > 1f && float.IsFinite(rms) ? rms : 1f;
+            var normaliser = _model.PreviewsNormaliseNoise && rms > 1f && float.IsFinite(rms) ? rms : 1f;
             TensorPrimitives.Divide(current, normaliser * scale, scaled);
-            var (chw, source) = _previewDecoder is { } preview
+            if (shift != 0f) TensorPrimitives.Add(scaled, shift, scaled);
+            var (chw, source) = _model.Preview is { } preview
                 ? (preview.Decode(scaled, latentH, latentW, runOptions), preview.FilePath)
                 : DecodeWithPicturesVae(scaled, latentH, latentW, runOptions);
             int width = latentW * VaeDecoder.Factor, height = latentH * VaeDecoder.Factor;
@@ -55,7 +51,7 @@ public sealed partial class StableDiffusionPipeline
 
     private (float[] Pixels, string Source) DecodeWithPicturesVae(float[] scaled, int latentH, int latentW, RunOptions runOptions)
     {
-        var (chw, source, _) = _vae.Decode(scaled, latentH, latentW, runOptions);
+        var (chw, source, _) = _model.Decoding.Decode(scaled, latentH, latentW, runOptions);
         return (chw, source);
     }
 }

@@ -30,13 +30,13 @@ public sealed partial class StableDiffusionPipeline
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(refiner);
-        if (_family is not null || refiner._family is not null)
-            throw new InvalidRequestException(nameof(refiner), null, null, called => $"The base → {called} hand-off is SDXL's; {(_family is not null ? Info.Family.Name : refiner.Info.Family.Name)} has no refiner.");
+        if (!_model.SplitsSchedules || !refiner._model.SplitsSchedules)
+            throw new InvalidRequestException(nameof(refiner), null, null, called => $"The base → {called} hand-off is SDXL's; {(!_model.SplitsSchedules ? Info.Family.Name : refiner.Info.Family.Name)} has no refiner.");
         CheckRefiner(request, refiner, switchAt);
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
         // With an SDXL refiner, each model takes the micro-conditioning its time ids hold (as diffusers' two pipelines do):
         // the base its target sizes, the refiner its aesthetic scores; original size and crop go to both.
-        var sdxlRefiner = refiner._sdxlPromptEncoder?.Refiner == true;
+        var sdxlRefiner = refiner._model.TakesAestheticScores;
         var first = Prepare(request with
         {
             DenoisingEnd = switchAt, Seed = seed, PreviewSteps = null,
@@ -47,7 +47,7 @@ public sealed partial class StableDiffusionPipeline
         // Checked now with stand-in latents of the right size, so a refiner that cannot continue fails before any work.
         var secondRequest = request with
         {
-            InitImage = null, MaskImage = null, Strength = null, InitLatents = new float[first.LatentH * first.LatentW * UNet.LatentChannels],
+            InitImage = null, MaskImage = null, Strength = null, InitLatents = new float[first.LatentH * first.LatentW * _model.Latents.Channels],
             DenoisingStart = switchAt, Width = width, Height = height, Seed = seed, PreviewSteps = null,
             // One schedule split between the two: the refiner runs the base's step count and guidance (defaults included).
             Steps = first.Request.Steps, GuidanceScale = first.Request.GuidanceScale,

@@ -1,3 +1,4 @@
+using LocalDiffusion.Families;
 using System.Diagnostics;
 using LocalDiffusion.Decoding;
 using LocalDiffusion.Denoising;
@@ -16,9 +17,10 @@ using LocalDiffusion.Errors;
 namespace LocalDiffusion.Pipeline;
 
 /// <summary>
-/// Text-to-image, img2img and inpainting with a Stable Diffusion 1.x/2.x ONNX export, in stages: prompt encoding
-/// (PromptEncoding/) → initial latents (Latents/) → denoising (Denoising/) → decoding (Decoding/). What the model is,
-/// and so what the stages feed the UNet, is decided once at load by <see cref="ModelFamily"/>.
+/// Text-to-image, img2img and inpainting with any model family (<see cref="FamilyRegistry"/>: SD 1.x/2.x/XL and their
+/// variants, SD 3, FLUX.1), in stages: prompt encoding → initial latents → denoising → decoding. This class is the
+/// family-neutral orchestrator: what the stages feed the denoiser, how latents are made and scaled, and what a request
+/// may ask of the model are the <see cref="FamilyModel"/>'s, decided once at load.
 /// Sessions are created once and reused. <see cref="GenerateAsync"/> may be called from several threads at once:
 /// each generation has its own scheduler, generator and buffers, and ONNX Runtime sessions run concurrently.
 /// </summary>
@@ -26,54 +28,30 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 {
     private const int MaxSide = RequestLimits.MaxSide;
 
-    private readonly ModelFolder _folder;
-    private readonly ClipTextEncoder _textEncoder;
-    private readonly PromptEncoder _promptEncoder;
-    private readonly ClipTextEncoder? _textEncoder2;
-    private readonly SdxlPromptEncoder? _sdxlPromptEncoder;
-    private readonly UNet _unet;
-    private readonly VaeDecoding _vae;
-    private readonly Lazy<VaeEncoder?> _vaeEncoder;
-    private readonly SchedulerConfig _schedulerConfig;
+    private readonly FamilyModel _model;
     private readonly SchedulerRegistry _schedulers;
+    private readonly PipelineOptions _options;
+    private readonly SessionFactory _sessions;
+    private readonly ConditioningCache? _conditioningCache;
     private readonly CancellationTokenSource _disposing = new();
-    private ConditioningCache? _conditioningCache;
     private readonly object _gate = new();
     private int _active;
     [ThreadStatic] private static int _generationsOnThisThread;
     private bool _disposed;
 
-    private StableDiffusionPipeline(ModelFolder folder, ClipTokenizer tokenizer, ClipTextEncoder textEncoder, UNet unet,
-        VaeDecoding vae, SchedulerConfig schedulerConfig, SchedulerRegistry schedulers, ModelInfo info, Lazy<VaeEncoder?> vaeEncoder,
-        (ClipTokenizer Tokenizer, ClipTextEncoder Encoder)? second)
+    private StableDiffusionPipeline(FamilyModel model, SessionFactory sessions, PipelineOptions options)
     {
-        // A1111 concatenates 75-token chunks along the sequence axis; only a UNet with a dynamic one accepts that.
-        var dynamicSequence = unet.HiddenSpec.FixedDimension(1) is null;
-        if (second is { } xl)
-        {
-            _textEncoder2 = xl.Encoder;
-            _sdxlPromptEncoder = new SdxlPromptEncoder(tokenizer, textEncoder, xl.Tokenizer, xl.Encoder, folder.TextEncoder2Path!, folder.ForceZerosForEmptyPrompt, dynamicSequence);
-        }
-        else if (info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner)
-        {
-            // The refiner's only encoder is text_encoder_2, loaded as the pipeline's text encoder.
-            _sdxlPromptEncoder = new SdxlPromptEncoder(null, null, tokenizer, textEncoder, folder.TextEncoderPath, folder.ForceZerosForEmptyPrompt, dynamicSequence);
-        }
-        _vaeEncoder = vaeEncoder;
-        _schedulers = schedulers;
-        _folder = folder;
-        _textEncoder = textEncoder;
-        _promptEncoder = new PromptEncoder(tokenizer, textEncoder, folder.TextEncoderPath, dynamicSequence);
-        _unet = unet;
-        _vae = vae;
-        _schedulerConfig = schedulerConfig;
-        Info = info;
+        _model = model;
+        _sessions = sessions;
+        _options = options;
+        _schedulers = options.Schedulers ?? SchedulerRegistry.Default;
+        _conditioningCache = options.PromptCacheEntries > 0 ? new ConditioningCache(options.PromptCacheEntries) : null;
     }
 
-    private int TrainTimesteps => _schedulerConfig.NumTrainTimesteps ?? 1000;
+    private int TrainTimesteps => _model.TrainTimesteps;
 
     /// <summary>What was detected: components, dtypes, shapes, scheduler, provider, native size.</summary>
-    public ModelInfo Info { get; }
+    public ModelInfo Info => _model.Info;
 
     /// <summary>
     /// Generates images. Cancelling stops between UNet evaluations and interrupts a running ONNX Runtime call.
@@ -82,7 +60,6 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     public Task<GenerationResult> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
-        if (_family is not null) return GenerateFamilyAsync(_family, request, progress, cancellationToken);
         var run = Prepare(request);
         Enter();
         return Task.Run(() =>
@@ -101,9 +78,10 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     }
 
     /// <summary>
-    /// The request with what it leaves unset taken from this model (<see cref="Model.ModelFamily.DefaultSteps"/>,
-    /// <see cref="Model.ModelFamily.DefaultGuidanceScale"/>): Turbo's one unguided step, LCM's 4 steps at 8.5, SD's 20 at
-    /// 7.5. What a generation of <paramref name="request"/> runs; front-ends use it to report the values.
+    /// The request with what it leaves unset taken from this model's family (<see cref="ModelFamily.DefaultSteps"/>,
+    /// <see cref="ModelFamily.DefaultGuidanceScale"/>): Turbo's one unguided step, LCM's 4 steps at 8.5, SD's 20 at 7.5,
+    /// FLUX.1-schnell's 4 unguided steps. What a generation of <paramref name="request"/> runs; front-ends use it to
+    /// report the values.
     /// </summary>
     public GenerationRequest WithDefaults(GenerationRequest request)
     {
@@ -119,17 +97,13 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        request = ResolveLoras(WithDefaults(request));
-        // StableDiffusionXLImg2ImgPipeline's strength default: the refiner only polishes the last steps.
-        if (Info.Family.Architecture == ModelArchitecture.StableDiffusionXLRefiner && request.Strength is null && request.InitImage is not null)
-            request = request with { Strength = 0.3f };
+        CheckLorasTaken(request);
+        request = _model.WithFamilyDefaults(ResolveLoras(WithDefaults(request)));
         var (latentH, latentW) = Validate(request);
-        var scheduler = CreateScheduler(request);
-        CheckSplit(request, scheduler.Scheduler, scheduler.Name);
-        if (request.InitImage is not null || (request.InitLatents is not null && request.DenoisingStart is null))
-            LatentPreparation.CheckScheduler(scheduler.Scheduler, scheduler.Name, request.StepCount);
+        var scheduler = CreateScheduler(request, latentH, latentW);
+        if (_model.SplitsSchedules) CheckSplit(request, scheduler.Scheduler, scheduler.Name);
         if (request.InitImage is not null)
-            _ = _vaeEncoder.Value; // a broken vae_encoder is reported before any work
+            _ = _model.OpenEncoder(); // a broken vae_encoder is reported before any work
         return new PreparedRun(request, scheduler, latentH, latentW);
     }
 
@@ -183,12 +157,12 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         for (var i = 0; i < request.ImageCount; i++)
         {
             var single = request with { ImageCount = 1, Seed = seed + i, SeedPerImage = false };
-            runs.Add(Begin(single, CreateScheduler(single), latentH, latentW, i == 0 ? progress : null, runOptions, clock, null, token));
+            runs.Add(Begin(single, CreateScheduler(single, latentH, latentW), latentH, latentW, i == 0 ? progress : null, runOptions, clock, null, token));
         }
         Denoise(runs, runOptions);
         foreach (var run in runs) run.Member!.ThrowIfFailed();
         var results = new GenerationResult[runs.Count];
-        using (_vae.Use())
+        using (_model.Decoding.Use())
         {
             for (var i = runs.Count - 1; i >= 0; i--) results[i] = Finish(runs[i], decode: true);
         }
@@ -212,37 +186,30 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         var n = request.ImageCount;
         var useCfg = Info.Family.UsesClassifierFreeGuidance(request.Guidance);
         var warnings = new List<string>(_loraNotes);
-        // LCM takes guidance as an embedding and has no unconditional pass to feed a negative prompt into (diffusers'
-        // LCM pipeline has no negative_prompt at all): say so rather than drop what the user wrote without a word.
-        if (Info.Family.Distillation == Distillation.LatentConsistency && !string.IsNullOrWhiteSpace(request.NegativePrompt))
-            warnings.Add("The negative prompt is not used by LCM models (they run no unconditional pass); it was ignored.");
+        if (_model.PromptNote(request, useCfg) is { } note) warnings.Add(note);
         if (ImageRequestValidation.ResizeNote(request, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor) is { } resized) warnings.Add(resized);
         var timings = new TimingRecorder();
         progress?.Report(new GenerationProgress(0, 0, clock.Elapsed) { Phase = GenerationPhase.Encoding });
 
         // Text conditioning: [negative×n, prompt×n] with CFG (diffusers' order), else [prompt×n].
         var prompts = useCfg ? new[] { request.NegativePrompt, request.Prompt } : [request.Prompt];
-        var timeIds = _sdxlPromptEncoder is { } sdxl ? SdxlTimeIds.For(request, prompts.Length, sdxl.Refiner, latentH * VaeDecoder.Factor, latentW * VaeDecoder.Factor) : null;
         UNetInputs Encode(List<string> into)
         {
-            using (UseTextEncoders())
-                return _sdxlPromptEncoder is { } xl
-                    ? xl.Encode(prompts, n, request.PromptWeighting, timeIds!, into, timings, runOptions)
-                    : _promptEncoder.Encode(prompts, n, request.PromptWeighting, into, timings, runOptions);
+            using (_model.UseConditioner())
+                return _model.Encode(prompts, n, request, latentH, latentW, into, timings, runOptions);
         }
         UNetInputs inputs;
         using (LocalDiffusionTelemetry.StartStage("localdiffusion.encode_prompt"))
             inputs = _conditioningCache is { } cache
-                ? cache.GetOrEncode(ConditioningCache.Key(prompts, n, request.PromptWeighting, timeIds?.SelectMany(t => t).ToArray(), LoraIdentity(request)), warnings, Encode)
+                ? cache.GetOrEncode(ConditioningCache.Key(prompts, n, request.PromptWeighting, null,
+                    LoraIdentity(request) + "\u0002" + _model.ConditioningKey(request, prompts.Length, latentH, latentW)), warnings, Encode)
                 : Encode(warnings);
-        if (Info.Family.GuidanceEmbeddingWidth is { } width)
-            inputs = inputs with { TimestepCond = GuidanceEmbedding.Compute(request.Guidance, width, inputs.Batch) };
+        inputs = _model.WithGuidance(inputs, request.Guidance);
         timings.TextEncoderDone();
 
         var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
         var generator = continued ?? new TorchGenerator(seed);
-        var start = InitialLatents.Prepare(request, scheduler.Scheduler, () => _vaeEncoder.Value!, Info.Family.VaeScalingFactor,
-            _unet.InputChannels, generator, n, latentH, latentW, TrainTimesteps, runOptions);
+        var start = _model.PrepareLatents(request, scheduler.Scheduler, generator, n, latentH, latentW, runOptions);
         var end = request.DenoisingEnd is { } fraction
             ? ScheduleSplit.EndIndex(scheduler.Scheduler, fraction, TrainTimesteps)
             : scheduler.Scheduler.Timesteps.Count;
@@ -262,11 +229,12 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     private void Denoise(IReadOnlyList<GenerationRun> runs, RunOptions unetRunOptions, Action<GenerationRun>? onRetired = null)
     {
         var first = runs[0];
-        // The UNet's session is held over the loop (its I/O bindings live in the conditioning, disposed first), and the
+        // The denoiser's session is held over the loop (its I/O bindings live in the conditioning, disposed first), and the
         // VAE's too when previews decode between steps.
-        using var unet = _unet.Use();
+        var denoiser = _model.Denoiser;
+        using var unet = denoiser.Use();
         using var previews = runs.Any(r => r.Request.PreviewSteps is { Count: > 0 }) ? UsePreviewDecoder() : (OnnxComponent.Lease?)null;
-        using var conditioning = _unet.Prepare(UNetInputs.Concat(runs.Select(r => r.Inputs).ToList()));
+        using var conditioning = denoiser.Prepare(UNetInputs.Concat(runs.Select(r => r.Inputs).ToList()));
         conditioning.Timings = runs.Select(r => r.Timings).ToArray();
         using var span = LocalDiffusionTelemetry.StartStage("localdiffusion.denoise");
         var members = new List<DenoisingMember>(runs.Count);
@@ -294,7 +262,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             members.Add(run.Member);
         }
         using var control = PrepareControl(runs, conditioning); // StableDiffusionPipeline.ControlNets.cs
-        var loop = new DenoisingLoop(_unet, members, first.UseCfg, first.Start.BeginIndex, first.End) { Control = control };
+        var loop = new DenoisingLoop(denoiser, members, first.UseCfg, first.Start.BeginIndex, first.End) { Control = control };
         try
         {
             loop.Run(first.LatentH, first.LatentW, conditioning, unetRunOptions);
@@ -303,7 +271,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         {
             foreach (var run in runs)
             {
-                run.UnetCalls = run.Member!.Evaluations * conditioning.Chunks.Count;
+                run.UnetCalls = run.Member!.Evaluations * conditioning.CallsPerEvaluation;
                 run.BatchSize = runs.Count;
             }
         }
@@ -317,15 +285,15 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         if (run.Member.StoppedEarly)
             run.Warnings.Add($"Stopped early on request after {evaluations} of {run.End - run.Start.BeginIndex} denoising evaluations: the picture is partly denoised.");
         run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding, EvaluationsPerStep = run.Scheduler.Scheduler.Order });
-        var modelName = Path.GetFileName(_folder.Root.TrimEnd(Path.DirectorySeparatorChar));
-        using var vae = decode ? _vae.Use() : (OnnxComponent.Lease?)null;
+        var modelName = Path.GetFileName(Info.Root.TrimEnd(Path.DirectorySeparatorChar));
+        using var vae = decode ? _model.Decoding.Use() : (OnnxComponent.Lease?)null;
         using var decoding = decode ? LocalDiffusionTelemetry.StartStage("localdiffusion.decode") : null;
-        var images = !decode ? [] : LatentDecoding.Decode(latents, n, latentH, latentW, request, _vae, Info.Family.VaeScalingFactor,
+        var images = !decode ? [] : LatentDecoding.Decode(latents, n, latentH, latentW, request, _model.Decoding, _model.Latents,
             i => GenerationParameters.Format(request, run.UseCfg, run.Scheduler.Name, run.Seed, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor, modelName, i, n),
             run.Warnings, run.RunOptions, run.Token);
         timings.DecodeDone();
         run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Done, EvaluationsPerStep = run.Scheduler.Scheduler.Order });
-        return new GenerationResult(images, run.Seed, latents, [n, UNet.LatentChannels, latentH, latentW], clock.Elapsed)
+        return new GenerationResult(images, run.Seed, latents, [n, _model.Latents.Channels, latentH, latentW], clock.Elapsed)
         {
             Warnings = run.Warnings,
             UnetEvaluations = evaluations,
@@ -371,20 +339,8 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             _disposing.Cancel();
             while (_active > 0) Monitor.Wait(_gate);
         }
-        if (_family is not null)
-        {
-            _family.Dispose();
-        }
-        else
-        {
-            _textEncoder.Dispose();
-            _textEncoder2?.Dispose();
-            DisposeControlNets();
-            _unet.Dispose();
-            _vae.Dispose();
-            _previewDecoder?.Dispose();
-            if (_vaeEncoder.IsValueCreated) _vaeEncoder.Value?.Dispose();
-        }
+        DisposeControlNets();
+        _model.Dispose();
         _disposing.Dispose();
     }
 }

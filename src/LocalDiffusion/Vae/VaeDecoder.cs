@@ -156,6 +156,9 @@ internal sealed class VaeDecoder : IDisposable
     /// <summary>Holds the session open for a stage of several calls (see <see cref="OnnxComponent.Use"/>).</summary>
     public OnnxComponent.Lease Use() => _model.Use();
 
+    /// <summary>The session.</summary>
+    internal OnnxComponent Component => _model;
+
     /// <summary>Whether the session is open now (see <see cref="PipelineOptions.LowMemory"/>).</summary>
     public bool IsLoaded => _model.IsLoaded;
 

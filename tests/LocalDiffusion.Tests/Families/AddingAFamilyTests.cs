@@ -1,3 +1,4 @@
+using LocalDiffusion.Latents;
 using LocalDiffusion.Pipeline;
 using LocalDiffusion.Families;
 using LocalDiffusion.Model;
@@ -33,13 +34,16 @@ public sealed class AddingAFamilyTests
                 Latents = latents,
                 Decoder = new VaeDecoder(loaded[1], latents.Channels),
                 SchedulerConfig = FamilyLoading.Scheduler(folder, SchedulerRegistry.Default),
-                Components = [.. opened],
+                Opened = [.. opened],
             };
         }
     }
 
-    /// <summary>Step 2: the conditioner (here: nothing to encode), the denoiser adapter and the schedule.</summary>
-    private sealed class UnconditionalModel(OnnxComponent transformer) : FamilyModel
+    /// <summary>
+    /// Step 2: the conditioner (here: nothing to encode), the denoiser adapter and the schedule. A flow-matching transformer
+    /// derives from <see cref="FlowFamilyModel"/>, which answers the rest of the seam the way SD 3 and FLUX do.
+    /// </summary>
+    private sealed class UnconditionalModel(OnnxComponent transformer) : FlowFamilyModel
     {
         public override string Name => "Unconditional flow";
 

@@ -1,3 +1,4 @@
+using LocalDiffusion.Latents;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.TextEncoder;
@@ -51,7 +52,7 @@ internal sealed class FluxFamily : DiffusionFamily
             PreviewDecoder = decoders.PreviewDecoder(loaded, latents),
             Encoder = encoder,
             SchedulerConfig = scheduler,
-            Components = [.. opened],
+            Opened = [.. opened],
             TokenizerVocabularySize = tokenizer.VocabularySize,
         };
     }

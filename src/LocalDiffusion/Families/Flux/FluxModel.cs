@@ -21,7 +21,7 @@ namespace LocalDiffusion.Families.Flux;
 /// </list>
 /// </summary>
 internal sealed class FluxModel(OnnxComponent clip, ClipTokenizer tokenizer, T5TextEncoder t5, T5Tokenizer t5Tokenizer,
-    OnnxComponent transformer, bool dev) : FamilyModel
+    OnnxComponent transformer, bool dev) : FlowFamilyModel
 {
     private readonly TensorSpec _clipIds = clip.Input("input_ids");
     private readonly TensorSpec _pooled = clip.Outputs.TryGetValue("pooler_output", out var p) ? p

@@ -1,3 +1,4 @@
+using LocalDiffusion.Latents;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.TextEncoder;
@@ -55,7 +56,7 @@ internal sealed class Sd3Family : DiffusionFamily
             PreviewDecoder = decoders.PreviewDecoder(loaded, latents),
             Encoder = encoder,
             SchedulerConfig = scheduler,
-            Components = [.. opened],
+            Opened = [.. opened],
             TokenizerVocabularySize = tokenizer.VocabularySize,
         };
     }

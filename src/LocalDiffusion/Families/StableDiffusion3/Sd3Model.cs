@@ -18,7 +18,7 @@ namespace LocalDiffusion.Families.StableDiffusion3;
 /// </list>
 /// </summary>
 internal sealed class Sd3Model(ClipTextEncoder clipL, ClipTokenizer tokenizerL, ClipTextEncoder clipG, ClipTokenizer tokenizerG,
-    T5TextEncoder? t5, T5Tokenizer? t5Tokenizer, OnnxComponent transformer, int jointAttentionWidth) : FamilyModel
+    T5TextEncoder? t5, T5Tokenizer? t5Tokenizer, OnnxComponent transformer, int jointAttentionWidth) : FlowFamilyModel
 {
     public override string Name => "SD 3";
 

@@ -1,7 +1,7 @@
 using LocalDiffusion.Errors;
 using LocalDiffusion.Onnx;
 
-namespace LocalDiffusion.Pipeline;
+namespace LocalDiffusion.Model;
 
 /// <summary>What a loaded pipeline found in its model folder.</summary>
 public sealed record ModelInfo

@@ -2,24 +2,17 @@ using LocalDiffusion.Embeddings;
 using LocalDiffusion.PromptEncoding;
 using LocalDiffusion.Tokenizer;
 
-namespace LocalDiffusion.Pipeline;
+namespace LocalDiffusion.Families.StableDiffusion;
 
 // Textual inversion: the embeddings of PipelineOptions.Embeddings and EmbeddingsDirectory are read and checked at load,
 // their names map to fixed token ids, and a request whose prompt or negative prompt uses one runs with the text encoders'
 // token-embedding tables extended by every embedding's vectors (merged with the LoRA set's weights, switched the same
-// way). A request that uses none runs the model's own tables, so its conditioning is bit-identical to a pipeline without
+// way). A request that uses none runs the model's own tables, so its conditioning is bit-identical to a model without
 // embeddings.
-public sealed partial class StableDiffusionPipeline
+internal sealed partial class StableDiffusionModel
 {
-    private EmbeddingSet? _embeddings;
-
-    /// <summary>The textual-inversion embeddings prompts can use, by name (empty: none loaded).</summary>
-    public IReadOnlyList<TextualInversion> Embeddings => _embeddings?.Loaded ?? [];
-
-    /// <summary>Files of <see cref="PipelineOptions.EmbeddingsDirectory"/> that were not loaded, and why (A1111's "skipped").</summary>
-    public IReadOnlyList<SkippedEmbedding> SkippedEmbeddings => _embeddings?.Skipped ?? [];
-
-    private void LoadEmbeddings(PipelineOptions options, ClipTokenizer tokenizer, ClipTokenizer? tokenizer2)
+    /// <summary>Reads the embeddings the options name, for this model's text encoders.</summary>
+    public void LoadEmbeddings(PipelineOptions options, ClipTokenizer tokenizer, ClipTokenizer? tokenizer2)
     {
         if (options.Embeddings.Count == 0 && options.EmbeddingsDirectory is null) return;
         List<EmbeddingSlot> slots = _sdxlPromptEncoder is null
@@ -37,9 +30,10 @@ public sealed partial class StableDiffusionPipeline
         else _promptEncoder.Embeddings = _embeddings.MatcherFor(_textEncoder.Component.Name);
     }
 
-    // Whether either prompt names an embedding: tokenized exactly as encoding will (the ids of embedding vectors are negative).
-    private bool UsesEmbeddings(GenerationRequest request)
+    /// <inheritdoc/>
+    public override bool UsesEmbeddings(GenerationRequest request)
     {
+        // Tokenized exactly as encoding will: the ids of embedding vectors are negative.
         if (_embeddings is not { Rows: > 0 }) return false;
         var chunker = _sdxlPromptEncoder?.Chunkers.Second ?? _promptEncoder;
         foreach (var (text, property) in new[] { (request.Prompt, nameof(request.Prompt)), (request.NegativePrompt ?? "", nameof(request.NegativePrompt)) })
