@@ -65,6 +65,9 @@ internal abstract class FamilyModel : IDisposable
     /// </summary>
     public virtual bool PreviewsNormaliseNoise => false;
 
+    /// <summary>Why image sides must be multiples of <see cref="ModelInfo.SizeMultiple"/>, for the message refusing another size.</summary>
+    public abstract string SizeMultipleReason { get; }
+
     /// <summary>Whether its conditioning holds aesthetic scores instead of target sizes (an SDXL refiner's time ids).</summary>
     public virtual bool TakesAestheticScores => false;
 

@@ -71,6 +71,9 @@ internal abstract class FlowFamilyModel : FamilyModel
     public abstract void SetTimesteps(IFlowMatchScheduler scheduler, int steps, int latentHeight, int latentWidth);
 
     /// <inheritdoc/>
+    public override string SizeMultipleReason => $"{Name} draws sides that are multiples of {SizeMultiple} px: 8 for the VAE × {SizeMultiple / VaeDecoder.Factor} for the transformer's patches";
+
+    /// <inheritdoc/>
     public override IDenoiser Denoiser => _denoiser.Value;
 
     /// <inheritdoc/>

@@ -1,4 +1,3 @@
-using System.Numerics;
 using LocalDiffusion.Denoising;
 using LocalDiffusion.Latents;
 using LocalDiffusion.Model;
@@ -108,7 +107,7 @@ public sealed partial class StableDiffusionPipeline
         if (value < multiple || value > MaxSide || value % multiple != 0)
             throw new InvalidRequestException(name, value, null, called => $"{called} is {value}; it must be a multiple of {multiple} between {multiple} and {MaxSide} pixels" +
                 (multiple > VaeDecoder.Factor
-                    ? $" (this model's denoiser halves the latents {BitOperations.Log2((uint)(multiple / VaeDecoder.Factor))} times, so sides must be multiples of 8×{multiple / VaeDecoder.Factor}; e.g. {string.Join(" or ", SizeSuggestions(value, multiple))})."
+                    ? $" ({_model.SizeMultipleReason}; e.g. {string.Join(" or ", SizeSuggestions(value, multiple))})."
                     : "."));
     }
 

@@ -82,6 +82,7 @@ public sealed class PackageTests
                 """);
             await File.WriteAllTextAsync(Path.Combine(consumer, "Program.cs"), """
                 using LocalDiffusion;
+                using LocalDiffusion.Pipeline;
 
                 var builder = WebApplication.CreateSlimBuilder();
                 builder.Services.AddLocalDiffusion(o => o.Models = [args[0]]);

@@ -63,6 +63,10 @@ internal sealed partial class StableDiffusionModel : FamilyModel
     public override IDenoiser Denoiser => _unet;
 
     /// <inheritdoc/>
+    public override string SizeMultipleReason =>
+        $"this model's UNet halves the latents {_unet.DownsamplingLevels} times, so sides must be multiples of 8×{Info.SizeMultiple / VaeDecoder.Factor}";
+
+    /// <inheritdoc/>
     public override VaeDecoding Decoding => _vae;
 
     /// <inheritdoc/>
