@@ -43,6 +43,12 @@ internal abstract class FamilyModel : IDisposable
     /// <summary>Every ONNX component opened, for <see cref="ModelInfo.Components"/> and disposal.</summary>
     public required IReadOnlyList<OnnxComponent> Components { get; init; }
 
+    /// <summary>The components a LoRA may change (the transformer and the CLIP encoders; not T5), named as LoRA keys name them.</summary>
+    public IReadOnlyList<OnnxComponent> LoraComponents { get; init; } = [];
+
+    /// <summary>The T5 encoder's component name (<c>text_encoder_3</c> in SD 3, <c>text_encoder_2</c> in FLUX): LoRAs for it are refused.</summary>
+    public string? T5Component { get; init; }
+
     /// <summary>The CLIP tokenizer's vocabulary size, for <see cref="ModelInfo"/>.</summary>
     public int TokenizerVocabularySize { get; init; }
 

@@ -29,9 +29,6 @@ internal sealed class FamilyPipeline(FamilyModel model, SchedulerRegistry schedu
         RequestLimits.Check(r);
         if (r.MaxSequenceLength is < 1 or > RequestLimits.MaxSequenceLength)
             throw new InvalidRequestException(nameof(r.MaxSequenceLength), r.MaxSequenceLength, null, called => $"{called} is {r.MaxSequenceLength}; it must be between 1 and {RequestLimits.MaxSequenceLength} T5 tokens.");
-        // LoRA keys for these transformers are not mapped yet: refused rather than silently left out of the picture.
-        if (r.Loras is { Count: > 0 } || Adapters.PromptLoras.Extract(r.Prompt).Loras.Count > 0)
-            throw new ModelIncompatibleException(nameof(r.Loras), Model.Name, called => $"LoRAs are not supported with {Model.Name} yet (only SD 1.x/2.x/XL); remove the <lora:…> tags and {called}.");
         if (r.ControlNets is { Count: > 0 })
             throw new ModelIncompatibleException(nameof(r.ControlNets), Model.Name,
                 _ => $"ControlNets are not supported with {Model.Name} (only SD 1.x/2.x and SDXL UNets exported with residual inputs).");

@@ -36,8 +36,6 @@ public sealed partial class StableDiffusionPipeline
         var opened = new List<OnnxComponent>();
         try
         {
-            if (options.Loras.Count > 0)
-                throw new ModelIncompatibleException(nameof(options.Loras), family.Name, called => $"PipelineOptions.Loras are not supported with {family.Name} models yet (only SD 1.x/2.x/XL).");
             if (options.Embeddings.Count > 0)
                 throw new ModelIncompatibleException(nameof(options.Embeddings), family.Name,
                     _ => $"PipelineOptions.Embeddings (textual inversion) are not supported with {family.Name} models yet (only SD 1.x/2.x/XL).");
@@ -75,7 +73,7 @@ public sealed partial class StableDiffusionPipeline
                 },
                 Tasks = model.Encoder is null ? ["text-to-image"] : ["text-to-image", "img2img", "inpainting"],
             };
-            return new StableDiffusionPipeline(new FamilyPipeline(model, schedulers, name), info);
+            return new StableDiffusionPipeline(new FamilyPipeline(model, schedulers, name), info) { _options = options };
         }
         catch
         {
@@ -87,8 +85,9 @@ public sealed partial class StableDiffusionPipeline
     private Task<GenerationResult> GenerateFamilyAsync(FamilyPipeline family, GenerationRequest request, IProgress<GenerationProgress>? progress,
         CancellationToken cancellationToken)
     {
-        request = WithDefaults(request);
+        request = ResolveLoras(WithDefaults(request)); // <lora:…> tags out of the prompt, the full LoRA set in Loras
         family.Validate(request); // refused before any work, naming the field
+        FamilyLoras.Check(family.Model, Info.Family.Architecture, request.Loras ?? [], _options.SkipUnmatchedLoraLayers);
         Enter();
         return Task.Run(() =>
         {
@@ -98,6 +97,7 @@ public sealed partial class StableDiffusionPipeline
                 request.Width ?? family.Model.Defaults.Width, request.Height ?? family.Model.Defaults.Height);
             try
             {
+                using var loras = UseLoras(request);
                 return family.Generate(request, progress, linked.Token);
             }
             catch (Exception e) when (LocalDiffusionTelemetry.FailFilter(activity, e))

@@ -53,6 +53,8 @@ internal sealed class FluxFamily : DiffusionFamily
             SchedulerConfig = scheduler,
             Components = [.. opened],
             TokenizerVocabularySize = tokenizer.VocabularySize,
+            LoraComponents = [loaded[0], transformer],
+            T5Component = "text_encoder_2",
         };
     }
 }
