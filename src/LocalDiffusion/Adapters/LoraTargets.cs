@@ -55,6 +55,23 @@ internal static class LoraTargets
         _ => "text encoders only",
     };
 
+    /// <summary>
+    /// Whether the LoRA file at <paramref name="path"/> can fit a model of <paramref name="architecture"/>, from its keys; a
+    /// file that does not read as a LoRA counts as fitting (using it reports why it does not).
+    /// </summary>
+    public static bool FileFits(string path, ModelArchitecture architecture)
+    {
+        try
+        {
+            using var file = LoraFile.Open(path);
+            return Fits(Classify(file), architecture);
+        }
+        catch (Exception e) when (e is LoraException or IOException or UnauthorizedAccessException)
+        {
+            return true;
+        }
+    }
+
     /// <summary>Whether a LoRA of <paramref name="lora"/> can fit a model of <paramref name="architecture"/> (shapes aside).</summary>
     public static bool Fits(LoraBase lora, ModelArchitecture architecture) => lora switch
     {
