@@ -98,7 +98,8 @@ public sealed partial class StableDiffusionPipeline
             try
             {
                 using var loras = UseLoras(request);
-                return family.Generate(request, progress, linked.Token);
+                var result = family.Generate(request, progress, linked.Token);
+                return loras.Notes.Count == 0 ? result : result with { Warnings = [.. loras.Notes, .. result.Warnings] }; // skipped LoRA layers
             }
             catch (Exception e) when (LocalDiffusionTelemetry.FailFilter(activity, e))
             {

@@ -133,6 +133,17 @@ public sealed class FamilyLoraTests
         Assert.Equal(Latents(fresh, Flux), Latents(flux, Flux));
     }
 
+    // SkipUnmatchedLoraLayers (A1111's behaviour) leaves out layers that fit nothing and says so in the result's warnings.
+    [Fact]
+    public async Task SkippingUnmatchedLayersLeavesAnSd3LorasLayersOutOfFluxWithAWarning()
+    {
+        using var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny-flux-dev"), Options with { SkipUnmatchedLoraLayers = true });
+        var never = Latents(pipeline, Flux);
+        var result = await pipeline.GenerateAsync(Flux with { Loras = [new LoraAdapter(Lora("sd3_peft_fp32.safetensors"))] }, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Contains(result.Warnings, w => w.Contains("sd3_peft_fp32.safetensors: 6 of its 6 transformer layers match no weight", StringComparison.Ordinal));
+        Assert.Equal(never, result.FinalLatents);
+    }
+
     public static TheoryData<string, string, string> BadFiles => new()
     {
         // (a key of the file, the key the error names, what it says)
