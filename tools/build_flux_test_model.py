@@ -68,17 +68,8 @@ class TransformerExport(nn.Module):
                           guidance=guidance, return_dict=False)[0]
 
 
-def write(variant: str, work: Path):
-    out = nets.ROOT / f"tiny-flux-{variant}"
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    clip_l, t5, transformer, vae = build(variant)
-    nets.copy_clip_tokenizer(out / "tokenizer", pad_bang=False)
-    nets.train_t5_tokenizer(out / "tokenizer_2", work)
-    nets.export_clip(clip_l, out / "text_encoder" / "model.onnx", projection=False)
-    nets.export_t5(t5, out / "text_encoder_2" / "model.onnx")
-    dev = variant == "dev"
+def export_transformer(transformer, dev: bool, path: Path):
+    """Exports the transformer in optimum's layout (also used by build_flow_lora_test_files.py for its merged copy)."""
     h, w, seq = 4, 6, 13
     ids = torch.zeros(h, w, 3)
     ids[..., 1] += torch.arange(h)[:, None]
@@ -92,7 +83,21 @@ def write(variant: str, work: Path):
             "out_hidden_states": {0: "batch_size", 1: "packed_height_width"}}
     if dev:
         args, names, axes = args + (torch.tensor([3.5]),), names + ["guidance"], {**axes, "guidance": {0: "batch_size"}}
-    nets.export(TransformerExport(transformer, dev), args, out / "transformer" / "model.onnx", names, ["out_hidden_states"], axes)
+    nets.export(TransformerExport(transformer, dev), args, path, names, ["out_hidden_states"], axes)
+
+
+def write(variant: str, work: Path):
+    out = nets.ROOT / f"tiny-flux-{variant}"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    clip_l, t5, transformer, vae = build(variant)
+    nets.copy_clip_tokenizer(out / "tokenizer", pad_bang=False)
+    nets.train_t5_tokenizer(out / "tokenizer_2", work)
+    nets.export_clip(clip_l, out / "text_encoder" / "model.onnx", projection=False)
+    nets.export_t5(t5, out / "text_encoder_2" / "model.onnx")
+    dev = variant == "dev"
+    export_transformer(transformer, dev, out / "transformer" / "model.onnx")
     config = {"_class_name": "FluxTransformer2DModel", "_diffusers_version": "0.31.0",
               **{k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(transformer.config).items() if not k.startswith("_")}}
     nets.write_json(out / "transformer" / "config.json", config)

@@ -64,6 +64,17 @@ class TransformerExport(nn.Module):
                           pooled_projections=pooled_projections, timestep=timestep, return_dict=False)[0]
 
 
+def export_transformer(transformer, path: Path):
+    """Exports the transformer in optimum's layout (also used by build_flow_lora_test_files.py for its merged copy)."""
+    args = (torch.randn(1, 16, 8, 12), torch.randn(1, 93, nets.T5_DIM), torch.randn(1, TRANSFORMER["pooled_projection_dim"]),
+            torch.tensor([500.0]))
+    nets.export(TransformerExport(transformer), args, path,
+                ["hidden_states", "encoder_hidden_states", "pooled_projections", "timestep"], ["out_hidden_states"],
+                {"hidden_states": {0: "batch_size", 2: "height", 3: "width"},
+                 "encoder_hidden_states": {0: "batch_size", 1: "sequence_length"}, "pooled_projections": {0: "batch_size"},
+                 "timestep": {0: "step"}, "out_hidden_states": {0: "batch_size", 2: "height", 3: "width"}})
+
+
 def main() -> int:
     if OUT.exists():
         shutil.rmtree(OUT)
@@ -76,13 +87,7 @@ def main() -> int:
     nets.export_clip(clip_l, OUT / "text_encoder" / "model.onnx", projection=True)
     nets.export_clip(clip_g, OUT / "text_encoder_2" / "model.onnx", projection=True)
     nets.export_t5(t5, OUT / "text_encoder_3" / "model.onnx")
-    args = (torch.randn(1, 16, 8, 12), torch.randn(1, 93, nets.T5_DIM), torch.randn(1, TRANSFORMER["pooled_projection_dim"]),
-            torch.tensor([500.0]))
-    nets.export(TransformerExport(transformer), args, OUT / "transformer" / "model.onnx",
-                ["hidden_states", "encoder_hidden_states", "pooled_projections", "timestep"], ["out_hidden_states"],
-                {"hidden_states": {0: "batch_size", 2: "height", 3: "width"},
-                 "encoder_hidden_states": {0: "batch_size", 1: "sequence_length"}, "pooled_projections": {0: "batch_size"},
-                 "timestep": {0: "step"}, "out_hidden_states": {0: "batch_size", 2: "height", 3: "width"}})
+    export_transformer(transformer, OUT / "transformer" / "model.onnx")
     config = {"_class_name": "SD3Transformer2DModel", "_diffusers_version": "0.31.0",
               **{k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(transformer.config).items() if not k.startswith("_")}}
     nets.write_json(OUT / "transformer" / "config.json", config)

@@ -30,14 +30,30 @@ internal static class SdApiListings
     {
         var options = server.Options;
         // A1111's shape: {name, alias, path, metadata} per file of the LoRA folder (metadata: the file's __metadata__).
-        app.MapGet("/sdapi/v1/loras", () => Results.Json(options.LoraDirectory is not { } loraDirectory ? [] :
-            Adapters.LoraDirectory.List(loraDirectory).Select(f => new
+        // Files whose keys show another family than the A1111 model's (a FLUX LoRA for SD 1.5) are left out, so the listing
+        // waits for that model, as /sdapi/v1/embeddings does; a model that fails to load leaves every file listed.
+        app.MapGet("/sdapi/v1/loras", async (CancellationToken token) =>
+        {
+            if (options.LoraDirectory is not { } loraDirectory) return Results.Json(Array.Empty<object>());
+            Model.ModelArchitecture? architecture = null;
+            try
             {
-                name = Adapters.LoraDirectory.NameOf(loraDirectory, f),
-                alias = Path.GetFileNameWithoutExtension(f),
-                path = Path.GetFullPath(f),
-                metadata = ReadMetadata(f),
-            }).ToArray()));
+                architecture = (await server.A1111Model.Loading.WaitAsync(token).ConfigureAwait(false)).Info.Family.Architecture;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                server.Logger.LogWarning("LoRAs listed unfiltered: the model did not load ({Message})", e.Message);
+            }
+            return Results.Json(Adapters.LoraDirectory.List(loraDirectory)
+                .Where(f => architecture is not { } a || Families.FamilyLoras.FileFits(f, a))
+                .Select(f => new
+                {
+                    name = Adapters.LoraDirectory.NameOf(loraDirectory, f),
+                    alias = Path.GetFileNameWithoutExtension(f),
+                    path = Path.GetFullPath(f),
+                    metadata = ReadMetadata(f),
+                }).ToArray());
+        });
         app.MapGet("/sdapi/v1/hypernetworks", () => Results.Json(Array.Empty<object>()));
         // A1111's shape: {loaded: {name: {step, sd_checkpoint, sd_checkpoint_name, shape, vectors}}, skipped: {…}} for the
         // checkpoint A1111 clients use (its --embeddings-dir files, checked against its text encoders once it has loaded).

@@ -50,17 +50,17 @@ internal enum LoraPart
 /// <c>unet.….to_q.lora_A.weight</c>, and the older <c>.lora.down.weight</c>, <c>processor.to_q_lora.down.weight</c>
 /// and <c>lora_linear_layer</c> forms that diffusers v0.31.0 converts) give it dotted.
 /// </summary>
-/// <param name="Component">Model folder component: <c>unet</c>, <c>text_encoder</c> or <c>text_encoder_2</c>.</param>
+/// <param name="Component">Model folder component: <c>unet</c>, <c>transformer</c> (SD 3, FLUX), <c>text_encoder</c>, <c>text_encoder_2</c> or <c>text_encoder_3</c>.</param>
 /// <param name="Module">The module path (dotted, or underscored when <see cref="Underscored"/>).</param>
 /// <param name="Underscored">Whether <see cref="Module"/> is kohya's underscore-joined form.</param>
 /// <param name="Part">Down, up or alpha.</param>
 internal sealed record LoraKey(string Component, string Module, bool Underscored, LoraPart Part)
 {
     private static readonly (string Prefix, string Component)[] KohyaPrefixes =
-        [("lora_unet_", "unet"), ("lora_te1_", "text_encoder"), ("lora_te2_", "text_encoder_2"), ("lora_te_", "text_encoder")];
+        [("lora_unet_", "unet"), ("lora_te1_", "text_encoder"), ("lora_te2_", "text_encoder_2"), ("lora_te_", "text_encoder"), ("lora_transformer_", "transformer")];
 
     private static readonly (string Prefix, string Component)[] DiffusersPrefixes =
-        [("unet.", "unet"), ("text_encoder_2.", "text_encoder_2"), ("text_encoder.", "text_encoder")];
+        [("unet.", "unet"), ("transformer.", "transformer"), ("text_encoder_2.", "text_encoder_2"), ("text_encoder_3.", "text_encoder_3"), ("text_encoder.", "text_encoder")];
 
     // LyCORIS and other adapter kinds a LoRA merge cannot apply: their key suffix names the format.
     private static readonly (string Marker, string Format)[] Refused =
@@ -104,11 +104,15 @@ internal sealed record LoraKey(string Component, string Module, bool Underscored
                     "lokr_w2_b" => LoraPart.LokrW2B,
                     _ => null,
                 };
-                if (part is { } p && module.Length > 0) return new LoraKey(component, module, true, p);
+                // kohya's FLUX LoRAs keep lora_unet_ for FLUX's own block names (double_blocks_0_img_attn_qkv): the transformer's.
+                var target = component == "unet" && FluxKohyaNames.IsFluxModule(module) ? "transformer" : component;
+                if (part is { } p && module.Length > 0) return new LoraKey(target, module, true, p);
                 break;
             }
         if (key.StartsWith("lora_", StringComparison.Ordinal))
-            throw new LoraException(file, key, "not a kohya LoRA key this engine knows: expected lora_unet_/lora_te_/lora_te1_/lora_te2_<module>.lora_down.weight, .lora_up.weight or .alpha (SD3/FLUX/transformer LoRAs are not supported)");
+            throw new LoraException(file, key, "not a kohya LoRA key this engine knows: expected lora_unet_/lora_te_/lora_te1_/lora_te2_/lora_transformer_<module>.lora_down.weight, .lora_up.weight or .alpha");
+        if (FluxKohyaNames.RefusedFormat(key) is { } fluxFormat)
+            throw new LoraException(file, key, $"this is {fluxFormat}, which the engine does not apply: use a diffusers/PEFT (transformer.….lora_A.weight) or kohya (lora_unet_double_blocks_…) FLUX LoRA");
         return ParseDiffusers(file, key);
     }
 
@@ -133,7 +137,7 @@ internal sealed record LoraKey(string Component, string Module, bool Underscored
         else if (Strip(rest, "_lora.up.weight", out module)) { part = LoraPart.Up; module = OldAttention(module, component); }
         else if (Strip(rest, ".alpha", out module)) part = LoraPart.Alpha;
         else
-            throw new LoraException(file, key, "not a LoRA key this engine knows: expected kohya (lora_unet_…/lora_te_….lora_down.weight, .lora_up.weight, .alpha) or diffusers/PEFT (unet.….lora_A.weight / .lora_B.weight, .lora.down.weight / .lora.up.weight)");
+            throw new LoraException(file, key, "not a LoRA key this engine knows: expected kohya (lora_unet_…/lora_te_….lora_down.weight, .lora_up.weight, .alpha) or diffusers/PEFT (unet.…/transformer.…/text_encoder.….lora_A.weight / .lora_B.weight, .lora.down.weight / .lora.up.weight)");
         // diffusers' attention processors sit between the attention module and its projections.
         module = module.Replace(".processor.", ".", StringComparison.Ordinal);
         if (module.EndsWith(".processor", StringComparison.Ordinal)) module = module[..^".processor".Length];
@@ -147,7 +151,7 @@ internal sealed record LoraKey(string Component, string Module, bool Underscored
     {
         var dot = module.LastIndexOf('.');
         var (parent, leaf) = dot < 0 ? ("", module) : (module[..(dot + 1)], module[(dot + 1)..]);
-        var text = component != "unet";
+        var text = component.StartsWith("text_encoder", StringComparison.Ordinal);
         var mapped = leaf switch
         {
             "to_q" => text ? "q_proj" : "to_q",

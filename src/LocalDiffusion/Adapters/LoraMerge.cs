@@ -29,7 +29,7 @@ internal static class LoraMerge
         var resolver = new ModuleResolver(model.Targets);
         var layersPerBlock = component == "unet" ? SgmNames.LayersPerBlock(model.Targets) : null;
         // First every layer is resolved and checked, so a LoRA for another model is refused before any weight is read.
-        var changes = new Dictionary<string, (WeightTarget Target, List<(LoraFile File, LoraLayer Layer, float Factor)> Parts)>(StringComparer.Ordinal);
+        var changes = new Dictionary<string, (WeightTarget Target, List<(LoraFile File, LoraLayer Layer, float Factor, int UpRow)> Parts)>(StringComparer.Ordinal);
         foreach (var (file, weight, layers) in relevant)
         {
             var skipped = 0;
@@ -38,11 +38,11 @@ internal static class LoraMerge
                 var shared = ModuleResolver.SharedPrefixLength(group.Select(l => l.Key.Module).ToList(), group.Key);
                 foreach (var layer in group)
                 {
-                    var target = Resolve(file, layer, resolver, shared, component, modelPath, layersPerBlock);
-                    var problem = target is null
-                        ? $"module {layer.Key.Module} is not a weight of this {component} ({modelPath}): the LoRA was made for another model"
-                          + (model.Targets.Count == 0 ? " (or this export's node names carry no module paths)" : "")
-                        : ShapeProblem(layer, target);
+                    var (targets, problem) = LoraSplit.Resolve(file, layer, resolver, shared, component, modelPath, layersPerBlock);
+                    if (targets.Count == 0 && problem is null)
+                        problem = $"module {layer.Key.Module} is not a weight of this {component} ({modelPath}): the LoRA was made for another model"
+                          + (model.Targets.Count == 0 ? " (or this export's node names carry no module paths)" : "");
+                    problem ??= LoraSplit.RowsProblem(layer, targets) ?? targets.Select(t => ShapeProblem(layer, t.Target, t.Rows)).FirstOrDefault(p => p is not null);
                     if (problem is not null)
                     {
                         if (!skipUnmatched) throw new LoraException(file.Path, layer.Down.Name, problem);
@@ -50,9 +50,12 @@ internal static class LoraMerge
                         continue;
                     }
                     if (weight == 0f) continue;
-                    if (!changes.TryGetValue(target!.Initializer, out var entry))
-                        changes[target.Initializer] = entry = (target, []);
-                    entry.Parts.Add((file, layer, weight * layer.Scale));
+                    foreach (var (target, upRow, _) in targets)
+                    {
+                        if (!changes.TryGetValue(target.Initializer, out var entry))
+                            changes[target.Initializer] = entry = (target, []);
+                        entry.Parts.Add((file, layer, weight * layer.Scale, upRow));
+                    }
                 }
             }
             if (skipped > 0) notes.Add($"{file.Path}: {skipped} of its {layers.Count} {component} layers match no weight of this model and were skipped");
@@ -66,7 +69,7 @@ internal static class LoraMerge
             foreach (var (target, parts) in changes.Values)
             {
                 var merged = model.Read(target);
-                foreach (var (file, layer, factor) in parts) AddProduct(file, layer, factor, merged, target);
+                foreach (var (file, layer, factor, upRow) in parts) AddProduct(file, layer, factor, upRow, merged, target);
                 if (target.DataType == OnnxGraph.Float16)
                 {
                     var halves = new Float16[merged.Length];
@@ -86,22 +89,8 @@ internal static class LoraMerge
         }
     }
 
-    private static WeightTarget? Resolve(LoraFile file, LoraLayer layer, ModuleResolver resolver, int shared, string component, string modelPath, int? layersPerBlock)
-    {
-        try
-        {
-            // kohya's SDXL LoRAs use SGM block names (input_blocks_4_1_…): mapped to diffusers' first.
-            if (layer.Key.Underscored && layersPerBlock is { } l && SgmNames.ToDiffusers(layer.Key.Module, l) is { } diffusers)
-                return resolver.Resolve(diffusers, true, 0);
-            return resolver.Resolve(layer.Key.Module, layer.Key.Underscored, shared);
-        }
-        catch (InvalidOperationException e)
-        {
-            throw new LoraException(file.Path, layer.Down.Name, $"module {layer.Key.Module} is ambiguous in this {component} ({modelPath}): {e.Message}");
-        }
-    }
-
-    private static string? ShapeProblem(LoraLayer layer, WeightTarget target)
+    // rows: how many of the up matrix's rows go to this weight (all but where a fused kohya FLUX module is split).
+    private static string? ShapeProblem(LoraLayer layer, WeightTarget target, long rows)
     {
         if (layer.Kind != LoraKind.LoRA)
         {
@@ -122,8 +111,8 @@ internal static class LoraMerge
         }
         else if (kernel != 1)
             return $"a {d[2]}×{d[3]} conv LoRA cannot change the linear layer {target.NodeName}";
-        if (u[0] != target.OutFeatures || d[1] * kernel != target.InFeatures)
-            return $"the LoRA maps {d[1] * kernel} → {u[0]} features, but {target.NodeName}'s weight [{string.Join(", ", target.Dims)}] maps {target.InFeatures} → {target.OutFeatures}: the LoRA was made for another model (e.g. an SDXL LoRA on an SD 1.x model)";
+        if (rows != target.OutFeatures || d[1] * kernel != target.InFeatures)
+            return $"the LoRA maps {d[1] * kernel} → {rows} features, but {target.NodeName}'s weight [{string.Join(", ", target.Dims)}] maps {target.InFeatures} → {target.OutFeatures}: the LoRA was made for another model (e.g. an SDXL LoRA on an SD 1.x model, or an SD 3 LoRA on FLUX)";
         return null;
     }
 
@@ -134,7 +123,8 @@ internal static class LoraMerge
     // weight += factor · up[out, r] · down[r, in], in the stored layout: one fused multiply-add over a contiguous row per
     // (row, r) — [out, in]: a down row scaled by up[o, k]; [in, out]: a (scaled) up column scaled by down[k, i]. Writing
     // the transpose directly keeps every access sequential (no strided transpose of a [out, in] change afterwards).
-    private static void AddProduct(LoraFile file, LoraLayer layer, float factor, float[] weight, WeightTarget target)
+    // upRow: the first row of up that this weight takes (0 but for a split kohya FLUX module).
+    private static void AddProduct(LoraFile file, LoraLayer layer, float factor, int upRow, float[] weight, WeightTarget target)
     {
         var transposed = StoredTransposed(target);
         var inF = (int)target.InFeatures;
@@ -155,8 +145,8 @@ internal static class LoraMerge
             return;
         }
         var down = file.File.ReadFloat32(layer.Down);
-        var up = file.File.ReadFloat32(layer.Up);
         var rank = (int)layer.Rank!.Value;
+        var up = file.File.ReadFloat32(layer.Up).AsSpan(upRow * rank, outF * rank);
         if (transposed)
         {
             var upColumns = new float[rank * outF]; // up transposed and scaled: row k is factor · up[:, k]

@@ -2,7 +2,7 @@ namespace LocalDiffusion.Errors;
 
 /// <summary>
 /// The request asks for something this model cannot do: img2img from a folder without a VAE encoder, text-to-image from
-/// an SDXL refiner, a LoRA on a family that takes none. The request field and the model's file are data.
+/// an SDXL refiner, a ControlNet on SD 3/FLUX. The request field and the model's file are data.
 /// </summary>
 public sealed class ModelIncompatibleException : ArgumentException, ILocalDiffusionError
 {

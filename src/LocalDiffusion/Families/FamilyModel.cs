@@ -53,6 +53,11 @@ internal abstract class FamilyModel : IDisposable
     /// <summary>The sessions whose weights a LoRA may change (empty: the family takes no LoRAs).</summary>
     public virtual IReadOnlyList<OnnxComponent> LoraTargets => [];
 
+    /// <summary>Refuses, naming the file and key, a request's LoRA this family cannot take (another family's, a T5 LoRA); before any work.</summary>
+    public virtual void CheckLoras(IReadOnlyList<LoraAdapter> loras, bool skipUnmatched)
+    {
+    }
+
     /// <summary>The UNet ControlNets feed (null: the family takes no ControlNets).</summary>
     public virtual UNet? ControlTarget => null;
 

@@ -51,6 +51,12 @@ internal abstract class FlowFamilyModel : FamilyModel
     /// <summary>Every ONNX component opened, for <see cref="ModelInfo.Components"/> and disposal.</summary>
     public required IReadOnlyList<OnnxComponent> Opened { get; init; }
 
+    /// <summary>The components a LoRA may change (the transformer and the CLIP encoders; not T5), named as LoRA keys name them.</summary>
+    public IReadOnlyList<OnnxComponent> LoraComponents { get; init; } = [];
+
+    /// <summary>The T5 encoder's component name (<c>text_encoder_3</c> in SD 3, <c>text_encoder_2</c> in FLUX): LoRAs for it are refused.</summary>
+    public string? T5Component { get; init; }
+
     /// <summary>The CLIP tokenizer's vocabulary size, for <see cref="ModelInfo"/>.</summary>
     public int TokenizerVocabularySize { get; init; }
 
@@ -90,6 +96,13 @@ internal abstract class FlowFamilyModel : FamilyModel
 
     /// <inheritdoc/>
     public override IEnumerable<OnnxComponent> Sessions => Opened;
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<OnnxComponent> LoraTargets => LoraComponents;
+
+    /// <inheritdoc/>
+    public override void CheckLoras(IReadOnlyList<LoraAdapter> loras, bool skipUnmatched) =>
+        FamilyLoras.Check(this, Info.Family.Architecture, loras, skipUnmatched);
 
     /// <inheritdoc/>
     public override void Describe(FamilyFolder folder, SessionFactory sessions, SchedulerRegistry schedulers) => Info = new ModelInfo

@@ -110,7 +110,7 @@ public sealed partial class StableDiffusionPipeline
             {
                 var (file, _) = files.First(f => f.Item1.Layers.Any(l => matchedComponents.Contains(l.Key.Component)));
                 var layer = file.Layers.First(l => matchedComponents.Contains(l.Key.Component));
-                throw new LoraException(file.Path, layer.Down.Name, $"this LoRA changes {layer.Key.Component}, which this model does not have (an SDXL LoRA on an SD 1.x/2.x model?)");
+                throw new LoraException(file.Path, layer.Down.Name, $"this LoRA changes {layer.Key.Component}, which this model does not have: it targets {LoraTargets.Describe(LoraTargets.Classify(file))} (an SDXL LoRA on an SD 1.x/2.x model?)");
             }
         }
         catch

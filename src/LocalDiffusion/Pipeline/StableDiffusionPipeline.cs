@@ -100,6 +100,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         CheckLorasTaken(request);
         request = _model.WithFamilyDefaults(ResolveLoras(WithDefaults(request)));
         var (latentH, latentW) = Validate(request);
+        _model.CheckLoras(request.Loras ?? [], _options.SkipUnmatchedLoraLayers);
         var scheduler = CreateScheduler(request, latentH, latentW);
         if (_model.SplitsSchedules) CheckSplit(request, scheduler.Scheduler, scheduler.Name);
         if (request.InitImage is not null)

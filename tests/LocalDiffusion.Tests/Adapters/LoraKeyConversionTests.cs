@@ -66,6 +66,15 @@ public sealed class LoraKeyConversionTests
     [InlineData("unet.mid_block.attentions.0.proj_in.lora.up.weight", "unet", "mid_block.attentions.0.proj_in", false, "Up")]
     [InlineData("lora_unet_mid_block_attentions_0_proj_in.hada_w1_a", "unet", "mid_block_attentions_0_proj_in", true, "HadaW1A")]
     [InlineData("lora_te_text_model_encoder_layers_0_mlp_fc1.lokr_w2_b", "text_encoder", "text_model_encoder_layers_0_mlp_fc1", true, "LokrW2B")]
+    // SD 3 / FLUX: diffusers' transformer and third text encoder, kohya's FLUX names (the transformer's, under lora_unet_), and
+    // trainers' diffusers names joined with '_' (lora_transformer_).
+    [InlineData("transformer.transformer_blocks.0.attn.to_q.lora_A.weight", "transformer", "transformer_blocks.0.attn.to_q", false, "Down")]
+    [InlineData("transformer.single_transformer_blocks.3.proj_mlp.lora.up.weight", "transformer", "single_transformer_blocks.3.proj_mlp", false, "Up")]
+    [InlineData("transformer.transformer_blocks.1.attn.to_out.0.alpha", "transformer", "transformer_blocks.1.attn.to_out.0", false, "Alpha")]
+    [InlineData("text_encoder_3.encoder.block.0.layer.0.SelfAttention.q.lora_B.weight", "text_encoder_3", "encoder.block.0.layer.0.SelfAttention.q", false, "Up")]
+    [InlineData("lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight", "transformer", "double_blocks_0_img_attn_qkv", true, "Down")]
+    [InlineData("lora_unet_single_blocks_37_linear1.alpha", "transformer", "single_blocks_37_linear1", true, "Alpha")]
+    [InlineData("lora_transformer_single_transformer_blocks_0_attn_to_q.lora_up.weight", "transformer", "single_transformer_blocks_0_attn_to_q", true, "Up")]
     public void ParsesEveryKeyForm(string key, string component, string module, bool underscored, string part) =>
         Assert.Equal(new LoraKey(component, module, underscored, Enum.Parse<LoraPart>(part)), LoraKey.Parse("x.safetensors", key));
 
@@ -73,7 +82,9 @@ public sealed class LoraKeyConversionTests
     [InlineData("lora_unet_mid_block_attentions_0_proj_in.hada_t1", "LoHa with a CP-decomposed (Tucker) conv")]
     [InlineData("lora_unet_mid_block_attentions_0_proj_in.lokr_t2", "LoKr with a CP-decomposed (Tucker) conv")]
     [InlineData("lora_unet_mid_block_attentions_0_proj_in.dora_scale", "DoRA")]
-    [InlineData("lora_transformer_single_blocks_0_attn_to_q.lora_down.weight", "not a kohya LoRA key")]
+    [InlineData("lora_prior_unet_down_levels_0_attn.lora_down.weight", "not a kohya LoRA key")]
+    [InlineData("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", "Black Forest Labs' module names")]
+    [InlineData("double_blocks.0.processor.proj_lora1.down.weight", "XLabs")]
     [InlineData("model.diffusion_model.input_blocks.weight", "not a LoRA key")]
     public void RefusesOtherAdapterFormatsByName(string key, string expected)
     {

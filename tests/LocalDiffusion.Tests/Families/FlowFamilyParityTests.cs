@@ -84,9 +84,9 @@ public sealed class FlowFamilyParityTests
         var diffusion = await Assert.ThrowsAsync<LocalDiffusion.Errors.ModelIncompatibleException>(() => sd3.GenerateAsync(new GenerationRequest { Prompt = "x", Scheduler = "dpmpp_2m", Width = 64, Height = 64 }));
         Assert.Equal("Scheduler", diffusion.ParamName);
         Assert.Contains("flow_euler", diffusion.Message);
-        // Not silently dropped: a LoRA asked for on a family whose keys are not mapped yet is refused.
-        var lora = await Assert.ThrowsAsync<LocalDiffusion.Errors.ModelIncompatibleException>(() => sd3.GenerateAsync(new GenerationRequest { Prompt = "x <lora:style:0.8>", Width = 64, Height = 64 }));
-        Assert.Equal("Loras", lora.ParamName);
+        // Not silently dropped: a <lora:…> tag without a LoRA folder is refused, as on SD 1.x (FamilyLoraTests applies real ones).
+        var lora = await Assert.ThrowsAsync<LocalDiffusion.Errors.InvalidRequestException>(() => sd3.GenerateAsync(new GenerationRequest { Prompt = "x <lora:style:0.8>", Width = 64, Height = 64 }));
+        Assert.Contains("no LoRA folder", lora.Message);
     }
 
     [Fact]

@@ -54,6 +54,8 @@ internal sealed class FluxFamily : DiffusionFamily
             SchedulerConfig = scheduler,
             Opened = [.. opened],
             TokenizerVocabularySize = tokenizer.VocabularySize,
+            LoraComponents = [loaded[0], transformer],
+            T5Component = "text_encoder_2",
         };
     }
 }

@@ -58,6 +58,8 @@ internal sealed class Sd3Family : DiffusionFamily
             SchedulerConfig = scheduler,
             Opened = [.. opened],
             TokenizerVocabularySize = tokenizer.VocabularySize,
+            LoraComponents = [loaded[0], loaded[1], transformer],
+            T5Component = "text_encoder_3",
         };
     }
 }
