@@ -1,7 +1,7 @@
-using LocalDiffusion.Pipeline;
 // The library on its own: load a model, generate, save a PNG.
 //   dotnet run --project samples/ConsoleApp -- models/shapes "a red circle on a blue background" out.png
 using LocalDiffusion;
+using LocalDiffusion.Pipeline;
 
 var model = args.Length > 0 ? args[0] : "models/shapes";
 var prompt = args.Length > 1 ? args[1] : "a red circle on a blue background";

@@ -164,7 +164,8 @@ internal static class GenerateCommand
         return command;
     }
 
-    // The file's header shape must be [n,4,h,w]: its element count alone would accept a transposed or foreign array.
+    // The file's header shape must be [n,C,h,w]: its element count alone would accept a transposed or foreign array. The
+    // channels are the model family's (4 for SD 1.x/2.x/XL, 16 for SD 3 and FLUX), checked by the engine once it is loaded.
     private static (float[] Data, int? Width, int? Height) ReadLatents(string path, int images)
     {
         float[] data;
@@ -177,8 +178,8 @@ internal static class GenerateCommand
         {
             throw new InvalidRequestException("--latents", null, null, called => $"{called}: {e.Message}", e);
         }
-        if (shape is not [var n, 4, var h, var w] || n != images || h < 1 || w < 1)
-            throw new InvalidRequestException("--latents", null, null, called => $"{called} {path} has shape ({string.Join(", ", shape)}); ({images}, 4, height/8, width/8) was expected for --n {images}.");
+        if (shape is not [var n, var c, var h, var w] || n != images || c < 1 || h < 1 || w < 1)
+            throw new InvalidRequestException("--latents", null, null, called => $"{called} {path} has shape ({string.Join(", ", shape)}); ({images}, latent channels, height/8, width/8) was expected for --n {images}.");
         return (data, w * 8, h * 8);
     }
 

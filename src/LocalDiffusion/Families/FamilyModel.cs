@@ -73,6 +73,12 @@ internal abstract class FamilyModel : IDisposable
     /// <summary>Why image sides must be multiples of <see cref="ModelInfo.SizeMultiple"/>, for the message refusing another size.</summary>
     public abstract string SizeMultipleReason { get; }
 
+    /// <summary>
+    /// Whether its denoiser gives each row exactly the same prediction in a batch of several requests as alone, so that
+    /// dynamic batching keeps its promise of bit-identical results; a family whose network does not is never batched.
+    /// </summary>
+    public virtual bool BatchesExactly => true;
+
     /// <summary>Whether its conditioning holds aesthetic scores instead of target sizes (an SDXL refiner's time ids).</summary>
     public virtual bool TakesAestheticScores => false;
 

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using LocalDiffusion.Denoising;
 using LocalDiffusion.Model;
-using LocalDiffusion.Randomness;
 using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Pipeline;
@@ -55,9 +54,9 @@ public sealed partial class StableDiffusionPipeline
             NegativeTargetSize = sdxlRefiner ? null : request.NegativeTargetSize,
         };
         var second = refiner.Prepare(secondRequest);
-        var baseSteps = ScheduleSplit.EndIndex(first.Scheduler.Scheduler, switchAt, TrainTimesteps)
+        var baseSteps = ScheduleSplit.EndIndex(first.Scheduler.Scheduler, switchAt, _model.TrainTimesteps)
             - (request.InitImage is null ? 0 : BeginIndexOf(first));
-        var refinerSteps = second.Scheduler.Scheduler.Timesteps.Count - ScheduleSplit.StartIndex(second.Scheduler.Scheduler, switchAt, refiner.TrainTimesteps);
+        var refinerSteps = second.Scheduler.Scheduler.Timesteps.Count - ScheduleSplit.StartIndex(second.Scheduler.Scheduler, switchAt, refiner._model.TrainTimesteps);
         var total = baseSteps + refinerSteps;
 
         Enter();
@@ -76,8 +75,8 @@ public sealed partial class StableDiffusionPipeline
             try
             {
                 var clock = Stopwatch.StartNew();
-                var (handed, generator) = Generate(first, Shifted(progress, 0, total, final: false), null, decode: false, cancellationToken);
-                var (result, _) = refiner.Generate(second with { Request = second.Request with { InitLatents = handed.FinalLatents } },
+                var (handed, generator) = _stages.Generate(first, Shifted(progress, 0, total, final: false), null, decode: false, cancellationToken);
+                var (result, _) = refiner._stages.Generate(second with { Request = second.Request with { InitLatents = handed.FinalLatents } },
                     Shifted(progress, baseSteps, total, final: true), generator, decode: true, cancellationToken);
                 return result with
                 {
@@ -96,7 +95,7 @@ public sealed partial class StableDiffusionPipeline
         }, CancellationToken.None);
     }
 
-    private static int BeginIndexOf(PreparedRun run) =>
+    private static int BeginIndexOf(RunPreparation.PreparedRun run) =>
         StrengthSchedule.BeginIndex(run.Request.StepCount, run.Request.EffectiveStrength, run.Scheduler.Scheduler.Order).BeginIndex;
 
     private void CheckRefiner(GenerationRequest request, StableDiffusionPipeline refiner, float switchAt)

@@ -1,18 +1,10 @@
+using LocalDiffusion.ControlNet;
+using LocalDiffusion.Embeddings;
 using LocalDiffusion.Families;
-using System.Diagnostics;
-using LocalDiffusion.Decoding;
-using LocalDiffusion.Denoising;
-using LocalDiffusion.Latents;
 using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.PromptEncoding;
-using LocalDiffusion.Randomness;
 using LocalDiffusion.Schedulers;
-using LocalDiffusion.TextEncoder;
-using LocalDiffusion.Tokenizer;
-using LocalDiffusion.Vae;
-using Microsoft.ML.OnnxRuntime;
-using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Pipeline;
 
@@ -26,13 +18,16 @@ namespace LocalDiffusion.Pipeline;
 /// </summary>
 public sealed partial class StableDiffusionPipeline : IDisposable
 {
-    private const int MaxSide = RequestLimits.MaxSide;
+    /// <summary>The largest <see cref="ControlNetUnit.Scale"/> accepted.</summary>
+    public const float MaxControlNetScale = 10f;
 
     private readonly FamilyModel _model;
-    private readonly SchedulerRegistry _schedulers;
-    private readonly PipelineOptions _options;
-    private readonly SessionFactory _sessions;
     private readonly ConditioningCache? _conditioningCache;
+    private readonly LoraSwitch _loras;
+    private readonly ControlNetSet _controlNets;
+    private readonly RunPreparation _preparation;
+    private readonly GenerationStages _stages;
+    private readonly BatchRunner _batches;
     private readonly CancellationTokenSource _disposing = new();
     private readonly object _gate = new();
     private int _active;
@@ -42,13 +37,13 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     private StableDiffusionPipeline(FamilyModel model, SessionFactory sessions, PipelineOptions options)
     {
         _model = model;
-        _sessions = sessions;
-        _options = options;
-        _schedulers = options.Schedulers ?? SchedulerRegistry.Default;
         _conditioningCache = options.PromptCacheEntries > 0 ? new ConditioningCache(options.PromptCacheEntries) : null;
+        _loras = new LoraSwitch(model, options);
+        _controlNets = new ControlNetSet(model, sessions, options);
+        _preparation = new RunPreparation(model, options.Schedulers ?? SchedulerRegistry.Default, options, _loras, _controlNets);
+        _stages = new GenerationStages(model, _preparation, _loras, _controlNets, _conditioningCache, _disposing.Token);
+        _batches = new BatchRunner(model, _preparation, _stages, _loras, StartInBackground, _disposing.Token);
     }
-
-    private int TrainTimesteps => _model.TrainTimesteps;
 
     /// <summary>What was detected: components, dtypes, shapes, scheduler, provider, native size.</summary>
     public ModelInfo Info => _model.Info;
@@ -67,7 +62,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             _generationsOnThisThread++;
             try
             {
-                return Generate(run, progress, null, decode: true, cancellationToken).Result;
+                return _stages.Generate(run, progress, null, decode: true, cancellationToken).Result;
             }
             finally
             {
@@ -83,227 +78,87 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     /// FLUX.1-schnell's 4 unguided steps. What a generation of <paramref name="request"/> runs; front-ends use it to
     /// report the values.
     /// </summary>
-    public GenerationRequest WithDefaults(GenerationRequest request)
+    public GenerationRequest WithDefaults(GenerationRequest request) => _preparation.WithDefaults(request);
+
+    /// <summary>
+    /// Runs several requests together: requests that <see cref="CanBatch">can be batched</see> share one UNet call per
+    /// step over all their rows (each request's [negative×n, prompt×n] rows with guidance, one request after another);
+    /// prompt encoding, guidance, scheduler steps and decoding stay per request. Each request keeps its own seed and
+    /// generator, scheduler instance (stochastic schedulers draw from its own generator), guidance scale, progress and
+    /// cancellation, so its images and final latents are those <see cref="GenerateAsync"/> gives for it alone.
+    /// Requests that cannot be batched with the others run separately (concurrently, as separate
+    /// <see cref="GenerateAsync"/> calls would); so do requests whose prompts encode to different lengths (prompts over
+    /// 75 tokens on a UNet that takes longer sequences).
+    /// </summary>
+    /// <returns>
+    /// One task per item, in order. A bad request's task fails at once with the <see cref="ArgumentException"/>
+    /// <see cref="GenerateAsync"/> would throw; a cancelled item's task ends with <see cref="OperationCanceledException"/>
+    /// (at the next step, or at once in its own encoder/decoder calls) while the others go on; when every member of a
+    /// batch is cancelled, the running ONNX Runtime call is terminated. A NaN in one request's rows fails only that request.
+    /// </returns>
+    public IReadOnlyList<Task<GenerationResult>> GenerateBatchAsync(IReadOnlyList<GenerationBatchItem> items)
     {
-        ArgumentNullException.ThrowIfNull(request);
-        return request.Steps is not null && request.GuidanceScale is not null ? request
-            : request with { Steps = request.Steps ?? Info.Family.DefaultSteps, GuidanceScale = request.GuidanceScale ?? Info.Family.DefaultGuidanceScale };
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _batches.GenerateBatchAsync(items);
     }
+
+    /// <summary>
+    /// Whether <see cref="GenerateBatchAsync"/> denoises the two requests in one batch: both valid, the same output size,
+    /// the same timestep sequence (the same scheduler kind and step count; the UNet takes one timestep per call), the same
+    /// classifier-free guidance decision (both guided or both not, whatever the scales), and text-to-image over the whole
+    /// schedule (img2img, inpainting, the SDXL base → refiner hand-off and SeedPerImage batches run alone). Prompts, negative prompts, seeds, guidance scales, ImageCount, eta and previews may differ.
+    /// </summary>
+    public bool CanBatch(GenerationRequest first, GenerationRequest second) => _batches.CanBatch(first, second);
+
+    /// <summary>
+    /// The ControlNet in <paramref name="path"/> (a folder holding model.onnx, or the file), loaded on this pipeline's device
+    /// the first time and kept until the pipeline is disposed; requests naming <see cref="ControlNetUnit.ModelPath"/> use it.
+    /// </summary>
+    /// <exception cref="ModelLoadException">The file is missing, corrupt or not a ControlNet.</exception>
+    public ControlNetModel LoadControlNet(string path)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _controlNets.Load(path);
+    }
+
+    /// <summary>The LoRA set now merged into the weights (empty: none).</summary>
+    public IReadOnlyList<LoraAdapter> ActiveLoras => _loras.ActiveLoras;
+
+    /// <summary>What the weights now come from: the LoRA set and, after a request that used them, the embeddings ("" for the model's own).</summary>
+    internal string ActiveAdapterIdentity => _loras.ActiveIdentity;
+
+    /// <summary>The textual-inversion embeddings prompts can use, by name (empty: none loaded).</summary>
+    public IReadOnlyList<TextualInversion> Embeddings => _model.Embeddings?.Loaded ?? [];
+
+    /// <summary>Files of <see cref="PipelineOptions.EmbeddingsDirectory"/> that were not loaded, and why (A1111's "skipped").</summary>
+    public IReadOnlyList<SkippedEmbedding> SkippedEmbeddings => _model.Embeddings?.Skipped ?? [];
+
+    internal IReadOnlyList<string> OpenSessions() => [.. _model.Sessions.Where(c => c.IsLoaded).Select(c => c.Name)];
 
     // A request checked and ready to run: everything that can be refused is refused here, before any work.
-    private sealed record PreparedRun(GenerationRequest Request, (IScheduler Scheduler, string Name) Scheduler, int LatentH, int LatentW);
-
-    private PreparedRun Prepare(GenerationRequest request)
+    private RunPreparation.PreparedRun Prepare(GenerationRequest request)
     {
-        ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        CheckLorasTaken(request);
-        request = _model.WithFamilyDefaults(ResolveLoras(WithDefaults(request)));
-        var (latentH, latentW) = Validate(request);
-        _model.CheckLoras(request.Loras ?? [], _options.SkipUnmatchedLoraLayers);
-        var scheduler = CreateScheduler(request, latentH, latentW);
-        if (_model.SplitsSchedules) CheckSplit(request, scheduler.Scheduler, scheduler.Name);
-        if (request.InitImage is not null)
-            _ = _model.OpenEncoder(); // a broken vae_encoder is reported before any work
-        return new PreparedRun(request, scheduler, latentH, latentW);
+        return _preparation.Prepare(request);
     }
 
-    // Runs a prepared request; a refiner continues the base's generator (as diffusers does when one generator is passed
-    // to both pipelines), and a base handing over skips decoding.
-    private (GenerationResult Result, TorchGenerator? Generator) Generate(PreparedRun run, IProgress<GenerationProgress>? progress,
-        TorchGenerator? continued, bool decode, CancellationToken cancellationToken)
+    // Runs work in the background as one of this pipeline's generations (Dispose waits for it).
+    private void StartInBackground(Action work)
     {
-        var clock = Stopwatch.StartNew();
-        cancellationToken.ThrowIfCancellationRequested();
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
-        var token = linked.Token;
-        using var runOptions = new RunOptions();
-        // Interrupts a long Run (a big UNet or VAE call) instead of waiting for it to finish.
-        using var terminate = token.Register(() => runOptions.Terminate = true);
-        using var activity = LocalDiffusionTelemetry.StartGenerate(Info, run.Request, run.LatentW * VaeDecoder.Factor, run.LatentH * VaeDecoder.Factor);
-        try
+        Enter();
+        _ = Task.Run(() =>
         {
-            using var loras = UseLoras(run.Request);
-            return GenerateCore(run.Request, run.Scheduler, run.LatentH, run.LatentW, progress, runOptions, clock, continued, decode, token);
-        }
-        catch (Exception e) when (LocalDiffusionTelemetry.FailFilter(activity, e))
-        {
-            throw;
-        }
-        catch (OnnxRuntimeException) when (token.IsCancellationRequested)
-        {
-            throw new OperationCanceledException(token);
-        }
-    }
-
-    // The stages in order: prompt encoding → initial latents → denoising → decoding.
-    private (GenerationResult, TorchGenerator?) GenerateCore(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
-        IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, TorchGenerator? continued, bool decode, CancellationToken token)
-    {
-        if (request is { SeedPerImage: true, ImageCount: > 1 } && continued is null && decode)
-            return (GeneratePerImageSeeds(request, latentH, latentW, progress, runOptions, clock, token), null); // one generator per image: none to continue
-        var run = Begin(request, scheduler, latentH, latentW, progress, runOptions, clock, continued, token);
-        Denoise([run], runOptions);
-        run.Member!.ThrowIfFailed();
-        return (Finish(run, decode), run.Generator);
-    }
-
-    // AUTOMATIC1111's batch: image i is the one-image request for seed + i (its own generator and scheduler), all of them
-    // denoised in the same UNet calls; the request's progress follows the first image, which is decoded last.
-    private GenerationResult GeneratePerImageSeeds(GenerationRequest request, int latentH, int latentW, IProgress<GenerationProgress>? progress,
-        RunOptions runOptions, Stopwatch clock, CancellationToken token)
-    {
-        var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
-        var runs = new List<GenerationRun>(request.ImageCount);
-        for (var i = 0; i < request.ImageCount; i++)
-        {
-            var single = request with { ImageCount = 1, Seed = seed + i, SeedPerImage = false };
-            runs.Add(Begin(single, CreateScheduler(single, latentH, latentW), latentH, latentW, i == 0 ? progress : null, runOptions, clock, null, token));
-        }
-        Denoise(runs, runOptions);
-        foreach (var run in runs) run.Member!.ThrowIfFailed();
-        var results = new GenerationResult[runs.Count];
-        using (_model.Decoding.Use())
-        {
-            for (var i = runs.Count - 1; i >= 0; i--) results[i] = Finish(runs[i], decode: true);
-        }
-        var first = results[0];
-        return first with
-        {
-            Images = [.. results.SelectMany(r => r.Images)],
-            FinalLatents = [.. results.SelectMany(r => r.FinalLatents)],
-            LatentShape = [request.ImageCount, .. first.LatentShape[1..]],
-            Elapsed = clock.Elapsed,
-            Warnings = [.. results.SelectMany(r => r.Warnings).Distinct()],
-            Seeds = [.. results.Select(r => r.Seed)],
-            BatchSize = 1,
-        };
-    }
-
-    // Prompt encoding and initial latents: everything of a request before the UNet.
-    private GenerationRun Begin(GenerationRequest request, (IScheduler Scheduler, string Name) scheduler, int latentH, int latentW,
-        IProgress<GenerationProgress>? progress, RunOptions runOptions, Stopwatch clock, TorchGenerator? continued, CancellationToken token)
-    {
-        var n = request.ImageCount;
-        var useCfg = Info.Family.UsesClassifierFreeGuidance(request.Guidance);
-        var warnings = new List<string>(_loraNotes);
-        if (_model.PromptNote(request, useCfg) is { } note) warnings.Add(note);
-        if (ImageRequestValidation.ResizeNote(request, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor) is { } resized) warnings.Add(resized);
-        var timings = new TimingRecorder();
-        progress?.Report(new GenerationProgress(0, 0, clock.Elapsed) { Phase = GenerationPhase.Encoding });
-
-        // Text conditioning: [negative×n, prompt×n] with CFG (diffusers' order), else [prompt×n].
-        var prompts = useCfg ? new[] { request.NegativePrompt, request.Prompt } : [request.Prompt];
-        UNetInputs Encode(List<string> into)
-        {
-            using (_model.UseConditioner())
-                return _model.Encode(prompts, n, request, latentH, latentW, into, timings, runOptions);
-        }
-        UNetInputs inputs;
-        using (LocalDiffusionTelemetry.StartStage("localdiffusion.encode_prompt"))
-            inputs = _conditioningCache is { } cache
-                ? cache.GetOrEncode(ConditioningCache.Key(prompts, n, request.PromptWeighting, null,
-                    LoraIdentity(request) + "\u0002" + _model.ConditioningKey(request, prompts.Length, latentH, latentW)), warnings, Encode)
-                : Encode(warnings);
-        inputs = _model.WithGuidance(inputs, request.Guidance);
-        timings.TextEncoderDone();
-
-        var seed = request.Seed ?? Random.Shared.NextInt64(0, uint.MaxValue);
-        var generator = continued ?? new TorchGenerator(seed);
-        var start = _model.PrepareLatents(request, scheduler.Scheduler, generator, n, latentH, latentW, runOptions);
-        var end = request.DenoisingEnd is { } fraction
-            ? ScheduleSplit.EndIndex(scheduler.Scheduler, fraction, TrainTimesteps)
-            : scheduler.Scheduler.Timesteps.Count;
-        var evaluations = end - start.BeginIndex;
-        if (request.PreviewSteps is { Count: > 0 } previews && previews.Max() is var last && last > evaluations)
-            throw new InvalidRequestException(nameof(request.PreviewSteps), last, null, called => $"{called} contains {last}; this generation runs {evaluations} denoising evaluations, so preview steps must be between 1 and {evaluations}.");
-        return new GenerationRun
-        {
-            Request = request, Scheduler = scheduler, LatentH = latentH, LatentW = latentW, Progress = progress, RunOptions = runOptions,
-            Clock = clock, Token = token, UseCfg = useCfg, Warnings = warnings, Timings = timings,
-            Inputs = inputs with { ExtraChannels = start.Channels }, Seed = seed, Generator = generator, Start = start, End = end,
-        };
-    }
-
-    // Denoising: one UNet call per step over the rows of every run (one run, or a compatible batch: same size, timesteps,
-    // begin and end index, CFG decision and conditioning shape). A run that fails or is cancelled leaves with its Member.Error set.
-    private void Denoise(IReadOnlyList<GenerationRun> runs, RunOptions unetRunOptions, Action<GenerationRun>? onRetired = null)
-    {
-        var first = runs[0];
-        // The denoiser's session is held over the loop (its I/O bindings live in the conditioning, disposed first), and the
-        // VAE's too when previews decode between steps.
-        var denoiser = _model.Denoiser;
-        using var unet = denoiser.Use();
-        using var previews = runs.Any(r => r.Request.PreviewSteps is { Count: > 0 }) ? UsePreviewDecoder() : (OnnxComponent.Lease?)null;
-        using var conditioning = denoiser.Prepare(UNetInputs.Concat(runs.Select(r => r.Inputs).ToList()));
-        conditioning.Timings = runs.Select(r => r.Timings).ToArray();
-        using var span = LocalDiffusionTelemetry.StartStage("localdiffusion.denoise");
-        var members = new List<DenoisingMember>(runs.Count);
-        foreach (var run in runs)
-        {
-            var traced = ReferenceEquals(run, first) ? span : null; // one event per evaluation, from the first run (all step together)
-            var (request, n, latents, timings) = (run.Request, run.Request.ImageCount, run.Start.Latents, run.Timings);
-            timings.BeginDenoising(run.End - run.Start.BeginIndex);
-            run.Member = new DenoisingMember(run.Scheduler.Scheduler, run.Scheduler.Name, run.Generator, latents, n, request.Guidance, run.Token)
+            _generationsOnThisThread++;
+            try
             {
-                Blend = run.Start.Blend,
-                FinishEarly = request.FinishEarly,
-                OnRetired = onRetired is null ? null : () => onRetired(run),
-                OnEvaluation = (step, total) =>
-                {
-                    timings.EvaluationDone();
-                    LocalDiffusionTelemetry.Step(traced, step, total);
-                    run.Progress?.Report(new GenerationProgress(step, total, run.Clock.Elapsed)
-                    {
-                        EvaluationsPerStep = run.Scheduler.Scheduler.Order,
-                        Preview = WantsPreview(request, step) ? DecodePreview(latents, n, run.LatentH, run.LatentW, run.RunOptions) : null, // StableDiffusionPipeline.Previews.cs
-                    });
-                },
-            };
-            members.Add(run.Member);
-        }
-        using var control = PrepareControl(runs, conditioning); // StableDiffusionPipeline.ControlNets.cs
-        var loop = new DenoisingLoop(denoiser, members, first.UseCfg, first.Start.BeginIndex, first.End) { Control = control };
-        try
-        {
-            loop.Run(first.LatentH, first.LatentW, conditioning, unetRunOptions);
-        }
-        finally
-        {
-            foreach (var run in runs)
-            {
-                run.UnetCalls = run.Member!.Evaluations * conditioning.CallsPerEvaluation;
-                run.BatchSize = runs.Count;
+                work();
             }
-        }
-    }
-
-    // Decoding (skipped by a base handing over to a refiner) and the result.
-    private GenerationResult Finish(GenerationRun run, bool decode)
-    {
-        var (request, n, latentH, latentW, latents, clock, timings) = (run.Request, run.Request.ImageCount, run.LatentH, run.LatentW, run.Start.Latents, run.Clock, run.Timings);
-        var evaluations = run.Member!.Evaluations;
-        if (run.Member.StoppedEarly)
-            run.Warnings.Add($"Stopped early on request after {evaluations} of {run.End - run.Start.BeginIndex} denoising evaluations: the picture is partly denoised.");
-        run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Decoding, EvaluationsPerStep = run.Scheduler.Scheduler.Order });
-        var modelName = Path.GetFileName(Info.Root.TrimEnd(Path.DirectorySeparatorChar));
-        using var vae = decode ? _model.Decoding.Use() : (OnnxComponent.Lease?)null;
-        using var decoding = decode ? LocalDiffusionTelemetry.StartStage("localdiffusion.decode") : null;
-        var images = !decode ? [] : LatentDecoding.Decode(latents, n, latentH, latentW, request, _model.Decoding, _model.Latents,
-            i => GenerationParameters.Format(request, run.UseCfg, run.Scheduler.Name, run.Seed, latentW * VaeDecoder.Factor, latentH * VaeDecoder.Factor, modelName, i, n),
-            run.Warnings, run.RunOptions, run.Token);
-        timings.DecodeDone();
-        run.Progress?.Report(new GenerationProgress(evaluations, evaluations, clock.Elapsed) { Phase = GenerationPhase.Done, EvaluationsPerStep = run.Scheduler.Scheduler.Order });
-        return new GenerationResult(images, run.Seed, latents, [n, _model.Latents.Channels, latentH, latentW], clock.Elapsed)
-        {
-            Warnings = run.Warnings,
-            UnetEvaluations = evaluations,
-            UnetCalls = run.UnetCalls,
-            BatchSize = run.BatchSize,
-            Scheduler = run.Scheduler.Name,
-            Seeds = [.. Enumerable.Repeat(run.Seed, n)],
-            Timings = timings.Result(),
-        };
+            finally
+            {
+                _generationsOnThisThread--;
+                Exit();
+            }
+        }, CancellationToken.None);
     }
 
     /// <summary>Prompt encodings served from <see cref="PipelineOptions.PromptCacheEntries"/>'s cache (for tests).</summary>
@@ -340,7 +195,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             _disposing.Cancel();
             while (_active > 0) Monitor.Wait(_gate);
         }
-        DisposeControlNets();
+        _controlNets.Dispose();
         _model.Dispose();
         _disposing.Dispose();
     }

@@ -1,29 +1,61 @@
+using LocalDiffusion.Families;
 using LocalDiffusion.Denoising;
-using LocalDiffusion.Latents;
 using LocalDiffusion.Model;
-using LocalDiffusion.PromptEncoding;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.Vae;
 using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Pipeline;
 
-/// <summary>Checking a request before any work: its values, its size, and the scheduler it asks for.</summary>
-public sealed partial class StableDiffusionPipeline
+/// <summary>
+/// Checking a request before any work: the family's defaults filled in, its LoRAs resolved, its values, its size and the
+/// scheduler it asks for, each refusal naming the field.
+/// </summary>
+internal sealed class RunPreparation(FamilyModel model, SchedulerRegistry schedulers, PipelineOptions options, LoraSwitch loras, ControlNetSet controlNets)
 {
+    private const int MaxSide = RequestLimits.MaxSide;
+
+    private ModelInfo Info => model.Info;
+
+    /// <summary>The request with what it leaves unset taken from the model's family.</summary>
+    public GenerationRequest WithDefaults(GenerationRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return request.Steps is not null && request.GuidanceScale is not null ? request
+            : request with { Steps = request.Steps ?? Info.Family.DefaultSteps, GuidanceScale = request.GuidanceScale ?? Info.Family.DefaultGuidanceScale };
+    }
+
+    // A request checked and ready to run: everything that can be refused is refused here, before any work.
+    internal sealed record PreparedRun(GenerationRequest Request, (IScheduler Scheduler, string Name) Scheduler, int LatentH, int LatentW);
+
+    public PreparedRun Prepare(GenerationRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        loras.CheckTaken(request);
+        request = model.WithFamilyDefaults(loras.Resolve(WithDefaults(request)));
+        var (latentH, latentW) = Validate(request);
+        model.CheckLoras(request.Loras ?? [], options.SkipUnmatchedLoraLayers);
+        var scheduler = CreateScheduler(request, latentH, latentW);
+        if (model.SplitsSchedules) CheckSplit(request, scheduler.Scheduler, scheduler.Name);
+        if (request.InitImage is not null)
+            _ = model.OpenEncoder(); // a broken vae_encoder is reported before any work
+        return new PreparedRun(request, scheduler, latentH, latentW);
+    }
+
+
     // Builds the request's scheduler and sets its timesteps before any work, so a config the scheduler cannot use or a
     // step count it cannot take is refused up front, naming the request field. Eta reaches DDIM and TCD as diffusers'
     // pipeline passes it to step: 0 unless the request sets it.
-    private (IScheduler Scheduler, string Name) CreateScheduler(GenerationRequest request, int latentH, int latentW)
+    public (IScheduler Scheduler, string Name) CreateScheduler(GenerationRequest request, int latentH, int latentW)
     {
         IScheduler scheduler;
         string name;
-        var config = _model.SchedulerConfig with { Eta = request.Eta ?? 0 };
+        var config = model.SchedulerConfig with { Eta = request.Eta ?? 0 };
         try
         {
             (scheduler, name) = request.Scheduler is null
-                ? (_schedulers.CreateFromConfig(config), Info.Scheduler)
-                : (_schedulers.Create(request.Scheduler, config), _schedulers.Describe(request.Scheduler).DisplayName);
+                ? (schedulers.CreateFromConfig(config), Info.Scheduler)
+                : (schedulers.Create(request.Scheduler, config), schedulers.Describe(request.Scheduler).DisplayName);
         }
         catch (Exception e) when (e is NotSupportedException or InvalidDataException || (e is ArgumentException a && a.ParamName == "config"))
         {
@@ -38,10 +70,10 @@ public sealed partial class StableDiffusionPipeline
         {
             throw new InvalidRequestException(nameof(request.Scheduler), request.Scheduler, null, _ => e.Message, e);
         }
-        _model.CheckScheduler(scheduler, request);
+        model.CheckScheduler(scheduler, request);
         try
         {
-            _model.SetTimesteps(scheduler, request.StepCount, latentH, latentW);
+            model.SetTimesteps(scheduler, request.StepCount, latentH, latentW);
         }
         catch (ArgumentException e)
         {
@@ -55,7 +87,7 @@ public sealed partial class StableDiffusionPipeline
     // A hand-off fraction that leaves the model no timestep to run is refused up front, naming the field.
     private void CheckSplit(GenerationRequest request, IScheduler scheduler, string name)
     {
-        var train = TrainTimesteps;
+        var train = model.TrainTimesteps;
         var count = scheduler.Timesteps.Count;
         var begin = request.DenoisingStart is { } start ? ScheduleSplit.StartIndex(scheduler, start, train)
             : request.InitImage is not null || request.InitLatents is not null ? StrengthSchedule.BeginIndex(request.StepCount, request.EffectiveStrength, scheduler.Order).BeginIndex
@@ -74,18 +106,18 @@ public sealed partial class StableDiffusionPipeline
     private (int LatentH, int LatentW) Validate(GenerationRequest r)
     {
         RequestLimits.Check(r);
-        _model.Validate(r);
-        CheckControlNets(r); // StableDiffusionPipeline.ControlNets.cs
-        if (!_model.SplitsSchedules && (r.DenoisingStart is not null || r.DenoisingEnd is not null))
+        model.Validate(r);
+        controlNets.Check(r);
+        if (!model.SplitsSchedules && (r.DenoisingStart is not null || r.DenoisingEnd is not null))
             throw new ModelIncompatibleException(r.DenoisingStart is not null ? nameof(r.DenoisingStart) : nameof(r.DenoisingEnd), Info.Family.Name,
                 called => $"{called}: the SDXL base → refiner hand-off (DenoisingStart/DenoisingEnd) is not supported with {Info.Family.Name}.");
-        ImageRequestValidation.Check(r, _model.EncoderPath, Info.Family.Inpainting, _model.StepsLeft);
+        ImageRequestValidation.Check(r, model.EncoderPath, Info.Family.Inpainting, model.StepsLeft);
         // With an init image the size defaults to the image's own, rounded down to a size the UNet can draw.
         var (width, height) = ImageRequestValidation.OutputSize(r, Info.SizeMultiple, Info.NativeWidth, Info.NativeHeight);
         CheckSide(nameof(r.Width), width);
         CheckSide(nameof(r.Height), height);
-        int latentH = height / VaeDecoder.Factor, latentW = width / VaeDecoder.Factor, channels = _model.Latents.Channels;
-        _model.CheckSize(r, width, height);
+        int latentH = height / VaeDecoder.Factor, latentW = width / VaeDecoder.Factor, channels = model.Latents.Channels;
+        model.CheckSize(r, width, height);
         if (r.SeedPerImage && (r.InitialLatents is not null || r.InitLatents is not null || r.DenoisingStart is not null || r.DenoisingEnd is not null))
             throw new InvalidRequestException(nameof(r.SeedPerImage), null, null, called => $"{called} draws each image's noise from its own seed; it cannot be combined with InitialLatents, InitLatents or a base → refiner hand-off (DenoisingStart/DenoisingEnd), which bring or hand over latents for the whole batch.");
         if (r.InitLatents is { } start && start.Length != r.ImageCount * channels * latentH * latentW
@@ -107,7 +139,7 @@ public sealed partial class StableDiffusionPipeline
         if (value < multiple || value > MaxSide || value % multiple != 0)
             throw new InvalidRequestException(name, value, null, called => $"{called} is {value}; it must be a multiple of {multiple} between {multiple} and {MaxSide} pixels" +
                 (multiple > VaeDecoder.Factor
-                    ? $" ({_model.SizeMultipleReason}; e.g. {string.Join(" or ", SizeSuggestions(value, multiple))})."
+                    ? $" ({model.SizeMultipleReason}; e.g. {string.Join(" or ", SizeSuggestions(value, multiple))})."
                     : "."));
     }
 

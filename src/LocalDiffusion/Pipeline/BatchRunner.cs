@@ -1,33 +1,25 @@
+using LocalDiffusion.Model;
+using LocalDiffusion.Families;
 using System.Diagnostics;
 using LocalDiffusion.Schedulers;
 using Microsoft.ML.OnnxRuntime;
 
 namespace LocalDiffusion.Pipeline;
 
-// Dynamic batching: several compatible requests denoised together, one UNet call per step over all their rows, each
-// request getting exactly the result it gets alone. Kept apart from the single-request code, which it reuses stage by stage.
-public sealed partial class StableDiffusionPipeline
+/// <summary>
+/// Dynamic batching: several compatible requests denoised together, one denoiser call per step over all their rows, each
+/// request getting exactly the result it gets alone. Kept apart from the single-request code, which it reuses stage by
+/// stage; <paramref name="start"/> runs a group in the background as one of the pipeline's generations.
+/// </summary>
+internal sealed class BatchRunner(FamilyModel model, RunPreparation preparation, GenerationStages stages, LoraSwitch loras,
+    Action<Action> start, CancellationToken disposing)
 {
-    /// <summary>
-    /// Runs several requests together: requests that <see cref="CanBatch">can be batched</see> share one UNet call per
-    /// step over all their rows (each request's [negative×n, prompt×n] rows with guidance, one request after another);
-    /// prompt encoding, guidance, scheduler steps and decoding stay per request. Each request keeps its own seed and
-    /// generator, scheduler instance (stochastic schedulers draw from its own generator), guidance scale, progress and
-    /// cancellation, so its images and final latents are those <see cref="GenerateAsync"/> gives for it alone.
-    /// Requests that cannot be batched with the others run separately (concurrently, as separate
-    /// <see cref="GenerateAsync"/> calls would); so do requests whose prompts encode to different lengths (prompts over
-    /// 75 tokens on a UNet that takes longer sequences).
-    /// </summary>
-    /// <returns>
-    /// One task per item, in order. A bad request's task fails at once with the <see cref="ArgumentException"/>
-    /// <see cref="GenerateAsync"/> would throw; a cancelled item's task ends with <see cref="OperationCanceledException"/>
-    /// (at the next step, or at once in its own encoder/decoder calls) while the others go on; when every member of a
-    /// batch is cancelled, the running ONNX Runtime call is terminated. A NaN in one request's rows fails only that request.
-    /// </returns>
+    private ModelInfo Info => model.Info;
+
+    /// <summary>See <see cref="StableDiffusionPipeline.GenerateBatchAsync"/>.</summary>
     public IReadOnlyList<Task<GenerationResult>> GenerateBatchAsync(IReadOnlyList<GenerationBatchItem> items)
     {
         ArgumentNullException.ThrowIfNull(items);
-        ObjectDisposedException.ThrowIf(_disposed, this);
         var results = new TaskCompletionSource<GenerationResult>[items.Count];
         var groups = new List<List<BatchEntry>>();
         for (var i = 0; i < items.Count; i++)
@@ -38,7 +30,7 @@ public sealed partial class StableDiffusionPipeline
             BatchEntry entry;
             try
             {
-                var prepared = Prepare(item.Request);
+                var prepared = preparation.Prepare(item.Request);
                 entry = new BatchEntry(item, prepared.Request, prepared.Scheduler, prepared.LatentH, prepared.LatentW, results[i]);
             }
             catch (ArgumentException e)
@@ -48,23 +40,7 @@ public sealed partial class StableDiffusionPipeline
             }
             (groups.Find(g => Compatible(g[0], entry)) ?? Add(groups)).Add(entry);
         }
-        foreach (var group in groups)
-        {
-            Enter();
-            _ = Task.Run(() =>
-            {
-                _generationsOnThisThread++;
-                try
-                {
-                    RunBatch(group);
-                }
-                finally
-                {
-                    _generationsOnThisThread--;
-                    Exit();
-                }
-            }, CancellationToken.None);
-        }
+        foreach (var group in groups) start(() => RunBatch(group));
         return results.Select(r => r.Task).ToArray();
 
         static List<BatchEntry> Add(List<List<BatchEntry>> groups)
@@ -74,19 +50,14 @@ public sealed partial class StableDiffusionPipeline
         }
     }
 
-    /// <summary>
-    /// Whether <see cref="GenerateBatchAsync"/> denoises the two requests in one batch: both valid, the same output size,
-    /// the same timestep sequence (the same scheduler kind and step count; the UNet takes one timestep per call), the same
-    /// classifier-free guidance decision (both guided or both not, whatever the scales), and text-to-image over the whole
-    /// schedule (img2img, inpainting, the SDXL base → refiner hand-off and SeedPerImage batches run alone). Prompts, negative prompts, seeds, guidance scales, ImageCount, eta and previews may differ.
-    /// </summary>
+    /// <summary>See <see cref="StableDiffusionPipeline.CanBatch"/>.</summary>
     public bool CanBatch(GenerationRequest first, GenerationRequest second)
     {
         ArgumentNullException.ThrowIfNull(first);
         ArgumentNullException.ThrowIfNull(second);
         try
         {
-            var (a, b) = (Prepare(first), Prepare(second));
+            var (a, b) = (preparation.Prepare(first), preparation.Prepare(second));
             return Compatible(new BatchEntry(null!, a.Request, a.Scheduler, a.LatentH, a.LatentW, null!),
                 new BatchEntry(null!, b.Request, b.Scheduler, b.LatentH, b.LatentW, null!));
         }
@@ -97,8 +68,9 @@ public sealed partial class StableDiffusionPipeline
     }
 
     private bool Compatible(BatchEntry a, BatchEntry b) =>
-        a.LatentH == b.LatentH && a.LatentW == b.LatentW
-        && LoraIdentity(a.Request) == LoraIdentity(b.Request)
+        model.BatchesExactly
+        && a.LatentH == b.LatentH && a.LatentW == b.LatentW
+        && loras.Identity(a.Request) == loras.Identity(b.Request)
         && a.Request.ControlNets is not { Count: > 0 } && b.Request.ControlNets is not { Count: > 0 } // their own residuals: alone
         && StartsFromNoise(a.Request) && StartsFromNoise(b.Request)
         && Info.Family.UsesClassifierFreeGuidance(a.Request.Guidance) == Info.Family.UsesClassifierFreeGuidance(b.Request.Guidance)
@@ -121,14 +93,14 @@ public sealed partial class StableDiffusionPipeline
         var owned = new List<IDisposable>();
         try
         {
-            owned.Add(UseLoras(group[0].Request));
+            owned.Add(loras.Use(group[0].Request));
             var prepared = new List<(BatchEntry Entry, GenerationRun Run)>();
             // Every request encodes its prompts before the shared denoising; the encoders stay open until all have.
-            using (_model.UseConditioner())
+            using (model.UseConditioner())
             {
                 foreach (var entry in group)
                 {
-                    var linked = CancellationTokenSource.CreateLinkedTokenSource(entry.Item.CancellationToken, _disposing.Token);
+                    var linked = CancellationTokenSource.CreateLinkedTokenSource(entry.Item.CancellationToken, disposing);
                     var runOptions = new RunOptions();
                     var token = linked.Token;
                     owned.Add(linked);
@@ -137,7 +109,7 @@ public sealed partial class StableDiffusionPipeline
                     try
                     {
                         token.ThrowIfCancellationRequested();
-                        prepared.Add((entry, Begin(entry.Request, entry.Scheduler, entry.LatentH, entry.LatentW, entry.Item.Progress, runOptions, Stopwatch.StartNew(), null, token)));
+                        prepared.Add((entry, stages.Begin(entry.Request, entry.Scheduler, entry.LatentH, entry.LatentW, entry.Item.Progress, runOptions, Stopwatch.StartNew(), null, token)));
                     }
                     catch (Exception e)
                     {
@@ -180,7 +152,7 @@ public sealed partial class StableDiffusionPipeline
             var runs = batch.Select(b => b.Run).ToList();
             try
             {
-                Denoise(runs, unetRunOptions, run =>
+                stages.Denoise(runs, unetRunOptions, run =>
                 {
                     var index = runs.IndexOf(run);
                     Fail(batch[index].Entry, run.Member!.Error!.SourceException, run.Token);
@@ -194,13 +166,13 @@ public sealed partial class StableDiffusionPipeline
                     if (run.Member?.Active != false) Fail(entry, e, run.Token);
                 return;
             }
-            using var vae = _model.Decoding.Use();
+            using var vae = model.Decoding.Use();
             foreach (var (entry, run) in batch)
             {
                 if (run.Member!.Error is not null) continue;
                 try
                 {
-                    entry.Result.TrySetResult(Finish(run, decode: true));
+                    entry.Result.TrySetResult(stages.Finish(run, decode: true));
                 }
                 catch (Exception e)
                 {
