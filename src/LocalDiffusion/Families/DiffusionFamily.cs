@@ -4,8 +4,8 @@ namespace LocalDiffusion.Families;
 
 /// <summary>
 /// A model family as an adapter: it recognises its folders (decided once, at load) and opens one into a
-/// <see cref="FamilyModel"/>, whose conditioner, denoiser, latent format and defaults the family-neutral
-/// <c>FamilyPipeline</c> drives. Adding a family is a class like this registered in <c>FamilyRegistry</c>:
+/// <see cref="FamilyModel"/>, whose conditioner, denoiser, latent format and defaults the family-neutral orchestrator
+/// (<c>LocalDiffusion.Pipeline</c>) drives. Adding a family is a class like this registered in <c>FamilyRegistry</c>:
 /// neither the orchestrator nor any front-end changes.
 /// </summary>
 internal abstract class DiffusionFamily

@@ -175,7 +175,7 @@ internal sealed class GenerationStages(FamilyModel model, RunPreparation prepara
                     run.Progress?.Report(new GenerationProgress(step, total, run.Clock.Elapsed)
                     {
                         EvaluationsPerStep = run.Scheduler.Scheduler.Order,
-                        Preview = WantsPreview(request, step) ? DecodePreview(latents, n, run.LatentH, run.LatentW, run.RunOptions) : null, // StableDiffusionPipeline.Previews.cs
+                        Preview = WantsPreview(request, step) ? DecodePreview(latents, n, run.LatentH, run.LatentW, run.RunOptions) : null,
                     });
                 },
             };

@@ -3,11 +3,12 @@ using LocalDiffusion.Pipeline;
 namespace LocalDiffusion.Tests.Families;
 
 /// <summary>
-/// SD 3 and FLUX run on the same family-neutral orchestrator as SD 1.x/XL, so dynamic batching reaches them: requests
-/// denoised together in one transformer call per step give exactly the latents each gives alone (the reference is the
-/// same pipeline's own single-request result, whose parity with diffusers FlowFamilyParityTests checks).
+/// SD 3 and FLUX run on the same family-neutral orchestrator as SD 1.x/XL, so what it does reaches them: dynamic batching
+/// (requests denoised together in one transformer call per step give exactly the latents each gives alone) and the
+/// conditioning cache (a repeated prompt is not encoded again, and the picture is bit-identical). The reference is the
+/// same pipeline's own result without the feature, whose parity with diffusers FlowFamilyParityTests checks.
 /// </summary>
-public sealed class FlowBatchingTests
+public sealed class FlowOrchestrationTests
 {
     private static string Model(string name) => Path.Combine(TestPaths.ModelsDir, "test", name);
 
@@ -46,5 +47,25 @@ public sealed class FlowBatchingTests
         var batched = await Task.WhenAll(pipeline.GenerateBatchAsync([new GenerationBatchItem(request, null, token), new GenerationBatchItem(request with { Seed = 7 }, null, token)]));
         Assert.Equal(1, batched[0].BatchSize);
         Assert.Equal(alone.FinalLatents, batched[0].FinalLatents);
+    }
+
+    [Theory]
+    [InlineData("tiny-sd3")]
+    [InlineData("tiny-flux-dev")]
+    public async Task The_conditioning_cache_serves_a_repeated_prompt_bit_identically(string model)
+    {
+        var token = TestContext.Current.CancellationToken;
+        using var cached = StableDiffusionPipeline.Load(Model(model), new PipelineOptions { Device = "cpu", PromptCacheEntries = 4 });
+        using var plain = StableDiffusionPipeline.Load(Model(model), new PipelineOptions { Device = "cpu" });
+        var request = new GenerationRequest { Prompt = "a red circle", NegativePrompt = "blur", Width = 64, Height = 48, Steps = 2, Seed = 5, GuidanceScale = 4f };
+        var expected = (await plain.GenerateAsync(request, cancellationToken: token)).FinalLatents;
+        Assert.Equal(expected, (await cached.GenerateAsync(request, cancellationToken: token)).FinalLatents);
+        Assert.Equal(0, cached.PromptCacheHits);
+        Assert.Equal(expected, (await cached.GenerateAsync(request, cancellationToken: token)).FinalLatents);
+        Assert.Equal(1, cached.PromptCacheHits);
+        // Another T5 length is another conditioning: not served from the cache.
+        var shorter = request with { MaxSequenceLength = 8 };
+        Assert.Equal((await plain.GenerateAsync(shorter, cancellationToken: token)).FinalLatents, (await cached.GenerateAsync(shorter, cancellationToken: token)).FinalLatents);
+        Assert.Equal(1, cached.PromptCacheHits);
     }
 }
