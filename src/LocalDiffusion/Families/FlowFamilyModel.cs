@@ -11,7 +11,11 @@ using Microsoft.ML.OnnxRuntime;
 namespace LocalDiffusion.Families;
 
 /// <summary>The conditioning a flow family's conditioner makes: hidden states [rows,L,D] and pooled vectors [rows,P], one row per prompt.</summary>
-internal sealed record FamilyConditioning(float[] Hidden, int SequenceLength, int Width, float[] Pooled, int PooledWidth, int Rows);
+internal sealed record FamilyConditioning(float[] Hidden, int SequenceLength, int Width, float[] Pooled, int PooledWidth, int Rows)
+{
+    /// <summary>The transformer binding of the denoising loop these rows are conditioning (null outside a loop).</summary>
+    public TransformerSlot? Slot { get; init; }
+}
 
 /// <summary>
 /// What the flow-matching transformer families (SD 3, FLUX) share on top of the seam: T5 conditioning of a chosen length,
@@ -256,9 +260,12 @@ internal abstract class FlowFamilyModel : FamilyModel
 
         public OnnxComponent.Lease Use() => _session.Use();
 
-        public IDenoiserConditioning Prepare(UNetInputs inputs) => new Rows(inputs,
-            new FamilyConditioning(inputs.EncoderHiddenStates, inputs.SequenceLength, inputs.HiddenSize, inputs.TextEmbeds ?? [],
-                inputs.TextEmbeds is { } pooled ? pooled.Length / inputs.Batch : 0, inputs.Batch));
+        public IDenoiserConditioning Prepare(UNetInputs inputs)
+        {
+            float[] pooled = inputs.TextEmbeds ?? [];
+            return new Rows(inputs, new FamilyConditioning(inputs.EncoderHiddenStates, inputs.SequenceLength, inputs.HiddenSize, pooled,
+                pooled.Length / inputs.Batch, inputs.Batch) { Slot = new TransformerSlot([inputs.EncoderHiddenStates, pooled]) });
+        }
 
         public void Predict(ReadOnlySpan<float> input, int latentHeight, int latentWidth, float timestep, IDenoiserConditioning conditioning,
             Span<float> output, RunOptions runOptions)
@@ -288,8 +295,6 @@ internal abstract class FlowFamilyModel : FamilyModel
 
         public float[] Scratch(int length) => Input.Length >= length ? Input : Input = new float[length];
 
-        public void Dispose()
-        {
-        }
+        public void Dispose() => Family.Slot?.Dispose();
     }
 }

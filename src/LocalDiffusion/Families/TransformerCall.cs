@@ -5,12 +5,20 @@ namespace LocalDiffusion.Families;
 
 /// <summary>
 /// One call of a transformer denoiser with named float inputs (each cast to the dtype the session declares), reading its
-/// first output. The families' denoiser adapters build the inputs; this runs them.
+/// first output. The families' denoiser adapters build the inputs; this runs them — bound to the session from the
+/// second call of a loop on (<see cref="TransformerSlot"/> in the conditioning), unbound otherwise.
 /// </summary>
 internal static class TransformerCall
 {
-    public static void Run(OnnxComponent model, RunOptions runOptions, IReadOnlyList<(string Name, ReadOnlyMemory<float> Values, long[] Shape)> inputs, Span<float> output)
+    public static void Run(OnnxComponent model, RunOptions runOptions, IReadOnlyList<(string Name, ReadOnlyMemory<float> Values, long[] Shape)> inputs, Span<float> output,
+        FamilyConditioning? conditioning = null)
     {
+        var slot = conditioning?.Slot;
+        if (slot?.For(inputs, output.Length) is { } binding)
+        {
+            binding.Run(inputs, output, runOptions);
+            return;
+        }
         var values = new List<OrtValue>(inputs.Count);
         try
         {
@@ -22,6 +30,7 @@ internal static class TransformerCall
                 throw new ModelLoadException(model.FilePath,
                     $"the transformer returned [{string.Join(",", OrtTensors.Shape(outputs[0]))}] ({count} values); {output.Length} were expected.");
             OrtTensors.ReadFloats(outputs[0], output);
+            slot?.Bind(model, inputs, OrtTensors.Shape(outputs[0]));
         }
         finally
         {

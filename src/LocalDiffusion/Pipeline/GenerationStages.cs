@@ -246,8 +246,8 @@ internal sealed class GenerationStages(FamilyModel model, RunPreparation prepara
         for (var i = 0; i < images; i++)
         {
             var current = latents.AsSpan(i * item, item);
-            var rms = MathF.Sqrt(TensorPrimitives.SumOfSquares(current) / item);
-            var normaliser = model.PreviewsNormaliseNoise && rms > 1f && float.IsFinite(rms) ? rms : 1f;
+            var rms = model.PreviewsNormaliseNoise ? MathF.Sqrt(TensorPrimitives.SumOfSquares(current) / item) : 1f;
+            var normaliser = rms > 1f && float.IsFinite(rms) ? rms : 1f;
             TensorPrimitives.Divide(current, normaliser * scale, scaled);
             if (shift != 0f) TensorPrimitives.Add(scaled, shift, scaled);
             var (chw, source) = model.Preview is { } preview

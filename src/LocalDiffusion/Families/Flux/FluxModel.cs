@@ -93,7 +93,7 @@ internal sealed class FluxModel(OnnxComponent clip, ClipTokenizer tokenizer, T5T
                 Array.Fill(scale, guidance);
                 inputs.Add(("guidance", scale, [rows]));
             }
-            TransformerCall.Run(transformer, runOptions, inputs, prediction.AsSpan(0, count));
+            TransformerCall.Run(transformer, runOptions, inputs, prediction.AsSpan(0, count), conditioning);
             FluxPacking.Unpack(prediction.AsSpan(0, count), rows, Latents.Channels, latentHeight, latentWidth, output);
         }
         finally

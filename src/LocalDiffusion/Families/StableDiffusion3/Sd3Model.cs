@@ -71,7 +71,7 @@ internal sealed class Sd3Model(ClipTextEncoder clipL, ClipTokenizer tokenizerL, 
             ("timestep", timesteps, [rows]),
             ("encoder_hidden_states", conditioning.Hidden, [rows, conditioning.SequenceLength, conditioning.Width]),
             ("pooled_projections", conditioning.Pooled, [rows, conditioning.PooledWidth]),
-        ], output);
+        ], output, conditioning);
     }
 
     public override void SetTimesteps(IFlowMatchScheduler scheduler, int steps, int latentHeight, int latentWidth) =>
