@@ -1,3 +1,4 @@
+using System.Runtime;
 using LocalDiffusion.Families;
 using LocalDiffusion.Adapters;
 using LocalDiffusion.Onnx;
@@ -82,27 +83,17 @@ internal sealed class LoraSwitch(FamilyModel model, PipelineOptions options)
         }
     }
 
-    // Merges every component's weights first, so a LoRA that fails leaves the current set in place.
+    // Replaces the merged weights. The files are read and checked against the model first, so a file that cannot apply
+    // leaves the current set in place. Then every component's old weights are released before its new ones are merged —
+    // one set in memory at a time, not two (a UNet's changed weights are ~1 GB at SD 1.5 size) — and their arrays are
+    // given back to the system at once. A failure while merging leaves the model's own weights (identity ""), and the
+    // next request that needs the set merges it again.
     private void Switch(IReadOnlyList<LoraAdapter> set, string identity, bool embeddings)
     {
         var files = new List<(LoraFile, float)>();
-        var merged = new List<(OnnxComponent, InitializerOverrides?)>();
-        var notes = new List<string>();
         try
         {
             foreach (var lora in set) files.Add((LoraFile.Open(lora.Path), lora.Weight));
-            foreach (var component in model.LoraTargets)
-            {
-                var overrides = set.Count == 0 ? null
-                    : LoraMerge.Build(component.Name, component.FilePath, files, identity, options.SkipUnmatchedLoraLayers, notes);
-                // Textual inversion extends the text encoders' token tables in the same set of replaced weights.
-                if (embeddings && component.Name.StartsWith("text_encoder", StringComparison.Ordinal))
-                {
-                    overrides ??= new InitializerOverrides(identity);
-                    model.Embeddings!.AddTo(overrides, component.Name);
-                }
-                merged.Add((component, overrides));
-            }
             // A LoRA whose layers all belong to components this model lacks (an SDXL text_encoder_2 LoRA on SD 1.5) changes nothing.
             var matchedComponents = files.SelectMany(f => f.Item1.Layers.Select(l => l.Key.Component)).Distinct()
                 .Where(c => !model.LoraTargets.Any(m => m.Name == c)).ToList();
@@ -112,20 +103,49 @@ internal sealed class LoraSwitch(FamilyModel model, PipelineOptions options)
                 var layer = file.Layers.First(l => matchedComponents.Contains(l.Key.Component));
                 throw new LoraException(file.Path, layer.Down.Name, $"this LoRA changes {layer.Key.Component}, which this model does not have: it targets {LoraTargets.Describe(LoraTargets.Classify(file))} (an SDXL LoRA on an SD 1.x/2.x model?)");
             }
-        }
-        catch
-        {
-            foreach (var (_, overrides) in merged) overrides?.Dispose();
-            throw;
+            Release();
+            var notes = new List<string>();
+            try
+            {
+                foreach (var component in model.LoraTargets)
+                {
+                    var overrides = set.Count == 0 ? null
+                        : LoraMerge.Build(component.Name, component.FilePath, files, identity, options.SkipUnmatchedLoraLayers, notes);
+                    // Textual inversion extends the text encoders' token tables in the same set of replaced weights.
+                    if (embeddings && component.Name.StartsWith("text_encoder", StringComparison.Ordinal))
+                    {
+                        overrides ??= new InitializerOverrides(identity);
+                        model.Embeddings!.AddTo(overrides, component.Name);
+                    }
+                    component.SetOverrides(overrides);
+                }
+            }
+            catch
+            {
+                foreach (var component in model.LoraTargets) component.SetOverrides(null); // the model's own weights, as identity "" says
+                throw;
+            }
+            _loraIdentity = identity;
+            _loraNotes = notes;
+            ActiveLoras = set;
         }
         finally
         {
             foreach (var (file, _) in files) file.Dispose();
         }
-        foreach (var (component, overrides) in merged) component.SetOverrides(overrides);
-        _loraIdentity = identity;
-        _loraNotes = notes;
-        ActiveLoras = set;
+    }
+
+    // Back to the model's own weights, the replaced arrays returned to the system now: they are large-object-heap arrays
+    // that a later collection would otherwise keep in the process for as long as nothing else triggers one.
+    private void Release()
+    {
+        if (_loraIdentity.Length == 0) return;
+        foreach (var component in model.LoraTargets) component.SetOverrides(null);
+        _loraIdentity = "";
+        _loraNotes = [];
+        ActiveLoras = [];
+        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
     }
 
     /// <summary>The set held merged while a generation runs.</summary>

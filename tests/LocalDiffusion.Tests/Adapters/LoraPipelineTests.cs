@@ -114,6 +114,33 @@ public sealed class LoraPipelineTests
         Assert.Equal(Latents(pipeline, Request), Latents(pipeline, Request));
     }
 
+    // A switch releases the current set before merging the next (one set in memory, not two), so what a failure leaves
+    // matters: a file refused when read leaves the current set merged; a merge that fails leaves the model's own weights,
+    // never a half-merged model.
+    [Fact]
+    public void AFailedSwitchLeavesTheCurrentSetOrTheModelsOwnWeights()
+    {
+        using var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny"), Options());
+        var withLora = Request with { Loras = [new LoraAdapter(Lora("kohya_fp16.safetensors"))] };
+        var merged = Latents(pipeline, withLora);
+        var identity = pipeline.ActiveAdapterIdentity;
+        Assert.ThrowsAny<LoraException>(() => Latents(pipeline, Request with { Loras = [new LoraAdapter(Lora("sdxl_te2.safetensors"))] }));
+        Assert.Equal(identity, pipeline.ActiveAdapterIdentity);
+        Assert.Equal(merged, Latents(pipeline, withLora));
+
+        // An SD 3 LoRA on FLUX passes the family check (its joint-attention keys are FLUX's too) and fails while merged.
+        var flux = new GenerationRequest { Prompt = "a golden castle", Seed = 42, Steps = 2, Width = 64, Height = 48 };
+        using var dev = StableDiffusionPipeline.Load(TestModels.PathOf("tiny-flux-dev"), Options());
+        using var fresh = StableDiffusionPipeline.Load(TestModels.PathOf("tiny-flux-dev"), Options());
+        var fluxLora = flux with { Loras = [new LoraAdapter(Lora("flux_peft_fp32.safetensors"))] };
+        var fluxMerged = Latents(dev, fluxLora);
+        Assert.NotEqual(Latents(fresh, flux), fluxMerged);
+        Assert.ThrowsAny<LoraException>(() => Latents(dev, flux with { Loras = [new LoraAdapter(Lora("sd3_peft_fp32.safetensors"))] }));
+        Assert.Equal("", dev.ActiveAdapterIdentity);
+        Assert.Equal(Latents(fresh, flux), Latents(dev, flux));
+        Assert.Equal(fluxMerged, Latents(dev, fluxLora));
+    }
+
     [Fact]
     public void ALoraForAnotherModelIsRefusedUnlessSkippingIsAsked()
     {
