@@ -144,8 +144,9 @@ internal sealed class LoraSwitch(FamilyModel model, PipelineOptions options)
         _loraIdentity = "";
         _loraNotes = [];
         ActiveLoras = [];
+        // Aggressive: the collector also decommits what it frees, instead of keeping the free regions for later allocations.
         GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     }
 
     /// <summary>The set held merged while a generation runs.</summary>
