@@ -240,11 +240,10 @@ def export_vae(out: Path) -> None:
 
 
 def tokenizers(out: Path, clip: Path) -> None:
-    copy_tokenizer(out, clip)
-    copy_tokenizer(out / "_t2", clip)
-    (out / "_t2" / "tokenizer").rename(out / "tokenizer_2")
-    (out / "_t2").rmdir()
     import json
+    import shutil
+    copy_tokenizer(out, clip)
+    shutil.copytree(out / "tokenizer", out / "tokenizer_2", dirs_exist_ok=True)
     for name in ("tokenizer_config.json", "special_tokens_map.json"):
         path = out / "tokenizer_2" / name
         config = json.loads(path.read_text())
