@@ -1,8 +1,8 @@
 """Helpers for exporting real-size random-weight models whose float32 weights do not fit twice in this machine's memory.
 
 torch.onnx.export of a model holds its weights, the copies constant folding makes (every Linear's transposed weight)
-and the serialised tensors: about 1.5x the weights at SD-1.5 size (5 GB for 3.4 GB), so SDXL's 10.3 GB UNet would need
-about 16 GB on top of everything else. Here the model is built on torch's meta device (no memory), every parameter is
+and the serialised tensors: about twice the weights (7.3 GB for SD 2.1's 3.5 GB UNet), so SDXL's 10.3 GB UNet would
+need about 21 GB. Here the model is built on torch's meta device (no memory), every parameter is
 replaced by a zero-stride view of one float (the trace needs shapes and runnable ops, not values), torch writes the
 export (each initializer in its own external file, one at a time: a model over 2 GB), and `randomize` then rewrites each
 weight's file with seeded random values at PyTorch's default scale, one tensor at a time. Peak memory: a few hundred MB.
