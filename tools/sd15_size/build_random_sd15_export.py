@@ -253,12 +253,13 @@ def build_unet(out: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- VAE
-def build_vae(out: Path) -> None:
+def build_vae(out: Path, vae_config: dict = VAE_CONFIG, seed: int = SEED + 2) -> None:
+    """The VAE's two halves; SDXL's builder passes its own config (same architecture, SDXL's scaling factor)."""
     import torch
     AutoencoderKL = import_diffusers().AutoencoderKL
 
-    torch.manual_seed(SEED + 2)
-    config = {k: v for k, v in VAE_CONFIG.items() if not k.startswith("_")}
+    torch.manual_seed(seed)
+    config = {k: v for k, v in vae_config.items() if not k.startswith("_")}
     vae = AutoencoderKL(**config).eval()
 
     class Decoder(torch.nn.Module):
@@ -279,7 +280,7 @@ def build_vae(out: Path) -> None:
 
     for name in ("vae_decoder", "vae_encoder"):
         (out / name).mkdir(parents=True, exist_ok=True)
-        write_json(out / name / "config.json", VAE_CONFIG)
+        write_json(out / name / "config.json", vae_config)
     with torch.no_grad():
         torch.onnx.export(Decoder(vae), (torch.randn(1, 4, 16, 16),), str(out / "vae_decoder" / "model.onnx"),
                           input_names=["latent_sample"], output_names=["sample"],

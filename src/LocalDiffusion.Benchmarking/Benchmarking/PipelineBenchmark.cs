@@ -191,6 +191,8 @@ public static class PipelineBenchmark
         if (engine.LowMemory) parts.Add("low_memory=1");
         if (engine.MaxUnetBatch is { } rows) parts.Add($"max_unet_batch={rows}");
         if (!engine.FuseAttention) parts.Add("fuse_attention=0");
+        if (engine.VaeTiling.Mode != VaeTiling.Auto) parts.Add($"vae_tiling={engine.VaeTiling.Mode.ToString().ToLowerInvariant()} ({engine.VaeTiling.TileLatentSize * 8} px tiles)");
+        if (engine.VaeDecoderPath is { } vae) parts.Add($"vae={vae}");
         foreach (var (key, value) in engine.SessionConfig ?? new Dictionary<string, string>()) parts.Add($"{key}={value}");
         return parts.Count == 0 ? null : string.Join(", ", parts);
     }

@@ -26,6 +26,8 @@ internal static class BenchPipelineCommand
         run.AddEngineFlags(command);
         var vaeTiling = new VaeTilingFlags();
         vaeTiling.AddTo(command);
+        var vae = VaeOption.Create();
+        command.Options.Add(vae);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var options = run.Read(parse, new PipelineBenchmarkOptions
@@ -34,7 +36,7 @@ internal static class BenchPipelineCommand
                 MeasureUncachedLoad = !parse.GetValue(skipUncached),
                 MeasureMatMul = !parse.GetValue(noMatMul),
                 CacheDirectory = parse.GetValue(cacheDir),
-            }, engine => engine with { VaeTiling = vaeTiling.Read(parse) });
+            }, engine => engine with { VaeTiling = vaeTiling.Read(parse), VaeDecoderPath = parse.GetValue(vae) });
             var jsonPath = run.JsonPath(parse);
             var report = await PipelineBenchmark.RunAsync(options, new InlineProgress<string>(s => console.MarkupLineInterpolated($"[grey]{s}…[/]")), cancellationToken);
             Print(console, report);
