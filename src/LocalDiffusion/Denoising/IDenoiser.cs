@@ -26,7 +26,7 @@ internal interface IDenoiser
     IDenoiserConditioning Prepare(UNetInputs inputs);
 
     /// <summary>One evaluation over every row of <paramref name="conditioning"/>.</summary>
-    void Predict(ReadOnlySpan<float> input, int latentHeight, int latentWidth, float timestep, IDenoiserConditioning conditioning,
+    void Predict(ReadOnlyMemory<float> input, int latentHeight, int latentWidth, float timestep, IDenoiserConditioning conditioning,
         Span<float> output, RunOptions runOptions);
 }
 

@@ -261,8 +261,8 @@ internal sealed class UNet : IDenoiser, IDisposable
 
     IDenoiserConditioning IDenoiser.Prepare(UNetInputs inputs) => Prepare(inputs);
 
-    void IDenoiser.Predict(ReadOnlySpan<float> input, int latentHeight, int latentWidth, float timestep, IDenoiserConditioning conditioning,
-        Span<float> output, RunOptions runOptions) => Predict(input, latentHeight, latentWidth, timestep, (Conditioning)conditioning, output, runOptions);
+    void IDenoiser.Predict(ReadOnlyMemory<float> input, int latentHeight, int latentWidth, float timestep, IDenoiserConditioning conditioning,
+        Span<float> output, RunOptions runOptions) => Predict(input.Span, latentHeight, latentWidth, timestep, (Conditioning)conditioning, output, runOptions);
 
     /// <summary>The component (for replacing its weights with LoRA-merged ones).</summary>
     internal OnnxComponent Component => _model;

@@ -267,15 +267,12 @@ internal abstract class FlowFamilyModel : FamilyModel
                 pooled.Length / inputs.Batch, inputs.Batch) { Slot = new TransformerSlot([inputs.EncoderHiddenStates, pooled]) });
         }
 
-        public void Predict(ReadOnlySpan<float> input, int latentHeight, int latentWidth, float timestep, IDenoiserConditioning conditioning,
+        public void Predict(ReadOnlyMemory<float> input, int latentHeight, int latentWidth, float timestep, IDenoiserConditioning conditioning,
             Span<float> output, RunOptions runOptions)
         {
             var rows = (Rows)conditioning;
-            // The transformer reads its input as ONNX Runtime memory; the loop's buffer is copied once per call.
-            input.CopyTo(rows.Scratch(input.Length));
             var start = System.Diagnostics.Stopwatch.GetTimestamp();
-            model.Predict(rows.Input.AsMemory(0, input.Length), rows.Inputs.Batch, latentHeight, latentWidth, timestep,
-                rows.Inputs.EmbeddedGuidance ?? 0f, rows.Family, output, runOptions);
+            model.Predict(input, rows.Inputs.Batch, latentHeight, latentWidth, timestep, rows.Inputs.EmbeddedGuidance ?? 0f, rows.Family, output, runOptions);
             var ticks = System.Diagnostics.Stopwatch.GetTimestamp() - start;
             foreach (var timings in rows.Timings) timings.UnetCall(ticks, ticks);
         }
@@ -287,13 +284,9 @@ internal abstract class FlowFamilyModel : FamilyModel
 
         public FamilyConditioning Family { get; } = family;
 
-        public float[] Input { get; private set; } = [];
-
         public int CallsPerEvaluation => 1;
 
         public TimingRecorder[] Timings { get; set; } = [];
-
-        public float[] Scratch(int length) => Input.Length >= length ? Input : Input = new float[length];
 
         public void Dispose() => Family.Slot?.Dispose();
     }
