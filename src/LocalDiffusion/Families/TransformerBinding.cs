@@ -107,9 +107,10 @@ internal sealed class TransformerBinding : IDisposable
         for (var i = 0; i < inputs.Count; i++)
         {
             var values = inputs[i].Values;
-            if (_written[i] && IsConstant(values)) continue;
+            var constant = IsConstant(values);
+            if (_written[i] && constant) continue;
             _inputs[i].Tensor.Write(values.Span);
-            _written[i] = IsConstant(values);
+            _written[i] = constant;
         }
         _model.RunWithBinding(runOptions, _binding);
         _output.Read(0, output);

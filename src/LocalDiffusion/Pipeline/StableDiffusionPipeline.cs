@@ -56,20 +56,7 @@ public sealed partial class StableDiffusionPipeline : IDisposable
         CancellationToken cancellationToken = default)
     {
         var run = Prepare(request);
-        Enter();
-        return Task.Run(() =>
-        {
-            _generationsOnThisThread++;
-            try
-            {
-                return _stages.Generate(run, progress, null, decode: true, cancellationToken).Result;
-            }
-            finally
-            {
-                _generationsOnThisThread--;
-                Exit();
-            }
-        }, CancellationToken.None);
+        return RunAsGeneration(() => _stages.Generate(run, progress, null, decode: true, cancellationToken).Result);
     }
 
     /// <summary>
@@ -143,15 +130,15 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     }
 
     // Runs work in the background as one of this pipeline's generations (Dispose waits for it).
-    private void StartInBackground(Action work)
+    private Task<T> RunAsGeneration<T>(Func<T> work)
     {
         Enter();
-        _ = Task.Run(() =>
+        return Task.Run(() =>
         {
             _generationsOnThisThread++;
             try
             {
-                work();
+                return work();
             }
             finally
             {
@@ -160,6 +147,13 @@ public sealed partial class StableDiffusionPipeline : IDisposable
             }
         }, CancellationToken.None);
     }
+
+    // A batch group's run: its results go to its members' own tasks.
+    private void StartInBackground(Action work) => _ = RunAsGeneration(() =>
+    {
+        work();
+        return true;
+    });
 
     /// <summary>Prompt encodings served from <see cref="PipelineOptions.PromptCacheEntries"/>'s cache (for tests).</summary>
     internal long PromptCacheHits => _conditioningCache?.Hits ?? 0;
