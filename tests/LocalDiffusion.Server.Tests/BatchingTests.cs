@@ -118,6 +118,9 @@ public sealed class BatchingTests
         var leaver = Json.PostAsync(leaverClient, "v1/images/generations", Long(3), leaving.Token);
         await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("waiting").GetInt32() == 3, "the requests to queue up");
         await blocked.ReleaseAsync();
+        // The client sees the blocker cancelled before the server has stopped it, and until then /sdapi/v1/progress is the
+        // blocker's: the queue is empty only once its slot has passed to the batch.
+        await server.WaitForHealthAsync(h => h.GetProperty("queue").GetProperty("waiting").GetInt32() == 0, "the batch to leave the queue");
         // The batch is denoising once /sdapi/v1/progress (the oldest running request's) moves.
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while ((await Json.GetAsync(server.Http, "sdapi/v1/progress")).GetProperty("progress").GetDouble() < 0.02)
