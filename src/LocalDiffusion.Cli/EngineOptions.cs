@@ -44,7 +44,7 @@ internal sealed class EngineOptions
 
     private readonly Option<int?> _maxUnetBatch = new("--max-unet-batch")
     {
-        Description = "Most rows in one UNet call (default: all; 1: the guidance pair as two calls, as AUTOMATIC1111's --medvram: half the UNet's working memory).",
+        Description = "Most rows in one UNet call (default: all, but 1 for SDXL on the CPU; 1: the guidance pair as two calls, as AUTOMATIC1111's --medvram: half the UNet's working memory).",
     };
 
     private readonly Option<string[]> _config = new("--session-config")

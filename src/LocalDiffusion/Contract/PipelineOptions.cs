@@ -102,7 +102,8 @@ public sealed record PipelineOptions
 
     /// <summary>
     /// The most rows one UNet call takes; null (default): every row of an evaluation (the guidance pair of each image,
-    /// and every image) in one call. 1 runs the unconditional and conditional halves as two calls, as AUTOMATIC1111 does
+    /// and every image) in one call, except SDXL base and refiner UNets on the CPU, which take one row per call (at 1024²
+    /// the pair in one call peaked at 12.7 GB on the SDXL-size export, one row at 10.9 GB, in the same step time). 1 runs the unconditional and conditional halves as two calls, as AUTOMATIC1111 does
     /// without <c>batch_cond_uncond</c> (its --medvram): the UNet's working memory halves, for a little more time per
     /// step on a GPU (measured on the CPU: benchmarks/README.md). Rows of one-row calls may differ from batched ones in
     /// the last float bits where weight prepacking is off (the CPU default). An export with a static batch keeps its own.

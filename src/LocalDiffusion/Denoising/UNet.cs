@@ -124,7 +124,7 @@ internal sealed class UNet : IDenoiser, IDisposable
     public long? FixedBatch => _sample.FixedDimension(0);
 
     /// <summary>Most rows one call takes when the batch is dynamic (<see cref="PipelineOptions.MaxUnetBatch"/>); null: all of them.</summary>
-    public int? MaxRowsPerCall { get; init; }
+    public int? MaxRowsPerCall { get; set; }
 
     /// <summary>Latent height/width the model is fixed to, or null when dynamic.</summary>
     public (int Height, int Width)? FixedLatentSize =>

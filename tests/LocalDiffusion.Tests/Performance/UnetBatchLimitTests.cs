@@ -44,6 +44,22 @@ public class UnetBatchLimitTests
         Assert.True(worst <= 1e-5f * scale, $"largest difference {worst} against latents of scale {scale}");
     }
 
+    // The default follows the family: SDXL's guidance pair is two calls on the CPU (its 1024² working memory, measured in
+    // benchmarks/README.md), SD 1.x's one; an explicit limit wins either way.
+    [Theory]
+    [InlineData("tiny-sdxl", null, 2)]
+    [InlineData("tiny-sdxl", 2, 1)]
+    [InlineData("tiny", null, 1)]
+    [InlineData("tiny", 1, 2)]
+    public async Task TheDefaultSplitsSdxlsGuidancePairOnTheCpu(string model, int? maxUnetBatch, int callsPerStep)
+    {
+        using var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf(model),
+            new PipelineOptions { Device = "cpu", UseModelCache = false, MaxUnetBatch = maxUnetBatch });
+        var result = await pipeline.GenerateAsync(TestModels.Request() with { Steps = 2, Scheduler = "euler", GuidanceScale = 5f }, cancellationToken: Token);
+        Assert.Equal(2, result.UnetEvaluations);
+        Assert.Equal(2 * callsPerStep, result.UnetCalls);
+    }
+
     [Fact]
     public void ALimitBelowOneIsNamed()
     {

@@ -57,7 +57,7 @@ internal sealed class StableDiffusionFamily : DiffusionFamily
         if (previewFile is not null) components.Add((FamilyDecoders.PreviewComponent, previewFile.ModelPath));
         var loaded = ComponentLoader.LoadAll(sessions, components, opened);
         var textEncoder = new ClipTextEncoder(loaded[0]);
-        var unet = new UNet(loaded[1], folder.UnetInChannels) { MaxRowsPerCall = options.MaxUnetBatch };
+        var unet = new UNet(loaded[1], folder.UnetInChannels);
         var decoder = new VaeDecoder(loaded[2], tiny: decoderFile.Tiny) { Tiling = options.VaeTiling };
         var previewDecoder = previewFile is null ? null : new VaeDecoder(loaded[^1], tiny: previewFile.Tiny) { Tiling = options.VaeTiling };
         if (tokenizer.MaxLength != textEncoder.SequenceLength)
@@ -67,6 +67,7 @@ internal sealed class StableDiffusionFamily : DiffusionFamily
         var family = ModelFamily.Detect(folder, loaded[1].Inputs, unet.InputChannels, textEncoder.DeclaredHiddenSize,
             tokenizer.PadId != tokenizer.EosId, schedulerConfig);
         if (family.Unsupported is { } why) throw new ModelLoadException(folder.UnetPath, why);
+        unet.MaxRowsPerCall = options.MaxUnetBatch ?? DefaultRowsPerCall(family, sessions.Active);
         foreach (var given in new[] { vaeOverride, previewFile })
             if (given is { ScalingFactor: { } vaeScale, ConfigPath: { } vaeConfig } && Math.Abs(vaeScale - family.VaeScalingFactor) > 1e-6f)
                 throw new ModelLoadException(vaeConfig,
@@ -153,6 +154,13 @@ internal sealed class StableDiffusionFamily : DiffusionFamily
         return schedulers.All.First(i => i.DiffusersClass == config.ClassName).DisplayName;
     }
 
+
+    // SDXL's UNet at 1024² on the CPU: the guidance pair in one call grows the arena about 2.4 GB over the weights, one
+    // row at a time about half, at no cost in step time (benchmarks/README.md, "An SDXL-size model"): one row per call.
+    // Elsewhere (and on a GPU, where the pair in one call is the faster) every row goes in one call.
+    internal static int? DefaultRowsPerCall(ModelFamily family, ExecutionDevice device) =>
+        device.Kind == ExecutionProviderKind.Cpu
+        && family.Architecture is ModelArchitecture.StableDiffusionXL or ModelArchitecture.StableDiffusionXLRefiner ? 1 : null;
     private static ClipTokenizer LoadTokenizer(string directory)
     {
         try
