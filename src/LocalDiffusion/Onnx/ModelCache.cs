@@ -210,6 +210,15 @@ public sealed class ModelCache
         }
     }
 
+    private static readonly AsyncLocal<Action<string>?> StagingHook = new();
+
+    /// <summary>Test seam: called with each staging folder as it is made, for the calling flow only (to make a write fail).</summary>
+    internal static Action<string>? StagingCreated
+    {
+        get => StagingHook.Value;
+        set => StagingHook.Value = value;
+    }
+
     /// <summary>One component's entry: look it up, or store it.</summary>
     internal sealed class Slot(string source, string component, string key, string folder)
     {
@@ -284,6 +293,7 @@ public sealed class ModelCache
                 // The marker lets Clear remove a staging folder a crashed loader left behind, and nothing else.
                 ModelCacheRecords.Write(System.IO.Path.Combine(staging, ModelCacheRecords.StagingFileName),
                     new FolderMarker(ModelCacheRecords.Tag, FormatVersion, System.IO.Path.GetFileName(folder)));
+                StagingCreated?.Invoke(staging);
                 return staging;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -16,6 +16,8 @@ internal sealed class SessionFactory
     private readonly List<string> _notes = [];
     private List<ExecutionDevice> _candidates;
 
+    static SessionFactory() => OrtErrorCodes.Complete();
+
     public SessionFactory(ExecutionDevice requested, int? intraOpThreads, int? interOpThreads)
     {
         Requested = requested;
@@ -136,18 +138,22 @@ internal sealed class SessionFactory
         if (slot.BeginStore() is not { } staging)
             return OpenSource(device, modelPath, fuse, null, ref fusedNodes);
         InferenceSession? stored = null;
+        OnnxRuntimeException? storing = null;
         try
         {
             stored = OpenSource(device, modelPath, fuse, staging, ref fusedNodes);
         }
-        catch (OnnxRuntimeException)
+        catch (OnnxRuntimeException e)
         {
-            // Writing the optimised graph failed, or the model is bad: the plain load below says which.
+            // Writing the optimised graph failed (a full disk), or the model is bad: the plain load below says which.
+            storing = e;
         }
         if (stored is null)
         {
             ModelCache.Slot.Abandon(staging);
-            return OpenSource(device, modelPath, fuse, null, ref fusedNodes);
+            var session = OpenSource(device, modelPath, fuse, null, ref fusedNodes);
+            AddNote($"{slot.Component}: the optimised graph was not stored in the cache ({FirstLine(storing!.Message)}); the next start optimises it again");
+            return session;
         }
         cacheStatus = slot.Commit(staging, device) ? ModelCacheStatus.Stored : ModelCacheStatus.NotUsed;
         return stored;
@@ -227,7 +233,9 @@ internal sealed class SessionFactory
             options.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", Path.GetDirectoryName(Path.GetFullPath(modelPath))!);
             return (new InferenceSession(fused.Model, options), fused.Fused);
         }
-        catch (OnnxRuntimeException e)
+        // While storing, the failure may be the cache's write (a full disk), not the graph: Open retries without storing,
+        // so that neither a false note nor the unfused graph under the fused graph's key comes of it.
+        catch (OnnxRuntimeException e) when (staging is null)
         {
             AddNote($"{component}: attention left as exported, ONNX Runtime refused the fused graph ({FirstLine(e.Message)})");
             return null;

@@ -183,6 +183,38 @@ public class ModelCacheTests
     }
 
     [Fact]
+    public async Task AWriteThatFailsStoresNothingAndIsNotCalledARefusedGraph()
+    {
+        // What a full disk does to the store, made certain: a folder where ONNX Runtime writes the optimised model. The
+        // fused graph is not at fault, so the model still opens fused (the same picture as without a cache), nothing is
+        // left in the cache (no unfused graph under the fused graph's key), and the note says what happened.
+        using var cache = new TempDirectory();
+        var model = TestModels.PathOf("tiny");
+        var plain = await Generate(model, null);
+        ModelCache.StagingCreated = staging => Directory.CreateDirectory(Path.Combine(staging, ModelCache.ModelFileName));
+        GenerationResult blocked;
+        try
+        {
+            blocked = await Generate(model, cache.Path, info =>
+            {
+                AllAre(ModelCacheStatus.NotUsed, info);
+                Assert.Contains(info.DeviceNotes, n => n.StartsWith("unet: the optimised graph was not stored in the cache", StringComparison.Ordinal));
+                Assert.DoesNotContain(info.DeviceNotes, n => n.Contains("refused the fused graph", StringComparison.Ordinal));
+                Assert.StartsWith("fused by the engine", info.UnetAttention, StringComparison.Ordinal);
+            });
+        }
+        finally
+        {
+            ModelCache.StagingCreated = null;
+        }
+        Assert.Equal(plain.FinalLatents, blocked.FinalLatents);
+        Assert.Empty(new ModelCache(cache.Path).List());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(cache.Path));
+        // Once the disk has room again, the next start stores the fused graph.
+        await Generate(model, cache.Path, info => AllAre(ModelCacheStatus.Stored, info));
+    }
+
+    [Fact]
     public void TheDefaultFolderFollowsTheEnvironment()
     {
         // The test run sets LOCALDIFFUSION_CACHE (TestCache), which takes precedence over the platform folder.
