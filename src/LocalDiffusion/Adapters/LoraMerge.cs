@@ -45,7 +45,7 @@ internal static class LoraMerge
                     problem ??= LoraSplit.RowsProblem(layer, targets) ?? targets.Select(t => ShapeProblem(layer, t.Target, t.Rows)).FirstOrDefault(p => p is not null);
                     if (problem is not null)
                     {
-                        if (!skipUnmatched) throw new LoraException(file.Path, layer.Down.Name, problem);
+                        if (!skipUnmatched) throw new LoraForAnotherModelException(file.Path, layer.Down.Name, problem);
                         skipped++;
                         continue;
                     }

@@ -18,14 +18,14 @@ internal static class FamilyLoras
         {
             using var file = LoraFile.Open(lora.Path);
             if (model.T5Component is { } t5 && file.Layers.FirstOrDefault(l => l.Key.Component == t5) is { } t5Layer)
-                throw new LoraException(file.Path, t5Layer.Down.Name,
+                throw new LoraForAnotherModelException(file.Path, t5Layer.Down.Name,
                     $"this LoRA changes {t5} ({model.Name}'s T5 encoder); LoRAs for T5 are not supported (only the transformer and the CLIP text encoders: {string.Join(", ", model.LoraComponents.Select(c => c.Name))})");
             if (skipUnmatched) continue; // as for SD 1.x/XL: layers that fit nothing are left out and noted instead
             var target = LoraTargets.Classify(file);
             if (!Fits(target, architecture))
             {
                 var layer = file.Layers.FirstOrDefault(l => l.Key.Component is "unet" or "transformer") ?? file.Layers[0];
-                throw new LoraException(file.Path, layer.Down.Name, $"this LoRA targets {LoraTargets.Describe(target)}, not {model.Name}: use a LoRA made for {model.Name}");
+                throw new LoraForAnotherModelException(file.Path, layer.Down.Name, $"this LoRA targets {LoraTargets.Describe(target)}, not {model.Name}: use a LoRA made for {model.Name}");
             }
         }
     }

@@ -95,13 +95,13 @@ internal sealed class LoraSwitch(FamilyModel model, PipelineOptions options)
         {
             foreach (var lora in set) files.Add((LoraFile.Open(lora.Path), lora.Weight));
             // A LoRA whose layers all belong to components this model lacks (an SDXL text_encoder_2 LoRA on SD 1.5) changes nothing.
-            var matchedComponents = files.SelectMany(f => f.Item1.Layers.Select(l => l.Key.Component)).Distinct()
+            var missingComponents = files.SelectMany(f => f.Item1.Layers.Select(l => l.Key.Component)).Distinct()
                 .Where(c => !model.LoraTargets.Any(m => m.Name == c)).ToList();
-            if (matchedComponents.Count > 0 && !options.SkipUnmatchedLoraLayers)
+            if (missingComponents.Count > 0 && !options.SkipUnmatchedLoraLayers)
             {
-                var (file, _) = files.First(f => f.Item1.Layers.Any(l => matchedComponents.Contains(l.Key.Component)));
-                var layer = file.Layers.First(l => matchedComponents.Contains(l.Key.Component));
-                throw new LoraException(file.Path, layer.Down.Name, $"this LoRA changes {layer.Key.Component}, which this model does not have: it targets {LoraTargets.Describe(LoraTargets.Classify(file))} (an SDXL LoRA on an SD 1.x/2.x model?)");
+                var (file, _) = files.First(f => f.Item1.Layers.Any(l => missingComponents.Contains(l.Key.Component)));
+                var layer = file.Layers.First(l => missingComponents.Contains(l.Key.Component));
+                throw new LoraForAnotherModelException(file.Path, layer.Down.Name, $"this LoRA changes {layer.Key.Component}, which this model does not have: it targets {LoraTargets.Describe(LoraTargets.Classify(file))} (an SDXL LoRA on an SD 1.x/2.x model?)");
             }
             Release();
             var notes = new List<string>();

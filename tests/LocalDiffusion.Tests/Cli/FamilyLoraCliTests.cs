@@ -41,11 +41,12 @@ public sealed class FamilyLoraCliTests
     }
 
     [Fact]
-    public async Task AnSd15LoraOnFluxIsAModelFormatErrorNamingTheFile()
+    public async Task AnSd15LoraOnFluxIsTheRequestsMistakeNamingTheFile()
     {
+        // A readable LoRA for another model: exit 1 (model incompatible), not 2 (a model file the engine cannot read).
         using var dir = new TempDirectory();
         var (code, _, error) = await CliRunner.Run([.. Common(TestModels.PathOf("tiny-flux-dev"), "a red circle", Path.Combine(dir.Path, "x.png")), "--lora", Lora("kohya_fp16.safetensors")]);
-        Assert.Equal(2, code);
+        Assert.Equal(1, code);
         Assert.Contains("kohya_fp16.safetensors", error);
         Assert.Contains("SD 1.x/2.x/XL UNet", error);
     }
