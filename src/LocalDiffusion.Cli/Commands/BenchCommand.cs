@@ -13,7 +13,7 @@ internal static class BenchCommand
     private const string EvalPromptsFile = "eval_prompts.json";
 
     public static Command Create(IAnsiConsole console) =>
-        new("bench", "Measure the engine.") { CreateSchedulers(console), BenchPipelineCommand.Create(console), BenchBatchCommand.Create(console), BenchDecodeCommand.Create(console), BenchLoraCommand.Create(console) };
+        new("bench", "Measure the engine.") { CreateSchedulers(console), BenchPipelineCommand.Create(console), BenchBatchCommand.Create(console), BenchDecodeCommand.Create(console), BenchLoraCommand.Create(console), BenchServerCommand.Create(console) };
 
     private static Command CreateSchedulers(IAnsiConsole console)
     {
