@@ -151,8 +151,6 @@ internal abstract class FlowFamilyModel : FamilyModel
             throw new InvalidRequestException(nameof(r.MaxSequenceLength), r.MaxSequenceLength, null, called => $"{called} is {r.MaxSequenceLength}; it must be between 1 and {RequestLimits.MaxSequenceLength} T5 tokens.");
         if (r.InitialLatents is not null)
             throw new ModelIncompatibleException(nameof(r.InitialLatents), Name, called => $"{called} are not supported with {Name}: its noise is drawn from Seed.");
-        if (r.SeedPerImage && r.ImageCount > 1)
-            throw new ModelIncompatibleException(nameof(r.SeedPerImage), Name, called => $"{called} is not supported with {Name} yet: its images share one generator, as diffusers' pipeline draws them.");
     }
 
     /// <inheritdoc/>

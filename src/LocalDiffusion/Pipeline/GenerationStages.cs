@@ -67,8 +67,8 @@ internal sealed class GenerationStages(FamilyModel model, RunPreparation prepara
         return (Finish(run, decode), run.Generator);
     }
 
-    // AUTOMATIC1111's batch: image i is the one-image request for seed + i (its own generator and scheduler), all of them
-    // denoised in the same UNet calls; the request's progress follows the first image, which is decoded last.
+    // AUTOMATIC1111's batch: image i is the one-image request for seed + i (its own generator and scheduler), denoised in
+    // the same denoiser calls where that changes nothing; the request's progress follows the first image, decoded last.
     private GenerationResult GeneratePerImageSeeds(GenerationRequest request, int latentH, int latentW, IProgress<GenerationProgress>? progress,
         RunOptions runOptions, Stopwatch clock, CancellationToken token)
     {
@@ -79,7 +79,9 @@ internal sealed class GenerationStages(FamilyModel model, RunPreparation prepara
             var single = request with { ImageCount = 1, Seed = seed + i, SeedPerImage = false };
             runs.Add(Begin(single, preparation.CreateScheduler(single, latentH, latentW), latentH, latentW, i == 0 ? progress : null, runOptions, clock, null, token));
         }
-        Denoise(runs, runOptions);
+        // Denoised in the same calls where the denoiser gives each row what it gives alone (FLUX's does not, to the last bits).
+        if (model.BatchesExactly) Denoise(runs, runOptions);
+        else foreach (var run in runs) Denoise([run], runOptions);
         foreach (var run in runs) run.Member!.ThrowIfFailed();
         var results = new GenerationResult[runs.Count];
         using (model.Decoding.Use())
