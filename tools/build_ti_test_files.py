@@ -188,7 +188,8 @@ def case_ids(bpe, segments, vocab, found, eos, pad):
             ids += bpe.encode(segment)
         else:
             rows = found[segment["embedding"]]
-            ids += list(range(vocab + len(extra), vocab + len(extra) + rows.shape[0]))
+            first = vocab + sum(e.shape[0] for e in extra)  # after the rows of the embeddings used before it
+            ids += list(range(first, first + rows.shape[0]))
             extra.append(rows)
     ids.append(eos)
     return ids + [pad] * (SEQ_LEN - len(ids)), extra
