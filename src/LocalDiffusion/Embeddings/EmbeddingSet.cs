@@ -114,8 +114,17 @@ internal sealed class EmbeddingSet
             }
         }
         loaded.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
-        return new EmbeddingSet(loaded, skipped, loaded.Count == 0 ? [] : tables.Select(t => (t.Item1, t.Item2!,
-            loaded.Select(e => (e, KeyFor(e, t.Item1, t.Item2!, perEncoder))).Where(m => m.Item2 is not null).Select(m => (m.e, m.Item2!)).ToArray())).ToArray());
+        if (loaded.Count == 0) return new EmbeddingSet(loaded, skipped, []);
+        var extended = new (EmbeddingSlot, WeightTarget, (TextualInversion, string)[])[tables.Length];
+        for (var i = 0; i < tables.Length; i++)
+        {
+            var (slot, table) = (tables[i].Item1, tables[i].Item2!);
+            var members = new List<(TextualInversion, string)>();
+            foreach (var e in loaded)
+                if (KeyFor(e, slot, table, perEncoder) is { } key) members.Add((e, key));
+            extended[i] = (slot, table, [.. members]);
+        }
+        return new EmbeddingSet(loaded, skipped, extended);
     }
 
     // The key of the vectors the slot takes from the embedding, or null when it takes none (per encoder only).
