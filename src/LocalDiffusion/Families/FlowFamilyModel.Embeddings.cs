@@ -6,7 +6,8 @@ namespace LocalDiffusion.Families;
 // Textual inversion for SD 3 and FLUX.1: the CLIP encoders take embeddings as SD's do (their token-embedding tables
 // extended by the vectors, switched with the LoRA set's weights), each the vectors of its own width — a pair's clip_l and
 // clip_g, a one-set file on the encoder of its width. T5 has no embeddings: it reads the prompt as written, trigger names
-// included (ComfyUI's T5 tokenizer is given no embeddings either), and so does a CLIP encoder an embedding has no vectors for.
+// included as words (an A1111 trigger is a word of the prompt, and T5's rows then do not depend on the files loaded), and
+// so does a CLIP encoder an embedding has no vectors for. ComfyUI drops an embedding from an encoder of another width.
 internal abstract partial class FlowFamilyModel
 {
     private EmbeddingSet? _embeddings;
