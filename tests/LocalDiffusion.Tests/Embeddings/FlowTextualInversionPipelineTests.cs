@@ -89,8 +89,9 @@ public sealed class FlowTextualInversionPipelineTests
         var expected = Generate(uncached, trigger).FinalLatents;
         Assert.Equal(expected, Generate(cached, trigger).FinalLatents);
         Assert.Equal(0, cached.PromptCacheHits);
-        // The entry is keyed with the embeddings (the tables it was encoded with): the plain request in between is a miss
-        // and runs the model's own tables; the trigger prompt again is a hit with the same latents.
+        // The plain request in between (other text: a miss) switches back to the model's own tables; the trigger prompt
+        // again is a hit with the same latents: the entry holds the conditioning made with the extended tables, under a key
+        // that names them (LoraSwitch.Identity's "ti:" part).
         Assert.Equal(Generate(uncached, Request).FinalLatents, Generate(cached, Request).FinalLatents);
         Assert.Equal(0, cached.PromptCacheHits);
         Assert.Equal(expected, Generate(cached, trigger).FinalLatents);
