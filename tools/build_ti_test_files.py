@@ -22,6 +22,13 @@ Writes (seeded, byte-identical on rebuild with the same torch/onnx):
       old-paramdict.pt     the original textual_inversion repository's form: string_to_param a torch.nn.ParameterDict
   models/test/ti/embeddings/sdxl/xl-pair.safetensors   {"clip_l": [2,32], "clip_g": [2,48]} (kohya's SDXL form)
   models/test/ti/embeddings/bad/wide.safetensors        {"emb_params": [1,48]}: a width the SD 1.x encoder does not have
+  models/test/ti/sd3/text_encoder.onnx         SD 3's CLIP-L form: width 32, int64 ids, text_embeds [B,32] (projection),
+                                               last_hidden_state, hidden_states.0..2 (tiny-sd3's widths: pooled 32 + 48)
+  models/test/ti/sd3/text_encoder_2.onnx       SD 3's CLIP-G form: width 48, text_embeds [B,48], the same outputs
+                           (FLUX's CLIP-L is sdxl/text_encoder.onnx: width 32 with pooler_output [B,32], as tiny-flux's)
+  models/test/ti/flow/g-only.safetensors        {"emb_params": [2,48]}: one set of CLIP-G width (SD 3's text_encoder_2 only)
+  models/test/ti/flow/odd-width.safetensors     {"emb_params": [1,40]}: a width neither CLIP encoder has
+  models/test/ti/flow/narrow-pair.safetensors   {"clip_l": [1,24], "clip_g": [1,48]}: a pair whose clip_l width is wrong
   tests/LocalDiffusion.Tests/TestData/TextualInversion/reference.json   the conditioning of each case below, and each
                            file's vectors as float32 ("l": SD 1.x / clip_l, "g": clip_g; kohya's as float16 rounds them)
 
@@ -29,6 +36,10 @@ Each reference case is a prompt made of text segments and embedding names. Its i
 embedding's vectors at new rows (1014, 1015, …, A1111 splices the vectors at those positions) + EOS + padding; the
 outputs are computed in torch with the table extended by those rows (torch.cat(table, vectors), then the same network),
 pooled at the first EOS (A1111 puts id 0 at the embedding positions, so CLIP's argmax finds the EOS).
+
+SD 3 and FLUX cases (models "sd3", "flux"): each CLIP encoder takes the vectors of its width (a pair's clip_l / clip_g, a
+one-set file on the encoder of its width); an encoder the embedding has no vectors for reads its name as plain text (the
+BPE of the name), as T5 does. SD 3 keeps each encoder's hidden_states[-2] and text_embeds, FLUX CLIP-L's pooler_output.
 
     /usr/bin/python3 tools/build_ti_test_files.py    (after tools/build_test_models.py; a few seconds)
 """
@@ -177,7 +188,8 @@ def case_ids(bpe, segments, vocab, found, eos, pad):
             ids += bpe.encode(segment)
         else:
             rows = found[segment["embedding"]]
-            ids += list(range(vocab + len(extra), vocab + len(extra) + rows.shape[0]))
+            first = vocab + sum(e.shape[0] for e in extra)  # after the rows of the embeddings used before it
+            ids += list(range(first, first + rows.shape[0]))
             extra.append(rows)
     ids.append(eos)
     return ids + [pad] * (SEQ_LEN - len(ids)), extra
@@ -196,6 +208,69 @@ def reference(encoder, ids, extra, sdxl_index):
 
 def flat(t):
     return [float(f"{v:.9g}") for v in t.detach().reshape(-1).numpy().astype(np.float32)]
+
+
+def flow_cases(bpe, vocab, eos, flux_clip, found, generator):
+    """SD 3's table encoders and files, and the SD 3 / FLUX reference cases (made after everything above, so that the
+    earlier files keep their bytes: the global and file generators continue where they were)."""
+    sd3_l = TableTextEncoder(vocab, 32, projection=32).eval()
+    sd3_g = TableTextEncoder(vocab, 48, projection=48).eval()
+    hidden = [f"hidden_states.{i}" for i in range(3)]
+    with torch.no_grad():
+        export(sd3_l, OUT / "sd3" / "text_encoder.onnx", torch.int64, ["text_embeds", "last_hidden_state", *hidden])
+        export(sd3_g, OUT / "sd3" / "text_encoder_2.onnx", torch.int64, ["text_embeds", "last_hidden_state", *hidden])
+    g_only = torch.randn(2, 48, generator=generator) * 0.5
+    odd = torch.randn(1, 40, generator=generator) * 0.5
+    narrow_l, narrow_g = torch.randn(1, 24, generator=generator) * 0.5, torch.randn(1, 48, generator=generator) * 0.5
+    save_safetensors(OUT / "flow" / "g-only.safetensors", {"emb_params": g_only})
+    save_safetensors(OUT / "flow" / "odd-width.safetensors", {"emb_params": odd})
+    save_safetensors(OUT / "flow" / "narrow-pair.safetensors", {"clip_g": narrow_g, "clip_l": narrow_l})
+    found = dict(found, **{"g-only": {"g": g_only}})
+    pad_g = bpe.vocab["!"]  # tokenizer_2's pad_token (SD 3's CLIP-G tokenizer pads with "!")
+
+    def emb(name):
+        return {"embedding": name}
+
+    def ids_for(segments, width_key):
+        """The encoder's ids: an embedding with vectors for it (width_key "l" or "g") takes new rows, any other is text."""
+        own = {k: v[width_key] for k, v in found.items() if width_key in v}
+        kept = [s if isinstance(s, str) or s["embedding"] in own else s["embedding"] for s in segments]
+        return kept, own
+
+    sd3_cases = {
+        "plain": ["a red circle on a blue background"],
+        "pair": ["a red circle ", emb("xl-pair"), " on a blue background"],
+        "single_l": ["a ", emb("a1111-style"), " square"],
+        "single_g": ["a ", emb("g-only"), " square"],
+        "mixed": [emb("xl-pair"), " and ", emb("a1111-style"), " and ", emb("g-only"), " stars"],
+    }
+    flux_cases = {
+        "plain": ["a red circle on a blue background"],
+        "pair": ["a red circle ", emb("xl-pair"), " on a blue background"],
+        "single": ["a ", emb("cat-toy"), " and a ", emb("kohya-style"), " star"],
+    }
+    cases = []
+    with torch.no_grad():
+        for name, segments in sd3_cases.items():
+            prompt = "".join(s if isinstance(s, str) else s["embedding"] for s in segments)
+            seg_l, own_l = ids_for(segments, "l")
+            seg_g, own_g = ids_for(segments, "g")
+            ids1, extra1 = case_ids(bpe, seg_l, vocab, own_l, eos, eos)
+            ids2, extra2 = case_ids(bpe, seg_g, vocab, own_g, eos, pad_g)
+            out1 = reference(sd3_l, ids1, extra1, None)
+            out2 = reference(sd3_g, ids2, extra2, None)
+            # SD 3 conditions on hidden_states[-2] of both CLIPs and their projections (text_embeds).
+            cases.append({"model": "sd3", "name": name, "prompt": prompt, "ids": ids1, "ids_2": ids2,
+                          "penultimate_1": flat(out1[2 + 1]), "penultimate_2": flat(out2[2 + 1]),
+                          "text_embeds_1": flat(out1[0]), "text_embeds_2": flat(out2[0])})
+        for name, segments in flux_cases.items():
+            prompt = "".join(s if isinstance(s, str) else s["embedding"] for s in segments)
+            seg_l, own_l = ids_for(segments, "l")
+            ids1, extra1 = case_ids(bpe, seg_l, vocab, own_l, eos, eos)
+            out1 = reference(flux_clip, ids1, extra1, None)
+            # FLUX reads CLIP-L's pooled output only.
+            cases.append({"model": "flux", "name": name, "prompt": prompt, "ids": ids1, "pooler_output": flat(out1[1])})
+    return cases
 
 
 def main() -> int:
@@ -244,6 +319,7 @@ def main() -> int:
             # SDXL conditions on hidden_states[-2] of both encoders (the second-to-last of hidden_states.0..2).
             cases.append({"model": "sdxl", "name": name, "prompt": prompt, "ids": ids1, "ids_2": ids2,
                           "penultimate_1": flat(out1[2 + 1]), "penultimate_2": flat(out2[2 + 1]), "text_embeds": flat(out2[0])})
+    cases += flow_cases(bpe, vocab, eos, xl1, found, generator)
     REFERENCE.parent.mkdir(parents=True, exist_ok=True)
     REFERENCE.write_text(json.dumps({"source": "tools/build_ti_test_files.py (torch, table extended with the vectors)",
                                      "vocab": vocab, "cases": cases,

@@ -7,7 +7,7 @@ internal sealed class EmbeddingOptions
 {
     private readonly Option<string[]> _embedding = new("--embedding")
     {
-        Description = "A textual-inversion embedding (.pt, .bin or .safetensors: A1111, diffusers, SDXL clip_l/clip_g); its file name in the prompt or negative prompt uses it. Repeatable.",
+        Description = "A textual-inversion embedding (.pt, .bin or .safetensors: A1111, diffusers, SDXL clip_l/clip_g; on SD 3 and FLUX.1 their CLIP encoders take it); its file name in the prompt or negative prompt uses it. Repeatable.",
         Arity = ArgumentArity.ZeroOrMore,
     };
 

@@ -35,7 +35,8 @@ public sealed record PipelineOptions
     /// Textual-inversion embeddings (CLI <c>--embedding PATH</c>): A1111 <c>.pt</c>/<c>.safetensors</c>, diffusers
     /// <c>learned_embeds</c>, SDXL <c>clip_l</c>/<c>clip_g</c> pairs. Each is used where its file name (without extension)
     /// appears in a prompt or negative prompt, as in A1111. Read and checked at load: a file that does not fit this model's
-    /// text encoders is an <see cref="Embeddings.TextualInversionException"/> naming the file and key.
+    /// text encoders is an <see cref="Embeddings.TextualInversionException"/> naming the file and key. SD 3 and FLUX.1 apply
+    /// them to their CLIP encoders, each the vectors of its width (T5 reads the prompt as written).
     /// </summary>
     public IReadOnlyList<string> Embeddings { get; init; } = [];
 

@@ -18,26 +18,30 @@ internal sealed record EmbeddingSlot(string Component, string ModelPath, ClipTok
 /// prompt's ids for those rows are negative, −N … −1: Gather counts negative indices from the end of the extended table,
 /// and CLIP's pooling at argmax(input_ids) still finds the EOS, as in A1111 (which puts id 0 at embedding positions); ids
 /// ≥ V would be the argmax and move SDXL's pooled text_embeds onto the embedding.
+/// Per encoder (SD 3, FLUX.1: <c>perEncoder</c>), each table is extended only by the embeddings that have vectors for it,
+/// and an encoder an embedding has none for reads its name as the prompt's text, as T5 does.
 /// </summary>
 internal sealed class EmbeddingSet
 {
-    private readonly (EmbeddingSlot Slot, WeightTarget Table)[] _tables;
+    private readonly (EmbeddingSlot Slot, WeightTarget Table, (TextualInversion Embedding, string Key)[] Members)[] _tables;
     private readonly Dictionary<string, TriggerMatcher> _matchers = new(StringComparer.Ordinal);
 
-    private EmbeddingSet(List<TextualInversion> loaded, List<SkippedEmbedding> skipped, (EmbeddingSlot, WeightTarget)[] tables)
+    private EmbeddingSet(List<TextualInversion> loaded, List<SkippedEmbedding> skipped,
+        (EmbeddingSlot Slot, WeightTarget Table, (TextualInversion Embedding, string Key)[] Members)[] tables)
     {
         Loaded = loaded;
         Skipped = skipped;
         _tables = tables;
         Rows = loaded.Sum(e => e.VectorCount);
         Identity = "ti:" + string.Join("|", loaded.Select(e => new LoraAdapter(e.FilePath).Identity));
-        foreach (var (slot, _) in tables)
+        foreach (var (slot, _, members) in tables)
         {
             var triggers = new List<Trigger>();
+            var rows = members.Sum(m => m.Embedding.VectorCount);
             var row = 0;
-            foreach (var e in loaded)
+            foreach (var (e, _) in members)
             {
-                triggers.Add(new Trigger(e.Name, [.. slot.Tokenizer.EncodeTokens(e.Name)], Enumerable.Range(row - Rows, e.VectorCount).ToArray(), null));
+                triggers.Add(new Trigger(e.Name, [.. slot.Tokenizer.EncodeTokens(e.Name)], Enumerable.Range(row - rows, e.VectorCount).ToArray(), null));
                 row += e.VectorCount;
             }
             foreach (var s in skipped.Where(s => loaded.All(e => e.Name != s.Name)))
@@ -52,7 +56,7 @@ internal sealed class EmbeddingSet
     /// <summary>Files of the folder that were not loaded, and why.</summary>
     public IReadOnlyList<SkippedEmbedding> Skipped { get; }
 
-    /// <summary>The rows added to each table (every loaded embedding's vectors).</summary>
+    /// <summary>Every loaded embedding's vectors (the rows added to each table, unless per encoder).</summary>
     public int Rows { get; }
 
     /// <summary>What the extended tables are made from (files, sizes, times), part of the adapter identity.</summary>
@@ -61,12 +65,17 @@ internal sealed class EmbeddingSet
     /// <summary>The matcher for the prompt chunks of <paramref name="component"/>'s tokenizer, or null when it has none.</summary>
     public TriggerMatcher? MatcherFor(string component) => _matchers.GetValueOrDefault(component);
 
+    /// <summary>Whether <paramref name="component"/>'s table is extended (some loaded embedding has vectors for it).</summary>
+    public bool Extends(string component) => Array.Exists(_tables, t => t.Slot.Component == component && t.Members.Length > 0);
+
     /// <summary>
     /// Loads <paramref name="files"/> (each must fit this model, else a <see cref="TextualInversionException"/>) and the
     /// embedding files under <paramref name="directory"/> (those that do not fit are <see cref="Skipped"/>, as A1111 skips
-    /// them). A name used twice is refused (explicit files) or skipped (the folder's).
+    /// them). A name used twice is refused (explicit files) or skipped (the folder's). With <paramref name="perEncoder"/>
+    /// (SD 3, FLUX.1), an embedding need only fit one encoder: a pair's clip_l / clip_g go to the slots of those keys, one set
+    /// of vectors to the slots whose tables have its width; every vector set that does go to a slot must have its width.
     /// </summary>
-    public static EmbeddingSet Load(IReadOnlyList<string> files, string? directory, IReadOnlyList<EmbeddingSlot> slots)
+    public static EmbeddingSet Load(IReadOnlyList<string> files, string? directory, IReadOnlyList<EmbeddingSlot> slots, bool perEncoder = false)
     {
         var tables = new (EmbeddingSlot, WeightTarget?)[slots.Count];
         for (var i = 0; i < slots.Count; i++)
@@ -79,7 +88,7 @@ internal sealed class EmbeddingSet
         foreach (var file in files)
         {
             var embedding = TextualInversionFile.Load(file);
-            if (Misfit(embedding, tables) is { } problem) throw new TextualInversionException(file, problem.Key, null, problem.Reason);
+            if (Misfit(embedding, tables, perEncoder) is { } problem) throw new TextualInversionException(file, problem.Key, null, problem.Reason);
             if (loaded.FirstOrDefault(e => e.Name == embedding.Name) is { } taken)
                 throw new TextualInversionException(file, null, null, $"the name \"{embedding.Name}\" is already {taken.FilePath}'s: a prompt could not tell them apart");
             loaded.Add(embedding);
@@ -94,7 +103,7 @@ internal sealed class EmbeddingSet
                 try
                 {
                     var embedding = TextualInversionFile.Load(file);
-                    if (Misfit(embedding, tables) is { } problem) skipped.Add(new SkippedEmbedding(file, name, $"key \"{problem.Key}\": {problem.Reason}", embedding));
+                    if (Misfit(embedding, tables, perEncoder) is { } problem) skipped.Add(new SkippedEmbedding(file, name, $"key \"{problem.Key}\": {problem.Reason}", embedding));
                     else if (loaded.FirstOrDefault(e => e.Name == name) is { } taken) skipped.Add(new SkippedEmbedding(file, name, $"the name is already {taken.FilePath}'s", embedding));
                     else loaded.Add(embedding);
                 }
@@ -105,12 +114,29 @@ internal sealed class EmbeddingSet
             }
         }
         loaded.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
-        return new EmbeddingSet(loaded, skipped, loaded.Count == 0 ? [] : tables.Select(t => (t.Item1, t.Item2!)).ToArray());
+        if (loaded.Count == 0) return new EmbeddingSet(loaded, skipped, []);
+        var extended = new (EmbeddingSlot, WeightTarget, (TextualInversion, string)[])[tables.Length];
+        for (var i = 0; i < tables.Length; i++)
+        {
+            var (slot, table) = (tables[i].Item1, tables[i].Item2!);
+            var members = new List<(TextualInversion, string)>();
+            foreach (var e in loaded)
+                if (KeyFor(e, slot, table, perEncoder) is { } key) members.Add((e, key));
+            extended[i] = (slot, table, [.. members]);
+        }
+        return new EmbeddingSet(loaded, skipped, extended);
     }
 
+    // The key of the vectors the slot takes from the embedding, or null when it takes none (per encoder only).
+    private static string? KeyFor(TextualInversion embedding, EmbeddingSlot slot, WeightTarget table, bool perEncoder) =>
+        !perEncoder ? slot.VectorKey
+        : embedding.IsSdxlPair ? (embedding.Vectors.ContainsKey(slot.VectorKey) ? slot.VectorKey : null)
+        : embedding.Width(TextualInversion.Single) == table.Dims[1] ? TextualInversion.Single : null;
+
     // Why the embedding cannot be used with these encoders (the key concerned and the reason), or null when it fits.
-    private static (string Key, string Reason)? Misfit(TextualInversion embedding, (EmbeddingSlot Slot, WeightTarget? Table)[] tables)
+    private static (string Key, string Reason)? Misfit(TextualInversion embedding, (EmbeddingSlot Slot, WeightTarget? Table)[] tables, bool perEncoder)
     {
+        if (perEncoder) return MisfitPerEncoder(embedding, tables);
         foreach (var (slot, table) in tables)
         {
             var key = embedding.SourceKeys.GetValueOrDefault(slot.VectorKey) ?? embedding.SourceKeys.Values.First();
@@ -126,24 +152,46 @@ internal sealed class EmbeddingSet
         return null;
     }
 
+    // Per encoder: every table must exist, a pair's sets must each fit the slot of their key, and one set must fit some slot.
+    private static (string Key, string Reason)? MisfitPerEncoder(TextualInversion embedding, (EmbeddingSlot Slot, WeightTarget? Table)[] tables)
+    {
+        var used = false;
+        foreach (var (slot, table) in tables)
+        {
+            var key = embedding.SourceKeys.GetValueOrDefault(slot.VectorKey) ?? embedding.SourceKeys.Values.First();
+            if (table is null)
+                return (key, $"the {slot.Component} ({slot.ModelPath}) has no token-embedding table (a Gather of a [vocabulary, width] initializer by input_ids) for the vectors to join");
+            if (KeyFor(embedding, slot, table, perEncoder: true) is not { } taken) continue;
+            if (embedding.Width(taken) != table.Dims[1])
+                return (key, $"its vectors are {embedding.Width(taken)} wide, but the {slot.Component} ({slot.ModelPath}) embeds tokens in {table.Dims[1]}: it was made for another model");
+            used = true;
+        }
+        if (used) return null;
+        var encoders = string.Join(", ", tables.Select(t => $"{t.Slot.Component} ({t.Slot.ModelPath}) in {t.Table!.Dims[1]}"));
+        return embedding.IsSdxlPair
+            ? (embedding.SourceKeys.Values.First(), $"this model's CLIP encoders take neither of its sets ({string.Join(", ", embedding.Vectors.Keys)}): they embed tokens as {encoders}")
+            : (embedding.SourceKeys.Values.First(), $"its vectors are {embedding.Width(TextualInversion.Single)} wide, but this model's CLIP encoders embed tokens as {encoders} (T5 takes no embeddings): it was made for another model");
+    }
+
     /// <summary>Adds <paramref name="component"/>'s extended token-embedding table to <paramref name="overrides"/> (nothing when it has none).</summary>
     public void AddTo(InitializerOverrides overrides, string component)
     {
-        foreach (var (slot, table) in _tables)
+        foreach (var (slot, table, members) in _tables)
         {
-            if (slot.Component != component) continue;
+            if (slot.Component != component || members.Length == 0) continue;
             using var weights = ModelWeights.Open(slot.ModelPath);
             var original = weights.Read(table);
             var width = (int)table.Dims[1];
-            var extended = new float[original.Length + Rows * width];
+            var rows = members.Sum(m => m.Embedding.VectorCount);
+            var extended = new float[original.Length + rows * width];
             original.CopyTo(extended, 0);
             var at = original.Length;
-            foreach (var embedding in Loaded)
+            foreach (var (embedding, key) in members)
             {
-                embedding.Vectors[slot.VectorKey].CopyTo(extended, at);
+                embedding.Vectors[key].CopyTo(extended, at);
                 at += embedding.VectorCount * width;
             }
-            long[] dims = [table.Dims[0] + Rows, width];
+            long[] dims = [table.Dims[0] + rows, width];
             if (table.DataType == OnnxGraph.Float16)
             {
                 var halves = new Half[extended.Length];

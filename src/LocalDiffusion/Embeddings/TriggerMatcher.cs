@@ -1,4 +1,5 @@
 using LocalDiffusion.Errors;
+using LocalDiffusion.Tokenizer;
 
 namespace LocalDiffusion.Embeddings;
 
@@ -33,5 +34,31 @@ internal sealed class TriggerMatcher
             return trigger;
         }
         return null;
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> as <see cref="ClipTokenizer.Encode"/> gives it (BOS, at most MaxLength − 2 tokens, EOS,
+    /// padding: diffusers' truncation, as the flow pipelines tokenize), each embedding name replaced by its vectors' ids.
+    /// </summary>
+    /// <exception cref="ArgumentException">The text names an embedding that was refused for this model.</exception>
+    public int[] Encode(ClipTokenizer tokenizer, string text)
+    {
+        var tokens = tokenizer.EncodeTokens(text);
+        var ids = new int[tokenizer.MaxLength];
+        ids[0] = tokenizer.BosId;
+        var kept = 0;
+        for (var i = 0; i < tokens.Count && kept < ids.Length - 2;)
+        {
+            if (Match(tokens, i) is { } trigger)
+            {
+                // The vectors past the last place are cut, as diffusers cuts a long prompt's tokens.
+                for (var k = 0; k < trigger.Ids.Length && kept < ids.Length - 2; k++) ids[1 + kept++] = trigger.Ids[k];
+                i += trigger.Tokens.Length;
+            }
+            else ids[1 + kept++] = tokens[i++];
+        }
+        ids[kept + 1] = tokenizer.EosId;
+        ids.AsSpan(kept + 2).Fill(tokenizer.PadId);
+        return ids;
     }
 }

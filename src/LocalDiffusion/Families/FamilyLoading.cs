@@ -50,11 +50,15 @@ internal static class FamilyLoading
         return config;
     }
 
-    /// <summary>The rows of <paramref name="prompts"/> tokenized by <paramref name="tokenizer"/>, back to back.</summary>
-    public static int[] ClipIds(ClipTokenizer tokenizer, IReadOnlyList<string> prompts)
+    /// <summary>
+    /// The rows of <paramref name="prompts"/> tokenized by <paramref name="tokenizer"/>, back to back; with
+    /// <paramref name="embeddings"/>, textual-inversion names become their vectors' ids.
+    /// </summary>
+    public static int[] ClipIds(ClipTokenizer tokenizer, IReadOnlyList<string> prompts, Embeddings.TriggerMatcher? embeddings = null)
     {
         var ids = new int[prompts.Count * tokenizer.MaxLength];
-        for (var r = 0; r < prompts.Count; r++) tokenizer.Encode(prompts[r]).Ids.CopyTo(ids, r * tokenizer.MaxLength);
+        for (var r = 0; r < prompts.Count; r++)
+            (embeddings is null ? tokenizer.Encode(prompts[r]).Ids : embeddings.Encode(tokenizer, prompts[r])).CopyTo(ids, r * tokenizer.MaxLength);
         return ids;
     }
 

@@ -23,7 +23,7 @@ internal sealed record FamilyConditioning(float[] Hidden, int SequenceLength, in
 /// enters the schedule the way diffusers' flow pipelines do. A family supplies its conditioner (<see cref="Encode(IReadOnlyList{string}, int, RunOptions)"/>),
 /// its transformer call (<see cref="Predict"/>) and its schedule (<see cref="SetTimesteps(IFlowMatchScheduler, int, int, int)"/>).
 /// </summary>
-internal abstract class FlowFamilyModel : FamilyModel
+internal abstract partial class FlowFamilyModel : FamilyModel
 {
     private readonly Lazy<VaeDecoding> _decoding;
     private readonly Lazy<IDenoiser> _denoiser;

@@ -112,7 +112,7 @@ internal sealed class LoraSwitch(FamilyModel model, PipelineOptions options)
                     var overrides = set.Count == 0 ? null
                         : LoraMerge.Build(component.Name, component.FilePath, files, identity, options.SkipUnmatchedLoraLayers, notes);
                     // Textual inversion extends the text encoders' token tables in the same set of replaced weights.
-                    if (embeddings && component.Name.StartsWith("text_encoder", StringComparison.Ordinal))
+                    if (embeddings && model.Embeddings!.Extends(component.Name))
                     {
                         overrides ??= new InitializerOverrides(identity);
                         model.Embeddings!.AddTo(overrides, component.Name);

@@ -38,7 +38,7 @@ public sealed partial class StableDiffusionPipeline
                 throw new ModelIncompatibleException(nameof(options.Loras), family.Name, called => $"PipelineOptions.Loras are not supported with {model.Info.Family.Name} models yet (only SD 1.x/2.x/XL).");
             if (options.Embeddings.Count > 0 && model.Embeddings is null)
                 throw new ModelIncompatibleException(nameof(options.Embeddings), family.Name,
-                    _ => $"PipelineOptions.Embeddings (textual inversion) are not supported with {model.Info.Family.Name} models yet (only SD 1.x/2.x/XL).");
+                    _ => $"PipelineOptions.Embeddings (textual inversion) are not supported with {model.Info.Family.Name} models yet (SD 1.x/2.x/XL, SD 3 and FLUX.1 take them).");
             // Under LowMemory each session is released after the stage that uses it; the first generation uses those opened here.
             foreach (var component in opened) component.ReleaseWhenIdle = options.LowMemory;
             return new StableDiffusionPipeline(model, sessions, options);

@@ -120,6 +120,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
     /// <summary>Files of <see cref="PipelineOptions.EmbeddingsDirectory"/> that were not loaded, and why (A1111's "skipped").</summary>
     public IReadOnlyList<SkippedEmbedding> SkippedEmbeddings => _model.Embeddings?.Skipped ?? [];
 
+    /// <summary>The family adapter that runs this model (tests read its conditioning directly).</summary>
+    internal Families.FamilyModel Family => _model;
+
     internal IReadOnlyList<string> OpenSessions() => [.. _model.Sessions.Where(c => c.IsLoaded).Select(c => c.Name)];
 
     // A request checked and ready to run: everything that can be refused is refused here, before any work.

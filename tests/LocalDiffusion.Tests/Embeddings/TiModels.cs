@@ -4,7 +4,7 @@ namespace LocalDiffusion.Tests.Embeddings;
 
 /// <summary>
 /// models/test/ti (tools/build_ti_test_files.py): text encoders with a standard token-embedding table, embedding files,
-/// and model folders assembled from them for pipeline tests (tiny / tiny-sdxl with their text encoders swapped in).
+/// and model folders assembled from them for pipeline tests (tiny / tiny-sdxl / tiny-sd3 / tiny-flux-dev with their text encoders swapped in).
 /// </summary>
 internal static class TiModels
 {
@@ -16,6 +16,18 @@ internal static class TiModels
 
     private static readonly Lazy<string> Sd15Folder = new(() => Assemble("tiny", ("text_encoder", "sd15/text_encoder.onnx")));
     private static readonly Lazy<string> SdxlFolder = new(() => Assemble("tiny-sdxl", ("text_encoder", "sdxl/text_encoder.onnx"), ("text_encoder_2", "sdxl/text_encoder_2.onnx")));
+
+    private static readonly Lazy<string> Sd3Folder = new(() => Assemble("tiny-sd3", ("text_encoder", "sd3/text_encoder.onnx"), ("text_encoder_2", "sd3/text_encoder_2.onnx")));
+    private static readonly Lazy<string> FluxFolder = new(() => Assemble("tiny-flux-dev", ("text_encoder", "sdxl/text_encoder.onnx")));
+
+    /// <summary>tiny-sd3 with SD 3's table encoders (CLIP-L 32 and CLIP-G 48, text_embeds 32 + 48 as its transformer takes).</summary>
+    public static string Sd3 => Sd3Folder.Value;
+
+    /// <summary>tiny-flux-dev with the SDXL pair's first table encoder as CLIP-L (width 32, pooler_output [B,32] as FLUX reads).</summary>
+    public static string Flux => FluxFolder.Value;
+
+    /// <summary>models/test/ti/flow: files SD 3 / FLUX tests use (g-only 48 wide, odd-width 40, narrow-pair clip_l 24).</summary>
+    public static string Flow(string file) => Path.Combine(Root, "flow", file);
 
     /// <summary>tiny with the SD 1.x table encoder (width 32, as tiny's UNet takes).</summary>
     public static string Sd15 => Sd15Folder.Value;

@@ -1,3 +1,4 @@
+using LocalDiffusion.Embeddings;
 using LocalDiffusion.Latents;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Schedulers;
@@ -43,7 +44,7 @@ internal sealed class FluxFamily : DiffusionFamily
         var latents = new LatentFormat(16,
             (float)folder.Number("vae_decoder", "scaling_factor", 0.3611), (float)folder.Number("vae_decoder", "shift_factor", 0.1159));
         var encoder = FamilyLoading.VaeEncoder(folder, sessions, options, opened, latents.Channels);
-        return new FluxModel(loaded[0], tokenizer, new T5TextEncoder(loaded[1]), t5Tokenizer, transformer, dev)
+        var model = new FluxModel(loaded[0], tokenizer, new T5TextEncoder(loaded[1]), t5Tokenizer, transformer, dev)
         {
             // The model cards: dev 28 steps at guidance 3.5 with 512 T5 tokens; schnell 4 unguided steps with 256. Both 1024².
             Defaults = dev ? new FamilyDefaults(28, 3.5f, 1024, 1024, 512) : new FamilyDefaults(4, 0f, 1024, 1024, 256),
@@ -57,5 +58,8 @@ internal sealed class FluxFamily : DiffusionFamily
             LoraComponents = [loaded[0], transformer],
             T5Component = "text_encoder_2",
         };
+        // Textual inversion: only CLIP-L takes embeddings (an SDXL file's clip_l, or a one-set file of its width); T5 none.
+        model.LoadEmbeddings(options, [new EmbeddingSlot(loaded[0].Name, loaded[0].FilePath, tokenizer, TextualInversion.ClipL)]);
+        return model;
     }
 }

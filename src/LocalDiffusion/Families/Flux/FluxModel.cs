@@ -47,7 +47,7 @@ internal sealed class FluxModel(OnnxComponent clip, ClipTokenizer tokenizer, T5T
     public override FamilyConditioning Encode(IReadOnlyList<string> prompts, int maxSequenceLength, RunOptions runOptions)
     {
         var rows = prompts.Count;
-        var ids = FamilyLoading.ClipIds(tokenizer, prompts);
+        var ids = FamilyLoading.ClipIds(tokenizer, prompts, EmbeddingsFor(clip.Name));
         float[]? pooled = null;
         var pooledWidth = 0;
         for (var r = 0; r < rows; r++)

@@ -1,3 +1,4 @@
+using LocalDiffusion.Embeddings;
 using LocalDiffusion.Latents;
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Schedulers;
@@ -47,7 +48,7 @@ internal sealed class Sd3Family : DiffusionFamily
         var encoder = FamilyLoading.VaeEncoder(folder, sessions, options, opened, latents.Channels);
         // SD 3 medium's card: 1024², 28 steps, guidance 7; sample_size is the latent side ÷ 1 (128 → 1024 px).
         var native = (int)folder.Number("transformer", "sample_size", 128) * VaeDecoder.Factor;
-        return new Sd3Model(new ClipTextEncoder(loaded[0]), tokenizer, new ClipTextEncoder(loaded[1]), tokenizer2, t5, t5Tokenizer, transformer,
+        var model = new Sd3Model(new ClipTextEncoder(loaded[0]), tokenizer, new ClipTextEncoder(loaded[1]), tokenizer2, t5, t5Tokenizer, transformer,
             (int)folder.Number("transformer", "joint_attention_dim", transformer.Input("encoder_hidden_states").FixedDimension(2) ?? 4096))
         {
             Defaults = new FamilyDefaults(28, 7f, native, native, 256),
@@ -61,5 +62,9 @@ internal sealed class Sd3Family : DiffusionFamily
             LoraComponents = [loaded[0], loaded[1], transformer],
             T5Component = "text_encoder_3",
         };
+        // Textual inversion: CLIP-L and CLIP-G are SDXL's pair, so SDXL files (clip_l, clip_g) and one-set files of either width fit.
+        model.LoadEmbeddings(options, [new EmbeddingSlot(loaded[0].Name, loaded[0].FilePath, tokenizer, TextualInversion.ClipL),
+            new EmbeddingSlot(loaded[1].Name, loaded[1].FilePath, tokenizer2, TextualInversion.ClipG)]);
+        return model;
     }
 }

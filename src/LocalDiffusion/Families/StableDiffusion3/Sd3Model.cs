@@ -27,8 +27,8 @@ internal sealed class Sd3Model(ClipTextEncoder clipL, ClipTokenizer tokenizerL, 
     public override FamilyConditioning Encode(IReadOnlyList<string> prompts, int maxSequenceLength, RunOptions runOptions)
     {
         var rows = prompts.Count;
-        var (statesL, widthL, pooledL) = clipL.EncodeForXl(FamilyLoading.ClipIds(tokenizerL, prompts), rows, pooled: true, runOptions);
-        var (statesG, widthG, pooledG) = clipG.EncodeForXl(FamilyLoading.ClipIds(tokenizerG, prompts), rows, pooled: true, runOptions);
+        var (statesL, widthL, pooledL) = clipL.EncodeForXl(FamilyLoading.ClipIds(tokenizerL, prompts, EmbeddingsFor("text_encoder")), rows, pooled: true, runOptions);
+        var (statesG, widthG, pooledG) = clipG.EncodeForXl(FamilyLoading.ClipIds(tokenizerG, prompts, EmbeddingsFor("text_encoder_2")), rows, pooled: true, runOptions);
         int clipLength = tokenizerL.MaxLength, width = jointAttentionWidth;
         float[]? t5States = null;
         if (t5 is not null)
