@@ -48,15 +48,6 @@ public sealed class FlowTextualInversionEncoderTests : IDisposable
     private static void Close(float[] expected, ReadOnlySpan<float> actual, string what) =>
         Tolerance.AssertClose(expected, actual.ToArray(), what, relative: 0, absolute: 2e-6 * expected.Max(MathF.Abs));
 
-    // The engine's ids: the reference's where it has a vocabulary id, an embedding id (negative) where it has a new row.
-    private static void SameTokens(int[] expected, int[] actual, int vocabulary)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (var i = 0; i < expected.Length; i++)
-            if (expected[i] < vocabulary) Assert.Equal(expected[i], actual[i]);
-            else Assert.True(actual[i] < 0, $"position {i}: expected an embedding id, got {actual[i]}");
-    }
-
     [Theory]
     [InlineData("plain")]
     [InlineData("pair")]
@@ -70,8 +61,8 @@ public sealed class FlowTextualInversionEncoderTests : IDisposable
         using var pipeline = StableDiffusionPipeline.Load(TiModels.Sd3, Options(AllFiles));
         var set = pipeline.Family.Embeddings!;
         var vocabulary = TiModels.Reference.GetProperty("vocab").GetInt32();
-        SameTokens(TiModels.Ints(reference.GetProperty("ids")), set.MatcherFor("text_encoder")!.Encode(ClipTokenizer.Load(Path.Combine(TiModels.Sd3, "tokenizer")), prompt), vocabulary);
-        SameTokens(TiModels.Ints(reference.GetProperty("ids_2")), set.MatcherFor("text_encoder_2")!.Encode(ClipTokenizer.Load(Path.Combine(TiModels.Sd3, "tokenizer_2")), prompt), vocabulary);
+        TiModels.SameTokens(TiModels.Ints(reference.GetProperty("ids")), set.MatcherFor("text_encoder")!.Encode(ClipTokenizer.Load(Path.Combine(TiModels.Sd3, "tokenizer")), prompt), vocabulary);
+        TiModels.SameTokens(TiModels.Ints(reference.GetProperty("ids_2")), set.MatcherFor("text_encoder_2")!.Encode(ClipTokenizer.Load(Path.Combine(TiModels.Sd3, "tokenizer_2")), prompt), vocabulary);
 
         var c = Encode(pipeline, prompt);
         Assert.Equal((77 + T5Length, 96, 80), (c.SequenceLength, c.Width, c.PooledWidth));
@@ -108,7 +99,7 @@ public sealed class FlowTextualInversionEncoderTests : IDisposable
             TiModels.Embedding("sd15", "cat-toy.safetensors"), TiModels.Embedding("sd15", "kohya-style.safetensors")));
         var set = pipeline.Family.Embeddings!;
         Assert.Equal(["cat-toy", "kohya-style", "xl-pair"], set.Loaded.Select(e => e.Name));
-        SameTokens(TiModels.Ints(reference.GetProperty("ids")), set.MatcherFor("text_encoder")!.Encode(ClipTokenizer.Load(Path.Combine(TiModels.Flux, "tokenizer")), prompt),
+        TiModels.SameTokens(TiModels.Ints(reference.GetProperty("ids")), set.MatcherFor("text_encoder")!.Encode(ClipTokenizer.Load(Path.Combine(TiModels.Flux, "tokenizer")), prompt),
             TiModels.Reference.GetProperty("vocab").GetInt32());
 
         var c = Encode(pipeline, prompt);

@@ -46,15 +46,6 @@ public sealed class TextualInversionEncoderTests : IDisposable
     private static void Close(float[] expected, float[] actual, string what) =>
         Tolerance.AssertClose(expected, actual, what, relative: 0, absolute: 2e-6 * expected.Max(MathF.Abs));
 
-    // The engine's ids: the reference's where it has a vocabulary id, a (negative) embedding id where it has a new row.
-    private static void SameTokens(int[] expected, int[] actual, int vocabulary)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (var i = 0; i < expected.Length; i++)
-            if (expected[i] < vocabulary) Assert.Equal(expected[i], actual[i]);
-            else Assert.True(actual[i] < 0, $"position {i}: expected an embedding id, got {actual[i]}");
-    }
-
     [Theory]
     [InlineData("plain")]
     [InlineData("a1111_two_vectors")]
@@ -72,7 +63,7 @@ public sealed class TextualInversionEncoderTests : IDisposable
         var prompts = new PromptEncoder(tokenizer, encoder, TiModels.Sd15Encoder, dynamicSequence: true) { Embeddings = set.MatcherFor("text_encoder") };
         var prompt = reference.GetProperty("prompt").GetString()!;
         var chunks = prompts.Tokenize(prompt, weighting: true).Chunks;
-        SameTokens(TiModels.Ints(reference.GetProperty("ids")), Assert.Single(chunks).Ids, tokenizer.VocabularySize);
+        TiModels.SameTokens(TiModels.Ints(reference.GetProperty("ids")), Assert.Single(chunks).Ids, tokenizer.VocabularySize);
         // With the trigger in the negative prompt too: [negative, prompt] rows, each its own reference.
         var plain = TiModels.Case("sd15", "plain");
         var inputs = prompts.Encode([prompt, plain.GetProperty("prompt").GetString()!], 1, true, [], new TimingRecorder(), _run);
@@ -101,8 +92,8 @@ public sealed class TextualInversionEncoderTests : IDisposable
         sdxl.Chunkers.Second.Embeddings = set.MatcherFor("text_encoder_2");
         var prompt = reference.GetProperty("prompt").GetString()!;
         var (first, second, _, _) = sdxl.Tokenize(prompt, weighting: true);
-        SameTokens(TiModels.Ints(reference.GetProperty("ids")), Assert.Single(first).Ids, tokenizer1.VocabularySize);
-        SameTokens(TiModels.Ints(reference.GetProperty("ids_2")), Assert.Single(second).Ids, tokenizer2.VocabularySize);
+        TiModels.SameTokens(TiModels.Ints(reference.GetProperty("ids")), Assert.Single(first).Ids, tokenizer1.VocabularySize);
+        TiModels.SameTokens(TiModels.Ints(reference.GetProperty("ids_2")), Assert.Single(second).Ids, tokenizer2.VocabularySize);
         var inputs = sdxl.Encode([prompt], 1, true, [SdxlTimeIds.For(1, refiner: false, 64, 96)[0]], [], new TimingRecorder(), _run);
         var z1 = TiModels.Floats(reference.GetProperty("penultimate_1"));
         var z2 = TiModels.Floats(reference.GetProperty("penultimate_2"));

@@ -35,6 +35,15 @@ internal static class TiModels
     /// <summary>tiny-sdxl with both table encoders (widths 32 and 48, text_embeds 16).</summary>
     public static string Sdxl => SdxlFolder.Value;
 
+    /// <summary>The engine's ids: the reference's where it has a vocabulary id, a (negative) embedding id where it has a new row.</summary>
+    public static void SameTokens(int[] expected, int[] actual, int vocabulary)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++)
+            if (expected[i] < vocabulary) Assert.Equal(expected[i], actual[i]);
+            else Assert.True(actual[i] < 0, $"position {i}: expected an embedding id, got {actual[i]}");
+    }
+
     private static string Assemble(string variant, params (string Component, string File)[] encoders)
     {
         var target = Path.Combine(Path.GetTempPath(), $"ld-ti-{variant}-{Environment.ProcessId}");
