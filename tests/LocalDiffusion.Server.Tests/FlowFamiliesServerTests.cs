@@ -47,6 +47,24 @@ public sealed class FlowFamiliesServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Openai_route_reads_a1111_weights_in_a_flux_prompt()
+    {
+        async Task<byte[]> Pixels(string prompt)
+        {
+            using var response = await Json.PostAsync(_server.Http, "v1/images/generations",
+                new { model = "tiny-flux-schnell", prompt, size = "64x48", seed = 5, steps = 2, response_format = "b64_json" });
+            var json = await Json.ReadAsync(response, 200);
+            return Images.Decode(Convert.FromBase64String(json.GetProperty("data")[0].GetProperty("b64_json").GetString()!)).Rgb;
+        }
+        var plain = await Pixels("a photo of a red cat on a beach");
+        // The weight changes the picture; a weight of 1 is only markup, removed before the encoders, so the picture is
+        // the plain prompt's (were the brackets read as text, it would not be).
+        Assert.NotEqual(plain, await Pixels("a photo of a (red cat:1.6) on a beach"));
+        Assert.Equal(plain, await Pixels("a photo of a (red cat:1.0) on a beach"));
+        Assert.NotEqual(plain, await Pixels("a photo of a \\(red cat\\) on a beach"));
+    }
+
+    [Fact]
     public async Task A1111_txt2img_runs_flux_schnell_with_its_defaults()
     {
         var json = await Json.ReadAsync(await Json.PostAsync(_server.Http, "sdapi/v1/txt2img",

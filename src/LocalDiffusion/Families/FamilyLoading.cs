@@ -50,26 +50,6 @@ internal static class FamilyLoading
         return config;
     }
 
-    /// <summary>
-    /// The rows of <paramref name="prompts"/> tokenized by <paramref name="tokenizer"/>, back to back; with
-    /// <paramref name="embeddings"/>, textual-inversion names become their vectors' ids.
-    /// </summary>
-    public static int[] ClipIds(ClipTokenizer tokenizer, IReadOnlyList<string> prompts, Embeddings.TriggerMatcher? embeddings = null)
-    {
-        var ids = new int[prompts.Count * tokenizer.MaxLength];
-        for (var r = 0; r < prompts.Count; r++)
-            (embeddings is null ? tokenizer.Encode(prompts[r]).Ids : embeddings.Encode(tokenizer, prompts[r])).CopyTo(ids, r * tokenizer.MaxLength);
-        return ids;
-    }
-
-    /// <summary>The rows of <paramref name="prompts"/> as T5 ids of <paramref name="length"/> each.</summary>
-    public static int[] T5Ids(T5Tokenizer tokenizer, IReadOnlyList<string> prompts, int length)
-    {
-        var ids = new int[prompts.Count * length];
-        for (var r = 0; r < prompts.Count; r++) tokenizer.Encode(prompts[r], length).CopyTo(ids, r * length);
-        return ids;
-    }
-
     /// <summary>vae_encoder/ when the folder has one (img2img needs it), opened and added to <paramref name="opened"/>.</summary>
     public static Vae.VaeEncoder? VaeEncoder(FamilyFolder folder, SessionFactory sessions, PipelineOptions options, List<OnnxComponent> opened, int channels)
     {

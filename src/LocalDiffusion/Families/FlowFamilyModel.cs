@@ -3,6 +3,7 @@ using LocalDiffusion.Errors;
 using LocalDiffusion.Latents;
 using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
+using LocalDiffusion.PromptEncoding;
 using LocalDiffusion.Randomness;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.Vae;
@@ -67,8 +68,15 @@ internal abstract partial class FlowFamilyModel : FamilyModel
     /// <summary>Image sides must be multiples of this (the VAE's 8 × the transformer's 2×2 patches).</summary>
     public virtual int SizeMultiple => VaeDecoder.Factor * 2;
 
-    /// <summary>Encodes <paramref name="prompts"/> (one row each, in order) with at most <paramref name="maxSequenceLength"/> T5 tokens.</summary>
-    public abstract FamilyConditioning Encode(IReadOnlyList<string> prompts, int maxSequenceLength, RunOptions runOptions);
+    /// <summary>
+    /// Encodes <paramref name="prompts"/> (one row each, in order) with at most <paramref name="maxSequenceLength"/> T5 tokens,
+    /// each encoder's rows weighted by the prompts' attention weights (<see cref="FlowEmphasis"/>).
+    /// </summary>
+    public abstract FamilyConditioning Encode(IReadOnlyList<FlowPrompt> prompts, int maxSequenceLength, RunOptions runOptions);
+
+    /// <summary>Encodes <paramref name="prompts"/> as plain text (weighting off).</summary>
+    public FamilyConditioning Encode(IReadOnlyList<string> prompts, int maxSequenceLength, RunOptions runOptions) =>
+        Encode(prompts.Select(p => FlowPrompt.Plain(p)).ToList(), maxSequenceLength, runOptions);
 
     /// <summary>
     /// The transformer on <paramref name="rows"/> rows of latents [rows,C,h,w] at scheduler timestep <paramref name="timestep"/>
@@ -147,6 +155,12 @@ internal abstract partial class FlowFamilyModel : FamilyModel
     /// <inheritdoc/>
     public override void Validate(GenerationRequest r)
     {
+        if (r.PromptWeighting)
+        {
+            PromptEncoder.Validate(r.Prompt, nameof(r.Prompt));
+            // Only SD 3 has an unconditional pass to read the negative prompt in.
+            if (Guidance == GuidanceMode.ClassifierFree) PromptEncoder.Validate(r.NegativePrompt, nameof(r.NegativePrompt));
+        }
         if (r.MaxSequenceLength is < 1 or > RequestLimits.MaxSequenceLength)
             throw new InvalidRequestException(nameof(r.MaxSequenceLength), r.MaxSequenceLength, null, called => $"{called} is {r.MaxSequenceLength}; it must be between 1 and {RequestLimits.MaxSequenceLength} T5 tokens.");
         if (r.InitialLatents is not null)
@@ -181,7 +195,15 @@ internal abstract partial class FlowFamilyModel : FamilyModel
     public override UNetInputs Encode(string[] prompts, int images, GenerationRequest request, int latentHeight, int latentWidth,
         List<string> warnings, TimingRecorder timings, RunOptions runOptions)
     {
-        var c = Repeat(Encode(prompts, request.MaxSequenceLength ?? Defaults.MaxSequenceLength, runOptions), images);
+        // With CFG the rows are [negative, prompt] (diffusers' order), else [prompt].
+        var read = new FlowPrompt[prompts.Length];
+        for (var p = 0; p < prompts.Length; p++)
+        {
+            read[p] = FlowPrompt.Read(prompts[p], request.PromptWeighting, negative: p < prompts.Length - 1);
+            if (read[p].IgnoredBreak)
+                warnings.Add($"The {(read[p].Negative ? "negative prompt" : "prompt")}'s BREAK was ignored: {Name} reads a prompt as one CLIP window and one T5 sequence, so BREAK cannot start a new chunk.");
+        }
+        var c = Repeat(Encode(read, request.MaxSequenceLength ?? Defaults.MaxSequenceLength, runOptions), images);
         return new UNetInputs
         {
             EncoderHiddenStates = c.Hidden, Batch = c.Rows, SequenceLength = c.SequenceLength, HiddenSize = c.Width, TextEmbeds = c.Pooled,

@@ -32,7 +32,10 @@ public sealed class FlowTextualInversionEncoderTests : IDisposable
     private static PipelineOptions Options(params string[] files) => new() { Device = "cpu", UseModelCache = false, Embeddings = files };
 
     // The family's conditioning of one prompt, with the tables extended as a request naming an embedding has them.
-    private FamilyConditioning Encode(StableDiffusionPipeline pipeline, string prompt)
+    private FamilyConditioning Encode(StableDiffusionPipeline pipeline, string prompt) =>
+        Encode(pipeline, LocalDiffusion.PromptEncoding.FlowPrompt.Plain(prompt));
+
+    private FamilyConditioning Encode(StableDiffusionPipeline pipeline, LocalDiffusion.PromptEncoding.FlowPrompt prompt)
     {
         var model = (FlowFamilyModel)pipeline.Family;
         if (model.Embeddings is { } set)
@@ -106,5 +109,21 @@ public sealed class FlowTextualInversionEncoderTests : IDisposable
         Close(TiModels.Floats(reference.GetProperty("pooler_output")), c.Pooled, $"{name}: CLIP-L pooler_output");
         using var plain = StableDiffusionPipeline.Load(TiModels.Flux, Options());
         Assert.Equal(Encode(plain, prompt).Hidden, c.Hidden);
+    }
+
+    [Fact]
+    public void Sd3TriggerNamesInsideWeightedRunsStillTakeTheirVectors()
+    {
+        var prompt = TiModels.Case("sd3", "pair").GetProperty("prompt").GetString()!;
+        using var pipeline = StableDiffusionPipeline.Load(TiModels.Sd3, Options(AllFiles));
+        var plain = Encode(pipeline, prompt);
+        // A weight of exactly 1 around the whole prompt takes the weighted path (each run tokenized, trigger names matched
+        // among the run's tokens) and must give the plain prompt's rows, embedding vectors included.
+        var unit = Encode(pipeline, LocalDiffusion.PromptEncoding.FlowPrompt.Read($"({prompt}:1.0)", weighting: true, negative: false));
+        Assert.Equal(plain.Hidden, unit.Hidden);
+        Assert.Equal(plain.Pooled, unit.Pooled);
+        var weighted = Encode(pipeline, LocalDiffusion.PromptEncoding.FlowPrompt.Read($"({prompt}:1.3)", weighting: true, negative: false));
+        Assert.NotEqual(plain.Hidden, weighted.Hidden);
+        Assert.Equal(plain.Pooled, weighted.Pooled);
     }
 }

@@ -49,7 +49,7 @@ public sealed class AddingAFamilyTests
 
         public override GuidanceMode Guidance => GuidanceMode.None;
 
-        public override FamilyConditioning Encode(IReadOnlyList<string> prompts, int maxSequenceLength, RunOptions runOptions) =>
+        public override FamilyConditioning Encode(IReadOnlyList<LocalDiffusion.PromptEncoding.FlowPrompt> prompts, int maxSequenceLength, RunOptions runOptions) =>
             new(new float[prompts.Count * 8 * 96], 8, 96, new float[prompts.Count * 80], 80, prompts.Count);
 
         public override void Predict(ReadOnlyMemory<float> latents, int rows, int latentHeight, int latentWidth, float timestep, float guidance,

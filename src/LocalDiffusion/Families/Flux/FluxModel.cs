@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
+using LocalDiffusion.PromptEncoding;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.TextEncoder;
 using LocalDiffusion.Tokenizer;
@@ -19,6 +20,8 @@ namespace LocalDiffusion.Families.Flux;
 /// <item>schedule: FLUX's σ ramp linspace(1, 1/n, n), shifted by μ from the image's token count when the scheduler
 /// config asks for dynamic shifting (dev).</item>
 /// </list>
+/// With prompt weighting, T5's states get A1111's emphasis (<see cref="FlowEmphasis"/>); CLIP's pooled output is the
+/// markup-free prompt's, unweighted.
 /// </summary>
 internal sealed class FluxModel(OnnxComponent clip, ClipTokenizer tokenizer, T5TextEncoder t5, T5Tokenizer t5Tokenizer,
     OnnxComponent transformer, bool dev) : FlowFamilyModel
@@ -44,10 +47,11 @@ internal sealed class FluxModel(OnnxComponent clip, ClipTokenizer tokenizer, T5T
     /// </remarks>
     public override bool BatchesExactly => false;
 
-    public override FamilyConditioning Encode(IReadOnlyList<string> prompts, int maxSequenceLength, RunOptions runOptions)
+    public override FamilyConditioning Encode(IReadOnlyList<FlowPrompt> prompts, int maxSequenceLength, RunOptions runOptions)
     {
         var rows = prompts.Count;
-        var ids = FamilyLoading.ClipIds(tokenizer, prompts, EmbeddingsFor(clip.Name));
+        // CLIP gives FLUX only its pooled output, which stays unweighted: its weights are not needed.
+        var (ids, _) = FlowEmphasis.ClipRows(tokenizer, prompts, EmbeddingsFor(clip.Name));
         float[]? pooled = null;
         var pooledWidth = 0;
         for (var r = 0; r < rows; r++)
@@ -58,7 +62,9 @@ internal sealed class FluxModel(OnnxComponent clip, ClipTokenizer tokenizer, T5T
             pooled ??= new float[rows * pooledWidth];
             OrtTensors.ReadFloats(outputs[0], pooled.AsSpan(r * pooledWidth, pooledWidth));
         }
-        var (hidden, width) = t5.Encode(FamilyLoading.T5Ids(t5Tokenizer, prompts, maxSequenceLength), rows, maxSequenceLength, runOptions);
+        var (idsT5, weights) = FlowEmphasis.T5Rows(t5Tokenizer, prompts, maxSequenceLength);
+        var (hidden, width) = t5.Encode(idsT5, rows, maxSequenceLength, runOptions);
+        FlowEmphasis.Apply(hidden, maxSequenceLength, width, weights, prompts);
         return new FamilyConditioning(hidden, maxSequenceLength, width, pooled!, pooledWidth, rows);
     }
 

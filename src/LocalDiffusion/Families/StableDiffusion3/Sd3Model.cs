@@ -1,5 +1,6 @@
 using LocalDiffusion.Model;
 using LocalDiffusion.Onnx;
+using LocalDiffusion.PromptEncoding;
 using LocalDiffusion.Schedulers;
 using LocalDiffusion.TextEncoder;
 using LocalDiffusion.Tokenizer;
@@ -16,6 +17,8 @@ namespace LocalDiffusion.Families.StableDiffusion3;
 /// <item>denoiser: transformer(hidden_states [B,16,h,w], timestep t = σ·1000, encoder_hidden_states, pooled_projections) →
 /// the velocity, guided by a [negative, prompt] CFG batch.</item>
 /// </list>
+/// With prompt weighting, each encoder's states (CLIP-L's and CLIP-G's penultimate, T5's last) get A1111's emphasis on
+/// their own (<see cref="FlowEmphasis"/>); the pooled projections are the markup-free prompt's, unweighted.
 /// </summary>
 internal sealed class Sd3Model(ClipTextEncoder clipL, ClipTokenizer tokenizerL, ClipTextEncoder clipG, ClipTokenizer tokenizerG,
     T5TextEncoder? t5, T5Tokenizer? t5Tokenizer, OnnxComponent transformer, int jointAttentionWidth) : FlowFamilyModel
@@ -24,17 +27,24 @@ internal sealed class Sd3Model(ClipTextEncoder clipL, ClipTokenizer tokenizerL, 
 
     public override GuidanceMode Guidance => GuidanceMode.ClassifierFree;
 
-    public override FamilyConditioning Encode(IReadOnlyList<string> prompts, int maxSequenceLength, RunOptions runOptions)
+    public override FamilyConditioning Encode(IReadOnlyList<FlowPrompt> prompts, int maxSequenceLength, RunOptions runOptions)
     {
         var rows = prompts.Count;
-        var (statesL, widthL, pooledL) = clipL.EncodeForXl(FamilyLoading.ClipIds(tokenizerL, prompts, EmbeddingsFor("text_encoder")), rows, pooled: true, runOptions);
-        var (statesG, widthG, pooledG) = clipG.EncodeForXl(FamilyLoading.ClipIds(tokenizerG, prompts, EmbeddingsFor("text_encoder_2")), rows, pooled: true, runOptions);
+        // Each encoder's penultimate states are weighted on their own (their own mean restored) before they are joined.
+        var (idsL, weightsL) = FlowEmphasis.ClipRows(tokenizerL, prompts, EmbeddingsFor("text_encoder"));
+        var (idsG, weightsG) = FlowEmphasis.ClipRows(tokenizerG, prompts, EmbeddingsFor("text_encoder_2"));
+        var (statesL, widthL, pooledL) = clipL.EncodeForXl(idsL, rows, pooled: true, runOptions);
+        var (statesG, widthG, pooledG) = clipG.EncodeForXl(idsG, rows, pooled: true, runOptions);
         int clipLength = tokenizerL.MaxLength, width = jointAttentionWidth;
+        FlowEmphasis.Apply(statesL, clipLength, widthL, weightsL, prompts);
+        FlowEmphasis.Apply(statesG, tokenizerG.MaxLength, widthG, weightsG, prompts);
         float[]? t5States = null;
         if (t5 is not null)
         {
-            (t5States, var t5Width) = t5.Encode(FamilyLoading.T5Ids(t5Tokenizer!, prompts, maxSequenceLength), rows, maxSequenceLength, runOptions);
+            var (idsT5, weightsT5) = FlowEmphasis.T5Rows(t5Tokenizer!, prompts, maxSequenceLength);
+            (t5States, var t5Width) = t5.Encode(idsT5, rows, maxSequenceLength, runOptions);
             width = t5Width;
+            FlowEmphasis.Apply(t5States, maxSequenceLength, width, weightsT5, prompts);
         }
         if (widthL + widthG > width)
             throw new ModelLoadException(transformer.FilePath, $"the CLIP encoders' states are {widthL} + {widthG} wide, more than the transformer's {width}: the components come from different models.");
