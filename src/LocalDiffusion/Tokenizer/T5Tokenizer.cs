@@ -10,7 +10,7 @@ namespace LocalDiffusion.Tokenizer;
 /// </summary>
 /// <remarks>
 /// Checked against python3-sentencepiece on a tiny model (tools/t5_tokenizer_reference.py). Text is NFKC-normalised first, as
-/// the model's nmt_nfkc rule does (fullwidth letters, ligatures). Not wired into a pipeline yet.
+/// the model's nmt_nfkc rule does (fullwidth letters, ligatures). The SD 3 and FLUX.1 conditioners use it (weighted prompts: one call per run of text).
 /// </remarks>
 public sealed class T5Tokenizer
 {
