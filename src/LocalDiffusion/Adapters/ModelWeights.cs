@@ -72,6 +72,28 @@ internal sealed class ModelWeights : IDisposable
         return targets;
     }
 
+    /// <summary>Whether the graph has an initializer <paramref name="name"/> of dimensions <paramref name="dims"/>.</summary>
+    public bool HasInitializer(string name, ReadOnlySpan<long> dims) =>
+        _graph.Initializers.TryGetValue(name, out var tensor) && tensor.Dims.AsSpan().SequenceEqual(dims);
+
+    /// <summary>
+    /// In a graph ONNX Runtime optimised at the "all" level: the filters of its NCHWc convolutions (domain
+    /// <c>com.microsoft.nchwc</c>), reordered under names of their own (<c>reorder_token_N</c>), each with the module path of
+    /// its node's name (<c>/down_blocks.0/attentions.0/proj_in/Conv_output_0_nchwc</c>). Float32 filters only.
+    /// </summary>
+    public IReadOnlyList<WeightTarget> NchwcConvFilters()
+    {
+        var filters = new List<WeightTarget>();
+        foreach (var node in _graph.Nodes)
+        {
+            if (node.Domain != "com.microsoft.nchwc" || node.OpType != "Conv" || node.Inputs.Length < 2) continue;
+            if (!_graph.Initializers.TryGetValue(node.Inputs[1], out var tensor) || tensor.DataType != OnnxGraph.Float) continue;
+            if (ModulePathOf(node.Name) is { } module)
+                filters.Add(new WeightTarget(module, tensor.Name, WeightLayout.Conv, tensor.Dims, tensor.DataType, node.Name));
+        }
+        return filters;
+    }
+
     /// <summary>
     /// The text encoder's token-embedding table: the [vocabulary, width] float initializer of the Gather whose indices
     /// come from a graph input (input_ids, through Cast/Reshape/… as exporters write it), found from the graph rather than
