@@ -42,6 +42,11 @@ internal static class CachedConvWeights
             foreach (var t in cached.Targets)
                 if (t.Layout == WeightLayout.Conv) plainConvs.Add(t.Initializer);
             var filters = new ModuleResolver(cached.NchwcConvFilters());
+            // The check's three working copies are as large as the largest filter, and shared by all of them.
+            var largest = 0L;
+            foreach (var (_, dims, conv) in overrides.Entries)
+                if (conv) largest = Math.Max(largest, dims.Aggregate(1L, (a, d) => a * d));
+            var scratch = new Scratch(new float[largest], new float[largest], new float[largest]);
             var form = new CachedConvForm();
             try
             {
@@ -50,7 +55,7 @@ internal static class CachedConvWeights
                     if (cached.HasInitializer(name, dims) && (!conv || plainConvs.Contains(name))) continue;
                     reason = !conv ? $"{name} is not in the cached graph with dimensions [{string.Join(", ", dims)}]"
                         : !sourceConvs.TryGetValue(name, out var target) ? $"{name} is not a Conv weight of {sourcePath}"
-                        : Reorder(source, cached, filters, target, overrides.Float32Span(name), form);
+                        : Reorder(source, cached, filters, target, overrides.Float32Span(name), form, scratch);
                     if (reason is not null)
                     {
                         form.Dispose();
@@ -73,8 +78,11 @@ internal static class CachedConvWeights
         }
     }
 
+    private sealed record Scratch(float[] Own, float[] Stored, float[] Reordered);
+
     // Adds target's merged values, reordered, under the cached NCHWc Conv's filter name; else says why not.
-    private static string? Reorder(ModelWeights source, ModelWeights cached, ModuleResolver filters, WeightTarget target, ReadOnlySpan<float> merged, CachedConvForm form)
+    private static string? Reorder(ModelWeights source, ModelWeights cached, ModuleResolver filters, WeightTarget target, ReadOnlySpan<float> merged,
+        CachedConvForm form, Scratch scratch)
     {
         WeightTarget? filter;
         try
@@ -89,7 +97,13 @@ internal static class CachedConvWeights
         if (filter is null) return $"{target.NodeName}: no NCHWc Conv of module {target.ModulePath} in the cached graph";
         if (!filter.Dims.AsSpan().SequenceEqual(target.Dims))
             return $"{target.NodeName}: the cached filter {filter.Initializer} is [{string.Join(", ", filter.Dims)}], not [{string.Join(", ", target.Dims)}] (padded channels)";
-        if (ConfirmedBlock(source.Read(target), cached.Read(filter), target.Dims) is not { } block)
+        if (merged.Length != target.Dims.Aggregate(1L, (a, d) => a * d) || merged.Length > scratch.Own.Length)
+            return $"{target.NodeName}: the merged weight holds {merged.Length} values, not those of [{string.Join(", ", target.Dims)}]";
+        var own = scratch.Own.AsSpan(0, merged.Length);
+        var stored = scratch.Stored.AsSpan(0, merged.Length);
+        source.ReadInto(target, own);
+        cached.ReadInto(filter, stored);
+        if (ConfirmedBlock(own, stored, scratch.Reordered.AsSpan(0, merged.Length), target.Dims) is not { } block)
             return $"{target.NodeName}: the cached filter {filter.Initializer} is not the model's filter in the blocked layout with block 8 or 16";
         var blocked = new float[merged.Length];
         NchwcFilterLayout.ToBlocked(merged, blocked, target.Dims, block);
@@ -100,18 +114,16 @@ internal static class CachedConvWeights
     // The one block size with which the model's own filter, reordered, is bit for bit the cached filter; null when none
     // is, or when more than one layout (the unreordered one included) would fit — a filter whose values do not tell the
     // layouts apart (all equal, say) cannot say in which order the merged weight must go.
-    private static int? ConfirmedBlock(float[] own, float[] stored, long[] dims)
+    private static int? ConfirmedBlock(ReadOnlySpan<float> own, ReadOnlySpan<float> stored, Span<float> reordered, long[] dims)
     {
-        if (own.Length != stored.Length) return null;
-        var storedBytes = MemoryMarshal.AsBytes(stored.AsSpan());
-        var matches = MemoryMarshal.AsBytes(own.AsSpan()).SequenceEqual(storedBytes) ? 1 : 0;
+        var storedBytes = MemoryMarshal.AsBytes(stored);
+        var matches = MemoryMarshal.AsBytes(own).SequenceEqual(storedBytes) ? 1 : 0;
         int? found = null;
-        var reordered = new float[own.Length];
         foreach (var block in NchwcFilterLayout.Blocks)
         {
             if (!NchwcFilterLayout.Fits(dims, block)) continue;
             NchwcFilterLayout.ToBlocked(own, reordered, dims, block);
-            if (!MemoryMarshal.AsBytes(reordered.AsSpan()).SequenceEqual(storedBytes)) continue;
+            if (!MemoryMarshal.AsBytes((ReadOnlySpan<float>)reordered).SequenceEqual(storedBytes)) continue;
             matches++;
             found = block;
         }

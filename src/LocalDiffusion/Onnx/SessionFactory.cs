@@ -155,8 +155,9 @@ internal sealed class SessionFactory
 
     // ONNX Runtime's "all" level reorders Conv weights for its NCHWc kernels from the model's own data, ignoring
     // AddInitializer (measured with 1.31: a replaced Conv weight left the output unchanged, a replaced MatMul or Gemm
-    // weight changed it); at the "extended" level the replacement is used. Sessions with merged Conv weights lose only
-    // that layout rewrite.
+    // weight changed it); at the "extended" level the replacement is used. Sessions with merged Conv weights optimised
+    // from the source lose only that layout rewrite; those opened from the cache keep it (the merged filters are handed
+    // over already reordered, see OpenWithOverrides).
     // Weights fed through a Cast (float16 exports) are constant-folded from the file's data at every level above "disabled".
     private static GraphOptimizationLevel LevelFor(Adapters.InitializerOverrides? overrides) => overrides?.Level ?? GraphOptimizationLevel.ORT_ENABLE_ALL;
 

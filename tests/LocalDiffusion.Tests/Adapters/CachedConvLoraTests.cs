@@ -63,6 +63,23 @@ public sealed class CachedConvLoraTests
         Assert.True(WorstRelative(plain, expected) > 1e-2f, "the LoRA must change the picture");
     }
 
+    // tiny-external is tiny with its UNet's weights in an external file (tools/build_test_models.py: the same weights): the
+    // merge reads them from that file straight into the merged arrays, the cached graph's check reads them again, and the
+    // LoRA's Conv still opens from the cache. Expected: tiny-lora-merged's latents (torch), within 1e-4 as above.
+    [Fact]
+    public void AnExternalDataExportTakesTheConvLoraFromTheCacheToo()
+    {
+        using var folder = new TempDirectory();
+        var cache = Path.Combine(folder.Path, "cache");
+        float[] expected;
+        using (var merged = StableDiffusionPipeline.Load(TestModels.PathOf("tiny-lora-merged"), Options(null))) expected = Latents(merged, Request);
+        using (var cold = StableDiffusionPipeline.Load(TestModels.PathOf("tiny-external"), Options(cache))) Latents(cold, Request);
+        using var warm = StableDiffusionPipeline.Load(TestModels.PathOf("tiny-external"), Options(cache));
+        var withLora = Latents(warm, Request with { Loras = [new LoraAdapter(Path.Combine(TestPaths.ModelsDir, "test", "lora", "kohya_fp16.safetensors"))] });
+        Assert.Equal(ModelCacheStatus.Hit, warm.LastOpenCacheStatus("unet"));
+        Assert.True(WorstRelative(expected, withLora) <= 1e-4f, $"against the torch-merged model: {WorstRelative(expected, withLora)}");
+    }
+
     // tiny-controlnet's UNet (diffusers' UNet2DConditionModel) has SD's 1×1 proj_in/proj_out Convs; the mid block's are
     // 16 → 16, a whole NCHWc block on AVX-512 (16) and AVX2 (8), so the cached graph holds them reordered. A kohya LoRA on
     // both and on a Linear: the cached graph with the reordered merged filters must give bit for bit what ONNX Runtime
