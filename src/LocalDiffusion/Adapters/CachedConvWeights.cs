@@ -42,11 +42,11 @@ internal static class CachedConvWeights
             foreach (var t in cached.Targets)
                 if (t.Layout == WeightLayout.Conv) plainConvs.Add(t.Initializer);
             var filters = new ModuleResolver(cached.NchwcConvFilters());
-            // The check's three working copies are as large as the largest filter, and shared by all of them.
+            // The check's two working copies are as large as the largest filter, and shared by all of them.
             var largest = 0L;
             foreach (var (_, dims, conv) in overrides.Entries)
                 if (conv) largest = Math.Max(largest, dims.Aggregate(1L, (a, d) => a * d));
-            var scratch = new Scratch(new float[largest], new float[largest], new float[largest]);
+            var scratch = new Scratch(new float[largest], new float[largest]);
             var form = new CachedConvForm();
             try
             {
@@ -78,7 +78,7 @@ internal static class CachedConvWeights
         }
     }
 
-    private sealed record Scratch(float[] Own, float[] Stored, float[] Reordered);
+    private sealed record Scratch(float[] Own, float[] Stored);
 
     // Adds target's merged values, reordered, under the cached NCHWc Conv's filter name; else says why not.
     private static string? Reorder(ModelWeights source, ModelWeights cached, ModuleResolver filters, WeightTarget target, ReadOnlySpan<float> merged,
@@ -103,7 +103,7 @@ internal static class CachedConvWeights
         var stored = scratch.Stored.AsSpan(0, merged.Length);
         source.ReadInto(target, own);
         cached.ReadInto(filter, stored);
-        if (ConfirmedBlock(own, stored, scratch.Reordered.AsSpan(0, merged.Length), target.Dims) is not { } block)
+        if (ConfirmedBlock(own, stored, target.Dims) is not { } block)
             return $"{target.NodeName}: the cached filter {filter.Initializer} is not the model's filter in the blocked layout with block 8 or 16";
         var blocked = new float[merged.Length];
         NchwcFilterLayout.ToBlocked(merged, blocked, target.Dims, block);
@@ -114,16 +114,13 @@ internal static class CachedConvWeights
     // The one block size with which the model's own filter, reordered, is bit for bit the cached filter; null when none
     // is, or when more than one layout (the unreordered one included) would fit — a filter whose values do not tell the
     // layouts apart (all equal, say) cannot say in which order the merged weight must go.
-    private static int? ConfirmedBlock(ReadOnlySpan<float> own, ReadOnlySpan<float> stored, Span<float> reordered, long[] dims)
+    private static int? ConfirmedBlock(ReadOnlySpan<float> own, ReadOnlySpan<float> stored, long[] dims)
     {
-        var storedBytes = MemoryMarshal.AsBytes(stored);
-        var matches = MemoryMarshal.AsBytes(own).SequenceEqual(storedBytes) ? 1 : 0;
+        var matches = MemoryMarshal.AsBytes(own).SequenceEqual(MemoryMarshal.AsBytes(stored)) ? 1 : 0;
         int? found = null;
         foreach (var block in NchwcFilterLayout.Blocks)
         {
-            if (!NchwcFilterLayout.Fits(dims, block)) continue;
-            NchwcFilterLayout.ToBlocked(own, reordered, dims, block);
-            if (!MemoryMarshal.AsBytes((ReadOnlySpan<float>)reordered).SequenceEqual(storedBytes)) continue;
+            if (!NchwcFilterLayout.Fits(dims, block) || !NchwcFilterLayout.IsBlocked(own, stored, dims, block)) continue;
             matches++;
             found = block;
         }
