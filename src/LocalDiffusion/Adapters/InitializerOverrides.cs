@@ -68,7 +68,9 @@ internal sealed class InitializerOverrides : IDisposable
     /// <summary>
     /// The Conv filters in the layout of the cached graph identified by <paramref name="key"/>, made by
     /// <paramref name="map"/> the first time that graph is asked for (null: they do not fit it; also remembered) and kept
-    /// with these weights, so that reopening a session (every stage under low memory) does not map them again.
+    /// with these weights, so that reopening a session (every stage under low memory) does not map them again. A form made
+    /// for another key (the cache entry was rebuilt) is disposed here: the owner opens one session at a time, so none made
+    /// with it is still open.
     /// </summary>
     public CachedConvForm? CachedFormFor(string key, Func<CachedConvForm?> map)
     {
