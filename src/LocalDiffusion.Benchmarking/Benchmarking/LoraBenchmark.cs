@@ -34,9 +34,12 @@ public sealed record LoraBenchmarkOptions : BenchmarkRunOptions
 /// <param name="LatentsEqualBaseline">Whether its final latents equal the first no-LoRA generation's bit for bit.</param>
 /// <param name="ManagedCommittedBytes">Memory the .NET garbage collector held committed after it (GCMemoryInfo.TotalCommittedBytes):
 /// what of the resident set is the managed heap (merged LoRA weights, garbage not yet returned) rather than ONNX Runtime's.</param>
+/// <param name="UnetSession">Where the UNet session it opened last came from: <c>cache</c> (the optimised-model cache's graph,
+/// with the LoRA's merged weights handed over), <c>source</c> (the model file optimised again) or <c>stored</c> (optimised
+/// and stored in the cache).</param>
 public sealed record LoraBenchmarkRow(string Label, string Loras, double TotalSeconds, double OutsideStagesSeconds, double TextEncoderSeconds,
     double FirstUnetCallSeconds, double LaterUnetCallSeconds, double VaeDecodeSeconds, long PeakResidentBytes, bool LatentsEqualBaseline,
-    long ManagedCommittedBytes);
+    long ManagedCommittedBytes, string UnetSession);
 
 /// <summary>The outcome of <see cref="LoraBenchmark.RunAsync"/>.</summary>
 public sealed record LoraBenchmarkReport : BenchmarkReportHeader
@@ -117,7 +120,12 @@ public static class LoraBenchmark
                 var (peak, _) = memory.End();
                 first ??= result;
                 if (label == "no LoRA") baseline = result.FinalLatents;
-                rows.Add(Row(label, loras, result, peak, baseline));
+                rows.Add(Row(label, loras, result, peak, baseline, pipeline.LastOpenCacheStatus("unet") switch
+                {
+                    Onnx.ModelCacheStatus.Hit => "cache",
+                    Onnx.ModelCacheStatus.Stored => "stored",
+                    _ => "source",
+                }));
             }
             loadAverage += " → " + LoadAverage();
 
@@ -147,7 +155,7 @@ public static class LoraBenchmark
         }
     }
 
-    private static LoraBenchmarkRow Row(string label, LoraAdapter[] loras, GenerationResult result, long peak, float[]? baseline)
+    private static LoraBenchmarkRow Row(string label, LoraAdapter[] loras, GenerationResult result, long peak, float[]? baseline, string unetSession)
     {
         var t = result.Timings;
         var stages = t.Tokenize + t.TextEncoder + t.Prepare + t.VaeDecode + TimeSpan.FromTicks(t.Evaluations.Sum(e => e.Ticks));
@@ -157,7 +165,7 @@ public static class LoraBenchmark
         return new LoraBenchmarkRow(label, string.Join(", ", loras.Select(l => $"{Path.GetFileName(l.Path)}:{l.Weight}")),
             result.Elapsed.TotalSeconds, (result.Elapsed - stages).TotalSeconds, t.TextEncoder.TotalSeconds,
             calls.Count > 0 ? calls[0] : double.NaN, later.Count > 0 ? later[later.Count / 2] : double.NaN, t.VaeDecode.TotalSeconds, peak, equal,
-            GC.GetGCMemoryInfo().TotalCommittedBytes);
+            GC.GetGCMemoryInfo().TotalCommittedBytes, unetSession);
     }
 
     // The weights a text-to-image generation loads, as stored: the UNet's, the text encoders' and the VAE decoder's

@@ -47,12 +47,12 @@ internal static class BenchLoraCommand
         var ci = CultureInfo.InvariantCulture;
         console.MarkupLineInterpolated($"[bold]{r.Model}[/] on {r.Device}, {r.Width}x{r.Height}, {r.Steps} steps, {r.Tuning ?? "default engine options"}; ONNX Runtime {r.OnnxRuntime}; {r.Machine}");
         console.MarkupLineInterpolated($"LoRA {r.Lora}; weights loaded by a generation: {r.WeightBytes / 1e6:F0} MB; load {r.LoadSeconds:F1} s; load average {r.LoadAverage}");
-        var table = new Table().AddColumns("generation", "LoRAs", "total s", "outside stages s", "text encoder s", "first UNet call s", "later UNet call s", "VAE s", "peak RSS MB", "GC committed MB", "latents = no-LoRA");
+        var table = new Table().AddColumns("generation", "LoRAs", "total s", "outside stages s", "text encoder s", "first UNet call s", "later UNet call s", "VAE s", "peak RSS MB", "GC committed MB", "latents = no-LoRA", "UNet session from");
         string F(double v) => double.IsNaN(v) ? "-" : v.ToString("F2", ci);
         foreach (var row in r.Rows)
             table.AddRow(row.Label, Markup.Escape(row.Loras.Length == 0 ? "none" : row.Loras), F(row.TotalSeconds), F(row.OutsideStagesSeconds), F(row.TextEncoderSeconds),
                 F(row.FirstUnetCallSeconds), F(row.LaterUnetCallSeconds), F(row.VaeDecodeSeconds), (row.PeakResidentBytes / 1e6).ToString("F0", ci),
-                (row.ManagedCommittedBytes / 1e6).ToString("F0", ci), row.LatentsEqualBaseline ? "yes" : "no");
+                (row.ManagedCommittedBytes / 1e6).ToString("F0", ci), row.LatentsEqualBaseline ? "yes" : "no", row.UnetSession);
         console.Write(table);
         console.MarkupLineInterpolated($"[grey]{r.MemoryMeasurement}[/]");
     }

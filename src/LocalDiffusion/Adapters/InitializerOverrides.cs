@@ -9,7 +9,8 @@ namespace LocalDiffusion.Adapters;
 /// </summary>
 internal sealed class InitializerOverrides : IDisposable
 {
-    private readonly List<(string Name, OrtValue Value, long[] Dims)> _values = [];
+    private readonly List<(string Name, OrtValue Value, long[] Dims, bool Conv)> _values = [];
+    private (string Key, CachedConvForm? Form)? _cachedForm;
 
     /// <param name="identity">What the weights came from (the LoRA set), compared to decide whether a session can be kept.</param>
     public InitializerOverrides(string identity) => Identity = identity;
@@ -20,7 +21,8 @@ internal sealed class InitializerOverrides : IDisposable
     /// <summary>
     /// Whether a Conv weight is among them. ONNX Runtime's "all"-level optimiser (its NCHWc conv layout) reads Conv
     /// weights from the model, ignoring AddInitializer (measured with ONNX Runtime 1.31: the output did not change), so
-    /// such a session is optimised at the "extended" level, where the override is used.
+    /// such a session is optimised at the "extended" level, where the override is used — unless the optimised-model
+    /// cache's graph takes them in its reordered layout (<see cref="CachedConvWeights"/>).
     /// </summary>
     public bool HasConvWeights { get; set; }
 
@@ -46,23 +48,57 @@ internal sealed class InitializerOverrides : IDisposable
     /// <summary>Each replaced initializer's name and dimensions (to check a graph still has them).</summary>
     public IEnumerable<(string Name, long[] Dims)> Shapes => _values.Select(v => (v.Name, v.Dims));
 
-    public void Add(string name, float[] values, long[] dims) => _values.Add((name, OrtValue.CreateTensorValueFromMemory(values, dims), dims));
+    /// <summary>Each replaced weight, and whether it is a Conv filter (in torch's <c>[out, in, kh, kw]</c> layout).</summary>
+    public IEnumerable<(string Name, long[] Dims, bool Conv)> Entries => _values.Select(v => (v.Name, v.Dims, v.Conv));
 
-    public void Add(string name, Float16[] values, long[] dims) => _values.Add((name, OrtValue.CreateTensorValueFromMemory(values, dims), dims));
+    /// <param name="name">The initializer.</param>
+    /// <param name="values">Its values, pinned until disposal.</param>
+    /// <param name="dims">Its dimensions.</param>
+    /// <param name="conv">Whether it is a Conv filter (which the cached graph may hold reordered).</param>
+    public void Add(string name, float[] values, long[] dims, bool conv = false) => _values.Add((name, OrtValue.CreateTensorValueFromMemory(values, dims), dims, conv));
+
+    public void Add(string name, Float16[] values, long[] dims) => _values.Add((name, OrtValue.CreateTensorValueFromMemory(values, dims), dims, false));
 
     /// <summary>The float32 values that replace <paramref name="name"/> (for checks).</summary>
-    public float[] Float32Values(string name) => _values.First(v => v.Name == name).Value.GetTensorDataAsSpan<float>().ToArray();
+    public float[] Float32Values(string name) => Float32Span(name).ToArray();
 
-    /// <summary>Registers every weight with <paramref name="options"/>.</summary>
-    public void ApplyTo(SessionOptions options)
+    /// <summary>The float32 values that replace <paramref name="name"/>, without a copy.</summary>
+    public ReadOnlySpan<float> Float32Span(string name) => _values.First(v => v.Name == name).Value.GetTensorDataAsSpan<float>();
+
+    /// <summary>
+    /// The Conv filters in the layout of the cached graph identified by <paramref name="key"/>, made by
+    /// <paramref name="map"/> the first time that graph is asked for (null: they do not fit it; also remembered) and kept
+    /// with these weights, so that reopening a session (every stage under low memory) does not map them again. A form made
+    /// for another key (the cache entry was rebuilt) is disposed here: the owner opens one session at a time, so none made
+    /// with it is still open.
+    /// </summary>
+    public CachedConvForm? CachedFormFor(string key, Func<CachedConvForm?> map)
     {
-        foreach (var (name, value, _) in _values) options.AddInitializer(name, value);
+        if (_cachedForm is { } known && known.Key == key) return known.Form;
+        _cachedForm?.Form?.Dispose();
+        _cachedForm = null;
+        var form = map();
+        _cachedForm = (key, form);
+        return form;
+    }
+
+    /// <summary>
+    /// Registers every weight with <paramref name="options"/>; with <paramref name="form"/> (opening the cached graph) its
+    /// reordered filters take the place of the Conv weights they were made from.
+    /// </summary>
+    public void ApplyTo(SessionOptions options, CachedConvForm? form = null)
+    {
+        foreach (var (name, value, _, _) in _values)
+            if (form is null || !form.Replaces(name)) options.AddInitializer(name, value);
+        form?.ApplyTo(options);
     }
 
     /// <inheritdoc/>
     public void Dispose()
     {
-        foreach (var (_, value, _) in _values) value.Dispose();
+        foreach (var (_, value, _, _) in _values) value.Dispose();
         _values.Clear();
+        _cachedForm?.Form?.Dispose();
+        _cachedForm = null;
     }
 }

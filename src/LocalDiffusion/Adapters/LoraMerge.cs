@@ -76,7 +76,7 @@ internal static class LoraMerge
                     TensorPrimitives.ConvertToHalf(merged, System.Runtime.InteropServices.MemoryMarshal.Cast<Float16, Half>(halves.AsSpan()));
                     overrides.Add(target.Initializer, halves, target.Dims);
                 }
-                else overrides.Add(target.Initializer, merged, target.Dims);
+                else overrides.Add(target.Initializer, merged, target.Dims, target.Layout == WeightLayout.Conv);
                 if (target.Layout == WeightLayout.Conv) overrides.HasConvWeights = true;
                 if (target.ThroughCast) overrides.HasCastWeights = true;
             }

@@ -72,6 +72,28 @@ internal sealed class ModelWeights : IDisposable
         return targets;
     }
 
+    /// <summary>Whether the graph has an initializer <paramref name="name"/> of dimensions <paramref name="dims"/>.</summary>
+    public bool HasInitializer(string name, ReadOnlySpan<long> dims) =>
+        _graph.Initializers.TryGetValue(name, out var tensor) && tensor.Dims.AsSpan().SequenceEqual(dims);
+
+    /// <summary>
+    /// In a graph ONNX Runtime optimised at the "all" level: the filters of its NCHWc convolutions (domain
+    /// <c>com.microsoft.nchwc</c>), reordered under names of their own (<c>reorder_token_N</c>), each with the module path of
+    /// its node's name (<c>/down_blocks.0/attentions.0/proj_in/Conv_output_0_nchwc</c>). Float32 filters only.
+    /// </summary>
+    public IReadOnlyList<WeightTarget> NchwcConvFilters()
+    {
+        var filters = new List<WeightTarget>();
+        foreach (var node in _graph.Nodes)
+        {
+            if (node.Domain != "com.microsoft.nchwc" || node.OpType != "Conv" || node.Inputs.Length < 2) continue;
+            if (!_graph.Initializers.TryGetValue(node.Inputs[1], out var tensor) || tensor.DataType != OnnxGraph.Float) continue;
+            if (ModulePathOf(node.Name) is { } module)
+                filters.Add(new WeightTarget(module, tensor.Name, WeightLayout.Conv, tensor.Dims, tensor.DataType, node.Name));
+        }
+        return filters;
+    }
+
     /// <summary>
     /// The text encoder's token-embedding table: the [vocabulary, width] float initializer of the Gather whose indices
     /// come from a graph input (input_ids, through Cast/Reshape/… as exporters write it), found from the graph rather than
@@ -125,25 +147,46 @@ internal sealed class ModelWeights : IDisposable
     /// <summary>The stored values of <paramref name="target"/>'s initializer as float32, in stored order.</summary>
     public float[] Read(WeightTarget target)
     {
-        var tensor = _graph.Initializers[target.Initializer];
-        var count = (int)target.Dims.Aggregate(1L, (a, d) => a * d);
-        var size = tensor.DataType == OnnxGraph.Float ? 4 : 2;
-        var bytes = RawBytes(tensor, (long)count * size);
-        if (bytes.Length != (long)count * size)
-            throw new InvalidDataException($"{ModelPath}: initializer {target.Initializer} holds {bytes.Length} bytes, not the {(long)count * size} its shape needs");
-        var values = new float[count];
-        var span = bytes.Span;
-        // ONNX stores little-endian: on such a machine the bytes are the values (a UNet's attention weights: 1 GB).
-        if (BitConverter.IsLittleEndian && size == 4) MemoryMarshal.Cast<byte, float>(span).CopyTo(values);
-        else if (BitConverter.IsLittleEndian) TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(span), values);
-        else if (size == 4)
-            for (var i = 0; i < count; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(span[(4 * i)..]);
-        else
-            for (var i = 0; i < count; i++) values[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(span[(2 * i)..]);
+        var values = new float[(int)target.Dims.Aggregate(1L, (a, d) => a * d)];
+        ReadInto(target, values);
         return values;
     }
 
-    private ReadOnlyMemory<byte> RawBytes(OnnxGraph.Tensor tensor, long expected)
+    /// <summary>
+    /// Reads <paramref name="target"/>'s stored values as float32, in stored order, into <paramref name="destination"/>
+    /// (exactly its element count long). float32 data in an external file is read straight into it: a UNet's LoRA-changed
+    /// weights are a gigabyte, and a byte copy of each beside it would be as much garbage again.
+    /// </summary>
+    public void ReadInto(WeightTarget target, Span<float> destination)
+    {
+        var tensor = _graph.Initializers[target.Initializer];
+        var count = target.Dims.Aggregate(1L, (a, d) => a * d);
+        if (destination.Length != count) throw new ArgumentException($"{target.Initializer} has {count} values, the destination {destination.Length}", nameof(destination));
+        var size = tensor.DataType == OnnxGraph.Float ? 4 : 2;
+        var expected = count * size;
+        var (embedded, dataPath, offset, length) = Locate(tensor);
+        if ((embedded?.Length ?? length) is var stored && stored >= 0 && stored != expected)
+            throw new InvalidDataException($"{ModelPath}: initializer {target.Initializer} holds {stored} bytes, not the {expected} its shape needs");
+        // ONNX stores little-endian: on such a machine float32 bytes are the values (a UNet's attention weights: 1 GB).
+        if (embedded is null && size == 4 && BitConverter.IsLittleEndian)
+        {
+            ReadExternal(dataPath!, offset, MemoryMarshal.AsBytes(destination), tensor.Name);
+            return;
+        }
+        byte[]? buffer = null;
+        if (embedded is null) ReadExternal(dataPath!, offset, buffer = new byte[expected], tensor.Name);
+        ReadOnlySpan<byte> span = embedded is { } e ? e.Span : buffer;
+        if (BitConverter.IsLittleEndian && size == 4) MemoryMarshal.Cast<byte, float>(span).CopyTo(destination);
+        else if (BitConverter.IsLittleEndian) TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(span), destination);
+        else if (size == 4)
+            for (var i = 0; i < destination.Length; i++) destination[i] = BinaryPrimitives.ReadSingleLittleEndian(span[(4 * i)..]);
+        else
+            for (var i = 0; i < destination.Length; i++) destination[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(span[(2 * i)..]);
+    }
+
+    // Where a tensor's bytes are: in the .onnx file (raw_data, or packed float_data), or in an external file at an offset
+    // (length -1 when the entry does not say).
+    private (ReadOnlyMemory<byte>? Embedded, string? DataPath, long Offset, long Length) Locate(OnnxGraph.Tensor tensor)
     {
         var reader = new ProtoReader(tensor.Raw);
         string? location = null;
@@ -151,8 +194,8 @@ internal sealed class ModelWeights : IDisposable
         while (reader.More)
         {
             var (field, wire) = reader.Tag();
-            if (field == TensorRawData && wire == ProtoReader.LengthDelimited) return reader.ReadBytes();
-            if (field == TensorFloatData && wire == ProtoReader.LengthDelimited) return reader.ReadBytes(); // packed little-endian floats
+            if (field == TensorRawData && wire == ProtoReader.LengthDelimited) return (reader.ReadBytes(), null, 0, -1);
+            if (field == TensorFloatData && wire == ProtoReader.LengthDelimited) return (reader.ReadBytes(), null, 0, -1); // packed little-endian floats
             if (field == TensorExternalData && wire == ProtoReader.LengthDelimited)
             {
                 var entry = new ProtoReader(reader.ReadBytes());
@@ -174,17 +217,19 @@ internal sealed class ModelWeights : IDisposable
             else reader.Skip(wire);
         }
         if (location is null) throw new InvalidDataException($"{ModelPath}: initializer {tensor.Name} has no raw_data the engine can read");
-        var dataPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(ModelPath))!, location);
+        return (null, Path.Combine(Path.GetDirectoryName(Path.GetFullPath(ModelPath))!, location), offset, length);
+    }
+
+    private static void ReadExternal(string dataPath, long offset, Span<byte> destination, string tensorName)
+    {
         using var handle = File.OpenHandle(dataPath);
-        var buffer = new byte[length < 0 ? expected : length];
         var read = 0;
-        while (read < buffer.Length)
+        while (read < destination.Length)
         {
-            var n = RandomAccess.Read(handle, buffer.AsSpan(read), offset + read);
-            if (n == 0) throw new InvalidDataException($"{dataPath}: ends before initializer {tensor.Name}'s data (offset {offset}, {buffer.Length} bytes)");
+            var n = RandomAccess.Read(handle, destination[read..], offset + read);
+            if (n == 0) throw new InvalidDataException($"{dataPath}: ends before initializer {tensorName}'s data (offset {offset}, {destination.Length} bytes)");
             read += n;
         }
-        return buffer;
     }
 
     /// <inheritdoc/>

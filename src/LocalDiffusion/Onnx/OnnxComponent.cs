@@ -24,6 +24,7 @@ internal sealed class OnnxComponent : IDisposable
     {
         FusedAttentionNodes = fusedAttentionNodes;
         CacheStatus = cacheStatus;
+        LastOpenCacheStatus = cacheStatus;
         Name = name;
         Scan = scan;
         FilePath = path;
@@ -62,6 +63,13 @@ internal sealed class OnnxComponent : IDisposable
 
     /// <summary>Whether the session came from the optimised-model cache.</summary>
     public ModelCacheStatus CacheStatus { get; }
+
+    /// <summary>
+    /// Whether the session opened last (at load, or again with LoRA-merged weights or after a low-memory release) came from
+    /// the optimised-model cache: <see cref="ModelCacheStatus.Hit"/>, or <see cref="ModelCacheStatus.NotUsed"/> where the
+    /// source was optimised again.
+    /// </summary>
+    public ModelCacheStatus LastOpenCacheStatus { get; private set; }
 
     public IReadOnlyDictionary<string, TensorSpec> Inputs { get; }
 
@@ -159,7 +167,9 @@ internal sealed class OnnxComponent : IDisposable
         CheckModelFile(FilePath);
         try
         {
-            return _sessions.Create(FilePath, FusesAttention(Name), _overrides, out _, out _);
+            var session = _sessions.Create(FilePath, FusesAttention(Name), _overrides, out var cacheStatus, out _);
+            LastOpenCacheStatus = cacheStatus;
+            return session;
         }
         catch (OnnxRuntimeException e)
         {

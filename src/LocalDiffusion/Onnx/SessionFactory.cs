@@ -161,29 +161,36 @@ internal sealed class SessionFactory
 
     // ONNX Runtime's "all" level reorders Conv weights for its NCHWc kernels from the model's own data, ignoring
     // AddInitializer (measured with 1.31: a replaced Conv weight left the output unchanged, a replaced MatMul or Gemm
-    // weight changed it); at the "extended" level the replacement is used. Sessions with merged Conv weights lose only
-    // that layout rewrite.
+    // weight changed it); at the "extended" level the replacement is used. Sessions with merged Conv weights optimised
+    // from the source lose only that layout rewrite; those opened from the cache keep it (the merged filters are handed
+    // over already reordered, see OpenWithOverrides).
     // Weights fed through a Cast (float16 exports) are constant-folded from the file's data at every level above "disabled".
     private static GraphOptimizationLevel LevelFor(Adapters.InitializerOverrides? overrides) => overrides?.Level ?? GraphOptimizationLevel.ORT_ENABLE_ALL;
 
     /// <summary>
     /// Opens <paramref name="modelPath"/> with LoRA-merged weights. The cache holds the model's own optimised graph, never
     /// a merged one (its key does not include LoRAs, and storing each LoRA set would copy the model once per set): a cached
-    /// graph is used when it still has every replaced initializer under its name and shape and no Conv or Cast-fed weight is
-    /// replaced (the cached "all"-level graph has those reordered or folded under other names), else the source is optimised
-    /// again with the replacements and nothing is stored.
+    /// graph is used when it still has every replaced initializer under its name and shape, or (Conv weights) holds it
+    /// reordered in a layout confirmed from its data (<see cref="Adapters.CachedConvWeights"/>), and no Cast-fed weight is
+    /// replaced (the cached graph has those folded); else the source is optimised again with the replacements and nothing
+    /// is stored.
     /// </summary>
     private InferenceSession OpenWithOverrides(ExecutionDevice device, string modelPath, bool fuse, Adapters.InitializerOverrides overrides,
         out ModelCacheStatus cacheStatus, out int fusedNodes)
     {
         cacheStatus = ModelCacheStatus.NotUsed;
         fusedNodes = 0;
-        if (Cache is not null && device.Kind == ExecutionProviderKind.Cpu && overrides.Level == GraphOptimizationLevel.ORT_ENABLE_ALL)
+        if (Cache is not null && device.Kind == ExecutionProviderKind.Cpu && overrides.Level != GraphOptimizationLevel.ORT_DISABLE_ALL)
         {
             var slot = Cache.SlotFor(modelPath, device, fuse ? Rewriting.AttentionFusion.Version : null);
-            if (slot.Find(out _) is { } cached && Adapters.CachedGraphCheck.HasAll(cached, overrides))
+            var cached = slot.Find(out _);
+            Adapters.CachedConvForm? form = null;
+            if (cached is not null && overrides.HasConvWeights)
+                form = overrides.CachedFormFor(Adapters.CachedConvWeights.KeyFor(cached),
+                    () => Adapters.CachedConvWeights.TryMap(modelPath, cached, overrides, out _));
+            if (cached is not null && (overrides.HasConvWeights ? form is not null : Adapters.CachedGraphCheck.HasAll(cached, overrides)))
             {
-                var session = OpenPlain(device, cached, GraphOptimizationLevel.ORT_DISABLE_ALL, overrides);
+                var session = OpenPlain(device, cached, GraphOptimizationLevel.ORT_DISABLE_ALL, overrides, form);
                 slot.Touch();
                 cacheStatus = ModelCacheStatus.Hit;
                 fusedNodes = OnnxFileScan.TryRead(cached)?.FusedAttentionNodes ?? 0;
@@ -256,18 +263,20 @@ internal sealed class SessionFactory
             if (!_notes.Contains(note)) _notes.Add(note);
     }
 
-    private InferenceSession OpenPlain(ExecutionDevice device, string modelPath, GraphOptimizationLevel level, Adapters.InitializerOverrides? overrides = null)
+    private InferenceSession OpenPlain(ExecutionDevice device, string modelPath, GraphOptimizationLevel level, Adapters.InitializerOverrides? overrides = null,
+        Adapters.CachedConvForm? form = null)
     {
-        using var options = CreateOptions(device, level, modelPath, overrides);
+        using var options = CreateOptions(device, level, modelPath, overrides, form);
         return new InferenceSession(modelPath, options);
     }
 
     private const string UnusedGpuOptions = "the CUDA/TensorRT options were not used: the sessions run on the CPU";
 
-    private SessionOptions CreateOptions(ExecutionDevice device, GraphOptimizationLevel level, string modelPath, Adapters.InitializerOverrides? overrides = null)
+    private SessionOptions CreateOptions(ExecutionDevice device, GraphOptimizationLevel level, string modelPath, Adapters.InitializerOverrides? overrides = null,
+        Adapters.CachedConvForm? form = null)
     {
         var options = new SessionOptions { GraphOptimizationLevel = level };
-        overrides?.ApplyTo(options);
+        overrides?.ApplyTo(options, form);
         if (_intraOpThreads is { } intra) options.IntraOpNumThreads = intra;
         if (_interOpThreads is { } inter) options.InterOpNumThreads = inter;
         try

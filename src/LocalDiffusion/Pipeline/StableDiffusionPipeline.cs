@@ -125,6 +125,9 @@ public sealed partial class StableDiffusionPipeline : IDisposable
 
     internal IReadOnlyList<string> OpenSessions() => [.. _model.Sessions.Where(c => c.IsLoaded).Select(c => c.Name)];
 
+    // Whether each component's last opened session came from the optimised-model cache (for tests: a LoRA's session).
+    internal ModelCacheStatus LastOpenCacheStatus(string component) => _model.Sessions.First(c => c.Name == component).LastOpenCacheStatus;
+
     // A request checked and ready to run: everything that can be refused is refused here, before any work.
     private RunPreparation.PreparedRun Prepare(GenerationRequest request)
     {

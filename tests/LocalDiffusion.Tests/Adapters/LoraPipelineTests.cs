@@ -47,7 +47,7 @@ public sealed class LoraPipelineTests
     }
 
     // The optimised-model cache holds the model's own graph: a LoRA (MatMul/Gemm weights over the cached graph, Conv
-    // weights through the source at the extended level) gives the merged latents whether the cache is cold or warm, and
+    // weights reordered into its NCHWc filters, see CachedConvLoraTests) gives the merged latents whether the cache is cold or warm, and
     // going back to no LoRA gives exactly the never-LoRA latents.
     [Fact]
     public void WorksWithTheModelCacheAndAttentionFusionAndSwitchesBackExactly()

@@ -30,6 +30,8 @@ public class LoraBenchmarkTests
         Assert.Equal("kohya_fp16.safetensors:0.5", rows[4].GetProperty("loras").GetString());
         Assert.All(rows, r => Assert.True(r.GetProperty("peakResidentBytes").GetInt64() > 0));
         Assert.Equal("low_memory=1", report.RootElement.GetProperty("tuning").GetString());
+        // The LoRA's LoCon layer is a Conv: its session opens from the cache's graph all the same (CachedConvLoraTests).
+        Assert.Equal(["stored", "cache", "cache", "cache", "cache", "cache"], rows.Select(r => r.GetProperty("unetSession").GetString()));
     }
 
     [Fact]
