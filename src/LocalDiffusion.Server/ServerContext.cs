@@ -46,7 +46,7 @@ internal sealed class ServerContext : IDisposable
             if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Model folder {folder} does not exist.");
 
         // Checked here, not when the first model loads in the background: a bad value must stop the server from starting.
-        var pipelineOptions = new PipelineOptions { Device = options.Device, IntraOpThreads = options.IntraOpThreads, VaeDecoderPath = options.VaeDecoderPath, PreviewDecoderPath = options.PreviewDecoderPath, FullVaePreviews = options.FullVaePreviews, LowMemory = options.LowMemory, LoraDirectory = options.LoraDirectory, EmbeddingsDirectory = options.EmbeddingsDirectory, PromptCacheEntries = options.PromptCacheEntries };
+        var pipelineOptions = new PipelineOptions { Device = options.Device, IntraOpThreads = options.IntraOpThreads, VaeDecoderPath = options.VaeDecoderPath, PreviewDecoderPath = options.PreviewDecoderPath, FullVaePreviews = options.FullVaePreviews, LowMemory = options.LowMemory, LoraDirectory = options.LoraDirectory, EmbeddingsDirectory = options.EmbeddingsDirectory, PromptCacheEntries = options.PromptCacheEntries, VaeTiling = options.VaeTiling };
         pipelineOptions.Validate();
         return (folders, pipelineOptions);
     }

@@ -113,6 +113,9 @@ public sealed record ServerOptions
     /// <summary>Live previews with the full VAE even where a TAESD is at hand (<see cref="PipelineOptions.FullVaePreviews"/>).</summary>
     public bool FullVaePreviews { get; set; }
 
+    /// <summary>Tiled VAE decoding for every model (<see cref="PipelineOptions.VaeTiling"/>; default: above 1024², in 512-pixel tiles).</summary>
+    public VaeTilingOptions VaeTiling { get; init; } = new();
+
     /// <summary>The LoRA folder: listed by <c>/sdapi/v1/loras</c>, and where prompts' <c>&lt;lora:NAME:WEIGHT&gt;</c> find NAME.safetensors (<see cref="PipelineOptions.LoraDirectory"/>); null: none.</summary>
     public string? LoraDirectory { get; init; }
 

@@ -50,6 +50,8 @@ internal static class ServeCommand
         command.Options.Add(upscalerDir);
         command.Options.Add(previewVae);
         command.Options.Add(promptCache);
+        var tiling = new VaeTilingFlags();
+        tiling.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var folders = parse.GetValue(models) ?? [];
@@ -82,6 +84,7 @@ internal static class ServeCommand
                 UpscalerDirectory = parse.GetValue(upscalerDir),
                 PromptCacheEntries = parse.GetValue(promptCache),
                 LowMemory = parse.GetValue(lowMemory),
+                VaeTiling = tiling.Read(parse),
             };
             var level = parse.GetValue<bool>("--verbose") ? LogLevel.Debug : LogLevel.Information;
             using var logs = LoggerFactory.Create(b => b

@@ -3,7 +3,7 @@ using LocalDiffusion.Errors;
 
 namespace LocalDiffusion.Cli.Commands;
 
-/// <summary><c>--vae-tiling auto|on|off</c> and <c>--vae-tile PX</c>, shared by <c>generate</c> and <c>bench pipeline</c>.</summary>
+/// <summary><c>--vae-tiling auto|on|off</c> and <c>--vae-tile PX</c>, shared by <c>generate</c>, <c>serve</c> and <c>bench pipeline</c>.</summary>
 internal sealed class VaeTilingFlags
 {
     private readonly Option<string> _mode = new Option<string>("--vae-tiling")
