@@ -19,6 +19,13 @@ public sealed record LoraBenchmarkOptions : BenchmarkRunOptions
 
     /// <summary>A cache folder to use and keep; null: a fresh temporary folder, deleted afterwards.</summary>
     public string? CacheDirectory { get; init; }
+
+    /// <summary>
+    /// How LoRA sessions get their weights: <c>override</c> (the engine's way, handed over when the session is created) or
+    /// <c>rewrite</c> (issue #19's alternative, measured here only: a weights-only rewrite of the cached graph written per
+    /// set and opened from disk; a set written before opens without merging again).
+    /// </summary>
+    public string Variant { get; init; } = "override";
 }
 
 /// <summary>One generation of the sequence, with where its time went.</summary>
@@ -39,13 +46,32 @@ public sealed record LoraBenchmarkOptions : BenchmarkRunOptions
 /// and stored in the cache).</param>
 public sealed record LoraBenchmarkRow(string Label, string Loras, double TotalSeconds, double OutsideStagesSeconds, double TextEncoderSeconds,
     double FirstUnetCallSeconds, double LaterUnetCallSeconds, double VaeDecodeSeconds, long PeakResidentBytes, bool LatentsEqualBaseline,
-    long ManagedCommittedBytes, string UnetSession);
+    long ManagedCommittedBytes, string UnetSession)
+{
+    /// <summary>Seconds opening the UNet's LoRA session took (InferenceSession construction; 0 without LoRA).</summary>
+    public double UnetOpenSeconds { get; init; }
+
+    /// <summary>Variant <c>rewrite</c>: seconds writing the changed tensors' data file, flushed to disk.</summary>
+    public double RewriteDataSeconds { get; init; }
+
+    /// <summary>Variant <c>rewrite</c>: seconds writing the graph copy that points at it, flushed to disk.</summary>
+    public double RewriteGraphSeconds { get; init; }
+
+    /// <summary>Bytes written to disk for the LoRA set (variant <c>rewrite</c>; 0 for overrides).</summary>
+    public long BytesWritten { get; init; }
+
+    /// <summary>SHA-256 of the final latents' bytes (first 16 hex digits), to compare the variants' runs bit for bit.</summary>
+    public string LatentsSha256 { get; init; } = "";
+}
 
 /// <summary>The outcome of <see cref="LoraBenchmark.RunAsync"/>.</summary>
 public sealed record LoraBenchmarkReport : BenchmarkReportHeader
 {
     /// <summary>The engine options that differ from the defaults.</summary>
     public string? Tuning { get; init; }
+
+    /// <summary>How the LoRA sessions got their weights (<see cref="LoraBenchmarkOptions.Variant"/>).</summary>
+    public string Variant { get; init; } = "override";
 
     /// <summary>The LoRA file.</summary>
     public required string Lora { get; init; }
@@ -79,13 +105,17 @@ public static class LoraBenchmark
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Steps is < 1 or > 1000) throw new InvalidRequestException(nameof(options), options.Steps, null, _ => "Steps must be between 1 and 1000.");
+        if (options.Variant is not ("override" or "rewrite"))
+            throw new InvalidRequestException(nameof(options.Variant), options.Variant, "override or rewrite", called => $"{called} must be override or rewrite, not '{options.Variant}'.");
         if (!File.Exists(options.Lora)) throw new InvalidRequestException(nameof(options.Lora), options.Lora, null, _ => $"LoRA file not found: {options.Lora}");
         var cache = options.CacheDirectory ?? Path.Combine(Path.GetTempPath(), "ld-bench-cache-" + Guid.NewGuid().ToString("N")[..8]);
+        // Disposed after the pipeline: it deletes the rewrites it wrote.
+        using var probe = new LoraWeightsRewrite(options.Variant == "rewrite");
         try
         {
             var engine = (options.Engine ?? new PipelineOptions()) with
             {
-                Device = options.Device, IntraOpThreads = options.IntraOpThreads, CacheDirectory = cache, UseModelCache = true,
+                Device = options.Device, IntraOpThreads = options.IntraOpThreads, CacheDirectory = cache, UseModelCache = true, LoraSessions = probe,
             };
             var loadAverage = LoadAverage();
             progress?.Report("loading (optimising and storing the graphs when the cache lacks them)");
@@ -107,6 +137,7 @@ public static class LoraBenchmark
                 ("same LoRA again", With(options.Weight)),
                 ("change its weight", With(options.Weight / 2)),
                 ("back to no LoRA", []),
+                ("re-apply the LoRA", With(options.Weight)),
             };
             var memory = new MemoryProbe();
             var rows = new List<LoraBenchmarkRow>();
@@ -115,6 +146,7 @@ public static class LoraBenchmark
             foreach (var (label, loras) in plan)
             {
                 progress?.Report(label);
+                probe.Reset();
                 memory.Begin();
                 var result = await pipeline.GenerateAsync(request with { Loras = loras }, null, cancellationToken).ConfigureAwait(false);
                 var (peak, _) = memory.End();
@@ -125,7 +157,13 @@ public static class LoraBenchmark
                     Onnx.ModelCacheStatus.Hit => "cache",
                     Onnx.ModelCacheStatus.Stored => "stored",
                     _ => "source",
-                }));
+                }) with
+                {
+                    UnetOpenSeconds = probe.UnetOpenSeconds, RewriteDataSeconds = probe.DataSeconds, RewriteGraphSeconds = probe.GraphSeconds,
+                    BytesWritten = probe.BytesWritten,
+                    LatentsSha256 = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(
+                        System.Runtime.InteropServices.MemoryMarshal.AsBytes(result.FinalLatents.AsSpan())))[..16].ToLowerInvariant(),
+                });
             }
             loadAverage += " → " + LoadAverage();
 
@@ -140,6 +178,7 @@ public static class LoraBenchmark
                 Height = first.Images[0].Height,
                 Steps = options.Steps,
                 Tuning = engine.LowMemory ? "low_memory=1" : null,
+                Variant = options.Variant,
                 Lora = Path.GetFullPath(options.Lora),
                 WeightBytes = WeightBytes(pipeline.Info.Root),
                 LoadSeconds = load,

@@ -26,6 +26,9 @@ internal sealed class CachedConvForm : IDisposable
     /// <summary>The cached graph's name for each reordered filter.</summary>
     public IEnumerable<string> Names => _values.Select(v => v.Name);
 
+    /// <summary>Each reordered filter under the cached graph's name (for a weights-only rewrite).</summary>
+    public IEnumerable<(string Name, OrtValue Value)> Entries => _values;
+
     /// <summary>Whether the model's weight <paramref name="name"/> is handed over reordered (and so not under its own name).</summary>
     public bool Replaces(string name) => _replaced.Contains(name);
 

@@ -65,6 +65,9 @@ internal sealed class InitializerOverrides : IDisposable
     /// <summary>The float32 values that replace <paramref name="name"/>, without a copy.</summary>
     public ReadOnlySpan<float> Float32Span(string name) => _values.First(v => v.Name == name).Value.GetTensorDataAsSpan<float>();
 
+    /// <summary>The bytes of the values that replace <paramref name="name"/>, as stored (for a weights-only rewrite).</summary>
+    public Span<byte> RawBytes(string name) => _values.First(v => v.Name == name).Value.GetTensorMutableRawData();
+
     /// <summary>
     /// The Conv filters in the layout of the cached graph identified by <paramref name="key"/>, made by
     /// <paramref name="map"/> the first time that graph is asked for (null: they do not fit it; also remembered) and kept

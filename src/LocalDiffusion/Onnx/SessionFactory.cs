@@ -184,13 +184,26 @@ internal sealed class SessionFactory
         {
             var slot = Cache.SlotFor(modelPath, device, fuse ? Rewriting.AttentionFusion.Version : null);
             var cached = slot.Find(out _);
+            var probe = Options.LoraSessions;
+            if (probe is not null && probe.Has(modelPath, overrides.Identity))
+            {
+                // The set was not merged again (LoraSwitch): without the rewrite's entry there are no weights to open with.
+                if (cached is null) throw new InvalidOperationException($"{modelPath}: the cache entry the LoRA rewrite was made from is gone");
+                var rewritten = probe.PathFor(modelPath, overrides.Identity);
+                cacheStatus = ModelCacheStatus.Hit;
+                fusedNodes = OnnxFileScan.TryRead(cached)?.FusedAttentionNodes ?? 0;
+                return probe.Timed(modelPath, () => OpenPlain(device, rewritten, GraphOptimizationLevel.ORT_DISABLE_ALL));
+            }
             Adapters.CachedConvForm? form = null;
             if (cached is not null && overrides.HasConvWeights)
                 form = overrides.CachedFormFor(Adapters.CachedConvWeights.KeyFor(cached),
                     () => Adapters.CachedConvWeights.TryMap(modelPath, cached, overrides, out _));
             if (cached is not null && (overrides.HasConvWeights ? form is not null : Adapters.CachedGraphCheck.HasAll(cached, overrides)))
             {
-                var session = OpenPlain(device, cached, GraphOptimizationLevel.ORT_DISABLE_ALL, overrides, form);
+                var rewritten = probe?.Rewrite == true ? probe.PathFor(modelPath, cached, overrides, form) : null;
+                var session = probe is null ? OpenPlain(device, cached, GraphOptimizationLevel.ORT_DISABLE_ALL, overrides, form)
+                    : rewritten is null ? probe.Timed(modelPath, () => OpenPlain(device, cached, GraphOptimizationLevel.ORT_DISABLE_ALL, overrides, form))
+                    : probe.Timed(modelPath, () => OpenPlain(device, rewritten, GraphOptimizationLevel.ORT_DISABLE_ALL));
                 slot.Touch();
                 cacheStatus = ModelCacheStatus.Hit;
                 fusedNodes = OnnxFileScan.TryRead(cached)?.FusedAttentionNodes ?? 0;

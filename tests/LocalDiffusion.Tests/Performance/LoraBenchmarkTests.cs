@@ -24,14 +24,39 @@ public class LoraBenchmarkTests
 
         using var report = JsonDocument.Parse(File.ReadAllText(json));
         var rows = report.RootElement.GetProperty("rows").EnumerateArray().ToList();
-        Assert.Equal(["warm-up, no LoRA", "no LoRA", "apply the LoRA", "same LoRA again", "change its weight", "back to no LoRA"],
+        Assert.Equal(["warm-up, no LoRA", "no LoRA", "apply the LoRA", "same LoRA again", "change its weight", "back to no LoRA", "re-apply the LoRA"],
             rows.Select(r => r.GetProperty("label").GetString()));
-        Assert.Equal([false, true, false, false, false, true], rows.Select(r => r.GetProperty("latentsEqualBaseline").GetBoolean()));
+        Assert.Equal([false, true, false, false, false, true, false], rows.Select(r => r.GetProperty("latentsEqualBaseline").GetBoolean()));
         Assert.Equal("kohya_fp16.safetensors:0.5", rows[4].GetProperty("loras").GetString());
         Assert.All(rows, r => Assert.True(r.GetProperty("peakResidentBytes").GetInt64() > 0));
         Assert.Equal("low_memory=1", report.RootElement.GetProperty("tuning").GetString());
         // The LoRA's LoCon layer is a Conv: its session opens from the cache's graph all the same (CachedConvLoraTests).
-        Assert.Equal(["stored", "cache", "cache", "cache", "cache", "cache"], rows.Select(r => r.GetProperty("unetSession").GetString()));
+        Assert.Equal(["stored", "cache", "cache", "cache", "cache", "cache", "cache"], rows.Select(r => r.GetProperty("unetSession").GetString()));
+    }
+
+    // Issue #19's alternative: the same merged weights written as a weights-only rewrite of the cached graph must give the
+    // override path's latents bit for bit (same weights, same graph; compared through each row's SHA-256), the LoRA must
+    // still change the picture (a rewrite pointing at the model's own data would not), a set seen before must open from
+    // its file without writing again, and the bench must leave no rewrite in the cache folder.
+    [Fact]
+    public async Task TheRewriteVariantGivesTheOverridePathsLatentsBitForBit()
+    {
+        using var dir = new TempDirectory();
+        async Task<LoraBenchmarkReport> Run(string variant) => await LoraBenchmark.RunAsync(new LoraBenchmarkOptions
+        {
+            Model = TestModels.PathOf("tiny"), Device = "cpu", Lora = Lora, Width = 64, Height = 64, Steps = 2, Variant = variant,
+            CacheDirectory = dir.Path, Engine = new LocalDiffusion.PipelineOptions { LowMemory = true },
+        }, cancellationToken: TestContext.Current.CancellationToken);
+        var overrides = await Run("override");
+        var rewrite = await Run("rewrite");
+
+        Assert.Equal("rewrite", rewrite.Variant);
+        Assert.Equal(overrides.Rows.Select(r => r.LatentsSha256), rewrite.Rows.Select(r => r.LatentsSha256));
+        Assert.NotEqual(rewrite.Rows[1].LatentsSha256, rewrite.Rows[2].LatentsSha256);
+        Assert.All(overrides.Rows, r => Assert.Equal(0, r.BytesWritten));
+        // Written for each new set (apply, change weight), not for the same set again nor when re-applying it.
+        Assert.Equal([false, false, true, false, true, false, false], rewrite.Rows.Select(r => r.BytesWritten > 0));
+        Assert.Empty(Directory.EnumerateFiles(dir.Path, "lora-*", SearchOption.AllDirectories));
     }
 
     [Fact]
