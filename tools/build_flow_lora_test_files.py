@@ -13,9 +13,15 @@ models/test/lora/ gets (all values exact in float16 and bfloat16, so every file 
                                 metadata {"format": "pt"} as diffusers' save_lora_weights writes
   flux_diffusers_fp16.safetensors  the older diffusers naming (transformer.<module>.lora.down.weight / .lora.up.weight
                                 and <module>.alpha, alpha not folded), float16
+  flux_xlabs_bf16.safetensors   XLabs' x-flux format (as XLabs-AI/flux-RealismLora): double_blocks.0.processor.qkv_lora1
+                                (image q, k, v fused: up [3·inner, r]), .qkv_lora2 (text), .proj_lora1, .proj_lora2 and
+                                single_blocks.0.processor.proj_lora1; .down.weight / .up.weight, no alpha, bfloat16, no metadata
+  flux_xlabs_prefixed_fp16.safetensors  the same keys prefixed diffusion_model., float16
   sd3_peft_fp32.safetensors     an SD 3 transformer LoRA in PEFT keys (transformer.transformer_blocks.0.attn.to_q.lora_A…,
                                 add_k_proj, to_out.0, ff.net.2, a Gemm (norm1.linear), context_embedder), float32
   sd3_peft_fp16.safetensors     the same in float16
+models/test/lora-merged/flux-dev-xlabs/transformer/model.onnx is tiny-flux-dev's transformer with the XLabs file merged
+(converted by diffusers v0.31.0's _convert_xlabs_flux_lora_to_diffusers, then W' = W + B·A: XLabs files carry no alpha).
 models/test/lora-merged/flux-dev/{transformer,text_encoder}/model.onnx and models/test/lora-merged/sd3/transformer/model.onnx:
 the tiny models' torch nets (rebuilt by build_flux_test_model.build / build_sd3_test_model.build, checked against the
 committed exports) with W' = W + B·A merged in torch from the diffusers-side state dict (text encoder: W + (alpha/rank)·up·down),
@@ -62,6 +68,15 @@ SD3_LAYERS = [  # (module, rank, alpha): PEFT files carry no alpha, so alpha/ran
     ("transformer_blocks.0.attn.to_q", 4, 2.0), ("transformer_blocks.0.attn.add_k_proj", 2, 2.0),
     ("transformer_blocks.1.attn.to_out.0", 4, 8.0), ("transformer_blocks.1.ff.net.2", 2, 1.0),
     ("transformer_blocks.0.norm1.linear", 2, 2.0), ("context_embedder", 2, 2.0),
+]
+# XLabs processor LoRA → diffusers modules (v0.31.0's _convert_xlabs_flux_lora_to_diffusers), rank. Single blocks' qkv_lora
+# is left out: that converter names it norm.linear but never stores it and then raises on the leftover key.
+FLUX_XLABS = [
+    ("double_blocks.0.processor.qkv_lora1", ["transformer_blocks.0.attn.to_q", "transformer_blocks.0.attn.to_k", "transformer_blocks.0.attn.to_v"], 4),
+    ("double_blocks.0.processor.qkv_lora2", ["transformer_blocks.0.attn.add_q_proj", "transformer_blocks.0.attn.add_k_proj", "transformer_blocks.0.attn.add_v_proj"], 4),
+    ("double_blocks.0.processor.proj_lora1", ["transformer_blocks.0.attn.to_out.0"], 4),
+    ("double_blocks.0.processor.proj_lora2", ["transformer_blocks.0.attn.to_add_out"], 2),
+    ("single_blocks.0.processor.proj_lora1", ["single_transformer_blocks.0.proj_out"], 4),
 ]
 PT = {"format": "pt"}
 
@@ -150,6 +165,43 @@ def flux_files():
     nets.export_clip(clip_l, out / "text_encoder" / "model.onnx", projection=False)
 
 
+def flux_xlabs_files():
+    _, _, transformer, _ = flux.build("dev")
+    gen = torch.Generator().manual_seed(7373)
+    xlabs = {}
+    for name, targets, rank in FLUX_XLABS:
+        first = transformer.get_submodule(targets[0]).weight
+        out_f = sum(transformer.get_submodule(t).weight.shape[0] for t in targets)
+        xlabs[f"{name}.down.weight"] = exact(torch.randn(rank, first.shape[1], generator=gen) * 0.3)
+        xlabs[f"{name}.up.weight"] = exact(torch.randn(out_f, rank, generator=gen) * 0.3)
+    prefixed = {"diffusion_model." + k: v for k, v in xlabs.items()}
+
+    from diffusers.loaders.lora_conversion_utils import _convert_xlabs_flux_lora_to_diffusers
+    peft = _convert_xlabs_flux_lora_to_diffusers({k: v.clone() for k, v in xlabs.items()})
+    expected = {f"transformer.{t}.lora_{p}.weight" for _, ts, _ in FLUX_XLABS for t in ts for p in "AB"}
+    assert set(peft) == expected, sorted(set(peft) ^ expected)
+    same = _convert_xlabs_flux_lora_to_diffusers({k: v.clone() for k, v in prefixed.items()})
+    assert same.keys() == peft.keys() and all(torch.equal(same[k], peft[k]) for k in peft)
+    # The fact the engine follows in refusing a single block's qkv_lora: diffusers v0.31.0 cannot load one either.
+    try:
+        _convert_xlabs_flux_lora_to_diffusers({"single_blocks.0.processor.qkv_lora1.down.weight": torch.zeros(4, 32),
+                                               "single_blocks.0.processor.qkv_lora1.up.weight": torch.zeros(96, 4)})
+        raise AssertionError("diffusers converted a single block's qkv_lora")
+    except ValueError:
+        pass
+
+    blt.write_safetensors(LORA / "flux_xlabs_bf16.safetensors", xlabs, "BF16", None)
+    blt.write_safetensors(LORA / "flux_xlabs_prefixed_fp16.safetensors", prefixed, "F16", None)
+    for key in peft:
+        if key.endswith(".lora_A.weight"):
+            module = key[: -len(".lora_A.weight")]
+            add(transformer, module.split(".", 1)[1], peft[module + ".lora_B.weight"] @ peft[key])
+    out = MERGED / "flux-dev-xlabs"
+    if out.exists():
+        shutil.rmtree(out)
+    flux.export_transformer(transformer, True, out / "transformer" / "model.onnx")
+
+
 def sd3_files():
     _, _, _, transformer, _ = sd3.build()
     check_rebuilt(transformer, sd3.export_transformer, nets.ROOT / "tiny-sd3" / "transformer" / "model.onnx")
@@ -171,6 +223,7 @@ def sd3_files():
 
 def main() -> int:
     flux_files()
+    flux_xlabs_files()
     sd3_files()
     size = sum(f.stat().st_size for f in MERGED.rglob("*") if f.is_file())
     print(f"LoRAs in {LORA}; merged components in {MERGED} ({size / 1024:.0f} KiB)")

@@ -61,15 +61,12 @@ internal static partial class FluxKohyaNames
     /// <summary>
     /// The name of a FLUX LoRA format the engine does not read, when <paramref name="key"/> is in one: Black Forest Labs'
     /// own module names (<c>diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight</c>, for which diffusers v0.31.0
-    /// has no converter) or XLabs' attention processors (<c>double_blocks.0.processor.qkv_lora1.down.weight</c>).
+    /// has no converter). XLabs' processor keys (<see cref="FluxXLabsNames"/>) are read before this is asked.
     /// </summary>
     public static string? RefusedFormat(string key)
     {
         if (key.StartsWith("diffusion_model.", StringComparison.Ordinal))
             return "a FLUX LoRA in Black Forest Labs' module names (diffusion_model.double_blocks…)";
-        if ((key.StartsWith("double_blocks.", StringComparison.Ordinal) || key.StartsWith("single_blocks.", StringComparison.Ordinal))
-            && key.Contains(".processor.", StringComparison.Ordinal))
-            return "an XLabs FLUX LoRA (double_blocks.N.processor.qkv_lora…)";
         if (key.StartsWith("double_blocks.", StringComparison.Ordinal) || key.StartsWith("single_blocks.", StringComparison.Ordinal))
             return "a FLUX LoRA in Black Forest Labs' module names (double_blocks.…/single_blocks.…)";
         return null;

@@ -92,9 +92,12 @@ internal sealed class LoraFile : IDisposable
     private static List<LoraLayer> Group(SafetensorsFile file)
     {
         var groups = new Dictionary<(string, string, bool), (Dictionary<LoraPart, SafetensorsEntry> Parts, LoraKey Key)>();
+        // diffusers v0.31.0 decides a FLUX LoRA's format for the whole file: kohya's when any key has .lora_down.weight,
+        // else XLabs' when any key has "processor".
+        var kohya = file.Entries.Any(e => e.Name.Contains(".lora_down.weight", StringComparison.Ordinal));
         foreach (var entry in file.Entries)
         {
-            var key = LoraKey.Parse(file.FilePath, entry.Name);
+            var key = LoraKey.Parse(file.FilePath, entry.Name, kohya);
             var id = (key.Component, key.Module, key.Underscored);
             if (!groups.TryGetValue(id, out var g)) groups[id] = g = ([], key);
             // A zero-length side makes no change and would divide by zero where a LoKr factor's columns are counted.

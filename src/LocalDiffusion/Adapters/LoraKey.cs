@@ -72,8 +72,12 @@ internal sealed record LoraKey(string Component, string Module, bool Underscored
         ("bundle_emb", "embedded textual inversion (bundle_emb)"),
     ];
 
-    /// <summary>Parses <paramref name="key"/>; throws <see cref="LoraException"/> naming it when it is not a LoRA key this engine applies.</summary>
-    public static LoraKey Parse(string file, string key)
+    /// <summary>
+    /// Parses <paramref name="key"/>; throws <see cref="LoraException"/> naming it when it is not a LoRA key this engine
+    /// applies. <paramref name="kohyaFile"/>: some key of the file has <c>.lora_down.weight</c>, which makes diffusers
+    /// v0.31.0 read the file as kohya's (and not XLabs').
+    /// </summary>
+    public static LoraKey Parse(string file, string key, bool kohyaFile = false)
     {
         // Markers name a whole dot-separated part (or its start, up to '_'), so module names cannot trigger one.
         var parts = key.Split('.');
@@ -111,6 +115,7 @@ internal sealed record LoraKey(string Component, string Module, bool Underscored
             }
         if (key.StartsWith("lora_", StringComparison.Ordinal))
             throw new LoraException(file, key, "not a kohya LoRA key this engine knows: expected lora_unet_/lora_te_/lora_te1_/lora_te2_/lora_transformer_<module>.lora_down.weight, .lora_up.weight or .alpha");
+        if (FluxXLabsNames.IsXLabsKey(key)) return FluxXLabsNames.Parse(file, key, kohyaFile);
         if (FluxKohyaNames.RefusedFormat(key) is { } fluxFormat)
             throw new LoraException(file, key, $"this is {fluxFormat}, which the engine does not apply: use a diffusers/PEFT (transformer.….lora_A.weight) or kohya (lora_unet_double_blocks_…) FLUX LoRA");
         return ParseDiffusers(file, key);

@@ -3,7 +3,8 @@ namespace LocalDiffusion.Adapters;
 /// <summary>
 /// Which weights of a model one LoRA layer changes. Mostly one: the module the key names. A kohya FLUX module that BFL
 /// fuses (<c>img_attn_qkv</c>, <c>linear1</c>) changes several of diffusers' weights: each takes the down matrix whole and
-/// its own consecutive rows of the up matrix (<see cref="FluxKohyaNames"/>).
+/// its own consecutive rows of the up matrix (<see cref="FluxKohyaNames"/>; XLabs' keys are given kohya's names,
+/// <see cref="FluxXLabsNames"/>).
 /// </summary>
 internal static class LoraSplit
 {
@@ -20,7 +21,7 @@ internal static class LoraSplit
             if (component == "transformer" && key.Underscored && FluxKohyaNames.IsFluxModule(key.Module))
             {
                 if (FluxKohyaNames.Targets(key.Module) is not { } names)
-                    return ([], $"kohya FLUX module {key.Module} has no diffusers counterpart (diffusers v0.31.0's converter maps double_blocks_N_img/txt_attn_qkv/_proj/_mlp_0/_mlp_2/_mod_lin and single_blocks_N_linear1/linear2/modulation_lin only)");
+                    return ([], $"FLUX module {key.Module} (kohya's name) has no diffusers counterpart (diffusers v0.31.0's converter maps double_blocks_N_img/txt_attn_qkv/_proj/_mlp_0/_mlp_2/_mod_lin and single_blocks_N_linear1/linear2/modulation_lin only)");
                 if (names.Count > 1 && layer.Kind != LoraKind.LoRA)
                     return ([], $"a {layer.Kind} on the fused module {key.Module} cannot be split into {string.Join(", ", names)}");
                 var found = new List<(WeightTarget, int, long)>();
@@ -28,7 +29,7 @@ internal static class LoraSplit
                 foreach (var name in names)
                 {
                     if (resolver.Resolve(name, false, 0) is not { } target)
-                        return ([], $"kohya FLUX module {key.Module} is diffusers' {name}, which is not a weight of this transformer ({modelPath}): the LoRA was made for another model");
+                        return ([], $"FLUX module {key.Module} (kohya's name) is diffusers' {name}, which is not a weight of this transformer ({modelPath}): the LoRA was made for another model");
                     found.Add((target, row, target.OutFeatures));
                     row += (int)target.OutFeatures;
                 }

@@ -63,6 +63,24 @@ public sealed class FamilyLoraTests
         Assert.True(Difference(plain, expected) > 1e-2f, "the LoRA must change the picture");
     }
 
+    // XLabs' format (x-flux processor keys, no alpha; bfloat16, and float16 under diffusion_model.): the reference is
+    // tiny-flux-dev's transformer with the file merged in torch after diffusers v0.31.0's _convert_xlabs_flux_lora_to_diffusers
+    // (qkv_lora1/2's up split into q, k, v; scale 1), exported (tools/build_flow_lora_test_files.py). Tolerance as above.
+    [Theory]
+    [InlineData("flux_xlabs_bf16.safetensors")]
+    [InlineData("flux_xlabs_prefixed_fp16.safetensors")]
+    public void AnXLabsFluxLoraGivesTheTorchMergedModelsLatents(string file)
+    {
+        using var mergedFolder = Merged("tiny-flux-dev", "flux-dev-xlabs", "transformer");
+        using var merged = StableDiffusionPipeline.Load(mergedFolder.Path, Options);
+        using var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny-flux-dev"), Options);
+        var expected = Latents(merged, Flux);
+        var plain = Latents(pipeline, Flux);
+        AssertClose(expected, Latents(pipeline, Flux with { Loras = [new LoraAdapter(Lora(file))] }), 1e-4f);
+        Assert.True(Difference(plain, expected) > 1e-2f, "the LoRA must change the picture");
+        Assert.Equal(plain, Latents(pipeline, Flux));
+    }
+
     // The CLIP part of the FLUX LoRA matters: the merged transformer alone gives other latents, so the parity above
     // includes the text encoder's merge.
     [Fact]
@@ -180,15 +198,20 @@ public sealed class FamilyLoraTests
         // (a key of the file, the key the error names, what it says)
         { "transformer.transformer_blocks.0.attn.to_q.weight", "transformer.transformer_blocks.0.attn.to_q.weight", "not a LoRA key" },
         { "diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", "diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", "Black Forest Labs" },
-        { "double_blocks.0.processor.qkv_lora1.down.weight", "double_blocks.0.processor.qkv_lora1.down.weight", "XLabs" },
+        // XLabs: a fused qkv up of 32 rows (not 3 × the tiny model's 32), a single block's proj_lora2 whose down takes 32
+        // features where proj_out takes 160, a single block's qkv (diffusers v0.31.0 cannot load it) and an unknown layer.
+        { "double_blocks.0.processor.qkv_lora1.down.weight", "double_blocks.0.processor.qkv_lora1.down.weight", "up has 32 rows, but the fused module's parts" },
+        { "diffusion_model.single_blocks.0.processor.proj_lora2.down.weight", "diffusion_model.single_blocks.0.processor.proj_lora2.down.weight", "maps 32 → 32 features, but" },
+        { "single_blocks.0.processor.qkv_lora1.down.weight", "single_blocks.0.processor.qkv_lora1.down.weight", "single-block qkv" },
+        { "double_blocks.0.processor.qkv_lora.down.weight", "double_blocks.0.processor.qkv_lora.down.weight", "not an XLabs FLUX LoRA key" },
         { "transformer.transformer_blocks.0.attn.to_nope.lora_A.weight", "transformer.transformer_blocks.0.attn.to_nope.lora_A.weight", "is not a weight of this transformer" },
         { "text_encoder_2.encoder.block.0.layer.0.SelfAttention.q.lora_A.weight", "text_encoder_2.encoder.block.0.layer.0.SelfAttention.q.lora_A.weight", "T5" },
         { "lora_unet_double_blocks_0_img_attn_norm.lora_down.weight", "lora_unet_double_blocks_0_img_attn_norm.lora_down.weight", "no diffusers counterpart" },
         { "lora_unet_single_blocks_0_linear1.lora_down.weight", "lora_unet_single_blocks_0_linear1.lora_down.weight", "up has 8 rows, but the fused module's parts" },
     };
 
-    // Unknown keys, formats the engine does not read, modules the model lacks, T5 and a fused module whose up matrix does
-    // not split into the model's q, k, v and MLP: each refused before the first step, naming the file and the key.
+    // Unknown keys, formats the engine does not read, modules the model lacks, T5, a fused module whose up matrix does
+    // not split into the model's q, k, v and MLP, and malformed XLabs files: each refused before the first step, naming the file and the key.
     [Theory]
     [MemberData(nameof(BadFiles))]
     public void BadLoraFilesAreRefusedNamingFileAndKey(string key, string named, string says)

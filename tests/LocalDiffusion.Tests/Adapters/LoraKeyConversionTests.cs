@@ -75,6 +75,12 @@ public sealed class LoraKeyConversionTests
     [InlineData("lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight", "transformer", "double_blocks_0_img_attn_qkv", true, "Down")]
     [InlineData("lora_unet_single_blocks_37_linear1.alpha", "transformer", "single_blocks_37_linear1", true, "Alpha")]
     [InlineData("lora_transformer_single_transformer_blocks_0_attn_to_q.lora_up.weight", "transformer", "single_transformer_blocks_0_attn_to_q", true, "Up")]
+    // XLabs' processor keys take kohya's names for the BFL modules diffusers v0.31.0's XLabs converter maps them to.
+    [InlineData("double_blocks.0.processor.qkv_lora1.down.weight", "transformer", "double_blocks_0_img_attn_qkv", true, "Down")]
+    [InlineData("double_blocks.7.processor.qkv_lora2.up.weight", "transformer", "double_blocks_7_txt_attn_qkv", true, "Up")]
+    [InlineData("diffusion_model.double_blocks.1.processor.proj_lora1.up.weight", "transformer", "double_blocks_1_img_attn_proj", true, "Up")]
+    [InlineData("double_blocks.18.processor.proj_lora2.down.weight", "transformer", "double_blocks_18_txt_attn_proj", true, "Down")]
+    [InlineData("diffusion_model.single_blocks.3.processor.proj_lora2.up.weight", "transformer", "single_blocks_3_linear2", true, "Up")]
     public void ParsesEveryKeyForm(string key, string component, string module, bool underscored, string part) =>
         Assert.Equal(new LoraKey(component, module, underscored, Enum.Parse<LoraPart>(part)), LoraKey.Parse("x.safetensors", key));
 
@@ -84,7 +90,9 @@ public sealed class LoraKeyConversionTests
     [InlineData("lora_unet_mid_block_attentions_0_proj_in.dora_scale", "DoRA")]
     [InlineData("lora_prior_unet_down_levels_0_attn.lora_down.weight", "not a kohya LoRA key")]
     [InlineData("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", "Black Forest Labs' module names")]
-    [InlineData("double_blocks.0.processor.proj_lora1.down.weight", "XLabs")]
+    [InlineData("double_blocks.0.img_attn.qkv.lora_A.weight", "Black Forest Labs' module names")]
+    [InlineData("single_blocks.0.processor.qkv_lora2.up.weight", "XLabs single-block qkv LoRA, which diffusers v0.31.0 cannot load")]
+    [InlineData("double_blocks.0.processor.proj_lora1.alpha", "not an XLabs FLUX LoRA key")]
     [InlineData("model.diffusion_model.input_blocks.weight", "not a LoRA key")]
     public void RefusesOtherAdapterFormatsByName(string key, string expected)
     {
@@ -92,5 +100,14 @@ public sealed class LoraKeyConversionTests
         Assert.Contains(expected, e.Message);
         Assert.Contains("x.safetensors", e.Message);
         Assert.Contains(key, e.Message);
+    }
+
+    // diffusers v0.31.0 reads a file with any .lora_down.weight key as kohya's: XLabs keys in it are refused.
+    [Fact]
+    public void AnXLabsKeyInAKohyaFileIsRefused()
+    {
+        var e = Assert.Throws<LoraException>(() => LoraKey.Parse("x.safetensors", "double_blocks.0.processor.qkv_lora1.down.weight", kohyaFile: true));
+        Assert.Contains("also holds kohya keys", e.Message);
+        Assert.Contains("double_blocks.0.processor.qkv_lora1.down.weight", e.Message);
     }
 }
