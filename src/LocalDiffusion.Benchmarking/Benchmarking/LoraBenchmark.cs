@@ -111,11 +111,12 @@ public static class LoraBenchmark
         var cache = options.CacheDirectory ?? Path.Combine(Path.GetTempPath(), "ld-bench-cache-" + Guid.NewGuid().ToString("N")[..8]);
         // Disposed after the pipeline: it deletes the rewrites it wrote.
         using var probe = new LoraWeightsRewrite(options.Variant == "rewrite");
+        LoraWeightsRewrite.Current = probe; // this async flow only: the pipeline's sessions below see it
         try
         {
             var engine = (options.Engine ?? new PipelineOptions()) with
             {
-                Device = options.Device, IntraOpThreads = options.IntraOpThreads, CacheDirectory = cache, UseModelCache = true, LoraSessions = probe,
+                Device = options.Device, IntraOpThreads = options.IntraOpThreads, CacheDirectory = cache, UseModelCache = true,
             };
             var loadAverage = LoadAverage();
             progress?.Report("loading (optimising and storing the graphs when the cache lacks them)");
@@ -189,6 +190,7 @@ public static class LoraBenchmark
         }
         finally
         {
+            LoraWeightsRewrite.Current = null;
             if (options.CacheDirectory is null)
                 try { Directory.Delete(cache, recursive: true); } catch (DirectoryNotFoundException) { } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }

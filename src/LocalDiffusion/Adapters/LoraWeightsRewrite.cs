@@ -8,7 +8,7 @@ namespace LocalDiffusion.Adapters;
 
 /// <summary>
 /// The alternative to <see cref="InitializerOverrides"/> that issue #19 asked to measure, used only by
-/// <c>localdiffusion bench lora --variant rewrite</c> (through <see cref="PipelineOptions.LoraSessions"/>): the merged
+/// <c>localdiffusion bench lora --variant rewrite</c> (through <see cref="Current"/>): the merged
 /// weights written once as a weights-only rewrite of the optimised-model cache's graph — a data file holding only the
 /// changed tensors and a copy of the graph whose changed initializers point at it (the rest still at the cache's data
 /// file, beside it in the entry's folder, as external-data locations are relative to the model's folder) — and the
@@ -22,6 +22,19 @@ internal sealed class LoraWeightsRewrite : IDisposable
     private const int GraphInitializer = 5, ModelGraph = 7;
     private const int TensorName = 8, TensorRawData = 9, TensorExternalData = 13, TensorDataLocation = 14;
     private const int EntryKey = 1, EntryValue = 2;
+
+    private static readonly AsyncLocal<LoraWeightsRewrite?> InFlow = new();
+
+    /// <summary>
+    /// The probe of the calling flow (bench lora sets it around its pipeline; the engine never does, so its LoRA sessions
+    /// open as documented on <see cref="InitializerOverrides"/>). A flow value, not an option: the request contract stays
+    /// free of adapter types.
+    /// </summary>
+    public static LoraWeightsRewrite? Current
+    {
+        get => InFlow.Value;
+        set => InFlow.Value = value;
+    }
 
     private readonly Dictionary<(string Model, string Identity), string> _written = [];
     private readonly List<string> _files = [];

@@ -95,10 +95,6 @@ public sealed record PipelineOptions
     /// </summary>
     public bool LowMemory { get; init; }
 
-    // bench lora's probe (and, with --variant rewrite, its weights-only rewrite in place of the overrides); never set by
-    // the engine itself, so its LoRA sessions open as documented on Adapters.InitializerOverrides.
-    internal Adapters.LoraWeightsRewrite? LoraSessions { get; init; }
-
     /// <summary>
     /// How many prompts' encoded conditioning to keep (least recently used first out), so a repeated prompt skips the text
     /// encoders; pictures are bit-identical either way. 0 (the default) keeps none; the server keeps 64.

@@ -184,7 +184,7 @@ internal sealed class SessionFactory
         {
             var slot = Cache.SlotFor(modelPath, device, fuse ? Rewriting.AttentionFusion.Version : null);
             var cached = slot.Find(out _);
-            var probe = Options.LoraSessions;
+            var probe = Adapters.LoraWeightsRewrite.Current;
             if (probe is not null && probe.Has(modelPath, overrides.Identity))
             {
                 // The set was not merged again (LoraSwitch): without the rewrite's entry there are no weights to open with.

@@ -111,7 +111,7 @@ internal sealed class LoraSwitch(FamilyModel model, PipelineOptions options)
                 {
                     // bench lora --variant rewrite: a set already rewritten opens from its file, without merging again.
                     var overrides = set.Count == 0 ? null
-                        : options.LoraSessions?.Has(component.FilePath, identity) == true ? new InitializerOverrides(identity)
+                        : LoraWeightsRewrite.Current?.Has(component.FilePath, identity) == true ? new InitializerOverrides(identity)
                         : LoraMerge.Build(component.Name, component.FilePath, files, identity, options.SkipUnmatchedLoraLayers, notes);
                     // Textual inversion extends the text encoders' token tables in the same set of replaced weights.
                     if (embeddings && model.Embeddings!.Extends(component.Name))
