@@ -62,6 +62,9 @@ internal abstract partial class FlowFamilyModel : FamilyModel
     /// <summary>The T5 encoder's component name (<c>text_encoder_3</c> in SD 3, <c>text_encoder_2</c> in FLUX): LoRAs for it are refused.</summary>
     public string? T5Component { get; init; }
 
+    /// <summary>The T5 tokenizer, when the model has a T5 encoder: prompts longer than the T5 sequence get a warning.</summary>
+    protected virtual Tokenizer.T5Tokenizer? PromptT5Tokenizer => null;
+
     /// <summary>The CLIP tokenizer's vocabulary size, for <see cref="ModelInfo"/>.</summary>
     public int TokenizerVocabularySize { get; init; }
 
@@ -203,7 +206,17 @@ internal abstract partial class FlowFamilyModel : FamilyModel
             if (read[p].IgnoredBreak)
                 warnings.Add($"The {(read[p].Negative ? "negative prompt" : "prompt")}'s BREAK was ignored: {Name} reads a prompt as one CLIP window and one T5 sequence, so BREAK cannot start a new chunk.");
         }
-        var c = Repeat(Encode(read, request.MaxSequenceLength ?? Defaults.MaxSequenceLength, runOptions), images);
+        var length = request.MaxSequenceLength ?? Defaults.MaxSequenceLength;
+        if (PromptT5Tokenizer is { } t5)
+            foreach (var prompt in read)
+            {
+                // As diffusers warns: T5 keeps length − 1 pieces and EOS; the rest of a long prompt is not seen.
+                var pieces = 0;
+                foreach (var run in prompt.Runs) pieces += t5.EncodePieces(run.Text).Count;
+                if (pieces > length - 1)
+                    warnings.Add($"The {(prompt.Negative ? "negative prompt" : "prompt")} is {pieces} T5 tokens; {Name} read the first {length - 1} (MaxSequenceLength {length}) and cut the rest.");
+            }
+        var c = Repeat(Encode(read, length, runOptions), images);
         return new UNetInputs
         {
             EncoderHiddenStates = c.Hidden, Batch = c.Rows, SequenceLength = c.SequenceLength, HiddenSize = c.Width, TextEmbeds = c.Pooled,
