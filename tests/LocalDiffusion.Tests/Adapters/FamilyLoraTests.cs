@@ -39,6 +39,20 @@ public sealed class FamilyLoraTests
 
     private static float Difference(float[] a, float[] b) => a.Zip(b).Max(p => MathF.Abs(p.First - p.Second));
 
+    // `file` on `variant` against `variant` with its torch-merged components (models/test/lora-merged/`merged`): within
+    // 1e-4 of latent scale; the LoRA must change the picture, and no LoRA afterwards gives the plain latents bit for bit.
+    private static void AssertTorchMergedParity(string variant, GenerationRequest request, string file, string merged, params string[] components)
+    {
+        using var mergedFolder = Merged(variant, merged, components);
+        using var mergedPipeline = StableDiffusionPipeline.Load(mergedFolder.Path, Options);
+        using var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf(variant), Options);
+        var expected = Latents(mergedPipeline, request);
+        var plain = Latents(pipeline, request);
+        AssertClose(expected, Latents(pipeline, request with { Loras = [new LoraAdapter(Lora(file))] }), 1e-4f);
+        Assert.True(Difference(plain, expected) > 1e-2f, "the LoRA must change the picture");
+        Assert.Equal(plain, Latents(pipeline, request));
+    }
+
     // The plain tiny model with the torch-merged components laid over it.
     private static TempDirectory Merged(string variant, string merged, params string[] components)
     {
@@ -52,16 +66,8 @@ public sealed class FamilyLoraTests
     [InlineData("flux_peft_fp32.safetensors")]
     [InlineData("flux_diffusers_fp16.safetensors")]
     [InlineData("flux_kohya_fp16.safetensors")]
-    public void AFluxLoraGivesTheTorchMergedModelsLatents(string file)
-    {
-        using var mergedFolder = Merged("tiny-flux-dev", "flux-dev", "transformer", "text_encoder");
-        using var merged = StableDiffusionPipeline.Load(mergedFolder.Path, Options);
-        using var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny-flux-dev"), Options);
-        var expected = Latents(merged, Flux);
-        var plain = Latents(pipeline, Flux);
-        AssertClose(expected, Latents(pipeline, Flux with { Loras = [new LoraAdapter(Lora(file))] }), 1e-4f);
-        Assert.True(Difference(plain, expected) > 1e-2f, "the LoRA must change the picture");
-    }
+    public void AFluxLoraGivesTheTorchMergedModelsLatents(string file) =>
+        AssertTorchMergedParity("tiny-flux-dev", Flux, file, "flux-dev", "transformer", "text_encoder");
 
     // XLabs' format (x-flux processor keys, no alpha; bfloat16, and float16 under diffusion_model.): the reference is
     // tiny-flux-dev's transformer with the file merged in torch after diffusers v0.31.0's _convert_xlabs_flux_lora_to_diffusers
@@ -69,17 +75,8 @@ public sealed class FamilyLoraTests
     [Theory]
     [InlineData("flux_xlabs_bf16.safetensors")]
     [InlineData("flux_xlabs_prefixed_fp16.safetensors")]
-    public void AnXLabsFluxLoraGivesTheTorchMergedModelsLatents(string file)
-    {
-        using var mergedFolder = Merged("tiny-flux-dev", "flux-dev-xlabs", "transformer");
-        using var merged = StableDiffusionPipeline.Load(mergedFolder.Path, Options);
-        using var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny-flux-dev"), Options);
-        var expected = Latents(merged, Flux);
-        var plain = Latents(pipeline, Flux);
-        AssertClose(expected, Latents(pipeline, Flux with { Loras = [new LoraAdapter(Lora(file))] }), 1e-4f);
-        Assert.True(Difference(plain, expected) > 1e-2f, "the LoRA must change the picture");
-        Assert.Equal(plain, Latents(pipeline, Flux));
-    }
+    public void AnXLabsFluxLoraGivesTheTorchMergedModelsLatents(string file) =>
+        AssertTorchMergedParity("tiny-flux-dev", Flux, file, "flux-dev-xlabs", "transformer");
 
     // The CLIP part of the FLUX LoRA matters: the merged transformer alone gives other latents, so the parity above
     // includes the text encoder's merge.
@@ -96,16 +93,8 @@ public sealed class FamilyLoraTests
     [Theory]
     [InlineData("sd3_peft_fp32.safetensors")]
     [InlineData("sd3_peft_fp16.safetensors")]
-    public void AnSd3LoraGivesTheTorchMergedModelsLatents(string file)
-    {
-        using var mergedFolder = Merged("tiny-sd3", "sd3", "transformer");
-        using var merged = StableDiffusionPipeline.Load(mergedFolder.Path, Options);
-        using var pipeline = StableDiffusionPipeline.Load(TestModels.PathOf("tiny-sd3"), Options);
-        var expected = Latents(merged, Sd3);
-        var plain = Latents(pipeline, Sd3);
-        AssertClose(expected, Latents(pipeline, Sd3 with { Loras = [new LoraAdapter(Lora(file))] }), 1e-4f);
-        Assert.True(Difference(plain, expected) > 1e-2f, "the LoRA must change the picture");
-    }
+    public void AnSd3LoraGivesTheTorchMergedModelsLatents(string file) =>
+        AssertTorchMergedParity("tiny-sd3", Sd3, file, "sd3", "transformer");
 
     // The prompt tag and PipelineOptions.Loras reach the same merge; going back to no LoRA gives exactly (bit for bit) the
     // latents of a pipeline that never had one.
