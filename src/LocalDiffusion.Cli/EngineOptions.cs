@@ -12,7 +12,7 @@ internal sealed class EngineOptions
 {
     private readonly Option<string?> _cuda = new("--cuda-options")
     {
-        Description = "CUDA provider options: gpu_mem_limit=8GB,cudnn_conv_algo_search=exhaustive|heuristic|default,enable_cuda_graph=0|1,prefer_nhwc=0|1 (docs/gpu.md).",
+        Description = "CUDA provider options: gpu_mem_limit=8GB,cudnn_conv_algo_search=exhaustive|heuristic|default,prefer_nhwc=0|1 (docs/gpu.md).",
     };
 
     private readonly Option<string?> _tensorRt = new("--tensorrt-options")

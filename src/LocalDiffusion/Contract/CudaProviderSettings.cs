@@ -16,8 +16,9 @@ public sealed record CudaProviderSettings
     /// default: benchmarks every algorithm once per shape, slow first call), <c>heuristic</c> or <c>default</c>.</summary>
     public string? CudnnConvAlgoSearch { get; init; }
 
-    /// <summary>Capture the UNet call as a CUDA graph and replay it (<c>enable_cuda_graph</c>). Needs static shapes
-    /// and inputs bound at fixed device addresses (IOBinding): only for one size and batch per session.</summary>
+    /// <summary>ONNX Runtime's CUDA graph capture (<c>enable_cuda_graph</c>): only <c>false</c> is accepted. A replayed graph
+    /// reads its inputs at the device addresses it was captured with, and the engine's per-step inputs are host tensors
+    /// copied to a fresh device buffer at each step, so <c>true</c> would denoise stale latents; it is refused.</summary>
     public bool? EnableCudaGraph { get; init; }
 
     /// <summary>Run convolutions in NHWC layout (<c>prefer_nhwc</c>): faster on tensor cores, fp16 especially.</summary>
@@ -54,6 +55,10 @@ public sealed record CudaProviderSettings
             throw new InvalidRequestException(Field, GpuMemoryLimitBytes, "a positive byte count", name => $"{name}: gpu_mem_limit (GpuMemoryLimitBytes) is {GpuMemoryLimitBytes}; it must be positive.");
         if (CudnnConvAlgoSearch is { } s && !Searches.Contains(s, StringComparer.OrdinalIgnoreCase))
             throw new InvalidRequestException(Field, s, "exhaustive, heuristic or default", name => $"{name}: cudnn_conv_algo_search is '{s}'; use exhaustive, heuristic or default.");
+        if (EnableCudaGraph is true)
+            throw new InvalidRequestException(Field, "enable_cuda_graph=1", "enable_cuda_graph=0", name => $"{name}: enable_cuda_graph=1 (EnableCudaGraph) is refused: " +
+                "a CUDA graph replays its inputs from the device addresses it was captured with, but this engine copies each step's " +
+                "latents from host memory into a new device buffer, so the replay would read stale latents. Leave it off (docs/gpu.md).");
     }
 
     /// <summary>The provider options as ONNX Runtime's keys and values, for GPU <paramref name="deviceId"/>.</summary>

@@ -108,7 +108,7 @@ internal sealed class ControlGuidance : IUNetResiduals, IDisposable
         private readonly HostTensor _sample;
         private readonly HostTensor _timestep;
         private readonly List<IDisposable> _owned = [];
-        private readonly OrtIoBinding _binding;
+        private readonly StepBinding _binding;
         private readonly int _sampleItem;
 
         public Unit(ControlNetModel model, ControlNetUnit settings, float[] image, UNet unet, UNet.Conditioning conditioning, int[] rows, int h, int w)
@@ -139,18 +139,18 @@ internal sealed class ControlGuidance : IUNetResiduals, IDisposable
                 }
                 var cond = Own(HostTensor.Create(model.Cond.ElementType, [n, 3, h * Vae.VaeDecoder.Factor, w * Vae.VaeDecoder.Factor], model.Cond.Name));
                 for (var r = 0; r < n; r++) cond.Write(image, r * image.Length);
-                _binding = Own(model.Component.CreateIoBinding());
-                _binding.BindInput(model.Sample.Name, _sample.Value);
-                _binding.BindInput(model.Timestep.Name, _timestep.Value);
-                _binding.BindInput(model.Hidden.Name, hidden.Value);
-                _binding.BindInput(model.Cond.Name, cond.Value);
-                for (var a = 0; a < model.Added.Count; a++) _binding.BindInput(model.Added[a].Name, AddedInputs[a].Value);
+                _binding = Own(new StepBinding(model.Component));
+                _binding.BindInput(model.Sample.Name, _sample);
+                _binding.BindInput(model.Timestep.Name, _timestep);
+                _binding.BindInput(model.Hidden.Name, hidden);
+                _binding.BindInput(model.Cond.Name, cond);
+                for (var a = 0; a < model.Added.Count; a++) _binding.BindInput(model.Added[a].Name, AddedInputs[a]);
                 if (model.Scale is { } scaleSpec)
                 {
                     // The scale is applied here (per unit and window), so the network runs at 1.
                     var scale = Own(HostTensor.Create(scaleSpec.ElementType, scaleSpec.Rank == 0 ? [] : [1], scaleSpec.Name));
                     scale.Fill(1f);
-                    _binding.BindInput(scaleSpec.Name, scale.Value);
+                    _binding.BindInput(scaleSpec.Name, scale);
                 }
                 Outputs = new HostTensor[model.Residuals.Count];
                 Scratch = new float[model.Residuals.Count][];
@@ -194,7 +194,7 @@ internal sealed class ControlGuidance : IUNetResiduals, IDisposable
             _timestep.Fill(timestep);
             try
             {
-                _model.Component.RunWithBinding(runOptions, _binding);
+                _binding.Run(runOptions);
             }
             catch (OnnxRuntimeException e) when (!runOptions.Terminate)
             {

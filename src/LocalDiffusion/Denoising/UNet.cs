@@ -198,7 +198,7 @@ internal sealed class UNet : IDenoiser, IDisposable
             run.Timestep.Fill(timestep);
             WriteResiduals(run, chunk, conditioning.ResidualRows, conditioning.Inputs.Batch);
             var runStart = System.Diagnostics.Stopwatch.GetTimestamp();
-            _model.RunWithBinding(runOptions, run.Binding);
+            run.Binding.Run(runOptions);
             runTicks += System.Diagnostics.Stopwatch.GetTimestamp() - runStart;
             run.Output.Read(0, output.Slice(chunk.Start * item, chunk.Count * item));
         }
@@ -231,18 +231,18 @@ internal sealed class UNet : IDenoiser, IDisposable
             tensors.Add(timestep);
             var output = HostTensor.Create(_output.ElementType, [chunk.RunBatch, LatentChannels, h, w], _output.Name);
             tensors.Add(output);
-            var binding = _model.CreateIoBinding();
+            var binding = new StepBinding(_model);
             tensors.Add(binding);
-            binding.BindInput(_sample.Name, sample.Value);
-            binding.BindInput(_timestep.Name, timestep.Value);
-            binding.BindInput(_hidden.Name, conditioning[0]);
-            for (var e = 0; e < _extras.Length; e++) binding.BindInput(_extras[e].Name, conditioning[1 + e]);
+            binding.BindInput(_sample.Name, sample);
+            binding.BindInput(_timestep.Name, timestep);
+            binding.BindConstant(_hidden.Name, conditioning[0]);
+            for (var e = 0; e < _extras.Length; e++) binding.BindConstant(_extras[e].Name, conditioning[1 + e]);
             var residuals = new HostTensor[_residuals.Length];
             for (var k = 0; k < residuals.Length; k++)
             {
                 residuals[k] = HostTensor.Create(_residuals[k].ElementType, [chunk.RunBatch, .. ResidualItemShape(k, h, w, residualChannels?[k])], _residuals[k].Name);
                 tensors.Add(residuals[k]);
-                binding.BindInput(_residuals[k].Name, residuals[k].Value);
+                binding.BindInput(_residuals[k].Name, residuals[k]);
             }
             binding.BindOutput(_output.Name, output.Value);
             return new RunBinding(sample, timestep, output, binding) { Residuals = residuals };
@@ -273,7 +273,7 @@ internal sealed class UNet : IDenoiser, IDisposable
     public void Dispose() => _model.Dispose();
 
     /// <summary>One ONNX Runtime call's tensors, bound to the session.</summary>
-    internal sealed record RunBinding(HostTensor Sample, HostTensor Timestep, HostTensor Output, OrtIoBinding Binding) : IDisposable
+    internal sealed record RunBinding(HostTensor Sample, HostTensor Timestep, HostTensor Output, StepBinding Binding) : IDisposable
     {
         /// <summary>The ControlNet residual inputs, in slot order (none for a UNet without them).</summary>
         public HostTensor[] Residuals { get; init; } = [];

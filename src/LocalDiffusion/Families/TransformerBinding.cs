@@ -38,16 +38,14 @@ internal sealed class TransformerSlot(float[][] constant) : IDisposable
 /// </summary>
 internal sealed class TransformerBinding : IDisposable
 {
-    private readonly OnnxComponent _model;
-    private readonly OrtIoBinding _binding;
+    private readonly StepBinding _binding;
     private readonly (string Name, long[] Shape, HostTensor Tensor)[] _inputs;
     private readonly HostTensor _output;
     private readonly float[][] _constant;
     private readonly bool[] _written;
 
-    private TransformerBinding(OnnxComponent model, OrtIoBinding binding, (string, long[], HostTensor)[] inputs, HostTensor output, float[][] constant)
+    private TransformerBinding(StepBinding binding, (string, long[], HostTensor)[] inputs, HostTensor output, float[][] constant)
     {
-        _model = model;
         _binding = binding;
         _inputs = inputs;
         _output = output;
@@ -67,7 +65,7 @@ internal sealed class TransformerBinding : IDisposable
         try
         {
             var bound = new (string, long[], HostTensor)[inputs.Count];
-            var binding = model.CreateIoBinding();
+            var binding = new StepBinding(model);
             made.Add(binding);
             for (var i = 0; i < inputs.Count; i++)
             {
@@ -75,7 +73,7 @@ internal sealed class TransformerBinding : IDisposable
                 if (!Bindable(model.Input(name).ElementType)) return Release(made);
                 var tensor = HostTensor.Create(model.Input(name).ElementType, shape, name);
                 made.Add(tensor);
-                binding.BindInput(name, tensor.Value);
+                binding.BindInput(name, tensor);
                 bound[i] = (name, [.. shape], tensor);
             }
             var outputSpec = model.Outputs.Values.First();
@@ -83,7 +81,7 @@ internal sealed class TransformerBinding : IDisposable
             var output = HostTensor.Create(outputSpec.ElementType, outputShape, outputSpec.Name);
             made.Add(output);
             binding.BindOutput(outputSpec.Name, output.Value);
-            return new TransformerBinding(model, binding, bound, output, constant);
+            return new TransformerBinding(binding, bound, output, constant);
         }
         catch
         {
@@ -91,6 +89,9 @@ internal sealed class TransformerBinding : IDisposable
             throw;
         }
     }
+
+    /// <summary>Inputs bound again before the last call because they were written (see <see cref="StepBinding"/>).</summary>
+    internal int LastRebound => _binding.LastRebound;
 
     /// <summary>Whether this binding was made for inputs of these names and shapes.</summary>
     public bool Fits(IReadOnlyList<(string Name, ReadOnlyMemory<float> Values, long[] Shape)> inputs, int outputCount)
@@ -112,7 +113,7 @@ internal sealed class TransformerBinding : IDisposable
             _inputs[i].Tensor.Write(values.Span);
             _written[i] = constant;
         }
-        _model.RunWithBinding(runOptions, _binding);
+        _binding.Run(runOptions);
         _output.Read(0, output);
     }
 

@@ -30,6 +30,9 @@ internal sealed class HostTensor : IDisposable
     /// <summary>Elements in the tensor.</summary>
     public int Length => _buffer.Length;
 
+    /// <summary>Changes at every write: a <see cref="StepBinding"/> binds the tensor again when it differs from its bind's.</summary>
+    public int Version { get; private set; }
+
     /// <summary>A zeroed tensor of <paramref name="type"/> and <paramref name="shape"/>; <paramref name="name"/> is for the error.</summary>
     /// <exception cref="NotSupportedException">An element type no Stable Diffusion export uses.</exception>
     public static HostTensor Create(TensorElementType type, long[] shape, string name)
@@ -52,6 +55,7 @@ internal sealed class HostTensor : IDisposable
     /// <summary>Writes <paramref name="values"/> from element <paramref name="offset"/>, converting as <see cref="OrtTensors.FromFloats"/> does.</summary>
     public void Write(ReadOnlySpan<float> values, int offset = 0)
     {
+        Version++;
         switch (_buffer)
         {
             case float[] floats:

@@ -51,6 +51,7 @@ public sealed class TransformerBindingTests
         TransformerCall.Run(transformer, runOptions, Inputs(latents, 900f), first, conditioning);
         Assert.NotNull(slot.For(Inputs(latents, 900f), count)); // the first call bound the loop's tensors
         Assert.Equal(Unbound(900f), first);
+        var loop = slot.For(Inputs(latents, 900f), count)!;
         // The latents array is the loop's own buffer, rewritten in place between steps: the bound tensors must follow it.
         for (var step = 0; step < 3; step++)
         {
@@ -59,6 +60,9 @@ public sealed class TransformerBindingTests
             var bound = new float[count];
             TransformerCall.Run(transformer, runOptions, Inputs(latents, t), bound, conditioning);
             Assert.Equal(Unbound(t), bound);
+            // The conditioning is written into the bound tensors at the first bound call, after the bind, so it is bound
+            // again then (a GPU reads what was bound: see StepBindingTests); later only the latents and timestep are.
+            Assert.Equal(step == 0 ? 4 : 2, loop.LastRebound);
         }
         // Another shape (a loop of another size) is not served by this binding.
         Assert.Null(slot.For(Inputs(latents, 1f).Select(i => i.Item1 == "hidden_states" ? (i.Item1, i.Item2, new long[] { rows, 16, w, h }) : i).ToList(), count));

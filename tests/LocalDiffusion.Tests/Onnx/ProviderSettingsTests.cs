@@ -10,13 +10,13 @@ public class ProviderSettingsTests
     [Fact]
     public void CudaOptionsMapToOnnxRuntimeKeys()
     {
-        var cuda = CudaProviderSettings.Parse("gpu_mem_limit=8GB, cudnn_conv_algo_search=heuristic,enable_cuda_graph=1,PREFER_NHWC=true");
+        var cuda = CudaProviderSettings.Parse("gpu_mem_limit=8GB, cudnn_conv_algo_search=heuristic,enable_cuda_graph=0,PREFER_NHWC=true");
         Assert.Equal(8L << 30, cuda.GpuMemoryLimitBytes);
         // The keys and values OrtCUDAProviderOptions.UpdateOptions takes (onnxruntime cuda_provider_options docs).
         Assert.Equal(new Dictionary<string, string>
         {
             ["device_id"] = "1", ["gpu_mem_limit"] = (8L << 30).ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["cudnn_conv_algo_search"] = "HEURISTIC", ["enable_cuda_graph"] = "1", ["prefer_nhwc"] = "1",
+            ["cudnn_conv_algo_search"] = "HEURISTIC", ["enable_cuda_graph"] = "0", ["prefer_nhwc"] = "1",
         }, cuda.ToProviderOptions(1));
         Assert.Equal(new Dictionary<string, string> { ["device_id"] = "0" }, new CudaProviderSettings().ToProviderOptions(0));
         Assert.Equal(1536L << 20, CudaProviderSettings.Parse("gpu_mem_limit=1.5GB").GpuMemoryLimitBytes);
@@ -27,6 +27,7 @@ public class ProviderSettingsTests
     [InlineData("gpu_mem_limit=-1GB", "gpu_mem_limit=-1GB")]
     [InlineData("cudnn_conv_algo_search=fastest", "fastest")]
     [InlineData("enable_cuda_graph=maybe", "enable_cuda_graph=maybe")]
+    [InlineData("enable_cuda_graph=1", "enable_cuda_graph=1 (EnableCudaGraph) is refused")] // per-step inputs are copied to new device buffers (StepBinding)
     [InlineData("arena_extend_strategy=1", "'arena_extend_strategy' is not a CUDA option")]
     [InlineData("prefer_nhwc", "not KEY=VALUE")]
     public void BadCudaOptionsAreNamed(string text, string message)

@@ -1,0 +1,57 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace LocalDiffusion.Onnx;
+
+/// <summary>
+/// An I/O binding whose host tensors are bound again whenever they were written since their last bind. ONNX Runtime
+/// copies a host tensor to the device that reads it when the tensor is bound (<c>IOBinding::BindInput</c>), not at each
+/// run: on CUDA, TensorRT or DirectML a tensor written after its bind would be read as it was then. On the CPU a bind
+/// stores the same pointer and copies nothing, so the re-bind costs a call per changed input.
+/// </summary>
+internal sealed class StepBinding : IDisposable
+{
+    private readonly OnnxComponent _model;
+    private readonly OrtIoBinding _binding;
+    private readonly List<(string Name, HostTensor Tensor, int Version)> _tensors = [];
+
+    /// <summary>A binding on <paramref name="model"/>'s open session (under a lease; see <see cref="OnnxComponent.CreateIoBinding"/>).</summary>
+    public StepBinding(OnnxComponent model)
+    {
+        _model = model;
+        _binding = model.CreateIoBinding();
+    }
+
+    /// <summary>Inputs bound again before the last <see cref="Run"/> because they had been written.</summary>
+    internal int LastRebound { get; private set; }
+
+    /// <summary>Binds <paramref name="tensor"/> as input <paramref name="name"/>; written later, it is bound again before the next run.</summary>
+    public void BindInput(string name, HostTensor tensor)
+    {
+        _binding.BindInput(name, tensor.Value);
+        _tensors.Add((name, tensor, tensor.Version));
+    }
+
+    /// <summary>Binds a value that is never written after this call (the prompt's conditioning).</summary>
+    public void BindConstant(string name, OrtValue value) => _binding.BindInput(name, value);
+
+    /// <summary>Binds an output: ONNX Runtime writes it at every run (copied back from the device where it runs elsewhere).</summary>
+    public void BindOutput(string name, OrtValue value) => _binding.BindOutput(name, value);
+
+    /// <summary>Binds again what was written since its last bind, then runs (failures as <see cref="OnnxComponent.RunWithBinding"/>).</summary>
+    public void Run(RunOptions runOptions)
+    {
+        var rebound = 0;
+        for (var i = 0; i < _tensors.Count; i++)
+        {
+            var (name, tensor, version) = _tensors[i];
+            if (tensor.Version == version) continue;
+            _binding.BindInput(name, tensor.Value);
+            _tensors[i] = (name, tensor, tensor.Version);
+            rebound++;
+        }
+        LastRebound = rebound;
+        _model.RunWithBinding(runOptions, _binding);
+    }
+
+    public void Dispose() => _binding.Dispose();
+}
