@@ -25,6 +25,10 @@ internal static class BenchDecodeCommand
         {
             vaes, size, channels, repeats, device, threads,
         };
+        // The same ONNX Runtime knobs as generate (--session-config, --prepack-weights, --no-fuse-attention …), so a
+        // decoder's session settings can be compared here one decode at a time.
+        var engine = new EngineOptions();
+        engine.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var (width, height) = ParseSize(parse.GetValue(size)!);
@@ -34,7 +38,7 @@ internal static class BenchDecodeCommand
             if (latentChannels is < 1 or > 64) throw new InvalidRequestException("--channels", null, null, called => $"{called} is {latentChannels}; it must be between 1 and 64 (4 or 16 in practice).");
             int h = height / 8, w = width / 8;
             var latents = SeededLatents(latentChannels * h * w, 42);
-            var options = new PipelineOptions { Device = parse.GetValue(device)!, IntraOpThreads = parse.GetValue(threads), UseModelCache = false };
+            var options = engine.Apply(parse, new PipelineOptions { Device = parse.GetValue(device)!, IntraOpThreads = parse.GetValue(threads), UseModelCache = false });
             var table = new Table().AddColumns("decoder", "kind", "load ms", "first decode ms", $"decode ms (median of {count})");
             var ci = CultureInfo.InvariantCulture;
             foreach (var path in parse.GetValue(vaes)!)
