@@ -225,8 +225,8 @@ internal sealed class OnnxComponent : IDisposable
     // no convolution), so such a graph fails to load or to run there with only "no implementation found"; CUDA runs it.
     private static string BFloat16Hint(bool bfloat16, SessionFactory sessions) =>
         bfloat16 && sessions.Active.Kind is ExecutionProviderKind.Cpu
-            ? " This model computes in bfloat16 (its weights or inputs are bfloat16, as in Black Forest Labs' bf16 FLUX release), which ONNX Runtime's " +
-              "CPU execution provider cannot run: use --device cuda (PipelineOptions.Device = \"cuda\"; TensorRT runs it too), or an fp32/fp16 export of the model."
+            ? ". This model computes in bfloat16 (its weights or inputs are bfloat16, as in Black Forest Labs' bf16 FLUX release), which ONNX Runtime's " +
+              "CPU execution provider cannot run: use --device cuda (PipelineOptions.Device = \"cuda\"), or an fp32/fp16 export of the model."
             : "";
 
     private bool DeclaresBFloat16 => Scan?.HasBFloat16Weights == true
