@@ -17,7 +17,9 @@ sees of it, and what this script makes of the tiny diffusers-layout exports by g
     its special-token files) and tokenizer_2/ (spiece.model ...) are copied in, as a user must add them to BFL's folder.
 Static T5 lengths: schnell 24, dev 32 (BFL: 256 and 512; small here, and different, so that a test sees the engine read them).
 
-Also writes models/test/refused/flux-bf16-transformer/model.onnx: a 1-node bfloat16 MatMul graph with BFL's transformer input
+Also writes models/test/bfl-tiny-flux-dev-bf16/transformer.opt/bf16/model.onnx: dev's transformer with the bf16 build's
+bfloat16 inputs and output around the same float32 graph (Casts only; tests put it beside bfl-tiny-flux-dev's other files), and
+models/test/refused/flux-bf16-transformer/model.onnx: a 1-node bfloat16 MatMul graph with BFL's transformer input
 names, which ONNX Runtime's CPU provider has no kernel for (the engine's bf16-on-the-CPU refusal is tested with it).
 
     /usr/bin/python3 tools/build_flux_bfl_test_model.py   (after build_flux_test_model.py; a second or two, no diffusers)
@@ -145,8 +147,40 @@ def bf16_transformer():
     _save(model, ROOT / "refused" / "flux-bf16-transformer" / "model.onnx")
 
 
+def bf16_io_transformer():
+    """bfl-tiny-flux-dev's transformer with BFL's bf16 build's I/O: hidden_states, encoder_hidden_states,
+    pooled_projections, timestep and guidance bfloat16 (img_ids/txt_ids stay float32, as transformer_exporter.py makes
+    them), latent bfloat16. Casts at the boundary around the float32 graph, which the CPU runs (a Cast is all it does
+    in bfloat16): the engine's bf16 conversion is tested end to end without GPU kernels."""
+    model = onnx.load(str(ROOT / "bfl-tiny-flux-dev" / "transformer.opt" / "fp32" / "model.onnx"))
+    graph = model.graph
+    casts = []
+    for value in graph.input:
+        if value.name in ("img_ids", "txt_ids"):
+            continue
+        inner = value.name + "_float32"
+        for node in graph.node:
+            for k, name in enumerate(node.input):
+                if name == value.name:
+                    node.input[k] = inner
+        value.type.tensor_type.elem_type = TensorProto.BFLOAT16
+        casts.append(helper.make_node("Cast", [value.name], [inner], to=TensorProto.FLOAT, name=inner))
+    for i, node in enumerate(casts):
+        graph.node.insert(i, node)
+    out = graph.output[0]
+    for node in graph.node:
+        for k, name in enumerate(node.output):
+            if name == "latent":
+                node.output[k] = "latent_float32"
+    graph.node.append(helper.make_node("Cast", ["latent_float32"], ["latent"], to=TensorProto.BFLOAT16, name="latent_bf16"))
+    out.type.tensor_type.elem_type = TensorProto.BFLOAT16
+    _save(model, ROOT / "bfl-tiny-flux-dev-bf16" / "transformer.opt" / "bf16" / "model.onnx")
+
+
 if __name__ == "__main__":
     for v in LENGTHS:
         print("wrote", convert(v))
     bf16_transformer()
     print("wrote", ROOT / "refused" / "flux-bf16-transformer" / "model.onnx")
+    bf16_io_transformer()
+    print("wrote", ROOT / "bfl-tiny-flux-dev-bf16" / "transformer.opt" / "bf16" / "model.onnx")

@@ -134,6 +134,36 @@ public sealed class FluxBflReleaseTests
     }
 
     [Fact]
+    public async Task A_transformer_with_bf16_inputs_and_output_runs_converted_at_the_boundary()
+    {
+        // bfl-tiny-flux-dev-bf16: dev's float32 transformer behind Casts from and to bfloat16 (the bf16 build's I/O), which
+        // the CPU runs. Expected: the fp32 folder's latents, off by what rounding the transformer's inputs and output to
+        // bfloat16 (8-bit significands, 2⁻⁹ relative) does over 4 steps; measured max |Δ| 0.017 at scale 4.7; tolerance 5%
+        // of the scale. Not equal to them: the rounding happened.
+        using var copy = CopyOf("bfl-tiny-flux-dev");
+        var transformers = Path.Combine(copy.Path, "transformer.opt");
+        Directory.Delete(Path.Combine(transformers, "fp32"), recursive: true);
+        var bf16 = Path.Combine(transformers, "bf16", "model.onnx");
+        Directory.CreateDirectory(Path.GetDirectoryName(bf16)!);
+        File.Copy(Path.Combine(Model("bfl-tiny-flux-dev-bf16"), "transformer.opt", "bf16", "model.onnx"), bf16);
+        using var rounded = StableDiffusionPipeline.Load(copy.Path, Cpu);
+        using var full = StableDiffusionPipeline.Load(Model("bfl-tiny-flux-dev"), Cpu);
+        Assert.Equal("Black Forest Labs' TensorRT ONNX release (transformer.opt/bf16)", rounded.Info.Layout);
+        var request = new GenerationRequest { Prompt = "a photo of a red cat on a beach", Steps = 4, Width = 64, Height = 96, Seed = 7 };
+        var expected = (await full.GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken)).FinalLatents;
+        var actual = (await rounded.GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken)).FinalLatents;
+        float worst = 0, scale = 0;
+        for (var i = 0; i < expected.Length; i++)
+        {
+            worst = MathF.Max(worst, MathF.Abs(expected[i] - actual[i]));
+            scale = MathF.Max(scale, MathF.Abs(expected[i]));
+        }
+        TestContext.Current.TestOutputHelper?.WriteLine($"bf16 I/O: max |Δ| {worst:G3} at scale {scale:G3}");
+        Assert.True(worst <= 0.05f * scale, $"max |Δ| {worst} > 0.05 × {scale}");
+        Assert.True(worst > 0, "bf16 rounding left the latents bit-identical");
+    }
+
+    [Fact]
     public void A_bf16_transformer_on_the_cpu_is_refused_naming_the_file_the_dtype_and_cuda()
     {
         // refused/flux-bf16-transformer: BFL's transformer inputs in bfloat16 into a bfloat16 MatMul, which ONNX Runtime's
