@@ -81,6 +81,9 @@ internal sealed class OnnxComponent : IDisposable
         CheckModelFile(path);
         var scan = OnnxFileScan.TryRead(path);
         if (scan is not null) CheckExternalData(path, scan);
+        // Refused before ONNX Runtime reads the weights (24 GB for FLUX's bf16 transformer) only to find no CPU kernel for them.
+        if (scan?.HasBFloat16Weights == true && sessions.Active.Kind is ExecutionProviderKind.Cpu)
+            throw new ModelLoadException(path, $"this {name} model computes in bfloat16 (its weights are bfloat16, as in Black Forest Labs' bf16 FLUX release), {BFloat16Advice}");
         InferenceSession session;
         ModelCacheStatus cacheStatus;
         int fused;
@@ -225,9 +228,11 @@ internal sealed class OnnxComponent : IDisposable
     // no convolution), so such a graph fails to load or to run there with only "no implementation found"; CUDA runs it.
     private static string BFloat16Hint(bool bfloat16, SessionFactory sessions) =>
         bfloat16 && sessions.Active.Kind is ExecutionProviderKind.Cpu
-            ? ". This model computes in bfloat16 (its weights or inputs are bfloat16, as in Black Forest Labs' bf16 FLUX release), which ONNX Runtime's " +
-              "CPU execution provider cannot run: use --device cuda (PipelineOptions.Device = \"cuda\"), or an fp32/fp16 export of the model."
+            ? $". This model computes in bfloat16 (its weights or inputs are bfloat16, as in Black Forest Labs' bf16 FLUX release), {BFloat16Advice}"
             : "";
+
+    private const string BFloat16Advice = "which ONNX Runtime's CPU execution provider cannot run (it has no bfloat16 MatMul): " +
+        "use --device cuda (PipelineOptions.Device = \"cuda\"), or an fp32/fp16 export of the model.";
 
     private bool DeclaresBFloat16 => Scan?.HasBFloat16Weights == true
         || Inputs.Values.Any(s => s.ElementType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.BFloat16)
