@@ -106,6 +106,44 @@ public sealed class FluxBflReleaseTests
     }
 
     [Fact]
+    public async Task A_vae_encoder_added_to_the_folder_enables_img2img_as_in_the_diffusers_layout()
+    {
+        // tiny-flux-dev's vae_encoder/ copied in; expected: the diffusers-layout folder's img2img latents, same tolerance as above.
+        using var copy = CopyOf("bfl-tiny-flux-dev");
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(Model("tiny-flux-dev"), "vae_encoder")))
+        {
+            Directory.CreateDirectory(Path.Combine(copy.Path, "vae_encoder"));
+            File.Copy(file, Path.Combine(copy.Path, "vae_encoder", Path.GetFileName(file)));
+        }
+        using var bfl = StableDiffusionPipeline.Load(copy.Path, Cpu);
+        using var diffusers = StableDiffusionPipeline.Load(Model("tiny-flux-dev"), Cpu);
+        Assert.Contains("img2img", bfl.Info.Tasks);
+        var rgb = new byte[64 * 64 * 3];
+        for (var i = 0; i < rgb.Length; i++) rgb[i] = (byte)(i * 7 % 251);
+        var request = new GenerationRequest { Prompt = "a cat", Steps = 5, Seed = 99, Strength = 0.6f, InitImage = new InitImage(64, 64, rgb) };
+        var expected = (await diffusers.GenerateAsync(request with { MaxSequenceLength = 32 }, cancellationToken: TestContext.Current.CancellationToken)).FinalLatents;
+        var actual = (await bfl.GenerateAsync(request, cancellationToken: TestContext.Current.CancellationToken)).FinalLatents;
+        float worst = 0, scale = 0;
+        for (var i = 0; i < expected.Length; i++)
+        {
+            worst = MathF.Max(worst, MathF.Abs(expected[i] - actual[i]));
+            scale = MathF.Max(scale, MathF.Abs(expected[i]));
+        }
+        Assert.True(worst <= 1e-5f * scale, $"max |Δ| {worst} > 1e-5 × {scale}");
+    }
+
+    [Fact]
+    public void A_t5_of_another_text_length_than_the_transformers_is_refused_naming_both()
+    {
+        using var copy = CopyOf("bfl-tiny-flux-dev");
+        File.Copy(Path.Combine(Model("bfl-tiny-flux-schnell"), "t5.opt", "model.onnx"), Path.Combine(copy.Path, "t5.opt", "model.onnx"), overwrite: true);
+        var e = Assert.Throws<ModelLoadException>(() => StableDiffusionPipeline.Load(copy.Path, Cpu));
+        Assert.Equal(Path.Combine(copy.Path, "transformer.opt", "fp32", "model.onnx"), e.FilePath);
+        Assert.Contains("take 32 T5 tokens", e.Message);
+        Assert.Contains($"({Path.Combine(copy.Path, "t5.opt", "model.onnx")}) is fixed to 24", e.Message);
+    }
+
+    [Fact]
     public void Missing_tokenizers_are_refused_naming_each_file_and_where_it_comes_from()
     {
         using var copy = CopyOf("bfl-tiny-flux-dev");
