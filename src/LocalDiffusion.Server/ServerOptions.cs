@@ -13,7 +13,7 @@ public sealed record ServerOptions
     /// <summary>Model folders to serve; each one's id is its folder name. At least one (or <see cref="ModelsDirectory"/>).</summary>
     public IReadOnlyList<string> Models { get; set; } = [];
 
-    /// <summary>A folder whose sub-folders holding a model_index.json are all served.</summary>
+    /// <summary>A folder whose sub-folders holding a model (a model_index.json, or Black Forest Labs' FLUX.1 layout) are all served.</summary>
     public string? ModelsDirectory { get; set; }
 
     /// <summary>Address to bind (an IP address, <c>*</c> or <c>localhost</c>): 127.0.0.1 by default, so that nothing off this machine can reach the server.</summary>

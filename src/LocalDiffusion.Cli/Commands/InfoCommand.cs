@@ -29,6 +29,7 @@ internal static class InfoCommand
             var summary = new Grid().AddColumn().AddColumn();
             summary.AddRow("model", Markup.Escape(info.Root));
             summary.AddRow("pipeline", Markup.Escape(info.PipelineClass ?? "(no model_index.json)"));
+            summary.AddRow("layout", Markup.Escape(info.Layout));
             summary.AddRow("device", Markup.Escape(info.Device + (info.DeviceNotes.Count > 0 ? $" (passed over: {string.Join("; ", info.DeviceNotes)})" : "")));
             summary.AddRow("family", Markup.Escape(info.Family.Name));
             summary.AddRow("defaults", Markup.Escape(string.Create(ci, $"{info.Family.DefaultSteps} steps, guidance {info.Family.DefaultGuidanceScale}{(info.Family.UsesClassifierFreeGuidance(info.Family.DefaultGuidanceScale) ? "" : " (no CFG batch)")}")));

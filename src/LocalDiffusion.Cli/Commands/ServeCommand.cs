@@ -11,7 +11,7 @@ internal static class ServeCommand
     public static Command Create(IAnsiConsole console)
     {
         var models = new Option<string[]>("--model", "-m") { Description = $"A model folder to serve (repeatable); its id is the folder name. Default: {ModelLocator.DefaultModel}.", AllowMultipleArgumentsPerToken = false };
-        var modelsDir = new Option<string?>("--models-dir") { Description = "Serve every model folder (one holding model_index.json) inside this folder." };
+        var modelsDir = new Option<string?>("--models-dir") { Description = "Serve every model folder (one holding model_index.json, or Black Forest Labs' FLUX.1 ONNX layout) inside this folder." };
         var host = new Option<string>("--host") { Description = "Address to listen on. Anything but a loopback address exposes the server to the network: use --api-key then.", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "TCP port (0: any free port; the address is printed).", DefaultValueFactory = _ => 7860 };
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on the API (also read from $LOCALDIFFUSION_API_KEY)." };

@@ -61,13 +61,13 @@ internal sealed class ModelCatalog : IDisposable
             ?? throw Errors.ApiException.ModelNotFound(id, _models.Select(m => m.Id));
     }
 
-    /// <summary>Folders under <paramref name="directory"/> that hold a model (a model_index.json), by name.</summary>
+    /// <summary>Folders under <paramref name="directory"/> that hold a model (a model_index.json, or Black Forest Labs' FLUX.1 layout), by name.</summary>
     public static IEnumerable<string> FoldersIn(string directory)
     {
         if (!Directory.Exists(directory))
             throw new DirectoryNotFoundException($"Models directory {directory} does not exist.");
         return Directory.EnumerateDirectories(directory)
-            .Where(d => File.Exists(Path.Combine(d, "model_index.json")))
+            .Where(StableDiffusionPipeline.IsModelFolder)
             .Order(StringComparer.Ordinal);
     }
 

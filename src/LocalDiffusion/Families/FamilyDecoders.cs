@@ -16,10 +16,14 @@ internal sealed record FamilyDecoders(VaeDecoderFile Pictures, VaeDecoderFile? P
     /// <summary>The component name of the preview decoder.</summary>
     public const string PreviewComponent = "preview_decoder";
 
-    /// <summary>Finds both decoders; errors name the file at fault.</summary>
-    public static FamilyDecoders Find(FamilyFolder folder, PipelineOptions options)
+    /// <summary>
+    /// Finds both decoders; errors name the file at fault. <paramref name="folderDecoder"/>: the folder's own decoder when
+    /// it is not vae_decoder/model.onnx (Black Forest Labs' vae.opt/).
+    /// </summary>
+    public static FamilyDecoders Find(FamilyFolder folder, PipelineOptions options, string? folderDecoder = null)
     {
-        var pictures = options.VaeDecoderPath is { } path ? VaeDecoderFile.Open(path) : VaeDecoderFile.Describe(folder.Model("vae_decoder", "the VAE decoder"));
+        var pictures = options.VaeDecoderPath is { } path ? VaeDecoderFile.Open(path)
+            : VaeDecoderFile.Describe(folderDecoder ?? folder.Model("vae_decoder", "the VAE decoder"));
         return new FamilyDecoders(pictures, VaeDecoderFile.ForPreviews(options, folder.Root, pictures));
     }
 

@@ -59,6 +59,9 @@ internal abstract partial class FlowFamilyModel : FamilyModel
     /// <summary>The components a LoRA may change (the transformer and the CLIP encoders; not T5), named as LoRA keys name them.</summary>
     public IReadOnlyList<OnnxComponent> LoraComponents { get; init; } = [];
 
+    /// <summary>How the model's folder is laid out, for <see cref="ModelInfo.Layout"/>.</summary>
+    public string Layout { get; init; } = "diffusers";
+
     /// <summary>The T5 encoder's component name (<c>text_encoder_3</c> in SD 3, <c>text_encoder_2</c> in FLUX): LoRAs for it are refused.</summary>
     public string? T5Component { get; init; }
 
@@ -124,6 +127,7 @@ internal abstract partial class FlowFamilyModel : FamilyModel
     {
         Root = folder.Root,
         PipelineClass = folder.PipelineClass,
+        Layout = Layout,
         Device = sessions.Active.ToString(),
         DeviceNotes = sessions.Notes.ToList(),
         Components = Opened.Select(c => new ComponentInfo(c.Name, c.FilePath, c.Inputs.Values.ToList(), c.Outputs.Values.ToList()) { Cache = c.CacheStatus }).ToList(),

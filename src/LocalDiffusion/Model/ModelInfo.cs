@@ -12,6 +12,12 @@ public sealed record ModelInfo
     /// <summary>model_index.json's pipeline class, if any.</summary>
     public string? PipelineClass { get; init; }
 
+    /// <summary>
+    /// How the folder is laid out: "diffusers" (model_index.json and component folders, optimum's ONNX export) or
+    /// "Black Forest Labs' TensorRT ONNX release (transformer.opt/&lt;precision&gt;)" for FLUX.1's own ONNX files.
+    /// </summary>
+    public string Layout { get; init; } = "diffusers";
+
     /// <summary>The execution provider the sessions run on, e.g. <c>cpu</c> or <c>cuda:0</c>.</summary>
     public required string Device { get; init; }
 

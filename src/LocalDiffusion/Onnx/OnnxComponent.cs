@@ -81,6 +81,9 @@ internal sealed class OnnxComponent : IDisposable
         CheckModelFile(path);
         var scan = OnnxFileScan.TryRead(path);
         if (scan is not null) CheckExternalData(path, scan);
+        // Refused before ONNX Runtime reads the weights (24 GB for FLUX's bf16 transformer) only to find no CPU kernel for them.
+        if (scan?.HasBFloat16Weights == true && sessions.Active.Kind is ExecutionProviderKind.Cpu)
+            throw new ModelLoadException(path, $"this {name} model computes in bfloat16 (its weights are bfloat16, as in Black Forest Labs' bf16 FLUX release), {BFloat16Advice}");
         InferenceSession session;
         ModelCacheStatus cacheStatus;
         int fused;
@@ -90,7 +93,8 @@ internal sealed class OnnxComponent : IDisposable
         }
         catch (OnnxRuntimeException e)
         {
-            throw new ModelLoadException(path, $"ONNX Runtime cannot load this {name} model: {e.Message.Trim()}{MissingKernelHint(e.Message, sessions)}", e);
+            var hint = BFloat16Hint(scan?.HasBFloat16Weights == true, sessions) is { Length: > 0 } bf16 ? bf16 : MissingKernelHint(e.Message, sessions);
+            throw new ModelLoadException(path, $"ONNX Runtime cannot load this {name} model: {e.Message.Trim()}{hint}", e);
         }
         return new OnnxComponent(name, path, session, scan, cacheStatus, sessions, fused) { ReleaseWhenIdle = releaseWhenIdle };
     }
@@ -220,6 +224,20 @@ internal sealed class OnnxComponent : IDisposable
               "they were optimised for (--device cuda or directml); elsewhere use an unoptimised export."
             : "";
 
+    // Black Forest Labs' bf16 FLUX release: ONNX Runtime's CPU provider implements few operators in bfloat16 (no MatMul,
+    // no convolution), so such a graph fails to load or to run there with only "no implementation found"; CUDA runs it.
+    private static string BFloat16Hint(bool bfloat16, SessionFactory sessions) =>
+        bfloat16 && sessions.Active.Kind is ExecutionProviderKind.Cpu
+            ? $". This model computes in bfloat16 (its weights or inputs are bfloat16, as in Black Forest Labs' bf16 FLUX release), {BFloat16Advice}"
+            : "";
+
+    private const string BFloat16Advice = "which ONNX Runtime's CPU execution provider cannot run (it has no bfloat16 MatMul): " +
+        "use --device cuda (PipelineOptions.Device = \"cuda\"), or an fp32/fp16 export of the model.";
+
+    private bool DeclaresBFloat16 => Scan?.HasBFloat16Weights == true
+        || Inputs.Values.Any(s => s.ElementType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.BFloat16)
+        || Outputs.Values.Any(s => s.ElementType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.BFloat16);
+
     /// <summary>
     /// Runs the session. A failure that is not a cancellation (<see cref="RunOptions.Terminate"/>) becomes a
     /// <see cref="ModelLoadException"/> naming this model's file: the inputs were validated, so the model is at fault.
@@ -234,7 +252,7 @@ internal sealed class OnnxComponent : IDisposable
         }
         catch (OnnxRuntimeException e) when (!runOptions.Terminate)
         {
-            throw new ModelLoadException(FilePath, $"ONNX Runtime failed running this {Name} model: {e.Message.Trim()}", e);
+            throw new ModelLoadException(FilePath, $"ONNX Runtime failed running this {Name} model: {e.Message.Trim()}{BFloat16Hint(DeclaresBFloat16, _sessions)}", e);
         }
     }
 

@@ -16,6 +16,7 @@ internal sealed class OnnxFileScan
     private const int AttributeName = 1, AttributeInts = 8;
     private const int TensorDataType = 2, TensorExternalData = 13, TensorDataLocation = 14;
     private const int Float16DataType = 10; // onnx.TensorProto.FLOAT16
+    private const int BFloat16DataType = 16; // onnx.TensorProto.BFLOAT16
     private const int EntryKey = 1, EntryValue = 2;
 
     /// <summary>External-data file name (relative to the model) → bytes of it the tensors need (max offset + length).</summary>
@@ -29,6 +30,9 @@ internal sealed class OnnxFileScan
     /// somewhere, even when its inputs and outputs are float32 (an fp16 export with keep_io_types).
     /// </summary>
     public bool HasFloat16Weights { get; private set; }
+
+    /// <summary>Whether any initializer is bfloat16 (Black Forest Labs' bf16 FLUX release), which the CPU provider mostly cannot run.</summary>
+    public bool HasBFloat16Weights { get; private set; }
 
     /// <summary>Softmax nodes of the main graph: in a UNet, its attention blocks as torch.onnx spells them out.</summary>
     public int SoftmaxNodes { get; private set; }
@@ -115,7 +119,12 @@ internal sealed class OnnxFileScan
         {
             var (field, wire) = reader.Tag();
             if (field == TensorDataLocation && wire == ProtoReader.VarintWire) external = reader.Varint() == 1;
-            else if (field == TensorDataType && wire == ProtoReader.VarintWire) HasFloat16Weights |= reader.Varint() == Float16DataType;
+            else if (field == TensorDataType && wire == ProtoReader.VarintWire)
+            {
+                var type = reader.Varint();
+                HasFloat16Weights |= type == Float16DataType;
+                HasBFloat16Weights |= type == BFloat16DataType;
+            }
             else if (field == TensorExternalData && wire == ProtoReader.LengthDelimited)
             {
                 var (key, value) = ReadEntry(reader, reader.Length());

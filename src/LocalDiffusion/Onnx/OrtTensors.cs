@@ -25,6 +25,9 @@ internal static class OrtTensors
                 case TensorElementType.Float16:
                     TensorPrimitives.ConvertToHalf(values, MemoryMarshal.Cast<Float16, Half>(value.GetTensorMutableDataAsSpan<Float16>()));
                     break;
+                case TensorElementType.BFloat16:
+                    BFloat16Conversion.FromSingle(values, MemoryMarshal.Cast<BFloat16, ushort>(value.GetTensorMutableDataAsSpan<BFloat16>()));
+                    break;
                 case TensorElementType.Double:
                     var doubles = value.GetTensorMutableDataAsSpan<double>();
                     for (var i = 0; i < values.Length; i++) doubles[i] = values[i];
@@ -52,14 +55,14 @@ internal static class OrtTensors
 
     /// <summary>Whether <see cref="FromFloats"/> can fill an input of this element type.</summary>
     public static bool AcceptsFloats(TensorElementType type) => type is TensorElementType.Float or TensorElementType.Float16
-        or TensorElementType.Double or TensorElementType.Int64 or TensorElementType.Int32;
+        or TensorElementType.BFloat16 or TensorElementType.Double or TensorElementType.Int64 or TensorElementType.Int32;
 
     /// <summary>Checks that an output can be read by <see cref="ReadFloats"/>, at load rather than after the first run.</summary>
-    /// <exception cref="ModelLoadException">The output is neither float32 nor float16.</exception>
+    /// <exception cref="ModelLoadException">The output is neither float32, float16 nor bfloat16.</exception>
     public static void RequireFloatOutput(TensorSpec spec, string modelPath)
     {
-        if (spec.ElementType is not (TensorElementType.Float or TensorElementType.Float16))
-            throw new ModelLoadException(modelPath, $"output '{spec.Name}' has element type {spec.ElementType}; float32 or float16 was expected.");
+        if (spec.ElementType is not (TensorElementType.Float or TensorElementType.Float16 or TensorElementType.BFloat16))
+            throw new ModelLoadException(modelPath, $"output '{spec.Name}' has element type {spec.ElementType}; float32, float16 or bfloat16 was expected.");
     }
 
     /// <summary>A tensor of token ids in the declared integer type.</summary>
@@ -81,7 +84,7 @@ internal static class OrtTensors
         }
     }
 
-    /// <summary>Copies a float or float16 output tensor into <paramref name="destination"/> as float.</summary>
+    /// <summary>Copies a float, float16 or bfloat16 output tensor into <paramref name="destination"/> as float.</summary>
     public static void ReadFloats(OrtValue value, Span<float> destination)
     {
         var info = value.GetTensorTypeAndShape();
@@ -93,8 +96,11 @@ internal static class OrtTensors
             case TensorElementType.Float16:
                 TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<Float16, Half>(value.GetTensorDataAsSpan<Float16>()), destination);
                 break;
+            case TensorElementType.BFloat16:
+                BFloat16Conversion.ToSingle(MemoryMarshal.Cast<BFloat16, ushort>(value.GetTensorDataAsSpan<BFloat16>()), destination);
+                break;
             default:
-                throw new NotSupportedException($"output of element type {info.ElementDataType}: float32 or float16 was expected");
+                throw new NotSupportedException($"output of element type {info.ElementDataType}: float32, float16 or bfloat16 was expected");
         }
     }
 

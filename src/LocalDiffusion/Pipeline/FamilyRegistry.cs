@@ -29,6 +29,16 @@ internal static class FamilyRegistry
         lock (Gate) Families.Remove(family);
     }
 
+    /// <summary>
+    /// Whether <paramref name="folder"/> holds a model: a model_index.json, or a layout without one that a family other
+    /// than the catch-all UNet family recognises (Black Forest Labs' FLUX.1 release).
+    /// </summary>
+    public static bool HoldsModel(FamilyFolder folder)
+    {
+        if (File.Exists(folder.IndexPath)) return true;
+        lock (Gate) return Families.Take(Families.Count - 1).Any(f => f.Claims(folder));
+    }
+
     /// <summary>The family that claims <paramref name="folder"/> (the UNet family claims every folder the others leave).</summary>
     public static DiffusionFamily Claim(FamilyFolder folder)
     {

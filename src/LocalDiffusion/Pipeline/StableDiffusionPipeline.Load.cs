@@ -12,6 +12,14 @@ public sealed partial class StableDiffusionPipeline
     private static readonly string[] WeightFolders = ["unet", "transformer", "text_encoder", "text_encoder_2", "text_encoder_3", "vae_decoder"];
 
     /// <summary>
+    /// Whether <paramref name="folder"/> looks like a model folder this engine loads (a model_index.json, or Black Forest
+    /// Labs' FLUX.1 ONNX layout): what a models directory is scanned with. Nothing is opened or checked beyond that.
+    /// </summary>
+    public static bool IsModelFolder(string folder) =>
+        // model_index.json is not parsed here: a broken one is reported when the model loads, naming it.
+        Directory.Exists(folder) && (File.Exists(Path.Combine(folder, "model_index.json")) || FamilyRegistry.HoldsModel(FamilyFolder.Open(folder)));
+
+    /// <summary>
     /// Loads the model in <paramref name="modelDirectory"/> (diffusers/optimum ONNX layout), whichever family claims it
     /// (<see cref="FamilyRegistry"/>). Every missing or malformed file gives a <see cref="ModelLoadException"/> naming it;
     /// an unavailable execution provider gives an <see cref="ExecutionProviderUnavailableException"/> saying which package

@@ -27,12 +27,14 @@ internal sealed class VaeDecoder : IDisposable
         _model = model;
         LatentChannels = latentChannels;
         Tiny = tiny;
-        // Exports of diffusers' AutoencoderTiny name the input latent_sample; madebyollin's own ONNX files name it otherwise.
+        // Exports of diffusers' AutoencoderTiny name the input latent_sample; madebyollin's own ONNX files name it otherwise;
+        // Black Forest Labs' TensorRT release names it latent (its decoder, too, takes latents already unscaled).
         var latent = model.Inputs.TryGetValue("latent_sample", out var named) ? named
+            : model.Inputs.TryGetValue("latent", out var bfl) ? bfl
             : tiny is not null && model.Inputs.Count == 1 ? model.Inputs.Values.First() : null;
         if (latent is not { Rank: 4 })
             throw new ModelLoadException(model.FilePath,
-                $"this does not look like a VAE decoder: expected input 'latent_sample' [batch,4,h,w]; found {model.DescribeInputs()}.");
+                $"this does not look like a VAE decoder: expected input 'latent_sample' (or 'latent') [batch,4,h,w]; found {model.DescribeInputs()}.");
         if (!OrtTensors.AcceptsFloats(latent.ElementType))
             throw new ModelLoadException(model.FilePath, $"input '{latent.Name}' has element type {latent.ElementType}; float32 or float16 was expected.");
         var declared = latent.FixedDimension(1) ?? tiny?.ConfigLatentChannels;
@@ -45,7 +47,7 @@ internal sealed class VaeDecoder : IDisposable
         _latent = latent;
         _image = model.OutputOrFirst("sample");
         if (_image.Rank != 4)
-            throw new ModelLoadException(model.FilePath, $"expected output 'sample' [batch,3,H,W]; found {model.DescribeOutputs()}.");
+            throw new ModelLoadException(model.FilePath, $"expected output 'sample' (or 'images') [batch,3,H,W]; found {model.DescribeOutputs()}.");
         OrtTensors.RequireFloatOutput(_image, model.FilePath);
     }
 

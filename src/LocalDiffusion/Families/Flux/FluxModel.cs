@@ -23,13 +23,23 @@ namespace LocalDiffusion.Families.Flux;
 /// With prompt weighting, T5's states get A1111's emphasis (<see cref="FlowEmphasis"/>); CLIP's pooled output is the
 /// markup-free prompt's, unweighted.
 /// </summary>
+/// <param name="clip">CLIP-L, read for its pooled output.</param>
+/// <param name="tokenizer">CLIP-L's tokenizer.</param>
+/// <param name="t5">The T5 encoder.</param>
+/// <param name="t5Tokenizer">T5's tokenizer.</param>
+/// <param name="transformer">The FLUX transformer.</param>
+/// <param name="dev">Whether the transformer takes a guidance input (dev).</param>
+/// <param name="textLength">The T5 length the export is fixed to (<see cref="FluxTextLength"/>), or null.</param>
 internal sealed class FluxModel(OnnxComponent clip, ClipTokenizer tokenizer, T5TextEncoder t5, T5Tokenizer t5Tokenizer,
-    OnnxComponent transformer, bool dev) : FlowFamilyModel
+    OnnxComponent transformer, bool dev, int? textLength = null) : FlowFamilyModel
 {
     private readonly TensorSpec _clipIds = clip.Input("input_ids");
+
+    // optimum names CLIP's pooled output pooler_output (text_embeds with a projection); Black Forest Labs' export pooled_embeddings.
     private readonly TensorSpec _pooled = clip.Outputs.TryGetValue("pooler_output", out var p) ? p
         : clip.Outputs.TryGetValue("text_embeds", out var e) ? e
-        : throw new ModelLoadException(clip.FilePath, $"FLUX reads CLIP's pooled output ('pooler_output'); found {clip.DescribeOutputs()}.");
+        : clip.Outputs.TryGetValue("pooled_embeddings", out var b) ? b
+        : throw new ModelLoadException(clip.FilePath, $"FLUX reads CLIP's pooled output ('pooler_output', or 'pooled_embeddings' in Black Forest Labs' export); found {clip.DescribeOutputs()}.");
 
     // img_ids depend only on the latent size and txt_ids (zeros) only on the T5 length: made once, read by every step.
     private readonly ConcurrentDictionary<(int H, int W), float[]> _imageIds = new();
@@ -48,6 +58,15 @@ internal sealed class FluxModel(OnnxComponent clip, ClipTokenizer tokenizer, T5T
     /// reduce in the same order for another row count. So FLUX requests run alone, and each gets exactly its own result.
     /// </remarks>
     public override bool BatchesExactly => false;
+
+    /// <inheritdoc/>
+    public override void Validate(GenerationRequest r)
+    {
+        base.Validate(r);
+        if (textLength is { } length && r.MaxSequenceLength is { } asked && asked != length)
+            throw new InvalidRequestException(nameof(r.MaxSequenceLength), asked, null,
+                called => $"{called} is {asked}; this {Name} export takes exactly {length} T5 tokens (a static length in {transformer.FilePath}): leave it unset or set {length}.");
+    }
 
     public override FamilyConditioning Encode(IReadOnlyList<FlowPrompt> prompts, int maxSequenceLength, RunOptions runOptions)
     {
