@@ -28,6 +28,9 @@ internal sealed class FluxFamily : DiffusionFamily
         // Every file is found (and a missing one refused) before any session opens.
         var bfl = BflRelease.Matches(folder) ? BflRelease.Find(folder) : null;
         if (bfl is null) folder.RequireLayout("transformer", "a Flux pipeline (a transformer over packed latents, CLIP-L and T5)");
+        // The loader's preflight counts diffusers' folder names; BFL's are counted here, the chosen precision only.
+        else MemoryPreflight.Check(folder, [.. new[] { bfl.Clip, bfl.T5, bfl.Transformer, bfl.VaeDecoder }.Select(f => Path.GetRelativePath(folder.Root, Path.GetDirectoryName(f)!))],
+            options.LowMemory, sessions.Active);
         var schedulers = options.Schedulers ?? SchedulerRegistry.Default;
         var scheduler = bfl is null ? FamilyLoading.Scheduler(folder, schedulers) : null;
         var tokenizer = FamilyLoading.Clip(bfl?.ClipTokenizer ?? folder.Directory("tokenizer", "CLIP-L's tokenizer"));
