@@ -47,8 +47,8 @@ internal abstract partial class FlowFamilyModel : FamilyModel
     /// <summary>The VAE decoder (latents / scaling + shift → pixels), or a TAESD3/TAEF1 (the latents as they are).</summary>
     public required VaeDecoder Decoder { get; init; }
 
-    /// <summary>The decoder of live previews when it is not <see cref="Decoder"/> (a TAESD); null: <see cref="Decoder"/>.</summary>
-    public VaeDecoder? PreviewDecoder { get; init; }
+    /// <summary>The decoder of live previews when it is not <see cref="Decoder"/> (a TAESD), opened on the first preview; null: <see cref="Decoder"/>.</summary>
+    public DeferredDecoder? PreviewDecoder { get; init; }
 
     /// <summary>The VAE encoder for img2img, when the folder has one.</summary>
     public VaeEncoder? Encoder { get; init; }
@@ -104,7 +104,7 @@ internal abstract partial class FlowFamilyModel : FamilyModel
     public override VaeDecoding Decoding => _decoding.Value;
 
     /// <inheritdoc/>
-    public override VaeDecoder? Preview => PreviewDecoder;
+    public override DeferredDecoder? Preview => PreviewDecoder;
 
     /// <inheritdoc/>
     public override string? EncoderPath => Encoder?.FilePath;
@@ -113,7 +113,7 @@ internal abstract partial class FlowFamilyModel : FamilyModel
     public override VaeEncoder? OpenEncoder() => Encoder;
 
     /// <inheritdoc/>
-    public override IEnumerable<OnnxComponent> Sessions => Opened;
+    public override IEnumerable<OnnxComponent> Sessions => PreviewDecoder?.Component is { } preview ? [.. Opened, preview] : Opened;
 
     /// <inheritdoc/>
     public override IReadOnlyList<OnnxComponent> LoraTargets => LoraComponents;
@@ -138,8 +138,8 @@ internal abstract partial class FlowFamilyModel : FamilyModel
         VaeDecoderPath = Decoder.FilePath,
         VaeDecoderPrecision = Decoder.Precision,
         VaeDecoderKind = Decoder.Kind,
-        PreviewDecoderPath = (PreviewDecoder ?? Decoder).FilePath,
-        PreviewDecoderKind = (PreviewDecoder ?? Decoder).Kind,
+        PreviewDecoderPath = PreviewDecoder?.FilePath ?? Decoder.FilePath,
+        PreviewDecoderKind = PreviewDecoder?.Kind ?? Decoder.Kind,
         TokenizerVocabularySize = TokenizerVocabularySize,
         UnetAttention = "as exported",
         Family = new ModelFamily
