@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using LocalDiffusion.Onnx.Rewriting;
+using LocalDiffusion.Tensors;
 
 namespace LocalDiffusion.Adapters;
 
@@ -147,7 +148,7 @@ internal sealed class ModelWeights : IDisposable
     /// <summary>The stored values of <paramref name="target"/>'s initializer as float32, in stored order.</summary>
     public float[] Read(WeightTarget target)
     {
-        var values = new float[(int)target.Dims.Aggregate(1L, (a, d) => a * d)];
+        var values = new float[TensorShape.ArrayLength(target.Dims)];
         ReadInto(target, values);
         return values;
     }
@@ -160,7 +161,7 @@ internal sealed class ModelWeights : IDisposable
     public void ReadInto(WeightTarget target, Span<float> destination)
     {
         var tensor = _graph.Initializers[target.Initializer];
-        var count = target.Dims.Aggregate(1L, (a, d) => a * d);
+        var count = TensorShape.Count(target.Dims);
         if (destination.Length != count) throw new ArgumentException($"{target.Initializer} has {count} values, the destination {destination.Length}", nameof(destination));
         var size = tensor.DataType == OnnxGraph.Float ? 4 : 2;
         var expected = count * size;

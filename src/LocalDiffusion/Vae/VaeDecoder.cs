@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using LocalDiffusion.Onnx;
 using Microsoft.ML.OnnxRuntime;
 using LocalDiffusion.Errors;
+using LocalDiffusion.Tensors;
 
 namespace LocalDiffusion.Vae;
 
@@ -149,7 +150,7 @@ internal sealed class VaeDecoder : IDisposable
         {
             using var outputs = _model.Run(runOptions, [_latent.Name], [input], [_image.Name]);
             var outShape = OrtTensors.Shape(outputs[0]);
-            var all = new float[OrtTensors.Count(outShape)];
+            var all = new float[TensorShape.ArrayLength(outShape)];
             OrtTensors.ReadFloats(outputs[0], all);
             var imageSize = (int)(outShape[1] * outShape[2] * outShape[3]);
             if (outShape[1] != 3 || outShape[2] != latentHeight * Factor || outShape[3] != latentWidth * Factor)

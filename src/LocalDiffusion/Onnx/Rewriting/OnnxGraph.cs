@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using LocalDiffusion.Tensors;
 
 namespace LocalDiffusion.Onnx.Rewriting;
 
@@ -181,9 +182,7 @@ internal sealed class OnnxGraph
     public static double[]? Values(Tensor tensor, int maxElements = 64)
     {
         if (tensor.External) return null;
-        long count = 1;
-        foreach (var d in tensor.Dims) count *= d;
-        if (count < 0 || count > maxElements) return null;
+        if (!TensorShape.TryCount(tensor.Dims, out var count) || count > maxElements) return null;
         var values = new List<double>();
         var reader = new ProtoReader(tensor.Raw);
         while (reader.More)
