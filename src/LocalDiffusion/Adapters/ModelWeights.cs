@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using LocalDiffusion.Onnx.Rewriting;
 using LocalDiffusion.Tensors;
+using static LocalDiffusion.Onnx.Rewriting.OnnxFields;
 
 namespace LocalDiffusion.Adapters;
 
@@ -13,8 +14,6 @@ namespace LocalDiffusion.Adapters;
 /// </summary>
 internal sealed class ModelWeights : IDisposable
 {
-    private const int TensorFloatData = 4, TensorRawData = 9, TensorExternalData = 13, EntryKey = 1, EntryValue = 2;
-
     private readonly MappedFile _file;
     private readonly OnnxGraph _graph;
 
