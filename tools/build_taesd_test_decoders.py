@@ -28,6 +28,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_test_models import save_checked  # noqa: E402
 from sd15_size.build_random_sd15_export import import_diffusers  # noqa: E402
+from taesd_decode import Decode  # noqa: E402
 
 AutoencoderTiny = import_diffusers().AutoencoderTiny
 REPO = Path(__file__).resolve().parents[1]
@@ -45,15 +46,6 @@ class Raw(nn.Module):
 
     def forward(self, latents):
         return self.decoder.layers(torch.tanh(latents / 3) * 3)
-
-
-class Decode(nn.Module):
-    def __init__(self, tiny):
-        super().__init__()
-        self.tiny = tiny
-
-    def forward(self, latent_sample):
-        return self.tiny.decode(latent_sample).sample
 
 
 def export(module, channels, path, names):

@@ -90,8 +90,42 @@ public sealed class WebUiBrowserTests
         await Assertions.Expect(phone.Locator(".card")).ToHaveCountAsync(2, new LocatorAssertionsToHaveCountOptions { Timeout = 60_000 });
         // Nothing may stick out sideways at phone width.
         Assert.True(await phone.EvaluateAsync<bool>("() => document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways at 390 px");
+        // The history's header (title, upscaler choice, clear button: all shown once there are pictures) fits its row(s)
+        // at phone width: no two of its parts overlap or touch (4 px apart at least), none leaves the header, and no label
+        // breaks over two lines (at 390 px they used to: "HISTORY" ran into "Upscale with", and "Clear history" wrapped).
+        await Assertions.Expect(phone.Locator("#clear-gallery")).ToBeVisibleAsync();
+        Assert.Equal("", await phone.EvaluateAsync<string>(HeaderOverlaps));
         await phone.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ArtifactsDirectory, "webui-phone.png"), FullPage = true });
     }
+
+    // The gallery header's visible parts (its children, and the select inside the label) as bounding boxes: each pair that
+    // overlaps or comes closer than 4 px, each part outside the header, and each text that takes two lines, named; "" when none.
+    private const string HeaderOverlaps = """
+        () => {
+          const head = document.querySelector('.gallery-head');
+          const h = head.getBoundingClientRect();
+          const parts = [...head.children, head.querySelector('select')].filter(e => e && e.getClientRects().length > 0);
+          const name = e => e.id || e.className || e.tagName;
+          const problems = [];
+          const boxes = parts.map(e => [name(e), e.getBoundingClientRect(), e]);
+          for (const [n, b] of boxes)
+            if (b.left < h.left - 0.5 || b.right > h.right + 0.5 || b.top < h.top - 0.5 || b.bottom > h.bottom + 0.5) problems.push(`${n} leaves the header`);
+          for (let i = 0; i < boxes.length; i++)
+            for (let j = i + 1; j < boxes.length; j++) {
+              const [na, a, ea] = boxes[i], [nb, b, eb] = boxes[j];
+              if (ea.contains(eb) || eb.contains(ea)) continue;
+              if (a.left < b.right + 4 && b.left < a.right + 4 && a.top < b.bottom + 4 && b.top < a.bottom + 4) problems.push(`${na} overlaps or touches ${nb}`);
+            }
+          for (const e of parts)
+            for (const t of [...e.childNodes].filter(c => c.nodeType === Node.TEXT_NODE && c.textContent.trim())) {
+              const r = document.createRange();
+              r.selectNodeContents(t);
+              const lines = new Set([...r.getClientRects()].map(b => Math.round(b.top)));
+              if (lines.size > 1) problems.push(`"${t.textContent.trim()}" takes ${lines.size} lines`);
+            }
+          return problems.join('; ');
+        }
+        """;
 
     [Fact]
     public async Task Edit_an_uploaded_image_with_a_painted_mask_at_desktop_and_phone_width()

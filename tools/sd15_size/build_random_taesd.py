@@ -15,20 +15,11 @@ from pathlib import Path
 
 import onnx
 import torch
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from build_test_models import save_checked  # noqa: E402
 from sd15_size.build_random_sd15_export import import_diffusers  # noqa: E402
-
-
-class Decode(nn.Module):
-    def __init__(self, tiny):
-        super().__init__()
-        self.tiny = tiny
-
-    def forward(self, latent_sample):
-        return self.tiny.decode(latent_sample).sample
+from taesd_decode import Decode  # noqa: E402
 
 
 def main() -> None:

@@ -47,6 +47,7 @@ from models import VaeConfig, VaeDecoder, VaeEncoder  # noqa: E402
 from world import render, sample_scene  # noqa: E402
 from sd15_size.build_random_sd15_export import import_diffusers  # noqa: E402
 from build_test_models import save_checked  # noqa: E402
+from taesd_decode import Decode  # noqa: E402
 
 SHAPES = REPO / "models" / "shapes"
 OUT = SHAPES / "taesd" / "vae_decoder"
@@ -174,14 +175,6 @@ def main() -> int:
     with torch.no_grad():
         final_psnr = psnr(taesd.decode(held_out).sample, held_out_target)
     print(f"trained {step} steps; held-out PSNR against the full VAE decoder {final_psnr:.2f} dB")
-
-    class Decode(torch.nn.Module):
-        def __init__(self, tiny):
-            super().__init__()
-            self.tiny = tiny
-
-        def forward(self, latent_sample):
-            return self.tiny.decode(latent_sample).sample
 
     buffer = io.BytesIO()
     axes = {"latent_sample": {0: "batch", 2: "height", 3: "width"}, "sample": {0: "batch", 2: "image_height", 3: "image_width"}}

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using LocalDiffusion.Tensors;
 
 namespace LocalDiffusion.Adapters;
 
@@ -45,7 +46,7 @@ internal static class CachedConvWeights
             // The check's two working copies are as large as the largest filter, and shared by all of them.
             var largest = 0L;
             foreach (var (_, dims, conv) in overrides.Entries)
-                if (conv) largest = Math.Max(largest, dims.Aggregate(1L, (a, d) => a * d));
+                if (conv) largest = Math.Max(largest, TensorShape.Count(dims));
             var scratch = new Scratch(new float[largest], new float[largest]);
             var form = new CachedConvForm();
             try
@@ -97,7 +98,7 @@ internal static class CachedConvWeights
         if (filter is null) return $"{target.NodeName}: no NCHWc Conv of module {target.ModulePath} in the cached graph";
         if (!filter.Dims.AsSpan().SequenceEqual(target.Dims))
             return $"{target.NodeName}: the cached filter {filter.Initializer} is [{string.Join(", ", filter.Dims)}], not [{string.Join(", ", target.Dims)}] (padded channels)";
-        if (merged.Length != target.Dims.Aggregate(1L, (a, d) => a * d) || merged.Length > scratch.Own.Length)
+        if (merged.Length != TensorShape.Count(target.Dims) || merged.Length > scratch.Own.Length)
             return $"{target.NodeName}: the merged weight holds {merged.Length} values, not those of [{string.Join(", ", target.Dims)}]";
         var own = scratch.Own.AsSpan(0, merged.Length);
         var stored = scratch.Stored.AsSpan(0, merged.Length);

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using LocalDiffusion.Onnx.Rewriting;
 using Microsoft.ML.OnnxRuntime;
+using static LocalDiffusion.Onnx.Rewriting.OnnxFields;
 
 namespace LocalDiffusion.Adapters;
 
@@ -19,9 +20,6 @@ internal sealed class LoraWeightsRewrite : IDisposable
 {
     // External data offsets aligned to pages, so that ONNX Runtime may map the tensors rather than read them.
     private const int Alignment = 4096;
-    private const int GraphInitializer = 5, ModelGraph = 7;
-    private const int TensorName = 8, TensorRawData = 9, TensorExternalData = 13, TensorDataLocation = 14;
-    private const int EntryKey = 1, EntryValue = 2;
 
     private static readonly AsyncLocal<LoraWeightsRewrite?> InFlow = new();
 

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using LocalDiffusion.Tensors;
 
 namespace LocalDiffusion.Adapters;
 
@@ -11,7 +12,7 @@ namespace LocalDiffusion.Adapters;
 /// </summary>
 internal static class LycorisDelta
 {
-    private static long Columns(SafetensorsEntry e) => e.Shape.Skip(1).Aggregate(1L, (a, d) => a * d);
+    private static long Columns(SafetensorsEntry e) => TensorShape.Count(e.Shape.AsSpan(1));
 
     private static string Shape(SafetensorsEntry e) => $"[{string.Join(", ", e.Shape)}]";
 

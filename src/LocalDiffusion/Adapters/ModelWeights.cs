@@ -2,6 +2,8 @@ using System.Buffers.Binary;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using LocalDiffusion.Onnx.Rewriting;
+using LocalDiffusion.Tensors;
+using static LocalDiffusion.Onnx.Rewriting.OnnxFields;
 
 namespace LocalDiffusion.Adapters;
 
@@ -12,8 +14,6 @@ namespace LocalDiffusion.Adapters;
 /// </summary>
 internal sealed class ModelWeights : IDisposable
 {
-    private const int TensorFloatData = 4, TensorRawData = 9, TensorExternalData = 13, EntryKey = 1, EntryValue = 2;
-
     private readonly MappedFile _file;
     private readonly OnnxGraph _graph;
 
@@ -147,7 +147,7 @@ internal sealed class ModelWeights : IDisposable
     /// <summary>The stored values of <paramref name="target"/>'s initializer as float32, in stored order.</summary>
     public float[] Read(WeightTarget target)
     {
-        var values = new float[(int)target.Dims.Aggregate(1L, (a, d) => a * d)];
+        var values = new float[TensorShape.ArrayLength(target.Dims)];
         ReadInto(target, values);
         return values;
     }
@@ -160,7 +160,7 @@ internal sealed class ModelWeights : IDisposable
     public void ReadInto(WeightTarget target, Span<float> destination)
     {
         var tensor = _graph.Initializers[target.Initializer];
-        var count = target.Dims.Aggregate(1L, (a, d) => a * d);
+        var count = TensorShape.Count(target.Dims);
         if (destination.Length != count) throw new ArgumentException($"{target.Initializer} has {count} values, the destination {destination.Length}", nameof(destination));
         var size = tensor.DataType == OnnxGraph.Float ? 4 : 2;
         var expected = count * size;

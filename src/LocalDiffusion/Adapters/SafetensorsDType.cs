@@ -1,3 +1,5 @@
+using LocalDiffusion.Tensors;
+
 namespace LocalDiffusion.Adapters;
 
 /// <summary>The element types the reader converts to float32 (safetensors' own dtype names).</summary>
@@ -22,5 +24,5 @@ public enum SafetensorsDType
 public sealed record SafetensorsEntry(string Name, SafetensorsDType DType, long[] Shape, long FileOffset, long ByteLength)
 {
     /// <summary>Number of elements (the product of the shape; 1 for a scalar).</summary>
-    public long ElementCount => Shape.Aggregate(1L, (a, d) => a * d);
+    public long ElementCount => TensorShape.Count(Shape);
 }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Numerics.Tensors;
 using Microsoft.Win32.SafeHandles;
+using LocalDiffusion.Tensors;
 
 namespace LocalDiffusion.Adapters;
 
@@ -77,6 +78,19 @@ public sealed class SafetensorsFile : IDisposable
         return ReadFloat32(entry);
     }
 
+    // A tensor the header allows (its bytes are in the file) may still be more values than one array holds.
+    private int Length(SafetensorsEntry entry)
+    {
+        try
+        {
+            return TensorShape.ArrayLength(entry.Shape);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new SafetensorsException(FilePath, entry.Name, entry.FileOffset, e.Message.TrimEnd('.'), e);
+        }
+    }
+
     /// <inheritdoc cref="ReadFloat32(string)"/>
     public float[] ReadFloat32(SafetensorsEntry entry)
     {
@@ -89,7 +103,7 @@ public sealed class SafetensorsFile : IDisposable
                 throw new SafetensorsException(FilePath, entry.Name, entry.FileOffset + read, "the file ended inside this tensor's data (changed since it was opened?)");
             read += n;
         }
-        var values = new float[entry.ElementCount];
+        var values = new float[Length(entry)];
         switch (entry.DType)
         {
             case SafetensorsDType.F32:

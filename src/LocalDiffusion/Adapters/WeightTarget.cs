@@ -1,3 +1,5 @@
+using LocalDiffusion.Tensors;
+
 namespace LocalDiffusion.Adapters;
 
 /// <summary>How a module's weight is laid out in the ONNX graph, relative to torch's <c>[out, in(, kh, kw)]</c>.</summary>
@@ -37,6 +39,6 @@ internal sealed record WeightTarget(string ModulePath, string Initializer, Weigh
     {
         WeightLayout.MatMulTransposed or WeightLayout.GemmPlain => Dims[0],
         WeightLayout.GemmTransB => Dims[1],
-        _ => Dims.Skip(1).Aggregate(1L, (a, d) => a * d),
+        _ => TensorShape.Count(Dims.AsSpan(1)),
     };
 }

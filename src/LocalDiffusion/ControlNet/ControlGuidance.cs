@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using LocalDiffusion.Denoising;
 using LocalDiffusion.Onnx;
 using Microsoft.ML.OnnxRuntime;
+using LocalDiffusion.Tensors;
 
 namespace LocalDiffusion.ControlNet;
 
@@ -158,7 +159,7 @@ internal sealed class ControlGuidance : IUNetResiduals, IDisposable
                 {
                     var shape = unet.ResidualItemShape(k, h, w, conditioning.ResidualChannels?[k]);
                     Outputs[k] = Own(HostTensor.Create(model.Residuals[k].ElementType, [n, .. shape], model.Residuals[k].Name));
-                    Scratch[k] = new float[(int)OrtTensors.Count(shape)];
+                    Scratch[k] = new float[TensorShape.ArrayLength(shape)];
                     _binding.BindOutput(model.Residuals[k].Name, Outputs[k].Value);
                 }
             }

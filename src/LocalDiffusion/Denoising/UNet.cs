@@ -1,5 +1,6 @@
 using LocalDiffusion.Onnx;
 using Microsoft.ML.OnnxRuntime;
+using LocalDiffusion.Tensors;
 
 namespace LocalDiffusion.Denoising;
 
@@ -168,7 +169,7 @@ internal sealed class UNet : IDenoiser, IDisposable
 
     private static OrtValue Gather(TensorSpec spec, float[] rows, BatchChunk chunk, long[] itemShape)
     {
-        var item = (int)OrtTensors.Count(itemShape);
+        var item = TensorShape.ArrayLength(itemShape);
         var buffer = new float[chunk.RunBatch * item];
         chunk.Gather<float>(rows, item, buffer);
         return OrtTensors.FromFloats(spec, buffer, [chunk.RunBatch, .. itemShape]);
@@ -329,7 +330,7 @@ internal sealed class UNet : IDenoiser, IDisposable
             {
                 ResidualRows = new float[unet._residuals.Length][];
                 for (var k = 0; k < ResidualRows.Length; k++)
-                    ResidualRows[k] = new float[Inputs.Batch * (int)OrtTensors.Count(unet.ResidualItemShape(k, h, w, ResidualChannels?[k]))];
+                    ResidualRows[k] = new float[TensorShape.ArrayLength([Inputs.Batch, .. unet.ResidualItemShape(k, h, w, ResidualChannels?[k])])];
                 for (var c = 0; c < Chunks.Count; c++)
                     bindings[c] = unet.CreateBinding(Chunks[c], Values[c], h, w, ResidualChannels);
             }

@@ -36,27 +36,40 @@ internal sealed class TriggerMatcher
         return null;
     }
 
+    /// <summary><paramref name="text"/>'s ids as <see cref="Encode(ClipTokenizer, string, out int)"/> gives them, the count not wanted.</summary>
+    public int[] Encode(ClipTokenizer tokenizer, string text) => Encode(tokenizer, text, out _);
+
     /// <summary>
     /// <paramref name="text"/> as <see cref="ClipTokenizer.Encode"/> gives it (BOS, at most MaxLength − 2 tokens, EOS,
     /// padding: diffusers' truncation, as the flow pipelines tokenize), each embedding name replaced by its vectors' ids.
     /// </summary>
+    /// <param name="tokenizer">The encoder's tokenizer.</param>
+    /// <param name="text">The prompt.</param>
+    /// <param name="count">The prompt's tokens before the cut, for the truncation warning: each embedding in the window counts
+    /// its vectors; past the window the text's tokens count as they are (names there are not matched, so a refused name the
+    /// window cut stays harmless, as before).</param>
     /// <exception cref="ArgumentException">The text names an embedding that was refused for this model.</exception>
-    public int[] Encode(ClipTokenizer tokenizer, string text)
+    public int[] Encode(ClipTokenizer tokenizer, string text, out int count)
     {
         var tokens = tokenizer.EncodeTokens(text);
         var ids = new int[tokenizer.MaxLength];
         ids[0] = tokenizer.BosId;
         var kept = 0;
-        for (var i = 0; i < tokens.Count && kept < ids.Length - 2;)
+        var i = 0;
+        var cut = 0;
+        while (i < tokens.Count && kept < ids.Length - 2)
         {
             if (Match(tokens, i) is { } trigger)
             {
                 // The vectors past the last place are cut, as diffusers cuts a long prompt's tokens.
-                for (var k = 0; k < trigger.Ids.Length && kept < ids.Length - 2; k++) ids[1 + kept++] = trigger.Ids[k];
+                for (var k = 0; k < trigger.Ids.Length; k++)
+                    if (kept < ids.Length - 2) ids[1 + kept++] = trigger.Ids[k];
+                    else cut++;
                 i += trigger.Tokens.Length;
             }
             else ids[1 + kept++] = tokens[i++];
         }
+        count = kept + cut + (tokens.Count - i);
         ids[kept + 1] = tokenizer.EosId;
         ids.AsSpan(kept + 2).Fill(tokenizer.PadId);
         return ids;

@@ -38,8 +38,8 @@ internal abstract class FamilyModel : IDisposable
     /// <summary>The decoder of the pictures (with its float32 fallback, when an fp16 one ships with one).</summary>
     public abstract VaeDecoding Decoding { get; }
 
-    /// <summary>The decoder of live previews when it is not the pictures' (a TAESD); null: <see cref="Decoding"/>'s.</summary>
-    public abstract VaeDecoder? Preview { get; }
+    /// <summary>The decoder of live previews when it is not the pictures' (a TAESD), opened on the first preview; null: <see cref="Decoding"/>'s.</summary>
+    public abstract DeferredDecoder? Preview { get; }
 
     /// <summary>The VAE encoder's file, when the folder has one (img2img and inpainting need it).</summary>
     public abstract string? EncoderPath { get; }

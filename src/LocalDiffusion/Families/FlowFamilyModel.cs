@@ -47,8 +47,8 @@ internal abstract partial class FlowFamilyModel : FamilyModel
     /// <summary>The VAE decoder (latents / scaling + shift → pixels), or a TAESD3/TAEF1 (the latents as they are).</summary>
     public required VaeDecoder Decoder { get; init; }
 
-    /// <summary>The decoder of live previews when it is not <see cref="Decoder"/> (a TAESD); null: <see cref="Decoder"/>.</summary>
-    public VaeDecoder? PreviewDecoder { get; init; }
+    /// <summary>The decoder of live previews when it is not <see cref="Decoder"/> (a TAESD), opened on the first preview; null: <see cref="Decoder"/>.</summary>
+    public DeferredDecoder? PreviewDecoder { get; init; }
 
     /// <summary>The VAE encoder for img2img, when the folder has one.</summary>
     public VaeEncoder? Encoder { get; init; }
@@ -64,9 +64,6 @@ internal abstract partial class FlowFamilyModel : FamilyModel
 
     /// <summary>The T5 encoder's component name (<c>text_encoder_3</c> in SD 3, <c>text_encoder_2</c> in FLUX): LoRAs for it are refused.</summary>
     public string? T5Component { get; init; }
-
-    /// <summary>The T5 tokenizer, when the model has a T5 encoder: prompts longer than the T5 sequence get a warning.</summary>
-    protected virtual Tokenizer.T5Tokenizer? PromptT5Tokenizer => null;
 
     /// <summary>The CLIP tokenizer's vocabulary size, for <see cref="ModelInfo"/>.</summary>
     public int TokenizerVocabularySize { get; init; }
@@ -104,7 +101,7 @@ internal abstract partial class FlowFamilyModel : FamilyModel
     public override VaeDecoding Decoding => _decoding.Value;
 
     /// <inheritdoc/>
-    public override VaeDecoder? Preview => PreviewDecoder;
+    public override DeferredDecoder? Preview => PreviewDecoder;
 
     /// <inheritdoc/>
     public override string? EncoderPath => Encoder?.FilePath;
@@ -113,7 +110,7 @@ internal abstract partial class FlowFamilyModel : FamilyModel
     public override VaeEncoder? OpenEncoder() => Encoder;
 
     /// <inheritdoc/>
-    public override IEnumerable<OnnxComponent> Sessions => Opened;
+    public override IEnumerable<OnnxComponent> Sessions => PreviewDecoder?.Component is { } preview ? [.. Opened, preview] : Opened;
 
     /// <inheritdoc/>
     public override IReadOnlyList<OnnxComponent> LoraTargets => LoraComponents;
@@ -139,8 +136,8 @@ internal abstract partial class FlowFamilyModel : FamilyModel
         VaeDecoderPath = Decoder.FilePath,
         VaeDecoderPrecision = Decoder.Precision,
         VaeDecoderKind = Decoder.Kind,
-        PreviewDecoderPath = (PreviewDecoder ?? Decoder).FilePath,
-        PreviewDecoderKind = (PreviewDecoder ?? Decoder).Kind,
+        PreviewDecoderPath = PreviewDecoder?.FilePath ?? Decoder.FilePath,
+        PreviewDecoderKind = PreviewDecoder?.Kind ?? Decoder.Kind,
         TokenizerVocabularySize = TokenizerVocabularySize,
         UnetAttention = "as exported",
         Family = new ModelFamily
@@ -211,20 +208,27 @@ internal abstract partial class FlowFamilyModel : FamilyModel
                 warnings.Add($"The {(read[p].Negative ? "negative prompt" : "prompt")}'s BREAK was ignored: {Name} reads a prompt as one CLIP window and one T5 sequence, so BREAK cannot start a new chunk.");
         }
         var length = request.MaxSequenceLength ?? Defaults.MaxSequenceLength;
-        if (PromptT5Tokenizer is { } t5)
-            foreach (var prompt in read)
-            {
-                // As diffusers warns: T5 keeps length − 1 pieces and EOS; the rest of a long prompt is not seen.
-                var pieces = 0;
-                foreach (var run in prompt.Runs) pieces += t5.EncodePieces(run.Text).Count;
-                if (pieces > length - 1)
-                    warnings.Add($"The {(prompt.Negative ? "negative prompt" : "prompt")} is {pieces} T5 tokens; {Name} read the first {length - 1} (MaxSequenceLength {length}) and cut the rest.");
-            }
         var c = Repeat(Encode(read, length, runOptions), images);
+        foreach (var prompt in read) WarnIfCut(prompt, length, warnings);
         return new UNetInputs
         {
             EncoderHiddenStates = c.Hidden, Batch = c.Rows, SequenceLength = c.SequenceLength, HiddenSize = c.Width, TextEmbeds = c.Pooled,
         };
+    }
+
+    // As diffusers logs for its CLIP and T5 encoders: a long prompt is cut to each window, and the user is told how long it
+    // was. The counts were noted as the rows were made (FlowPrompt.Lengths); none noted, no such encoder ran.
+    private void WarnIfCut(FlowPrompt prompt, int length, List<string> warnings)
+    {
+        var which = prompt.Negative ? "negative prompt" : "prompt";
+        if (prompt.Lengths.ClipTokens is { } clip && clip > prompt.Lengths.ClipWindow)
+        {
+            var encoders = Opened.Where(o => o.Name.StartsWith("text_encoder", StringComparison.Ordinal) && o.Name != T5Component).Select(o => o.Name).ToList();
+            warnings.Add($"The {which} is {clip} CLIP tokens; {Name}'s CLIP {(encoders.Count == 1 ? "encoder" : "encoders")} ({string.Join(", ", encoders)}) read the first {prompt.Lengths.ClipWindow} (a {prompt.Lengths.ClipWindow + 2}-token window with BOS and EOS) and cut the rest.");
+        }
+        // T5 keeps length − 1 pieces and EOS.
+        if (prompt.Lengths.T5Tokens is { } pieces && pieces > length - 1)
+            warnings.Add($"The {which} is {pieces} T5 tokens; {Name} read the first {length - 1} (MaxSequenceLength {length}) and cut the rest.");
     }
 
     /// <inheritdoc/>

@@ -1,5 +1,6 @@
 using LocalDiffusion.Onnx;
 using Microsoft.ML.OnnxRuntime;
+using LocalDiffusion.Tensors;
 
 namespace LocalDiffusion.Families;
 
@@ -25,7 +26,7 @@ internal static class TransformerCall
             foreach (var (name, data, shape) in inputs) values.Add(OrtTensors.FromFloats(model.Input(name), data.Span, shape));
             var outputName = model.Outputs.Keys.First();
             using var outputs = model.Run(runOptions, [.. inputs.Select(i => i.Name)], values, [outputName]);
-            var count = OrtTensors.Count(OrtTensors.Shape(outputs[0]));
+            var count = TensorShape.Count(OrtTensors.Shape(outputs[0]));
             if (count != output.Length)
                 throw new ModelLoadException(model.FilePath,
                     $"the transformer returned [{string.Join(",", OrtTensors.Shape(outputs[0]))}] ({count} values); {output.Length} were expected.");

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using LocalDiffusion.Errors;
+using LocalDiffusion.Tensors;
 
 namespace LocalDiffusion.Latents;
 
@@ -76,8 +77,7 @@ public static partial class NpyFile
     public static void Write(string path, ReadOnlySpan<float> data, ReadOnlySpan<int> shape, bool overwrite = true)
     {
         ArgumentNullException.ThrowIfNull(path);
-        long count = 1;
-        foreach (var d in shape) count *= d;
+        var count = TensorShape.Count(shape);
         if (count != data.Length)
             throw new InvalidRequestException(nameof(shape), null, null, $"shape ({string.Join(", ", shape.ToArray())}) holds {count} values, data has {data.Length}.");
         var dims = shape.Length == 1 ? $"{shape[0]}," : string.Join(", ", shape.ToArray());

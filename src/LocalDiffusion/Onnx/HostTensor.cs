@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using LocalDiffusion.Tensors;
 
 namespace LocalDiffusion.Onnx;
 
@@ -37,7 +38,7 @@ internal sealed class HostTensor : IDisposable
     /// <exception cref="NotSupportedException">An element type no Stable Diffusion export uses.</exception>
     public static HostTensor Create(TensorElementType type, long[] shape, string name)
     {
-        var count = checked((int)OrtTensors.Count(shape));
+        var count = TensorShape.ArrayLength(shape);
         return type switch
         {
             TensorElementType.Float => Wrap(type, new float[count], shape),

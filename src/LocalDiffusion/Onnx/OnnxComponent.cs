@@ -40,6 +40,9 @@ internal sealed class OnnxComponent : IDisposable
     /// <summary>The model.onnx path.</summary>
     public string FilePath { get; }
 
+    /// <summary>The factory that opens its sessions: a component of the same model opened later (on first use) takes it too.</summary>
+    public SessionFactory Sessions => _sessions;
+
     /// <summary>Whether the session is released whenever no stage is using it (set after load; see <see cref="Use"/>).</summary>
     public bool ReleaseWhenIdle { get; set; }
 

@@ -1,3 +1,5 @@
+using static LocalDiffusion.Onnx.Rewriting.OnnxFields;
+
 namespace LocalDiffusion.Onnx;
 
 /// <summary>
@@ -9,15 +11,9 @@ namespace LocalDiffusion.Onnx;
 /// </summary>
 internal sealed class OnnxFileScan
 {
-    // Field numbers of onnx.proto (ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto, StringStringEntryProto).
-    private const int ModelGraph = 7;
-    private const int GraphNode = 1, GraphInitializer = 5;
-    private const int NodeOpType = 4, NodeAttribute = 5;
-    private const int AttributeName = 1, AttributeInts = 8;
-    private const int TensorDataType = 2, TensorExternalData = 13, TensorDataLocation = 14;
-    private const int Float16DataType = 10; // onnx.TensorProto.FLOAT16
+    // Field numbers: onnx.proto's, from Rewriting.OnnxFields.
+    private const int Float16DataType = Rewriting.OnnxGraph.Float16; // onnx.TensorProto.FLOAT16
     private const int BFloat16DataType = 16; // onnx.TensorProto.BFLOAT16
-    private const int EntryKey = 1, EntryValue = 2;
 
     /// <summary>External-data file name (relative to the model) → bytes of it the tensors need (max offset + length).</summary>
     public Dictionary<string, long> ExternalDataEnd { get; } = new(StringComparer.Ordinal);

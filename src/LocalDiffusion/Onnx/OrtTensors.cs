@@ -106,12 +106,4 @@ internal static class OrtTensors
 
     /// <summary>The shape of an output tensor.</summary>
     public static long[] Shape(OrtValue value) => value.GetTensorTypeAndShape().Shape;
-
-    /// <summary>Number of elements of a shape.</summary>
-    public static long Count(long[] shape)
-    {
-        long n = 1;
-        foreach (var d in shape) n *= d;
-        return n;
-    }
 }

@@ -138,6 +138,9 @@ internal sealed class GenerationStages(FamilyModel model, RunPreparation prepara
         var evaluations = end - start.BeginIndex;
         if (request.PreviewSteps is { Count: > 0 } previews && previews.Max() is var last && last > evaluations)
             throw new InvalidRequestException(nameof(request.PreviewSteps), last, null, called => $"{called} contains {last}; this generation runs {evaluations} denoising evaluations, so preview steps must be between 1 and {evaluations}.");
+        // The previews' own decoder opens with the first request that asks for previews, before its work starts, so a
+        // graph it refuses is reported now and not between steps.
+        if (request.PreviewSteps is { Count: > 0 }) model.Preview?.Open();
         return new GenerationRun
         {
             Request = request, Scheduler = scheduler, LatentH = latentH, LatentW = latentW, Progress = progress, RunOptions = runOptions,
@@ -231,7 +234,7 @@ internal sealed class GenerationStages(FamilyModel model, RunPreparation prepara
         request.PreviewSteps is { Count: > 0 } steps && steps.Contains(step);
 
     // The preview decoder's session, held over a denoising loop that decodes previews between its steps.
-    private OnnxComponent.Lease UsePreviewDecoder() => model.Preview is { } preview ? preview.Use() : model.Decoding.Use();
+    private OnnxComponent.Lease UsePreviewDecoder() => model.Preview is { } preview ? preview.Open().Use() : model.Decoding.Use();
 
     /// <summary>
     /// Decodes each image's current latents. Sigma-parameterised schedulers (Euler, Heun, …) carry latents with a
@@ -244,7 +247,8 @@ internal sealed class GenerationStages(FamilyModel model, RunPreparation prepara
         var item = latents.Length / images;
         var scaled = new float[item];
         var previews = new GeneratedImage[images];
-        var (scale, shift) = (model.Preview ?? model.Decoding.Decoder).LatentScale(model.Latents.ScalingFactor, model.Latents.ShiftFactor);
+        var own = model.Preview?.Open();
+        var (scale, shift) = (own ?? model.Decoding.Decoder).LatentScale(model.Latents.ScalingFactor, model.Latents.ShiftFactor);
         for (var i = 0; i < images; i++)
         {
             var current = latents.AsSpan(i * item, item);
@@ -252,7 +256,7 @@ internal sealed class GenerationStages(FamilyModel model, RunPreparation prepara
             var normaliser = rms > 1f && float.IsFinite(rms) ? rms : 1f;
             TensorPrimitives.Divide(current, normaliser * scale, scaled);
             if (shift != 0f) TensorPrimitives.Add(scaled, shift, scaled);
-            var (chw, source) = model.Preview is { } preview
+            var (chw, source) = own is { } preview
                 ? (preview.Decode(scaled, latentH, latentW, runOptions), preview.FilePath)
                 : DecodeWithPicturesVae(scaled, latentH, latentW, runOptions);
             int width = latentW * VaeDecoder.Factor, height = latentH * VaeDecoder.Factor;

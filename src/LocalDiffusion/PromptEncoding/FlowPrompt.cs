@@ -15,6 +15,9 @@ namespace LocalDiffusion.PromptEncoding;
 /// </remarks>
 internal sealed record FlowPrompt(string Text, IReadOnlyList<WeightedText> Runs, bool IsPlain, bool IgnoredBreak, bool Negative)
 {
+    /// <summary>The token counts the rows made of this prompt saw, for the truncation warnings.</summary>
+    public FlowPromptLengths Lengths { get; } = new();
+
     /// <summary>The prompt as plain text, weighting off.</summary>
     public static FlowPrompt Plain(string text, bool negative = false) => new(text, [new WeightedText(text, 1.0)], true, false, negative);
 
@@ -45,9 +48,26 @@ internal sealed record FlowPrompt(string Text, IReadOnlyList<WeightedText> Runs,
     /// </summary>
     public (int[] Ids, float[]? Weights) ClipRow(ClipTokenizer tokenizer, Embeddings.TriggerMatcher? embeddings)
     {
-        if (IsPlain) return (embeddings is null ? tokenizer.Encode(Text).Ids : embeddings.Encode(tokenizer, Text), null);
-        var chunk = PromptChunks.Split(Runs, tokenizer.EncodeTokens, tokenizer.BosId, tokenizer.EosId, tokenizer.PadId, null,
-            tokenizer.MaxLength - 2, embeddings)[0];
+        if (IsPlain)
+        {
+            if (embeddings is not null)
+            {
+                var ids = embeddings.Encode(tokenizer, Text, out var tokens);
+                Lengths.NoteClip(tokens, tokenizer.MaxLength - 2);
+                return (ids, null);
+            }
+            var tokenized = tokenizer.Encode(Text);
+            Lengths.NoteClip(tokenized.Length - 2 + tokenized.TruncatedTokens, tokenizer.MaxLength - 2);
+            return (tokenized.Ids, null);
+        }
+        // Without the comma backtrack a chunk ends only when full (or an embedding's vectors do not fit): the chunks past the
+        // first are what the window cuts. Each chunk's tokens run from BOS to its first EOS.
+        var chunks = PromptChunks.Split(Runs, tokenizer.EncodeTokens, tokenizer.BosId, tokenizer.EosId, tokenizer.PadId, null,
+            tokenizer.MaxLength - 2, embeddings);
+        var count = 0;
+        foreach (var c in chunks) count += Array.IndexOf(c.Ids, tokenizer.EosId, 1) - 1;
+        Lengths.NoteClip(count, tokenizer.MaxLength - 2);
+        var chunk = chunks[0];
         return (chunk.Ids, chunk.IsWeighted ? chunk.Weights : null);
     }
 
@@ -58,16 +78,19 @@ internal sealed record FlowPrompt(string Text, IReadOnlyList<WeightedText> Runs,
     /// </summary>
     public (int[] Ids, float[]? Weights) T5Row(T5Tokenizer tokenizer, int length)
     {
-        if (IsPlain) return (tokenizer.Encode(Text, length), null);
+        // A plain prompt is one run at weight 1: the loop gives T5Tokenizer.Encode's row, and no weights.
         var ids = new int[length]; // zero-filled: T5Tokenizer.PadId
         var weights = new float[length];
         weights.AsSpan().Fill(1f);
         var count = 0;
+        var pieces = 0;
         var weighted = false;
         foreach (var run in Runs)
         {
             var weight = (float)run.Weight;
-            foreach (var id in tokenizer.EncodePieces(run.Text))
+            var runPieces = tokenizer.EncodePieces(run.Text);
+            pieces += runPieces.Count;
+            foreach (var id in runPieces)
             {
                 if (count == length - 1) break;
                 ids[count] = id;
@@ -75,6 +98,7 @@ internal sealed record FlowPrompt(string Text, IReadOnlyList<WeightedText> Runs,
                 weighted |= weight != 1f;
             }
         }
+        Lengths.NoteT5(pieces);
         ids[count] = T5Tokenizer.EndOfSequenceId;
         return (ids, weighted ? weights : null);
     }

@@ -1,6 +1,7 @@
 using LocalDiffusion.Onnx;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using LocalDiffusion.Tensors;
 
 namespace LocalDiffusion.TextEncoder;
 
@@ -90,7 +91,7 @@ internal sealed class ClipTextEncoder : IDisposable
             {
                 OrtTensors.RequireFloatOutput(wanted[o], _model.FilePath);
                 var shape = OrtTensors.Shape(outputs[o]);
-                var run = new float[OrtTensors.Count(shape)];
+                var run = new float[TensorShape.ArrayLength(shape)];
                 var perRow = run.Length / chunk.RunBatch;
                 results[o] ??= new float[rows * perRow];
                 OrtTensors.ReadFloats(outputs[o], run);

@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using LocalDiffusion.Onnx;
 using Microsoft.ML.OnnxRuntime;
 using LocalDiffusion.Errors;
+using LocalDiffusion.Tensors;
 
 namespace LocalDiffusion.Vae;
 
@@ -39,17 +40,30 @@ internal sealed class VaeDecoder : IDisposable
             throw new ModelLoadException(model.FilePath, $"input '{latent.Name}' has element type {latent.ElementType}; float32 or float16 was expected.");
         var declared = latent.FixedDimension(1) ?? tiny?.ConfigLatentChannels;
         if (declared is { } channels && channels != latentChannels)
-            throw new ModelLoadException(model.FilePath, tiny is not null
-                ? $"this TAESD decoder takes {channels} latent channels ({latent.Name} {latent.Describe()}); this model's latents have {latentChannels} " +
-                  "(TAESD and TAESDXL decode 4, for Stable Diffusion 1.x/2.x and XL; TAESD3 and TAEF1 decode 16, for SD 3 and FLUX): it belongs to another model family."
-                : $"this VAE decoder takes {channels} latent channels (latent_sample {latent.Describe()}); this model's latents have {latentChannels} " +
-                  "(Stable Diffusion 1.x/2.x/XL: 4; SD 3 and FLUX: 16): the VAE belongs to another model family.");
+            throw OtherChannels(model.FilePath, tiny, channels, latentChannels, $"{latent.Name} {latent.Describe()}");
         _latent = latent;
         _image = model.OutputOrFirst("sample");
         if (_image.Rank != 4)
             throw new ModelLoadException(model.FilePath, $"expected output 'sample' (or 'images') [batch,3,H,W]; found {model.DescribeOutputs()}.");
         OrtTensors.RequireFloatOutput(_image, model.FilePath);
     }
+
+    /// <summary>
+    /// Refuses, before its session opens, a TAESD whose config.json states other latent channels than the model's; a
+    /// decoder without that statement is checked by its graph when it opens.
+    /// </summary>
+    public static void CheckDeclaredChannels(string path, TinyDecoderForm? tiny, int latentChannels)
+    {
+        if (tiny?.ConfigLatentChannels is { } channels && channels != latentChannels)
+            throw OtherChannels(path, tiny, channels, latentChannels, "config.json's latent_channels");
+    }
+
+    private static ModelLoadException OtherChannels(string path, TinyDecoderForm? tiny, long channels, int latentChannels, string evidence) =>
+        new(path, tiny is not null
+            ? $"this TAESD decoder takes {channels} latent channels ({evidence}); this model's latents have {latentChannels} " +
+              "(TAESD and TAESDXL decode 4, for Stable Diffusion 1.x/2.x and XL; TAESD3 and TAEF1 decode 16, for SD 3 and FLUX): it belongs to another model family."
+            : $"this VAE decoder takes {channels} latent channels ({evidence}); this model's latents have {latentChannels} " +
+              "(Stable Diffusion 1.x/2.x/XL: 4; SD 3 and FLUX: 16): the VAE belongs to another model family.");
 
     /// <summary>Channels of the latents it decodes.</summary>
     public int LatentChannels { get; }
@@ -138,7 +152,7 @@ internal sealed class VaeDecoder : IDisposable
         {
             using var outputs = _model.Run(runOptions, [_latent.Name], [input], [_image.Name]);
             var outShape = OrtTensors.Shape(outputs[0]);
-            var all = new float[OrtTensors.Count(outShape)];
+            var all = new float[TensorShape.ArrayLength(outShape)];
             OrtTensors.ReadFloats(outputs[0], all);
             var imageSize = (int)(outShape[1] * outShape[2] * outShape[3]);
             if (outShape[1] != 3 || outShape[2] != latentHeight * Factor || outShape[3] != latentWidth * Factor)

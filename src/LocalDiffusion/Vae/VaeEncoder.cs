@@ -1,6 +1,7 @@
 using LocalDiffusion.Onnx;
 using LocalDiffusion.Randomness;
 using Microsoft.ML.OnnxRuntime;
+using LocalDiffusion.Tensors;
 
 namespace LocalDiffusion.Vae;
 
@@ -68,7 +69,7 @@ internal sealed class VaeEncoder : IDisposable
         if (shape.Length != 4 || shape[1] != channels || shape[2] != latentHeight || shape[3] != latentWidth)
             throw new InvalidOperationException(
                 $"{_model.FilePath}: the VAE encoder returned [{string.Join(",", shape)}]; [{batch},{channels},{latentHeight},{latentWidth}] was expected.");
-        var all = new float[OrtTensors.Count(shape)];
+        var all = new float[TensorShape.ArrayLength(shape)];
         OrtTensors.ReadFloats(outputs[0], all);
         var plane = LatentChannels * latentHeight * latentWidth;
         if (!_parameters)

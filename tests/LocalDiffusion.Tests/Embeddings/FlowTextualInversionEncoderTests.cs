@@ -90,6 +90,25 @@ public sealed class FlowTextualInversionEncoderTests : IDisposable
         Assert.Equal(without.Hidden.AsSpan(77 * 96).ToArray(), c.Hidden.AsSpan(77 * 96).ToArray());
     }
 
+    [Fact]
+    public void AnEmbeddingCountsItsVectorsTowardTheClipWindowForTheTruncationWarning()
+    {
+        // The count behind the "longer than CLIP's window" warning (FlowPrompt.Lengths) is made with the row: a name in the
+        // window counts the vectors that replace it (as many as the matcher writes negative ids for), and 80 × "red" (one
+        // token each in tiny's vocab) 80; past the window a name is not matched and counts as its text's tokens.
+        using var pipeline = StableDiffusionPipeline.Load(TiModels.Flux, Options(TiModels.Embedding("sdxl", "xl-pair.safetensors")));
+        var tokenizer = ClipTokenizer.Load(Path.Combine(TiModels.Flux, "tokenizer"));
+        var vectors = pipeline.Family.Embeddings!.MatcherFor("text_encoder")!.Encode(tokenizer, "xl-pair").Count(id => id < 0);
+        Assert.True(vectors >= 2, $"xl-pair's clip_l has {vectors} vectors");
+        var reds = string.Join(' ', Enumerable.Repeat("red", 80));
+        var early = LocalDiffusion.PromptEncoding.FlowPrompt.Plain("xl-pair " + reds);
+        Encode(pipeline, early);
+        Assert.Equal(vectors + 80, early.Lengths.ClipTokens);
+        var late = LocalDiffusion.PromptEncoding.FlowPrompt.Plain(reds + " xl-pair");
+        Encode(pipeline, late);
+        Assert.Equal(80 + tokenizer.EncodeTokens("xl-pair").Count, late.Lengths.ClipTokens);
+    }
+
     [Theory]
     [InlineData("plain")]
     [InlineData("pair")]

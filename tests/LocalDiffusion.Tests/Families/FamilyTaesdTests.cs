@@ -70,6 +70,34 @@ public class FamilyTaesdTests
     }
 
     [Fact]
+    public async Task The_preview_decoder_opens_on_the_first_preview_and_a_wrong_one_is_refused_before_its_work()
+    {
+        // TAEF1 as SD 3's preview decoder is not opened by a load or a generation without previews.
+        var token = TestContext.Current.CancellationToken;
+        var request = new GenerationRequest { Prompt = "a red circle", Width = 64, Height = 64, Steps = 2, Seed = 4 };
+        using (var pipeline = StableDiffusionPipeline.Load(Model("tiny-sd3"), new PipelineOptions { Device = "cpu", PreviewDecoderPath = Taef1 }))
+        {
+            await pipeline.GenerateAsync(request, cancellationToken: token);
+            Assert.DoesNotContain("preview_decoder", pipeline.OpenSessions());
+            Assert.Contains("transformer", pipeline.OpenSessions());
+            await pipeline.GenerateAsync(request with { PreviewSteps = [1] }, cancellationToken: token);
+            Assert.Contains("preview_decoder", pipeline.OpenSessions());
+        }
+
+        // madebyollin's raw 4-channel TAESD has no config.json to say so: the load takes it, and the first request with
+        // previews is refused, naming the file, before any step (no progress past encoding is reported).
+        var raw = Path.Combine(TestPaths.ModelsDir, "test", "taesd", "raw", "taesd_decoder.onnx");
+        using var wrong = StableDiffusionPipeline.Load(Model("tiny-flux-schnell"), new PipelineOptions { Device = "cpu", PreviewDecoderPath = raw });
+        await wrong.GenerateAsync(request, cancellationToken: token);
+        var progress = new Collect();
+        var e = await Assert.ThrowsAsync<ModelLoadException>(() => wrong.GenerateAsync(request with { PreviewSteps = [1] }, progress, token));
+        Assert.Equal(raw, e.FilePath);
+        Assert.Contains("this TAESD decoder takes 4 latent channels", e.Message);
+        Assert.Contains("this model's latents have 16", e.Message);
+        Assert.DoesNotContain(progress.Reports, r => r.Step > 0);
+    }
+
+    [Fact]
     public void A_4_channel_TAESD_is_refused_for_FLUX_naming_the_file()
     {
         var raw = Path.Combine(TestPaths.ModelsDir, "test", "taesd", "raw", "taesd_decoder.onnx");

@@ -6,7 +6,7 @@ namespace LocalDiffusion.Tests.Layering;
 /// <summary>
 /// The engine's layering (the families issue), read from the compiled code by <see cref="NamespaceGraph"/> — so a child
 /// namespace using a parent's type without a <c>using</c> counts too. Bottom to top: the error contract
-/// (<c>LocalDiffusion.Errors</c>); the foundations (pixels, random numbers, tokenizers, schedulers); the request contract
+/// (<c>LocalDiffusion.Errors</c>); the foundations (pixels, random numbers, tokenizers, schedulers, tensor shapes); the request contract
 /// (the root namespace <c>LocalDiffusion</c>: request, options, result, progress, limits); the stages and components;
 /// the family seam (<c>Families</c>) and one folder per family; the orchestrator and public face (<c>Pipeline</c>); the
 /// in-process front-end adapters (<c>Integration</c>).
@@ -48,6 +48,8 @@ public sealed class LayeringTests
     [InlineData("LocalDiffusion.Randomness", "LocalDiffusion.Errors")]
     [InlineData("LocalDiffusion.Tokenizer", "LocalDiffusion.Errors")]
     [InlineData("LocalDiffusion.Imaging", "LocalDiffusion.Errors")]
+    // Shape arithmetic shared by Adapters and Onnx (which uses Adapters, so neither may hold it for the other).
+    [InlineData("LocalDiffusion.Tensors")]
     [InlineData("LocalDiffusion.Schedulers", "LocalDiffusion.Errors", "LocalDiffusion.Randomness")]
     // The contract: request, options, result, limits. Its images and its scheduler plug-in point are the foundations'.
     [InlineData(Root, "LocalDiffusion.Errors", "LocalDiffusion.Imaging", "LocalDiffusion.Schedulers", "LocalDiffusion.Randomness")]

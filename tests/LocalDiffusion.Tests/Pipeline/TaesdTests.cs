@@ -142,7 +142,6 @@ public class TaesdTests
         Assert.Equal(Path.Combine(ShapesTaesd, "vae_decoder", "model.onnx"), pipeline.Info.PreviewDecoderPath);
         Assert.Equal("TAESD", pipeline.Info.PreviewDecoderKind);
         Assert.Equal(Path.Combine(Shapes, "vae_decoder", "model.onnx"), pipeline.Info.VaeDecoderPath);
-        Assert.Contains(pipeline.Info.Components, c => c.Name == "preview_decoder");
         var request = new GenerationRequest { Prompt = "a red circle on a blue background", Seed = 3, Steps = 8, PreviewSteps = [4, 8] };
         var progress = new Collect();
         var result = await pipeline.GenerateAsync(request, progress, token);
@@ -159,6 +158,27 @@ public class TaesdTests
         Assert.Equal(taesdPicture.Rgb, last.Preview![0].Rgb);
         Assert.Equal(plain.Rgb, result.Images[0].Rgb);
         Assert.NotEqual(plain.Rgb, taesdPicture.Rgb);
+    }
+
+    [Fact]
+    public async Task The_preview_decoder_opens_on_the_first_preview_and_not_before()
+    {
+        // models/shapes ships taesd/: it is the preview decoder, yet a load and a generation without previews (what
+        // `localdiffusion generate` does) never open its session; the first request with previews opens it.
+        var token = TestContext.Current.CancellationToken;
+        using var pipeline = Load(Shapes);
+        Assert.Equal("TAESD", pipeline.Info.PreviewDecoderKind);
+        Assert.DoesNotContain(pipeline.Info.Components, c => c.Name == "preview_decoder");
+        Assert.DoesNotContain("preview_decoder", pipeline.OpenSessions());
+        var request = new GenerationRequest { Prompt = "a red circle", Seed = 3, Steps = 2 };
+        await pipeline.GenerateAsync(request, cancellationToken: token);
+        Assert.DoesNotContain("preview_decoder", pipeline.OpenSessions());
+        Assert.Contains("vae_decoder", pipeline.OpenSessions()); // the reader sees sessions: the pictures' decoder is open
+
+        var progress = new Collect();
+        await pipeline.GenerateAsync(request with { PreviewSteps = [1] }, progress, token);
+        Assert.Contains("preview_decoder", pipeline.OpenSessions());
+        Assert.NotNull(progress.Reports.Single(r => r.Preview is not null).Preview);
     }
 
     [Fact]

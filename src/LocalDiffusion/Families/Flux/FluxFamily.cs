@@ -43,7 +43,6 @@ internal sealed class FluxFamily : DiffusionFamily
             ("transformer", bfl?.Transformer ?? folder.Model("transformer", "the FLUX transformer (FluxTransformer2DModel)")),
             ("vae_decoder", decoders.Pictures.ModelPath),
         ];
-        decoders.AddPreview(components);
         var loaded = ComponentLoader.LoadAll(sessions, components, opened);
         var transformer = loaded[2];
         foreach (var input in new[] { "hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "img_ids", "txt_ids" })

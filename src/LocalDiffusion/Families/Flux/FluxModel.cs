@@ -47,8 +47,6 @@ internal sealed class FluxModel(OnnxComponent clip, ClipTokenizer tokenizer, T5T
 
     public override string Name => dev ? "FLUX.1-dev" : "FLUX.1-schnell";
 
-    protected override T5Tokenizer PromptT5Tokenizer => t5Tokenizer;
-
     public override GuidanceMode Guidance => dev ? GuidanceMode.Embedded : GuidanceMode.None;
 
     /// <inheritdoc/>

@@ -54,12 +54,14 @@ internal sealed class StableDiffusionFamily : DiffusionFamily
         var schedulerName = DescribeConfigured(schedulers, schedulerConfig, folder.SchedulerConfigPath);
         List<(string, string)> components = [(folder.IsRefiner ? "text_encoder_2" : "text_encoder", folder.TextEncoderPath), ("unet", folder.UnetPath), ("vae_decoder", decoderPath)];
         if (folder.TextEncoder2Path is { } te2Path && !folder.IsRefiner) components.Add(("text_encoder_2", te2Path));
-        if (previewFile is not null) components.Add((FamilyDecoders.PreviewComponent, previewFile.ModelPath));
         var loaded = ComponentLoader.LoadAll(sessions, components, opened);
         var textEncoder = new ClipTextEncoder(loaded[0]);
         var unet = new UNet(loaded[1], folder.UnetInChannels);
         var decoder = new VaeDecoder(loaded[2], tiny: decoderFile.Tiny) { Tiling = options.VaeTiling };
-        var previewDecoder = previewFile is null ? null : new VaeDecoder(loaded[^1], tiny: previewFile.Tiny) { Tiling = options.VaeTiling };
+        // Opened on the first preview: a generation without previews never needs it.
+        var previewDecoder = previewFile is null ? null : new DeferredDecoder(previewFile.ModelPath, previewFile.Tiny, UNet.LatentChannels, () => DeferredDecoder.OpenWith(
+            OnnxComponent.Load(FamilyDecoders.PreviewComponent, previewFile.ModelPath, sessions, options.LowMemory),
+            session => new VaeDecoder(session, tiny: previewFile.Tiny) { Tiling = options.VaeTiling }));
         if (tokenizer.MaxLength != textEncoder.SequenceLength)
             throw new ModelLoadException(folder.TokenizerDirectory,
                 $"the tokenizer's model_max_length is {tokenizer.MaxLength}, but the text encoder takes {textEncoder.SequenceLength} tokens.");
@@ -118,8 +120,8 @@ internal sealed class StableDiffusionFamily : DiffusionFamily
             VaeDecoderPrecision = decoder.Precision,
             VaeDecoderFallbackPath = vae.Float32Fallback?.FilePath,
             VaeDecoderKind = decoder.Kind,
-            PreviewDecoderPath = (previewDecoder ?? decoder).FilePath,
-            PreviewDecoderKind = (previewDecoder ?? decoder).Kind,
+            PreviewDecoderPath = previewDecoder?.FilePath ?? decoder.FilePath,
+            PreviewDecoderKind = previewDecoder?.Kind ?? decoder.Kind,
             TokenizerVocabularySize = tokenizer.VocabularySize,
             UnetFixedBatch = unet.FixedBatch,
             UnetAttention = unet.Attention,

@@ -28,12 +28,12 @@ internal sealed partial class StableDiffusionModel : FamilyModel
     private readonly SdxlPromptEncoder? _sdxlPromptEncoder;
     private readonly UNet _unet;
     private readonly VaeDecoding _vae;
-    private readonly VaeDecoder? _previewDecoder;
+    private readonly DeferredDecoder? _previewDecoder;
     private readonly Lazy<VaeEncoder?> _vaeEncoder;
     private EmbeddingSet? _embeddings;
 
     public StableDiffusionModel(ModelFolder folder, ClipTokenizer tokenizer, ClipTextEncoder textEncoder, UNet unet, VaeDecoding vae,
-        VaeDecoder? previewDecoder, Lazy<VaeEncoder?> vaeEncoder, (ClipTokenizer Tokenizer, ClipTextEncoder Encoder)? second, ModelInfo info)
+        DeferredDecoder? previewDecoder, Lazy<VaeEncoder?> vaeEncoder, (ClipTokenizer Tokenizer, ClipTextEncoder Encoder)? second, ModelInfo info)
     {
         // A1111 concatenates 75-token chunks along the sequence axis; only a UNet with a dynamic one accepts that.
         var dynamicSequence = unet.HiddenSpec.FixedDimension(1) is null;
@@ -70,7 +70,7 @@ internal sealed partial class StableDiffusionModel : FamilyModel
     public override VaeDecoding Decoding => _vae;
 
     /// <inheritdoc/>
-    public override VaeDecoder? Preview => _previewDecoder;
+    public override DeferredDecoder? Preview => _previewDecoder;
 
     /// <inheritdoc/>
     public override string? EncoderPath => _folder.VaeEncoderPath;
@@ -104,7 +104,7 @@ internal sealed partial class StableDiffusionModel : FamilyModel
             yield return _unet.Component;
             yield return _vae.Decoder.Component;
             if (_vae.Float32Fallback is { } fallback) yield return fallback.Component;
-            if (_previewDecoder is not null) yield return _previewDecoder.Component;
+            if (_previewDecoder?.Component is { } preview) yield return preview;
             if (_vaeEncoder is { IsValueCreated: true, Value: { } encoder }) yield return encoder.Component;
         }
     }

@@ -38,7 +38,6 @@ internal sealed class Sd3Family : DiffusionFamily
             ("vae_decoder", decoders.Pictures.ModelPath),
         };
         if (t5Path is not null) components.Add(("text_encoder_3", t5Path));
-        decoders.AddPreview(components);
         var loaded = ComponentLoader.LoadAll(sessions, components, opened);
         var t5 = t5Path is null ? null : new T5TextEncoder(loaded[4]);
         var t5Tokenizer = t5 is null ? null : FamilyLoading.T5(folder.Directory("tokenizer_3", "T5's SentencePiece tokenizer (spiece.model)"));

@@ -25,9 +25,6 @@ internal sealed class Sd3Model(ClipTextEncoder clipL, ClipTokenizer tokenizerL, 
 {
     public override string Name => "SD 3";
 
-    // Without T5, diffusers' zeros stand in for its states: no prompt is cut there.
-    protected override T5Tokenizer? PromptT5Tokenizer => t5 is null ? null : t5Tokenizer;
-
     public override GuidanceMode Guidance => GuidanceMode.ClassifierFree;
 
     public override FamilyConditioning Encode(IReadOnlyList<FlowPrompt> prompts, int maxSequenceLength, RunOptions runOptions)

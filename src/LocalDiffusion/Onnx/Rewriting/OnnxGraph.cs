@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using LocalDiffusion.Tensors;
+using static LocalDiffusion.Onnx.Rewriting.OnnxFields;
 
 namespace LocalDiffusion.Onnx.Rewriting;
 
@@ -6,21 +8,10 @@ namespace LocalDiffusion.Onnx.Rewriting;
 /// An .onnx model's main graph, read from its protobuf for rewriting: nodes with their inputs, outputs and the
 /// attributes rewrites look at; initializers with their shapes (weights stay where they are: raw bytes in memory, or
 /// external-data files that are never opened); everything else kept as raw fields and written back unchanged.
-/// Field numbers are onnx.proto's.
+/// Field numbers are onnx.proto's (<see cref="OnnxFields"/>).
 /// </summary>
 internal sealed class OnnxGraph
 {
-    private const int ModelIrVersion = 1, ModelGraph = 7, ModelOpsetImport = 8;
-    private const int OpsetDomain = 1, OpsetVersion = 2;
-    private const int GraphNode = 1, GraphName = 2, GraphInitializer = 5, GraphInput = 11, GraphOutput = 12;
-    private const int NodeInput = 1, NodeOutput = 2, NodeName = 3, NodeOpType = 4, NodeAttribute = 5, NodeDomain = 7;
-    private const int AttributeName = 1, AttributeF = 2, AttributeI = 3, AttributeT = 5, AttributeType = 20;
-    private const int AttributeTypeFloat = 1, AttributeTypeInt = 2;
-    private const int TensorDims = 1, TensorDataType = 2, TensorFloatData = 4, TensorInt32Data = 5, TensorInt64Data = 7,
-        TensorName = 8, TensorRawData = 9, TensorDoubleData = 10, TensorDataLocation = 14;
-    private const int ValueInfoName = 1, ValueInfoType = 2;
-    private const int TypeTensor = 1, TensorTypeElement = 1, TensorTypeShape = 2, ShapeDim = 1, DimParam = 2;
-
     /// <summary>onnx.TensorProto.DataType values the rewrites read.</summary>
     public const int Float = 1, Int32 = 6, Int64 = 7, Float16 = 10, Double = 11;
 
@@ -181,9 +172,7 @@ internal sealed class OnnxGraph
     public static double[]? Values(Tensor tensor, int maxElements = 64)
     {
         if (tensor.External) return null;
-        long count = 1;
-        foreach (var d in tensor.Dims) count *= d;
-        if (count < 0 || count > maxElements) return null;
+        if (!TensorShape.TryCount(tensor.Dims, out var count) || count > maxElements) return null;
         var values = new List<double>();
         var reader = new ProtoReader(tensor.Raw);
         while (reader.More)
