@@ -69,7 +69,7 @@ public static class ServerThroughputBenchmark
         {
             Models = [options.Model], Host = "127.0.0.1", Port = 0, Device = options.Device, IntraOpThreads = options.IntraOpThreads,
             MaxBatch = options.MaxBatch, MaxQueue = Math.Max(16, options.Clients.Max()), LowMemory = options.LowMemory,
-            OutputDirectory = output.Path,
+            OutputDirectory = output.Path, VaeTiling = options.Engine?.VaeTiling ?? new(),
         }, NullLoggerFactory.Instance, cancellationToken);
         progress?.Report("loading the model");
         await server.WhenModelsLoaded.WaitAsync(cancellationToken);

@@ -21,9 +21,11 @@ internal static class BenchServerCommand
         command.Options.Add(perClient);
         command.Options.Add(maxBatch);
         run.AddEngineFlags(command);
+        var vaeTiling = new VaeTilingFlags();
+        vaeTiling.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var read = run.Read(parse, new ServerThroughputOptions { Model = "" });
+            var read = run.Read(parse, new ServerThroughputOptions { Model = "" }, engine => engine with { VaeTiling = vaeTiling.Read(parse) });
             var options = read with
             {
                 Clients = ParseClients(parse.GetValue(clients)!),
