@@ -21,10 +21,12 @@ internal static class TestModels
         Shared.GetOrAdd(variant, v => StableDiffusionPipeline.Load(PathOf(v), new PipelineOptions { Device = "cpu" }));
 
     /// <summary>Copies a variant into a temp folder that a test may damage.</summary>
-    public static TempDirectory CopyOf(string variant)
+    public static TempDirectory CopyOf(string variant) => CopyOfFolder(PathOf(variant));
+
+    /// <summary>Copies a model folder (any layout) into a temp folder that a test may damage.</summary>
+    public static TempDirectory CopyOfFolder(string source)
     {
         var temp = new TempDirectory();
-        var source = PathOf(variant);
         foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
         {
             var target = Path.Combine(temp.Path, Path.GetRelativePath(source, file));

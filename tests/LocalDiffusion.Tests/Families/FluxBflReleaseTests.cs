@@ -228,16 +228,5 @@ public sealed class FluxBflReleaseTests
         Assert.Contains("transformer.opt/<precision>/model.onnx", e.Message);
     }
 
-    private static TempDirectory CopyOf(string name)
-    {
-        var temp = new TempDirectory();
-        var source = Model(name);
-        foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
-        {
-            var target = Path.Combine(temp.Path, Path.GetRelativePath(source, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-        return temp;
-    }
+    private static TempDirectory CopyOf(string name) => TestModels.CopyOfFolder(Model(name));
 }

@@ -15,75 +15,102 @@ namespace LocalDiffusion.Tests.Onnx;
 /// </summary>
 public sealed class StepBindingTests
 {
+    private const int H = 8, W = 8, Length = 77, Width = 32, Count = 4 * H * W;
+
     [Fact]
     public void Written_inputs_are_bound_again_before_the_next_run_and_nothing_else_is()
     {
-        var path = Path.Combine(TestPaths.ModelsDir, "test", "tiny", "unet", "model.onnx");
-        using var unet = OnnxComponent.Load("unet", path, new SessionFactory(ExecutionDevice.Parse("cpu"), 1, 1));
-        using var lease = unet.Use();
-        const int h = 8, w = 8, length = 77, width = 32;
-        using var sample = HostTensor.Create(TensorElementType.Float, [1, 4, h, w], "sample");
-        using var timestep = HostTensor.Create(TensorElementType.Int64, [1], "timestep");
-        using var output = HostTensor.Create(TensorElementType.Float, [1, 4, h, w], "out_sample");
-        var hiddenValues = Noise(length * width, 1);
-        using var hidden = OrtValue.CreateTensorValueFromMemory(hiddenValues, [1, length, width]);
-        using var binding = new StepBinding(unet, rebindWritten: true);
-        binding.BindInput("sample", sample);
-        binding.BindInput("timestep", timestep);
-        binding.BindConstant("encoder_hidden_states", hidden);
-        binding.BindOutput("out_sample", output.Value);
+        using var unet = BoundUnet.Open(rebindWritten: true);
+        var (binding, sample, timestep) = (unet.Binding, unet.Sample, unet.Timestep);
         using var runOptions = new RunOptions();
 
-        sample.Write(Noise(4 * h * w, 2));
+        sample.Write(Noise(Count, 2));
         timestep.Fill(999);
         binding.Run(runOptions);
         Assert.Equal(2, binding.LastRebound); // both written after their bind
         binding.Run(runOptions);
         Assert.Equal(0, binding.LastRebound); // nothing written since
 
-        var latents = Noise(4 * h * w, 3);
+        var latents = Noise(Count, 3);
         sample.Write(latents);
         binding.Run(runOptions);
         Assert.Equal(1, binding.LastRebound); // only the sample changed
-        var bound = new float[4 * h * w];
-        output.Read(0, bound);
+        var bound = unet.ReadOutput();
 
         // The same call unbound: the bound run read the latents written last, not those of the first run.
-        using var plainSample = OrtValue.CreateTensorValueFromMemory(latents, [1, 4, h, w]);
+        using var plainSample = OrtValue.CreateTensorValueFromMemory(latents, [1, 4, H, W]);
         using var plainTimestep = OrtValue.CreateTensorValueFromMemory(new long[] { 999 }, [1]);
-        using var results = unet.Run(runOptions, ["sample", "timestep", "encoder_hidden_states"], [plainSample, plainTimestep, hidden], ["out_sample"]);
+        using var results = unet.Model.Run(runOptions, ["sample", "timestep", "encoder_hidden_states"], [plainSample, plainTimestep, unet.Hidden], ["out_sample"]);
         Assert.Equal(results[0].GetTensorDataAsSpan<float>().ToArray(), bound);
     }
 
     [Fact]
     public void On_the_CPU_nothing_is_bound_again_and_the_run_reads_what_was_written_last()
     {
-        var path = Path.Combine(TestPaths.ModelsDir, "test", "tiny", "unet", "model.onnx");
-        using var unet = OnnxComponent.Load("unet", path, new SessionFactory(ExecutionDevice.Parse("cpu"), 1, 1));
-        using var lease = unet.Use();
-        const int h = 8, w = 8, length = 77, width = 32;
-        using var sample = HostTensor.Create(TensorElementType.Float, [1, 4, h, w], "sample");
-        using var timestep = HostTensor.Create(TensorElementType.Int64, [1], "timestep");
-        using var output = HostTensor.Create(TensorElementType.Float, [1, 4, h, w], "out_sample");
-        using var hidden = OrtValue.CreateTensorValueFromMemory(Noise(length * width, 1), [1, length, width]);
-        using var binding = new StepBinding(unet);
-        binding.BindInput("sample", sample);
-        binding.BindInput("timestep", timestep);
-        binding.BindConstant("encoder_hidden_states", hidden);
-        binding.BindOutput("out_sample", output.Value);
+        using var unet = BoundUnet.Open(rebindWritten: null);
         using var runOptions = new RunOptions();
-        timestep.Fill(500);
-        sample.Write(Noise(4 * h * w, 2));
-        binding.Run(runOptions);
-        var first = new float[4 * h * w];
-        output.Read(0, first);
+        unet.Timestep.Fill(500);
+        unet.Sample.Write(Noise(Count, 2));
+        unet.Binding.Run(runOptions);
+        var first = unet.ReadOutput();
 
-        sample.Write(Noise(4 * h * w, 3));
-        binding.Run(runOptions);
-        Assert.Equal(0, binding.LastRebound);
-        var second = new float[4 * h * w];
-        output.Read(0, second);
-        Assert.NotEqual(first, second); // the in-place write was read without a re-bind
+        unet.Sample.Write(Noise(Count, 3));
+        unet.Binding.Run(runOptions);
+        Assert.Equal(0, unet.Binding.LastRebound);
+        Assert.NotEqual(first, unet.ReadOutput()); // the in-place write was read without a re-bind
+    }
+
+    /// <summary>tiny's real UNet on the CPU with its sample, timestep, conditioning and output bound.</summary>
+    private sealed class BoundUnet : IDisposable
+    {
+        private readonly List<IDisposable> _owned = [];
+
+        private BoundUnet(OnnxComponent model, bool? rebindWritten)
+        {
+            Model = Own(model);
+            Own(model.Use());
+            Sample = Own(HostTensor.Create(TensorElementType.Float, [1, 4, H, W], "sample"));
+            Timestep = Own(HostTensor.Create(TensorElementType.Int64, [1], "timestep"));
+            Output = Own(HostTensor.Create(TensorElementType.Float, [1, 4, H, W], "out_sample"));
+            Hidden = Own(OrtValue.CreateTensorValueFromMemory(Noise(Length * Width, 1), [1, Length, Width]));
+            Binding = Own(rebindWritten is { } rebind ? new StepBinding(model, rebind) : new StepBinding(model));
+            Binding.BindInput("sample", Sample);
+            Binding.BindInput("timestep", Timestep);
+            Binding.BindConstant("encoder_hidden_states", Hidden);
+            Binding.BindOutput("out_sample", Output.Value);
+        }
+
+        public OnnxComponent Model { get; }
+        public HostTensor Sample { get; }
+        public HostTensor Timestep { get; }
+        public HostTensor Output { get; }
+        public OrtValue Hidden { get; }
+        public StepBinding Binding { get; }
+
+        /// <summary>Null: the default the session's provider gives (none on the CPU).</summary>
+        public static BoundUnet Open(bool? rebindWritten)
+        {
+            var path = Path.Combine(TestPaths.ModelsDir, "test", "tiny", "unet", "model.onnx");
+            return new BoundUnet(OnnxComponent.Load("unet", path, new SessionFactory(ExecutionDevice.Parse("cpu"), 1, 1)), rebindWritten);
+        }
+
+        public float[] ReadOutput()
+        {
+            var values = new float[Count];
+            Output.Read(0, values);
+            return values;
+        }
+
+        private T Own<T>(T value) where T : IDisposable
+        {
+            _owned.Add(value);
+            return value;
+        }
+
+        public void Dispose()
+        {
+            for (var i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
+        }
     }
 
     private static float[] Noise(int count, long seed)
