@@ -1,3 +1,4 @@
+using LocalDiffusion.Pipeline;
 using System.ClientModel;
 using OpenAI.Images;
 
@@ -73,5 +74,30 @@ public sealed class FlowFamiliesServerTests : IAsyncLifetime
         Assert.Equal(4, info.GetProperty("steps").GetInt32());
         Assert.Equal(0, info.GetProperty("cfg_scale").GetDouble());
         Assert.Single(json.GetProperty("images").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task Max_sequence_length_reaches_the_t5_encoder_and_out_of_range_is_a_400()
+    {
+        const string prompt = "a photo of a red cat sitting on a wooden chair beside a window at dusk";
+        async Task<byte[]> Pixels(int? maxSequenceLength)
+        {
+            object body = maxSequenceLength is { } m
+                ? new { model = "tiny-flux-schnell", prompt, size = "64x48", seed = 5, steps = 2, response_format = "b64_json", max_sequence_length = m }
+                : new { model = "tiny-flux-schnell", prompt, size = "64x48", seed = 5, steps = 2, response_format = "b64_json" };
+            var json = await Json.ReadAsync(await Json.PostAsync(_server.Http, "v1/images/generations", body), 200);
+            return Images.Decode(Convert.FromBase64String(json.GetProperty("data")[0].GetProperty("b64_json").GetString()!)).Rgb;
+        }
+        var shortened = await Pixels(4);
+        // The library's picture for the same request: the field is the library's MaxSequenceLength.
+        using var pipeline = StableDiffusionPipeline.Load(Repo.Model("test", "tiny-flux-schnell"), new PipelineOptions { Device = "cpu" });
+        var expected = await pipeline.GenerateAsync(new GenerationRequest { Prompt = prompt, Width = 64, Height = 48, Seed = 5, Steps = 2, MaxSequenceLength = 4 },
+            cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal(expected.Images[0].Rgb, shortened);
+        Assert.NotEqual(await Pixels(null), shortened); // the prompt is longer than 4 T5 tokens: cutting it changes the picture
+
+        var error = Json.Error(await Json.ReadAsync(await Json.PostAsync(_server.Http, "v1/images/generations",
+            new { model = "tiny-flux-schnell", prompt, size = "64x48", max_sequence_length = 513 }), 400));
+        Assert.Equal("max_sequence_length", error.GetProperty("param").GetString());
     }
 }

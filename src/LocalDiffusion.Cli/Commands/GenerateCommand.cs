@@ -29,11 +29,12 @@ internal static class GenerateCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace existing output files (by default they are never overwritten)." };
         var latents = new Option<string?>("--latents") { Description = "Initial unit-noise latents from a NumPy .npy file [n,4,H/8,W/8] instead of the seed's." };
         var noWeighting = new Option<bool>("--no-weighting") { Description = "Read the prompts as plain text: no (word:1.3) / [word] attention weights, no BREAK." };
+        var maxSequenceLength = new Option<int?>("--max-sequence-length") { Description = "SD 3 and FLUX.1: the most T5 tokens the prompt is encoded to, 1-512 (default: the model's; 256, 512 for FLUX.1-dev)." };
         var saveLatents = new Option<string?>("--save-latents") { Description = "Write the final (denoised) latents to this .npy file." };
 
         var command = new Command("generate", "Generate images from a text prompt.")
         {
-            model, prompt, negative, steps, guidance, width, height, seed, scheduler, count, device, threads, output, overwrite, latents, saveLatents, noWeighting,
+            model, prompt, negative, steps, guidance, width, height, seed, scheduler, count, device, threads, output, overwrite, latents, saveLatents, noWeighting, maxSequenceLength,
         };
         var imageOptions = new ImageOptions();
         imageOptions.AddTo(command);
@@ -118,6 +119,7 @@ internal static class GenerateCommand
                 Scheduler = parse.GetValue(scheduler),
                 ImageCount = n,
                 InitialLatents = initial,
+                MaxSequenceLength = parse.GetValue(maxSequenceLength),
             };
             request = withControlNets(withSdxl(withImages(request)));
             using var hiresModel = hires?.ModelPath is { } hiresPath ? Upscaling.ImageUpscaler.Load(hiresPath, new Upscaling.UpscalerOptions { Device = options.Device, IntraOpThreads = options.IntraOpThreads }) : null;

@@ -88,6 +88,7 @@ internal sealed partial record ImageGenerationBody
             Steps = f.Int("steps", 1, 1000),
             GuidanceScale = (float?)f.Double("guidance_scale", 0, 100),
             Scheduler = scheduler,
+            MaxSequenceLength = f.Int("max_sequence_length", 1, RequestLimits.MaxSequenceLength),
             // Added to the prompt's <lora:…> tags, which the engine resolves in the same folder.
             Loras = LorasField.Parse(json, loraDirectory, strictTypes),
         };

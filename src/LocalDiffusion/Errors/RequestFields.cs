@@ -59,6 +59,7 @@ public static class RequestFields
         new("NegativeTargetSize", "--negative-target-size", null, null),
         new("AestheticScore", "--aesthetic-score", null, null),
         new("NegativeAestheticScore", "--negative-aesthetic-score", null, null),
+        new("MaxSequenceLength", "--max-sequence-length", "max_sequence_length", null),
         // HiresOptions (the hires fix's second pass)
         new("Hires", "--hires-scale", null, "enable_hr"),
         new("Hires.Scale", "--hires-scale", null, "hr_scale"),
