@@ -41,9 +41,9 @@ internal static class FamilyLoading
         {
             config = SchedulerConfig.Load(path);
         }
-        catch (Exception e) when (e is InvalidDataException or IOException)
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
         {
-            throw new ModelLoadException(path, e.Message, e);
+            throw new ModelLoadException(path, SchedulerConfigProblem.Of(e), e);
         }
         if (schedulers.CreateFromConfig(config) is not IFlowMatchScheduler)
             throw new ModelLoadException(path, $"\"_class_name\" is {config.ClassName}; a flow-matching scheduler (FlowMatchEulerDiscreteScheduler) was expected for this transformer model.");

@@ -14,11 +14,23 @@ public sealed record SchedulerConfig
     /// <summary>Reads a diffusers <c>scheduler_config.json</c>; unknown keys are ignored, a JSON null counts as absent.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="InvalidDataException">The file is not JSON, or a key has a wrong type or value; the message names the file and key.</exception>
-    public static SchedulerConfig Load(string path) => SchedulerConfigReader.Read(File.ReadAllText(path), path);
+    public static SchedulerConfig Load(string path) => Read(File.ReadAllText(path), path);
 
     /// <summary>Parses the JSON text of a scheduler config; <paramref name="source"/> names it in error messages.</summary>
     /// <exception cref="InvalidDataException">The text is not JSON, or a key has a wrong type or value.</exception>
-    public static SchedulerConfig Parse(string json, string source = "scheduler config") => SchedulerConfigReader.Read(json, source);
+    public static SchedulerConfig Parse(string json, string source = "scheduler config") => Read(json, source);
+
+    private static SchedulerConfig Read(string json, string source)
+    {
+        try
+        {
+            return SchedulerConfigReader.Read(json);
+        }
+        catch (SchedulerConfigProblem problem)
+        {
+            throw new InvalidDataException($"{source}: {problem.Problem}", problem);
+        }
+    }
 
     /// <summary><c>_class_name</c>: the diffusers scheduler class the config was saved from.</summary>
     public string? ClassName { get; init; }

@@ -6,7 +6,7 @@ namespace LocalDiffusion.Schedulers;
 /// <summary>Parses diffusers' <c>scheduler_config.json</c> into a <see cref="SchedulerConfig"/>, checking each known key's type.</summary>
 internal static class SchedulerConfigReader
 {
-    public static SchedulerConfig Read(string json, string source)
+    public static SchedulerConfig Read(string json)
     {
         JsonDocument document;
         try
@@ -15,20 +15,20 @@ internal static class SchedulerConfigReader
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{source}: not valid JSON ({e.Message}).", e);
+            throw new SchedulerConfigProblem($"not valid JSON ({e.Message}).", e);
         }
 
         using (document)
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{source}: expected a JSON object of scheduler settings, found {document.RootElement.ValueKind}.");
+                throw new SchedulerConfigProblem($"expected a JSON object of scheduler settings, found {document.RootElement.ValueKind}.");
 
             var config = SchedulerConfig.Default;
             foreach (var property in document.RootElement.EnumerateObject())
             {
                 if (property.Value.ValueKind == JsonValueKind.Null)
                     continue;
-                var v = new Value(source, property.Name, property.Value);
+                var v = new Value(property.Name, property.Value);
                 config = property.Name switch
                 {
                     "_class_name" => config with { ClassName = v.String() },
@@ -77,8 +77,8 @@ internal static class SchedulerConfigReader
                     _ => config,
                 };
             }
-            CheckRanges(config, source);
-            TrainingScheduleCheck.Check(config, source);
+            CheckRanges(config);
+            TrainingScheduleCheck.Check(config);
             return config;
         }
     }
@@ -87,13 +87,13 @@ internal static class SchedulerConfigReader
     // inside the training range. Out of range they index past the schedule or turn the first step into NaN.
     private const int MaxTrainTimesteps = 100_000;
 
-    private static void CheckRanges(SchedulerConfig c, string source)
+    private static void CheckRanges(SchedulerConfig c)
     {
         var trainTimesteps = c.NumTrainTimesteps ?? 1000;
         void Require(bool ok, string key, object? value, string expected)
         {
             if (!ok)
-                throw new InvalidDataException($"{source}: key \"{key}\" is {Format(value)}; expected {expected}.");
+                throw new SchedulerConfigProblem($"key \"{key}\" is {Format(value)}; expected {expected}.");
         }
         Require(trainTimesteps <= MaxTrainTimesteps, "num_train_timesteps", trainTimesteps, $"at most {MaxTrainTimesteps} (Stable Diffusion uses 1000)");
         Require(c.BetaStart is not { } start || start is > 0 and < 1, "beta_start", c.BetaStart, "a number between 0 and 1 (SD: 0.00085)");
@@ -138,8 +138,8 @@ internal static class SchedulerConfigReader
     private static string QuoteNonFiniteLiterals(string json) =>
         Regex.Replace(json, @"(?<=[:\[,]\s*)(-?Infinity|NaN)(?=\s*[,}\]])", "\"$1\"");
 
-    /// <summary>One key's JSON value, with readers that name the source and key when the type or value is wrong.</summary>
-    private readonly record struct Value(string Source, string Key, JsonElement Element)
+    /// <summary>One key's JSON value, with readers that name the key when the type or value is wrong.</summary>
+    private readonly record struct Value(string Key, JsonElement Element)
     {
         public string String() => Element.ValueKind == JsonValueKind.String ? Element.GetString()! : throw Wrong("a string");
 
@@ -193,7 +193,7 @@ internal static class SchedulerConfigReader
                 ? value
                 : throw Wrong($"one of {string.Join(", ", names.Keys.Select(k => $"\"{k}\""))}");
 
-        private InvalidDataException Wrong(string expected) =>
-            new($"{Source}: key \"{Key}\" is {Element.GetRawText()}; expected {expected}.");
+        private SchedulerConfigProblem Wrong(string expected) =>
+            new($"key \"{Key}\" is {Element.GetRawText()}; expected {expected}.");
     }
 }

@@ -13,12 +13,12 @@ internal static class TrainingScheduleCheck
     // diffusers' variance_type values (DDPMScheduler._get_variance; the learned ones are refused per scheduler later).
     private static readonly string[] VarianceTypes = ["fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned", "learned_range"];
 
-    /// <summary>Refuses a config whose training schedule is not usable, naming <paramref name="source"/>, the key and what is allowed.</summary>
-    /// <exception cref="InvalidDataException">The schedule is unusable.</exception>
-    public static void Check(SchedulerConfig c, string source)
+    /// <summary>Refuses a config whose training schedule is not usable, naming the key and what is allowed.</summary>
+    /// <exception cref="SchedulerConfigProblem">The schedule is unusable.</exception>
+    public static void Check(SchedulerConfig c)
     {
         if (c.VarianceType is { } variance && !VarianceTypes.Contains(variance))
-            throw Invalid(source, "variance_type", $"\"{variance}\"", $"one of {string.Join(", ", VarianceTypes.Select(v => $"\"{v}\""))}");
+            throw Invalid("variance_type", $"\"{variance}\"", $"one of {string.Join(", ", VarianceTypes.Select(v => $"\"{v}\""))}");
 
         // Every built-in class fills absent beta keys from the same defaults (linear 0.0001 → 0.02, T = 1000).
         var defaults = BetaDefaults.Standard;
@@ -35,7 +35,7 @@ internal static class TrainingScheduleCheck
                     (not null, null) => $"key \"beta_start\" is {Format(start)} and the absent \"beta_end\" defaults to {Format(end)}, which is",
                     _ => $"key \"beta_end\" is {Format(end)} and the absent \"beta_start\" defaults to {Format(start)}, which is",
                 };
-                throw new InvalidDataException($"{source}: {keys} out of order for a {(schedule == BetaSchedule.Linear ? "linear" : "scaled_linear")} schedule; " +
+                throw new SchedulerConfigProblem($"{keys} out of order for a {(schedule == BetaSchedule.Linear ? "linear" : "scaled_linear")} schedule; " +
                     "expected beta_start < beta_end, both in (0, 1) (Stable Diffusion: 0.00085 → 0.012).");
             }
         }
@@ -47,14 +47,14 @@ internal static class TrainingScheduleCheck
             var alphaBar = noise.AlphasCumprod[t];
             if (float.IsFinite(alphaBar) && alphaBar > 0) continue;
             var key = c.TrainedBetas is not null ? "trained_betas" : "beta_end";
-            throw Invalid(source, key, c.TrainedBetas is not null ? "an array of betas" : Format(c.BetaEnd ?? defaults.BetaEnd),
+            throw Invalid(key, c.TrainedBetas is not null ? "an array of betas" : Format(c.BetaEnd ?? defaults.BetaEnd),
                 $"betas small enough that alphas_cumprod = ∏(1 − β) stays positive; it reaches {Format(alphaBar)} at timestep {t} of " +
                 $"{noise.TrainTimesteps} (float32), which makes sigma infinite (Stable Diffusion: scaled_linear 0.00085 → 0.012)");
         }
     }
 
-    private static InvalidDataException Invalid(string source, string key, string value, string expected) =>
-        new($"{source}: key \"{key}\" is {value}; expected {expected}.");
+    private static SchedulerConfigProblem Invalid(string key, string value, string expected) =>
+        new($"key \"{key}\" is {value}; expected {expected}.");
 
     private static string Format(object? value) => value switch
     {

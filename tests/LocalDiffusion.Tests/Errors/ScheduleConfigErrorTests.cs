@@ -55,6 +55,22 @@ public class ScheduleConfigErrorTests
         Assert.Contains(expected, e.Message);
     }
 
+    [Theory]
+    [InlineData("tiny")]
+    [InlineData("tiny-sd3")]
+    public void The_message_names_the_file_once_then_the_key(string variant)
+    {
+        // SD's and the flow families' loaders both take the reader's problem, not its message, after their own path.
+        using var model = TestModels.CopyOf(variant);
+        var node = JsonNode.Parse(File.ReadAllText(ConfigOf(model.Path)))!.AsObject();
+        node["num_train_timesteps"] = JsonNode.Parse("\"many\"");
+        File.WriteAllText(ConfigOf(model.Path), node.ToJsonString());
+
+        var e = Assert.Throws<ModelLoadException>(() => StableDiffusionPipeline.Load(model.Path, new PipelineOptions { Device = "cpu" }));
+        Assert.Equal(ConfigOf(model.Path), e.FilePath);
+        Assert.Equal($"{ConfigOf(model.Path)}: key \"num_train_timesteps\" is \"many\"; expected an integer.", e.Message);
+    }
+
     [Fact]
     public void AUsableButUnusualScheduleStillLoads()
     {

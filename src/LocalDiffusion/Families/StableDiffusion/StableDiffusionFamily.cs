@@ -192,7 +192,7 @@ internal sealed class StableDiffusionFamily : DiffusionFamily
         }
         catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
         {
-            throw new ModelLoadException(path, e.Message.StartsWith(path, StringComparison.Ordinal) ? e.Message[(path.Length + 1)..].Trim() : e.Message, e);
+            throw new ModelLoadException(path, SchedulerConfigProblem.Of(e), e);
         }
     }
 
