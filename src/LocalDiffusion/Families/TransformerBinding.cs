@@ -90,8 +90,8 @@ internal sealed class TransformerBinding : IDisposable
         }
     }
 
-    /// <summary>Inputs bound again before the last call because they were written (see <see cref="StepBinding"/>).</summary>
-    internal int LastRebound => _binding.LastRebound;
+    /// <summary>Inputs written since the call before the last (bound again before it on a GPU: see <see cref="StepBinding"/>).</summary>
+    internal int LastWritten => _binding.LastWritten;
 
     /// <summary>Whether this binding was made for inputs of these names and shapes.</summary>
     public bool Fits(IReadOnlyList<(string Name, ReadOnlyMemory<float> Values, long[] Shape)> inputs, int outputCount)

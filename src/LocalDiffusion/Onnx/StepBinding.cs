@@ -30,8 +30,11 @@ internal sealed class StepBinding : IDisposable
         _binding = model.CreateIoBinding();
     }
 
-    /// <summary>Inputs bound again before the last <see cref="Run"/> because they had been written (none on the CPU).</summary>
-    internal int LastRebound { get; private set; }
+    /// <summary>Inputs written since the run before the last <see cref="Run"/>: bound again before it where <see cref="RebindsWritten"/>.</summary>
+    internal int LastWritten { get; private set; }
+
+    /// <summary>Whether written inputs are bound again before a run (every provider but the CPU's).</summary>
+    internal bool RebindsWritten => _rebindWritten;
 
     /// <summary>Binds <paramref name="tensor"/> as input <paramref name="name"/>; written later, it is bound again before the next run.</summary>
     public void BindInput(string name, HostTensor tensor)
@@ -46,19 +49,19 @@ internal sealed class StepBinding : IDisposable
     /// <summary>Binds an output: ONNX Runtime writes it at every run (copied back from the device where it runs elsewhere).</summary>
     public void BindOutput(string name, OrtValue value) => _binding.BindOutput(name, value);
 
-    /// <summary>Binds again what was written since its last bind, then runs (failures as <see cref="OnnxComponent.RunWithBinding"/>).</summary>
+    /// <summary>Binds again what was written since its last bind (where the provider needs it), then runs (failures as <see cref="OnnxComponent.RunWithBinding"/>).</summary>
     public void Run(RunOptions runOptions)
     {
-        var rebound = 0;
-        for (var i = 0; _rebindWritten && i < _tensors.Count; i++)
+        var written = 0;
+        for (var i = 0; i < _tensors.Count; i++)
         {
             var (name, tensor, version) = _tensors[i];
             if (tensor.Version == version) continue;
-            _binding.BindInput(name, tensor.Value);
+            if (_rebindWritten) _binding.BindInput(name, tensor.Value);
             _tensors[i] = (name, tensor, tensor.Version);
-            rebound++;
+            written++;
         }
-        LastRebound = rebound;
+        LastWritten = written;
         _model.RunWithBinding(runOptions, _binding);
     }
 

@@ -26,15 +26,16 @@ public sealed class StepBindingTests
 
         sample.Write(Noise(Count, 2));
         timestep.Fill(999);
+        Assert.True(binding.RebindsWritten);
         binding.Run(runOptions);
-        Assert.Equal(2, binding.LastRebound); // both written after their bind
+        Assert.Equal(2, binding.LastWritten); // both written after their bind
         binding.Run(runOptions);
-        Assert.Equal(0, binding.LastRebound); // nothing written since
+        Assert.Equal(0, binding.LastWritten); // nothing written since
 
         var latents = Noise(Count, 3);
         sample.Write(latents);
         binding.Run(runOptions);
-        Assert.Equal(1, binding.LastRebound); // only the sample changed
+        Assert.Equal(1, binding.LastWritten); // only the sample changed
         var bound = unet.ReadOutput();
 
         // The same call unbound: the bound run read the latents written last, not those of the first run.
@@ -56,7 +57,8 @@ public sealed class StepBindingTests
 
         unet.Sample.Write(Noise(Count, 3));
         unet.Binding.Run(runOptions);
-        Assert.Equal(0, unet.Binding.LastRebound);
+        Assert.False(unet.Binding.RebindsWritten);
+        Assert.Equal(1, unet.Binding.LastWritten);
         Assert.NotEqual(first, unet.ReadOutput()); // the in-place write was read without a re-bind
     }
 
